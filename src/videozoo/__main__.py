@@ -1,0 +1,3 @@
+from videozoo.cli import main
+
+raise SystemExit(main())
