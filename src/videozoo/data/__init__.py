@@ -1,0 +1,21 @@
+"""Data sources: files on disk -> batch dicts (see docs/ARCHITECTURE.md)."""
+from __future__ import annotations
+
+from videozoo import registry
+
+
+def build_source(cfg: dict, split: str, *, training: bool, batch_size: int, seed: int = 0,
+                 rank: int = 0, world_size: int = 1, inputs: list[str] | None = None):
+    """The DataSource for `split` of the dataset described by `cfg["data"]`.
+
+    `batch_size` is per process. The model's class count is passed to the data section so
+    that labels outside it are reported as data errors.
+    """
+    data_cfg = dict(cfg["data"])
+    if "num_classes" in data_cfg:
+        data_cfg["num_classes"] = cfg["model"]["num_classes"]
+    if inputs is not None:
+        data_cfg["inputs"] = list(inputs)
+    build = registry.dataset_builder(data_cfg["format"])
+    return build(data_cfg, split, training=training, batch_size=batch_size, seed=seed,
+                 rank=rank, world_size=world_size, num_workers=cfg["train"]["num_workers"])

@@ -1,0 +1,281 @@
+"""The `videozoo` command line: synth, train, eval, predict, info, demo (and more).
+
+Every command reads its model's packaged YAML config, the user's `--config FILE` and any
+`--set key=value` overrides (validated before data is touched), then calls the engine.
+Set VIDEOZOO_DEBUG=1 to see full tracebacks instead of one-line errors.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from videozoo import registry
+from videozoo.config import ConfigError, build_config
+
+log = logging.getLogger("videozoo")
+
+MODEL_HELP = "model name: " + ", ".join(registry.list_models())
+
+
+class _TqdmHandler(logging.StreamHandler):
+    """Log lines that do not tear progress bars apart."""
+
+    def emit(self, record):
+        try:
+            from tqdm import tqdm
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    rank = int(os.environ.get("RANK", "0"))
+    handler = _TqdmHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger("videozoo")
+    root.handlers[:] = [handler]
+    root.propagate = False
+    root.setLevel(logging.DEBUG if verbose else (logging.INFO if rank == 0 else logging.WARNING))
+
+
+# ----------------------------------------------------------------------------- arguments
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="YAML config overriding the packaged one")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key, e.g. --set train.optimizer.lr=0.01 (repeatable)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where to run (default: cuda if available)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="videozoo",
+        description="Video classification: YouTube-8M feature models (nextvlad, attention_lstm, "
+                    "attention_cluster) and Kinetics video models (tsn, tsm, stnet, nonlocal).")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("synth", help="write a small synthetic dataset in the official layout")
+    p.add_argument("dataset", choices=["youtube8m", "kinetics"])
+    p.add_argument("dir", help="output folder")
+    p.add_argument("--videos", type=int, default=None, help="number of videos (all splits)")
+    p.add_argument("--classes", type=int, default=None, help="number of classes")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("train", help="train a model (single process or under torchrun)")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--data", metavar="DIR", help="dataset folder in the official layout")
+    _add_config_args(p)
+    p.add_argument("--output", metavar="DIR", help="run folder (default: runs/MODEL)")
+    p.add_argument("--epochs", type=int, help="number of epochs (overrides train.epochs)")
+    p.add_argument("--weights", metavar="CKPT", help="initialise from a checkpoint (fine-tune)")
+    p.add_argument("--resume", metavar="CKPT",
+                   help="continue a run exactly from a checkpoint, or 'auto' for the newest "
+                        "checkpoint in --output")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--amp", action="store_true", help="mixed precision (train.amp=true)")
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint with the dataset's official metrics")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--weights", required=True, metavar="CKPT")
+    p.add_argument("--data", metavar="DIR", help="dataset folder (default: the one trained on)")
+    p.add_argument("--split", default="validate", help="split to evaluate (default: validate)")
+    p.add_argument("--output", metavar="FILE", help="metrics JSON (default: next to CKPT)")
+    p.add_argument("--report", metavar="DIR", help="also write plots and per-class tables here")
+    _add_config_args(p)
+
+    p = sub.add_parser("predict", help="top-k classes for new inputs")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="TFRecord shards/globs (YouTube-8M models) or video files, folders, "
+                        "list files (Kinetics models)")
+    p.add_argument("--weights", required=True, metavar="CKPT")
+    p.add_argument("--topk", type=int, default=None, help="classes per video (default 20 / 5)")
+    p.add_argument("--output", metavar="FILE", help="predictions file (default: next to CKPT)")
+    p.add_argument("--format", choices=["jsonl", "csv", "kaggle"],
+                   help="jsonl (default), csv, or kaggle (YouTube-8M submission)")
+    _add_config_args(p)
+
+    p = sub.add_parser("info", help="parameter count and multiply-adds of a model")
+    p.add_argument("model", help=MODEL_HELP)
+    _add_config_args(p)
+
+    p = sub.add_parser("demo", help="synthesise data, train, evaluate and predict in minutes")
+    p.add_argument("--track", choices=["youtube8m", "kinetics"], default="youtube8m")
+    p.add_argument("--output", metavar="DIR", default="videozoo_demo", help="demo folder")
+    p.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_synth(args) -> int:
+    kwargs = {k: v for k, v in (("videos", args.videos), ("classes", args.classes)) if v}
+    if args.dataset == "youtube8m":
+        from videozoo.data.synth import synth_youtube8m as make
+    else:
+        from videozoo.data.synth_kinetics import synth_kinetics as make
+    summary = make(args.dir, seed=args.seed, **kwargs)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _config_with_data(args, base=None) -> dict:
+    overrides = list(args.overrides)
+    if getattr(args, "data", None):
+        overrides.append(f"data.root={args.data}")
+    return build_config(args.model, args.config, overrides, base=base)
+
+
+def cmd_train(args) -> int:
+    from videozoo.engine.checkpoint import load_checkpoint, resolve_resume
+    from videozoo.engine.distributed import shutdown
+    from videozoo.engine.train import train
+
+    output = args.output or str(Path("runs") / args.model)
+    overrides = list(args.overrides)
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    if args.amp:
+        overrides.append("train.amp=true")
+    args.overrides = overrides
+    base = None
+    if args.resume:  # continue with the run's own config unless told otherwise
+        path = resolve_resume(args.resume, output)
+        if path is not None:
+            base = load_checkpoint(path, expect_model=args.model)["config"]
+    cfg = _config_with_data(args, base=base)
+    try:
+        result = train(cfg, output_dir=output, resume=args.resume, weights=args.weights,
+                       device=args.device, seed=args.seed)
+    finally:
+        shutdown()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _load_for_inference(args):
+    """Model + config + class names from a checkpoint (config overridable)."""
+    from videozoo.engine.checkpoint import load_checkpoint
+    from videozoo.engine.train import build_model
+
+    ckpt = load_checkpoint(args.weights, expect_model=args.model)
+    cfg = _config_with_data(args, base=ckpt.get("config"))
+    model = build_model(cfg)
+    model.load_state_dict(ckpt["model"])
+    return model, cfg, ckpt.get("class_names")
+
+
+def cmd_eval(args) -> int:
+    from videozoo.data import build_source
+    from videozoo.engine.distributed import init_distributed, shutdown
+    from videozoo.engine.evaluate import evaluate
+    from videozoo.engine.tasks import make_task
+
+    ctx = init_distributed(args.device)
+    try:
+        model, cfg, _ = _load_for_inference(args)
+        model.to(ctx.device)
+        per_rank = max(1, cfg["eval"]["batch_size"] // ctx.world_size)
+        source = build_source(cfg, args.split, training=False, batch_size=per_rank,
+                              rank=ctx.rank, world_size=ctx.world_size)
+        task = make_task(source, cfg["model"]["num_classes"], cfg["eval"])
+        metrics, accumulator = evaluate(model, source, task, ctx, amp=cfg["train"]["amp"],
+                                        amp_dtype=cfg["train"]["amp_dtype"], desc=args.split,
+                                        return_metrics_object=True)
+    finally:
+        shutdown()
+    if ctx.is_main:
+        out = Path(args.output) if args.output else \
+            Path(args.weights).with_name(f"{Path(args.weights).stem}_{args.split}_metrics.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(metrics, indent=2, default=str))
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)):
+                print(f"{key:>22s}  {value:.4f}" if isinstance(value, float) else f"{key:>22s}  {value}")
+        print(f"metrics written to {out}")
+        if args.report:
+            from videozoo.reports import write_eval_report
+            for path in write_eval_report(accumulator, task, args.report):
+                print(f"report: {path}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from videozoo.engine.distributed import DistContext, resolve_device
+    from videozoo.engine.predict import infer_format, predict_rows, write_predictions
+
+    model, cfg, class_names = _load_for_inference(args)
+    ctx = DistContext(device=resolve_device(args.device))
+    model.to(ctx.device)
+    source_fmt = cfg["data"]["format"]
+    topk = args.topk or (20 if source_fmt == "youtube8m" else 5)
+    rows = predict_rows(model, cfg, args.inputs, class_names or [], ctx, topk=topk,
+                        batch_size=max(1, cfg["eval"]["batch_size"]), amp=cfg["train"]["amp"])
+    fmt = infer_format(args.output, args.format)
+    ext = {"jsonl": "jsonl", "csv": "csv", "kaggle": "csv"}[fmt]
+    out = args.output or str(Path(args.weights).with_name(f"predictions.{ext}"))
+    write_predictions(rows, out, fmt)
+    for row in rows[:20]:
+        if "error" in row:
+            print(f"{row['id']}: SKIPPED ({row['error']})")
+        else:
+            top = ", ".join(f"{n} {s:.3f}" for n, s in
+                            zip(row["class_names"][:3], row["scores"][:3]))
+            print(f"{row['id']}: {top}")
+    if len(rows) > 20:
+        print(f"... {len(rows) - 20} more")
+    print(f"{len(rows)} predictions written to {out} ({fmt})")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from videozoo.engine.train import build_model
+    from videozoo.models.complexity import count_macs, count_parameters
+
+    cfg = build_config(args.model, args.config, args.overrides)
+    model = build_model(cfg).eval()
+    batch = model.default_input(1)
+    params = count_parameters(model)
+    macs = count_macs(model, batch)
+    shapes = {k: list(v.shape) for k, v in batch.items() if hasattr(v, "shape")}
+    print(json.dumps({"model": args.model, "parameters": params["trainable"],
+                      "parameters_total": params["total"], "buffers": params["buffers"],
+                      "input": shapes, "macs": macs, "gmacs": round(macs / 1e9, 3)}, indent=2))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from videozoo.demo import run_demo
+    return run_demo(args.track, args.output, seed=args.seed)
+
+
+COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
+            "info": cmd_info, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return COMMANDS[args.command](args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # one clear line for users; VIDEOZOO_DEBUG=1 for the traceback
+        if os.environ.get("VIDEOZOO_DEBUG"):
+            raise
+        kind = "config error" if isinstance(err, ConfigError) else "error"
+        print(f"videozoo {args.command}: {kind}: {err}", file=sys.stderr)
+        if not isinstance(err, (ConfigError, FileNotFoundError, ValueError)):
+            print(f"({type(err).__name__}; set VIDEOZOO_DEBUG=1 for the full traceback)",
+                  file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""Configs are data: nested dicts loaded from YAML and checked against a schema taken from code.
+
+A full config has four sections:
+
+* ``model``: ``name`` plus the keyword arguments of the registered builder (schema = the
+  builder's signature defaults);
+* ``data``: ``format`` plus that format's ``DEFAULTS`` (schema = the data module's dict);
+* ``train`` and ``eval``: engine options (schema = ``ENGINE_DEFAULTS`` below).
+
+Precedence: code defaults < packaged ``configs/<model>.yaml`` < ``--config FILE`` < ``--set``.
+An unknown key or a value of the wrong type raises ``ConfigError`` naming the key and the valid
+keys, before any data is read.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+import inspect
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from videozoo import registry
+
+ENGINE_DEFAULTS: dict[str, Any] = {
+    "train": {
+        "epochs": 1,
+        "batch_size": 32,  # global batch, split over processes (and accumulation steps)
+        "optimizer": {
+            "name": "adam",  # adam | adamw | rmsprop | sgd
+            "lr": 1.0e-3,
+            "weight_decay": 0.0,
+            "decay_only": [],  # parameter-name substrings that get weight decay (empty: all)
+            "no_decay": [],  # parameter-name substrings, or "norm"/"bias", exempt from decay
+            "lr_mult": {},  # parameter-name substring -> learning-rate multiplier
+            "momentum": 0.9,
+            "nesterov": False,
+            "betas": [0.9, 0.999],
+            "eps": 1.0e-8,
+            "alpha": 0.99,  # RMSProp smoothing constant (rho)
+            "centered": False,
+        },
+        "schedule": {
+            "name": "constant",  # constant | step | multistep | cosine
+            "unit": "epoch",  # what milestones / step_size count: epoch | sample
+            "step_size": 1.0,  # step: multiply by gamma every step_size units
+            "milestones": [],  # multistep: multiply by gamma at each milestone
+            "gamma": 0.1,
+            "warmup_epochs": 0.0,
+        },
+        "log_interval": 20,
+        "valid_interval": 1,  # validate every N epochs (0: never)
+        "save_every_steps": 0,  # also checkpoint every N optimizer steps (0: epoch ends only)
+        "keep_checkpoints": 3,
+        "monitor": "",  # metric that picks best.pt (default: gap or top1)
+        "num_workers": 2,
+        "pin_memory": False,
+        "amp": False,
+        "amp_dtype": "bfloat16",  # bfloat16 | float16 (float16 only on CUDA, with a scaler)
+        "grad_accum": 1,
+        "clip_grad_norm": 0.0,  # 0: off
+        "channels_last": False,
+        "compile": False,
+        "sync_bn": False,
+        "max_bad_steps": 5,  # consecutive NaN/Inf losses before the run stops
+        "tensorboard": False,
+    },
+    "eval": {
+        "batch_size": 64,  # global
+        "top_k": 20,
+    },
+}
+
+
+class ConfigError(ValueError):
+    """A config key or value that does not fit the schema."""
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__ if value is not None else "null"
+
+
+def _coerce(value: Any, default: Any, key: str) -> Any:
+    """Return `value` converted to the type of `default`, or raise ConfigError."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(default, (list, tuple)):
+        if isinstance(value, (list, tuple)):
+            return list(value)
+    elif isinstance(default, dict):
+        if isinstance(value, dict):
+            return value
+    else:
+        return value
+    raise ConfigError(
+        f"config key '{key}' expects {_type_name(default)} (default {default!r}), "
+        f"got {_type_name(value)} {value!r}")
+
+
+def _merge_checked(base: dict, update: dict, prefix: str = "") -> dict:
+    """Deep-merge `update` into a copy of `base`; every key of `update` must exist in `base`."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        path = f"{prefix}{key}"
+        if key not in out:
+            valid = ", ".join(sorted(out)) or "(none)"
+            raise ConfigError(f"unknown config key '{path}'; valid keys here: {valid}")
+        default = out[key]
+        if isinstance(default, dict) and default and isinstance(value, dict):
+            out[key] = _merge_checked(default, value, path + ".")
+        else:
+            out[key] = _coerce(value, default, path)
+    return out
+
+
+def model_schema(name: str) -> dict:
+    """The `model:` section schema: the registered builder's keyword defaults."""
+    builder = registry.model_builder(name)
+    schema = {"name": name}
+    for param in inspect.signature(builder).parameters.values():
+        if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        schema[param.name] = None if param.default is param.empty else param.default
+    return schema
+
+
+def data_schema(fmt: str) -> dict:
+    registry.dataset_builder(fmt)  # imports the module, raises a clear error if unknown
+    module = importlib.import_module(registry._DATASET_MODULES[fmt])
+    return {"format": fmt, **copy.deepcopy(module.DEFAULTS)}
+
+
+def packaged_config_path(model: str) -> Path:
+    return Path(str(resources.files("videozoo") / "configs" / f"{model}.yaml"))
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping with sections model/data/train/eval")
+    return loaded
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """Turn ['train.optimizer.lr=0.01', ...] into a nested dict (values parsed as YAML)."""
+    nested: dict = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value (e.g. train.epochs=3), got '{item}'")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def _check_sections(cfg: dict, source: str) -> None:
+    for section in cfg:
+        if section not in ("model", "data", "train", "eval"):
+            raise ConfigError(f"{source}: unknown section '{section}'; "
+                              "valid sections: data, eval, model, train")
+
+
+def build_config(model: str | None, config_file: str | None = None,
+                 overrides: list[str] | None = None, base: dict | None = None) -> dict:
+    """Assemble and validate the config for `model`.
+
+    `base` replaces the packaged YAML (used to rebuild a config stored in a checkpoint).
+    """
+    user = read_yaml(config_file) if config_file else {}
+    cli = parse_overrides(overrides or [])
+    for src, layer in ((config_file or "", user), ("--set", cli)):
+        _check_sections(layer, src)
+    name = model or user.get("model", {}).get("name") or (base or {}).get("model", {}).get("name")
+    if not name:
+        raise ConfigError("no model given; name one of: " + ", ".join(registry.list_models()))
+    if name not in registry.list_models():
+        raise ConfigError(f"unknown model '{name}'; available: {', '.join(registry.list_models())}")
+    if base is None:
+        packaged = packaged_config_path(name)
+        base = read_yaml(packaged) if packaged.is_file() else {}
+    layers = [base, user, cli]
+    fmt = next((layer["data"]["format"] for layer in reversed(layers)
+                if "format" in layer.get("data", {})), None)
+    if fmt is None:
+        raise ConfigError(f"config for '{name}' names no data.format (youtube8m or kinetics)")
+    cfg = {"model": model_schema(name), "data": data_schema(fmt), **copy.deepcopy(ENGINE_DEFAULTS)}
+    for layer in layers:
+        layer = copy.deepcopy(layer)
+        layer.get("model", {}).pop("name", None)
+        layer.get("data", {}).pop("format", None)
+        cfg = _merge_checked(cfg, layer)
+    cfg["model"]["name"] = name
+    return cfg
+
+
+def dump_config(cfg: dict) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False)

@@ -1,0 +1,138 @@
+"""A small synthetic YouTube-8M dataset in the official layout, with learnable labels.
+
+``synth_youtube8m(out_dir)`` writes::
+
+    out_dir/train0000.tfrecord ...     frame-level SequenceExamples (id, labels, rgb, audio)
+    out_dir/validate0000.tfrecord ...
+    out_dir/test0000.tfrecord ...      no labels, like the published test split
+    out_dir/vocabulary.csv             the official columns
+
+How features carry the labels: every class has a random prototype direction (rgb [1024] and
+audio [128]). A video's frames are Gaussian noise plus a per-video offset; a random subset of
+frames gets the prototype of one of the video's labels added. One frame says little (its
+prototype is only ``frame_snr`` noise standard deviations long), a whole video says a lot, so
+a model must pool over time. Values are quantized to uint8 exactly like the real data.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import string
+
+import numpy as np
+
+from videozoo.data.tfrecord import TFRecordWriter
+from videozoo.data.youtube8m import (AUDIO_SIZE, RGB_SIZE, VOCABULARY_COLUMNS,
+                                     encode_frame_example, quantize)
+
+SPLITS = ("train", "validate", "test")
+_FEATURE_SIZE = RGB_SIZE + AUDIO_SIZE
+_NOISE_STD = 0.5              # per feature, in dequantized units (range [-2, 2])
+_VIDEO_OFFSET_STD = 0.1       # per-video constant offset: content that is not a label
+_SIGNAL_FRAME_RATE = 0.35     # share of a video's frames that show each of its labels
+_SHORT_VIDEO_RATE = 0.1       # share of very short videos (1-10 frames)
+_ID_ALPHABET = string.ascii_letters + string.digits + "-_"
+_CLASS_NAMES = ["Game", "Video game", "Vehicle", "Concert", "Musician", "Cartoon",
+                "Performance art", "Car", "Dance", "Guitar", "String instrument", "Food",
+                "Association football", "Musical ensemble", "Music video", "Animal",
+                "Animation", "Motorsport", "Pet", "Racing"]
+
+
+def _video_ids(rng: np.random.Generator, count: int, length: int, taken: set) -> list[str]:
+    ids = []
+    while len(ids) < count:
+        video_id = "".join(rng.choice(list(_ID_ALPHABET), length))
+        if video_id not in taken:
+            taken.add(video_id)
+            ids.append(video_id)
+    return ids
+
+
+def _labels(rng: np.random.Generator, classes: int, mean_labels: float,
+            popularity: np.ndarray) -> np.ndarray:
+    count = min(int(rng.poisson(mean_labels)), classes)  # Poisson: ~5% of videos get none
+    return np.sort(rng.choice(classes, size=count, replace=False, p=popularity))
+
+
+def _frames(rng: np.random.Generator, labels: np.ndarray, prototypes: np.ndarray,
+            num_frames: int) -> np.ndarray:
+    """uint8 [T, 1024 + 128] features of one video."""
+    x = rng.standard_normal((num_frames, _FEATURE_SIZE), dtype=np.float32)
+    x *= _NOISE_STD
+    x += rng.standard_normal(_FEATURE_SIZE, dtype=np.float32) * _VIDEO_OFFSET_STD
+    if labels.size:
+        shows = rng.random((num_frames, labels.size)) < _SIGNAL_FRAME_RATE
+        shows[rng.integers(num_frames, size=labels.size), np.arange(labels.size)] = True
+        x += shows.astype(np.float32) @ prototypes[labels]
+    return quantize(x)
+
+
+def _write_vocabulary(path: str, classes: int, train_counts: np.ndarray) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(VOCABULARY_COLUMNS)
+        for index in range(classes):
+            name = _CLASS_NAMES[index] if index < len(_CLASS_NAMES) else f"Synthetic class {index}"
+            writer.writerow([index, int(train_counts[index]), f"/m/synth{index:04d}", name,
+                             "https://en.wikipedia.org/wiki/" + name.replace(" ", "_"),
+                             "Synthetic", "", "", f"Synthetic class {index} ({name})."])
+
+
+def synth_youtube8m(out_dir: str | os.PathLike, videos: int = 1000, classes: int = 20,
+                    seed: int = 0, shards: int = 2,
+                    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+                    max_frames: int = 300, mean_labels: float = 3.0,
+                    frame_snr: float = 2.0) -> dict:
+    """Write a synthetic frame-level YouTube-8M dataset; return a summary dict.
+
+    shards: files per split. split_fractions: train/validate/test shares of `videos`.
+    Video lengths: ~10% have 1-10 frames, the rest 20..max_frames. frame_snr: length of a
+    class prototype in units of the per-frame noise (larger = easier).
+    """
+    if videos < 1 or classes < 1 or shards < 1 or max_frames < 1:
+        raise ValueError("videos, classes, shards and max_frames must be >= 1")
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng(seed)
+
+    prototypes = rng.standard_normal((classes, _FEATURE_SIZE), dtype=np.float32)
+    for part in (slice(0, RGB_SIZE), slice(RGB_SIZE, None)):  # rgb and audio each carry the label
+        prototypes[:, part] *= frame_snr * _NOISE_STD / np.linalg.norm(prototypes[:, part], axis=1,
+                                                                        keepdims=True)
+    popularity = 1.0 / np.sqrt(np.arange(1, classes + 1))  # a mild long tail, like the real data
+    popularity /= popularity.sum()
+
+    fractions = np.asarray(split_fractions, dtype=np.float64)
+    split_sizes = np.floor(fractions / fractions.sum() * videos).astype(int)
+    split_sizes[0] += videos - split_sizes.sum()
+    taken_ids: set = set()
+    train_counts = np.zeros(classes, np.int64)
+    summary = {"root": os.fspath(out_dir), "classes": classes, "splits": {}}
+    for split, size in zip(SPLITS, split_sizes):
+        # Real train ids are 11-character YouTube ids; validate/test ids are 4-character aliases.
+        ids = _video_ids(rng, size, 11 if split == "train" else 4, taken_ids)
+        files, frames_total, labels_total, unlabeled = [], 0, 0, 0
+        for shard, shard_ids in enumerate(np.array_split(np.array(ids, dtype=object), shards)):
+            path = os.path.join(out_dir, f"{split}{shard:04d}.tfrecord")
+            files.append(path)
+            with TFRecordWriter(path) as writer:
+                for video_id in shard_ids:
+                    labels = _labels(rng, classes, mean_labels, popularity)
+                    short = rng.random() < _SHORT_VIDEO_RATE
+                    low, high = (1, min(10, max_frames)) if short else (min(20, max_frames), max_frames)
+                    num_frames = int(rng.integers(low, high + 1))
+                    features = _frames(rng, labels, prototypes, num_frames)
+                    writer.write(encode_frame_example(
+                        video_id, None if split == "test" else labels,
+                        features[:, :RGB_SIZE], features[:, RGB_SIZE:]))
+                    frames_total += num_frames
+                    labels_total += labels.size
+                    unlabeled += labels.size == 0
+                    if split == "train":
+                        train_counts[labels] += 1
+        summary["splits"][split] = {"videos": int(size), "files": files, "frames": frames_total,
+                                    "mean_labels": labels_total / max(1, size),
+                                    "videos_without_labels": int(unlabeled)}
+    vocabulary = os.path.join(out_dir, "vocabulary.csv")
+    _write_vocabulary(vocabulary, classes, train_counts)
+    summary["vocabulary"] = vocabulary
+    return summary

@@ -1,0 +1,94 @@
+"""Attention LSTM (Ng et al. 2015 "Beyond Short Snippets" + attention pooling) for YouTube-8M.
+
+Input batch: ``rgb [B, T, 1024]``, ``audio [B, T, 128]``, ``mask [B, T]`` bool (real frames
+first, padding at the end). Output: logits ``[B, num_classes]``.
+
+Per modality: linear + tanh embedding -> bidirectional LSTM -> dropout -> attention pooling
+over the video's real frames (``[B, 2 * lstm_size]``). The two pooled vectors are concatenated
+and go through linear+ReLU, linear+tanh and the ``classifier``.
+
+The backward direction must start at each video's last REAL frame. Rather than packing
+sequences (lengths on the host, awkward to export), each video is reversed within its own
+length with a gather, run through a forward LSTM, and reversed back; padded frames then come
+after the real ones in both directions and cannot influence them.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from videozoo.models.layers import feature_sequence_input, masked_softmax, zero_padding
+from videozoo.registry import register_model
+
+
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse the first ``lengths[b]`` steps of each ``x[b]`` (``[B, T, F]``); keep the rest."""
+    steps = torch.arange(x.shape[1], device=x.device).unsqueeze(0)      # [1, T]
+    last = lengths.unsqueeze(1) - 1                                     # [B, 1]
+    index = torch.where(steps <= last, last - steps, steps)             # [B, T], an involution
+    return x.gather(1, index.unsqueeze(-1).expand_as(x))
+
+
+class AttentionLSTMEncoder(nn.Module):
+    """One modality: ``x [B, T, F]``, ``mask [B, T]`` -> attention-pooled ``[B, 2 * lstm_size]``."""
+
+    def __init__(self, feature_size: int, embedding_size: int = 512, lstm_size: int = 1024,
+                 drop_rate: float = 0.5):
+        super().__init__()
+        self.embed = nn.Linear(feature_size, embedding_size)
+        self.lstm_forward = nn.LSTM(embedding_size, lstm_size, batch_first=True)
+        self.lstm_backward = nn.LSTM(embedding_size, lstm_size, batch_first=True)
+        self.dropout = nn.Dropout(drop_rate)
+        self.attention = nn.Linear(2 * lstm_size, 1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lengths = mask.sum(dim=1)
+        embedded = torch.tanh(self.embed(zero_padding(x, mask)))
+        forward_states, _ = self.lstm_forward(embedded)
+        backward_states, _ = self.lstm_backward(reverse_within_length(embedded, lengths))
+        backward_states = reverse_within_length(backward_states, lengths)
+        states = self.dropout(torch.cat([forward_states, backward_states], dim=-1))  # [B,T,2H]
+        weights = masked_softmax(self.attention(states), mask)                     # [B,T,1]
+        return (weights * states).sum(dim=1)
+
+
+class AttentionLSTM(nn.Module):
+    """Bidirectional-LSTM + attention pooling classifier (see module docstring)."""
+
+    def __init__(self, num_classes: int = 3862, rgb_size: int = 1024, audio_size: int = 128,
+                 embedding_size: int = 512, lstm_size: int = 1024, drop_rate: float = 0.5,
+                 fusion_relu_size: int = 8192, fusion_tanh_size: int = 4096):
+        super().__init__()
+        self.rgb_size = rgb_size
+        self.audio_size = audio_size
+        self.rgb_encoder = AttentionLSTMEncoder(rgb_size, embedding_size, lstm_size, drop_rate)
+        self.audio_encoder = AttentionLSTMEncoder(audio_size, embedding_size, lstm_size,
+                                                  drop_rate)
+        self.fusion = nn.Sequential(nn.Linear(4 * lstm_size, fusion_relu_size), nn.ReLU(),
+                                    nn.Linear(fusion_relu_size, fusion_tanh_size), nn.Tanh())
+        self.classifier = nn.Linear(fusion_tanh_size, num_classes)
+        # The reference (Paddle Fluid) fc layers use Xavier weights and zero biases.
+        for layer in self.modules():
+            if isinstance(layer, nn.Linear):
+                nn.init.xavier_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        mask = batch["mask"]
+        pooled = torch.cat([self.rgb_encoder(batch["rgb"], mask),
+                            self.audio_encoder(batch["audio"], mask)], dim=1)
+        return self.classifier(self.fusion(pooled))
+
+    def default_input(self, batch_size: int = 1) -> dict:
+        return feature_sequence_input(batch_size, 300, self.rgb_size, self.audio_size)
+
+
+@register_model("attention_lstm")
+def attention_lstm(num_classes: int = 3862, rgb_size: int = 1024, audio_size: int = 128,
+                   embedding_size: int = 512, lstm_size: int = 1024, drop_rate: float = 0.5,
+                   fusion_relu_size: int = 8192, fusion_tanh_size: int = 4096) -> AttentionLSTM:
+    """Attention LSTM with the PaddleVideo v1.5 defaults (about 108.7M parameters)."""
+    return AttentionLSTM(num_classes=num_classes, rgb_size=rgb_size, audio_size=audio_size,
+                         embedding_size=embedding_size, lstm_size=lstm_size,
+                         drop_rate=drop_rate, fusion_relu_size=fusion_relu_size,
+                         fusion_tanh_size=fusion_tanh_size)

@@ -1,0 +1,118 @@
+"""Layers shared by the feature-sequence models (NeXtVLAD, Attention LSTM, Attention Cluster).
+
+Shapes: sequences are ``[B, T, F]`` with a bool mask ``[B, T]`` (True = real frame, padding at
+the end). Everything here keeps padded frames out of the result, so appending padded frames
+never changes a model's output.
+
+* ``masked_softmax(scores [B, T, ...], mask [B, T])``: softmax over T, zero weight on padding.
+* ``masked_mean(x [B, T, ...], mask [B, T])`` -> ``[B, ...]``; ``zero_padding(x, mask)``.
+* ``MaskedBatchNorm1d``: BatchNorm over the channels of ``[B, T, C]`` whose batch statistics
+  are taken over real frames only.
+* ``ContextGating``: squeeze-excitation gating of a ``[B, D]`` vector (NeXtVLAD head).
+* ``init_msra_``: He-normal weights (std sqrt(2 / fan_in)), zero biases.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over dim 1 of ``scores [B, T, ...]`` restricted to ``mask [B, T]``.
+
+    Padded positions get weight 0; a video with no real frame gets all-zero weights (not NaN).
+    """
+    mask = mask.reshape(mask.shape + (1,) * (scores.dim() - 2))
+    # A finite fill value (not -inf) keeps all-padding rows NaN-free; they are zeroed below.
+    filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    return torch.softmax(filled, dim=1) * mask.to(scores.dtype)
+
+
+def zero_padding(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``x [B, T, ...]`` with padded frames set to 0, so NaN/inf padding cannot leak through."""
+    return x.masked_fill(~mask.reshape(mask.shape + (1,) * (x.dim() - 2)), 0.0)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over dim 1 of ``x [B, T, ...]`` over real frames; 0 for a video with none."""
+    weights = mask.to(x.dtype).reshape(mask.shape + (1,) * (x.dim() - 2))
+    count = weights.sum(dim=1).clamp_min(1.0)
+    return (x * weights).sum(dim=1) / count
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm over the last dim of ``x [B, T, C]`` using real frames (``mask [B, T]``) only.
+
+    Same parameters and buffers as ``nn.BatchNorm1d(C)`` (state dicts are interchangeable). In
+    training the statistics (and the running-statistics update) come from the masked frames;
+    in eval the running statistics are applied to every frame, padding included, which is
+    harmless because callers zero the padded frames' contribution afterwards.
+    """
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if not self.training and self.track_running_stats:
+            return F.batch_norm(x.reshape(-1, x.shape[-1]), self.running_mean, self.running_var,
+                                self.weight, self.bias, False, 0.0, self.eps).reshape(x.shape)
+        # Statistics in float32 even under autocast: variances of bf16 values are too coarse.
+        values = x.float()
+        weights = mask.to(values.dtype).unsqueeze(-1)
+        count = weights.sum().clamp_min(1.0)
+        mean = (values * weights).sum(dim=(0, 1)) / count
+        var = (((values - mean) ** 2) * weights).sum(dim=(0, 1)) / count
+        if self.training and self.track_running_stats:
+            self._update_running_stats(mean, var, count)
+        out = (values - mean) * torch.rsqrt(var + self.eps)
+        if self.affine:
+            out = out * self.weight + self.bias
+        return out.to(x.dtype)
+
+    @torch.no_grad()
+    def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor):
+        self.num_batches_tracked.add_(1)
+        if self.momentum is None:  # cumulative moving average, as nn.BatchNorm
+            momentum = 1.0 / float(self.num_batches_tracked)
+        else:
+            momentum = self.momentum
+        unbiased_var = var * count / (count - 1).clamp_min(1.0)
+        self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
+        self.running_var.lerp_(unbiased_var.to(self.running_var.dtype), momentum)
+
+
+class ContextGating(nn.Module):
+    """Squeeze-excitation context gating: ``x * sigmoid(W2 relu(BN(W1 x)))`` for ``x [B, D]``.
+
+    Both linears have no bias (BatchNorm follows the first; the reference omits the second's).
+    """
+
+    def __init__(self, dim: int, reduction: int = 8):
+        super().__init__()
+        self.squeeze = nn.Linear(dim, dim // reduction, bias=False)
+        self.norm = nn.BatchNorm1d(dim // reduction)
+        self.excite = nn.Linear(dim // reduction, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gates = torch.sigmoid(self.excite(F.relu(self.norm(self.squeeze(x)))))
+        return x * gates
+
+
+def init_msra_(module: nn.Module) -> None:
+    """He-normal init (std sqrt(2 / fan_in)) for every Linear weight, zero biases.
+
+    BatchNorm layers keep PyTorch's init (weight 1, bias 0); recurrent layers are not touched.
+    """
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+def feature_sequence_input(batch_size: int, num_frames: int, rgb_size: int,
+                           audio_size: int) -> dict:
+    """A random YouTube-8M style batch: ``rgb [B, T, rgb_size]``, ``audio``, all-True ``mask``."""
+    return {
+        "rgb": torch.randn(batch_size, num_frames, rgb_size),
+        "audio": torch.randn(batch_size, num_frames, audio_size),
+        "mask": torch.ones(batch_size, num_frames, dtype=torch.bool),
+    }

@@ -1,0 +1,267 @@
+"""One ResNet (torchvision layout, "v1.5") that every end-to-end video model is built from.
+
+Parameter names follow torchvision (``conv1``, ``bn1``, ``layer1``..``layer4`` with blocks
+``0..n-1`` holding ``conv1/bn1/...`` and ``downsample.0/1``, ``fc``) so ImageNet state_dicts
+load by name (see ``pretrained.py``). The stride of a bottleneck sits on its 3x3 conv.
+
+What differs between TSN / TSM / StNet / Non-local is passed in, never forked:
+
+* ``in_channels``: 3 (RGB) or 15 (StNet's 5-frame super-image).
+* ``conv_dims``: 2 -> ``Conv2d`` on frames ``[N, C, H, W]``; 3 -> ``Conv3d`` on clips
+  ``[N, C, T, H, W]`` (C2D / I3D). 3D stems are ``stem_temporal_kernel x 7 x 7``; the max-pool
+  after the stem never pools time.
+* ``temporal_kernel(stage, block) -> int``: temporal size of a block's first conv (3D only;
+  I3D uses 3 in alternate blocks).
+* ``block_input(stage, block, channels) -> Module | None``: applied to a block's input on the
+  residual branch only, before its first conv (TSM's temporal shift); the shortcut keeps the
+  unchanged input.
+* ``after_block(stage, block, channels)`` / ``after_stage(stage, channels) -> Module | None``:
+  modules run after a block (non-local) or after a whole stage (StNet temporal modelling,
+  C2D's temporal max-pool). They are stored inside the stage as ``layer3.after1`` /
+  ``layer3.after`` so the torchvision names of the blocks do not move.
+
+Stages are numbered 1..4 (= ``layer1``..``layer4`` = res2..res5); blocks from 0.
+
+Shapes: ``forward_features`` maps ``[N, in_channels, (T,) H, W]`` to
+``[N, num_features, (T'), H/32, W/32]``; ``forward`` global-average-pools that to
+``[N, num_features]`` (2048 for depth 50/101, 512 for 18/34), then applies ``fc`` when
+``num_classes > 0`` (e.g. 1000 to hold a full ImageNet checkpoint).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from videozoo.models.temporal import set_num_segments
+
+__all__ = ["ResNet", "BasicBlock", "Bottleneck", "ResNetVideoClassifier", "STAGE_BLOCKS",
+           "BlockHook", "StageHook", "read_video"]
+
+#: blocks per stage for each supported depth
+STAGE_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+
+BlockHook = Callable[[int, int, int], Optional[nn.Module]]  # (stage, block, channels)
+StageHook = Callable[[int, int], Optional[nn.Module]]  # (stage, channels)
+
+
+def conv_nd(conv_dims: int, in_channels: int, out_channels: int, kernel: int, stride: int = 1,
+            temporal_kernel: int = 1) -> nn.Module:
+    """Bias-free kxk conv (2D) or temporal_kernel x k x k conv (3D); strides only space."""
+    if conv_dims == 2:
+        return nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, bias=False)
+    return nn.Conv3d(in_channels, out_channels, (temporal_kernel, kernel, kernel),
+                     (1, stride, stride), (temporal_kernel // 2, kernel // 2, kernel // 2),
+                     bias=False)
+
+
+def batch_norm(conv_dims: int, channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels) if conv_dims == 2 else nn.BatchNorm3d(channels)
+
+
+class _ResidualBlock(nn.Module):
+    """relu(shortcut(x) + residual(block_input(x))); subclasses define ``residual``."""
+
+    expansion = 1
+
+    def __init__(self, downsample: nn.Module | None, block_input: nn.Module | None):
+        super().__init__()
+        self.downsample = downsample
+        # Identity when unused; TSM's shift has no parameters, so state_dict names stay put.
+        self.block_input = block_input if block_input is not None else nn.Identity()
+        self.relu = nn.ReLU(inplace=True)
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def last_bn(self) -> nn.Module:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return self.relu(self.residual(self.block_input(x)) + shortcut)
+
+
+class BasicBlock(_ResidualBlock):
+    """Two 3x3 convs (ResNet-18/34). The first may carry a temporal kernel in 3D."""
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, width: int, stride: int = 1,
+                 downsample: nn.Module | None = None, block_input: nn.Module | None = None,
+                 conv_dims: int = 2, temporal_kernel: int = 1):
+        super().__init__(downsample, block_input)
+        self.conv1 = conv_nd(conv_dims, in_channels, width, 3, stride, temporal_kernel)
+        self.bn1 = batch_norm(conv_dims, width)
+        self.conv2 = conv_nd(conv_dims, width, width, 3)
+        self.bn2 = batch_norm(conv_dims, width)
+
+    @property
+    def last_bn(self) -> nn.Module:
+        return self.bn2
+
+    def residual(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.bn2(self.conv2(out))
+
+
+class Bottleneck(_ResidualBlock):
+    """1x1 -> 3x3 (stride here, "v1.5") -> 1x1 x4. The first 1x1 may be 3x1x1 in 3D (I3D)."""
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, width: int, stride: int = 1,
+                 downsample: nn.Module | None = None, block_input: nn.Module | None = None,
+                 conv_dims: int = 2, temporal_kernel: int = 1):
+        super().__init__(downsample, block_input)
+        self.conv1 = conv_nd(conv_dims, in_channels, width, 1, 1, temporal_kernel)
+        self.bn1 = batch_norm(conv_dims, width)
+        self.conv2 = conv_nd(conv_dims, width, width, 3, stride)
+        self.bn2 = batch_norm(conv_dims, width)
+        self.conv3 = conv_nd(conv_dims, width, width * self.expansion, 1)
+        self.bn3 = batch_norm(conv_dims, width * self.expansion)
+
+    @property
+    def last_bn(self) -> nn.Module:
+        return self.bn3
+
+    def residual(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.bn3(self.conv3(out))
+
+
+class ResNet(nn.Module):
+    """ResNet-18/34/50/101 trunk with plug-in points (see the module docstring)."""
+
+    def __init__(self, depth: int = 50, in_channels: int = 3, num_classes: int = 0,
+                 conv_dims: int = 2, stem_temporal_kernel: int = 1,
+                 temporal_kernel: Callable[[int, int], int] | None = None,
+                 block_input: BlockHook | None = None, after_block: BlockHook | None = None,
+                 after_stage: StageHook | None = None, zero_init_residual: bool = False):
+        super().__init__()
+        if depth not in STAGE_BLOCKS:
+            raise ValueError(f"ResNet depth {depth} is not supported; use one of "
+                             f"{sorted(STAGE_BLOCKS)}")
+        if conv_dims not in (2, 3):
+            raise ValueError(f"conv_dims must be 2 or 3, got {conv_dims}")
+        if conv_dims == 2 and (stem_temporal_kernel != 1 or temporal_kernel is not None):
+            raise ValueError("temporal kernels need conv_dims=3")
+        block_cls = Bottleneck if depth >= 50 else BasicBlock
+        self.depth = depth
+        self.conv_dims = conv_dims
+        self.num_features = 512 * block_cls.expansion
+
+        self.conv1 = conv_nd(conv_dims, in_channels, 64, 7, 2, stem_temporal_kernel)
+        self.bn1 = batch_norm(conv_dims, 64)
+        self.relu = nn.ReLU(inplace=True)
+        if conv_dims == 2:
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+        else:
+            self.maxpool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
+
+        blocks: list[nn.Module] = []
+        channels = 64
+        for stage, num_blocks in enumerate(STAGE_BLOCKS[depth], start=1):
+            width = 64 * 2 ** (stage - 1)
+            out_channels = width * block_cls.expansion
+            layers: OrderedDict[str, nn.Module] = OrderedDict()
+            for index in range(num_blocks):
+                stride = 2 if index == 0 and stage > 1 else 1
+                downsample = None
+                if stride != 1 or channels != out_channels:
+                    downsample = nn.Sequential(conv_nd(conv_dims, channels, out_channels, 1, stride),
+                                               batch_norm(conv_dims, out_channels))
+                block = block_cls(
+                    channels, width, stride, downsample,
+                    block_input=block_input(stage, index, channels) if block_input else None,
+                    conv_dims=conv_dims,
+                    temporal_kernel=temporal_kernel(stage, index) if temporal_kernel else 1)
+                layers[str(index)] = block
+                blocks.append(block)
+                channels = out_channels
+                extra = after_block(stage, index, channels) if after_block else None
+                if extra is not None:
+                    layers[f"after{index}"] = extra
+            extra = after_stage(stage, channels) if after_stage else None
+            if extra is not None:
+                layers["after"] = extra
+            self.add_module(f"layer{stage}", nn.Sequential(layers))
+
+        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else None
+        self._init_weights([self.conv1, self.bn1, *blocks], zero_init_residual)
+
+    @staticmethod
+    def _init_weights(modules: list[nn.Module], zero_init_residual: bool) -> None:
+        """The one place trunk weights are initialised. Inserted modules keep their own init."""
+        for root in modules:
+            for m in root.modules():
+                if isinstance(m, (nn.Conv2d, nn.Conv3d)):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
+                    nn.init.ones_(m.weight)
+                    nn.init.zeros_(m.bias)
+            # Zero gamma makes each residual block start as the identity.
+            if zero_init_residual and isinstance(root, _ResidualBlock):
+                nn.init.zeros_(root.last_bn.weight)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        return self.layer4(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feature_map = self.forward_features(x)
+        features = feature_map.mean(dim=tuple(range(2, feature_map.dim())))
+        return features if self.fc is None else self.fc(features)
+
+
+def read_video(batch: dict, channels: int = 3) -> torch.Tensor:
+    """``batch["video"]`` checked to be ``[N, T, channels, H, W]``."""
+    video = batch.get("video") if isinstance(batch, dict) else None
+    if video is None or video.dim() != 5 or video.shape[2] != channels:
+        got = "no 'video' key" if video is None else f"shape {list(video.shape)}"
+        raise ValueError(f"end-to-end models take batch['video'] of shape [N, T, {channels}, H, W] "
+                         f"(normalised RGB frames in time order), got {got}")
+    return video
+
+
+class ResNetVideoClassifier(nn.Module):
+    """ResNet trunk -> average over time -> dropout -> linear ``classifier`` (TSN, TSM, Non-local).
+
+    ``batch["video"]`` ``[N, T, 3, H, W]`` -> logits ``[N, num_classes]``. A 2D trunk sees the
+    frames as one batch ``[N*T, 3, H, W]`` and the T pooled features are averaged before the
+    classifier (TSN's consensus); a 3D trunk sees the clip ``[N, 3, T, H, W]`` and pools time
+    itself. ``classifier_std`` = None keeps PyTorch's default Linear init.
+    """
+
+    def __init__(self, backbone: ResNet, num_classes: int, num_frames: int, dropout: float = 0.0,
+                 classifier_std: float | None = None, image_size: int = 224):
+        super().__init__()
+        self.backbone = backbone
+        self.num_frames = num_frames
+        self.image_size = image_size
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(backbone.num_features, num_classes)
+        if classifier_std is not None:
+            nn.init.normal_(self.classifier.weight, std=classifier_std)
+            nn.init.zeros_(self.classifier.bias)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        video = read_video(batch)
+        if self.backbone.conv_dims == 3:
+            features = self.backbone(video.transpose(1, 2))      # [N, 3, T, H, W] -> [N, C]
+        else:
+            n, t = video.shape[:2]
+            set_num_segments(self.backbone, t)
+            features = self.backbone(video.flatten(0, 1)).view(n, t, -1).mean(1)
+        return self.classifier(self.dropout(features))
+
+    def default_input(self, batch_size: int = 1) -> dict:
+        size = self.image_size
+        return {"video": torch.randn(batch_size, self.num_frames, 3, size, size)}

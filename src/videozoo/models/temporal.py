@@ -1,0 +1,149 @@
+"""Temporal layers that plug into the 2D/3D ResNet trunk (``resnet.py``).
+
+* ``TemporalShift`` (TSM): ``[N*T, C, H, W] -> [N*T, C, H, W]``, no parameters, no MACs.
+* ``TemporalModelingBlock`` (StNet): ``[N*T, C, H, W] -> [N*T, C, H, W]``, residual 3x1x1 conv.
+* ``NonLocalBlock`` (Non-local): ``[N, C, T, H, W] -> [N, C, T, H, W]``, embedded Gaussian.
+
+2D trunks fold time into the batch (``[N*T, ...]``, frames of one clip adjacent). Layers that
+need to unfold it are ``SegmentModule`` s: their ``num_segments`` (T) is set at construction
+and updated by the owning model from its input with ``set_num_segments`` (so a model trained
+on 8 segments can be tested on 25).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["SegmentModule", "set_num_segments", "TemporalShift", "TemporalModelingBlock",
+           "NonLocalBlock", "SHIFT_DIRECTIONS"]
+
+SHIFT_DIRECTIONS = ("previous_first", "next_first")
+
+
+class SegmentModule(nn.Module):
+    """A layer on ``[N*T, ...]`` batches that needs T (``num_segments``) to unfold time."""
+
+    def __init__(self, num_segments: int):
+        super().__init__()
+        if num_segments < 1:
+            raise ValueError(f"num_segments must be >= 1, got {num_segments}")
+        self.num_segments = num_segments
+
+    def unfold_time(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N*T, C, H, W] -> [N, T, C, H, W]`` (a view)."""
+        return x.view(-1, self.num_segments, *x.shape[1:])
+
+
+def set_num_segments(module: nn.Module, num_segments: int) -> None:
+    """Set T on every ``SegmentModule`` inside ``module`` (only writes when it changes)."""
+    for m in module.modules():
+        if isinstance(m, SegmentModule) and m.num_segments != num_segments:
+            m.num_segments = num_segments
+
+
+def _take_previous(x: torch.Tensor) -> torch.Tensor:
+    """``out[:, t] = x[:, t-1]`` along dim 1 of ``[N, T, ...]``, zeros at t=0 (no wrap)."""
+    pad = [0, 0] * (x.dim() - 2) + [1, 0]
+    return F.pad(x[:, :-1], pad)
+
+
+def _take_next(x: torch.Tensor) -> torch.Tensor:
+    """``out[:, t] = x[:, t+1]``, zeros at the last frame."""
+    pad = [0, 0] * (x.dim() - 2) + [0, 1]
+    return F.pad(x[:, 1:], pad)
+
+
+class TemporalShift(SegmentModule):
+    """Shift 1/shift_div of the channels one frame forward and 1/shift_div one frame back.
+
+    ``direction="previous_first"`` (PaddleVideo, the reference): channels ``[0, C/d)`` take
+    the previous frame's value, ``[C/d, 2C/d)`` the next frame's. ``"next_first"`` (MIT's
+    TSM code) swaps the two groups; it only matters when porting weights. The remaining
+    channels pass unchanged; ends are zero-filled. Built from slices, ``F.pad`` and
+    ``torch.cat`` (no in-place slice assignment), so it traces/exports without warnings.
+    """
+
+    def __init__(self, channels: int, num_segments: int, shift_div: int = 8,
+                 direction: str = "previous_first"):
+        super().__init__(num_segments)
+        if direction not in SHIFT_DIRECTIONS:
+            raise ValueError(f"shift direction must be one of {SHIFT_DIRECTIONS}, "
+                             f"got {direction!r}")
+        self.fold = channels // shift_div
+        if self.fold < 1 or 2 * self.fold > channels:
+            raise ValueError(f"shift_div={shift_div} leaves no channel to shift in a "
+                             f"{channels}-channel layer; use 2 <= shift_div <= {channels}")
+        self.direction = direction
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames = self.unfold_time(x)
+        first = frames[:, :, : self.fold]
+        second = frames[:, :, self.fold: 2 * self.fold]
+        if self.direction == "previous_first":
+            first, second = _take_previous(first), _take_next(second)
+        else:
+            first, second = _take_next(first), _take_previous(second)
+        shifted = torch.cat([first, second, frames[:, :, 2 * self.fold:]], dim=2)
+        return shifted.flatten(0, 1)
+
+    def extra_repr(self) -> str:
+        return f"fold={self.fold}, direction={self.direction}"
+
+
+class TemporalModelingBlock(SegmentModule):
+    """StNet temporal modelling: ``x + BN(ReLU(conv_3x1x1(x)))`` across the T segments.
+
+    The 3x1x1 kernel is stored as a Conv2d over ``[N, C, T, H*W]`` (weight ``[C, C, 3, 1]``;
+    squeeze the last dim of PaddleVideo's ``[C, C, 3, 1, 1]`` when porting): identical maths,
+    and every weight stays 4-D so ``model.to(memory_format=torch.channels_last)`` works.
+    """
+
+    def __init__(self, channels: int, num_segments: int):
+        super().__init__(num_segments)
+        self.conv = nn.Conv2d(channels, channels, (3, 1), padding=(1, 0), bias=True)
+        self.relu = nn.ReLU(inplace=True)
+        self.bn = nn.BatchNorm2d(channels)
+        nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames = self.unfold_time(x)                               # [N, T, C, H, W]
+        clip = frames.flatten(3).transpose(1, 2)                   # [N, C, T, H*W]
+        update = self.bn(self.relu(self.conv(clip)))
+        return x + update.transpose(1, 2).reshape(x.shape)
+
+
+class NonLocalBlock(nn.Module):
+    """Embedded-Gaussian non-local block (Wang et al. 2018) on ``[N, C, T, H, W]``.
+
+    ``z = x + BN(W y)``, ``y = g(x_pool) softmax(theta(x)^T phi(x_pool) / sqrt(C/2))^T``,
+    where theta/phi/g are 1x1x1 convs C -> C/2 and ``x_pool`` is a (1,2,2) max-pool of x.
+    The BN's gamma starts at 0, so a fresh block is the identity.
+    """
+
+    def __init__(self, channels: int, inner_channels: int | None = None,
+                 subsample: bool = True, init_std: float = 0.01):
+        super().__init__()
+        inner = inner_channels or channels // 2
+        self.theta = nn.Conv3d(channels, inner, 1)
+        self.phi = nn.Conv3d(channels, inner, 1)
+        self.g = nn.Conv3d(channels, inner, 1)
+        self.pool = nn.MaxPool3d((1, 2, 2), (1, 2, 2)) if subsample else nn.Identity()
+        self.out = nn.Conv3d(inner, channels, 1)
+        self.bn = nn.BatchNorm3d(channels)
+        self.scale = inner ** -0.5
+        for conv in (self.theta, self.phi, self.g, self.out):
+            nn.init.normal_(conv.weight, std=init_std)
+            nn.init.zeros_(conv.bias)
+        nn.init.zeros_(self.bn.weight)
+        nn.init.zeros_(self.bn.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        query = self.theta(x).flatten(2)                           # [N, C', T*H*W]
+        pooled = self.pool(x)
+        key = self.phi(pooled).flatten(2)                          # [N, C', S]
+        value = self.g(pooled).flatten(2)                          # [N, C', S]
+        affinity = torch.softmax(query.transpose(1, 2) @ key * self.scale, dim=-1)
+        y = (value @ affinity.transpose(1, 2)).unflatten(2, x.shape[2:])  # [N, C', T, H, W]
+        return x + self.bn(self.out(y))

@@ -1,0 +1,27 @@
+"""TSM (Lin, Gan, Han, ICCV 2019): TSN with a temporal shift at the input of every block.
+
+``batch["video"]`` ``[N, T, 3, H, W]`` -> logits ``[N, num_classes]``. The shift ("residual
+shift") sits on each block's residual branch before its first conv; the shortcut keeps the
+unshifted input. It adds no parameters and no multiply-adds. ``shift_direction`` picks which
+channel group looks back: "previous_first" (PaddleVideo, the reference) or "next_first" (MIT);
+it matters only when porting weights. T is read from the input (8 segments by default).
+"""
+from __future__ import annotations
+
+from videozoo.models.pretrained import load_imagenet_resnet
+from videozoo.models.resnet import ResNet, ResNetVideoClassifier
+from videozoo.models.temporal import TemporalShift
+from videozoo.registry import register_model
+
+
+@register_model("tsm")
+def tsm(num_classes: int = 400, depth: int = 50, seg_num: int = 8, shift_div: int = 8,
+        shift_direction: str = "previous_first", dropout: float = 0.5, image_size: int = 224,
+        pretrained: str | None = None) -> ResNetVideoClassifier:
+    """``pretrained``: path to a local torchvision ImageNet ResNet state_dict, or None."""
+    backbone = ResNet(depth, block_input=lambda stage, block, channels: TemporalShift(
+        channels, seg_num, shift_div, shift_direction))
+    model = ResNetVideoClassifier(backbone, num_classes, seg_num, dropout, image_size=image_size)
+    if pretrained:
+        load_imagenet_resnet(model, pretrained)
+    return model

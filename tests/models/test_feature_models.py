@@ -1,0 +1,190 @@
+"""Tests for the YouTube-8M feature-sequence models and their shared layers."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from videozoo.models.attention_cluster import segment_indices
+from videozoo.models.attention_lstm import reverse_within_length
+from videozoo.models.layers import MaskedBatchNorm1d, masked_softmax
+from videozoo.registry import create_model, model_builder
+
+# Small configurations so that every forward runs in milliseconds.
+SMALL = {
+    "nextvlad": dict(num_classes=10, rgb_size=64, audio_size=16, cluster_size=8, groups=4,
+                     hidden_size=32, gating_reduction=4),
+    "attention_lstm": dict(num_classes=10, rgb_size=64, audio_size=16, embedding_size=16,
+                           lstm_size=32, fusion_relu_size=32, fusion_tanh_size=24),
+    "attention_cluster": dict(num_classes=10, rgb_size=64, audio_size=16, rgb_clusters=4,
+                              audio_clusters=3, seg_num=12, fc_size=32, fc2_size=24),
+}
+MODELS = list(SMALL)
+
+
+def make_batch(lengths: list[int], num_frames: int, rgb_size: int = 64, audio_size: int = 16,
+               seed: int = 0) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    batch = {
+        "rgb": torch.randn(len(lengths), num_frames, rgb_size, generator=gen),
+        "audio": torch.randn(len(lengths), num_frames, audio_size, generator=gen),
+        "mask": torch.arange(num_frames).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1),
+    }
+    return batch
+
+
+def pad_with_garbage(batch: dict, extra: int) -> dict:
+    """Append `extra` padded frames and fill every padded frame with huge random values."""
+    mask = batch["mask"]
+    mask = torch.cat([mask, torch.zeros(mask.shape[0], extra, dtype=torch.bool)], dim=1)
+    out = {"mask": mask}
+    for key in ("rgb", "audio"):
+        x = batch[key]
+        x = torch.cat([x, torch.zeros(x.shape[0], extra, x.shape[2])], dim=1)
+        out[key] = torch.where(mask.unsqueeze(-1), x, 1e3 * torch.randn_like(x))
+    return out
+
+
+def small_model(name: str, **overrides) -> nn.Module:
+    torch.manual_seed(0)
+    return create_model(name, **{**SMALL[name], **overrides})
+
+
+@pytest.mark.parametrize("name,expected", [("nextvlad", 89.09e6), ("attention_lstm", 108.7e6),
+                                           ("attention_cluster", 57.8e6)])
+def test_default_parameter_count_matches_reference(name, expected):
+    model = create_model(name)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert abs(trainable - expected) / expected < 0.005
+    assert model.classifier.out_features == 3862
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_builder_defaults_are_plain_types(name):
+    import inspect
+    for param in inspect.signature(model_builder(name)).parameters.values():
+        assert isinstance(param.default, (int, float, bool, str, list, type(None))), param
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_default_input_and_output_shape(name):
+    model = small_model(name).eval()
+    batch = model.default_input(batch_size=2)
+    assert batch["rgb"].shape == (2, 300, 64) and batch["audio"].shape == (2, 300, 16)
+    assert batch["mask"].dtype == torch.bool and bool(batch["mask"].all())
+    logits = model(batch)
+    assert logits.shape == (2, 10)
+    assert isinstance(model.classifier, nn.Linear) and model.classifier.out_features == 10
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_padding_does_not_change_eval_output(name):
+    model = small_model(name).eval()
+    batch = make_batch([20, 7, 1], num_frames=20)
+    with torch.no_grad():
+        reference = model(batch)
+        padded = model(pad_with_garbage(batch, extra=9))
+    assert torch.isfinite(reference).all()
+    torch.testing.assert_close(padded, reference, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_padding_does_not_change_training_output(name):
+    # No dropout, so training-mode outputs are deterministic given the RNG seed.
+    model = small_model(name, drop_rate=0.0).train()
+    batch = make_batch([15, 4, 11], num_frames=15)
+    padded_batch = pad_with_garbage(batch, extra=6)
+    torch.manual_seed(1)
+    reference = model(batch)
+    torch.manual_seed(1)
+    padded = model(padded_batch)
+    torch.testing.assert_close(padded, reference, rtol=1e-4, atol=1e-5)
+
+
+def test_nextvlad_assignment_batchnorm_ignores_padding():
+    model = small_model("nextvlad").train()
+    batch = make_batch([10, 3], num_frames=10)
+    model(pad_with_garbage(batch, extra=5))
+    norm = model.rgb_pool.assignment_norm
+    # Expected statistics: an ordinary BatchNorm over the real frames only.
+    expected = nn.BatchNorm1d(norm.num_features)
+    with torch.no_grad():
+        expanded = model.rgb_pool.expand(batch["rgb"] * model.rgb_scale)
+        expected(model.rgb_pool.assignment(expanded)[batch["mask"]])
+    torch.testing.assert_close(norm.running_mean, expected.running_mean)
+    torch.testing.assert_close(norm.running_var, expected.running_var)
+    assert int(norm.num_batches_tracked) == 1
+
+
+def test_masked_batchnorm_matches_batchnorm_when_nothing_is_padded():
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 6)
+    masked, plain = MaskedBatchNorm1d(6), nn.BatchNorm1d(6)
+    out = masked(x, torch.ones(3, 5, dtype=torch.bool))
+    torch.testing.assert_close(out, plain(x.reshape(15, 6)).reshape(3, 5, 6))
+    torch.testing.assert_close(masked.running_var, plain.running_var)
+    masked.eval()
+    plain.eval()
+    torch.testing.assert_close(masked(x, torch.ones(3, 5, dtype=torch.bool)),
+                               plain(x.reshape(15, 6)).reshape(3, 5, 6))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_autocast_bfloat16_forward_and_backward(name):
+    model = small_model(name).train()
+    batch = make_batch([12, 5], num_frames=12)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(batch)
+    assert logits.shape == (2, 10) and torch.isfinite(logits.float()).all()
+    logits.float().sum().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_traced_model_follows_mask_of_new_inputs(name):
+    # Tracing bakes in Python control flow; outputs on a batch with other lengths must still
+    # match eager mode, so masking is done with tensor ops.
+    model = small_model(name).eval()
+    traced = torch.jit.trace(model, (make_batch([8, 8], num_frames=8),), strict=False)
+    other = make_batch([11, 2, 6], num_frames=11, seed=3)
+    with torch.no_grad():
+        torch.testing.assert_close(traced(other), model(other), rtol=1e-4, atol=1e-5)
+
+
+def test_nextvlad_pca_scale_is_a_fixed_buffer():
+    model = small_model("nextvlad")
+    assert "rgb_scale" in dict(model.named_buffers())
+    assert all(p is not model.rgb_scale for p in model.parameters())
+    assert model.rgb_scale.shape == (64,) and bool((model.rgb_scale > 1e-4).all())
+
+
+def test_masked_softmax_zero_on_padding_and_empty_rows():
+    scores = torch.randn(2, 4, 3)
+    mask = torch.tensor([[True, True, False, False], [False] * 4])
+    weights = masked_softmax(scores, mask)
+    torch.testing.assert_close(weights[0].sum(0), torch.ones(3))
+    assert (weights[0, 2:] == 0).all() and (weights[1] == 0).all()
+
+
+def test_reverse_within_length():
+    x = torch.arange(10.0).reshape(2, 5, 1)
+    out = reverse_within_length(x, torch.tensor([3, 5]))
+    assert out[:, :, 0].tolist() == [[2, 1, 0, 3, 4], [9, 8, 7, 6, 5]]
+    torch.testing.assert_close(reverse_within_length(out, torch.tensor([3, 5])), x)
+
+
+def test_segment_indices_stay_inside_real_frames():
+    lengths = torch.tensor([300, 37, 1, 0])
+    eval_index = segment_indices(lengths, 100, training=False)
+    assert eval_index.shape == (4, 100)
+    assert (eval_index[:3] < lengths[:3, None]).all() and (eval_index >= 0).all()
+    assert eval_index[0].tolist() == [3 * i + 1 for i in range(100)]   # floor((i+.5)*3)
+    assert torch.equal(eval_index, segment_indices(lengths, 100, training=False))
+    torch.manual_seed(0)
+    train_index = segment_indices(lengths, 100, training=True)
+    assert (train_index[:3] < lengths[:3, None]).all()
+    assert not torch.equal(train_index[0], eval_index[0])
+    # Each training index stays inside its own segment of the video.
+    segment = torch.arange(100)
+    assert ((train_index[0] >= 3 * segment) & (train_index[0] < 3 * segment + 3)).all()
