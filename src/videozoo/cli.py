@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help=MODEL_HELP)
     _add_config_args(p)
 
+    p = sub.add_parser("plot", help="draw loss / lr / metric curves of a training run (PNG)")
+    p.add_argument("run_dir", help="a folder written by `videozoo train`")
+    p.add_argument("--output", metavar="FILE", help="PNG path (default: RUN_DIR/curves.png)")
+
     p = sub.add_parser("demo", help="synthesise data, train, evaluate and predict in minutes")
     p.add_argument("--track", choices=["youtube8m", "kinetics"], default="youtube8m")
     p.add_argument("--output", metavar="DIR", default="videozoo_demo", help="demo folder")
@@ -249,13 +253,19 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_plot(args) -> int:
+    from videozoo.reports import plot_run
+    print(f"curves written to {plot_run(args.run_dir, args.output)}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from videozoo.demo import run_demo
     return run_demo(args.track, args.output, seed=args.seed)
 
 
 COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
-            "info": cmd_info, "demo": cmd_demo}
+            "info": cmd_info, "plot": cmd_plot, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

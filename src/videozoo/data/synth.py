@@ -28,6 +28,7 @@ from videozoo.data.youtube8m import (AUDIO_SIZE, RGB_SIZE, VOCABULARY_COLUMNS,
 SPLITS = ("train", "validate", "test")
 _FEATURE_SIZE = RGB_SIZE + AUDIO_SIZE
 _NOISE_STD = 0.5              # per feature, in dequantized units (range [-2, 2])
+_TRIANGULAR_STD = float(np.sqrt(2 * (256 ** 2 - 1) / 12))  # std of (byte + byte - 255)
 _VIDEO_OFFSET_STD = 0.1       # per-video constant offset: content that is not a label
 _SIGNAL_FRAME_RATE = 0.35     # share of a video's frames that show each of its labels
 _SHORT_VIDEO_RATE = 0.1       # share of very short videos (1-10 frames)
@@ -57,8 +58,14 @@ def _labels(rng: np.random.Generator, classes: int, mean_labels: float,
 def _frames(rng: np.random.Generator, labels: np.ndarray, prototypes: np.ndarray,
             num_frames: int) -> np.ndarray:
     """uint8 [T, 1024 + 128] features of one video."""
-    x = rng.standard_normal((num_frames, _FEATURE_SIZE), dtype=np.float32)
-    x *= _NOISE_STD
+    # Noise = the sum of two uniform random bytes (a triangular distribution): several times
+    # cheaper to draw than Gaussian noise, and the model cannot tell the difference.
+    noise_bytes = np.frombuffer(rng.bytes(2 * num_frames * _FEATURE_SIZE), np.uint8)
+    noise_bytes = noise_bytes.reshape(2, num_frames, _FEATURE_SIZE)
+    x = noise_bytes[0].astype(np.float32)
+    x += noise_bytes[1]
+    x -= 255.0
+    x *= _NOISE_STD / _TRIANGULAR_STD
     x += rng.standard_normal(_FEATURE_SIZE, dtype=np.float32) * _VIDEO_OFFSET_STD
     if labels.size:
         shows = rng.random((num_frames, labels.size)) < _SIGNAL_FRAME_RATE

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
 
@@ -87,6 +88,9 @@ class VideoReader:
             raise VideoReadError(self.path, f"no decoder for codec '{stream.codec.name if stream.codec else '?'}'")
         stream.thread_type = "AUTO"
         self._stream = stream
+        # One reformatter per reader keeps its libswscale context cached across frames, and a
+        # single scaling thread avoids spawning threads per call (10x faster on small frames).
+        self._reformatter = VideoReformatter()
         self.codec = stream.codec_context.name
         self.height, self.width = stream.codec_context.height, stream.codec_context.width
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -237,8 +241,8 @@ class VideoReader:
                 if out_hw is None:
                     out_hw = (short_side_size(frame.height, frame.width, size) if size
                               else (frame.height, frame.width))
-                rgb = frame.to_ndarray(format="rgb24", height=out_hw[0], width=out_hw[1],
-                                       interpolation="BILINEAR")
+                rgb = self._reformatter.reformat(frame, width=out_hw[1], height=out_hw[0], format="rgb24",
+                                                 interpolation="BILINEAR", threads=1).to_ndarray()
                 kept.update((target, rgb) for target in done)
         except (av.FFmpegError, OSError, EOFError) as err:
             raise VideoReadError(self.path, f"decoding failed: {_short_reason(err)}") from None

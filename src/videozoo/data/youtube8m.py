@@ -121,11 +121,15 @@ Example, SequenceExample = _MESSAGES["Example"], _MESSAGES["SequenceExample"]
 # --------------------------------------------------------------------------------------------
 # Dequantization
 
-_DEQUANTIZE_SCALE = 4.0 / 255.0
-_DEQUANTIZE_BIAS = 4.0 / 512.0 - 2.0
-# uint8 -> float32 by table lookup: one pass over the data instead of convert + multiply + add.
-_DEQUANTIZE_TABLE = (np.arange(256, dtype=np.float64) * _DEQUANTIZE_SCALE
-                     + _DEQUANTIZE_BIAS).astype(np.float32)
+_DEQUANTIZE_SCALE = np.float32(4.0 / 255.0)
+_DEQUANTIZE_BIAS = np.float32(4.0 / 512.0 - 2.0)
+
+
+def _dequantize_into(out: np.ndarray, x: np.ndarray) -> None:
+    # Convert, then scale and shift in place: numpy vectorises these (a lookup table does not).
+    out[...] = x
+    np.multiply(out, _DEQUANTIZE_SCALE, out=out)
+    np.add(out, _DEQUANTIZE_BIAS, out=out)
 
 
 def dequantize(x):
@@ -136,8 +140,11 @@ def dequantize(x):
     Accepts a numpy array or a torch tensor; returns the same kind.
     """
     if isinstance(x, torch.Tensor):
-        return x.to(torch.float32) * _DEQUANTIZE_SCALE + _DEQUANTIZE_BIAS
-    return _DEQUANTIZE_TABLE[np.asarray(x, dtype=np.uint8)]
+        return x.to(torch.float32) * float(_DEQUANTIZE_SCALE) + float(_DEQUANTIZE_BIAS)
+    x = np.asarray(x)
+    out = np.empty(x.shape, np.float32)
+    _dequantize_into(out, x)
+    return out
 
 
 def quantize(x) -> np.ndarray:
@@ -147,60 +154,7 @@ def quantize(x) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Record encoding
-
-def _bytes_feature(value: bytes):
-    return Feature(bytes_list=BytesList(value=[value]))
-
-
-def _context(features, video_id: str, labels) -> None:
-    features.feature["id"].CopyFrom(_bytes_feature(video_id.encode()))
-    if labels is not None:  # test shards carry no labels at all
-        features.feature["labels"].int64_list.SetInParent()
-        features.feature["labels"].int64_list.value.extend(int(label) for label in labels)
-
-
-def encode_frame_example(video_id: str, labels, rgb: np.ndarray, audio: np.ndarray) -> bytes:
-    """A frame-level SequenceExample. rgb uint8 [T, 1024], audio uint8 [T, 128]; labels None = unlabeled."""
-    example = SequenceExample()
-    _context(example.context, video_id, labels)
-    lists = example.feature_lists.feature_list
-    for name, frames, size in (("rgb", rgb, RGB_SIZE), ("audio", audio, AUDIO_SIZE)):
-        frames = np.ascontiguousarray(frames, dtype=np.uint8)
-        if frames.ndim != 2 or frames.shape[1] != size:
-            raise ValueError(f"{name} must be uint8 [T, {size}], got shape {frames.shape}")
-        lists[name].feature.extend(_bytes_feature(row.tobytes()) for row in frames)
-    return example.SerializeToString()
-
-
-def encode_video_example(video_id: str, labels, mean_rgb, mean_audio) -> bytes:
-    """A video-level Example: mean_rgb float [1024], mean_audio float [128]; labels None = unlabeled."""
-    example = Example()
-    _context(example.features, video_id, labels)
-    feature = example.features.feature
-    feature["mean_rgb"].float_list.value.extend(np.asarray(mean_rgb, np.float32).ravel().tolist())
-    feature["mean_audio"].float_list.value.extend(np.asarray(mean_audio, np.float32).ravel().tolist())
-    return example.SerializeToString()
-
-
-# --------------------------------------------------------------------------------------------
-# Record parsing
-
-class RecordError(ValueError):
-    """A record that cannot be used (missing field, wrong size, wrong kind): skipped, not fatal."""
-
-    def __init__(self, reason: str, video_id: str = ""):
-        super().__init__(reason)
-        self.reason = reason
-        self.video_id = video_id
-
-
-class FrameExample(NamedTuple):
-    video_id: str
-    labels: np.ndarray | None   # int64 [L]; None when the record has no labels (test shards)
-    rgb: np.ndarray      # uint8 [T, 1024]
-    audio: np.ndarray    # uint8 [T, 128]
-
+# Protobuf wire format: just enough to find the feature lists without a message per frame
 
 def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
@@ -220,6 +174,11 @@ def _encode_varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+def _wire_field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
 
 
 def _length_delimited_fields(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
@@ -253,6 +212,62 @@ def _frame_prefix(size: int) -> bytes:
 
 
 _FRAME_PREFIX = {size: np.frombuffer(_frame_prefix(size), np.uint8) for size in (RGB_SIZE, AUDIO_SIZE)}
+
+
+# --------------------------------------------------------------------------------------------
+# Record encoding
+
+def _context(features, video_id: str, labels) -> None:
+    features.feature["id"].bytes_list.value.append(video_id.encode())
+    if labels is not None:  # test shards carry no labels at all
+        features.feature["labels"].int64_list.SetInParent()
+        features.feature["labels"].int64_list.value.extend(int(label) for label in labels)
+
+
+def encode_frame_example(video_id: str, labels, rgb: np.ndarray, audio: np.ndarray) -> bytes:
+    """A frame-level SequenceExample. rgb uint8 [T, 1024], audio uint8 [T, 128]; labels None = unlabeled."""
+    context = Features()
+    _context(context, video_id, labels)
+    lists = []
+    for name, frames, size in (("rgb", rgb, RGB_SIZE), ("audio", audio, AUDIO_SIZE)):
+        frames = np.asarray(frames, dtype=np.uint8)
+        if frames.ndim != 2 or frames.shape[1] != size:
+            raise ValueError(f"{name} must be uint8 [T, {size}], got shape {frames.shape}")
+        # The FeatureList written directly (what a protobuf serializer emits, without building
+        # one message per frame): each frame is its wire prefix followed by its bytes.
+        prefix = np.broadcast_to(_FRAME_PREFIX[size], (len(frames), len(_FRAME_PREFIX[size])))
+        feature_list = np.concatenate([prefix, frames], axis=1).tobytes()
+        lists.append(_wire_field(1, _wire_field(1, name.encode()) + _wire_field(2, feature_list)))
+    return _wire_field(1, context.SerializeToString()) + _wire_field(2, b"".join(lists))
+
+
+def encode_video_example(video_id: str, labels, mean_rgb, mean_audio) -> bytes:
+    """A video-level Example: mean_rgb float [1024], mean_audio float [128]; labels None = unlabeled."""
+    example = Example()
+    _context(example.features, video_id, labels)
+    feature = example.features.feature
+    feature["mean_rgb"].float_list.value.extend(np.asarray(mean_rgb, np.float32).ravel().tolist())
+    feature["mean_audio"].float_list.value.extend(np.asarray(mean_audio, np.float32).ravel().tolist())
+    return example.SerializeToString()
+
+
+# --------------------------------------------------------------------------------------------
+# Record parsing
+
+class RecordError(ValueError):
+    """A record that cannot be used (missing field, wrong size, wrong kind): skipped, not fatal."""
+
+    def __init__(self, reason: str, video_id: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.video_id = video_id
+
+
+class FrameExample(NamedTuple):
+    video_id: str
+    labels: np.ndarray | None   # int64 [L]; None when the record has no labels (test shards)
+    rgb: np.ndarray      # uint8 [T, 1024]
+    audio: np.ndarray    # uint8 [T, 128]
 
 
 def _split_sequence_example(record: bytes) -> tuple[bytes, dict[str, tuple[int, int]]]:
@@ -602,8 +617,8 @@ def collate_examples(examples: list[FrameExample], num_classes: int, use_labels:
     labels = np.zeros((batch_size, num_classes), np.float32)
     for i, example in enumerate(examples):
         t = len(example.rgb)
-        np.take(_DEQUANTIZE_TABLE, example.rgb, out=rgb[i, :t])
-        np.take(_DEQUANTIZE_TABLE, example.audio, out=audio[i, :t])
+        _dequantize_into(rgb[i, :t], example.rgb)
+        _dequantize_into(audio[i, :t], example.audio)
         mask[i, :t] = True
         if use_labels and example.labels is not None:
             labels[i, example.labels] = 1.0

@@ -37,8 +37,7 @@ def temporal_pool_after(stage: int, channels: int) -> nn.Module | None:
 
 @register_model("nonlocal")
 def nonlocal_net(num_classes: int = 400, depth: int = 50, arch: str = "c2d", seg_num: int = 8,
-                 dropout: float = 0.5, image_size: int = 224,
-                 pretrained: str | None = None) -> ResNetVideoClassifier:
+                 dropout: float = 0.5, pretrained: str | None = None) -> ResNetVideoClassifier:
     """``seg_num``: frames per clip; ``pretrained``: local torchvision ImageNet state_dict."""
     if arch not in ARCHS:
         raise ValueError(f"nonlocal arch must be one of {ARCHS}, got {arch!r}")
@@ -47,8 +46,7 @@ def nonlocal_net(num_classes: int = 400, depth: int = 50, arch: str = "c2d", seg
                       temporal_kernel=i3d_temporal_kernel if i3d else None,
                       after_block=non_local_after, after_stage=temporal_pool_after,
                       zero_init_residual=True)
-    model = ResNetVideoClassifier(backbone, num_classes, seg_num, dropout, classifier_std=0.01,
-                                  image_size=image_size)
+    model = ResNetVideoClassifier(backbone, num_classes, seg_num, dropout, classifier_std=0.01)
     if pretrained:
         load_imagenet_resnet(model, pretrained)
     return model

@@ -224,7 +224,9 @@ class ResNet(nn.Module):
 def read_video(batch: dict, channels: int = 3) -> torch.Tensor:
     """``batch["video"]`` checked to be ``[N, T, channels, H, W]``."""
     video = batch.get("video") if isinstance(batch, dict) else None
-    if video is None or video.dim() != 5 or video.shape[2] != channels:
+    # While tracing, sizes are tensors: comparing them would only add tracer warnings.
+    if video is None or video.dim() != 5 or (not torch.jit.is_tracing()
+                                              and video.shape[2] != channels):
         got = "no 'video' key" if video is None else f"shape {list(video.shape)}"
         raise ValueError(f"end-to-end models take batch['video'] of shape [N, T, {channels}, H, W] "
                          f"(normalised RGB frames in time order), got {got}")
@@ -257,9 +259,9 @@ class ResNetVideoClassifier(nn.Module):
         if self.backbone.conv_dims == 3:
             features = self.backbone(video.transpose(1, 2))      # [N, 3, T, H, W] -> [N, C]
         else:
-            n, t = video.shape[:2]
-            set_num_segments(self.backbone, t)
-            features = self.backbone(video.flatten(0, 1)).view(n, t, -1).mean(1)
+            set_num_segments(self.backbone, video.shape[1])
+            features = self.backbone(video.flatten(0, 1))               # [N*T, C]
+            features = features.view(video.shape[0], -1, features.shape[1]).mean(1)
         return self.classifier(self.dropout(features))
 
     def default_input(self, batch_size: int = 1) -> dict:

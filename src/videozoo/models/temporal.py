@@ -12,7 +12,6 @@ on 8 segments can be tested on 25).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["SegmentModule", "set_num_segments", "TemporalShift", "TemporalModelingBlock",
@@ -36,7 +35,14 @@ class SegmentModule(nn.Module):
 
 
 def set_num_segments(module: nn.Module, num_segments: int) -> None:
-    """Set T on every ``SegmentModule`` inside ``module`` (only writes when it changes)."""
+    """Set T on every ``SegmentModule`` inside ``module`` (only writes when it changes).
+
+    A no-op while TorchScript-tracing (the legacy ONNX exporter): sizes are traced tensors
+    there, and a trace is static anyway, so it keeps the configured T: export with the
+    model's ``default_input()``.
+    """
+    if torch.jit.is_tracing():
+        return
     for m in module.modules():
         if isinstance(m, SegmentModule) and m.num_segments != num_segments:
             m.num_segments = num_segments
@@ -44,14 +50,12 @@ def set_num_segments(module: nn.Module, num_segments: int) -> None:
 
 def _take_previous(x: torch.Tensor) -> torch.Tensor:
     """``out[:, t] = x[:, t-1]`` along dim 1 of ``[N, T, ...]``, zeros at t=0 (no wrap)."""
-    pad = [0, 0] * (x.dim() - 2) + [1, 0]
-    return F.pad(x[:, :-1], pad)
+    return torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
 
 
 def _take_next(x: torch.Tensor) -> torch.Tensor:
     """``out[:, t] = x[:, t+1]``, zeros at the last frame."""
-    pad = [0, 0] * (x.dim() - 2) + [0, 1]
-    return F.pad(x[:, 1:], pad)
+    return torch.cat([x[:, 1:], torch.zeros_like(x[:, :1])], dim=1)
 
 
 class TemporalShift(SegmentModule):
@@ -60,8 +64,8 @@ class TemporalShift(SegmentModule):
     ``direction="previous_first"`` (PaddleVideo, the reference): channels ``[0, C/d)`` take
     the previous frame's value, ``[C/d, 2C/d)`` the next frame's. ``"next_first"`` (MIT's
     TSM code) swaps the two groups; it only matters when porting weights. The remaining
-    channels pass unchanged; ends are zero-filled. Built from slices, ``F.pad`` and
-    ``torch.cat`` (no in-place slice assignment), so it traces/exports without warnings.
+    channels pass unchanged; ends are zero-filled. Built from slices and ``torch.cat`` (no
+    in-place slice assignment), so it traces and exports to ONNX without warnings.
     """
 
     def __init__(self, channels: int, num_segments: int, shift_div: int = 8,

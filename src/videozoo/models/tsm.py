@@ -16,12 +16,12 @@ from videozoo.registry import register_model
 
 @register_model("tsm")
 def tsm(num_classes: int = 400, depth: int = 50, seg_num: int = 8, shift_div: int = 8,
-        shift_direction: str = "previous_first", dropout: float = 0.5, image_size: int = 224,
+        shift_direction: str = "previous_first", dropout: float = 0.5,
         pretrained: str | None = None) -> ResNetVideoClassifier:
     """``pretrained``: path to a local torchvision ImageNet ResNet state_dict, or None."""
     backbone = ResNet(depth, block_input=lambda stage, block, channels: TemporalShift(
         channels, seg_num, shift_div, shift_direction))
-    model = ResNetVideoClassifier(backbone, num_classes, seg_num, dropout, image_size=image_size)
+    model = ResNetVideoClassifier(backbone, num_classes, seg_num, dropout)
     if pretrained:
         load_imagenet_resnet(model, pretrained)
     return model

@@ -13,10 +13,9 @@ from videozoo.registry import register_model
 
 @register_model("tsn")
 def tsn(num_classes: int = 400, depth: int = 50, seg_num: int = 3, dropout: float = 0.0,
-        image_size: int = 224, pretrained: str | None = None) -> ResNetVideoClassifier:
+        pretrained: str | None = None) -> ResNetVideoClassifier:
     """``pretrained``: path to a local torchvision ImageNet ResNet state_dict, or None."""
-    model = ResNetVideoClassifier(ResNet(depth), num_classes, seg_num, dropout,
-                                  image_size=image_size)
+    model = ResNetVideoClassifier(ResNet(depth), num_classes, seg_num, dropout)
     if pretrained:
         load_imagenet_resnet(model, pretrained)
     return model

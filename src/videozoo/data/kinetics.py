@@ -1,0 +1,461 @@
+"""Kinetics-style video data sets: annotations, class ids, and the `kinetics` DataSource.
+
+Batches (see docs/ARCHITECTURE.md): `video` float `[B, V, T, 3, S, S]` (V = 1 in training,
+clips x crops in evaluation), `label` long `[B]` (-1 unknown), `valid` bool `[B]`,
+`ids` (video paths), `skipped` [(file, video id, reason)].
+
+Where the data is (`--data DIR` sets `data.root`)
+--------------------------------------------------
+For split `train` / `validate` / `test` (aliases: `validate` = `val`) the annotation file is
+`data.<split>_annotation` when set, else the first that exists of
+
+    DIR/<name>.csv, DIR/<name>_list.txt, DIR/<name>.txt, DIR/kinetics400_<name>_list_videos.txt
+    (and the same names under DIR/annotations/), for <name> in the split's aliases.
+
+* Official CSV (`label,youtube_id,time_start,time_end,split`; `label` may be absent in test):
+  the clip `<youtube_id>_<time_start:06d>_<time_end:06d>.<mp4|webm|mkv|avi|...>` (or plain
+  `<youtube_id>.<ext>`) is looked up anywhere under the split's video folder: the first of
+  DIR/<name>/ or DIR/videos_<name>/ that exists (flat or one sub-folder per class), else DIR.
+* List file (MMAction2): `relative/path.mp4 label_index` per line (label optional). Paths are
+  relative to the first of (the list file's folder, the split's video folder) that holds the
+  first listed file.
+Annotated videos missing from disk (usual for a YouTube crawl) are left out of the data set
+with one warning giving their count; files that exist but do not decode are reported per
+batch (training: skipped; evaluation: `valid=False`, counted wrong).
+
+Class ids (first rule that applies)
+-----------------------------------
+1. `data.classes`: a list of names, a path to a text file (one name per line, line = id), or
+   `kinetics400` (the shipped, sorted 400 names).
+2. DIR/classes.txt (line order = id).
+3. CSV annotations: if every label (of the train CSV, else of this split's CSV) is a
+   Kinetics-400 class, the Kinetics-400 list (ids match Kinetics-400 checkpoints even for a
+   partial download); otherwise the sorted set of those labels.
+4. List files: the Kinetics-400 list if every index is < 400, else names "0".."max".
+
+Randomness: a video's sampling and crop parameters come from `(seed, epoch, index)`, so the
+number of DataLoader workers never changes what a batch holds.
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import logging
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TSM_SCALES, VideoTransform, build_transform
+from videozoo.data.video import (VIDEO_EXTENSIONS, VideoReadError, VideoReader, clip_indices, is_video_file,
+                                 segment_indices)
+from videozoo.registry import register_dataset
+
+logger = logging.getLogger("videozoo.data")
+
+DEFAULTS = {
+    "format": "kinetics",
+    "root": None,                  # dataset folder (--data DIR)
+    "train_annotation": None,      # explicit annotation files (CSV or list file)
+    "validate_annotation": None,
+    "test_annotation": None,
+    "video_dir": None,             # folder holding the videos (default: by convention)
+    "classes": None,               # list, file path or "kinetics400" (default: see module doc)
+    "inputs": [],                  # split "predict": video files, folders, list files, globs
+    "sampling": "segment",         # "segment" (TSN/TSM/StNet) or "dense" (Non-local)
+    "seg_num": 8,
+    "seglen": 1,
+    "test_seg_num": 8,
+    "clip_len": 8,
+    "frame_interval": 8,
+    "test_num_clips": 10,
+    "short_side": 256,
+    "short_side_range": None,      # [lo, hi): random training short side (Non-local [256, 320])
+    "crop_size": 224,
+    "test_crop_size": None,        # None: crop_size (Non-local tests on 256)
+    "test_crops": 1,               # 1 (centre) or 3 (along the long side)
+    "multi_scale_crop": False,     # TSM multi-scale crop
+    "scales": list(TSM_SCALES),
+    "flip": True,
+    "mean": list(IMAGENET_MEAN),
+    "std": list(IMAGENET_STD),
+}
+
+SPLIT_NAMES = {"train": ("train",), "validate": ("validate", "val"), "test": ("test",)}
+ANNOTATION_PATTERNS = ("{}.csv", "{}_list.txt", "{}.txt", "kinetics400_{}_list_videos.txt")
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    path: str
+    label: int      # -1: unknown
+    video_id: str
+
+
+# -- class names --------------------------------------------------------------------------------
+@lru_cache(maxsize=None)
+def kinetics400_classes() -> tuple[str, ...]:
+    text = resources.files("videozoo").joinpath("assets/kinetics400_classes.txt").read_text()
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def read_class_file(path) -> list[str]:
+    names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    if not names:
+        raise ValueError(f"class file {path} is empty; write one class name per line")
+    return names
+
+
+# -- annotation files ---------------------------------------------------------------------------
+def _split_names(split: str) -> tuple[str, ...]:
+    if split not in SPLIT_NAMES:
+        raise ValueError(f"unknown split '{split}'; expected one of {', '.join(SPLIT_NAMES)} or predict")
+    return SPLIT_NAMES[split]
+
+
+def find_annotation(data_cfg: dict, split: str, required: bool = True) -> Path | None:
+    """The annotation file of `split`: explicit `data.<split>_annotation` or by convention."""
+    explicit = data_cfg.get(f"{split}_annotation")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_absolute() and data_cfg.get("root") and not path.exists():
+            path = Path(data_cfg["root"]) / path
+        if not path.is_file():
+            raise FileNotFoundError(f"data.{split}_annotation: {explicit} does not exist")
+        return path
+    root = data_cfg.get("root")
+    if not root:
+        if required:
+            raise FileNotFoundError(f"no data folder for split '{split}': pass --data DIR or set "
+                                    f"data.{split}_annotation")
+        return None
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {root} does not exist")
+    tried = []
+    for folder in (root, root / "annotations"):
+        for name in _split_names(split):
+            for pattern in ANNOTATION_PATTERNS:
+                candidate = folder / pattern.format(name)
+                if candidate.is_file():
+                    return candidate
+                tried.append(candidate.relative_to(root).as_posix())
+    if required:
+        raise FileNotFoundError(f"no '{split}' annotation in {root}: looked for {', '.join(tried[:8])} "
+                                f"(and under annotations/); or set data.{split}_annotation")
+    return None
+
+
+def video_folder(data_cfg: dict, split: str, annotation: Path) -> Path:
+    """Where the videos of `split` live (see the module docstring)."""
+    if data_cfg.get("video_dir"):
+        return Path(data_cfg["video_dir"])
+    root = Path(data_cfg["root"]) if data_cfg.get("root") else annotation.parent
+    for name in _split_names(split):
+        for folder in (root / name, root / f"videos_{name}"):
+            if folder.is_dir():
+                return folder
+    return root
+
+
+def index_videos(folder: Path) -> dict[str, str]:
+    """Video file stem -> path for every video under `folder` (recursive)."""
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for filename in sorted(filenames):
+            stem, ext = os.path.splitext(filename)
+            if ext.lower() in VIDEO_EXTENSIONS:
+                found.setdefault(stem, os.path.join(dirpath, filename))
+    return found
+
+
+def read_csv_rows(path: Path) -> list[dict]:
+    """Rows of an official Kinetics CSV as dicts with youtube_id, time_start, time_end, label."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"youtube_id", "time_start", "time_end"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: not a Kinetics CSV (missing column(s) {', '.join(sorted(missing))}; "
+                             f"expected label,youtube_id,time_start,time_end,split)")
+        return list(reader)
+
+
+def read_list_lines(path: Path) -> list[tuple[str, int]]:
+    """(relative path, label or -1) per non-empty line of an MMAction2-style list file."""
+    entries = []
+    for line_no, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            entries.append((parts[0], int(parts[1])))
+        else:
+            entries.append((line, -1))
+    if not entries:
+        raise ValueError(f"list file {path} has no entries; expected 'relative/path.mp4 label' lines")
+    return entries
+
+
+def _clip_stem(row: dict) -> str:
+    return f"{row['youtube_id']}_{int(float(row['time_start'])):06d}_{int(float(row['time_end'])):06d}"
+
+
+def resolve_classes(data_cfg: dict, split: str | None = None) -> list[str]:
+    """Class names (index = class id) by the rules in the module docstring."""
+    classes = data_cfg.get("classes")
+    root = Path(data_cfg["root"]) if data_cfg.get("root") else None
+    if isinstance(classes, (list, tuple)):
+        return [str(name) for name in classes]
+    if classes == "kinetics400":
+        return list(kinetics400_classes())
+    if classes:
+        path = Path(classes)
+        if not path.is_file() and root is not None and (root / path).is_file():
+            path = root / path
+        if not path.is_file():
+            raise FileNotFoundError(f"data.classes: {classes} is neither 'kinetics400' nor an existing file")
+        return read_class_file(path)
+    if root is not None and (root / "classes.txt").is_file():
+        return read_class_file(root / "classes.txt")
+    annotation = find_annotation(data_cfg, "train", required=False)
+    if annotation is None and split in SPLIT_NAMES:
+        annotation = find_annotation(data_cfg, split, required=False)
+    if annotation is None:
+        return list(kinetics400_classes())
+    if annotation.suffix == ".csv":
+        labels = {row["label"] for row in read_csv_rows(annotation) if row.get("label")}
+        if labels <= set(kinetics400_classes()):
+            return list(kinetics400_classes())
+        return sorted(labels)
+    top = max(label for _, label in read_list_lines(annotation))
+    return list(kinetics400_classes()) if top < 400 else [str(i) for i in range(top + 1)]
+
+
+def _warn_missing(missing: list[str], where) -> None:
+    if missing:
+        logger.warning("%d annotated video(s) not found under %s (left out), e.g. %s",
+                       len(missing), where, ", ".join(missing[:3]))
+
+
+def load_records(data_cfg: dict, split: str, class_names: list[str]) -> list[VideoRecord]:
+    """The videos of `split` that exist on disk, with class ids."""
+    annotation = find_annotation(data_cfg, split)
+    folder = video_folder(data_cfg, split, annotation)
+    class_ids = {name: i for i, name in enumerate(class_names)}
+    records, missing = [], []
+    if annotation.suffix == ".csv":
+        videos = index_videos(folder)
+        for row in read_csv_rows(annotation):
+            stem = _clip_stem(row)
+            path = videos.get(stem) or videos.get(row["youtube_id"])
+            name = row.get("label") or ""
+            if name and name not in class_ids:
+                raise ValueError(f"{annotation}: label '{name}' is not one of the {len(class_names)} "
+                                 f"classes in use; set data.classes to the right class list")
+            if path is None:
+                missing.append(stem)
+                continue
+            records.append(VideoRecord(path, class_ids[name] if name else -1, stem))
+    else:
+        entries = read_list_lines(annotation)
+        bases = [annotation.parent, folder]
+        base = next((b for b in bases if (b / entries[0][0]).is_file()), annotation.parent)
+        for relative, label in entries:
+            if label >= len(class_names):
+                raise ValueError(f"{annotation}: label {label} >= number of classes {len(class_names)}; "
+                                 f"set data.classes to the right class list")
+            path = base / relative
+            if not path.is_file():
+                missing.append(relative)
+                continue
+            records.append(VideoRecord(str(path), label, relative))
+    _warn_missing(missing, folder if annotation.suffix == ".csv" else base)
+    if not records:
+        raise FileNotFoundError(f"no videos of split '{split}' found: {annotation} lists "
+                                f"{len(missing)} video(s), none of them under {folder}")
+    return records
+
+
+def predict_records(inputs) -> list[VideoRecord]:
+    """Records for `predict`: video files, folders (all videos inside), list files, globs."""
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    records = []
+    for item in inputs or []:
+        item = str(item)
+        paths = sorted(glob.glob(item, recursive=True)) if glob.has_magic(item) else [item]
+        if not paths:
+            raise FileNotFoundError(f"input pattern {item} matches no file")
+        for path in map(Path, paths):
+            if path.is_dir():
+                records += [VideoRecord(p, -1, Path(p).name) for p in sorted(index_videos(path).values())]
+            elif path.suffix.lower() in (".txt", ".lst"):
+                records += [VideoRecord(str(path.parent / rel), label, rel)
+                            for rel, label in read_list_lines(path)]
+            elif path.suffix.lower() == ".csv":
+                videos = index_videos(path.parent)
+                records += [VideoRecord(videos.get(_clip_stem(row), str(path.parent / _clip_stem(row))),
+                                        -1, _clip_stem(row)) for row in read_csv_rows(path)]
+            elif path.is_file() and is_video_file(path):
+                records.append(VideoRecord(str(path), -1, path.name))
+            elif not path.exists():
+                raise FileNotFoundError(f"input {path} does not exist")
+            else:
+                raise ValueError(f"input {path} is not a video ({', '.join(VIDEO_EXTENSIONS)}), "
+                                 f"a folder or a list file")
+    if not records:
+        raise FileNotFoundError(f"no videos found in data.inputs = {inputs!r}")
+    return records
+
+
+# -- dataset ------------------------------------------------------------------------------------
+class KineticsClips(Dataset):
+    """Map-style dataset; an item key is `(epoch, index)` so randomness depends on both.
+
+    Item: dict(video float [V, T, 3, S, S] or None, label, id, video_id, error reason or None).
+    """
+
+    def __init__(self, records: list[VideoRecord], data_cfg: dict, training: bool, seed: int):
+        self.records = records
+        self.training = training
+        self.seed = seed
+        self.transform: VideoTransform = build_transform(data_cfg, training)
+        self.sampling = data_cfg.get("sampling", "segment")
+        if self.sampling not in ("segment", "dense"):
+            raise ValueError(f"data.sampling must be 'segment' or 'dense', got {self.sampling!r}")
+        self.seg_num = int(data_cfg["seg_num"] if training else data_cfg["test_seg_num"])
+        self.seglen = int(data_cfg["seglen"])
+        self.clip_len = int(data_cfg["clip_len"])
+        self.frame_interval = int(data_cfg["frame_interval"])
+        self.num_clips = 1 if training else int(data_cfg["test_num_clips"])
+
+    def __len__(self):
+        return len(self.records)
+
+    def frame_indices(self, num_frames: int, rng: np.random.Generator) -> np.ndarray:
+        """Frame indices `[clips, T]` for one video."""
+        if self.sampling == "segment":
+            return segment_indices(num_frames, self.seg_num, self.seglen, self.training, rng)[None]
+        return clip_indices(num_frames, self.clip_len, self.frame_interval, self.num_clips, self.training, rng)
+
+    @property
+    def video_shape(self) -> tuple[int, ...]:
+        frames = self.seg_num * self.seglen if self.sampling == "segment" else self.clip_len
+        clips = 1 if self.sampling == "segment" else self.num_clips
+        return self.transform.output_shape(clips, frames)
+
+    def __getitem__(self, key):
+        epoch, index = key
+        record = self.records[index]
+        rng = np.random.default_rng([self.seed, epoch, index])
+        item = {"video": None, "label": record.label, "id": record.path, "video_id": record.video_id,
+                "error": None}
+        try:
+            with VideoReader(record.path) as reader:
+                indices = self.frame_indices(reader.num_frames, rng)
+                frames = reader.read(indices.reshape(-1), size=self.transform.sample_short_side(rng))
+            item["video"] = self.transform(frames.reshape(*indices.shape, *frames.shape[1:]), rng)
+        except VideoReadError as err:
+            item["error"] = err.reason
+        return item
+
+
+def collate_videos(items: list[dict], training: bool, video_shape: tuple[int, ...]) -> dict:
+    """Batch dict: training drops unreadable videos (-> skipped); evaluation keeps them as
+    zeros with valid=False."""
+    if training:
+        kept = [item for item in items if item["error"] is None]
+    else:
+        kept = items
+    videos = [item["video"] if item["video"] is not None else torch.zeros(video_shape) for item in kept]
+    return {
+        "video": torch.stack(videos) if videos else torch.zeros((0, *video_shape)),
+        "label": torch.tensor([item["label"] for item in kept], dtype=torch.long),
+        "valid": torch.tensor([item["error"] is None for item in kept], dtype=torch.bool),
+        "ids": [item["id"] for item in kept],
+        "skipped": [(item["id"], item["video_id"], item["error"]) for item in items
+                    if training and item["error"] is not None],
+        "errors": [(item["id"], item["error"]) for item in items if item["error"] is not None],
+    }
+
+
+class KineticsSource:
+    """DataSource (docs/ARCHITECTURE.md) over a `KineticsClips` data set for one rank."""
+
+    task = "singlelabel"
+
+    def __init__(self, dataset: KineticsClips, class_names: list[str], *, batch_size: int, seed: int,
+                 rank: int = 0, world_size: int = 1, num_workers: int = 0):
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world size {world_size}")
+        if dataset.training and len(dataset) < world_size:
+            raise ValueError(f"{len(dataset)} training video(s) cannot be shared by {world_size} processes")
+        self.dataset = dataset
+        self.class_names = list(class_names)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.num_workers = num_workers
+
+    def epoch_indices(self, epoch: int) -> np.ndarray:
+        """This rank's record indices for `epoch`, in order.
+
+        Training: a permutation from (seed, epoch), cut to a multiple of the world size so all
+        ranks take the same number of steps. Evaluation: every record exactly once over ranks.
+        """
+        count = len(self.dataset)
+        if self.dataset.training:
+            order = np.random.default_rng([self.seed, epoch]).permutation(count)
+            order = order[: count - count % self.world_size]
+        else:
+            order = np.arange(count)
+        return order[self.rank::self.world_size]
+
+    def num_batches(self, epoch: int = 0) -> int:
+        return -(-len(self.epoch_indices(epoch)) // self.batch_size)
+
+    def batches(self, epoch: int, start_batch: int = 0):
+        order = self.epoch_indices(epoch).tolist()
+        keys = [[(epoch, index) for index in order[i:i + self.batch_size]]
+                for i in range(start_batch * self.batch_size, len(order), self.batch_size)]
+        if not keys:
+            return
+        loader = DataLoader(self.dataset, batch_sampler=keys, num_workers=self.num_workers,
+                            collate_fn=_Collate(self.dataset.training, self.dataset.video_shape))
+        for batch in loader:
+            for path, reason in batch.pop("errors"):
+                logger.warning("%s %s: %s", "skipping" if self.dataset.training else "cannot decode",
+                               path, reason)
+            yield batch
+
+
+@dataclass(frozen=True)
+class _Collate:  # a picklable collate_fn for worker processes
+    training: bool
+    video_shape: tuple
+
+    def __call__(self, items):
+        return collate_videos(items, self.training, self.video_shape)
+
+
+@register_dataset("kinetics")
+def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: int,
+          rank: int = 0, world_size: int = 1, num_workers: int = 0) -> KineticsSource:
+    """The Kinetics DataSource of `split` (train/validate/test/predict) for one rank."""
+    cfg = {**DEFAULTS, **(data_cfg or {})}
+    class_names = resolve_classes(cfg, split)
+    if split == "predict":
+        records = predict_records(cfg.get("inputs"))
+    else:
+        records = load_records(cfg, split, class_names)
+    dataset = KineticsClips(records, cfg, training=training, seed=seed)
+    return KineticsSource(dataset, class_names, batch_size=batch_size, seed=seed, rank=rank,
+                          world_size=world_size, num_workers=num_workers)

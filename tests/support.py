@@ -1,0 +1,41 @@
+"""Helpers shared by the tests: tiny model sizes, CLI runners."""
+import os
+import subprocess
+import sys
+
+# Tiny but complete versions of each model, so CLI tests train in seconds on 2 cores.
+TINY = {
+    "nextvlad": ["model.cluster_size=8", "model.hidden_size=32", "model.groups=4",
+                 "model.gating_reduction=4"],
+    "attention_lstm": ["model.embedding_size=16", "model.lstm_size=16",
+                       "model.fusion_relu_size=32", "model.fusion_tanh_size=16"],
+    "attention_cluster": ["model.rgb_clusters=4", "model.audio_clusters=4", "model.seg_num=20",
+                          "model.fc_size=32", "model.fc2_size=32"],
+}
+YT8M_CLASSES = 8
+FAST_TRAIN = ["train.batch_size=16", "train.num_workers=0", "eval.batch_size=32",
+              "train.log_interval=5", "train.schedule.name=constant"]
+
+
+
+def yt8m_overrides(model, extra=()):
+    return TINY[model] + FAST_TRAIN + [f"model.num_classes={YT8M_CLASSES}", *extra]
+
+
+def run_videozoo(*args, timeout=300, env=None, check=True):
+    """Run the CLI in a subprocess (for signals, torchrun and exit codes)."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "videozoo", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=full_env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"videozoo {' '.join(map(str, args))} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def sets(overrides):
+    """['a=1', 'b=2'] -> ['--set', 'a=1', '--set', 'b=2']."""
+    out = []
+    for item in overrides:
+        out += ["--set", item]
+    return out
