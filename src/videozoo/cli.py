@@ -104,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help=MODEL_HELP)
     _add_config_args(p)
 
+    p = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript (+ parity check)")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--weights", required=True, metavar="CKPT")
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    p.add_argument("--output", metavar="FILE", help="default: next to CKPT (.onnx / .torchscript.pt)")
+    p.add_argument("--frames", type=int, metavar="T",
+                   help="frame count of the exported input (video models export a fixed T)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+
     p = sub.add_parser("plot", help="draw loss / lr / metric curves of a training run (PNG)")
     p.add_argument("run_dir", help="a folder written by `videozoo train`")
     p.add_argument("--output", metavar="FILE", help="PNG path (default: RUN_DIR/curves.png)")
@@ -253,6 +262,12 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from videozoo.engine.export import cli_export
+    cli_export(args.model, args.weights, args.format, args.output, args.device, args.frames)
+    return 0
+
+
 def cmd_plot(args) -> int:
     from videozoo.reports import plot_run
     print(f"curves written to {plot_run(args.run_dir, args.output)}")
@@ -265,7 +280,7 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
-            "info": cmd_info, "plot": cmd_plot, "demo": cmd_demo}
+            "info": cmd_info, "export": cmd_export, "plot": cmd_plot, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,10 +36,9 @@ def test_masked_crc32c_known_value():
     assert masked_crc32c(b"123456789") == ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) % 2**32
 
 
-@pytest.mark.parametrize("chunk_size", [7, 1 << 20])  # records straddling chunks, and not
-def test_round_trip_and_count(tmp_path, chunk_size):
+def test_round_trip_and_count(tmp_path):
     path = _write(tmp_path / "a.tfrecord", RECORDS)
-    assert list(iter_records(path, chunk_size=chunk_size)) == RECORDS
+    assert [bytes(record) for record in iter_records(path)] == RECORDS
     assert count_records(path) == len(RECORDS)
     assert os.path.getsize(path) == sum(16 + len(r) for r in RECORDS)
 
@@ -56,7 +55,7 @@ def test_data_crc_mismatch_names_file_and_offset(tmp_path):
     read = []
     with pytest.raises(CorruptRecordError) as info:
         for record in iter_records(path):
-            read.append(record)
+            read.append(bytes(record))
     assert read == RECORDS[:bad]
     assert info.value.offset == _offsets(RECORDS)[bad]
     assert "bad.tfrecord" in str(info.value) and "data CRC" in str(info.value)
@@ -82,7 +81,7 @@ def test_truncation(tmp_path, cut):
     read = []
     with pytest.raises(CorruptRecordError, match="truncated") as info:
         for record in iter_records(path):
-            read.append(record)
+            read.append(bytes(record))
     assert read == RECORDS[:-1] and info.value.offset == last
     with pytest.raises(CorruptRecordError, match="truncated"):
         count_records(path)
@@ -104,7 +103,7 @@ def test_interoperates_with_tfrecord_package(tmp_path):
     for record in RECORDS[1:]:
         writer.write({"x": (record, "byte")})
     writer.close()
-    ours = list(iter_records(theirs))  # their framing passes our CRC checks
+    ours = [bytes(record) for record in iter_records(theirs)]  # their framing passes our CRC checks
     assert len(ours) == len(RECORDS) - 1
     mine = _write(tmp_path / "mine.tfrecord", ours)
     assert open(mine, "rb").read() == open(theirs, "rb").read()

@@ -7,7 +7,7 @@ from torch import nn
 
 from videozoo.models.attention_cluster import segment_indices
 from videozoo.models.attention_lstm import reverse_within_length
-from videozoo.models.layers import MaskedBatchNorm1d, masked_softmax
+from videozoo.models.layers import MaskedBatchNorm1d, masked_mean, masked_softmax
 from videozoo.registry import create_model, model_builder
 
 # Small configurations so that every forward runs in milliseconds.
@@ -142,6 +142,7 @@ def test_autocast_bfloat16_forward_and_backward(name):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The tensor attributes")  # nn.LSTM's cached weight list
 @pytest.mark.parametrize("name", MODELS)
 def test_exported_model_follows_mask_of_new_inputs(name):
     # Export bakes in Python control flow; outputs for other video lengths must still match
@@ -166,6 +167,12 @@ def test_masked_softmax_zero_on_padding_and_empty_rows():
     weights = masked_softmax(scores, mask)
     torch.testing.assert_close(weights[0].sum(0), torch.ones(3))
     assert (weights[0, 2:] == 0).all() and (weights[1] == 0).all()
+
+
+def test_masked_mean_ignores_padding():
+    x = torch.tensor([[[1.0], [3.0], [100.0]], [[5.0], [7.0], [9.0]], [[2.0], [2.0], [2.0]]])
+    mask = torch.tensor([[True, True, False], [True, True, True], [False, False, False]])
+    assert masked_mean(x, mask)[:, 0].tolist() == [2.0, 7.0, 0.0]
 
 
 def test_reverse_within_length():

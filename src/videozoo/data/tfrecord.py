@@ -6,15 +6,15 @@ A TFRecord file is a sequence of records, each framed as::
 
 with ``masked(c) = ((c >> 15) | (c << 17)) + 0xa282ead8  (mod 2**32)`` over CRC-32C (Castagnoli).
 
-* ``iter_records(path)`` yields each record's ``bytes``; it reads the file in large chunks
-  (no syscall per record) and raises ``CorruptRecordError`` naming the file and byte offset on
-  a CRC mismatch or a truncated record.
-* ``count_records(path)`` walks the framing only (seeks over the data), for progress bars and
-  splitting work.
+* ``iter_records(path)`` yields each record as a memoryview of the memory-mapped file (no
+  copy, no syscall per record) and raises ``CorruptRecordError`` naming the file and byte
+  offset on a CRC mismatch or a truncated record.
+* ``count_records(path)`` walks the framing only (the data pages are never touched).
 * ``TFRecordWriter(path)`` writes records to a temporary file renamed into place on close.
 """
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from typing import Iterator
@@ -29,7 +29,6 @@ _FOOTER = struct.Struct("<I")       # masked crc of the data
 _HEADER_SIZE = _HEADER.size         # 12
 _FOOTER_SIZE = _FOOTER.size         # 4
 _MASK_DELTA = 0xA282EAD8
-_CHUNK_SIZE = 16 << 20              # read size: big enough that syscalls do not matter
 
 
 class CorruptRecordError(ValueError):
@@ -55,82 +54,47 @@ def frame_record(data: bytes) -> bytes:
                      _FOOTER.pack(masked_crc32c(data))))
 
 
-def _check_length_crc(path, buffer, pos: int, offset: int) -> int:
-    length, length_crc = _HEADER.unpack_from(buffer, pos)
-    # The length is only trusted once its own CRC matches (a flipped bit could ask for terabytes).
-    if masked_crc32c(memoryview(buffer)[pos:pos + 8]) != length_crc:
-        raise CorruptRecordError(path, offset, "length CRC mismatch")
-    return length
+def iter_records(path: str | os.PathLike, *, verify: bool = True) -> Iterator[memoryview]:
+    """Yield the records of a TFRecord file in order, as read-only memoryviews.
 
-
-def iter_records(path: str | os.PathLike, *, verify: bool = True,
-                 chunk_size: int = _CHUNK_SIZE) -> Iterator[bytes]:
-    """Yield the records of a TFRecord file in order.
-
+    The file is memory-mapped: a record is a view of the page cache (no copy, no syscall per
+    record) and stays valid as long as it is referenced; ``bytes(record)`` makes a copy.
     verify: check the data CRC of every record (the length CRC is always checked).
     Raises ``CorruptRecordError`` (after yielding every good record before it) at the first
     bad record; a file ending inside a record counts as truncated.
     """
-    with open(path, "rb", buffering=0) as f:
-        buffer = b""
-        pos = 0          # position of the next record in `buffer`
-        offset = 0       # file offset of buffer[pos]
-        eof = False
-
-        def fill(needed: int) -> bool:
-            # Make buffer[pos:pos + needed] available; False if the file ends first.
-            nonlocal buffer, pos, eof
-            while len(buffer) - pos < needed and not eof:
-                chunk = f.read(max(chunk_size, needed - (len(buffer) - pos)))
-                if not chunk:
-                    eof = True
-                    break
-                buffer = buffer[pos:] + chunk if pos < len(buffer) else chunk
-                pos = 0
-            return len(buffer) - pos >= needed
-
-        while True:
-            if not fill(_HEADER_SIZE):
-                if len(buffer) > pos:
-                    raise CorruptRecordError(path, offset, "truncated record header")
-                return
-            length = _check_length_crc(path, buffer, pos, offset)
-            if not fill(_HEADER_SIZE + length + _FOOTER_SIZE):
-                raise CorruptRecordError(
-                    path, offset, f"truncated record: {length} data bytes announced, "
-                                  f"{len(buffer) - pos - _HEADER_SIZE} left in the file")
-            start = pos + _HEADER_SIZE
-            end = start + length
-            record = buffer[start:end]
-            if verify and masked_crc32c(record) != _FOOTER.unpack_from(buffer, end)[0]:
-                raise CorruptRecordError(path, offset, "data CRC mismatch")
-            consumed = _HEADER_SIZE + length + _FOOTER_SIZE
-            pos += consumed
-            offset += consumed
-            yield record
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return
+        # Never closed explicitly: the map lives until the last record view is dropped.
+        data = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+    offset = 0
+    while offset < size:
+        if size - offset < _HEADER_SIZE:
+            raise CorruptRecordError(path, offset, "truncated record header")
+        length, length_crc = _HEADER.unpack_from(data, offset)
+        # The length is only trusted once its own CRC matches (a flipped bit could ask for terabytes).
+        if masked_crc32c(data[offset:offset + 8]) != length_crc:
+            raise CorruptRecordError(path, offset, "length CRC mismatch")
+        start = offset + _HEADER_SIZE
+        end = start + length
+        if end + _FOOTER_SIZE > size:
+            raise CorruptRecordError(path, offset, f"truncated record: {length} data bytes announced, "
+                                                   f"{size - start} left in the file")
+        record = data[start:end]
+        if verify and masked_crc32c(record) != _FOOTER.unpack_from(data, end)[0]:
+            raise CorruptRecordError(path, offset, "data CRC mismatch")
+        offset = end + _FOOTER_SIZE
+        yield record
 
 
 def count_records(path: str | os.PathLike) -> int:
-    """Number of records in a TFRecord file, from its framing alone (data is not read).
+    """Number of records in a TFRecord file, from its framing alone (the data is not read).
 
-    Raises ``CorruptRecordError`` on a bad length CRC or a truncated last record.
+    Raises ``CorruptRecordError`` on a bad length CRC or a truncated record.
     """
-    size = os.path.getsize(path)
-    count = 0
-    offset = 0
-    with open(path, "rb") as f:
-        while offset < size:
-            header = f.read(_HEADER_SIZE)
-            if len(header) < _HEADER_SIZE:
-                raise CorruptRecordError(path, offset, "truncated record header")
-            length = _check_length_crc(path, header, 0, offset)
-            offset += _HEADER_SIZE + length + _FOOTER_SIZE
-            if offset > size:
-                raise CorruptRecordError(path, offset - _HEADER_SIZE - length - _FOOTER_SIZE,
-                                         "truncated record")
-            f.seek(offset)
-            count += 1
-    return count
+    return sum(1 for _ in iter_records(path, verify=False))
 
 
 class TFRecordWriter:

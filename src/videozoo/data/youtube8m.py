@@ -270,8 +270,9 @@ class FrameExample(NamedTuple):
     audio: np.ndarray    # uint8 [T, 128]
 
 
-def _split_sequence_example(record: bytes) -> tuple[bytes, dict[str, tuple[int, int]]]:
-    """Context bytes and {feature list name: (start, end) in record} of a serialized SequenceExample."""
+def _split_sequence_example(record) -> tuple[bytes, dict[str, tuple[int, int]]]:
+    """Context bytes and {feature list name: (start, end) in record} of a serialized
+    SequenceExample (bytes or memoryview)."""
     context = b""
     lists = {}
     try:
@@ -283,7 +284,7 @@ def _split_sequence_example(record: bytes) -> tuple[bytes, dict[str, tuple[int, 
                     name, span = "", (0, 0)
                     for part, part_start, part_end in _length_delimited_fields(record, entry_start, entry_end):
                         if part == 1:
-                            name = record[part_start:part_end].decode("utf-8", "replace")
+                            name = str(record[part_start:part_end], "utf-8", "replace")
                         elif part == 2:
                             span = (part_start, part_end)
                     lists[name] = span
@@ -324,8 +325,10 @@ def _context_value(context, names: tuple[str, ...], kind: str):
     return None
 
 
-def parse_frame_example(record: bytes, max_frames: int = 300) -> FrameExample:
-    """Decode one frame-level record, keeping its first ``max_frames`` frames.
+def parse_frame_example(record, max_frames: int = 300) -> FrameExample:
+    """Decode one frame-level record (bytes or memoryview), keeping its first ``max_frames`` frames.
+
+    rgb and audio are views into ``record`` (no copy).
 
     Raises ``RecordError`` (with the video id when known) for a record that cannot be used.
     """

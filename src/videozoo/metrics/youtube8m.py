@@ -4,7 +4,8 @@
 labels [B, C])`` with sigmoid scores and multi-hot labels keeps only each video's ``top_k``
 (score, class, is_label) triplets plus a few counters, never the full score matrix, so the
 1.1M x 3862 validation set needs about 200 MB. ``compute()`` does one global sort.
-``state()`` / ``YouTube8MMetrics.merge(states)`` combine per-rank accumulators and give
+``pooled_predictions()`` and ``per_class_average_precision()`` feed reports (PR curve,
+per-class AP). ``state()`` / ``YouTube8MMetrics.merge(states)`` combine per-rank accumulators and give
 exactly the single-process result, whatever the split and order.
 
 Definitions (N videos, M = all positive labels of the set, including those that never reach a
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import numpy as np
 import torch
 
 _LOW_31_BITS = (1 << 31) - 1
@@ -55,6 +57,25 @@ def _class_then_rank_key(classes: torch.Tensor, scores: torch.Tensor,
     return (classes.long() << 33) | (score_rank << 1) | is_label.long()
 
 
+def _top_classes(scores: torch.Tensor, labels: torch.Tensor, depth: int) -> torch.Tensor:
+    """The ``depth`` best classes ``[B, depth]`` of each video, in the documented order.
+
+    A plain float topk is exact unless equal scores meet within the first depth + 1 places;
+    only those (rare) rows are re-ranked with the full tie-breaking key.
+    """
+    num_classes = scores.shape[1]
+    top_scores, top_classes = torch.topk(scores, min(depth + 1, num_classes), dim=1)
+    if bool(torch.isnan(top_scores[:, 0]).any()):  # topk ranks NaN first
+        raise ValueError("scores contain NaN; check the model output (e.g. a diverged run)")
+    top_classes = top_classes[:, :depth]
+    tied = (top_scores[:, 1:] == top_scores[:, :-1]).any(dim=1)
+    if bool(tied.any()):
+        rows = tied.nonzero().squeeze(1)
+        key = _video_ranking_key(scores[rows], labels[rows] > 0)
+        top_classes[rows] = torch.topk(key, depth, dim=1).indices
+    return top_classes
+
+
 class YouTube8MMetrics:
     """Streaming Hit@1 / PERR / GAP@top_k / mAP accumulator (see module docstring)."""
 
@@ -75,22 +96,28 @@ class YouTube8MMetrics:
         self._top_is_label: list[torch.Tensor] = []  # [B, k] bool
 
     @torch.no_grad()
-    def update(self, scores: torch.Tensor, labels: torch.Tensor) -> None:
-        """Add a batch: ``scores [B, C]`` (sigmoid probabilities), ``labels [B, C]`` multi-hot."""
-        if scores.dim() != 2 or scores.shape != labels.shape or scores.shape[1] != self.num_classes:
+    def update(self, scores: torch.Tensor, labels: torch.Tensor,
+               valid: torch.Tensor | None = None) -> None:
+        """Add a batch: ``scores [B, C]`` (sigmoid probabilities), ``labels [B, C]`` multi-hot.
+
+        ``valid [B]`` (optional, bool): a video marked False counts as wrong (all its scores
+        become -inf) but stays in every denominator.
+        """
+        if scores.dim() != 2 or scores.shape != labels.shape \
+                or scores.shape[1] != self.num_classes:
             raise ValueError(f"expected scores and labels of shape [B, {self.num_classes}], got "
                              f"{tuple(scores.shape)} and {tuple(labels.shape)}")
         if scores.shape[0] == 0:
             return
-        if torch.isnan(scores).any():
-            raise ValueError("scores contain NaN; check the model output (e.g. a diverged run)")
-        is_label = labels > 0
-        label_counts = is_label.sum(dim=1)
+        scores = scores.float()
+        if valid is not None:
+            scores = scores.masked_fill(~valid.to(scores.device, torch.bool).unsqueeze(1),
+                                        float("-inf"))
+        labels = labels.float()  # float sums are exact here and much faster than bool sums
+        label_counts = labels.sum(dim=1).long()
         depth = min(self.num_classes, max(self.top_k, int(label_counts.max())))
-        key = _video_ranking_key(scores, is_label)
-        # Keys are unique per video, so topk's order is exactly the documented ranking.
-        top_classes = torch.topk(key, depth, dim=1).indices
-        top_is_label = is_label.gather(1, top_classes)
+        top_classes = _top_classes(scores, labels, depth)
+        top_is_label = labels.gather(1, top_classes) > 0
         ranks = torch.arange(depth, device=scores.device)
         perr_hits = (top_is_label & (ranks < label_counts.unsqueeze(1))).sum(dim=1)
 
@@ -98,9 +125,9 @@ class YouTube8MMetrics:
         self.num_videos += scores.shape[0]
         self.num_hits += int(top_is_label[:, 0].sum())
         self.perr_hits_by_label_count.index_add_(0, label_counts.cpu(), perr_hits.cpu())
-        self.positives_per_class += is_label.sum(dim=0).cpu()
+        self.positives_per_class += labels.sum(dim=0).long().cpu()
         self._top_classes.append(top_classes[:, :width].int().cpu())
-        self._top_scores.append(scores.gather(1, top_classes[:, :width]).float().cpu())
+        self._top_scores.append(scores.gather(1, top_classes[:, :width]).cpu())
         self._top_is_label.append(top_is_label[:, :width].cpu())
 
     def _retained(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -129,6 +156,22 @@ class YouTube8MMetrics:
                                            is_label.flatten(), self.positives_per_class),
             "num_videos": num_videos,
         }
+
+    def pooled_predictions(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """The pooled top-k pairs as ``(scores [N*k] float32, is_label [N*k] bool, M)``.
+
+        Unsorted; M counts every positive label of the set (the recall denominator of GAP).
+        """
+        scores, _, is_label = self._retained()
+        return (scores.flatten().numpy(), is_label.flatten().numpy(),
+                int(self.positives_per_class.sum()))
+
+    def per_class_average_precision(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ap [C] float64, NaN for classes without positives; positives [C] int64)``."""
+        scores, classes, is_label = self._retained()
+        ap = _per_class_average_precision(scores.flatten(), classes.flatten(),
+                                          is_label.flatten(), self.positives_per_class)
+        return ap.numpy(), self.positives_per_class.numpy().copy()
 
     def state(self) -> dict:
         """Everything needed to resume or merge, as CPU tensors and ints (picklable)."""
@@ -171,11 +214,10 @@ def _global_average_precision(scores: torch.Tensor, is_label: torch.Tensor,
     return float((ranked * precision).sum()) / num_positives
 
 
-def _mean_average_precision(scores: torch.Tensor, classes: torch.Tensor,
-                            is_label: torch.Tensor, positives_per_class: torch.Tensor) -> float:
-    has_positives = positives_per_class > 0
-    if not bool(has_positives.any()):
-        return 0.0
+def _per_class_average_precision(scores: torch.Tensor, classes: torch.Tensor,
+                                 is_label: torch.Tensor,
+                                 positives_per_class: torch.Tensor) -> torch.Tensor:
+    """AP ``[C]`` (float64) of each class over its retained pairs; NaN without positives."""
     num_classes = positives_per_class.numel()
     order = torch.argsort(_class_then_rank_key(classes, scores, is_label))
     classes, ranked = classes[order].long(), is_label[order].long()
@@ -188,8 +230,16 @@ def _mean_average_precision(scores: torch.Tensor, classes: torch.Tensor,
     hits_in_class = torch.cumsum(ranked, 0) - hits_before[classes]
     terms = ranked.double() * hits_in_class.double() / rank_in_class.double()
     ap_sums = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, classes, terms)
-    aps = ap_sums[has_positives] / positives_per_class[has_positives].double()
-    return float(aps.mean())
+    return ap_sums / positives_per_class.double()  # 0 / 0 = NaN for classes without positives
+
+
+def _mean_average_precision(scores: torch.Tensor, classes: torch.Tensor,
+                            is_label: torch.Tensor, positives_per_class: torch.Tensor) -> float:
+    has_positives = positives_per_class > 0
+    if not bool(has_positives.any()):
+        return 0.0
+    ap = _per_class_average_precision(scores, classes, is_label, positives_per_class)
+    return float(ap[has_positives].mean())
 
 
 def _one_shot(scores: torch.Tensor, labels: torch.Tensor, top_k: int = 20) -> dict:

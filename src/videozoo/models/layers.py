@@ -50,7 +50,8 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     harmless because callers zero the padded frames' contribution afterwards.
     """
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # type: ignore
+        """``x [B, T, C]``, ``mask [B, T]`` -> normalised ``[B, T, C]``."""
         if not self.training and self.track_running_stats:
             return F.batch_norm(x.reshape(-1, x.shape[-1]), self.running_mean, self.running_var,
                                 self.weight, self.bias, False, 0.0, self.eps).reshape(x.shape)

@@ -33,8 +33,11 @@ logger = logging.getLogger("videozoo.models")
 
 @dataclass
 class LoadReport:
+    """Tensor names as the model calls them (``backbone.layer1.0.conv1.weight``), except
+    ``skipped``, which names entries of the file."""
+
     path: str
-    loaded: list[str] = field(default_factory=list)         # copied as is
+    loaded: list[str] = field(default_factory=list)         # copied (a 1xkxk unsqueeze counts)
     adapted: list[str] = field(default_factory=list)        # "name: how"
     skipped: list[str] = field(default_factory=list)        # in the file, unused by the model
     reinitialised: list[str] = field(default_factory=list)  # in the model, not in the file
@@ -76,6 +79,14 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"{path}: expected a dict of tensors (a state_dict), optionally under "
                          f"'state_dict' or 'model'; got {type(obj).__name__}")
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _same_numbers(file_shape: torch.Size, model_shape: torch.Size) -> bool:
+    """Equal shapes, or a 2D kernel going into a 1xkxk 3D conv (a plain unsqueeze)."""
+    if file_shape == model_shape:
+        return True
+    return len(model_shape) == 5 and model_shape[2] == 1 and \
+        file_shape == model_shape[:2] + model_shape[3:]
 
 
 def _adapt(weight: torch.Tensor, target: torch.Size) -> tuple[torch.Tensor | None, str]:
@@ -120,21 +131,20 @@ def load_imagenet_resnet(model: nn.Module, path: str | Path, *, verbose: bool = 
     report = LoadReport(str(path))
     target = trunk.state_dict()
     for name, current in target.items():
-        if name not in source:
+        weight = source.get(name)
+        if weight is None:
             report.reinitialised.append(prefix + name)
-            continue
-        weight = source[name]
-        if weight.shape == current.shape:
-            target[name] = weight.to(current.dtype)
-            report.loaded.append(name)
-            continue
-        adapted, how = _adapt(weight, current.shape)
-        if adapted is None:
-            report.mismatched.append(f"{name}: file {list(weight.shape)} vs model "
-                                     f"{list(current.shape)}")
+        elif _same_numbers(weight.shape, current.shape):
+            target[name] = weight.reshape(current.shape).to(current.dtype)
+            report.loaded.append(prefix + name)
         else:
-            target[name] = adapted.to(current.dtype)
-            report.adapted.append(f"{name}: {how}")
+            adapted, how = _adapt(weight, current.shape)
+            if adapted is None:
+                report.mismatched.append(f"{prefix}{name}: file {list(weight.shape)} vs model "
+                                         f"{list(current.shape)}")
+            else:
+                target[name] = adapted.to(current.dtype)
+                report.adapted.append(f"{prefix}{name}: {how}")
     report.skipped = [name for name in source if name not in target]
     if not report.loaded and not report.adapted:
         raise ValueError(f"{path}: no tensor fits this ResNet-{trunk.depth} trunk; is it a "

@@ -37,8 +37,8 @@ from torch import nn
 
 from videozoo.models.temporal import set_num_segments
 
-__all__ = ["ResNet", "BasicBlock", "Bottleneck", "ResNetVideoClassifier", "STAGE_BLOCKS",
-           "BlockHook", "StageHook", "read_video"]
+__all__ = ["ResNet", "ResidualBlock", "BasicBlock", "Bottleneck", "ResNetVideoClassifier",
+           "STAGE_BLOCKS", "BlockHook", "StageHook", "read_video"]
 
 #: blocks per stage for each supported depth
 STAGE_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
@@ -61,7 +61,7 @@ def batch_norm(conv_dims: int, channels: int) -> nn.Module:
     return nn.BatchNorm2d(channels) if conv_dims == 2 else nn.BatchNorm3d(channels)
 
 
-class _ResidualBlock(nn.Module):
+class ResidualBlock(nn.Module):
     """relu(shortcut(x) + residual(block_input(x))); subclasses define ``residual``."""
 
     expansion = 1
@@ -85,7 +85,7 @@ class _ResidualBlock(nn.Module):
         return self.relu(self.residual(self.block_input(x)) + shortcut)
 
 
-class BasicBlock(_ResidualBlock):
+class BasicBlock(ResidualBlock):
     """Two 3x3 convs (ResNet-18/34). The first may carry a temporal kernel in 3D."""
 
     expansion = 1
@@ -108,7 +108,7 @@ class BasicBlock(_ResidualBlock):
         return self.bn2(self.conv2(out))
 
 
-class Bottleneck(_ResidualBlock):
+class Bottleneck(ResidualBlock):
     """1x1 -> 3x3 (stride here, "v1.5") -> 1x1 x4. The first 1x1 may be 3x1x1 in 3D (I3D)."""
 
     expansion = 4
@@ -173,8 +173,9 @@ class ResNet(nn.Module):
                 stride = 2 if index == 0 and stage > 1 else 1
                 downsample = None
                 if stride != 1 or channels != out_channels:
-                    downsample = nn.Sequential(conv_nd(conv_dims, channels, out_channels, 1, stride),
-                                               batch_norm(conv_dims, out_channels))
+                    downsample = nn.Sequential(
+                        conv_nd(conv_dims, channels, out_channels, 1, stride),
+                        batch_norm(conv_dims, out_channels))
                 block = block_cls(
                     channels, width, stride, downsample,
                     block_input=block_input(stage, index, channels) if block_input else None,
@@ -205,7 +206,7 @@ class ResNet(nn.Module):
                     nn.init.ones_(m.weight)
                     nn.init.zeros_(m.bias)
             # Zero gamma makes each residual block start as the identity.
-            if zero_init_residual and isinstance(root, _ResidualBlock):
+            if zero_init_residual and isinstance(root, ResidualBlock):
                 nn.init.zeros_(root.last_bn.weight)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

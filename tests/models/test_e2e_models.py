@@ -1,0 +1,205 @@
+"""TSN / TSM / StNet / Non-local: shapes, parameter counts, ImageNet loading, bf16, ONNX."""
+import inspect
+import io
+import logging
+import warnings
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from videozoo.models.pretrained import load_imagenet_resnet
+from videozoo.models.resnet import ResNet
+from videozoo.registry import create_model, model_builder
+
+# (registry name, builder overrides, frames T in the small test input)
+SMALL = [("tsn", {}, 3), ("tsm", {"seg_num": 4}, 4), ("stnet", {"seg_num": 2, "seglen": 5}, 10),
+         ("nonlocal", {"seg_num": 4}, 4), ("nonlocal", {"seg_num": 4, "arch": "i3d"}, 4)]
+SIZE = 32
+
+# Spec (400 classes, ResNet-50), in millions: a shape check within 0.5%.
+SPEC_PARAMS = [("tsn", {}, 24.33), ("tsm", {}, 24.33), ("stnet", {}, 33.16),
+               ("nonlocal", {}, 31.69), ("nonlocal", {"arch": "i3d"}, 35.40)]
+
+
+def _small(name, overrides, **extra):
+    torch.manual_seed(0)
+    return create_model(name, depth=18, num_classes=5, **overrides, **extra)
+
+
+def _video(frames, n=2):
+    return {"video": torch.randn(n, frames, 3, SIZE, SIZE)}
+
+
+@pytest.mark.parametrize("name,overrides,frames", SMALL)
+def test_small_models_give_logits(name, overrides, frames):
+    model = _small(name, overrides)
+    assert isinstance(model.classifier, torch.nn.Linear) and model.classifier.out_features == 5
+    logits = model(_video(frames))
+    assert logits.shape == (2, 5) and torch.isfinite(logits).all()
+    default = model.default_input(batch_size=3)["video"]
+    assert default.shape == (3, frames, 3, 224, 224)
+
+
+@pytest.mark.parametrize("name,overrides,millions", SPEC_PARAMS)
+def test_parameter_counts_at_defaults(name, overrides, millions):
+    with torch.device("meta"):  # shapes only: no memory, no init cost
+        model = create_model(name, **overrides)
+    count = sum(p.numel() for p in model.parameters())
+    assert abs(count / 1e6 - millions) / millions < 0.005, count
+
+
+@pytest.mark.parametrize("name", ["tsn", "tsm", "stnet", "nonlocal"])
+def test_builder_kwargs_are_plain_config_types(name):
+    for param in inspect.signature(model_builder(name)).parameters.values():
+        assert param.default is None or type(param.default) in (int, float, bool, str), param
+
+
+@pytest.mark.parametrize("name,overrides,frames", SMALL)
+def test_bf16_autocast_with_channels_last(name, overrides, frames):
+    model = _small(name, overrides).eval()
+    memory_format = torch.channels_last_3d if name == "nonlocal" else torch.channels_last
+    model = model.to(memory_format=memory_format)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(_video(frames, n=1))
+    assert logits.shape == (1, 5) and torch.isfinite(logits.float()).all()
+
+
+def test_segment_count_follows_the_input():
+    """TSM trained on 4 segments evaluates on 6; StNet on any multiple of seglen."""
+    tsm = _small("tsm", {"seg_num": 4}).eval()
+    tsm6 = _small("tsm", {"seg_num": 6}).eval()
+    tsm6.load_state_dict(tsm.state_dict())
+    video = _video(6, n=1)
+    assert torch.allclose(tsm(video), tsm6(video), atol=1e-5)
+    stnet = _small("stnet", {"seg_num": 2}).eval()
+    assert stnet(_video(15, n=1)).shape == (1, 5)
+    with pytest.raises(ValueError, match="multiple of seglen"):
+        stnet(_video(12, n=1))
+
+
+def test_shift_adds_no_macs():
+    def macs(model):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model.eval()(_video(2, n=1))
+        return counter.get_total_flops()
+    assert macs(_small("tsm", {"seg_num": 2})) == macs(_small("tsn", {"seg_num": 2})) > 0
+
+
+def test_bad_batch_raises_clear_error():
+    model = _small("tsn", {})
+    with pytest.raises(ValueError, match=r"\[N, T, 3, H, W\]"):
+        model({"rgb": torch.randn(1, 3, 1024)})
+    with pytest.raises(ValueError, match="nonlocal arch"):
+        create_model("nonlocal", depth=18, arch="slowfast")
+
+
+def test_tsm_exports_to_onnx_without_tracer_warnings():
+    ort = pytest.importorskip("onnxruntime")
+    model = _small("tsm", {"seg_num": 4}).eval()
+
+    class VideoOnly(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, video):
+            return self.inner({"video": video})
+
+    video = _video(4, n=1)["video"]
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.onnx.export(VideoOnly(model).eval(), (video,), buffer, dynamo=False,
+                          input_names=["video"], output_names=["logits"])
+    tracer = [str(w.message) for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
+    assert tracer == []
+    session = ort.InferenceSession(buffer.getvalue())
+    onnx_logits = session.run(None, {"video": video.numpy()})[0]
+    assert torch.allclose(torch.from_numpy(onnx_logits), model({"video": video}), atol=1e-4)
+
+
+# --- ImageNet weights ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def imagenet_file(tmp_path_factory):
+    """A torchvision-layout ResNet-18 ImageNet state_dict (random values) under 'state_dict'."""
+    torch.manual_seed(1)
+    source = ResNet(18, num_classes=1000)
+    for p in source.parameters():
+        torch.nn.init.normal_(p)
+    path = tmp_path_factory.mktemp("weights") / "resnet18.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in source.state_dict().items()}}, path)
+    return path, source.state_dict()
+
+
+@pytest.mark.parametrize("name,overrides,frames", SMALL)
+def test_pretrained_builder_loads_and_adapts(imagenet_file, name, overrides, frames, caplog):
+    path, source = imagenet_file
+    with caplog.at_level(logging.INFO, logger="videozoo.models"):
+        model = _small(name, overrides, pretrained=str(path))
+    assert "ImageNet weights" in caplog.text
+    trunk = model.backbone.state_dict()
+    for key in ("layer3.1.conv2.weight", "layer4.0.downsample.1.running_mean", "bn1.bias"):
+        assert torch.equal(trunk[key].reshape(source[key].shape), source[key])  # 3D: 1x3x3
+    stem, source_stem = trunk["conv1.weight"], source["conv1.weight"]
+    if name == "stnet":       # RGB kernel averaged, / 5, repeated 15 times
+        expected = (source_stem.mean(1, keepdim=True) / 5).repeat(1, 15, 1, 1)
+        assert torch.allclose(stem, expected)
+    elif overrides.get("arch") == "i3d":   # inflated: sums over time to the 2D kernel
+        assert stem.shape[2] == 5 and torch.allclose(stem.sum(2), source_stem, atol=1e-6)
+        assert torch.allclose(stem[:, :, 0], stem[:, :, 4])
+    elif name == "nonlocal":  # 1x7x7
+        assert torch.equal(stem[:, :, 0], source_stem)
+    else:
+        assert torch.equal(stem, source_stem)
+
+
+def test_load_report_lists_every_category(imagenet_file):
+    path, source = imagenet_file
+    model = _small("nonlocal", {"seg_num": 4, "arch": "i3d"})
+    classifier_before = model.classifier.weight.clone()
+    report = load_imagenet_resnet(model, path, verbose=False)
+    assert set(report.skipped) == {"fc.weight", "fc.bias"}
+    assert "classifier.weight" in report.reinitialised
+    assert "backbone.layer3.after1.theta.weight" in report.reinitialised
+    assert "backbone.layer2.1.conv1.weight" in report.loaded  # 1x1x1 = unsqueezed, same numbers
+    assert any(a.startswith("backbone.conv1.weight: inflated to 5x7x7") for a in report.adapted)
+    assert len(report.loaded) + len(report.adapted) == len(source) - 2
+    assert not report.mismatched
+    assert torch.equal(model.classifier.weight, classifier_before)
+    assert "skipped" in str(report) and "re-initialised" in str(report)
+
+
+def test_inflated_and_super_image_stems_keep_2d_responses(imagenet_file):
+    """A static clip (I3D) / a stack of 5 identical grey frames (StNet) gives the 2D stem's
+    response."""
+    path, source = imagenet_file
+    frame = torch.randn(1, 1, SIZE, SIZE).repeat(1, 3, 1, 1)  # grey: R = G = B
+    conv2d = torch.nn.functional.conv2d(frame, source["conv1.weight"], stride=2, padding=3)
+    i3d = _small("nonlocal", {"seg_num": 8, "arch": "i3d"}, pretrained=str(path))
+    static_clip = frame.unsqueeze(2).repeat(1, 1, 8, 1, 1)
+    middle = i3d.backbone.conv1(static_clip)[:, :, 4]  # away from the zero-padded ends
+    assert torch.allclose(middle, conv2d, atol=1e-4)
+    stnet = _small("stnet", {"seg_num": 1}, pretrained=str(path))
+    assert torch.allclose(stnet.backbone.conv1(frame.repeat(1, 5, 1, 1)), conv2d, atol=1e-4)
+
+
+def test_pretrained_shape_mismatch_and_bad_files(tmp_path, imagenet_file):
+    path, _ = imagenet_file
+    model = create_model("tsn", depth=34, num_classes=5)  # BasicBlocks like R18, more blocks
+    report = load_imagenet_resnet(model, path, verbose=False)
+    assert "backbone.layer1.2.conv1.weight" in report.reinitialised  # R18: 2 blocks in layer1
+    assert "backbone.layer1.1.conv1.weight" in report.loaded
+    report = load_imagenet_resnet(ResNet(18, in_channels=4), path, verbose=False)
+    assert report.mismatched == ["conv1.weight: file [64, 3, 7, 7] vs model [64, 4, 7, 7]"]
+    assert any(m.startswith("layer1.0.conv1.weight") for m in
+               load_imagenet_resnet(ResNet(50), path, verbose=False).mismatched)
+    torch.save({"model": {"encoder.weight": torch.zeros(3)}}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match="no tensor fits"):
+        load_imagenet_resnet(model, tmp_path / "other.pth")
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        load_imagenet_resnet(model, tmp_path / "missing.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="junk.pth"):
+        load_imagenet_resnet(model, tmp_path / "junk.pth")
