@@ -65,16 +65,21 @@ def decord_clip(path, sample, rng, crop=224) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2)))
 
 
-def clips_per_second(make_clip, paths, sample, repeats: int) -> float:
-    rng = np.random.default_rng(0)
-    make_clip(paths[0], sample, rng)  # warm-up (imports, caches)
-    start = time.perf_counter()
+def clips_per_second(backends: dict, paths, sample, repeats: int) -> dict:
+    """Clips/s of each backend; the backends alternate clip by clip so that load changes on a
+    shared machine hit them alike."""
+    seconds = dict.fromkeys(backends, 0.0)
+    rngs = {name: np.random.default_rng(0) for name in backends}  # the same clips for each
+    for name, make_clip in backends.items():
+        make_clip(paths[0], sample, np.random.default_rng(1))  # warm-up (imports, caches)
     for _ in range(repeats):
         for path in paths:
-            clip = make_clip(path, sample, rng)
-    elapsed = time.perf_counter() - start
-    assert clip.shape == (8, 3, 224, 224), clip.shape
-    return repeats * len(paths) / elapsed
+            for name, make_clip in backends.items():
+                start = time.perf_counter()
+                clip = make_clip(path, sample, rngs[name])
+                seconds[name] += time.perf_counter() - start
+                assert clip.shape == (8, 3, 224, 224), clip.shape
+    return {name: repeats * len(paths) / total for name, total in seconds.items()}
 
 
 def main():
@@ -91,8 +96,8 @@ def main():
         for gop, label in ((250, "long GOP (250)"), (16, "short GOP (16)")):
             paths = make_videos(Path(tmp), args.videos, args.seconds, gop)
             for name, sample in SAMPLINGS.items():
-                ours_cps = clips_per_second(ours, paths, sample, args.repeats)
-                base_cps = clips_per_second(decord_clip, paths, sample, args.repeats)
+                rates = clips_per_second({"videozoo": ours, "decord": decord_clip}, paths, sample, args.repeats)
+                ours_cps, base_cps = rates["videozoo"], rates["decord"]
                 print(f"{label:<22}{name:<14}{ours_cps:>10.1f}{base_cps:>10.1f}{ours_cps / base_cps:>8.2f}")
 
 

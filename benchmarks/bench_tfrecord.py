@@ -113,7 +113,8 @@ def main() -> None:
             speed[stage, reader] = count / seconds
             print(f"{stage:8} {reader:9} {count / seconds:9.0f} {megabytes / seconds:8.0f}")
         for stage in ("parse", "batches"):
-            print(f"{stage}: videozoo / tfrecord = {speed[stage, 'videozoo'] / speed[stage, 'tfrecord']:.2f}x")
+            ratio = speed[stage, "videozoo"] / speed[stage, "tfrecord"]
+            print(f"{stage}: videozoo / tfrecord = {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ log = logging.getLogger("videozoo")
 DEMO = {
     "youtube8m": {
         "model": "nextvlad",
-        "synth": {"videos": 1600, "classes": 20},
+        "synth": {"videos": 1000, "classes": 20, "max_frames": 150},
         "overrides": ["model.cluster_size=32", "model.hidden_size=256", "model.groups=8",
-                      "train.epochs=6", "train.batch_size=32", "train.optimizer.lr=1e-3",
+                      "train.epochs=4", "train.batch_size=32", "train.optimizer.lr=1e-3",
                       "train.schedule.name=constant", "train.log_interval=20",
                       "train.num_workers=1", "eval.batch_size=64"],
         "predict_glob": "test*.tfrecord",

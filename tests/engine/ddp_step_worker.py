@@ -10,7 +10,7 @@ from videozoo.engine.tasks import MultiLabelTask
 from videozoo.engine.train import train_step
 
 sys.path.insert(0, sys.argv[2])
-from _ddp_common import OPT_CFG, global_batch, make_model, slice_batch  # noqa: E402
+from ddp_support import OPT_CFG, global_batch, make_model, slice_batch  # noqa: E402
 
 ctx = init_distributed("cpu")
 model = make_model()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from _ddp_common import OPT_CFG, global_batch, make_model, slice_batch
+from ddp_support import OPT_CFG, global_batch, make_model, slice_batch
 from support import run_videozoo, sets, yt8m_overrides
 from videozoo.engine.distributed import DistContext
 from videozoo.engine.optim import build_optimizer
@@ -39,7 +39,7 @@ def _single_step(micro_batches):
 
 def test_ddp_step_equals_single_process_step(tmp_path):
     out_file = tmp_path / "ddp.pt"
-    proc = subprocess.run(_torchrun(HERE / "ddp_step_worker.py", out_file, HERE),
+    proc = subprocess.run(_torchrun(HERE / "ddp_step_worker.py", out_file, HERE.parent),
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp_params = torch.load(out_file)

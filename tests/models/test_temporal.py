@@ -38,10 +38,12 @@ def test_shift_has_no_parameters_and_no_macs():
     assert counter.get_total_flops() == 0
 
 
-def test_shift_is_same_for_channels_last_input():
+def test_shift_is_same_for_channels_last_input_and_keeps_its_format():
     x = torch.randn(6, 16, 4, 4)
     shift = TemporalShift(16, 3)
-    assert torch.equal(shift(x.to(memory_format=torch.channels_last)), shift(x))
+    out = shift(x.to(memory_format=torch.channels_last))
+    assert torch.equal(out, shift(x))
+    assert out.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_shift_rejects_impossible_division():

@@ -92,7 +92,7 @@ def synth_youtube8m(out_dir: str | os.PathLike, videos: int = 1000, classes: int
                     seed: int = 0, shards: int = 2,
                     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
                     max_frames: int = 300, mean_labels: float = 3.0,
-                    frame_snr: float = 2.0) -> dict:
+                    frame_snr: float = 4.0) -> dict:
     """Write a synthetic frame-level YouTube-8M dataset; return a summary dict.
 
     shards: files per split. split_fractions: train/validate/test shares of `videos`.

@@ -51,7 +51,6 @@ def _short_reason(err: BaseException) -> str:
 def short_side_size(height: int, width: int, short_side: int) -> tuple[int, int]:
     """(height, width) with the shorter side `short_side` and the aspect ratio kept."""
     scale = short_side / min(height, width)
-    # Even sizes keep libswscale on its fast paths and match what encoders produce.
     return max(2, int(round(height * scale))), max(2, int(round(width * scale)))
 
 
@@ -96,16 +95,15 @@ class VideoReader:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         self.fps = float(rate) if rate else 25.0
 
-        # Index: (pts, dts, keyframe) per packet in decode order. Reading packets without
+        # Index: (pts, keyframe) per packet in decode order. Reading packets without
         # decoding is cheap and gives the exact frame count and keyframe positions.
-        pts, dts, key = [], [], []
+        pts, key = [], []
         self.truncated = False
         try:
             for packet in self._container.demux(stream):
                 if packet.size == 0:
                     continue
                 pts.append(packet.pts if packet.pts is not None else packet.dts)
-                dts.append(packet.dts)
                 key.append(packet.is_keyframe)
         except (av.FFmpegError, OSError, EOFError):
             self.truncated = True  # keep the packets read before the damage
@@ -121,7 +119,6 @@ class VideoReader:
             self._key_pts = [pts[i] for i in self._key_pos]
             if self._key_pts != sorted(self._key_pts):
                 self._timestamps = False
-            self._seek_ts = [dts[i] if dts[i] is not None else pts[i] for i in self._key_pos]
 
     def __enter__(self):
         return self
@@ -137,15 +134,18 @@ class VideoReader:
         """Index into the keyframe list of the last keyframe at or before `frame_index`."""
         return max(0, bisect.bisect_right(self._key_pts, self._pts_sorted[frame_index]) - 1)
 
+    def _frame_index_of_pts(self, pts) -> int:
+        return min(bisect.bisect_left(self._pts_sorted, pts), self.num_frames - 1) if pts is not None else -1
+
     def _frame_index(self, frame, counter: int) -> int:
         if not self._timestamps or frame.pts is None:
             return counter
-        i = bisect.bisect_left(self._pts_sorted, frame.pts)
-        return min(i, self.num_frames - 1)
+        return self._frame_index_of_pts(frame.pts)
 
     def _packets_from(self, slot: int):
         """Seek to keyframe `slot` and yield (decode position, packet) from there on."""
-        ts = self._seek_ts[slot] if self._timestamps and slot > 0 else None
+        # Demuxers seek by presentation time (mov, mkv) or by pts == dts (avi): use the pts.
+        ts = self._key_pts[slot] if self._timestamps and slot > 0 else None
         for attempt_ts in ([ts, None] if ts is not None else [None]):
             try:
                 if attempt_ts is None:
@@ -177,6 +177,7 @@ class VideoReader:
         """
         codec = self._stream.codec_context
         errors, t, last = [], 0, None
+        wanted = set(targets) if self._timestamps else None
 
         def hits(frame, index):
             nonlocal t
@@ -189,6 +190,10 @@ class VideoReader:
             slot = self._keyframe_slot(targets[t]) if self._timestamps else 0
             counter, at_end = 0, True
             for pos, packet in self._packets_from(slot):
+                if wanted is not None:
+                    # Frames decoded only to reach a target: let the decoder drop the
+                    # non-reference ones (nothing else depends on them).
+                    codec.skip_frame = "DEFAULT" if self._frame_index_of_pts(packet.pts) in wanted else "NONREF"
                 try:
                     frames = codec.decode(packet)
                 except av.FFmpegError as err:
@@ -199,12 +204,17 @@ class VideoReader:
                     if done := hits(frame, self._frame_index(frame, counter)):
                         yield done, frame
                     counter += 1
-                # Seek only when the next target's keyframe is ahead of the next packet.
-                if t == len(targets) or (self._timestamps and
-                                         self._key_pos[self._keyframe_slot(targets[t])] > pos + 1):
+                if t == len(targets):
+                    at_end = False
+                    break
+                # Seek only when the next target's keyframe is ahead of the next packet (and
+                # past the one we seeked to, so an imprecise seek cannot loop).
+                next_slot = self._keyframe_slot(targets[t]) if self._timestamps else 0
+                if next_slot > slot and self._key_pos[next_slot] > pos + 1:
                     at_end = False
                     break
             if at_end:  # end of stream: drain the decoder's delayed frames
+                codec.skip_frame = "DEFAULT"
                 try:
                     for frame in codec.decode(None):
                         last = frame

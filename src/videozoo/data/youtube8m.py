@@ -281,12 +281,13 @@ def _split_sequence_example(record) -> tuple[bytes, dict[str, tuple[int, int]]]:
                 context = record[start:end]
             elif number == 2:
                 for _, entry_start, entry_end in _length_delimited_fields(record, start, end):
+                    # A map entry: key (field 1, the list's name), value (field 2, the FeatureList).
                     name, span = "", (0, 0)
-                    for part, part_start, part_end in _length_delimited_fields(record, entry_start, entry_end):
+                    for part, a, b in _length_delimited_fields(record, entry_start, entry_end):
                         if part == 1:
-                            name = str(record[part_start:part_end], "utf-8", "replace")
+                            name = str(record[a:b], "utf-8", "replace")
                         elif part == 2:
-                            span = (part_start, part_end)
+                            span = (a, b)
                     lists[name] = span
     except IndexError:
         raise RecordError("malformed protobuf (record ends inside a field)") from None
@@ -441,7 +442,7 @@ def read_vocabulary(path: str | None, num_classes: int | None) -> list[str]:
 # The DataSource
 
 class _Batch(NamedTuple):
-    records: list[tuple[str, bytes]]   # (file, serialized record)
+    records: list[tuple[str, memoryview]]   # (file, serialized record: a view of the mapped file)
     skipped: list[tuple[str, str, str]]
 
 
@@ -486,7 +487,7 @@ class YouTube8MSource:
         # Fewer files than ranks: every rank reads every file and keeps every world_size-th record.
         return [(path, self.rank, self.world_size) for path in files]
 
-    def _records(self, epoch: int) -> Iterator[tuple[str, bytes | None, str]]:
+    def _records(self, epoch: int) -> Iterator[tuple[str, memoryview | None, str]]:
         """(file, record, "") per record of this rank, or (file, None, reason) for a corrupt shard."""
         for path, part, parts in self._shard_plan(epoch):
             index = 0
@@ -539,7 +540,7 @@ class YouTube8MSource:
 
     # ---- parsing into tensors
 
-    def _parse(self, path: str, record: bytes) -> FrameExample:
+    def _parse(self, record) -> FrameExample:
         example = parse_frame_example(record, self.max_frames)
         if self.use_labels:
             if example.labels is None:
@@ -555,7 +556,7 @@ class YouTube8MSource:
         examples, skipped = [], list(raw.skipped)
         for path, record in raw.records:
             try:
-                examples.append(self._parse(path, record))
+                examples.append(self._parse(record))
             except RecordError as err:
                 log.warning("%s: skipping video '%s': %s", path, err.video_id, err.reason)
                 skipped.append((path, err.video_id, err.reason))
@@ -586,6 +587,8 @@ class YouTube8MSource:
         return full + (1 if rest and not self.training else 0)
 
     def batches(self, epoch: int, start_batch: int = 0) -> Iterable[dict]:
+        """This rank's batches of `epoch`, from batch `start_batch` on (earlier batches are framed
+        and shuffled but not parsed; skips they held were reported when they were first read)."""
         stream = _BatchStream(self, epoch, start_batch)
         if self.num_workers <= 0:
             return iter(stream)

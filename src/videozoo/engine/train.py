@@ -45,12 +45,41 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "module", model)  # DistributedDataParallel
 
 
+def channels_last_format(model: torch.nn.Module) -> torch.memory_format:
+    """channels_last for 2D networks, channels_last_3d when the model has 5-D (3D conv) weights."""
+    has_3d = any(p.dim() == 5 for p in model.parameters())
+    return torch.channels_last_3d if has_3d else torch.channels_last
+
+
+def convert_sync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
+    """Plain BatchNorm layers -> SyncBatchNorm; subclasses with their own forward (the masked
+    BatchNorm of the feature models) are left alone."""
+    plain = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+    for name, child in module.named_children():
+        if type(child) in plain:
+            sync = torch.nn.SyncBatchNorm(child.num_features, child.eps, child.momentum,
+                                          child.affine, child.track_running_stats)
+            sync.load_state_dict(child.state_dict())
+            setattr(module, name, sync)
+        else:
+            convert_sync_batchnorm(child)
+    return module
+
+
+_warned_bf16 = False
+
+
 def autocast_context(device: torch.device, enabled: bool, dtype_name: str):
+    global _warned_bf16
     if not enabled:
         return contextlib.nullcontext()
     dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[dtype_name]
     if dtype is torch.float16 and device.type != "cuda":
         raise ValueError("train.amp_dtype=float16 needs CUDA; use bfloat16 on CPU")
+    if device.type == "cpu" and not _warned_bf16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        log.warning("this CPU has no native bfloat16 support: --amp will likely be slower than "
+                    "float32 here")
+        _warned_bf16 = True
     return torch.autocast(device.type, dtype=dtype)
 
 
@@ -208,7 +237,7 @@ def train(cfg: dict, *, output_dir: str | Path, resume: str | None = None,
         ckpt_io.load_weights(model, weights, cfg["model"]["name"])
     model.to(ctx.device)
     if tcfg["channels_last"]:
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=channels_last_format(model))
     optimizer = build_optimizer(model, tcfg["optimizer"])
     scaler = None
     if tcfg["amp"] and tcfg["amp_dtype"] == "float16" and ctx.device.type == "cuda":
@@ -229,7 +258,7 @@ def train(cfg: dict, *, output_dir: str | Path, resume: str | None = None,
                      progress["epoch"] + 1, progress["step_in_epoch"])
 
     if ctx.enabled and tcfg["sync_bn"]:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = convert_sync_batchnorm(model)
     train_model = model
     if ctx.enabled:
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None

@@ -3,7 +3,9 @@ import torch
 
 from videozoo.registry import create_model
 
-OPT_CFG = {"name": "adam", "lr": 1e-2, "weight_decay": 0.0, "decay_only": [], "no_decay": [],
+# SGD, not Adam: Adam turns the ~0 gradient of softmax-invariant biases into full-size
+# steps of random sign, which no two summation orders agree on.
+OPT_CFG = {"name": "sgd", "lr": 0.5, "weight_decay": 0.0, "decay_only": [], "no_decay": [],
            "lr_mult": {}, "momentum": 0.9, "nesterov": False, "betas": [0.9, 0.999],
            "eps": 1e-8, "alpha": 0.99, "centered": False}
 
