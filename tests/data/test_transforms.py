@@ -75,8 +75,9 @@ def test_training_transform_crop_is_a_window_of_the_frame():
     flips = 0
     for seed in range(12):
         out = _denormalize(transform(frames[None], np.random.default_rng(seed))[0])
-        matches = [(top, left, fl) for fl in (False, True) for top in range(9) for left in range(29)
-                   if (out == (hflip(crop(frames, (top, left, 32, 32))) if fl else crop(frames, (top, left, 32, 32)))).all()]
+        windows = {(top, left, flipped): crop(hflip(frames) if flipped else frames, (top, left, 32, 32))
+                   for flipped in (False, True) for top in range(9) for left in range(29)}
+        matches = [key for key, window in windows.items() if (out == window).all()]
         assert len(matches) == 1
         flips += matches[0][2]
     assert 0 < flips < 12  # p=0.5 flip happens sometimes, not always

@@ -71,7 +71,8 @@ class VideoReader:
         try:
             self._container = av.open(self.path, metadata_errors="ignore")
         except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
-            raise VideoReadError(self.path, f"not a readable video file (corrupt or truncated?): {_short_reason(err)}") from None
+            raise VideoReadError(self.path, "not a readable video file (corrupt or truncated?): "
+                                            f"{_short_reason(err)}") from None
         try:
             self._open_stream()
         except BaseException:
