@@ -39,3 +39,23 @@ def sets(overrides):
     for item in overrides:
         out += ["--set", item]
     return out
+
+
+# Kinetics: small depth and resolution through --set, as a user on a laptop would.
+KIN_CLASSES = 4
+KIN_COMMON = ["model.depth=18", f"model.num_classes={KIN_CLASSES}", "data.short_side=40",
+              "data.crop_size=32", "data.test_crop_size=32", "data.multi_scale_crop=false",
+              "data.short_side_range=null", "train.batch_size=8", "train.num_workers=0",
+              "eval.batch_size=8", "train.schedule.name=constant", "train.log_interval=5"]
+KIN_TINY = {
+    "tsn": ["model.seg_num=3", "data.seg_num=3", "data.test_seg_num=3"],
+    "tsm": ["model.seg_num=4", "data.seg_num=4", "data.test_seg_num=4"],
+    "stnet": ["model.seg_num=3", "data.seg_num=3", "data.test_seg_num=3", "data.seglen=5",
+              "model.seglen=5"],
+    "nonlocal": ["model.seg_num=4", "data.clip_len=4", "data.frame_interval=2",
+                 "data.test_num_clips=2", "data.test_crops=3"],
+}
+
+
+def kinetics_overrides(model, extra=()):
+    return KIN_COMMON + KIN_TINY[model] + list(extra)

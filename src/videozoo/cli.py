@@ -113,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame count of the exported input (video models export a fixed T)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
 
+    p = sub.add_parser("extract", help="your own videos -> YouTube-8M-format frame-level TFRecords")
+    from videozoo.extract import add_extract_arguments
+    add_extract_arguments(p)
+
     p = sub.add_parser("plot", help="draw loss / lr / metric curves of a training run (PNG)")
     p.add_argument("run_dir", help="a folder written by `videozoo train`")
     p.add_argument("--output", metavar="FILE", help="PNG path (default: RUN_DIR/curves.png)")
@@ -268,6 +272,12 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_extract(args) -> int:
+    from videozoo.extract import extract_from_args
+    print(json.dumps(extract_from_args(args), indent=2, default=str))
+    return 0
+
+
 def cmd_plot(args) -> int:
     from videozoo.reports import plot_run
     print(f"curves written to {plot_run(args.run_dir, args.output)}")
@@ -280,7 +290,7 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
-            "info": cmd_info, "export": cmd_export, "plot": cmd_plot, "demo": cmd_demo}
+            "info": cmd_info, "export": cmd_export, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,7 +49,6 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
-import json
 import logging
 import math
 import os
@@ -66,6 +65,7 @@ from videozoo.data.tfrecord import TFRecordWriter
 from videozoo.data.video import VideoReader, is_video_file
 from videozoo.data.youtube8m import (AUDIO_SIZE, RGB_SIZE, SequenceExample, encode_frame_example,
                                      quantize)
+from videozoo.engine.distributed import resolve_device
 from videozoo.models.pretrained import load_imagenet_resnet
 from videozoo.models.resnet import ResNet
 
@@ -98,7 +98,7 @@ RANDOM_TRUNK_SEED = 0
 
 def find_videos(inputs: list[str]) -> list[Path]:
     """Video files named by `inputs` (files, folders searched recursively by extension, globs),
-    sorted per input and without duplicates. A name that matches nothing raises FileNotFoundError."""
+    sorted per input and without duplicates. A name matching nothing raises FileNotFoundError."""
     found: list[Path] = []
     for item in inputs:
         matches = [Path(p) for p in sorted(glob.glob(item))] or [Path(item)]
@@ -166,9 +166,10 @@ class FrameFeatureExtractor:
 
     `weights`: a local torchvision ImageNet state_dict. Without it the trunk is randomly
     initialised (with a fixed seed, so runs agree) and its features only test the pipeline.
+    `device`: auto, cpu or cuda.
     """
 
-    def __init__(self, depth: int = 50, weights: str | None = None, device: str = "cpu",
+    def __init__(self, depth: int = 50, weights: str | None = None, device: str = "auto",
                  batch_size: int = 32):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_TRUNK_SEED)
@@ -177,13 +178,13 @@ class FrameFeatureExtractor:
             load_imagenet_resnet(self.trunk, weights)
             self.fingerprint = f"resnet{depth} weights sha256:{_file_hash(weights)}"
         else:
-            log.warning("!" * 78 + "\n!! NO --weights GIVEN: the ResNet-%d trunk is RANDOMLY "
-                        "INITIALISED. These features are only good\n!! for testing the pipeline; "
-                        "pass --weights resnet%d-imagenet.pth for real use.\n" + "!" * 78,
+            log.warning("!!! NO --weights GIVEN: the ResNet-%d trunk is RANDOMLY INITIALISED; its "
+                        "features are ONLY GOOD FOR TESTING THE PIPELINE. For real use pass "
+                        "--weights FILE (a torchvision ImageNet resnet%d state_dict) !!!",
                         depth, depth)
             self.fingerprint = f"resnet{depth} random init (seed {RANDOM_TRUNK_SEED})"
         self.random_weights = not weights
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.trunk.eval().to(self.device)
         self.batch_size = batch_size
         self.num_features = self.trunk.num_features
@@ -224,7 +225,7 @@ class CovarianceAccumulator:
 
 @dataclass
 class PCA:
-    """mean [D], components [K, D] (rows: eigenvectors by decreasing eigenvalue), eigenvalues [K]."""
+    """mean [D], components [K, D] (eigenvectors by decreasing eigenvalue), eigenvalues [K]."""
 
     mean: np.ndarray
     components: np.ndarray
@@ -359,7 +360,7 @@ def encode_extracted_example(video_id: str, labels, rgb: np.ndarray, audio: np.n
 
 
 class ShardWriter:
-    """Records into ``{prefix}0000.tfrecord``, ``{prefix}0001.tfrecord``, ... of `shard_size` each."""
+    """Records into ``{prefix}0000.tfrecord``, ``{prefix}0001.tfrecord``, ..., `shard_size` each."""
 
     def __init__(self, folder: Path, prefix: str, shard_size: int):
         self.folder, self.prefix, self.shard_size = folder, prefix, shard_size
@@ -405,7 +406,8 @@ def _unique_ids(paths: list[Path]) -> list[str]:
         seen[path.stem] = count + 1
         ids.append(path.stem if count == 0 else f"{path.stem}_{count + 1}")
         if count:
-            log.warning("%s: another input is also named '%s'; its id is '%s'", path, path.stem, ids[-1])
+            log.warning("%s: another input is also named '%s'; its id is '%s'",
+                        path, path.stem, ids[-1])
     return ids
 
 
@@ -413,11 +415,11 @@ def _resolve_pca(output: Path, fit_pca: bool, pca: str | None, overwrite: bool) 
     target = output / PCA_FILE
     if fit_pca:
         if pca:
-            raise ValueError("--fit-pca and --pca FILE exclude each other: fit a new PCA or use one")
+            raise ValueError("--fit-pca and --pca FILE exclude each other: fit a PCA or use one")
         if target.exists() and not overwrite:
             raise ValueError(f"{target} exists (features already in {output} were made with it); "
-                             "drop --fit-pca to reuse it, pass --overwrite to refit (and re-extract "
-                             "the other shards there), or choose another --output")
+                             "drop --fit-pca to reuse it, pass --overwrite to refit (and "
+                             "re-extract the other shards there), or choose another --output")
         return target
     path = Path(pca) if pca else target
     if not path.is_file():
@@ -451,8 +453,9 @@ def run_extract(inputs: list[str], output: str, *, fit_pca: bool = False, pca: s
     pca_path = _resolve_pca(out, fit_pca, pca, overwrite)
     old_shards = sorted(out.glob(f"{prefix}[0-9][0-9][0-9][0-9].tfrecord"))
     if old_shards and not overwrite:
-        raise ValueError(f"{out} already holds {prefix}*.tfrecord shards ({old_shards[0].name}, ...); "
-                         "pass --overwrite to replace them or choose another --split-prefix")
+        raise ValueError(f"{out} already holds {prefix}*.tfrecord shards "
+                         f"({old_shards[0].name}, ...); pass --overwrite to replace them or "
+                         "choose another --split-prefix")
     videos = find_videos(inputs)
     if not videos:
         raise FileNotFoundError(f"no video files in {', '.join(inputs)}")
@@ -468,11 +471,14 @@ def run_extract(inputs: list[str], output: str, *, fit_pca: bool = False, pca: s
             raise ValueError(f"{pca_path} was fitted on features of '{fitted.extractor}', not "
                              f"'{extractor.fingerprint}'; use the same --weights/--depth or "
                              "refit with --fit-pca (features must come from one extractor)")
+        if pca_dims is not None and pca_dims != len(fitted.components):
+            raise ValueError(f"--pca-dims {pca_dims}, but {pca_path} keeps "
+                             f"{len(fitted.components)} components (--pca-dims only applies "
+                             "with --fit-pca)")
     dims = min(RGB_SIZE, extractor.num_features) if pca_dims is None else pca_dims
     if not 1 <= dims <= min(RGB_SIZE, extractor.num_features):
-        raise ValueError(f"--pca-dims {dims}: must be in 1..{min(RGB_SIZE, extractor.num_features)}")
-    for stale in old_shards:
-        stale.unlink()
+        raise ValueError(f"--pca-dims {dims}: must be in "
+                         f"1..{min(RGB_SIZE, extractor.num_features)}")
 
     ids = _unique_ids(videos)
     rows = [{"id": vid, "path": str(path), "split": prefix, "shard": "", "frames": 0,
@@ -526,6 +532,8 @@ def run_extract(inputs: list[str], output: str, *, fit_pca: bool = False, pca: s
     except BaseException:
         shards.abort()
         raise
+    for stale in set(map(str, old_shards)) - set(shards.paths):  # --overwrite: a longer old run
+        os.unlink(stale)
     _write_manifest(out / MANIFEST_FILE, prefix, rows)
 
     written = [row for row in rows if row["status"] == "ok"]
@@ -535,7 +543,8 @@ def run_extract(inputs: list[str], output: str, *, fit_pca: bool = False, pca: s
                          f"{first['path']}: {first['error']}. See {out / MANIFEST_FILE}")
     skipped = len(rows) - len(written)
     if skipped:
-        log.warning("%d of %d videos skipped (reasons in %s)", skipped, len(rows), out / MANIFEST_FILE)
+        log.warning("%d of %d videos skipped (reasons in %s)", skipped, len(rows),
+                    out / MANIFEST_FILE)
     if unlabelled:
         log.warning("%d videos are not in the labels mapping: written with no labels", unlabelled)
     return {"output": str(out), "split_prefix": prefix, "videos": len(rows),
@@ -581,11 +590,10 @@ def add_extract_arguments(p) -> None:
 
 def extract_from_args(args) -> dict:
     """Run `videozoo extract` from parsed arguments; returns the summary."""
-    from videozoo.engine.distributed import resolve_device
     return run_extract(args.inputs, args.output, fit_pca=args.fit_pca, pca=args.pca,
                        weights=args.weights, depth=args.depth, pca_dims=args.pca_dims,
                        batch_size=args.batch_size, max_seconds=args.max_seconds,
-                       image_size=args.image_size, device=str(resolve_device(args.device)),
+                       image_size=args.image_size, device=args.device,
                        shard_size=args.shard_size, split_prefix=args.split_prefix,
                        labels=read_labels_csv(args.labels) if args.labels else None,
                        overwrite=args.overwrite)
