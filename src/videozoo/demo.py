@@ -34,7 +34,7 @@ DEMO = {
         "synth": {"videos": 240, "classes": 4},
         "overrides": ["model.depth=18", "model.seg_num=8", "data.seg_num=8",
                       "data.short_side=64", "data.crop_size=56", "data.multi_scale_crop=false",
-                      "data.flip=false", "train.epochs=8", "train.batch_size=16",
+                      "data.flip=false", "train.epochs=6", "train.batch_size=16",
                       "train.optimizer.lr=0.01", "train.schedule.name=constant",
                       "train.log_interval=5", "train.num_workers=1", "eval.batch_size=16"],
         "predict_glob": "test/*",

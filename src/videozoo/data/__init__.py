@@ -1,6 +1,8 @@
 """Data sources: files on disk -> batch dicts (see docs/ARCHITECTURE.md)."""
 from __future__ import annotations
 
+import torch
+
 from videozoo import registry
 
 
@@ -18,4 +20,5 @@ def build_source(cfg: dict, split: str, *, training: bool, batch_size: int, seed
         data_cfg["inputs"] = list(inputs)
     build = registry.dataset_builder(data_cfg["format"])
     return build(data_cfg, split, training=training, batch_size=batch_size, seed=seed,
-                 rank=rank, world_size=world_size, num_workers=cfg["train"]["num_workers"])
+                 rank=rank, world_size=world_size, num_workers=cfg["train"]["num_workers"],
+                 pin_memory=cfg["train"]["pin_memory"] and torch.cuda.is_available())

@@ -392,7 +392,8 @@ class KineticsSource:
     task = "singlelabel"
 
     def __init__(self, dataset: KineticsClips, class_names: list[str], *, batch_size: int, seed: int,
-                 rank: int = 0, world_size: int = 1, num_workers: int = 0):
+                 rank: int = 0, world_size: int = 1, num_workers: int = 0,
+                 pin_memory: bool = False):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
         if dataset.training and len(dataset) < world_size:
@@ -404,6 +405,7 @@ class KineticsSource:
         self.rank = rank
         self.world_size = world_size
         self.num_workers = num_workers
+        self.pin_memory = pin_memory
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         """This rank's record indices for `epoch`, in order.
@@ -429,6 +431,7 @@ class KineticsSource:
         if not keys:
             return
         loader = DataLoader(self.dataset, batch_sampler=keys, num_workers=self.num_workers,
+                            pin_memory=self.pin_memory,
                             collate_fn=_Collate(self.dataset.training, self.dataset.video_shape))
         for batch in loader:
             for path, reason in batch.pop("errors"):
@@ -448,7 +451,8 @@ class _Collate:  # a picklable collate_fn for worker processes
 
 @register_dataset("kinetics")
 def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: int,
-          rank: int = 0, world_size: int = 1, num_workers: int = 0) -> KineticsSource:
+          rank: int = 0, world_size: int = 1, num_workers: int = 0,
+          pin_memory: bool = False) -> KineticsSource:
     """The Kinetics DataSource of `split` (train/validate/test/predict) for one rank."""
     cfg = {**DEFAULTS, **(data_cfg or {})}
     class_names = resolve_classes(cfg, split)
@@ -458,4 +462,4 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
         records = load_records(cfg, split, class_names)
     dataset = KineticsClips(records, cfg, training=training, seed=seed)
     return KineticsSource(dataset, class_names, batch_size=batch_size, seed=seed, rank=rank,
-                          world_size=world_size, num_workers=num_workers)
+                          world_size=world_size, num_workers=num_workers, pin_memory=pin_memory)

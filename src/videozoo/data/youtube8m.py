@@ -458,7 +458,7 @@ class YouTube8MSource:
     def __init__(self, files: list[str], class_names: list[str], split: str, *, training: bool,
                  batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
                  num_workers: int = 0, max_frames: int = 300, shuffle_buffer: int = 1024,
-                 verify_crc: bool = True):
+                 verify_crc: bool = True, pin_memory: bool = False):
         self.files = files
         self.class_names = class_names
         self.num_classes = len(class_names)
@@ -469,6 +469,7 @@ class YouTube8MSource:
         self.rank = rank
         self.world_size = world_size
         self.num_workers = num_workers
+        self.pin_memory = pin_memory
         self.max_frames = max_frames
         self.shuffle_buffer = shuffle_buffer if training else 0
         self.verify_crc = verify_crc
@@ -592,7 +593,8 @@ class YouTube8MSource:
         stream = _BatchStream(self, epoch, start_batch)
         if self.num_workers <= 0:
             return iter(stream)
-        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.num_workers)
+        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.num_workers,
+                                             pin_memory=self.pin_memory)
         return iter(loader)
 
 
@@ -635,7 +637,8 @@ def collate_examples(examples: list[FrameExample], num_classes: int, use_labels:
 
 @register_dataset("youtube8m")
 def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: int,
-          rank: int = 0, world_size: int = 1, num_workers: int = 0) -> YouTube8MSource:
+          rank: int = 0, world_size: int = 1, num_workers: int = 0,
+          pin_memory: bool = False) -> YouTube8MSource:
     """The DataSource of one split (train / validate / test / predict) for this rank."""
     cfg = {**DEFAULTS, **data_cfg}
     root = cfg["root"]
@@ -657,4 +660,4 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
     return YouTube8MSource(files, class_names, split, training=training, batch_size=batch_size,
                            seed=seed, rank=rank, world_size=world_size, num_workers=num_workers,
                            max_frames=cfg["max_frames"], shuffle_buffer=cfg["shuffle_buffer"],
-                           verify_crc=cfg["verify_crc"])
+                           verify_crc=cfg["verify_crc"], pin_memory=pin_memory)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,24 @@ class CheckpointError(RuntimeError):
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
+    """torch.save `obj` to `path` so that `path` is always either the old or the new file."""
+    return _atomic_write(path, lambda fh: torch.save(obj, fh))
+
+
+def atomic_copy(src: str | Path, dst: str | Path) -> Path:
+    def copy(fh):
+        with open(src, "rb") as source:
+            shutil.copyfileobj(source, fh, 1 << 22)
+    return _atomic_write(dst, copy)
+
+
+def _atomic_write(path: str | Path, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

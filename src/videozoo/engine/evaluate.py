@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 
 import torch
-from tqdm import tqdm
 
 from videozoo.engine.distributed import DistContext, all_gather_objects, all_reduce_sum
+from videozoo.engine.progress import progress_bar
 from videozoo.engine.tasks import to_device
 
 log = logging.getLogger("videozoo")
@@ -25,8 +25,8 @@ def iterate_scores(model, source, task, ctx: DistContext, *, amp: bool = False,
     model.eval()
     total = source.num_batches(0)
     with torch.inference_mode():
-        for batch in tqdm(source.batches(0), total=total, desc=desc, leave=False,
-                          disable=not ctx.is_main, mininterval=1.0, dynamic_ncols=True):
+        for batch in progress_bar(source.batches(0), total=total, desc=desc,
+                                  main_process=ctx.is_main):
             if skipped is not None:
                 skipped.extend(batch.get("skipped", ()))
             if len(batch["ids"]) == 0:
@@ -47,7 +47,7 @@ def evaluate(model, source, task, ctx: DistContext, *, amp: bool = False,
         task.update_metrics(metrics, scores, batch)
     if ctx.enabled:
         states = all_gather_objects(metrics.state(), ctx)
-        metrics = type(metrics).merge(states, **_merge_kwargs(metrics))
+        metrics = type(metrics).merge(states)
     result = metrics.compute()
     (n_skipped,) = all_reduce_sum([float(len(skipped))], ctx)
     if n_skipped:
@@ -55,7 +55,3 @@ def evaluate(model, source, task, ctx: DistContext, *, amp: bool = False,
         if ctx.is_main:
             log.warning("%s: %d bad records skipped (see warnings above)", desc, int(n_skipped))
     return (result, metrics) if return_metrics_object else result
-
-
-def _merge_kwargs(metrics) -> dict:
-    return {}

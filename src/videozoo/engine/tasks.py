@@ -19,16 +19,21 @@ def to_device(batch: dict, device: torch.device, non_blocking: bool = False) -> 
             for k, v in batch.items()}
 
 
-class MultiLabelTask:
-    name = "multilabel"
-    default_monitor = "gap"
-
-    def __init__(self, num_classes: int, class_names: list[str], top_k: int = 20):
+class _Task:
+    def __init__(self, num_classes: int, class_names: list[str], top_k: int):
         self.num_classes, self.class_names, self.top_k = num_classes, class_names, top_k
 
     @staticmethod
     def batch_size(batch: dict) -> int:
         return len(batch["ids"])
+
+
+class MultiLabelTask(_Task):
+    name = "multilabel"
+    default_monitor = "gap"
+
+    def __init__(self, num_classes: int, class_names: list[str], top_k: int = 20):
+        super().__init__(num_classes, class_names, top_k)
 
     @staticmethod
     def model_inputs(batch: dict) -> dict:
@@ -52,16 +57,12 @@ class MultiLabelTask:
         metrics.update(scores.cpu(), batch["labels"].cpu())
 
 
-class SingleLabelTask:
+class SingleLabelTask(_Task):
     name = "singlelabel"
     default_monitor = "top1"
 
     def __init__(self, num_classes: int, class_names: list[str], top_k: int = 5):
-        self.num_classes, self.class_names, self.top_k = num_classes, class_names, top_k
-
-    @staticmethod
-    def batch_size(batch: dict) -> int:
-        return len(batch["ids"])
+        super().__init__(num_classes, class_names, top_k)
 
     @staticmethod
     def model_inputs(batch: dict) -> dict:

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from videozoo import registry
 from videozoo.config import dump_config
@@ -26,6 +25,7 @@ from videozoo.engine import checkpoint as ckpt_io
 from videozoo.engine.distributed import DistContext, all_reduce_sum, barrier, init_distributed
 from videozoo.engine.evaluate import evaluate
 from videozoo.engine.optim import build_optimizer, lr_factor, set_learning_rate
+from videozoo.engine.progress import progress_bar
 from videozoo.engine.tasks import make_task, to_device
 
 log = logging.getLogger("videozoo")
@@ -299,9 +299,9 @@ def train(cfg: dict, *, output_dir: str | Path, resume: str | None = None,
             skipped: list = []
             batches = train_src.batches(epoch, start_batch=start_step * accum)
             total = train_src.num_batches(epoch)
-            bar = tqdm(total=(total // accum if total else None), initial=start_step,
-                       desc=f"epoch {epoch + 1}/{tcfg['epochs']}", disable=not ctx.is_main,
-                       mininterval=1.0, dynamic_ncols=True, leave=False)
+            bar = progress_bar(total=(total // accum if total else None), initial=start_step,
+                               desc=f"epoch {epoch + 1}/{tcfg['epochs']}",
+                               main_process=ctx.is_main)
             groups = _grouped(batches, accum, skipped)
             window_t, window_samples, window_loss, window_steps = time.time(), 0, 0.0, 0
             while True:
@@ -385,7 +385,7 @@ def train(cfg: dict, *, output_dir: str | Path, resume: str | None = None,
                     progress["best"], progress["best_metrics"] = value, metrics
                     path = save("epoch")
                     if ctx.is_main:
-                        ckpt_io.atomic_save(torch.load(path, weights_only=False), best_path)
+                        ckpt_io.atomic_copy(path, best_path)
                     continue
             save("epoch")
     if board:
