@@ -2,7 +2,7 @@
 
     python benchmarks/bench_speed.py [--models nextvlad,tsm] [--scale default|small]
         [--batch-size N] [--frames N] [--resolution PX] [--steps 3] [--warmup 1]
-        [--compile] [--threads N] [--set model.depth=18 ...] [--json FILE]
+        [--bf16 auto|on|off] [--compile] [--threads N] [--set model.depth=18 ...] [--json FILE]
 
 Each model is built from its packaged config (``build_config``: the reference
 hyperparameters) and fed random batches of its ``default_input`` shape, wrapped the way the
@@ -11,7 +11,8 @@ data sources deliver them (YouTube-8M: ``rgb/audio/mask/labels/ids``; Kinetics: 
 (forward, loss, backward, the configured optimizer's step); inference = ``model.eval()``
 forward under ``torch.inference_mode``.
 
-Options: ``eager`` fp32; ``amp_bf16`` (bfloat16 autocast); on CUDA ``amp_fp16`` (with a
+Options: ``eager`` fp32; ``amp_bf16`` (bfloat16 autocast; by default only where bfloat16 is
+native: emulated bf16 was 5-25x slower than fp32 on an AVX2 CPU, see ``--bf16``); on CUDA ``amp_fp16`` (with a
 GradScaler, as training does); for conv models ``channels_last`` and ``channels_last+bf16``;
 with ``--compile`` ``compile`` (fp32; a failure is printed and the run goes on). Options are
 interleaved step by step in one process, so the shared machine's noise hits them alike; the
@@ -45,7 +46,7 @@ from videozoo import registry
 from videozoo.config import build_config
 from videozoo.engine.distributed import DistContext
 from videozoo.engine.optim import build_optimizer
-from videozoo.engine.tasks import MultiLabelTask, SingleLabelTask
+from videozoo.engine.tasks import MultiLabelTask, SingleLabelTask, to_device
 from videozoo.engine.train import autocast_context, build_model, channels_last_format, train_step
 
 DEFAULT_BATCH = {"youtube8m": 8, "kinetics": 1}
@@ -70,16 +71,27 @@ class SpeedOption:
     compiled: bool = False
 
 
-def speed_options(model: torch.nn.Module, device: torch.device, compile_too: bool) -> list[SpeedOption]:
-    options = [SpeedOption("eager"), SpeedOption("amp_bf16", "bfloat16")]
+def speed_options(model: torch.nn.Module, device: torch.device, bf16: bool,
+                  compile_too: bool) -> list[SpeedOption]:
+    options = [SpeedOption("eager")]
+    if bf16:
+        options.append(SpeedOption("amp_bf16", "bfloat16"))
     if device.type == "cuda":
         options.append(SpeedOption("amp_fp16", "float16"))
     if any(p.dim() >= 4 for p in model.parameters()):  # conv weights: memory format matters
-        options += [SpeedOption("channels_last", channels_last=True),
-                    SpeedOption("channels_last+bf16", "bfloat16", channels_last=True)]
+        options.append(SpeedOption("channels_last", channels_last=True))
+        if bf16:
+            options.append(SpeedOption("channels_last+bf16", "bfloat16", channels_last=True))
     if compile_too:
         options.append(SpeedOption("compile", compiled=True))
     return options
+
+
+def bf16_enabled(choice: str, env: dict) -> bool:
+    """`--bf16 auto`: only where bfloat16 is native (CUDA, or a CPU with AVX512-BF16 / AMX)."""
+    if choice != "auto":
+        return choice == "on"
+    return env["device"].startswith("cuda") or env["mkldnn_bf16_native"]
 
 
 def random_like_shape(tensor: torch.Tensor, shape: tuple) -> torch.Tensor:
@@ -151,8 +163,8 @@ def build_runners(base, cfg: dict, options, batch: dict, task, device) -> list[O
         model, optimizer = base, base_optimizer
         if option.channels_last:
             if converted is None:
-                copy_ = copy.deepcopy(base).to(memory_format=channels_last_format(base))
-                converted = (copy_, build_optimizer(copy_, cfg["train"]["optimizer"]))
+                twin = copy.deepcopy(base).to(memory_format=channels_last_format(base))
+                converted = (twin, build_optimizer(twin, cfg["train"]["optimizer"]))
             model, optimizer = converted
         if option.compiled:
             model = torch.compile(model)
@@ -197,14 +209,15 @@ def model_settings(name: str, args) -> tuple[dict, int, int | None, int | None]:
     return cfg, args.batch_size or DEFAULT_BATCH[data_format], frames, resolution
 
 
-def bench_model(name: str, args, device: torch.device) -> dict:
+def bench_model(name: str, args, device: torch.device, bf16: bool) -> dict:
     cfg, batch_size, frames, resolution = model_settings(name, args)
     data_format, num_classes = cfg["data"]["format"], cfg["model"]["num_classes"]
     torch.manual_seed(0)
     model = build_model(cfg).to(device)
     batch = synthetic_batch(model, data_format, num_classes, batch_size, frames, resolution)
+    batch = to_device(batch, device)  # once, so that steps time compute, not the copy
     task = (MultiLabelTask if data_format == "youtube8m" else SingleLabelTask)(num_classes, [])
-    runners = build_runners(model, cfg, speed_options(model, device, args.compile), batch, task,
+    runners = build_runners(model, cfg, speed_options(model, device, bf16, args.compile), batch, task,
                             device)
     shape = {k: list(v.shape) for k, v in batch.items() if k in ("rgb", "video")}
     params = sum(p.numel() for p in model.parameters())
@@ -288,6 +301,8 @@ def parse_args(argv=None):
     parser.add_argument("--resolution", type=int, default=None, help="video models: H = W")
     parser.add_argument("--steps", type=int, default=3, help="timed rounds per option")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds per option")
+    parser.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                        help="time bf16 autocast options (auto: where bfloat16 is native)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -310,12 +325,14 @@ def main(argv=None) -> dict:
     device = torch.device(args.device)
     env = environment(device)
     print("  ".join(f"{k}={v}" for k, v in env.items() if v is not None))
+    bf16 = bf16_enabled(args.bf16, env)
     if device.type == "cpu" and not env["mkldnn_bf16_native"]:
-        print("note: no native bfloat16 on this CPU, so bf16 options are emulated and likely slower")
+        print("note: no native bfloat16 on this CPU: bf16 autocast is emulated and much slower "
+              + ("(timed anyway: --bf16 on)" if bf16 else "(bf16 options skipped; --bf16 on to time them)"))
     print(f"scale={args.scale} steps={args.steps} warmup={args.warmup} (median step time)")
     results = {"environment": env, "settings": vars(args), "models": {}}
     for name in args.models.split(","):
-        results["models"][name] = bench_model(name, args, device)
+        results["models"][name] = bench_model(name, args, device, bf16)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)
