@@ -32,8 +32,6 @@ TOLERANCE = 1e-4
 
 
 def tiny_model(name):
-    # Video model files are written in parallel: skip (not fail) until the module exists.
-    pytest.importorskip(registry._MODEL_MODULES[name])
     torch.manual_seed(0)
     model = registry.create_model(name, **TINY[name]).eval()
     for module in model.modules():  # non-trivial BatchNorm statistics, so parity means something
