@@ -11,6 +11,7 @@ import logging
 import torch
 
 from videozoo.engine.distributed import DistContext, all_gather_objects, all_reduce_sum
+from videozoo.engine.precision import autocast_context
 from videozoo.engine.progress import progress_bar
 from videozoo.engine.tasks import to_device
 
@@ -20,8 +21,6 @@ log = logging.getLogger("videozoo")
 def iterate_scores(model, source, task, ctx: DistContext, *, amp: bool = False,
                    amp_dtype: str = "bfloat16", desc: str = "eval", skipped: list | None = None):
     """Yield (batch, scores [B, C] float32 on CPU) for every non-empty batch of `source`."""
-    from videozoo.engine.train import autocast_context  # one autocast helper for the engine
-
     model.eval()
     total = source.num_batches(0)
     with torch.inference_mode():

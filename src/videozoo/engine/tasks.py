@@ -20,8 +20,11 @@ def to_device(batch: dict, device: torch.device, non_blocking: bool = False) -> 
 
 
 class _Task:
-    def __init__(self, num_classes: int, class_names: list[str], top_k: int):
-        self.num_classes, self.class_names, self.top_k = num_classes, class_names, top_k
+    default_top_k = 5
+
+    def __init__(self, num_classes: int, class_names: list[str], top_k: int | None = None):
+        self.num_classes, self.class_names = num_classes, class_names
+        self.top_k = top_k or self.default_top_k
 
     @staticmethod
     def batch_size(batch: dict) -> int:
@@ -31,9 +34,7 @@ class _Task:
 class MultiLabelTask(_Task):
     name = "multilabel"
     default_monitor = "gap"
-
-    def __init__(self, num_classes: int, class_names: list[str], top_k: int = 20):
-        super().__init__(num_classes, class_names, top_k)
+    default_top_k = 20  # GAP@20
 
     @staticmethod
     def model_inputs(batch: dict) -> dict:
@@ -60,9 +61,6 @@ class MultiLabelTask(_Task):
 class SingleLabelTask(_Task):
     name = "singlelabel"
     default_monitor = "top1"
-
-    def __init__(self, num_classes: int, class_names: list[str], top_k: int = 5):
-        super().__init__(num_classes, class_names, top_k)
 
     @staticmethod
     def model_inputs(batch: dict) -> dict:

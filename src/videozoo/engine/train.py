@@ -25,6 +25,8 @@ from videozoo.engine import checkpoint as ckpt_io
 from videozoo.engine.distributed import DistContext, all_reduce_sum, barrier, init_distributed
 from videozoo.engine.evaluate import evaluate
 from videozoo.engine.optim import build_optimizer, lr_factor, set_learning_rate
+from videozoo.engine.precision import (autocast_context, channels_last_format,
+                                       convert_sync_batchnorm)
 from videozoo.engine.progress import progress_bar
 from videozoo.engine.tasks import make_task, to_device
 
@@ -43,44 +45,6 @@ def build_model(cfg: dict) -> torch.nn.Module:
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     model = getattr(model, "_orig_mod", model)  # torch.compile
     return getattr(model, "module", model)  # DistributedDataParallel
-
-
-def channels_last_format(model: torch.nn.Module) -> torch.memory_format:
-    """channels_last for 2D networks, channels_last_3d when the model has 5-D (3D conv) weights."""
-    has_3d = any(p.dim() == 5 for p in model.parameters())
-    return torch.channels_last_3d if has_3d else torch.channels_last
-
-
-def convert_sync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
-    """Plain BatchNorm layers -> SyncBatchNorm; subclasses with their own forward (the masked
-    BatchNorm of the feature models) are left alone."""
-    plain = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
-    for name, child in module.named_children():
-        if type(child) in plain:
-            sync = torch.nn.SyncBatchNorm(child.num_features, child.eps, child.momentum,
-                                          child.affine, child.track_running_stats)
-            sync.load_state_dict(child.state_dict())
-            setattr(module, name, sync)
-        else:
-            convert_sync_batchnorm(child)
-    return module
-
-
-_warned_bf16 = False
-
-
-def autocast_context(device: torch.device, enabled: bool, dtype_name: str):
-    global _warned_bf16
-    if not enabled:
-        return contextlib.nullcontext()
-    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[dtype_name]
-    if dtype is torch.float16 and device.type != "cuda":
-        raise ValueError("train.amp_dtype=float16 needs CUDA; use bfloat16 on CPU")
-    if device.type == "cpu" and not _warned_bf16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        log.warning("this CPU has no native bfloat16 support: --amp will likely be slower than "
-                    "float32 here")
-        _warned_bf16 = True
-    return torch.autocast(device.type, dtype=dtype)
 
 
 def _step_seed(seed: int, rank: int, step: int) -> int:
