@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="write a small synthetic dataset in the official layout")
     p.add_argument("dataset", choices=["youtube8m", "kinetics"])
     p.add_argument("dir", help="output folder")
-    p.add_argument("--videos", type=int, default=None, help="number of videos (all splits)")
+    p.add_argument("--videos", type=int, default=None,
+                   help="youtube8m: videos over all splits (default 1000); kinetics: training "
+                        "clips (default 48, plus 16 each for validate and test)")
     p.add_argument("--classes", type=int, default=None, help="number of classes")
     p.add_argument("--seed", type=int, default=0)
 
