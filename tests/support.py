@@ -48,11 +48,11 @@ KIN_COMMON = ["model.depth=18", f"model.num_classes={KIN_CLASSES}", "data.short_
               "data.short_side_range=null", "train.batch_size=8", "train.num_workers=0",
               "eval.batch_size=8", "train.schedule.name=constant", "train.log_interval=5"]
 KIN_TINY = {
-    "tsn": ["model.seg_num=3", "data.seg_num=3", "data.test_seg_num=3"],
-    "tsm": ["model.seg_num=4", "data.seg_num=4", "data.test_seg_num=4"],
-    "stnet": ["model.seg_num=3", "data.seg_num=3", "data.test_seg_num=3", "data.seglen=5",
+    "tsn": ["data.seg_num=3", "data.test_seg_num=3"],
+    "tsm": ["data.seg_num=4", "data.test_seg_num=4"],
+    "stnet": ["data.seg_num=3", "data.test_seg_num=3",
               "model.seglen=5"],
-    "nonlocal": ["model.seg_num=4", "data.clip_len=4", "data.frame_interval=2",
+    "nonlocal": ["data.clip_len=4", "data.frame_interval=2",
                  "data.test_num_clips=2", "data.test_crops=3"],
 }
 

@@ -40,7 +40,7 @@ def test_tsm_learns_motion_that_tsn_cannot(kinetics_dir, tmp_path):
     for model in ("tsm", "tsn"):
         run = tmp_path / model
         over = kinetics_overrides(model, ["train.optimizer.lr=0.005", "data.flip=false",
-                                          "model.seg_num=8", "data.seg_num=8",
+                                          "data.seg_num=8",
                                           "data.test_seg_num=8"])
         assert main(["train", model, "--data", str(kinetics_dir), "--output", str(run),
                      "--epochs", "6", *sets(over)]) == 0

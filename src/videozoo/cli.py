@@ -115,6 +115,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame count of the exported input (video models export a fixed T)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
 
+    p = sub.add_parser("convert", help="published model-zoo weights -> a videozoo checkpoint",
+                       description="Convert weights published by PaddleVideo v1.5 (folder or "
+                       ".tar.gz), PaddleVideo 2.x (.pdparams), MMAction2 or MIT TSM (.pth) "
+                       "into a videozoo checkpoint that eval, predict, export and "
+                       "train --weights take. Prints what happened to every tensor.")
+    p.add_argument("source", help="weights folder, .tar.gz, .pdparams or .pth")
+    p.add_argument("--model", required=True, help=MODEL_HELP)
+    p.add_argument("--output", required=True, metavar="CKPT", help="checkpoint to write (.pt)")
+    p.add_argument("--from", dest="source_format", default="auto",
+                   choices=["auto", "paddle-v1.5", "paddlevideo", "mmaction2", "mit-tsm"],
+                   help="source format (default: recognised from the file)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override, e.g. --set model.num_classes=101 (repeatable)")
+    p.add_argument("--classes", metavar="FILE",
+                   help="class names: one per line, or a YouTube-8M vocabulary.csv "
+                        "(default: Kinetics-400 for Kinetics sources)")
+
     p = sub.add_parser("extract", help="your own videos -> YouTube-8M-format frame-level TFRecords")
     from videozoo.extract import add_extract_arguments
     add_extract_arguments(p)
@@ -150,7 +167,7 @@ def _config_with_data(args, base=None) -> dict:
 
 
 def cmd_train(args) -> int:
-    from videozoo.engine.checkpoint import load_checkpoint, resolve_resume
+    from videozoo.engine.checkpoint import resolve_resume
     from videozoo.engine.distributed import shutdown
     from videozoo.engine.train import train
 
@@ -161,14 +178,12 @@ def cmd_train(args) -> int:
     if args.amp:
         overrides.append("train.amp=true")
     args.overrides = overrides
-    base = None
+    resume = None
     if args.resume:  # continue with the run's own config unless told otherwise
-        path = resolve_resume(args.resume, output)
-        if path is not None:
-            base = load_checkpoint(path, expect_model=args.model)["config"]
-    cfg = _config_with_data(args, base=base)
+        resume = resolve_resume(args.resume, output, args.model)
+    cfg = _config_with_data(args, base=resume.state["config"] if resume else None)
     try:
-        result = train(cfg, output_dir=output, resume=args.resume, weights=args.weights,
+        result = train(cfg, output_dir=output, resume=resume or args.resume, weights=args.weights,
                        device=args.device, seed=args.seed)
     finally:
         shutdown()
@@ -179,14 +194,12 @@ def cmd_train(args) -> int:
 
 def _load_for_inference(args):
     """Model + config + class names from a checkpoint (config overridable)."""
-    from videozoo.engine.checkpoint import load_checkpoint
-    from videozoo.engine.train import build_model
+    from videozoo.engine.checkpoint import load_model
 
-    ckpt = load_checkpoint(args.weights, expect_model=args.model)
-    cfg = _config_with_data(args, base=ckpt.get("config"))
-    model = build_model(cfg)
-    model.load_state_dict(ckpt["model"])
-    return model, cfg, ckpt.get("class_names")
+    overrides = list(args.overrides) + ([f"data.root={args.data}"] if getattr(args, "data", None) else [])
+    loaded = load_model(args.weights, args.model, overrides=overrides, config_file=args.config,
+                        purpose=f"`videozoo {args.command}`")
+    return loaded.model, loaded.config, loaded.class_names
 
 
 def cmd_eval(args) -> int:
@@ -253,8 +266,8 @@ def cmd_predict(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from videozoo.engine.train import build_model
     from videozoo.models.complexity import count_macs, count_parameters
+    from videozoo.registry import build_model
 
     cfg = build_config(args.model, args.config, args.overrides)
     model = build_model(cfg).eval()
@@ -271,6 +284,13 @@ def cmd_info(args) -> int:
 def cmd_export(args) -> int:
     from videozoo.engine.export import cli_export
     cli_export(args.model, args.weights, args.format, args.output, args.device, args.frames)
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from videozoo.convert import convert_weights
+    convert_weights(args.source, args.model, args.output, fmt=args.source_format,
+                    overrides=args.overrides, classes=args.classes)
     return 0
 
 
@@ -292,7 +312,7 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
-            "info": cmd_info, "export": cmd_export, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo}
+            "info": cmd_info, "export": cmd_export, "convert": cmd_convert, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,6 @@ keys, before any data is read.
 from __future__ import annotations
 
 import copy
-import importlib
 import inspect
 from importlib import resources
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import yaml
 
 from videozoo import registry
+from videozoo.errors import ConfigError
 
 ENGINE_DEFAULTS: dict[str, Any] = {
     "train": {
@@ -72,10 +72,6 @@ ENGINE_DEFAULTS: dict[str, Any] = {
         "top_k": 20,
     },
 }
-
-
-class ConfigError(ValueError):
-    """A config key or value that does not fit the schema."""
 
 
 def _type_name(value: Any) -> str:
@@ -144,9 +140,7 @@ def model_schema(name: str) -> dict:
 
 
 def data_schema(fmt: str) -> dict:
-    registry.dataset_builder(fmt)  # imports the module, raises a clear error if unknown
-    module = importlib.import_module(registry._DATASET_MODULES[fmt])
-    return {"format": fmt, **copy.deepcopy(module.DEFAULTS)}
+    return {"format": fmt, **copy.deepcopy(registry.dataset_module(fmt).DEFAULTS)}
 
 
 def packaged_config_path(model: str) -> Path:
@@ -222,7 +216,20 @@ def build_config(model: str | None, config_file: str | None = None,
         layer.get("data", {}).pop("format", None)
         cfg = _merge_checked(cfg, layer)
     cfg["model"]["name"] = name
+    _shared_keys_agree(cfg)
     return cfg
+
+
+def _shared_keys_agree(cfg: dict) -> None:
+    """A key in both the model and the data section is one fact (``num_classes``, StNet's
+    ``seglen``): the data section's null takes the model's value; set in both, they must agree."""
+    for key in sorted(set(cfg["model"]) & set(cfg["data"]) - {"name", "format"}):
+        model_value, data_value = cfg["model"][key], cfg["data"][key]
+        if data_value is None:
+            cfg["data"][key] = model_value
+        elif model_value is not None and data_value != model_value:
+            raise ConfigError(f"data.{key}={data_value!r} but model.{key}={model_value!r}: they "
+                              f"are one setting; set only model.{key} (the data section follows)")
 
 
 def dump_config(cfg: dict) -> str:

@@ -32,7 +32,7 @@ DEMO = {
     "kinetics": {
         "model": "tsm",
         "synth": {"videos": 240, "classes": 4},
-        "overrides": ["model.depth=18", "model.seg_num=8", "data.seg_num=8",
+        "overrides": ["model.depth=18", "data.seg_num=8",
                       "data.short_side=64", "data.crop_size=56", "data.multi_scale_crop=false",
                       "data.flip=false", "train.epochs=6", "train.batch_size=16",
                       "train.optimizer.lr=0.01", "train.schedule.name=constant",
@@ -49,7 +49,8 @@ def run_demo(track: str, output: str | Path, seed: int = 0) -> int:
     from videozoo.engine.evaluate import evaluate
     from videozoo.engine.predict import predict_rows, write_predictions
     from videozoo.engine.tasks import make_task
-    from videozoo.engine.train import build_model, format_metrics, train
+    from videozoo.engine.checkpoint import load_model
+    from videozoo.engine.train import format_metrics, train
 
     spec = DEMO[track]
     output = Path(output)
@@ -73,10 +74,8 @@ def run_demo(track: str, output: str | Path, seed: int = 0) -> int:
     weights = result["best"] or result["last"]
 
     log.info("[3/4] evaluating %s on the validate split", weights)
-    from videozoo.engine.checkpoint import load_checkpoint
-    ckpt = load_checkpoint(weights, expect_model=spec["model"])
-    model = build_model(cfg)
-    model.load_state_dict(ckpt["model"])
+    loaded = load_model(weights, spec["model"])
+    model = loaded.model
     ctx = DistContext(device=resolve_device("cpu"))
     source = build_source(cfg, "validate", training=False, batch_size=cfg["eval"]["batch_size"])
     task = make_task(source, classes, cfg["eval"])
@@ -86,7 +85,7 @@ def run_demo(track: str, output: str | Path, seed: int = 0) -> int:
 
     log.info("[4/4] predicting the test split")
     inputs = [str(data_dir / spec["predict_glob"])]
-    rows = predict_rows(model, cfg, inputs, ckpt["class_names"], ctx, topk=5)
+    rows = predict_rows(model, cfg, inputs, loaded.class_names, ctx, topk=5)
     ext = "csv" if spec["predict_format"] == "kaggle" else "jsonl"
     pred_path = write_predictions(rows, run_dir / f"predictions.{ext}", spec["predict_format"])
 

@@ -1,36 +1,31 @@
-"""Name -> builder registries for models and datasets.
+"""Name -> builder registries for models and data formats; ``create_model`` is the only door.
 
-A model file registers a builder with ``@register_model("nextvlad")``; the builder takes the
-keyword arguments of the config's ``model`` section (minus ``name``) and returns an
-``nn.Module`` whose ``forward(batch: dict) -> logits``. ``create_model`` is the only door.
-Datasets register the same way by data ``format`` (``youtube8m``, ``kinetics``).
+A model file registers its builder once, with ``@register_model("nextvlad")`` on a function or
+an ``nn.Module`` class. The builder's keyword defaults are the model's reference
+hyperparameters and the schema of the config's ``model:`` section; it returns an
+``nn.Module`` whose ``forward(batch: dict) -> logits``. Data formats register a builder with
+``@register_dataset("youtube8m")`` the same way.
+
+Registration happens when a module is imported, so the registries import every module of
+``videozoo.models`` / ``videozoo.data`` the first time a name is looked up.
 """
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import Any, Callable
+
+from videozoo.errors import ConfigError
 
 _MODELS: dict[str, Callable[..., Any]] = {}
 _DATASETS: dict[str, Callable[..., Any]] = {}
-
-# Modules imported lazily so that `videozoo --help` does not pay for every model.
-_MODEL_MODULES = {
-    "nextvlad": "videozoo.models.nextvlad",
-    "attention_lstm": "videozoo.models.attention_lstm",
-    "attention_cluster": "videozoo.models.attention_cluster",
-    "tsn": "videozoo.models.tsn",
-    "tsm": "videozoo.models.tsm",
-    "stnet": "videozoo.models.stnet",
-    "nonlocal": "videozoo.models.nonlocal_net",
-}
-_DATASET_MODULES = {
-    "youtube8m": "videozoo.data.youtube8m",
-    "kinetics": "videozoo.data.kinetics",
-}
+_SCANNED: set[str] = set()
 
 
 def register_model(name: str):
     def wrap(fn):
+        if name in _MODELS and _MODELS[name] is not fn:
+            raise ValueError(f"model name '{name}' is registered twice")
         _MODELS[name] = fn
         return fn
     return wrap
@@ -38,31 +33,60 @@ def register_model(name: str):
 
 def register_dataset(name: str):
     def wrap(fn):
+        if name in _DATASETS and _DATASETS[name] is not fn:
+            raise ValueError(f"data format '{name}' is registered twice")
         _DATASETS[name] = fn
         return fn
     return wrap
 
 
+def _scan(package: str) -> None:
+    """Import every module of `package` once, so their decorators run."""
+    if package in _SCANNED:
+        return
+    module = importlib.import_module(package)
+    for info in pkgutil.iter_modules(module.__path__):
+        importlib.import_module(f"{package}.{info.name}")
+    _SCANNED.add(package)
+
+
 def list_models() -> list[str]:
-    return list(_MODEL_MODULES)
+    """Registered model names, in registration order (feature models first)."""
+    _scan("videozoo.models")
+    order = ("nextvlad", "attention_lstm", "attention_cluster", "tsn", "tsm", "stnet", "nonlocal")
+    return sorted(_MODELS, key=lambda n: (order.index(n) if n in order else len(order), n))
 
 
-def _lookup(table: dict, modules: dict, name: str, kind: str):
-    if name not in table and name in modules:
-        importlib.import_module(modules[name])
-    if name not in table:
-        raise KeyError(f"unknown {kind} '{name}'; available: {', '.join(sorted(modules))}")
-    return table[name]
+def list_datasets() -> list[str]:
+    _scan("videozoo.data")
+    return sorted(_DATASETS)
 
 
 def model_builder(name: str) -> Callable[..., Any]:
-    return _lookup(_MODELS, _MODEL_MODULES, name, "model")
+    _scan("videozoo.models")
+    if name not in _MODELS:
+        raise ConfigError(f"unknown model '{name}'; available: {', '.join(list_models())}")
+    return _MODELS[name]
 
 
 def create_model(name: str, **kwargs):
-    """Build model `name` with constructor overrides `kwargs` (the config's model section)."""
+    """Build model `name`; `kwargs` override the builder's defaults (the config's model keys)."""
     return model_builder(name)(**kwargs)
 
 
+def build_model(cfg: dict):
+    """The model described by a full config's ``model`` section (``name`` + builder kwargs)."""
+    kwargs = {k: v for k, v in cfg["model"].items() if k != "name"}
+    return create_model(cfg["model"]["name"], **kwargs)
+
+
 def dataset_builder(fmt: str) -> Callable[..., Any]:
-    return _lookup(_DATASETS, _DATASET_MODULES, fmt, "data format")
+    _scan("videozoo.data")
+    if fmt not in _DATASETS:
+        raise ConfigError(f"unknown data format '{fmt}'; available: {', '.join(list_datasets())}")
+    return _DATASETS[fmt]
+
+
+def dataset_module(fmt: str):
+    """The module that registered data format `fmt` (it holds the format's DEFAULTS)."""
+    return importlib.import_module(dataset_builder(fmt).__module__)

@@ -19,10 +19,10 @@ TINY = {
                            fusion_relu_size=32, fusion_tanh_size=32),
     "attention_cluster": dict(num_classes=10, rgb_clusters=4, audio_clusters=4, fc_size=32,
                               fc2_size=32),
-    "tsn": dict(num_classes=5, depth=18, seg_num=2),
-    "tsm": dict(num_classes=5, depth=18, seg_num=3),
-    "stnet": dict(num_classes=5, depth=18, seg_num=2, seglen=2),
-    "nonlocal": dict(num_classes=5, depth=18, seg_num=4),
+    "tsn": dict(num_classes=5, depth=18),
+    "tsm": dict(num_classes=5, depth=18),
+    "stnet": dict(num_classes=5, depth=18, seglen=2),
+    "nonlocal": dict(num_classes=5, depth=18),
 }
 FEATURE_MODELS = ("nextvlad", "attention_lstm", "attention_cluster")
 FEATURE_FRAMES, VIDEO_SIZE = 12, 32
@@ -117,7 +117,7 @@ def test_segment_count_models_refuse_dynamic_frames(tmp_path):
 
 def _write_checkpoint(tmp_path, name, overrides):
     from videozoo.config import build_config
-    from videozoo.engine.train import build_model
+    from videozoo.registry import build_model
 
     cfg = build_config(name, overrides=[f"model.{k}={v}" for k, v in overrides.items()])
     torch.manual_seed(1)
@@ -125,7 +125,7 @@ def _write_checkpoint(tmp_path, name, overrides):
     class_names = [f"class_{i}" for i in range(cfg["model"]["num_classes"])]
     state = {"format": ck.FORMAT, "model_name": name, "model": model.state_dict(),
              "config": cfg, "class_names": class_names, "reason": "test"}
-    return ck.atomic_save(state, tmp_path / "run" / "best.pt"), class_names
+    return ck.save_checkpoint(state, tmp_path / "run" / "best.pt"), class_names
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])

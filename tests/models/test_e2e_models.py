@@ -13,8 +13,8 @@ from videozoo.models.resnet import ResNet
 from videozoo.registry import create_model, model_builder
 
 # (registry name, builder overrides, frames T in the small test input)
-SMALL = [("tsn", {}, 3), ("tsm", {"seg_num": 4}, 4), ("stnet", {"seg_num": 2, "seglen": 5}, 10),
-         ("nonlocal", {"seg_num": 4}, 4), ("nonlocal", {"seg_num": 4, "arch": "i3d"}, 4)]
+SMALL = [("tsn", {}, 3), ("tsm", {}, 4), ("stnet", {"seglen": 5}, 10),
+         ("nonlocal", {}, 4), ("nonlocal", {"arch": "i3d"}, 4)]
 SIZE = 32
 
 # Spec (400 classes, ResNet-50), in millions: a shape check within 0.5%.
@@ -37,7 +37,7 @@ def test_small_models_give_logits(name, overrides, frames):
     assert isinstance(model.classifier, torch.nn.Linear) and model.classifier.out_features == 5
     logits = model(_video(frames))
     assert logits.shape == (2, 5) and torch.isfinite(logits).all()
-    default = model.default_input(batch_size=3)["video"]
+    default = model.default_input(batch_size=3, num_frames=frames)["video"]
     assert default.shape == (3, frames, 3, 224, 224)
 
 
@@ -67,12 +67,12 @@ def test_bf16_autocast_with_channels_last(name, overrides, frames):
 
 def test_segment_count_follows_the_input():
     """TSM trained on 4 segments evaluates on 6; StNet on any multiple of seglen."""
-    tsm = _small("tsm", {"seg_num": 4}).eval()
-    tsm6 = _small("tsm", {"seg_num": 6}).eval()
+    tsm = _small("tsm", {}).eval()
+    tsm6 = _small("tsm", {}).eval()
     tsm6.load_state_dict(tsm.state_dict())
     video = _video(6, n=1)
     assert torch.allclose(tsm(video), tsm6(video), atol=1e-5)
-    stnet = _small("stnet", {"seg_num": 2}).eval()
+    stnet = _small("stnet", {}).eval()
     assert stnet(_video(15, n=1)).shape == (1, 5)
     with pytest.raises(ValueError, match="multiple of seglen"):
         stnet(_video(12, n=1))
@@ -83,7 +83,7 @@ def test_shift_adds_no_macs():
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model.eval()(_video(2, n=1))
         return counter.get_total_flops()
-    assert macs(_small("tsm", {"seg_num": 2})) == macs(_small("tsn", {"seg_num": 2})) > 0
+    assert macs(_small("tsm", {})) == macs(_small("tsn", {})) > 0
 
 
 def test_bad_batch_raises_clear_error():
@@ -96,7 +96,7 @@ def test_bad_batch_raises_clear_error():
 
 def test_tsm_exports_to_onnx_without_tracer_warnings():
     ort = pytest.importorskip("onnxruntime")
-    model = _small("tsm", {"seg_num": 4}).eval()
+    model = _small("tsm", {}).eval()
 
     class VideoOnly(torch.nn.Module):
         def __init__(self, inner):
@@ -107,6 +107,7 @@ def test_tsm_exports_to_onnx_without_tracer_warnings():
             return self.inner({"video": video})
 
     video = _video(4, n=1)["video"]
+    model({"video": video})  # an eager call sets T (4) for the trace, as `videozoo export` does
     buffer = io.BytesIO()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -157,7 +158,7 @@ def test_pretrained_builder_loads_and_adapts(imagenet_file, name, overrides, fra
 
 def test_load_report_lists_every_category(imagenet_file):
     path, source = imagenet_file
-    model = _small("nonlocal", {"seg_num": 4, "arch": "i3d"})
+    model = _small("nonlocal", {"arch": "i3d"})
     classifier_before = model.classifier.weight.clone()
     report = load_imagenet_resnet(model, path, verbose=False)
     assert set(report.skipped) == {"fc.weight", "fc.bias"}
@@ -177,11 +178,11 @@ def test_inflated_and_super_image_stems_keep_2d_responses(imagenet_file):
     path, source = imagenet_file
     frame = torch.randn(1, 1, SIZE, SIZE).repeat(1, 3, 1, 1)  # grey: R = G = B
     conv2d = torch.nn.functional.conv2d(frame, source["conv1.weight"], stride=2, padding=3)
-    i3d = _small("nonlocal", {"seg_num": 8, "arch": "i3d"}, pretrained=str(path))
+    i3d = _small("nonlocal", {"arch": "i3d"}, pretrained=str(path))
     static_clip = frame.unsqueeze(2).repeat(1, 1, 8, 1, 1)
     middle = i3d.backbone.conv1(static_clip)[:, :, 4]  # away from the zero-padded ends
     assert torch.allclose(middle, conv2d, atol=1e-4)
-    stnet = _small("stnet", {"seg_num": 1}, pretrained=str(path))
+    stnet = _small("stnet", {}, pretrained=str(path))
     assert torch.allclose(stnet.backbone.conv1(frame.repeat(1, 5, 1, 1)), conv2d, atol=1e-4)
 
 

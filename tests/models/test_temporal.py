@@ -31,7 +31,7 @@ def test_shift_takes_neighbouring_frames_with_zero_ends(direction, first_offset)
 
 
 def test_shift_has_no_parameters_and_no_macs():
-    shift = TemporalShift(64, 4)
+    shift = TemporalShift(64, 4, 8, "previous_first")
     assert sum(p.numel() for p in shift.parameters()) == 0
     with FlopCounterMode(display=False) as counter:
         shift(torch.randn(8, 64, 4, 4))
@@ -40,7 +40,7 @@ def test_shift_has_no_parameters_and_no_macs():
 
 def test_shift_is_same_for_channels_last_input_and_keeps_its_format():
     x = torch.randn(6, 16, 4, 4)
-    shift = TemporalShift(16, 3)
+    shift = TemporalShift(16, 3, 8, "previous_first")
     out = shift(x.to(memory_format=torch.channels_last))
     assert torch.equal(out, shift(x))
     assert out.is_contiguous(memory_format=torch.channels_last)
@@ -48,14 +48,14 @@ def test_shift_is_same_for_channels_last_input_and_keeps_its_format():
 
 def test_shift_rejects_impossible_division():
     with pytest.raises(ValueError, match="shift_div"):
-        TemporalShift(4, 2, shift_div=8)
+        TemporalShift(4, 2, 8, "previous_first")
     with pytest.raises(ValueError, match="direction"):
-        TemporalShift(16, 2, direction="sideways")
+        TemporalShift(16, 2, 8, "sideways")
 
 
 def test_residual_shift_keeps_shortcut_unshifted():
     torch.manual_seed(0)
-    shift = TemporalShift(32, 4)
+    shift = TemporalShift(32, 4, 8, "previous_first")
     block = Bottleneck(32, 8, block_input=shift).eval()  # identity shortcut: 32 -> 32
     x = torch.randn(8, 32, 5, 5)
     expected = torch.relu(block.residual(shift(x)) + x)
@@ -65,7 +65,7 @@ def test_residual_shift_keeps_shortcut_unshifted():
 
 
 def test_set_num_segments_reaches_nested_modules():
-    model = nn.Sequential(TemporalShift(16, 8), nn.Sequential(TemporalModelingBlock(16, 8)))
+    model = nn.Sequential(TemporalShift(16, 8, 8, "previous_first"), nn.Sequential(TemporalModelingBlock(16, 8)))
     set_num_segments(model, 3)
     assert [m.num_segments for m in (model[0], model[1][0])] == [3, 3]
 

@@ -69,7 +69,7 @@ DEFAULTS = {
     "inputs": [],                  # split "predict": video files, folders, list files, globs
     "sampling": "segment",         # "segment" (TSN/TSM/StNet) or "dense" (Non-local)
     "seg_num": 8,
-    "seglen": 1,
+    "seglen": None,                # frames per segment; null: the model's (StNet 5) or 1
     "test_seg_num": 8,
     "clip_len": 8,
     "frame_interval": 8,
@@ -331,7 +331,7 @@ class KineticsClips(Dataset):
         if self.sampling not in ("segment", "dense"):
             raise ValueError(f"data.sampling must be 'segment' or 'dense', got {self.sampling!r}")
         self.seg_num = int(data_cfg["seg_num"] if training else data_cfg["test_seg_num"])
-        self.seglen = int(data_cfg["seglen"])
+        self.seglen = int(data_cfg["seglen"] or 1)
         self.clip_len = int(data_cfg["clip_len"])
         self.frame_interval = int(data_cfg["frame_interval"])
         self.num_clips = 1 if training else int(data_cfg["test_num_clips"])

@@ -1,67 +1,220 @@
-"""One checkpoint writer and reader.
+"""The checkpoint format, in one place: writing, reading (never running code), loading a model.
 
-A checkpoint is a single file (``torch.save`` of a dict) holding the model, optimizer,
-scheduler and scaler states, the position in training (epoch, step within the epoch, global
-step, samples seen), RNG states, the full config and the class names. Files are written
-atomically: a temporary file in the same folder, fsync, rename, fsync of the folder, so a
-crash while saving leaves the previous checkpoint intact. Names sort by global step:
-``ckpt-00001234.pt``; ``best.pt`` is a copy of the best validated one.
+A checkpoint is one ``torch.save`` file of plain data that ``torch.load(weights_only=True)``
+reads: tensors, numbers, strings, lists and dicts only. Keys:
+
+* ``format`` (``FORMAT``), ``model_name``, ``model`` (the state_dict), ``config`` (the full
+  config as plain dicts), ``class_names`` (list of str), ``source`` (optional dict: where the
+  weights came from, e.g. a converted model zoo file, and their measured metrics);
+* a training checkpoint adds ``optimizer``, ``scaler`` (or None), ``progress`` (epoch, step
+  in the epoch, global step, samples seen, best metric), ``rng`` (RNG states as tensors and
+  lists) and ``reason`` (epoch / interval / signal).
+
+Files are written atomically (``fileio.atomic_write``), named ``ckpt-<global step:08d>.pt``
+so they sort by step; ``best.pt`` is a copy of the best validated one. Reading refuses files
+that need arbitrary unpickling (``UnsafeFileError``); checkpoints of videozoo 0.1
+(``videozoo-checkpoint-v1``, numpy arrays in the RNG state) load safely too and are upgraded
+in memory. ``load_model`` is the one way to get a ready model from a checkpoint file (or a
+bundle folder, see ``engine/bundle.py``).
 """
 from __future__ import annotations
 
 import logging
-import os
+import random
 import re
 import shutil
-import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-FORMAT = "videozoo-checkpoint-v1"
+from videozoo.errors import CheckpointError
+from videozoo.fileio import UnsafeFileError, atomic_write, torch_load
+
+__all__ = ["FORMAT", "CheckpointError", "UnsafeFileError", "LoadedModel", "ResumePoint",
+           "save_checkpoint", "read_checkpoint", "load_model", "model_checkpoint",
+           "checkpoint_path", "list_checkpoints", "prune_checkpoints", "resolve_resume",
+           "capture_rng_state", "restore_rng_state", "load_weights", "non_finite_tensors",
+           "check_plain_data"]
+
+FORMAT = "videozoo-checkpoint-v2"
+LEGACY_FORMATS = ("videozoo-checkpoint-v1",)
 _NAME = re.compile(r"^ckpt-(\d+)\.pt$")
 log = logging.getLogger("videozoo")
 
 
-class CheckpointError(RuntimeError):
-    """A file that is not a usable videozoo checkpoint."""
+# ----------------------------------------------------------------------------- writing
+def check_plain_data(obj: Any, where: str = "checkpoint") -> None:
+    """Raise TypeError if ``obj`` holds anything but tensors and plain Python data (what
+    ``torch.load(weights_only=True)`` reads back)."""
+    if obj is None or isinstance(obj, (bool, int, float, str, bytes, torch.Tensor)):
+        return
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"{where}: key {key!r} is a {type(key).__name__}")
+            check_plain_data(value, f"{where}.{key}")
+        return
+    if isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            check_plain_data(value, f"{where}[{i}]")
+        return
+    if isinstance(obj, (torch.dtype, torch.device)):
+        return
+    raise TypeError(f"{where} is a {type(obj).__name__}, not plain data")
 
 
-def atomic_save(obj: Any, path: str | Path) -> Path:
-    """torch.save `obj` to `path` so that `path` is always either the old or the new file."""
-    return _atomic_write(path, lambda fh: torch.save(obj, fh))
+def save_checkpoint(state: dict, path: str | Path) -> Path:
+    """Write ``state`` (a checkpoint dict) atomically to ``path``; only plain data allowed."""
+    check_plain_data(state)
+    return atomic_write(path, lambda fh: torch.save(state, fh))
 
 
-def atomic_copy(src: str | Path, dst: str | Path) -> Path:
+def copy_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """Atomic copy (``best.pt`` from the step checkpoint it equals)."""
     def copy(fh):
         with open(src, "rb") as source:
             shutil.copyfileobj(source, fh, 1 << 22)
-    return _atomic_write(dst, copy)
+    return atomic_write(dst, copy)
 
 
-def _atomic_write(path: str | Path, write) -> Path:
+def model_checkpoint(model_name: str, model_state: dict, config: dict,
+                     class_names: list[str], source: dict | None = None) -> dict:
+    """A checkpoint with a model and its config only (what `convert` writes; no training state)."""
+    return {"format": FORMAT, "model_name": model_name,
+            "model": {k: v.detach().cpu().contiguous() for k, v in model_state.items()},
+            "config": config, "class_names": [str(n) for n in class_names],
+            "source": source or {}}
+
+
+def non_finite_tensors(state_dict: dict) -> list[str]:
+    """Names of floating-point tensors holding NaN or Inf (parameters or buffers)."""
+    return [name for name, tensor in state_dict.items()
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point()
+            and not bool(torch.isfinite(tensor).all())]
+
+
+def capture_rng_state() -> dict:
+    """torch / python / numpy (and CUDA) global RNG states, as tensors and plain lists."""
+    version, internal, gauss = random.getstate()
+    numpy_state = np.random.get_state(legacy=False)
+    state = {"torch": torch.get_rng_state(),
+             "python": [version, list(internal), gauss],
+             "numpy": {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+                       "pos": int(numpy_state["state"]["pos"]),
+                       "has_gauss": int(numpy_state["has_gauss"]),
+                       "gauss": float(numpy_state["gauss"])}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = state["numpy"]
+    if isinstance(numpy_state, dict):
+        np.random.set_state({"bit_generator": "MT19937",
+                             "state": {"key": numpy_state["key"].numpy().astype(np.uint32),
+                                       "pos": numpy_state["pos"]},
+                             "has_gauss": numpy_state["has_gauss"],
+                             "gauss": numpy_state["gauss"]})
+    else:  # videozoo 0.1: the legacy tuple with a numpy array
+        np.random.set_state(tuple(numpy_state))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ----------------------------------------------------------------------------- reading
+def _upgrade_legacy(ckpt: dict, path: Path) -> dict:
+    """videozoo 0.1 checkpoints: drop the model keys that moved to the data section."""
+    config = ckpt.get("config") or {}
+    model_cfg = config.get("model", {})
+    if model_cfg.get("name") in ("tsn", "tsm", "stnet", "nonlocal"):
+        model_cfg.pop("seg_num", None)
+    log.debug("%s: videozoo 0.1 checkpoint, read safely and upgraded in memory", path)
+    ckpt["format"] = FORMAT
+    return ckpt
+
+
+def read_checkpoint(path: str | Path, expect_model: str | None = None) -> dict:
+    """The checkpoint dict in ``path``, read without running code; clear one-line errors for
+    unsafe files, other files and other models.
+
+    A bare state_dict (a dict of tensors) comes back as ``{"format": "state_dict", "model":
+    ...}``; only fine-tuning (``load_weights``) accepts that.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return path
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder; pass a checkpoint file (.pt)")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    ckpt = torch_load(path, allow_numpy=True)
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint")
+    if ckpt.get("format") in LEGACY_FORMATS:
+        ckpt = _upgrade_legacy(ckpt, path)
+    if ckpt.get("format") != FORMAT:
+        if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+            return {"format": "state_dict", "model": ckpt}
+        raise CheckpointError(f"{path} is not a videozoo checkpoint (no '{FORMAT}' marker); "
+                              "pass a file written by `videozoo train` or `videozoo convert`")
+    if expect_model and ckpt.get("model_name") != expect_model:
+        raise CheckpointError(f"{path} is a '{ckpt.get('model_name')}' checkpoint, not "
+                              f"'{expect_model}'; use `videozoo ... {ckpt.get('model_name')}` "
+                              "or the right file")
+    return ckpt
 
 
+def _require_config(ckpt: dict, path: Path, purpose: str) -> None:
+    if ckpt.get("format") == "state_dict" or "config" not in ckpt:
+        raise CheckpointError(
+            f"{path} holds bare weights (a state_dict) without the config and class names "
+            f"that {purpose} needs; use it with `videozoo train --weights` to fine-tune, or "
+            "pass a checkpoint written by `videozoo train` / `videozoo convert`")
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference, with what it needs to be used correctly."""
+
+    model: torch.nn.Module          # in eval mode
+    config: dict                    # the full config it was built from
+    class_names: list[str]
+    path: Path
+    source: dict = field(default_factory=dict)  # where the weights came from (convert/bundle)
+
+
+def load_model(path: str | Path, expect_model: str | None = None, *,
+               overrides: list[str] | None = None, config_file: str | None = None,
+               device: str | torch.device = "cpu", purpose: str = "this command") -> LoadedModel:
+    """The one way to load a model for inference: checkpoint file or bundle folder -> model in
+    eval mode on ``device``, its config (``overrides`` applied) and class names."""
+    from videozoo.config import build_config
+    from videozoo.registry import build_model
+
+    path = Path(path)
+    ckpt = read_checkpoint(path, expect_model)
+    _require_config(ckpt, path, purpose)
+    cfg = build_config(expect_model or ckpt["model_name"], config_file, overrides,
+                       base=ckpt["config"])
+    model = build_model(cfg)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        raise CheckpointError(f"{path}: the weights do not fit the model built from its config "
+                              f"and your --set overrides ({first[1].strip() if len(first) > 1 else first[0]})"
+                              ) from None
+    model.to(device).eval()
+    return LoadedModel(model, cfg, list(ckpt.get("class_names") or []), path,
+                       dict(ckpt.get("source") or {}))
+
+
+# ----------------------------------------------------------------------------- run folders
 def checkpoint_path(output_dir: str | Path, global_step: int) -> Path:
     return Path(output_dir) / f"ckpt-{global_step:08d}.pt"
 
@@ -75,78 +228,68 @@ def list_checkpoints(output_dir: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def prune_checkpoints(output_dir: str | Path, keep: int) -> None:
+def prune_checkpoints(output_dir: str | Path, keep: int, protect: Path | None = None) -> None:
+    """Keep the newest ``keep`` step checkpoints (and ``protect``)."""
     if keep <= 0:
         return
     for old in list_checkpoints(output_dir)[:-keep]:
-        old.unlink(missing_ok=True)
+        if protect is None or old != protect:
+            old.unlink(missing_ok=True)
 
 
-def resolve_resume(resume: str, output_dir: str | Path) -> Path | None:
-    """`--resume auto` -> newest checkpoint in the output folder (None if there is none)."""
-    if resume == "auto":
-        found = list_checkpoints(output_dir)
-        return found[-1] if found else None
-    path = Path(resume)
-    if not path.is_file():
-        raise CheckpointError(f"--resume {resume}: no such file")
-    return path
+@dataclass
+class ResumePoint:
+    """A checkpoint to continue training from, read once."""
+
+    path: Path
+    state: dict
 
 
-def load_checkpoint(path: str | Path, expect_model: str | None = None) -> dict:
-    """Load and sanity-check a checkpoint; clear errors for other files or other models."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # pickle/zip errors: not a torch file at all
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({type(err).__name__}: "
-                              f"{str(err)[:120]})") from None
-    if not isinstance(ckpt, dict):
-        raise CheckpointError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint dict")
-    if ckpt.get("format") != FORMAT:
-        # A bare state_dict (e.g. exported weights) is accepted for fine-tuning.
-        if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-            return {"format": "state_dict", "model": ckpt}
-        raise CheckpointError(f"{path} is not a videozoo checkpoint (no '{FORMAT}' marker); "
-                              "pass a file written by `videozoo train`")
-    if expect_model and ckpt.get("model_name") != expect_model:
-        raise CheckpointError(f"{path} is a '{ckpt.get('model_name')}' checkpoint, not "
-                              f"'{expect_model}'; use `videozoo ... {ckpt.get('model_name')}` "
-                              "or the right file")
-    return ckpt
+def _check_resumable(state: dict, path: Path) -> None:
+    _require_config(state, path, "--resume")
+    missing = [k for k in ("optimizer", "progress", "rng") if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} has no training state ({', '.join(missing)} missing: it "
+                              "was written by convert or export); start a new run from it with "
+                              "--weights instead of --resume")
 
 
-def capture_rng_state() -> dict:
-    import random
+def resolve_resume(resume: str | Path, output_dir: str | Path,
+                   expect_model: str | None = None) -> ResumePoint | None:
+    """``--resume FILE`` or ``--resume auto`` -> the checkpoint to continue from, read once.
 
-    import numpy as np
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": np.random.get_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+    ``auto`` takes the newest step checkpoint in ``output_dir`` that loads; a damaged newer
+    one is skipped with a warning naming it. None when the folder holds no checkpoint yet.
+    """
+    if str(resume) != "auto":
+        path = Path(resume)
+        if not path.is_file():
+            raise CheckpointError(f"--resume {resume}: no such file")
+        state = read_checkpoint(path, expect_model)
+        _check_resumable(state, path)
+        return ResumePoint(path, state)
+    for path in reversed(list_checkpoints(output_dir)):
+        try:
+            state = read_checkpoint(path, expect_model)
+            _check_resumable(state, path)
+        except UnsafeFileError:
+            raise
+        except CheckpointError as err:
+            log.warning("--resume auto: skipping %s, it cannot be loaded (%s); trying the one "
+                        "before it", path.name, err)
+            continue
+        return ResumePoint(path, state)
+    return None
 
 
-def restore_rng_state(state: dict) -> None:
-    import random
-
-    import numpy as np
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
+# ----------------------------------------------------------------------------- fine-tuning
 def load_weights(model: torch.nn.Module, path: str | Path, model_name: str) -> dict:
     """Fine-tuning load: copy every tensor whose name and shape match; report the rest.
 
     A classifier whose class count differs keeps its fresh initialisation. Returns the report
     {"loaded", "missing", "unexpected", "mismatched"} (lists of names).
     """
-    ckpt = load_checkpoint(path, expect_model=model_name)
+    ckpt = read_checkpoint(path, expect_model=model_name)
     source = ckpt["model"]
     target = model.state_dict()
     loaded, mismatched = [], []
@@ -159,6 +302,10 @@ def load_weights(model: torch.nn.Module, path: str | Path, model_name: str) -> d
     if not loaded:
         raise CheckpointError(f"{path}: no tensor matches model '{model_name}'; "
                               "is it a checkpoint of another model?")
+    bad = non_finite_tensors({n: target[n] for n in loaded})
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} tensor(s) hold NaN/Inf (e.g. {bad[0]}); "
+                              "refusing to fine-tune from them")
     model.load_state_dict(target)
     report = {"loaded": loaded, "missing": [n for n in target if n not in source],
               "unexpected": [n for n in source if n not in target], "mismatched": mismatched}
@@ -167,3 +314,4 @@ def load_weights(model: torch.nn.Module, path: str | Path, model_name: str) -> d
              path, len(loaded), len(report["missing"]), len(report["unexpected"]),
              len(mismatched), "".join(f"\n  mismatched: {m}" for m in mismatched[:10]))
     return report
+

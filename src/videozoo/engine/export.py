@@ -235,20 +235,13 @@ def cli_export(model_name: str, weights: str | Path, fmt: str = "onnx",
     parity on ``parity_batch``, writes the JSON sidecar and prints and returns
     ``{"path", "format", "max_abs_diff", "inputs", "dynamic_axes", "sidecar"}``.
     """
-    from videozoo.config import build_config
-    from videozoo.engine.checkpoint import load_checkpoint
+    from videozoo.engine.checkpoint import load_model
     from videozoo.engine.distributed import resolve_device
-    from videozoo.engine.train import build_model
 
     _check_format(fmt)
-    ckpt = load_checkpoint(weights, expect_model=model_name)
-    if "config" not in ckpt:
-        raise ExportError(f"{weights} holds bare weights without a config; export a checkpoint "
-                          "written by `videozoo train`")
-    cfg = build_config(model_name, base=ckpt["config"])
-    model = build_model(cfg)
-    model.load_state_dict(ckpt["model"])
-    model.to(resolve_device(device)).eval()
+    loaded = load_model(weights, model_name, device=resolve_device(device),
+                        purpose="`videozoo export`")
+    model, cfg = loaded.model, loaded.config
 
     example = {name: value for name, value in model.default_input(2).items()
                if name in INPUT_ORDER}
@@ -272,7 +265,7 @@ def cli_export(model_name: str, weights: str | Path, fmt: str = "onnx",
                      "shape": [BATCH_AXIS, num_classes]}],
         "dynamic_axes": axes,
         "scores": SCORE_FUNCTIONS.get(cfg["data"].get("format"), "logits"),
-        "class_names": list(ckpt.get("class_names") or []),
+        "class_names": loaded.class_names,
         "onnx_opset": ONNX_OPSET if fmt == "onnx" else None,
         "device": str(_model_device(model)),
     }

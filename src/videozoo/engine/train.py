@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from videozoo import registry
 from videozoo.config import dump_config
+from videozoo.registry import build_model
 from videozoo.data import build_source
 from videozoo.engine import checkpoint as ckpt_io
 from videozoo.engine.distributed import DistContext, all_reduce_sum, barrier, init_distributed
@@ -35,11 +35,6 @@ log = logging.getLogger("videozoo")
 
 class TrainingStopped(RuntimeError):
     """Too many consecutive non-finite losses."""
-
-
-def build_model(cfg: dict) -> torch.nn.Module:
-    kwargs = {k: v for k, v in cfg["model"].items() if k != "name"}
-    return registry.create_model(cfg["model"]["name"], **kwargs)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -184,7 +179,12 @@ def train(cfg: dict, *, output_dir: str | Path, resume: str | None = None,
     if per_rank < 1:
         raise ValueError(f"train.batch_size={tcfg['batch_size']} is smaller than processes x "
                          f"grad_accum = {ctx.world_size * accum}")
-    resume_path = ckpt_io.resolve_resume(resume, output_dir) if resume else None
+    if isinstance(resume, ckpt_io.ResumePoint):
+        resume_point = resume
+    else:
+        resume_point = (ckpt_io.resolve_resume(resume, output_dir, cfg["model"]["name"])
+                        if resume else None)
+    resume_path = resume_point.path if resume_point else None
     if resume == "auto" and resume_path is None and ctx.is_main:
         log.info("--resume auto: no checkpoint in %s yet, starting fresh", output_dir)
 
@@ -210,7 +210,7 @@ def train(cfg: dict, *, output_dir: str | Path, resume: str | None = None,
     progress = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "samples": 0,
                 "best": None, "best_metrics": None}
     if resume_path:
-        state = ckpt_io.load_checkpoint(resume_path, expect_model=cfg["model"]["name"])
+        state = resume_point.state
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scaler and state.get("scaler"):
@@ -248,8 +248,8 @@ def train(cfg: dict, *, output_dir: str | Path, resume: str | None = None,
                      "progress": dict(progress), "rng": ckpt_io.capture_rng_state(),
                      "config": cfg, "class_names": list(train_src.class_names),
                      "reason": reason}
-            path = ckpt_io.atomic_save(state, ckpt_io.checkpoint_path(output_dir,
-                                                                      progress["global_step"]))
+            path = ckpt_io.save_checkpoint(state, ckpt_io.checkpoint_path(
+                output_dir, progress["global_step"]))
             ckpt_io.prune_checkpoints(output_dir, tcfg["keep_checkpoints"])
             last_ckpt = path
         barrier(ctx)
@@ -349,7 +349,7 @@ def train(cfg: dict, *, output_dir: str | Path, resume: str | None = None,
                     progress["best"], progress["best_metrics"] = value, metrics
                     path = save("epoch")
                     if ctx.is_main:
-                        ckpt_io.atomic_copy(path, best_path)
+                        ckpt_io.copy_checkpoint(path, best_path)
                     continue
             save("epoch")
     if board:

@@ -55,8 +55,12 @@ class ShiftingAttention(nn.Module):
         return units.flatten(1)
 
 
+@register_model("attention_cluster")
 class AttentionCluster(nn.Module):
-    """Multimodal attention clusters with shifting operation (see module docstring)."""
+    """Multimodal attention clusters with shifting operation (see module docstring).
+
+    The defaults are the PaddleVideo v1.5 configuration (about 57.8M parameters).
+    """
 
     def __init__(self, num_classes: int = 3862, rgb_size: int = 1024, audio_size: int = 128,
                  rgb_clusters: int = 32, audio_clusters: int = 32, seg_num: int = 100,
@@ -86,17 +90,5 @@ class AttentionCluster(nn.Module):
         units = torch.cat([self.rgb_attention(rgb), self.audio_attention(audio)], dim=1)
         return self.classifier(self.fc(self.dropout(units)))
 
-    def default_input(self, batch_size: int = 1) -> dict:
-        return feature_sequence_input(batch_size, 300, self.rgb_size, self.audio_size)
-
-
-@register_model("attention_cluster")
-def attention_cluster(num_classes: int = 3862, rgb_size: int = 1024, audio_size: int = 128,
-                      rgb_clusters: int = 32, audio_clusters: int = 32, seg_num: int = 100,
-                      drop_rate: float = 0.5, fc_size: int = 1024,
-                      fc2_size: int = 4096) -> AttentionCluster:
-    """Attention Cluster with the PaddleVideo v1.5 defaults (about 57.8M parameters)."""
-    return AttentionCluster(num_classes=num_classes, rgb_size=rgb_size, audio_size=audio_size,
-                            rgb_clusters=rgb_clusters, audio_clusters=audio_clusters,
-                            seg_num=seg_num, drop_rate=drop_rate,
-                            fc_size=fc_size, fc2_size=fc2_size)
+    def default_input(self, batch_size: int = 1, num_frames: int = 300) -> dict:
+        return feature_sequence_input(batch_size, num_frames, self.rgb_size, self.audio_size)

@@ -32,8 +32,7 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
 class AttentionLSTMEncoder(nn.Module):
     """One modality: ``x [B, T, F]``, ``mask [B, T]`` -> attention-pooled ``[B, 2 * lstm_size]``."""
 
-    def __init__(self, feature_size: int, embedding_size: int = 512, lstm_size: int = 1024,
-                 drop_rate: float = 0.5):
+    def __init__(self, feature_size: int, embedding_size: int, lstm_size: int, drop_rate: float):
         super().__init__()
         self.embed = nn.Linear(feature_size, embedding_size)
         self.lstm_forward = nn.LSTM(embedding_size, lstm_size, batch_first=True)
@@ -52,8 +51,12 @@ class AttentionLSTMEncoder(nn.Module):
         return (weights * states).sum(dim=1)
 
 
+@register_model("attention_lstm")
 class AttentionLSTM(nn.Module):
-    """Bidirectional-LSTM + attention pooling classifier (see module docstring)."""
+    """Bidirectional-LSTM + attention pooling classifier (see module docstring).
+
+    The defaults are the PaddleVideo v1.5 configuration (about 108.7M parameters).
+    """
 
     def __init__(self, num_classes: int = 3862, rgb_size: int = 1024, audio_size: int = 128,
                  embedding_size: int = 512, lstm_size: int = 1024, drop_rate: float = 0.5,
@@ -79,16 +82,5 @@ class AttentionLSTM(nn.Module):
                             self.audio_encoder(batch["audio"], mask)], dim=1)
         return self.classifier(self.fusion(pooled))
 
-    def default_input(self, batch_size: int = 1) -> dict:
-        return feature_sequence_input(batch_size, 300, self.rgb_size, self.audio_size)
-
-
-@register_model("attention_lstm")
-def attention_lstm(num_classes: int = 3862, rgb_size: int = 1024, audio_size: int = 128,
-                   embedding_size: int = 512, lstm_size: int = 1024, drop_rate: float = 0.5,
-                   fusion_relu_size: int = 8192, fusion_tanh_size: int = 4096) -> AttentionLSTM:
-    """Attention LSTM with the PaddleVideo v1.5 defaults (about 108.7M parameters)."""
-    return AttentionLSTM(num_classes=num_classes, rgb_size=rgb_size, audio_size=audio_size,
-                         embedding_size=embedding_size, lstm_size=lstm_size,
-                         drop_rate=drop_rate, fusion_relu_size=fusion_relu_size,
-                         fusion_tanh_size=fusion_tanh_size)
+    def default_input(self, batch_size: int = 1, num_frames: int = 300) -> dict:
+        return feature_sequence_input(batch_size, num_frames, self.rgb_size, self.audio_size)

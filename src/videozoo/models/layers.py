@@ -86,7 +86,7 @@ class ContextGating(nn.Module):
     Both linears have no bias (BatchNorm follows the first; the reference omits the second's).
     """
 
-    def __init__(self, dim: int, reduction: int = 8):
+    def __init__(self, dim: int, reduction: int):
         super().__init__()
         self.squeeze = nn.Linear(dim, dim // reduction, bias=False)
         self.norm = nn.BatchNorm1d(dim // reduction)

@@ -43,8 +43,7 @@ class NeXtVLADPooling(nn.Module):
     Flattened in ``[d, K]`` order (index ``j * K + k``) like the reference, then BatchNorm.
     """
 
-    def __init__(self, feature_size: int, cluster_size: int = 128, groups: int = 8,
-                 expansion: int = 2):
+    def __init__(self, feature_size: int, cluster_size: int, groups: int, expansion: int):
         super().__init__()
         expanded = expansion * feature_size
         if expanded % groups:
@@ -82,8 +81,12 @@ class NeXtVLADPooling(nn.Module):
         return self.output_norm(vlad)
 
 
+@register_model("nextvlad")
 class NeXtVLAD(nn.Module):
-    """NeXtVLAD video classifier over rgb + audio frame features (see module docstring)."""
+    """NeXtVLAD video classifier over rgb + audio frame features (see module docstring).
+
+    The defaults are the PaddleVideo v1.5 / paper configuration (89.09M trainable parameters).
+    """
 
     def __init__(self, num_classes: int = 3862, rgb_size: int = 1024, audio_size: int = 128,
                  cluster_size: int = 128, groups: int = 8, expansion: int = 2,
@@ -114,17 +117,5 @@ class NeXtVLAD(nn.Module):
         hidden = self.hidden_norm(self.hidden(self.dropout(torch.cat([rgb, audio], dim=1))))
         return self.classifier(self.gating(hidden))
 
-    def default_input(self, batch_size: int = 1) -> dict:
-        return feature_sequence_input(batch_size, 300, self.rgb_size, self.audio_size)
-
-
-@register_model("nextvlad")
-def nextvlad(num_classes: int = 3862, rgb_size: int = 1024, audio_size: int = 128,
-             cluster_size: int = 128, groups: int = 8, expansion: int = 2,
-             hidden_size: int = 2048, gating_reduction: int = 8, drop_rate: float = 0.5,
-             pca_scale_rgb: bool = True) -> NeXtVLAD:
-    """NeXtVLAD with the PaddleVideo v1.5 / paper defaults (89.09M trainable parameters)."""
-    return NeXtVLAD(num_classes=num_classes, rgb_size=rgb_size, audio_size=audio_size,
-                    cluster_size=cluster_size, groups=groups, expansion=expansion,
-                    hidden_size=hidden_size, gating_reduction=gating_reduction,
-                    drop_rate=drop_rate, pca_scale_rgb=pca_scale_rgb)
+    def default_input(self, batch_size: int = 1, num_frames: int = 300) -> dict:
+        return feature_sequence_input(batch_size, num_frames, self.rgb_size, self.audio_size)

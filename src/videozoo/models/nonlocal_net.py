@@ -1,6 +1,6 @@
 """Non-local network (Wang, Girshick, Gupta, He, CVPR 2018) on a C2D or I3D ResNet.
 
-``batch["video"]`` ``[N, T, 3, H, W]`` (8 frames by default) is permuted to
+``batch["video"]`` ``[N, T, 3, H, W]`` (8 frames in the reference) is permuted to
 ``[N, 3, T, H, W]`` -> logits ``[N, num_classes]``. 3D trunk: stem 1x7x7 (C2D) or 5x7x7 (I3D),
 spatial-only max-pool, a (2,1,1) temporal max-pool after res2, embedded-Gaussian non-local
 blocks after every second block of res3 and res4 (blocks 1, 3 / 1, 3, 5 in ResNet-50), each
@@ -35,10 +35,15 @@ def temporal_pool_after(stage: int, channels: int) -> nn.Module | None:
     return nn.MaxPool3d((2, 1, 1), (2, 1, 1)) if stage == 1 else None
 
 
+#: T of ``default_input()`` (the reference clip: 8 frames); the model takes any T.
+DEFAULT_FRAMES = 8
+
+
 @register_model("nonlocal")
-def nonlocal_net(num_classes: int = 400, depth: int = 50, arch: str = "c2d", seg_num: int = 8,
+def nonlocal_net(num_classes: int = 400, depth: int = 50, arch: str = "c2d",
                  dropout: float = 0.5, pretrained: str | None = None) -> ResNetVideoClassifier:
-    """``seg_num``: frames per clip; ``pretrained``: local torchvision ImageNet state_dict."""
+    """``pretrained``: local torchvision ImageNet state_dict. T comes from the input (the data
+    section's ``clip_len``)."""
     if arch not in ARCHS:
         raise ValueError(f"nonlocal arch must be one of {ARCHS}, got {arch!r}")
     i3d = arch == "i3d"
@@ -46,7 +51,8 @@ def nonlocal_net(num_classes: int = 400, depth: int = 50, arch: str = "c2d", seg
                       temporal_kernel=i3d_temporal_kernel if i3d else None,
                       after_block=non_local_after, after_stage=temporal_pool_after,
                       zero_init_residual=True)
-    model = ResNetVideoClassifier(backbone, num_classes, seg_num, dropout, classifier_std=0.01)
+    model = ResNetVideoClassifier(backbone, num_classes, dropout, DEFAULT_FRAMES,
+                                  classifier_std=0.01)
     if pretrained:
         load_imagenet_resnet(model, pretrained)
     return model

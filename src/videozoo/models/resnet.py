@@ -240,15 +240,16 @@ class ResNetVideoClassifier(nn.Module):
     ``batch["video"]`` ``[N, T, 3, H, W]`` -> logits ``[N, num_classes]``. A 2D trunk sees the
     frames as one batch ``[N*T, 3, H, W]`` and the T pooled features are averaged before the
     classifier (TSN's consensus); a 3D trunk sees the clip ``[N, 3, T, H, W]`` and pools time
-    itself. ``classifier_std`` = None keeps PyTorch's default Linear init.
+    itself. ``classifier_std`` = None keeps PyTorch's default Linear init. ``default_frames``
+    is the T of ``default_input()`` when none is asked for (the reference training clip); the
+    model itself takes any T.
     """
 
-    def __init__(self, backbone: ResNet, num_classes: int, num_frames: int, dropout: float = 0.0,
-                 classifier_std: float | None = None, image_size: int = 224):
+    def __init__(self, backbone: ResNet, num_classes: int, dropout: float, default_frames: int,
+                 classifier_std: float | None = None):
         super().__init__()
         self.backbone = backbone
-        self.num_frames = num_frames
-        self.image_size = image_size
+        self.default_frames = default_frames
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(backbone.num_features, num_classes)
         if classifier_std is not None:
@@ -265,6 +266,7 @@ class ResNetVideoClassifier(nn.Module):
             features = features.view(video.shape[0], -1, features.shape[1]).mean(1)
         return self.classifier(self.dropout(features))
 
-    def default_input(self, batch_size: int = 1) -> dict:
-        size = self.image_size
-        return {"video": torch.randn(batch_size, self.num_frames, 3, size, size)}
+    def default_input(self, batch_size: int = 1, num_frames: int | None = None,
+                      image_size: int = 224) -> dict:
+        frames = num_frames or self.default_frames
+        return {"video": torch.randn(batch_size, frames, 3, image_size, image_size)}

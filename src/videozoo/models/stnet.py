@@ -50,18 +50,32 @@ class TemporalXceptionHead(nn.Module):
         return self.relu(self.bn_out(main + self.shortcut(x))).amax(dim=-1)
 
 
+#: segments of ``default_input()`` (the reference training clip: 7 x 5 frames).
+DEFAULT_SEGMENTS = 7
+
+
+@register_model("stnet")
 class StNet(nn.Module):
-    def __init__(self, num_classes: int = 400, depth: int = 50, seg_num: int = 7, seglen: int = 5,
-                 dropout: float = 0.0, image_size: int = 224):
+    """StNet (see the module docstring). Defaults: the PaddleVideo v1.5 configuration.
+
+    ``seglen`` (frames per super-image) is architectural: conv1 takes ``3 * seglen`` channels,
+    and the data section's ``seglen`` must agree. ``pretrained``: a local torchvision
+    ImageNet state_dict (conv1 adapted to the super-image channels).
+    """
+
+    def __init__(self, num_classes: int = 400, depth: int = 50, seglen: int = 5,
+                 dropout: float = 0.0, pretrained: str | None = None):
         super().__init__()
-        self.seg_num, self.seglen, self.image_size = seg_num, seglen, image_size
+        self.seglen = seglen
         self.backbone = ResNet(
             depth, in_channels=3 * seglen,
-            after_stage=lambda stage, channels: (TemporalModelingBlock(channels, seg_num)
+            after_stage=lambda stage, channels: (TemporalModelingBlock(channels, DEFAULT_SEGMENTS)
                                                  if stage in (2, 3) else None))
         self.head = TemporalXceptionHead(self.backbone.num_features)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.head.num_features, num_classes)
+        if pretrained:
+            load_imagenet_resnet(self, pretrained)
 
     def forward(self, batch: dict) -> torch.Tensor:
         video = read_video(batch)
@@ -75,16 +89,7 @@ class StNet(nn.Module):
         features = features.view(n, -1, features.shape[1]).transpose(1, 2)  # [N, C, segments]
         return self.classifier(self.dropout(self.head(features)))
 
-    def default_input(self, batch_size: int = 1) -> dict:
-        size = self.image_size
-        return {"video": torch.randn(batch_size, self.seg_num * self.seglen, 3, size, size)}
-
-
-@register_model("stnet")
-def stnet(num_classes: int = 400, depth: int = 50, seg_num: int = 7, seglen: int = 5,
-          dropout: float = 0.0, pretrained: str | None = None) -> StNet:
-    """``pretrained``: local torchvision ImageNet state_dict (conv1 adapted to 15 channels)."""
-    model = StNet(num_classes, depth, seg_num, seglen, dropout)
-    if pretrained:
-        load_imagenet_resnet(model, pretrained)
-    return model
+    def default_input(self, batch_size: int = 1, num_frames: int | None = None,
+                      image_size: int = 224) -> dict:
+        frames = num_frames or DEFAULT_SEGMENTS * self.seglen
+        return {"video": torch.randn(batch_size, frames, 3, image_size, image_size)}

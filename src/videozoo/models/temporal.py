@@ -68,8 +68,7 @@ class TemporalShift(SegmentModule):
     in-place slice assignment), so it traces and exports to ONNX without warnings.
     """
 
-    def __init__(self, channels: int, num_segments: int, shift_div: int = 8,
-                 direction: str = "previous_first"):
+    def __init__(self, channels: int, num_segments: int, shift_div: int, direction: str):
         super().__init__(num_segments)
         if direction not in SHIFT_DIRECTIONS:
             raise ValueError(f"shift direction must be one of {SHIFT_DIRECTIONS}, "

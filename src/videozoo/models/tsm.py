@@ -4,7 +4,8 @@
 shift") sits on each block's residual branch before its first conv; the shortcut keeps the
 unshifted input. It adds no parameters and no multiply-adds. ``shift_direction`` picks which
 channel group looks back: "previous_first" (PaddleVideo, the reference) or "next_first" (MIT);
-it matters only when porting weights. T is read from the input (8 segments by default).
+it matters only when porting weights. T is read from the input (the data section's
+``seg_num``, 8 in the reference).
 """
 from __future__ import annotations
 
@@ -14,14 +15,18 @@ from videozoo.models.temporal import TemporalShift
 from videozoo.registry import register_model
 
 
+#: T of ``default_input()`` (the reference training clip); the model takes any T.
+DEFAULT_FRAMES = 8
+
+
 @register_model("tsm")
-def tsm(num_classes: int = 400, depth: int = 50, seg_num: int = 8, shift_div: int = 8,
+def tsm(num_classes: int = 400, depth: int = 50, shift_div: int = 8,
         shift_direction: str = "previous_first", dropout: float = 0.5,
         pretrained: str | None = None) -> ResNetVideoClassifier:
     """``pretrained``: path to a local torchvision ImageNet ResNet state_dict, or None."""
     backbone = ResNet(depth, block_input=lambda stage, block, channels: TemporalShift(
-        channels, seg_num, shift_div, shift_direction))
-    model = ResNetVideoClassifier(backbone, num_classes, seg_num, dropout)
+        channels, DEFAULT_FRAMES, shift_div, shift_direction))
+    model = ResNetVideoClassifier(backbone, num_classes, dropout, DEFAULT_FRAMES)
     if pretrained:
         load_imagenet_resnet(model, pretrained)
     return model

@@ -1,8 +1,8 @@
 """TSN (Wang et al., ECCV 2016): per-frame ResNet, features averaged over segments, linear.
 
 ``batch["video"]`` ``[N, T, 3, H, W]`` (one frame per segment) -> logits ``[N, num_classes]``.
-Defaults are the PaddleVideo reference: ResNet-50, 3 training segments (7 at test: T is read
-from the input), no dropout (peers use 0.4-0.5).
+Defaults are the PaddleVideo reference: ResNet-50, no dropout (peers use 0.4-0.5). T is read
+from the input: the data section's ``seg_num`` (3 in training) and ``test_seg_num`` (7).
 """
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from videozoo.models.pretrained import load_imagenet_resnet
 from videozoo.models.resnet import ResNet, ResNetVideoClassifier
 from videozoo.registry import register_model
 
+#: T of ``default_input()`` (the reference training clip); the model takes any T.
+DEFAULT_FRAMES = 3
+
 
 @register_model("tsn")
-def tsn(num_classes: int = 400, depth: int = 50, seg_num: int = 3, dropout: float = 0.0,
+def tsn(num_classes: int = 400, depth: int = 50, dropout: float = 0.0,
         pretrained: str | None = None) -> ResNetVideoClassifier:
     """``pretrained``: path to a local torchvision ImageNet ResNet state_dict, or None."""
-    model = ResNetVideoClassifier(ResNet(depth), num_classes, seg_num, dropout)
+    model = ResNetVideoClassifier(ResNet(depth), num_classes, dropout, DEFAULT_FRAMES)
     if pretrained:
         load_imagenet_resnet(model, pretrained)
     return model

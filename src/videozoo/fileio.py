@@ -1,0 +1,216 @@
+"""Reading and writing files without running code from them and without losing data.
+
+* ``atomic_write(path, write)`` / ``atomic_write_text`` / ``atomic_write_bytes``: the new
+  content goes to a hidden temporary file in the same folder (``.<name>.<random>.tmp``),
+  is fsynced and renamed over ``path``; a crash or a full disk leaves the old file intact.
+  A full disk raises ``DiskFullError("no space left on <dir> ...")``.
+* ``remove_stale_temporaries(folder)``: deletes such hidden temporaries left by a killed
+  process (only our own naming pattern, and only files older than a minute).
+* ``torch_load(path)``: ``torch.load(weights_only=True)``: tensors and plain Python types
+  only, optionally numpy arrays (their reconstruction runs no code). Anything else is refused
+  with ``UnsafeFileError`` naming the object the file asked for.
+* ``load_numpy_pickle(path_or_file)``: a pickle of plain containers and numpy arrays (Paddle's
+  ``.pdparams``), through an Unpickler that admits only numpy's array reconstruction.
+"""
+from __future__ import annotations
+
+import errno
+import io
+import os
+import pickle
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterable
+
+from videozoo.errors import CheckpointError, DiskFullError
+
+_TMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")
+
+
+# ----------------------------------------------------------------------------- writing
+def _is_disk_full(err: BaseException) -> bool:
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    # torch.save reports a failed write as RuntimeError("... file write failed")
+    cause = err.__cause__ or err.__context__
+    return cause is not None and cause is not err and _is_disk_full(cause)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+    """Call ``write(fh)`` on a temporary file and rename it to ``path`` once complete.
+
+    ``path`` is always either the old file or the complete new one. Raises ``DiskFullError``
+    (one line naming the folder) when the disk fills up; the temporary file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if _is_disk_full(err) or (isinstance(err, RuntimeError) and _disk_nearly_full(path.parent)):
+            raise DiskFullError(f"no space left on {path.parent} while writing {path.name}; "
+                                "the previous version of the file is intact: free some space "
+                                "and run again") from None
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _disk_nearly_full(folder: Path) -> bool:
+    try:
+        import shutil
+        return shutil.disk_usage(folder).free < (1 << 20)
+    except OSError:
+        return False
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_lines(path: str | os.PathLike, lines: Iterable[str]) -> Path:
+    """Write text lines (each should end with a newline) atomically, streaming."""
+    def write(fh):
+        buffered = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
+        for line in lines:
+            buffered.write(line)
+        buffered.flush()
+        buffered.detach()
+    return atomic_write(path, write)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, min_age_s: float = 60.0) -> int:
+    """Delete hidden ``.<name>.<random>.tmp`` files that an interrupted save left in
+    ``folder`` (not recursive). Returns how many bytes were freed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    freed, now = 0, time.time()
+    for entry in folder.iterdir():
+        if not _TMP_PATTERN.match(entry.name) or not entry.is_file():
+            continue
+        try:
+            stat = entry.stat()
+            if now - stat.st_mtime < min_age_s:
+                continue  # maybe another live process's save in progress
+            entry.unlink()
+            freed += stat.st_size
+        except OSError:
+            continue
+    return freed
+
+
+# ----------------------------------------------------------------------------- reading
+class UnsafeFileError(CheckpointError):
+    """A file that could only be loaded by running code named in it."""
+
+
+def _numpy_globals() -> list:
+    import numpy as np
+    core = getattr(np, "_core", None) or np.core
+    names = [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype]
+    names += [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+    return names
+
+
+def _unsupported_global(err: Exception) -> str | None:
+    match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+    return match.group(1) if match else None
+
+
+def torch_load(path: str | os.PathLike, *, allow_numpy: bool = False,
+               extra_globals: Iterable = ()) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU.
+
+    ``allow_numpy``: also admit numpy arrays, scalars and dtypes (their reconstruction runs
+    no code). ``extra_globals``: more allowed classes, or ``(stand_in, "module.Name")`` pairs
+    that map a name in the file to a harmless class of ours. Raises ``UnsafeFileError`` when
+    the file asks for anything else, ``CheckpointError`` when it is not a torch file at all.
+    """
+    import torch
+
+    allowed = (_numpy_globals() if allow_numpy else []) + list(extra_globals)
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        name = _unsupported_global(err)
+        if name is None:
+            raise CheckpointError(f"{path} is not a readable PyTorch file (damaged, or "
+                                  "another kind of file)") from None
+        raise UnsafeFileError(
+            f"{path}: refused to load: it asks to construct the Python object '{name}', and "
+            "loading it would run code from the file; videozoo only loads tensors and plain "
+            "data") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise CheckpointError(f"{path} is not a readable PyTorch file ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0][:160] if str(err) else ''})") from None
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Admits numpy array/scalar reconstruction and plain containers, nothing else."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"),
+        ("builtins", "complex"), ("builtins", "slice"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self._ALLOWED or (module == "numpy.dtypes" and name.endswith("DType")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
+
+
+def load_numpy_pickle(source: str | os.PathLike | BinaryIO, *, name: str | None = None) -> Any:
+    """Unpickle plain containers and numpy arrays only (e.g. Paddle ``.pdparams``).
+
+    Raises ``UnsafeFileError`` naming the callable a crafted file asked for (it is never
+    called), ``CheckpointError`` for a file that is not a pickle.
+    """
+    label = name or str(source)
+    try:
+        if hasattr(source, "read"):
+            return _NumpyOnlyUnpickler(source).load()
+        with open(source, "rb") as fh:
+            return _NumpyOnlyUnpickler(fh).load()
+    except pickle.UnpicklingError as err:
+        if str(err).startswith("forbidden global"):
+            raise UnsafeFileError(f"{label}: refused to load: the pickle asks for "
+                                  f"{str(err).removeprefix('forbidden global ')}, which could "
+                                  "run code; only numpy arrays and plain containers are "
+                                  "accepted") from None
+        raise CheckpointError(f"{label} is not a readable pickle ({err})") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
+        raise CheckpointError(f"{label} is not a readable pickle ({type(err).__name__}: "
+                              f"{err})") from None
