@@ -125,7 +125,7 @@ def test_truncated_shard_is_skipped_with_count_and_training_goes_on(yt8m_dir, tm
 
 def test_video_level_shards_get_a_clear_error(tmp_path):
     from videozoo.data.tfrecord import TFRecordWriter
-    from videozoo.data.youtube8m import encode_video_example
+    from videozoo.data.youtube8m_records import encode_video_example
     with TFRecordWriter(tmp_path / "train0000.tfrecord") as writer:
         writer.write(encode_video_example("abcd", [1], np.zeros(1024, np.float32),
                                           np.zeros(128, np.float32)))

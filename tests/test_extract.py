@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from videozoo.data.tfrecord import iter_records
-from videozoo.data.youtube8m import (AUDIO_SIZE, RGB_SIZE, SequenceExample, dequantize,
+from videozoo.data.youtube8m_records import (AUDIO_SIZE, RGB_SIZE, SequenceExample, dequantize,
                                      parse_frame_example)
 from videozoo.extract import (PCA, CovarianceAccumulator, log_mel_per_second, mel_filterbank,
                               quantize_features, run_extract)

@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from videozoo import registry
-from videozoo.config import ConfigError, build_config
+from videozoo.config import build_config
+from videozoo.errors import (EXIT_ABORTED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE,
+                             VideozooError)
 
 log = logging.getLogger("videozoo")
 
@@ -78,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="CKPT",
                    help="continue a run exactly from a checkpoint, or 'auto' for the newest "
                         "checkpoint in --output")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace another run's checkpoints and logs in --output (without it, "
+                        "a folder that holds a run is refused)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--amp", action="store_true", help="mixed precision (train.amp=true)")
 
@@ -96,11 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TFRecord shards/globs (YouTube-8M models) or video files, folders, "
                         "list files (Kinetics models)")
     p.add_argument("--weights", required=True, metavar="CKPT")
-    p.add_argument("--topk", type=int, default=None, help="classes per video (default 20 / 5)")
+    p.add_argument("--topk", type=int, default=None,
+                   help="classes per video (default: 20 for YouTube-8M, 5 for Kinetics)")
     p.add_argument("--output", metavar="FILE", help="predictions file (default: next to CKPT)")
     p.add_argument("--format", choices=["jsonl", "csv", "kaggle"],
                    help="jsonl (default), csv, or kaggle (YouTube-8M submission)")
     _add_config_args(p)
+
+    p = sub.add_parser("check", help="scan a dataset for unreadable videos and damaged records",
+                       description="Open and decode a few frames of every video, check the "
+                       "framing, CRCs and contents of every TFRecord record, in parallel; "
+                       "write one CSV row per problem. Exit code 3 when problems were found.")
+    p.add_argument("inputs", nargs="+", metavar="DATA_DIR_OR_FILE",
+                   help="dataset folders (searched recursively) or files")
+    p.add_argument("--output", metavar="CSV", help="problem list (default: check_report.csv)")
+    p.add_argument("--workers", type=int, help="processes (default: one per CPU core)")
+    p.add_argument("--frames", type=int, default=3, help="frames decoded per video (default 3)")
 
     p = sub.add_parser("info", help="parameter count and multiply-adds of a model")
     p.add_argument("model", help=MODEL_HELP)
@@ -184,12 +200,12 @@ def cmd_train(args) -> int:
     cfg = _config_with_data(args, base=resume.state["config"] if resume else None)
     try:
         result = train(cfg, output_dir=output, resume=resume or args.resume, weights=args.weights,
-                       device=args.device, seed=args.seed)
+                       device=args.device, seed=args.seed, overwrite=args.overwrite)
     finally:
         shutdown()
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(result, indent=2, default=str))
-    return 0
+    return EXIT_INTERRUPTED if result.get("interrupted") else 0
 
 
 def _load_for_inference(args):
@@ -205,17 +221,17 @@ def _load_for_inference(args):
 def cmd_eval(args) -> int:
     from videozoo.data import build_source
     from videozoo.engine.distributed import init_distributed, shutdown
-    from videozoo.engine.evaluate import evaluate
+    from videozoo.engine.evaluate import evaluate, write_metrics
     from videozoo.engine.tasks import make_task
 
     ctx = init_distributed(args.device)
     try:
-        model, cfg, _ = _load_for_inference(args)
+        model, cfg, class_names = _load_for_inference(args)
         model.to(ctx.device)
         per_rank = max(1, cfg["eval"]["batch_size"] // ctx.world_size)
         source = build_source(cfg, args.split, training=False, batch_size=per_rank,
                               rank=ctx.rank, world_size=ctx.world_size)
-        task = make_task(source, cfg["model"]["num_classes"], cfg["eval"])
+        task = make_task(cfg, class_names or source.class_names)
         metrics, accumulator = evaluate(model, source, task, ctx, amp=cfg["train"]["amp"],
                                         amp_dtype=cfg["train"]["amp_dtype"], desc=args.split,
                                         return_metrics_object=True)
@@ -224,15 +240,13 @@ def cmd_eval(args) -> int:
     if ctx.is_main:
         out = Path(args.output) if args.output else \
             Path(args.weights).with_name(f"{Path(args.weights).stem}_{args.split}_metrics.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(metrics, indent=2, default=str))
+        write_metrics(out, metrics)
         for key, value in metrics.items():
             if isinstance(value, (int, float)):
                 print(f"{key:>22s}  {value:.4f}" if isinstance(value, float) else f"{key:>22s}  {value}")
         print(f"metrics written to {out}")
         if args.report:
-            from videozoo.reports import write_eval_report
-            for path in write_eval_report(accumulator, task, args.report):
+            for path in task.write_report(accumulator, args.report):
                 print(f"report: {path}")
     return 0
 
@@ -240,28 +254,45 @@ def cmd_eval(args) -> int:
 def cmd_predict(args) -> int:
     from videozoo.engine.distributed import DistContext, resolve_device
     from videozoo.engine.predict import infer_format, predict_rows, write_predictions
+    from videozoo.errors import NothingUsableError
 
+    fmt = infer_format(args.output, args.format)
     model, cfg, class_names = _load_for_inference(args)
     ctx = DistContext(device=resolve_device(args.device))
     model.to(ctx.device)
-    source_fmt = cfg["data"]["format"]
-    topk = args.topk or (20 if source_fmt == "youtube8m" else 5)
-    rows = predict_rows(model, cfg, args.inputs, class_names or [], ctx, topk=topk,
+    rows = predict_rows(model, cfg, args.inputs, class_names or [], ctx, topk=args.topk,
                         batch_size=max(1, cfg["eval"]["batch_size"]), amp=cfg["train"]["amp"])
-    fmt = infer_format(args.output, args.format)
     ext = {"jsonl": "jsonl", "csv": "csv", "kaggle": "csv"}[fmt]
     out = args.output or str(Path(args.weights).with_name(f"predictions.{ext}"))
     write_predictions(rows, out, fmt)
+    failed = [row for row in rows if "error" in row]
     for row in rows[:20]:
         if "error" in row:
-            print(f"{row['id']}: SKIPPED ({row['error']})")
+            print(f"{row['id']}: FAILED ({row['error']})")
         else:
             top = ", ".join(f"{n} {s:.3f}" for n, s in
                             zip(row["class_names"][:3], row["scores"][:3]))
             print(f"{row['id']}: {top}")
     if len(rows) > 20:
         print(f"... {len(rows) - 20} more")
-    print(f"{len(rows)} predictions written to {out} ({fmt})")
+    print(f"{len(rows) - len(failed)} predictions and {len(failed)} failures written to {out} "
+          f"({fmt}{'; failures are not part of the Kaggle format' if fmt == 'kaggle' and failed else ''})")
+    if len(failed) == len(rows):
+        raise NothingUsableError(f"none of the {len(rows)} input(s) could be predicted "
+                                 f"(reasons in {out})")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from videozoo.check import run_check
+    from videozoo.errors import NothingUsableError
+
+    output = args.output or "check_report.csv"
+    summary = run_check(args.inputs, output, workers=args.workers, frames=args.frames)
+    print(json.dumps(summary, indent=2))
+    if summary["problems"]:
+        raise NothingUsableError(f"{summary['problems']} problem(s) in {summary['bad_files']} "
+                                 f"file(s): listed in {summary['report']}")
     return 0
 
 
@@ -312,26 +343,38 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
-            "info": cmd_info, "export": cmd_export, "convert": cmd_convert, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo}
+            "info": cmd_info, "export": cmd_export, "convert": cmd_convert, "check": cmd_check, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit code says how it ended (README: "What happens when things
+    go wrong")."""
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    debug = bool(os.environ.get("VIDEOZOO_DEBUG"))
     try:
         return COMMANDS[args.command](args) or 0
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:  # one clear line for users; VIDEOZOO_DEBUG=1 for the traceback
-        if os.environ.get("VIDEOZOO_DEBUG"):
+        print(f"videozoo {args.command}: interrupted", file=sys.stderr)
+        return EXIT_ABORTED
+    except VideozooError as err:  # one clear line: the message says what to fix
+        if debug:
             raise
-        kind = "config error" if isinstance(err, ConfigError) else "error"
-        print(f"videozoo {args.command}: {kind}: {err}", file=sys.stderr)
-        if not isinstance(err, (ConfigError, FileNotFoundError, ValueError)):
-            print(f"({type(err).__name__}; set VIDEOZOO_DEBUG=1 for the full traceback)",
-                  file=sys.stderr)
-        return 2
+        print(f"videozoo {args.command}: {err.kind}: {err}", file=sys.stderr)
+        return err.exit_code
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
+            ValueError) as err:
+        if debug:
+            raise
+        print(f"videozoo {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as err:  # a bug: say so, and how to get the traceback
+        if debug:
+            raise
+        print(f"videozoo {args.command}: internal error: {type(err).__name__}: {err}\n"
+              "(this is a bug in videozoo; rerun with VIDEOZOO_DEBUG=1 for the traceback "
+              "and report it)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

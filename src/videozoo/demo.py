@@ -50,7 +50,8 @@ def run_demo(track: str, output: str | Path, seed: int = 0) -> int:
     from videozoo.engine.predict import predict_rows, write_predictions
     from videozoo.engine.tasks import make_task
     from videozoo.engine.checkpoint import load_model
-    from videozoo.engine.train import format_metrics, train
+    from videozoo.engine.runlog import format_metrics
+    from videozoo.engine.train import train
 
     spec = DEMO[track]
     output = Path(output)
@@ -78,7 +79,7 @@ def run_demo(track: str, output: str | Path, seed: int = 0) -> int:
     model = loaded.model
     ctx = DistContext(device=resolve_device("cpu"))
     source = build_source(cfg, "validate", training=False, batch_size=cfg["eval"]["batch_size"])
-    task = make_task(source, classes, cfg["eval"])
+    task = make_task(cfg, loaded.class_names)
     metrics = evaluate(model, source, task, ctx, desc="validate")
     metrics_path = run_dir / "demo_metrics.json"
     metrics_path.write_text(json.dumps(metrics, indent=2, default=str))

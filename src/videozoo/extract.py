@@ -63,7 +63,7 @@ from tqdm import tqdm
 
 from videozoo.data.tfrecord import TFRecordWriter
 from videozoo.data.video import VideoReader, is_video_file
-from videozoo.data.youtube8m import (AUDIO_SIZE, RGB_SIZE, SequenceExample, encode_frame_example,
+from videozoo.data.youtube8m_records import (AUDIO_SIZE, RGB_SIZE, SequenceExample, encode_frame_example,
                                      quantize)
 from videozoo.engine.distributed import resolve_device
 from videozoo.models.pretrained import load_imagenet_resnet

@@ -105,6 +105,33 @@ def atomic_write_lines(path: str | os.PathLike, lines: Iterable[str]) -> Path:
     return atomic_write(path, write)
 
 
+def csv_text_cell(value):
+    """A CSV cell that spreadsheets will not run as a formula: text starting with = + - @
+    (or a tab / carriage return) gets a leading apostrophe. Numbers pass unchanged."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def write_csv(path: str | os.PathLike, header: list[str], rows: Iterable) -> Path:
+    """Write a CSV atomically, text cells escaped with ``csv_text_cell``."""
+    import csv
+
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([csv_text_cell(v) for v in row])
+    return atomic_write_text(path, text.getvalue())
+
+
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """``fig.savefig`` atomically (the format from the file name)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png")
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
 def remove_stale_temporaries(folder: str | os.PathLike, min_age_s: float = 60.0) -> int:
     """Delete hidden ``.<name>.<random>.tmp`` files that an interrupted save left in
     ``folder`` (not recursive). Returns how many bytes were freed."""
@@ -168,9 +195,9 @@ def torch_load(path: str | os.PathLike, *, allow_numpy: bool = False,
             f"{path}: refused to load: it asks to construct the Python object '{name}', and "
             "loading it would run code from the file; videozoo only loads tensors and plain "
             "data") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # zip/pickle framing errors of a damaged or foreign file
         raise CheckpointError(f"{path} is not a readable PyTorch file ({type(err).__name__}: "
                               f"{str(err).splitlines()[0][:160] if str(err) else ''})") from None
 

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from videozoo.errors import DataNotFoundError
+from videozoo.fileio import save_figure, write_csv
+
 
 def _pyplot():
     import matplotlib
@@ -38,7 +41,7 @@ def write_pr_curve(scores, is_label, num_positives: int, path: Path, title: str)
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -63,16 +66,8 @@ def write_confusion_png(confusion: np.ndarray, class_names: list[str], path: Pat
     ax.set(xlabel="predicted", ylabel="true", title="confusion (row-normalised)")
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
-    return path
-
-
-def _write_csv(path: Path, header: list[str], rows) -> Path:
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
     return path
 
 
@@ -85,40 +80,50 @@ def most_confused_pairs(confusion: np.ndarray, top: int = 20) -> list[tuple[int,
     return [p for p in pairs if p[2] > 0]
 
 
-def write_eval_report(metrics, task, out_dir: str | Path) -> list[Path]:
+def _namer(class_names: list[str]):
+    return lambda i: class_names[i] if i < len(class_names) else str(i)
+
+
+def write_multilabel_report(metrics, class_names: list[str], out_dir: str | Path,
+                            top_k: int) -> list[Path]:
+    """YouTube-8M: ``pr_curve.png`` and ``per_class_ap.csv`` (classes by positives)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names = list(task.class_names)
+    name = _namer(class_names)
+    scores, is_label, positives = metrics.pooled_predictions()
+    curve = write_pr_curve(scores, is_label, positives, out / "pr_curve.png",
+                           f"global precision-recall (top-{top_k} per video)")
+    ap, counts = metrics.per_class_average_precision()
+    order = np.argsort(-counts, kind="stable")
+    table = write_csv(out / "per_class_ap.csv",
+                      ["class_id", "class_name", "positives", "average_precision"],
+                      ([int(c), name(c), int(counts[c]), "" if np.isnan(ap[c]) else f"{ap[c]:.6f}"]
+                       for c in order))
+    return [curve, table]
 
-    def name(i: int) -> str:
-        return names[i] if i < len(names) else str(i)
 
-    written = []
-    if task.name == "multilabel":
-        scores, is_label, positives = metrics.pooled_predictions()
-        written.append(write_pr_curve(scores, is_label, positives, out / "pr_curve.png",
-                                      "global precision-recall (top-%d per video)" % task.top_k))
-        ap, counts = metrics.per_class_average_precision()
-        order = np.argsort(-counts, kind="stable")
-        written.append(_write_csv(out / "per_class_ap.csv",
-                                  ["class_id", "class_name", "positives", "average_precision"],
-                                  ([int(c), name(c), int(counts[c]),
-                                    "" if np.isnan(ap[c]) else f"{ap[c]:.6f}"] for c in order)))
-    else:
-        confusion = metrics.confusion_matrix()
-        totals = confusion.sum(1)
-        acc = np.divide(np.diag(confusion), totals, out=np.full(len(totals), np.nan),
-                        where=totals > 0)
-        written.append(_write_csv(out / "per_class_accuracy.csv",
-                                  ["class_id", "class_name", "videos", "accuracy"],
-                                  ([c, name(c), int(totals[c]),
-                                    "" if np.isnan(acc[c]) else f"{acc[c]:.6f}"]
-                                   for c in range(len(totals)))))
-        written.append(_write_csv(out / "confused_pairs.csv",
-                                  ["true_class", "predicted_class", "count"],
-                                  ([name(i), name(j), n] for i, j, n in
-                                   most_confused_pairs(confusion))))
-        written.append(write_confusion_png(confusion, names, out / "confusion_matrix.png"))
+def write_singlelabel_report(metrics, class_names: list[str], out_dir: str | Path) -> list[Path]:
+    """Kinetics: ``per_class_accuracy.csv``, ``confused_pairs.csv``, ``confusion_matrix.png``
+    and, when some videos could not be decoded, ``undecodable_videos.csv``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = _namer(class_names)
+    confusion = metrics.confusion_matrix()
+    totals = confusion.sum(1)
+    acc = np.divide(np.diag(confusion), totals, out=np.full(len(totals), np.nan),
+                    where=totals > 0)
+    written = [
+        write_csv(out / "per_class_accuracy.csv", ["class_id", "class_name", "videos", "accuracy"],
+                  ([c, name(c), int(totals[c]), "" if np.isnan(acc[c]) else f"{acc[c]:.6f}"]
+                   for c in range(len(totals)))),
+        write_csv(out / "confused_pairs.csv", ["true_class", "predicted_class", "count"],
+                  ([name(i), name(j), n] for i, j, n in most_confused_pairs(confusion))),
+        write_confusion_png(confusion, class_names, out / "confusion_matrix.png"),
+    ]
+    invalid = getattr(metrics, "invalid_ids", None)
+    if invalid:
+        written.append(write_csv(out / "undecodable_videos.csv", ["video"],
+                                 ([vid] for vid in invalid)))
     return written
 
 
@@ -141,7 +146,7 @@ def plot_run(run_dir: str | Path, output: str | Path | None = None) -> Path:
     train = _read_csv(run_dir / "train_log.csv")
     valid = _read_csv(run_dir / "valid_log.csv")
     if not train and not valid:
-        raise FileNotFoundError(f"{run_dir} has no train_log.csv / valid_log.csv; "
+        raise DataNotFoundError(f"{run_dir} has no train_log.csv / valid_log.csv; "
                                 "point `videozoo plot` at a folder written by `videozoo train`")
     metric_keys = [k for k in valid if k not in ("epoch", "step", "num_videos", "num_invalid",
                                                   "skipped_records")]
@@ -163,6 +168,6 @@ def plot_run(run_dir: str | Path, output: str | Path | None = None) -> Path:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(output) if output else run_dir / "curves.png"
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path

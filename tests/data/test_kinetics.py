@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+from pathlib import Path
 import torch
 
 from videozoo.data.kinetics import (DEFAULTS, build, find_annotation, kinetics400_classes, load_records,
@@ -194,12 +195,34 @@ def test_predict_inputs(synth_dir, tmp_path):
     videos = sorted((synth_dir / "validate").glob("*.mp4"))
     (tmp_path / "list.txt").write_text(f"{videos[0]}\n{videos[1]} 2\n")
     inputs = [str(synth_dir / "validate"), str(videos[2]), str(tmp_path / "list.txt")]
-    records = predict_records(inputs)
-    assert len(records) == len(videos) + 1 + 2
+    records, failures = predict_records(inputs)
+    # The same file named three ways is one row; ids are the paths as given.
+    assert sorted(r.path for r in records) == sorted(map(str, videos)) and failures == []
+    assert all(r.video_id == r.path for r in records)
     source = build({**SMALL, "inputs": inputs, "classes": str(synth_dir / "classes.txt")}, "predict",
                    training=False, batch_size=16, seed=0)
     (batch,) = _all_batches(source)
-    assert batch["video"].shape[0] == 8 and batch["valid"].all() and source.class_names == class_names(4)
-    assert (batch["label"][:6] == -1).all()
-    with pytest.raises(FileNotFoundError, match="nope.mp4"):
-        predict_records([str(tmp_path / "nope.mp4")])
+    assert batch["video"].shape[0] == len(videos) and batch["valid"].all()
+    assert source.class_names == class_names(4)
+
+
+def test_predict_keeps_same_named_files_apart_and_reports_non_videos(synth_dir, tmp_path):
+    video = sorted((synth_dir / "validate").glob("*.mp4"))[0]
+    for sub in ("cat", "dog"):
+        (tmp_path / "in" / sub).mkdir(parents=True)
+        (tmp_path / "in" / sub / "0001.mp4").write_bytes(video.read_bytes())
+    (tmp_path / "in" / "cat" / "0001.avi").write_bytes(video.read_bytes())  # other container, same stem
+    (tmp_path / "song.mp3").write_bytes(b"ID3")
+    (tmp_path / "x.mp4").mkdir()  # a folder with a video's name
+    inputs = [str(tmp_path / "in"), str(tmp_path / "song.mp3"), str(tmp_path / "x.mp4"),
+              str(tmp_path / "nope.mp4")]
+    records, failures = predict_records(inputs)
+    assert sorted(Path(r.path).relative_to(tmp_path / "in").as_posix() for r in records) == \
+        ["cat/0001.avi", "cat/0001.mp4", "dog/0001.mp4"]
+    reasons = {Path(path).name: why for path, _, why in failures}
+    assert "not a video file (.mp3" in reasons["song.mp3"]
+    assert "no video files" in reasons["x.mp4"] and "no such file" in reasons["nope.mp4"]
+    source = build({**SMALL, "inputs": inputs, "classes": str(synth_dir / "classes.txt")},
+                   "predict", training=False, batch_size=16, seed=0)
+    (batch,) = _all_batches(source)
+    assert len(batch["ids"]) == 3 and len(batch["skipped"]) == 3

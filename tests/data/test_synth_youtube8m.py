@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from videozoo.data import youtube8m as y8m
+from videozoo.data import youtube8m_records as records
 from videozoo.data.synth import synth_youtube8m
 from videozoo.data.tfrecord import iter_records
 
@@ -18,7 +19,7 @@ def dataset(tmp_path_factory):
 
 
 def _examples(paths):
-    return [y8m.parse_frame_example(r, max_frames=300) for p in paths for r in iter_records(p)]
+    return [records.parse_frame_example(r, max_frames=300) for p in paths for r in iter_records(p)]
 
 
 def test_official_layout(dataset):
@@ -28,7 +29,7 @@ def test_official_layout(dataset):
                      "validate0000.tfrecord", "validate0001.tfrecord", "vocabulary.csv"]
     with open(root / "vocabulary.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == y8m.VOCABULARY_COLUMNS
+    assert list(rows[0]) == records.VOCABULARY_COLUMNS
     assert [int(r["Index"]) for r in rows] == list(range(12)) and rows[0]["Name"] == "Game"
     train = _examples(summary["splits"]["train"]["files"])
     counts = np.bincount(np.concatenate([e.labels for e in train]), minlength=12)
@@ -69,7 +70,7 @@ def test_labels_are_learnable_from_the_video_not_from_one_frame(dataset):
     validate = _examples(summary["splits"]["validate"]["files"])
 
     def features(example, frame=None):
-        x = y8m.dequantize(np.concatenate([example.rgb, example.audio], 1))
+        x = records.dequantize(np.concatenate([example.rgb, example.audio], 1))
         return x.mean(0) if frame is None else x[frame]
 
     train_x = np.stack([features(e) for e in train])

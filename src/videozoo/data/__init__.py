@@ -1,13 +1,32 @@
-"""Data sources: files on disk -> batch dicts (see docs/ARCHITECTURE.md)."""
+"""Data sources: files on disk -> batch dicts (see docs/ARCHITECTURE.md).
+
+A data format is a module that registers ``build(data_cfg, split, ...) -> DataSource`` with
+``@register_dataset(name)`` and declares ``DEFAULTS`` (the schema of the ``data:`` section),
+``TASK`` (``multilabel`` or ``singlelabel``) and ``model_input_spec(data_cfg, training)``
+(the ``model.default_input`` arguments of its batches).
+"""
 from __future__ import annotations
+
+from typing import Iterable, Protocol
 
 import torch
 
 from videozoo import registry
 
 
+class DataSource(Protocol):
+    """The batches of one split for one rank (docs/ARCHITECTURE.md, section 2)."""
+
+    task: str                  # "multilabel" | "singlelabel"
+    class_names: list[str]
+
+    def num_batches(self, epoch: int) -> int | None: ...
+    def num_samples(self, epoch: int) -> int | None: ...
+    def batches(self, epoch: int, start_batch: int = 0) -> Iterable[dict]: ...
+
+
 def build_source(cfg: dict, split: str, *, training: bool, batch_size: int, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, inputs: list[str] | None = None):
+                 rank: int = 0, world_size: int = 1, inputs: list[str] | None = None) -> DataSource:
     """The DataSource for `split` of the dataset described by `cfg["data"]`.
 
     `batch_size` is per process. The model's class count is passed to the data section so

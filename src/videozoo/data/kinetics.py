@@ -54,9 +54,12 @@ from torch.utils.data import DataLoader, Dataset
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TSM_SCALES, VideoTransform, build_transform
 from videozoo.data.video import (VIDEO_EXTENSIONS, VideoReadError, VideoReader, clip_indices, is_video_file,
                                  segment_indices)
+from videozoo.errors import DataError, DataNotFoundError
 from videozoo.registry import register_dataset
 
 logger = logging.getLogger("videozoo.data")
+
+TASK = "singlelabel"
 
 DEFAULTS = {
     "format": "kinetics",
@@ -85,6 +88,18 @@ DEFAULTS = {
     "mean": list(IMAGENET_MEAN),
     "std": list(IMAGENET_STD),
 }
+
+def model_input_spec(data_cfg: dict, training: bool) -> dict:
+    """``model.default_input`` arguments for one view of this data section: the frames per
+    clip and the crop size of training (``training``) or evaluation."""
+    cfg = {**DEFAULTS, **data_cfg}
+    if cfg["sampling"] == "dense":
+        frames = int(cfg["clip_len"])
+    else:
+        frames = int(cfg["seg_num"] if training else cfg["test_seg_num"]) * int(cfg["seglen"] or 1)
+    size = cfg["crop_size"] if training else (cfg["test_crop_size"] or cfg["crop_size"])
+    return {"num_frames": frames, "image_size": int(size)}
+
 
 SPLIT_NAMES = {"train": ("train",), "validate": ("validate", "val"), "test": ("test",)}
 ANNOTATION_PATTERNS = ("{}.csv", "{}_list.txt", "{}.txt", "kinetics400_{}_list_videos.txt")
@@ -283,36 +298,56 @@ def load_records(data_cfg: dict, split: str, class_names: list[str]) -> list[Vid
     return records
 
 
-def predict_records(inputs) -> list[VideoRecord]:
-    """Records for `predict`: video files, folders (all videos inside), list files, globs."""
+def _all_videos(folder: Path) -> list[Path]:
+    """Every video file under `folder` (recursive, sorted); same-named files all count."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        found += [Path(dirpath) / name for name in sorted(filenames) if is_video_file(name)]
+    return found
+
+
+def predict_records(inputs) -> tuple[list[VideoRecord], list[tuple[str, str, str]]]:
+    """Records for `predict`: video files, folders (all videos inside), list files, globs.
+
+    Every video gets its own record; its id is its path as given (``folder/cat/0001.mp4``),
+    so same-named files in different folders or with other extensions stay apart. Inputs
+    that cannot be videos (missing, another file type, an empty folder) come back as
+    failures ``(path, "", reason)`` instead of stopping the others.
+    """
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
-    records = []
+    records: list[VideoRecord] = []
+    failures: list[tuple[str, str, str]] = []
     for item in inputs or []:
         item = str(item)
         paths = sorted(glob.glob(item, recursive=True)) if glob.has_magic(item) else [item]
         if not paths:
-            raise FileNotFoundError(f"input pattern {item} matches no file")
+            failures.append((item, "", "the pattern matches no file"))
         for path in map(Path, paths):
             if path.is_dir():
-                records += [VideoRecord(p, -1, Path(p).name) for p in sorted(index_videos(path).values())]
+                videos = _all_videos(path)
+                records += [VideoRecord(str(p), -1, str(p)) for p in videos]
+                if not videos:
+                    failures.append((str(path), "", "a folder with no video files "
+                                     f"({', '.join(VIDEO_EXTENSIONS)})"))
+            elif not path.exists():
+                failures.append((str(path), "", "no such file"))
             elif path.suffix.lower() in (".txt", ".lst"):
-                records += [VideoRecord(str(path.parent / rel), label, rel)
+                records += [VideoRecord(str(path.parent / rel), label, str(path.parent / rel))
                             for rel, label in read_list_lines(path)]
             elif path.suffix.lower() == ".csv":
                 videos = index_videos(path.parent)
-                records += [VideoRecord(videos.get(_clip_stem(row), str(path.parent / _clip_stem(row))),
-                                        -1, _clip_stem(row)) for row in read_csv_rows(path)]
-            elif path.is_file() and is_video_file(path):
-                records.append(VideoRecord(str(path), -1, path.name))
-            elif not path.exists():
-                raise FileNotFoundError(f"input {path} does not exist")
+                for row in read_csv_rows(path):
+                    video = videos.get(_clip_stem(row), str(path.parent / _clip_stem(row)))
+                    records.append(VideoRecord(video, -1, video))
+            elif is_video_file(path):
+                records.append(VideoRecord(str(path), -1, str(path)))
             else:
-                raise ValueError(f"input {path} is not a video ({', '.join(VIDEO_EXTENSIONS)}), "
-                                 f"a folder or a list file")
-    if not records:
-        raise FileNotFoundError(f"no videos found in data.inputs = {inputs!r}")
-    return records
+                failures.append((str(path), "", f"not a video file ({path.suffix or 'no extension'}"
+                                 f"; expected {', '.join(VIDEO_EXTENSIONS)}), a folder or a list file"))
+    unique = list({r.path: r for r in records}.values())  # the same file given twice: one row
+    return unique, failures
 
 
 # -- dataset ------------------------------------------------------------------------------------
@@ -380,6 +415,7 @@ def collate_videos(items: list[dict], training: bool, video_shape: tuple[int, ..
         "label": torch.tensor([item["label"] for item in kept], dtype=torch.long),
         "valid": torch.tensor([item["error"] is None for item in kept], dtype=torch.bool),
         "ids": [item["id"] for item in kept],
+        "reasons": [item["error"] or "" for item in kept],
         "skipped": [(item["id"], item["video_id"], item["error"]) for item in items
                     if training and item["error"] is not None],
         "errors": [(item["id"], item["error"]) for item in items if item["error"] is not None],
@@ -389,11 +425,11 @@ def collate_videos(items: list[dict], training: bool, video_shape: tuple[int, ..
 class KineticsSource:
     """DataSource (docs/ARCHITECTURE.md) over a `KineticsClips` data set for one rank."""
 
-    task = "singlelabel"
+    task = TASK
 
     def __init__(self, dataset: KineticsClips, class_names: list[str], *, batch_size: int, seed: int,
                  rank: int = 0, world_size: int = 1, num_workers: int = 0,
-                 pin_memory: bool = False):
+                 pin_memory: bool = False, failures: list | None = None):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
         if dataset.training and len(dataset) < world_size:
@@ -406,6 +442,7 @@ class KineticsSource:
         self.world_size = world_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
+        self.failures = list(failures or [])  # inputs that are not videos (predict)
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         """This rank's record indices for `epoch`, in order.
@@ -421,8 +458,11 @@ class KineticsSource:
             order = np.arange(count)
         return order[self.rank::self.world_size]
 
+    def num_samples(self, epoch: int = 0) -> int:
+        return len(self.epoch_indices(epoch))
+
     def num_batches(self, epoch: int = 0) -> int:
-        return -(-len(self.epoch_indices(epoch)) // self.batch_size)
+        return -(-self.num_samples(epoch) // self.batch_size)
 
     def batches(self, epoch: int, start_batch: int = 0):
         order = self.epoch_indices(epoch).tolist()
@@ -433,7 +473,9 @@ class KineticsSource:
         loader = DataLoader(self.dataset, batch_sampler=keys, num_workers=self.num_workers,
                             pin_memory=self.pin_memory,
                             collate_fn=_Collate(self.dataset.training, self.dataset.video_shape))
-        for batch in loader:
+        for position, batch in enumerate(loader):
+            if position == 0 and start_batch == 0 and self.rank == 0:
+                batch["skipped"] = self.failures + batch["skipped"]
             for path, reason in batch.pop("errors"):
                 logger.warning("%s %s: %s", "skipping" if self.dataset.training else "cannot decode",
                                path, reason)
@@ -456,10 +498,15 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
     """The Kinetics DataSource of `split` (train/validate/test/predict) for one rank."""
     cfg = {**DEFAULTS, **(data_cfg or {})}
     class_names = resolve_classes(cfg, split)
+    failures: list = []
     if split == "predict":
-        records = predict_records(cfg.get("inputs"))
+        records, failures = predict_records(cfg.get("inputs"))
+        if not records:
+            reasons = "; ".join(f"{path}: {why}" for path, _, why in failures[:5])
+            raise DataNotFoundError(f"no video to predict in {cfg.get('inputs')!r} ({reasons})")
     else:
         records = load_records(cfg, split, class_names)
     dataset = KineticsClips(records, cfg, training=training, seed=seed)
     return KineticsSource(dataset, class_names, batch_size=batch_size, seed=seed, rank=rank,
-                          world_size=world_size, num_workers=num_workers, pin_memory=pin_memory)
+                          world_size=world_size, num_workers=num_workers, pin_memory=pin_memory,
+                          failures=failures)

@@ -22,7 +22,7 @@ import string
 import numpy as np
 
 from videozoo.data.tfrecord import TFRecordWriter
-from videozoo.data.youtube8m import AUDIO_SIZE, RGB_SIZE, VOCABULARY_COLUMNS, encode_frame_example
+from videozoo.data.youtube8m_records import AUDIO_SIZE, RGB_SIZE, VOCABULARY_COLUMNS, encode_frame_example
 
 SPLITS = ("train", "validate", "test")
 _FEATURE_SIZE = RGB_SIZE + AUDIO_SIZE

@@ -6,9 +6,10 @@ A TFRecord file is a sequence of records, each framed as::
 
 with ``masked(c) = ((c >> 15) | (c << 17)) + 0xa282ead8  (mod 2**32)`` over CRC-32C (Castagnoli).
 
-* ``iter_records(path)`` yields each record as a memoryview of the memory-mapped file (no
-  copy, no syscall per record) and raises ``CorruptRecordError`` naming the file and byte
-  offset on a CRC mismatch or a truncated record.
+* ``scan_records(path)`` yields each record as a memoryview of the memory-mapped file (no
+  copy, no syscall per record) and a ``Damage`` for each damaged stretch (CRC mismatch,
+  truncation), after which it re-syncs on the next sound record.
+* ``iter_records(path)`` is the strict version: ``CorruptRecordError`` at the first damage.
 * ``count_records(path)`` walks the framing only (the data pages are never touched).
 * ``TFRecordWriter(path)`` writes records to a temporary file renamed into place on close.
 """
@@ -17,12 +18,16 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from typing import Iterator
+import tempfile
+from typing import Iterator, NamedTuple
 
 import crc32c
+import numpy as np
 
-__all__ = ["CorruptRecordError", "masked_crc32c", "frame_record", "iter_records",
-           "count_records", "TFRecordWriter"]
+from videozoo.errors import DataError
+
+__all__ = ["CorruptRecordError", "Damage", "masked_crc32c", "frame_record", "scan_records",
+           "iter_records", "count_records", "TFRecordWriter"]
 
 _HEADER = struct.Struct("<QI")      # length, masked crc of the 8 length bytes
 _FOOTER = struct.Struct("<I")       # masked crc of the data
@@ -31,7 +36,7 @@ _FOOTER_SIZE = _FOOTER.size         # 4
 _MASK_DELTA = 0xA282EAD8
 
 
-class CorruptRecordError(ValueError):
+class CorruptRecordError(DataError):
     """A record failed its CRC check or was cut short; ``path`` and ``offset`` locate it."""
 
     def __init__(self, path: str | os.PathLike, offset: int, reason: str):
@@ -54,47 +59,102 @@ def frame_record(data: bytes) -> bytes:
                      _FOOTER.pack(masked_crc32c(data))))
 
 
+class Damage(NamedTuple):
+    """A damaged stretch of a TFRecord file, skipped by ``scan_records``."""
+
+    offset: int          # byte offset where the damage was found
+    skipped_bytes: int   # bytes skipped to reach the next good record (or the end of the file)
+    reason: str          # length CRC mismatch / data CRC mismatch / truncated record ...
+
+
+def _map(path) -> tuple[memoryview | None, int]:
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return None, 0
+        # Never closed explicitly: the map lives until the last record view is dropped.
+        return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)), size
+
+
+def _check_record(data: memoryview, offset: int, size: int, verify: bool) -> tuple[int, str]:
+    """(end offset of the record at ``offset``, "") if it is sound, else (-1, reason)."""
+    if size - offset < _HEADER_SIZE:
+        return -1, "truncated record header"
+    length, length_crc = _HEADER.unpack_from(data, offset)
+    # The length is only trusted once its own CRC matches (a flipped bit could ask for terabytes).
+    if masked_crc32c(data[offset:offset + 8]) != length_crc:
+        return -1, "length CRC mismatch"
+    end = offset + _HEADER_SIZE + length
+    if end + _FOOTER_SIZE > size:
+        return -1, (f"truncated record: {length} data bytes announced, "
+                    f"{size - offset - _HEADER_SIZE} left in the file")
+    if verify and masked_crc32c(data[offset + _HEADER_SIZE:end]) != _FOOTER.unpack_from(data, end)[0]:
+        return -1, "data CRC mismatch"
+    return end + _FOOTER_SIZE, ""
+
+
+def _next_good_record(data: memoryview, start: int, size: int, verify: bool) -> int:
+    """The first offset >= ``start`` where a sound record begins, or ``size``.
+
+    Candidates are offsets whose 8 length bytes announce a record that fits in the file
+    (found with numpy, a chunk at a time); each is then checked with its CRCs.
+    """
+    raw = np.frombuffer(data, np.uint8)
+    chunk = 1 << 20
+    for lo in range(start, size - _HEADER_SIZE - _FOOTER_SIZE + 1, chunk):
+        hi = min(lo + chunk, size - _HEADER_SIZE - _FOOTER_SIZE + 1)
+        window = raw[lo:hi + 7]
+        lengths = np.zeros(hi - lo, np.uint64)
+        for k in range(8):
+            lengths |= window[k:k + hi - lo].astype(np.uint64) << np.uint64(8 * k)
+        room = (size - _HEADER_SIZE - _FOOTER_SIZE) - np.arange(lo, hi, dtype=np.int64)
+        for i in np.flatnonzero(lengths <= room.astype(np.uint64)):
+            if _check_record(data, lo + int(i), size, verify)[0] > 0:
+                return lo + int(i)
+    return size
+
+
+def scan_records(path: str | os.PathLike, *, verify: bool = True) -> Iterator[memoryview | Damage]:
+    """Every sound record of a TFRecord file in order (memoryviews of the mapped file), and a
+    ``Damage`` for each damaged stretch, after which reading re-syncs: it continues at the
+    next offset whose length CRC (and, with ``verify``, data CRC) check out, so one flipped
+    byte costs one record, not the rest of the file.
+    """
+    data, size = _map(path)
+    offset = 0
+    while offset < size:
+        end, reason = _check_record(data, offset, size, verify)
+        if end > 0:
+            yield data[offset + _HEADER_SIZE:end - _FOOTER_SIZE]
+            offset = end
+            continue
+        if reason == "data CRC mismatch":  # the framing is sound: only this record is lost
+            length = _HEADER.unpack_from(data, offset)[0]
+            resume = offset + _HEADER_SIZE + length + _FOOTER_SIZE
+        else:
+            resume = _next_good_record(data, offset + 1, size, verify)
+        yield Damage(offset, resume - offset, reason)
+        offset = resume
+
+
 def iter_records(path: str | os.PathLike, *, verify: bool = True) -> Iterator[memoryview]:
-    """Yield the records of a TFRecord file in order, as read-only memoryviews.
+    """Yield the records of a TFRecord file in order, as read-only memoryviews; raise
+    ``CorruptRecordError`` (after every good record before it) at the first damage.
 
     The file is memory-mapped: a record is a view of the page cache (no copy, no syscall per
     record) and stays valid as long as it is referenced; ``bytes(record)`` makes a copy.
     verify: check the data CRC of every record (the length CRC is always checked).
-    Raises ``CorruptRecordError`` (after yielding every good record before it) at the first
-    bad record; a file ending inside a record counts as truncated.
     """
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            return
-        # Never closed explicitly: the map lives until the last record view is dropped.
-        data = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
-    offset = 0
-    while offset < size:
-        if size - offset < _HEADER_SIZE:
-            raise CorruptRecordError(path, offset, "truncated record header")
-        length, length_crc = _HEADER.unpack_from(data, offset)
-        # The length is only trusted once its own CRC matches (a flipped bit could ask for terabytes).
-        if masked_crc32c(data[offset:offset + 8]) != length_crc:
-            raise CorruptRecordError(path, offset, "length CRC mismatch")
-        start = offset + _HEADER_SIZE
-        end = start + length
-        if end + _FOOTER_SIZE > size:
-            raise CorruptRecordError(path, offset, f"truncated record: {length} data bytes announced, "
-                                                   f"{size - start} left in the file")
-        record = data[start:end]
-        if verify and masked_crc32c(record) != _FOOTER.unpack_from(data, end)[0]:
-            raise CorruptRecordError(path, offset, "data CRC mismatch")
-        offset = end + _FOOTER_SIZE
-        yield record
+    for item in scan_records(path, verify=verify):
+        if isinstance(item, Damage):
+            raise CorruptRecordError(path, item.offset, item.reason)
+        yield item
 
 
 def count_records(path: str | os.PathLike) -> int:
-    """Number of records in a TFRecord file, from its framing alone (the data is not read).
-
-    Raises ``CorruptRecordError`` on a bad length CRC or a truncated record.
-    """
-    return sum(1 for _ in iter_records(path, verify=False))
+    """Number of sound records in a TFRecord file, from its framing alone (the data is not
+    read); damaged stretches are skipped as ``scan_records`` does."""
+    return sum(1 for item in scan_records(path, verify=False) if not isinstance(item, Damage))
 
 
 class TFRecordWriter:
@@ -106,8 +166,9 @@ class TFRecordWriter:
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
-        self._tmp_path = f"{self.path}.tmp{os.getpid()}"
-        self._file = open(self._tmp_path, "wb")
+        folder, name = os.path.split(os.path.abspath(self.path))
+        fd, self._tmp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        self._file = os.fdopen(fd, "wb")
         self.records_written = 0
 
     def write(self, data: bytes) -> None:
@@ -116,6 +177,8 @@ class TFRecordWriter:
 
     def close(self) -> None:
         if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
             self._file.close()
             os.replace(self._tmp_path, self.path)
 

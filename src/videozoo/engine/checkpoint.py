@@ -80,6 +80,30 @@ def copy_checkpoint(src: str | Path, dst: str | Path) -> Path:
     return atomic_write(dst, copy)
 
 
+def to_plain_data(obj):
+    """numpy scalars / arrays inside ``obj`` -> Python numbers / tensors (what a checkpoint holds)."""
+    if isinstance(obj, dict):
+        return {k: to_plain_data(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_plain_data(v) for v in obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj.copy())
+    return obj
+
+
+def training_checkpoint(cfg: dict, model_state: dict, optimizer, scaler, progress: dict,
+                        class_names: list[str], reason: str) -> dict:
+    """A checkpoint that ``--resume`` continues exactly (model + training state)."""
+    return {"format": FORMAT, "model_name": cfg["model"]["name"], "model": model_state,
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict() if scaler else None,
+            "progress": to_plain_data(progress), "rng": capture_rng_state(),
+            "config": to_plain_data(cfg), "class_names": [str(n) for n in class_names],
+            "reason": reason}
+
+
 def model_checkpoint(model_name: str, model_state: dict, config: dict,
                      class_names: list[str], source: dict | None = None) -> dict:
     """A checkpoint with a model and its config only (what `convert` writes; no training state)."""

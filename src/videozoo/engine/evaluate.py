@@ -6,7 +6,10 @@ single-process run exactly.
 """
 from __future__ import annotations
 
+import json
 import logging
+import math
+from pathlib import Path
 
 import torch
 
@@ -14,18 +17,28 @@ from videozoo.engine.distributed import DistContext, all_gather_objects, all_red
 from videozoo.engine.precision import autocast_context
 from videozoo.engine.progress import progress_bar
 from videozoo.engine.tasks import to_device
+from videozoo.fileio import atomic_write_text
 
 log = logging.getLogger("videozoo")
 
 
 def iterate_scores(model, source, task, ctx: DistContext, *, amp: bool = False,
-                   amp_dtype: str = "bfloat16", desc: str = "eval", skipped: list | None = None):
-    """Yield (batch, scores [B, C] float32 on CPU) for every non-empty batch of `source`."""
+                   amp_dtype: str = "bfloat16", desc: str = "eval", skipped: list | None = None,
+                   should_stop=None):
+    """Yield (batch, scores [B, C] float32 on CPU) for every non-empty batch of `source`.
+
+    ``should_stop()``: polled between batches (all ranks agree); when it says so the
+    iteration ends early and ``StopIteration.value`` is True.
+    """
     model.eval()
     total = source.num_batches(0)
     with torch.inference_mode():
         for batch in progress_bar(source.batches(0), total=total, desc=desc,
                                   main_process=ctx.is_main):
+            if should_stop is not None:
+                (stop,) = all_reduce_sum([1.0 if should_stop() else 0.0], ctx)
+                if stop:
+                    return True
             if skipped is not None:
                 skipped.extend(batch.get("skipped", ()))
             if len(batch["ids"]) == 0:
@@ -34,15 +47,25 @@ def iterate_scores(model, source, task, ctx: DistContext, *, amp: bool = False,
             with autocast_context(ctx.device, amp, amp_dtype):
                 scores = task.scores(model, device_batch)
             yield batch, scores.float().cpu()
+    return False
 
 
 def evaluate(model, source, task, ctx: DistContext, *, amp: bool = False,
-             amp_dtype: str = "bfloat16", desc: str = "eval", return_metrics_object: bool = False):
-    """Metrics dict over the whole split (identical on every rank)."""
+             amp_dtype: str = "bfloat16", desc: str = "eval", return_metrics_object: bool = False,
+             should_stop=None):
+    """Metrics dict over the whole split (identical on every rank); None when
+    ``should_stop()`` interrupted it."""
     metrics = task.make_metrics()
     skipped: list = []
-    for batch, scores in iterate_scores(model, source, task, ctx, amp=amp, amp_dtype=amp_dtype,
-                                        desc=desc, skipped=skipped):
+    scored = iterate_scores(model, source, task, ctx, amp=amp, amp_dtype=amp_dtype, desc=desc,
+                            skipped=skipped, should_stop=should_stop)
+    while True:
+        try:
+            batch, scores = next(scored)
+        except StopIteration as end:
+            if end.value:
+                return (None, None) if return_metrics_object else None
+            break
         task.update_metrics(metrics, scores, batch)
     if ctx.enabled:
         states = all_gather_objects(metrics.state(), ctx)
@@ -54,3 +77,20 @@ def evaluate(model, source, task, ctx: DistContext, *, amp: bool = False,
         if ctx.is_main:
             log.warning("%s: %d bad records skipped (see warnings above)", desc, int(n_skipped))
     return (result, metrics) if return_metrics_object else result
+
+
+def _finite_json(value):
+    """Metrics as JSON can hold them: NaN / Inf become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    return value
+
+
+def write_metrics(path: str | Path, metrics: dict) -> Path:
+    """The metrics dict as valid JSON (no NaN), written atomically."""
+    return atomic_write_text(path, json.dumps(_finite_json(metrics), indent=2, default=str,
+                                              allow_nan=False) + "\n")

@@ -1,11 +1,14 @@
-"""Prediction: top-k classes per input video, written as JSON lines, CSV or a Kaggle submission.
+"""Prediction: top-k classes per input, written as JSON lines, CSV or a Kaggle submission.
 
-Rows: ``{"id", "class_ids", "class_names", "scores"}``; a video that could not be read gets
-``{"id", "error"}`` instead (it is listed, never silently dropped).
+Rows: ``{"id", "class_ids", "class_names", "scores"}`` per input (videos: the path as given;
+YouTube-8M: the record's video id). An input that could not be used (not a video, not
+decodable, a damaged record, non-finite scores) gets ``{"id", "error"}`` instead: it is
+listed, never silently dropped. Files are written atomically (a temporary file renamed), so
+a full disk never leaves a half-written or emptied predictions file.
 """
 from __future__ import annotations
 
-import csv
+import io
 import json
 import logging
 from pathlib import Path
@@ -16,6 +19,8 @@ from videozoo.data import build_source
 from videozoo.engine.distributed import DistContext
 from videozoo.engine.evaluate import iterate_scores
 from videozoo.engine.tasks import make_task
+from videozoo.errors import ConfigError
+from videozoo.fileio import atomic_write_text, csv_text_cell
 
 log = logging.getLogger("videozoo")
 
@@ -23,24 +28,33 @@ FORMATS = ("jsonl", "csv", "kaggle")
 
 
 def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ctx: DistContext,
-                 *, topk: int = 20, batch_size: int = 16, amp: bool = False) -> list[dict]:
+                 *, topk: int | None = None, batch_size: int = 16, amp: bool = False) -> list[dict]:
+    """One row per input (see the module docstring); ``topk`` None: the task's default."""
     source = build_source(cfg, "predict", training=False, batch_size=batch_size, inputs=inputs)
-    task = make_task(source, cfg["model"]["num_classes"], cfg["eval"])
+    task = make_task(cfg, class_names or source.class_names)
+    k_wanted = topk or task.default_top_k
+    if k_wanted < 1:
+        raise ConfigError(f"--topk must be at least 1, got {k_wanted}")
     rows, skipped = [], []
     for batch, scores in iterate_scores(model, source, task, ctx, amp=amp, desc="predict",
                                         skipped=skipped):
-        k = min(topk, scores.shape[1])
+        k = min(k_wanted, scores.shape[1])
         top_scores, top_ids = torch.topk(scores, k, dim=1)
+        finite = torch.isfinite(scores).all(dim=1)
         valid = batch.get("valid", torch.ones(len(batch["ids"]), dtype=torch.bool))
+        reasons = batch.get("reasons") or [""] * len(batch["ids"])
         for i, vid in enumerate(batch["ids"]):
             if not bool(valid[i]):
-                rows.append({"id": vid, "error": "could not be decoded (see the warning log)"})
-                continue
-            ids = top_ids[i].tolist()
-            rows.append({"id": vid, "class_ids": ids,
-                         "class_names": [class_names[c] if c < len(class_names) else str(c)
-                                         for c in ids],
-                         "scores": [round(float(s), 6) for s in top_scores[i]]})
+                rows.append({"id": vid, "error": reasons[i] or "could not be decoded"})
+            elif not bool(finite[i]):
+                rows.append({"id": vid, "error": "the model gave non-finite (NaN/Inf) scores: "
+                                                 "its weights or this input hold NaN/Inf"})
+            else:
+                ids = top_ids[i].tolist()
+                rows.append({"id": vid, "class_ids": ids,
+                             "class_names": [class_names[c] if c < len(class_names) else str(c)
+                                             for c in ids],
+                             "scores": [round(float(s), 6) for s in top_scores[i]]})
     for file, vid, reason in skipped:
         rows.append({"id": vid or file, "error": reason})
     return rows
@@ -49,39 +63,46 @@ def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ct
 def infer_format(output: str | None, fmt: str | None) -> str:
     if fmt:
         if fmt not in FORMATS:
-            raise ValueError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
+            raise ConfigError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
         return fmt
     if output and output.endswith(".csv"):
         return "csv"
     return "jsonl"
 
 
-def write_predictions(rows: list[dict], path: str | Path, fmt: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        if fmt == "jsonl":
-            for row in rows:
-                fh.write(json.dumps(row) + "\n")
-        elif fmt == "csv":
-            writer = csv.writer(fh)
-            writer.writerow(["id", "rank", "class_id", "class_name", "score", "error"])
-            for row in rows:
-                if "error" in row:
-                    writer.writerow([row["id"], "", "", "", "", row["error"]])
-                    continue
-                for rank, (c, n, s) in enumerate(zip(row["class_ids"], row["class_names"],
-                                                     row["scores"]), 1):
-                    writer.writerow([row["id"], rank, c, n, f"{s:.6f}", ""])
-        elif fmt == "kaggle":
-            # YouTube-8M challenge format: VideoId,LabelConfidencePairs ("label score ...").
-            writer = csv.writer(fh)
-            writer.writerow(["VideoId", "LabelConfidencePairs"])
-            for row in rows:
-                if "error" in row:
-                    continue
+def format_predictions(rows: list[dict], fmt: str) -> str:
+    """The text of a predictions file (see ``write_predictions``)."""
+    import csv
+
+    text = io.StringIO()
+    if fmt == "jsonl":
+        for row in rows:
+            text.write(json.dumps(row, allow_nan=False) + "\n")
+    elif fmt == "csv":
+        writer = csv.writer(text)
+        writer.writerow(["id", "rank", "class_id", "class_name", "score", "error"])
+        for row in rows:
+            vid = csv_text_cell(row["id"])
+            if "error" in row:
+                writer.writerow([vid, "", "", "", "", csv_text_cell(row["error"])])
+                continue
+            for rank, (c, n, s) in enumerate(zip(row["class_ids"], row["class_names"],
+                                                 row["scores"]), 1):
+                writer.writerow([vid, rank, c, csv_text_cell(n), f"{s:.6f}", ""])
+    elif fmt == "kaggle":
+        # YouTube-8M challenge format: VideoId,LabelConfidencePairs ("label score ..."); the
+        # format has no place for failures (they are counted on the console).
+        writer = csv.writer(text)
+        writer.writerow(["VideoId", "LabelConfidencePairs"])
+        for row in rows:
+            if "error" not in row:
                 pairs = " ".join(f"{c} {s:.6f}" for c, s in zip(row["class_ids"], row["scores"]))
-                writer.writerow([row["id"], pairs])
-        else:
-            raise ValueError(f"unknown format '{fmt}'")
-    return path
+                writer.writerow([csv_text_cell(row["id"]), pairs])
+    else:
+        raise ConfigError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    return text.getvalue()
+
+
+def write_predictions(rows: list[dict], path: str | Path, fmt: str) -> Path:
+    """Write ``rows`` as ``fmt`` to ``path`` atomically."""
+    return atomic_write_text(path, format_predictions(rows, fmt))

@@ -1,17 +1,43 @@
-"""What a DataSource's `task` means for loss, scores and metrics.
+"""What a dataset's kind of label means for loss, scores, metrics, reports and example inputs.
 
-* ``multilabel`` (YouTube-8M): sigmoid scores, BCE summed over classes and averaged over the
-  batch, Hit@1 / PERR / GAP / mAP.
-* ``singlelabel`` (Kinetics): softmax cross-entropy; in evaluation the batch holds V views per
-  video (``video`` [B, V, T, 3, H, W]) whose softmax scores are averaged; top-1 / top-5 / mean
-  class accuracy, with undecodable videos counted wrong.
+* ``multilabel`` (YouTube-8M): features arrive uint8 and are dequantized here, on the device;
+  sigmoid scores, BCE summed over classes and averaged over the batch, Hit@1 / PERR / GAP /
+  mAP, PR-curve report; predictions default to the top 20.
+* ``singlelabel`` (Kinetics): in evaluation the batch holds V views per video
+  (``video`` [B, V, T, 3, H, W]) whose softmax scores are averaged; top-1 / top-5 / mean class
+  accuracy with undecodable videos counted wrong, confusion report; top 5 by default.
 
-The engine calls only these methods, so it never needs to know the dataset.
+The engine, export and the CLI only call the ``Task`` protocol below, so none of them needs
+to know the dataset. ``make_task(cfg, class_names)`` picks the task the data format declares
+(its module's ``TASK``).
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Protocol
+
 import torch
 import torch.nn.functional as F
+
+from videozoo import registry
+
+
+class Task(Protocol):
+    name: str
+    score_function: str        # applied to logits: "sigmoid" or "softmax"
+    default_monitor: str       # metric that picks best.pt
+    default_top_k: int         # classes per video in predictions
+    num_classes: int
+    class_names: list[str]
+
+    def batch_size(self, batch: dict) -> int: ...
+    def model_inputs(self, batch: dict) -> dict: ...
+    def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor: ...
+    def scores(self, model, batch: dict) -> torch.Tensor: ...
+    def make_metrics(self): ...
+    def update_metrics(self, metrics, scores: torch.Tensor, batch: dict) -> None: ...
+    def write_report(self, metrics, out_dir: str | Path) -> list[Path]: ...
+    def example_input(self, model, batch_size: int, training: bool = False) -> dict: ...
 
 
 def to_device(batch: dict, device: torch.device, non_blocking: bool = False) -> dict:
@@ -19,48 +45,68 @@ def to_device(batch: dict, device: torch.device, non_blocking: bool = False) -> 
             for k, v in batch.items()}
 
 
-class _Task:
+class _TaskBase:
     default_top_k = 5
 
-    def __init__(self, num_classes: int, class_names: list[str], top_k: int | None = None):
-        self.num_classes, self.class_names = num_classes, class_names
-        self.top_k = top_k or self.default_top_k
+    def __init__(self, num_classes: int, class_names: list[str], data_cfg: dict,
+                 metric_top_k: int | None = None):
+        self.num_classes, self.class_names = num_classes, list(class_names)
+        self.data_cfg = data_cfg
+        self.metric_top_k = metric_top_k
 
     @staticmethod
     def batch_size(batch: dict) -> int:
         return len(batch["ids"])
 
+    def example_input(self, model, batch_size: int, training: bool = False) -> dict:
+        """A random model input of the shape this data section feeds (for info and export)."""
+        spec = registry.dataset_module(self.data_cfg["format"]).model_input_spec(
+            self.data_cfg, training)
+        return model.default_input(batch_size, **spec)
 
-class MultiLabelTask(_Task):
+
+class MultiLabelTask(_TaskBase):
     name = "multilabel"
+    score_function = "sigmoid"
     default_monitor = "gap"
-    default_top_k = 20  # GAP@20
+    default_top_k = 20
 
     @staticmethod
     def model_inputs(batch: dict) -> dict:
-        return batch
+        """uint8 features -> float, on whatever device the batch is (GPU: after the copy)."""
+        from videozoo.data.youtube8m_records import dequantize
+        inputs = dict(batch)
+        for key in ("rgb", "audio"):
+            if inputs[key].dtype == torch.uint8:
+                inputs[key] = dequantize(inputs[key])
+        return inputs
 
     def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
-        labels = batch["labels"].to(logits.dtype)
-        return F.binary_cross_entropy_with_logits(logits.float(), labels.float(),
+        return F.binary_cross_entropy_with_logits(logits.float(), batch["labels"].float(),
                                                   reduction="sum") / logits.shape[0]
 
-    @staticmethod
-    def scores(model, batch: dict) -> torch.Tensor:
-        return torch.sigmoid(model(batch).float())
+    def scores(self, model, batch: dict) -> torch.Tensor:
+        return torch.sigmoid(model(self.model_inputs(batch)).float())
 
     def make_metrics(self):
         from videozoo.metrics.youtube8m import YouTube8MMetrics
-        return YouTube8MMetrics(self.num_classes, top_k=self.top_k)
+        return YouTube8MMetrics(self.num_classes, top_k=self.metric_top_k or 20)
 
     @staticmethod
     def update_metrics(metrics, scores: torch.Tensor, batch: dict) -> None:
         metrics.update(scores.cpu(), batch["labels"].cpu())
 
+    def write_report(self, metrics, out_dir: str | Path) -> list[Path]:
+        from videozoo.reports import write_multilabel_report
+        return write_multilabel_report(metrics, self.class_names, out_dir,
+                                       self.metric_top_k or 20)
 
-class SingleLabelTask(_Task):
+
+class SingleLabelTask(_TaskBase):
     name = "singlelabel"
+    score_function = "softmax"
     default_monitor = "top1"
+    default_top_k = 5
 
     @staticmethod
     def model_inputs(batch: dict) -> dict:
@@ -85,10 +131,16 @@ class SingleLabelTask(_Task):
         metrics.update(scores.cpu(), batch["label"].cpu(), valid=batch["valid"].cpu(),
                        ids=batch["ids"])
 
+    def write_report(self, metrics, out_dir: str | Path) -> list[Path]:
+        from videozoo.reports import write_singlelabel_report
+        return write_singlelabel_report(metrics, self.class_names, out_dir)
 
-def make_task(source, num_classes: int, eval_cfg: dict | None = None):
-    if source.task == "multilabel":
-        return MultiLabelTask(num_classes, source.class_names, (eval_cfg or {}).get("top_k", 20))
-    if source.task == "singlelabel":
-        return SingleLabelTask(num_classes, source.class_names)
-    raise ValueError(f"unknown task '{source.task}'")
+
+TASKS = {"multilabel": MultiLabelTask, "singlelabel": SingleLabelTask}
+
+
+def make_task(cfg: dict, class_names: list[str]) -> Task:
+    """The task of ``cfg``'s data format (its module's ``TASK``), for these class names."""
+    kind = registry.dataset_module(cfg["data"]["format"]).TASK
+    return TASKS[kind](cfg["model"]["num_classes"], class_names, cfg["data"],
+                       cfg["eval"].get("top_k"))

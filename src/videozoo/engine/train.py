@@ -1,25 +1,31 @@
 """The training loop: model-agnostic, resumable, single- or multi-process.
 
-One optimizer step = `grad_accum` micro-batches on every rank. Per step the ranks agree, in
-two tiny all-reduces, on (a) whether every rank still has data (training stops the epoch as a
-whole when one runs out) and (b) the global sample count, non-finite losses and stop requests.
-Dropout and other model randomness are re-seeded from (seed, rank, step) at each step, so a
-resumed run replays exactly what an uninterrupted one would have done.
+``train(cfg, output_dir=...)`` sets a run up (``_start_run``), then for each epoch calls
+``train_one_epoch`` and ``validate_and_checkpoint``. One optimizer step = ``grad_accum``
+micro-batches on every rank; per step the ranks agree, in two tiny all-reduces, on (a)
+whether every rank still has data (the epoch ends for all when one runs out) and (b) the
+global sample count, non-finite losses and stop requests. Dropout and other model randomness
+are re-seeded from (seed, rank, step) at each step, so a resumed run replays exactly what an
+uninterrupted one would have done.
+
+Never losing work: a new run refuses a folder holding another run's checkpoints (unless
+``overwrite``); stale temporaries of killed saves are removed; a non-finite loss skips the
+step and restores the BatchNorm statistics it polluted; non-finite weights are never saved;
+SIGTERM / SIGINT (also during validation) write a checkpoint and return ``interrupted``.
 """
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import math
 import signal
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from videozoo.config import dump_config
-from videozoo.registry import build_model
 from videozoo.data import build_source
 from videozoo.engine import checkpoint as ckpt_io
 from videozoo.engine.distributed import DistContext, all_reduce_sum, barrier, init_distributed
@@ -28,13 +34,16 @@ from videozoo.engine.optim import build_optimizer, lr_factor, set_learning_rate
 from videozoo.engine.precision import (autocast_context, channels_last_format,
                                        convert_sync_batchnorm)
 from videozoo.engine.progress import progress_bar
+from videozoo.engine.runlog import RunLog, truncate_logs
 from videozoo.engine.tasks import make_task, to_device
+from videozoo.errors import ConfigError, OutputExistsError, TrainingStopped
+from videozoo.fileio import atomic_write_text, remove_stale_temporaries
+from videozoo.registry import build_model
 
 log = logging.getLogger("videozoo")
 
-
-class TrainingStopped(RuntimeError):
-    """Too many consecutive non-finite losses."""
+__all__ = ["train", "train_step", "train_one_epoch", "validate_and_checkpoint", "TrainState",
+           "unwrap"]
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -46,28 +55,15 @@ def _step_seed(seed: int, rank: int, step: int) -> int:
     return (seed * 1_000_003 + rank * 7_919 + step * 104_729) % (2**63 - 1)
 
 
-def _grouped(batches, size: int, skipped: list):
-    """Group non-empty batches into lists of `size` micro-batches; collect skip records."""
-    group = []
-    for batch in batches:
-        skipped.extend(batch.get("skipped", ()))
-        if len(batch["ids"]) == 0:
-            continue
-        group.append(batch)
-        if len(group) == size:
-            yield group
-            group = []
-    if group:
-        yield group
-
-
+# ----------------------------------------------------------------------------- one step
 def train_step(model, optimizer, task, micro_batches: list[dict], ctx: DistContext, *,
                amp: bool = False, amp_dtype: str = "bfloat16", scaler=None,
                clip_grad_norm: float = 0.0, stop_requested: bool = False) -> dict:
     """Forward/backward over this rank's micro-batches and one optimizer step.
 
-    Returns {"loss", "samples" (global), "finite", "stop"}; the step is skipped (gradients
-    dropped) on every rank when any rank saw a non-finite loss.
+    Returns {"loss", "samples" (global), "finite", "stop", "grad_norm" (None unless
+    clipping)}; the step is skipped (gradients dropped) on every rank when any rank saw a
+    non-finite loss.
     """
     model.train()
     n_local = sum(task.batch_size(b) for b in micro_batches)
@@ -87,11 +83,12 @@ def train_step(model, optimizer, task, micro_batches: list[dict], ctx: DistConte
     samples, bad, stop = all_reduce_sum([n_local, 0.0 if finite_local else 1.0,
                                          1.0 if stop_requested else 0.0], ctx)
     finite = bad == 0
+    grad_norm = None
     if finite:
         if scaler:
             scaler.unscale_(optimizer)
         if clip_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm))
         if scaler:
             scaler.step(optimizer)
             scaler.update()
@@ -100,11 +97,51 @@ def train_step(model, optimizer, task, micro_batches: list[dict], ctx: DistConte
     else:
         optimizer.zero_grad(set_to_none=True)
     return {"loss": loss_sum / max(n_local, 1), "samples": int(samples), "finite": finite,
-            "stop": stop > 0}
+            "stop": stop > 0, "grad_norm": grad_norm}
+
+
+def _grouped(batches, size: int, skipped: list):
+    """Group non-empty batches into lists of `size` micro-batches; collect skip records."""
+    group = []
+    for batch in batches:
+        skipped.extend(batch.get("skipped", ()))
+        if len(batch["ids"]) == 0:
+            continue
+        group.append(batch)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _float_buffers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of the floating buffers (BatchNorm statistics) a forward pass may update."""
+    return {n: b.detach().clone() for n, b in model.named_buffers() if b.is_floating_point()}
+
+
+@torch.no_grad()
+def _restore_buffers(model: torch.nn.Module, saved: dict[str, torch.Tensor]) -> None:
+    for name, buffer in model.named_buffers():
+        if name in saved:
+            buffer.copy_(saved[name])
+
+
+# ----------------------------------------------------------------------------- the run
+@dataclass
+class TrainState:
+    """Where training stands; saved in every checkpoint as ``progress``."""
+
+    epoch: int = 0              # the epoch in progress (0-based)
+    step_in_epoch: int = 0      # optimizer steps done in it
+    global_step: int = 0
+    samples: int = 0            # global samples seen
+    best: float | None = None   # best value of the monitored metric
+    best_metrics: dict | None = None
 
 
 class _StopFlag:
-    """SIGTERM / SIGINT ask the loop to checkpoint and exit at the next step boundary."""
+    """SIGTERM / SIGINT ask the loop to checkpoint and stop at the next step boundary."""
 
     def __init__(self):
         self.signal_name = None
@@ -123,38 +160,70 @@ class _StopFlag:
             raise KeyboardInterrupt  # a second Ctrl-C really stops
         self.signal_name = signal.Signals(signum).name
 
+    @property
+    def requested(self) -> bool:
+        return self.signal_name is not None
+
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
 
-class _CsvLog:
-    def __init__(self, path: Path, enabled: bool):
-        self.path, self.enabled, self.fields = path, enabled, None
+@dataclass
+class _Run:
+    """Everything one training run holds (built by ``_start_run``)."""
 
-    def write(self, row: dict) -> None:
-        if not self.enabled:
-            return
-        new = not self.path.exists()
-        if self.fields is None:
-            self.fields = list(row) if new else next(csv.reader(self.path.open()))
-        with self.path.open("a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=self.fields, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+    cfg: dict
+    ctx: DistContext
+    output_dir: Path
+    seed: int
+    model: torch.nn.Module          # unwrapped: what checkpoints save
+    train_model: torch.nn.Module    # maybe DDP / compiled
+    optimizer: torch.optim.Optimizer
+    scaler: object
+    task: object
+    train_src: object
+    valid_src: object
+    runlog: RunLog
+    state: TrainState = field(default_factory=TrainState)
+    last_checkpoint: Path | None = None
+    bad_steps: int = 0
+
+    @property
+    def tcfg(self) -> dict:
+        return self.cfg["train"]
+
+    @property
+    def best_path(self) -> Path:
+        return self.output_dir / "best.pt"
 
 
-def _tensorboard(output_dir: Path, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        log.warning("train.tensorboard is on but the tensorboard package is not installed "
-                    "(pip install tensorboard); writing CSV logs only")
-        return None
-    return SummaryWriter(str(output_dir / "tensorboard"))
+def _prepare_output_dir(output_dir: Path, ctx: DistContext, *, resuming: bool,
+                        overwrite: bool) -> None:
+    """Clean stale temporaries; refuse (or, with overwrite, clear) another run's files."""
+    problem = ""
+    if ctx.is_main:
+        freed = remove_stale_temporaries(output_dir)
+        if freed:
+            log.info("removed %.1f MB of temporary files left by an interrupted save in %s",
+                     freed / 1e6, output_dir)
+        others = sorted(p.name for p in ckpt_io.list_checkpoints(output_dir))
+        if (output_dir / "best.pt").exists():
+            others.append("best.pt")
+        if others and not resuming:
+            if overwrite:
+                for name in others + ["train_log.csv", "valid_log.csv"]:
+                    (output_dir / name).unlink(missing_ok=True)
+                log.warning("--overwrite: removed the previous run's %d checkpoint(s) and logs "
+                            "in %s", len(others), output_dir)
+            else:
+                problem = (f"{output_dir} already holds a training run ({', '.join(others[-3:])}); "
+                           "continue it with --resume auto, choose another --output, or pass "
+                           "--overwrite to replace it")
+    (refused,) = all_reduce_sum([1.0 if problem else 0.0], ctx)
+    if refused:
+        raise OutputExistsError(problem or f"{output_dir} already holds a training run "
+                                "(see rank 0's message)")
 
 
 def _validation_source(cfg, ctx, seed):
@@ -168,36 +237,22 @@ def _validation_source(cfg, ctx, seed):
         return None
 
 
-def train(cfg: dict, *, output_dir: str | Path, resume: str | None = None,
-          weights: str | None = None, device: str = "auto", seed: int = 0) -> dict:
-    """Train `cfg["model"]` on `cfg["data"]`; returns a summary with checkpoint paths."""
-    ctx = init_distributed(device)
-    output_dir = Path(output_dir)
+def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.ResumePoint | None,
+               weights: str | None, seed: int) -> _Run:
     tcfg = cfg["train"]
-    accum = max(1, tcfg["grad_accum"])
+    accum = tcfg["grad_accum"]
     per_rank = tcfg["batch_size"] // (ctx.world_size * accum)
     if per_rank < 1:
-        raise ValueError(f"train.batch_size={tcfg['batch_size']} is smaller than processes x "
-                         f"grad_accum = {ctx.world_size * accum}")
-    if isinstance(resume, ckpt_io.ResumePoint):
-        resume_point = resume
-    else:
-        resume_point = (ckpt_io.resolve_resume(resume, output_dir, cfg["model"]["name"])
-                        if resume else None)
-    resume_path = resume_point.path if resume_point else None
-    if resume == "auto" and resume_path is None and ctx.is_main:
-        log.info("--resume auto: no checkpoint in %s yet, starting fresh", output_dir)
-
+        raise ConfigError(f"train.batch_size={tcfg['batch_size']} is smaller than processes x "
+                          f"train.grad_accum = {ctx.world_size * accum}; raise the batch size")
     torch.manual_seed(seed)
     train_src = build_source(cfg, "train", training=True, batch_size=per_rank, seed=seed,
                              rank=ctx.rank, world_size=ctx.world_size)
     valid_src = _validation_source(cfg, ctx, seed) if tcfg["valid_interval"] > 0 else None
-    num_classes = cfg["model"]["num_classes"]
-    task = make_task(train_src, num_classes, cfg["eval"])
-    monitor = tcfg["monitor"] or task.default_monitor
+    task = make_task(cfg, train_src.class_names)
 
     model = build_model(cfg)
-    if weights and not resume_path:
+    if weights and resume is None:
         ckpt_io.load_weights(model, weights, cfg["model"]["name"])
     model.to(ctx.device)
     if tcfg["channels_last"]:
@@ -207,19 +262,21 @@ def train(cfg: dict, *, output_dir: str | Path, resume: str | None = None,
     if tcfg["amp"] and tcfg["amp_dtype"] == "float16" and ctx.device.type == "cuda":
         scaler = torch.amp.GradScaler("cuda")
 
-    progress = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "samples": 0,
-                "best": None, "best_metrics": None}
-    if resume_path:
-        state = resume_point.state
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scaler and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        progress.update(state["progress"])
-        ckpt_io.restore_rng_state(state["rng"])
+    state = TrainState()
+    if resume is not None:
+        saved = resume.state
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if scaler and saved.get("scaler"):
+            scaler.load_state_dict(saved["scaler"])
+        state = TrainState(**saved["progress"])
+        ckpt_io.restore_rng_state(saved["rng"])
         if ctx.is_main:
-            log.info("resumed from %s at epoch %d, step %d", resume_path,
-                     progress["epoch"] + 1, progress["step_in_epoch"])
+            log.info("resumed from %s at epoch %d, step %d", resume.path, state.epoch + 1,
+                     state.step_in_epoch)
+            dropped = truncate_logs(output_dir, state.global_step)
+            if dropped:
+                log.info("dropped %d log row(s) written after that checkpoint", dropped)
 
     if ctx.enabled and tcfg["sync_bn"]:
         model = convert_sync_batchnorm(model)
@@ -232,135 +289,183 @@ def train(cfg: dict, *, output_dir: str | Path, resume: str | None = None,
 
     if ctx.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "config.yaml").write_text(dump_config(cfg))
-    train_csv = _CsvLog(output_dir / "train_log.csv", ctx.is_main)
-    valid_csv = _CsvLog(output_dir / "valid_log.csv", ctx.is_main)
-    board = _tensorboard(output_dir, tcfg["tensorboard"] and ctx.is_main)
-    last_ckpt = resume_path
-    best_path = output_dir / "best.pt"
+        atomic_write_text(output_dir / "config.yaml", dump_config(cfg))
+    runlog = RunLog(output_dir, enabled=ctx.is_main, tensorboard=tcfg["tensorboard"])
+    return _Run(cfg, ctx, output_dir, seed, model, train_model, optimizer, scaler, task,
+                train_src, valid_src, runlog, state,
+                last_checkpoint=resume.path if resume else None)
 
-    def save(reason: str) -> Path:
-        nonlocal last_ckpt
-        if ctx.is_main:
-            state = {"format": ckpt_io.FORMAT, "model_name": cfg["model"]["name"],
-                     "model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                     "scaler": scaler.state_dict() if scaler else None,
-                     "progress": dict(progress), "rng": ckpt_io.capture_rng_state(),
-                     "config": cfg, "class_names": list(train_src.class_names),
-                     "reason": reason}
-            path = ckpt_io.save_checkpoint(state, ckpt_io.checkpoint_path(
-                output_dir, progress["global_step"]))
-            ckpt_io.prune_checkpoints(output_dir, tcfg["keep_checkpoints"])
-            last_ckpt = path
-        barrier(ctx)
-        return ckpt_io.checkpoint_path(output_dir, progress["global_step"])
 
-    bad_steps, stopped_by = 0, None
-    with _StopFlag() as stop_flag:
-        for epoch in range(progress["epoch"], tcfg["epochs"]):
-            start_step = progress["step_in_epoch"] if epoch == progress["epoch"] else 0
-            progress.update(epoch=epoch, step_in_epoch=start_step)
-            skipped: list = []
-            batches = train_src.batches(epoch, start_batch=start_step * accum)
-            total = train_src.num_batches(epoch)
-            bar = progress_bar(total=(total // accum if total else None), initial=start_step,
-                               desc=f"epoch {epoch + 1}/{tcfg['epochs']}",
-                               main_process=ctx.is_main)
-            groups = _grouped(batches, accum, skipped)
-            window_t, window_samples, window_loss, window_steps = time.time(), 0, 0.0, 0
-            while True:
-                group = next(groups, None)
-                (have,) = all_reduce_sum([1.0 if group else 0.0], ctx)
-                if have < ctx.world_size:
-                    break  # one rank ran out: the epoch ends for all (uneven shards)
-                torch.manual_seed(_step_seed(seed, ctx.rank, progress["global_step"]))
-                factor = lr_factor(tcfg["schedule"], epoch,
-                                   progress["step_in_epoch"] / max(1, (total or 1) // accum),
-                                   progress["samples"], tcfg["epochs"])
-                lr = set_learning_rate(optimizer, factor)
-                out = train_step(train_model, optimizer, task, group, ctx, amp=tcfg["amp"],
-                                 amp_dtype=tcfg["amp_dtype"], scaler=scaler,
-                                 clip_grad_norm=tcfg["clip_grad_norm"],
-                                 stop_requested=stop_flag.signal_name is not None)
-                progress["global_step"] += 1
-                progress["step_in_epoch"] += 1
-                progress["samples"] += out["samples"]
-                bar.update(1)
-                if not out["finite"]:
-                    bad_steps += 1
+def _save(run: _Run, reason: str) -> Path:
+    """Write a checkpoint of the run (rank 0); never one holding NaN/Inf weights."""
+    path = ckpt_io.checkpoint_path(run.output_dir, run.state.global_step)
+    if run.ctx.is_main:
+        state_dict = unwrap(run.model).state_dict()
+        bad = ckpt_io.non_finite_tensors(state_dict)
+        if bad:
+            raise TrainingStopped(
+                f"the weights became NaN/Inf by step {run.state.global_step} ({bad[0]}"
+                f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}); nothing was saved. "
+                f"Last good checkpoint: {run.last_checkpoint or 'none yet'}. Try a lower "
+                "learning rate or train.clip_grad_norm")
+        ckpt_io.save_checkpoint(ckpt_io.training_checkpoint(
+            run.cfg, state_dict, run.optimizer, run.scaler, asdict(run.state),
+            list(run.train_src.class_names), reason), path)
+        ckpt_io.prune_checkpoints(run.output_dir, run.tcfg["keep_checkpoints"], protect=path)
+        run.last_checkpoint = path
+    barrier(run.ctx)
+    return path
+
+
+def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
+    """Train ``epoch`` from ``run.state.step_in_epoch`` on; returns the name of the signal
+    that stopped it early, else None (the epoch ran out of data)."""
+    tcfg, ctx, state = run.tcfg, run.ctx, run.state
+    accum = tcfg["grad_accum"]
+    skipped: list = []
+    total = run.train_src.num_batches(epoch)
+    steps_per_epoch = max(1, (total or 1) // accum)
+    bar = progress_bar(total=(total // accum if total else None), initial=state.step_in_epoch,
+                       desc=f"epoch {epoch + 1}/{tcfg['epochs']}", main_process=ctx.is_main)
+    groups = _grouped(run.train_src.batches(epoch, start_batch=state.step_in_epoch * accum),
+                      accum, skipped)
+    window = {"t": time.time(), "samples": 0, "loss": 0.0, "steps": 0}
+    per_rank = tcfg["batch_size"] // (ctx.world_size * accum)
+    used = state.step_in_epoch * accum * per_rank  # records of the steps done before a resume
+    stopped_by = None
+    while True:
+        group = next(groups, None)
+        (have,) = all_reduce_sum([1.0 if group else 0.0], ctx)
+        if have < ctx.world_size:
+            break  # one rank ran out: the epoch ends for all (the source reports what is left)
+        torch.manual_seed(_step_seed(run.seed, ctx.rank, state.global_step))
+        lr = set_learning_rate(run.optimizer, lr_factor(
+            tcfg["schedule"], epoch, state.step_in_epoch / steps_per_epoch, state.samples,
+            tcfg["epochs"]))
+        used += sum(run.task.batch_size(b) for b in group)
+        statistics = _float_buffers(run.model)
+        out = train_step(run.train_model, run.optimizer, run.task, group, ctx,
+                         amp=tcfg["amp"], amp_dtype=tcfg["amp_dtype"], scaler=run.scaler,
+                         clip_grad_norm=tcfg["clip_grad_norm"], stop_requested=stop.requested)
+        state.global_step += 1
+        state.step_in_epoch += 1
+        state.samples += out["samples"]
+        bar.update(1)
+        if not out["finite"]:
+            _restore_buffers(run.model, statistics)  # the bad forward pass updated them
+            run.bad_steps += 1
+            if ctx.is_main:
+                log.warning("step %d: non-finite loss, step skipped (%d in a row)",
+                            state.global_step, run.bad_steps)
+            if run.bad_steps >= tcfg["max_bad_steps"]:
+                raise TrainingStopped(
+                    f"{run.bad_steps} consecutive non-finite losses; stopping. Last good "
+                    f"checkpoint: {run.last_checkpoint or 'none written yet'}. Try a lower "
+                    "learning rate, train.clip_grad_norm, or check the data.")
+        else:
+            run.bad_steps = 0
+            window["samples"] += out["samples"]
+            window["loss"] += out["loss"]
+            window["steps"] += 1
+            bar.set_postfix(loss=f"{out['loss']:.4f}", lr=f"{lr:.2e}", refresh=False)
+        if state.global_step % tcfg["log_interval"] == 0 and window["steps"]:
+            rate = window["samples"] / max(time.time() - window["t"], 1e-9)
+            run.runlog.train_row({"epoch": epoch + 1, "step": state.global_step,
+                                  "samples": state.samples,
+                                  "loss": window["loss"] / window["steps"], "lr": lr,
+                                  "samples_per_s": rate})
+            window = {"t": time.time(), "samples": 0, "loss": 0.0, "steps": 0}
+        if out["stop"]:
+            stopped_by = stop.signal_name or "a signal on another rank"
+            break
+        if tcfg["save_every_steps"] and state.global_step % tcfg["save_every_steps"] == 0:
+            _save(run, "interval")
+    bar.close()
+    planned = run.train_src.num_samples(epoch) if hasattr(run.train_src, "num_samples") else None
+    n_skipped, n_used, n_planned = all_reduce_sum(
+        [float(len(skipped)), float(used), float(planned or 0)], ctx)
+    if ctx.is_main and n_skipped:
+        log.warning("epoch %d: %d bad records skipped (details in the warnings above)",
+                    epoch + 1, int(n_skipped))
+    unread = int(n_planned - n_used - n_skipped)
+    if ctx.is_main and planned is not None and stopped_by is None and unread > 0:
+        level = logging.WARNING if unread > ctx.world_size * per_rank * accum else logging.INFO
+        log.log(level, "epoch %d: %d of %d records were not used (each process drops its last "
+                "partial batch, and the epoch ends for all when the first process runs out)",
+                epoch + 1, unread, int(n_planned))
+    return stopped_by
+
+
+def validate_and_checkpoint(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
+    """End of ``epoch``: validate when due, checkpoint, keep best.pt. Returns the signal name
+    if a stop request arrived during validation (the checkpoint is written all the same)."""
+    state = run.state
+    state.epoch, state.step_in_epoch = epoch + 1, 0
+    metrics = None
+    due = run.valid_src is not None and (epoch + 1) % run.tcfg["valid_interval"] == 0
+    if due:
+        metrics = evaluate(unwrap(run.train_model), run.valid_src, run.task, run.ctx,
+                           amp=run.tcfg["amp"], amp_dtype=run.tcfg["amp_dtype"],
+                           desc="validate", should_stop=lambda: stop.requested)
+    if due and metrics is None:  # interrupted: keep the trained epoch, skip its validation
+        _save(run, "signal")
+        return stop.signal_name or "a signal on another rank"
+    improved = False
+    if metrics is not None:
+        run.runlog.valid_row(epoch + 1, state.global_step, metrics)
+        value = metrics.get(run.tcfg["monitor"] or run.task.default_monitor)
+        if isinstance(value, (int, float)) and math.isfinite(value) and \
+                (state.best is None or value > state.best):
+            state.best, state.best_metrics, improved = value, metrics, True
+    path = _save(run, "epoch")
+    if improved and run.ctx.is_main:
+        ckpt_io.copy_checkpoint(path, run.best_path)
+    return None
+
+
+def train(cfg: dict, *, output_dir: str | Path, resume: str | ckpt_io.ResumePoint | None = None,
+          weights: str | None = None, device: str = "auto", seed: int = 0,
+          overwrite: bool = False) -> dict:
+    """Train ``cfg["model"]`` on ``cfg["data"]``; returns a summary with checkpoint paths.
+
+    ``resume``: a checkpoint path, "auto" (the newest good one in ``output_dir``) or a
+    ``ResumePoint`` already read. A summary with ``"interrupted"`` means a signal stopped the
+    run after writing a checkpoint.
+    """
+    ctx = init_distributed(device)
+    output_dir = Path(output_dir)
+    if isinstance(resume, (str, Path)):
+        resume = ckpt_io.resolve_resume(resume, output_dir, cfg["model"]["name"]) \
+            or _fresh_start(str(resume), output_dir, ctx)
+    _prepare_output_dir(output_dir, ctx, resuming=resume is not None, overwrite=overwrite)
+    run = _start_run(cfg, output_dir, ctx, resume, weights, seed)
+    try:
+        with _StopFlag() as stop:
+            for epoch in range(run.state.epoch, run.tcfg["epochs"]):
+                run.state.epoch = epoch
+                stopped_by = train_one_epoch(run, epoch, stop)
+                if stopped_by is None:
+                    stopped_by = validate_and_checkpoint(run, epoch, stop)
+                else:
+                    _save(run, "signal")
+                if stopped_by:
                     if ctx.is_main:
-                        log.warning("step %d: non-finite loss, step skipped (%d in a row)",
-                                    progress["global_step"], bad_steps)
-                    if bad_steps >= tcfg["max_bad_steps"]:
-                        raise TrainingStopped(
-                            f"{bad_steps} consecutive non-finite losses; stopping. Last good "
-                            f"checkpoint: {last_ckpt or 'none written yet'}. Try a lower "
-                            "learning rate, train.clip_grad_norm, or check the data.")
-                    continue
-                bad_steps = 0
-                window_samples += out["samples"]
-                window_loss += out["loss"]
-                window_steps += 1
-                bar.set_postfix(loss=f"{out['loss']:.4f}", lr=f"{lr:.2e}", refresh=False)
-                if progress["global_step"] % tcfg["log_interval"] == 0:
-                    rate = window_samples / max(time.time() - window_t, 1e-9)
-                    row = {"epoch": epoch + 1, "step": progress["global_step"],
-                           "samples": progress["samples"], "loss": window_loss / window_steps,
-                           "lr": lr, "samples_per_s": rate}
-                    if ctx.is_main:
-                        log.info("epoch %d step %d  loss %.4f  lr %.3g  %.1f samples/s",
-                                 epoch + 1, progress["global_step"], row["loss"], lr, rate)
-                        if board:
-                            for key in ("loss", "lr", "samples_per_s"):
-                                board.add_scalar(f"train/{key}", row[key], row["step"])
-                    train_csv.write(row)
-                    window_t, window_samples, window_loss, window_steps = time.time(), 0, 0.0, 0
-                if out["stop"]:
-                    stopped_by = stop_flag.signal_name or "a signal on another rank"
-                    break
-                if tcfg["save_every_steps"] and progress["global_step"] % tcfg["save_every_steps"] == 0:
-                    save("interval")
-            bar.close()
-            (n_skipped,) = all_reduce_sum([float(len(skipped))], ctx)
-            if stopped_by:
-                path = save("signal")
-                if ctx.is_main:
-                    log.warning("stopped by %s: checkpoint saved to %s; continue with "
-                                "--resume auto (or --resume %s)", stopped_by, path, path)
-                return {"interrupted": stopped_by, "last": str(path), "output_dir": str(output_dir)}
-            if ctx.is_main and n_skipped:
-                log.warning("epoch %d: %d bad records skipped (details in the warnings above)",
-                            epoch + 1, int(n_skipped))
-            progress.update(epoch=epoch + 1, step_in_epoch=0)
-            metrics = None
-            if valid_src is not None and (epoch + 1) % tcfg["valid_interval"] == 0:
-                metrics = evaluate(unwrap(train_model), valid_src, task, ctx, amp=tcfg["amp"],
-                                   amp_dtype=tcfg["amp_dtype"], desc="validate")
-                if ctx.is_main:
-                    log.info("epoch %d validation: %s", epoch + 1, format_metrics(metrics))
-                    valid_csv.write({"epoch": epoch + 1, "step": progress["global_step"],
-                                     **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}})
-                    if board:
-                        for key, value in metrics.items():
-                            if isinstance(value, (int, float)):
-                                board.add_scalar(f"valid/{key}", value, progress["global_step"])
-                value = metrics.get(monitor)
-                if value is not None and (progress["best"] is None or value > progress["best"]):
-                    progress["best"], progress["best_metrics"] = value, metrics
-                    path = save("epoch")
-                    if ctx.is_main:
-                        ckpt_io.copy_checkpoint(path, best_path)
-                    continue
-            save("epoch")
-    if board:
-        board.close()
-    result = {"output_dir": str(output_dir), "last": str(last_ckpt) if last_ckpt else None,
-              "best": str(best_path) if best_path.exists() else None,
-              "best_metrics": progress["best_metrics"], "epochs": tcfg["epochs"],
-              "steps": progress["global_step"], "samples": progress["samples"]}
-    return result
+                        log.warning("stopped by %s: checkpoint saved to %s; continue with "
+                                    "--resume auto (or --resume %s)", stopped_by,
+                                    run.last_checkpoint, run.last_checkpoint)
+                    return {"interrupted": stopped_by, "last": str(run.last_checkpoint),
+                            "output_dir": str(output_dir)}
+    finally:
+        run.runlog.close()
+    state = run.state
+    return {"output_dir": str(output_dir),
+            "last": str(run.last_checkpoint) if run.last_checkpoint else None,
+            "best": str(run.best_path) if run.best_path.exists() else None,
+            "best_metrics": state.best_metrics, "epochs": run.tcfg["epochs"],
+            "steps": state.global_step, "samples": state.samples}
 
 
-def format_metrics(metrics: dict) -> str:
-    return "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in metrics.items() if isinstance(v, (int, float)))
+def _fresh_start(resume: str, output_dir: Path, ctx: DistContext) -> None:
+    if resume == "auto" and ctx.is_main:
+        log.info("--resume auto: no checkpoint in %s yet, starting fresh", output_dir)
+    return None

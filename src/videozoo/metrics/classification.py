@@ -85,6 +85,7 @@ class ClassificationMetrics:
             "mean_class_accuracy": float(per_class[seen].mean()) if bool(seen.any()) else 0.0,
             "num_videos": num_videos,
             "num_invalid": len(self.invalid_ids),
+            "undecodable_videos": sorted(self.invalid_ids),
         }
 
     def state(self) -> dict:

@@ -1,0 +1,142 @@
+"""``videozoo check``: find the bad files and records of a dataset before training on it.
+
+Every file under the given folders (or given directly) is checked in parallel worker
+processes:
+
+* videos (mp4, webm, mkv, avi, ...): opened, indexed, and a few frames decoded (first,
+  middle, last) through the same reader training uses;
+* TFRecord shards: every record's framing and both CRCs (``tfrecord.scan_records``), then
+  every record parsed as a frame-level YouTube-8M example (id, rgb/audio frames, labels,
+  checked against ``vocabulary.csv`` when the folder has one).
+
+The result is a CSV with one row per problem (``path, kind, record, video_id, reason``),
+written atomically, and a summary; ``run_check`` returns the summary as a dict.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from videozoo.data.video import VIDEO_EXTENSIONS
+from videozoo.engine.progress import progress_bar
+from videozoo.errors import DataNotFoundError
+from videozoo.fileio import write_csv
+
+log = logging.getLogger("videozoo")
+
+SHARD_EXTENSIONS = (".tfrecord", ".tfrecords")
+COLUMNS = ["path", "kind", "record", "video_id", "reason"]
+
+
+def find_files(inputs: list[str]) -> list[tuple[str, str]]:
+    """(path, "video" | "shard") for every checkable file in ``inputs`` (files or folders)."""
+    found = []
+    for item in inputs:
+        path = Path(item)
+        if not path.exists():
+            raise DataNotFoundError(f"{item}: no such file or folder")
+        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in candidates:
+            suffix = file.suffix.lower()
+            if suffix in VIDEO_EXTENSIONS:
+                found.append((str(file), "video"))
+            elif suffix in SHARD_EXTENSIONS:
+                found.append((str(file), "shard"))
+            elif not path.is_dir():  # given by name: say why it is not checked
+                found.append((str(file), "other"))
+    return found
+
+
+def check_video(path: str, frames: int = 3) -> list[tuple]:
+    """Problems of one video file (an empty list when it decodes)."""
+    from videozoo.data.video import VideoReadError, VideoReader
+
+    try:
+        with VideoReader(path) as reader:
+            last = reader.num_frames - 1
+            wanted = sorted({0, last // 2, last})[:max(1, frames)]
+            reader.read(wanted, size=64)
+    except VideoReadError as err:
+        return [(path, "video", "", "", err.reason)]
+    return []
+
+
+def check_shard(path: str, num_classes: int | None = None) -> tuple[int, list[tuple]]:
+    """(sound records, problems) of one TFRecord shard."""
+    from videozoo.data.tfrecord import Damage, scan_records
+    from videozoo.data.youtube8m_records import RecordError, parse_frame_example
+
+    problems, records = [], 0
+    try:
+        for index, item in enumerate(scan_records(path, verify=True)):
+            if isinstance(item, Damage):
+                problems.append((path, "shard", f"byte {item.offset}", "",
+                                 f"{item.reason}; {item.skipped_bytes} bytes unreadable"))
+                continue
+            records += 1
+            try:
+                example = parse_frame_example(item)
+            except RecordError as err:
+                problems.append((path, "shard", index, err.video_id, err.reason))
+                continue
+            if num_classes is not None and example.labels is not None and example.labels.size \
+                    and (example.labels.min() < 0 or example.labels.max() >= num_classes):
+                problems.append((path, "shard", index, example.video_id,
+                                 f"label {int(example.labels.max())} outside the vocabulary "
+                                 f"({num_classes} classes)"))
+    except OSError as err:
+        problems.append((path, "shard", "", "", f"cannot be read: {err}"))
+    return records, problems
+
+
+def _check_one(job: tuple[str, str, int | None, int]) -> tuple[str, int, list[tuple]]:
+    path, kind, num_classes, frames = job
+    if kind == "video":
+        return kind, 0, check_video(path, frames)
+    if kind == "shard":
+        records, problems = check_shard(path, num_classes)
+        return kind, records, problems
+    return kind, 0, [(path, "other", "", "", "neither a video nor a TFRecord shard")]
+
+
+def _vocabulary_size(inputs: list[str]) -> int | None:
+    from videozoo.data.youtube8m_records import read_vocabulary
+    for item in inputs:
+        vocab = Path(item) / "vocabulary.csv"
+        if vocab.is_file():
+            return len(read_vocabulary(str(vocab), None))
+    return None
+
+
+def run_check(inputs: list[str], output: str | Path, *, workers: int | None = None,
+              frames: int = 3) -> dict:
+    """Check ``inputs``; write the problems CSV to ``output``; return a summary dict."""
+    files = find_files(inputs)
+    if not files:
+        raise DataNotFoundError(f"no videos or TFRecord shards under {', '.join(inputs)}")
+    num_classes = _vocabulary_size(inputs)
+    jobs = [(path, kind, num_classes, frames) for path, kind in files]
+    workers = max(1, workers or min(len(jobs), os.cpu_count() or 1))
+    problems, counts, records = [], {"video": 0, "shard": 0, "other": 0}, 0
+    bar = progress_bar(total=len(jobs), desc="check")
+    if workers == 1:
+        results = map(_check_one, jobs)
+    else:
+        pool = ProcessPoolExecutor(workers)
+        results = pool.map(_check_one, jobs, chunksize=4)
+    try:
+        for kind, n_records, found in results:
+            counts[kind] += 1
+            records += n_records
+            problems += found
+            bar.update(1)
+    finally:
+        bar.close()
+        if workers > 1:
+            pool.shutdown()
+    path = write_csv(output, COLUMNS, problems)
+    bad_files = len({p[0] for p in problems})
+    return {"videos": counts["video"], "shards": counts["shard"], "records": records,
+            "problems": len(problems), "bad_files": bad_files, "report": str(path)}

@@ -1,0 +1,383 @@
+"""The YouTube-8M record format: TensorFlow's Example / SequenceExample without TensorFlow.
+
+* frame-level ``tf.train.SequenceExample``: context ``id`` (2017: ``video_id``) and ``labels``;
+  feature lists ``rgb`` (one 1024-byte uint8 value per second) and ``audio`` (128 bytes).
+* video-level ``tf.train.Example``: ``id``, ``labels``, ``mean_rgb`` [1024], ``mean_audio`` [128].
+
+``encode_frame_example`` / ``encode_video_example`` write records; ``parse_frame_example``
+reads one into a ``FrameExample`` (uint8 views of the record, no copy); ``record_level`` tells
+frame- from video-level records; ``dequantize`` / ``quantize`` are the official 8-bit
+conversion; ``read_vocabulary`` reads ``vocabulary.csv``. Nothing here reads shards: that is
+``tfrecord.py`` (framing) and ``youtube8m.py`` (the data source).
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from typing import Iterator, NamedTuple
+
+import numpy as np
+import torch
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+from videozoo.errors import DataError, DataNotFoundError
+
+log = logging.getLogger("videozoo.data")
+
+RGB_SIZE = 1024
+AUDIO_SIZE = 128
+VOCABULARY_COLUMNS = ["Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "WikiUrl",
+                      "Vertical1", "Vertical2", "Vertical3", "WikiDescription"]
+
+
+# --------------------------------------------------------------------------------------------
+# tf.train.Example / SequenceExample message classes, built from descriptors (no TensorFlow).
+# Field numbers follow tensorflow/core/example/{feature,example}.proto so real files parse.
+
+def _build_message_classes() -> dict:
+    F = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="videozoo/tensorflow_example.proto", package="tensorflow", syntax="proto3")
+
+    def field(name, number, type_, repeated=False, message=None, oneof=None):
+        f = F(name=name, number=number, type=type_,
+              label=F.LABEL_REPEATED if repeated else F.LABEL_OPTIONAL)
+        if message:
+            f.type_name = f".tensorflow.{message}"
+        if oneof is not None:
+            f.oneof_index = oneof
+        return f
+
+    def message(name, *fields):
+        m = proto.message_type.add(name=name)
+        m.field.extend(fields)
+        return m
+
+    def string_map(name, field_name, entry_name, value):
+        m = proto.message_type.add(name=name)
+        entry = m.nested_type.add(name=entry_name)
+        entry.options.map_entry = True
+        entry.field.extend([field("key", 1, F.TYPE_STRING),
+                            field("value", 2, F.TYPE_MESSAGE, message=value)])
+        m.field.append(field(field_name, 1, F.TYPE_MESSAGE, True, f"{name}.{entry_name}"))
+
+    message("BytesList", field("value", 1, F.TYPE_BYTES, True))
+    message("FloatList", field("value", 1, F.TYPE_FLOAT, True))
+    message("Int64List", field("value", 1, F.TYPE_INT64, True))
+    feature = message("Feature",
+                      field("bytes_list", 1, F.TYPE_MESSAGE, message="BytesList", oneof=0),
+                      field("float_list", 2, F.TYPE_MESSAGE, message="FloatList", oneof=0),
+                      field("int64_list", 3, F.TYPE_MESSAGE, message="Int64List", oneof=0))
+    feature.oneof_decl.add(name="kind")
+    string_map("Features", "feature", "FeatureEntry", "Feature")
+    message("FeatureList", field("feature", 1, F.TYPE_MESSAGE, True, "Feature"))
+    string_map("FeatureLists", "feature_list", "FeatureListEntry", "FeatureList")
+    message("Example", field("features", 1, F.TYPE_MESSAGE, message="Features"))
+    message("SequenceExample", field("context", 1, F.TYPE_MESSAGE, message="Features"),
+            field("feature_lists", 2, F.TYPE_MESSAGE, message="FeatureLists"))
+
+    # A private pool: no clash with TensorFlow's own classes if it is imported too.
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return {m.name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.{m.name}"))
+            for m in proto.message_type}
+
+
+_MESSAGES = _build_message_classes()
+BytesList, FloatList, Int64List = _MESSAGES["BytesList"], _MESSAGES["FloatList"], _MESSAGES["Int64List"]
+Feature, Features = _MESSAGES["Feature"], _MESSAGES["Features"]
+FeatureList, FeatureLists = _MESSAGES["FeatureList"], _MESSAGES["FeatureLists"]
+Example, SequenceExample = _MESSAGES["Example"], _MESSAGES["SequenceExample"]
+
+
+# --------------------------------------------------------------------------------------------
+# Dequantization
+
+_DEQUANTIZE_SCALE = np.float32(4.0 / 255.0)
+_DEQUANTIZE_BIAS = np.float32(4.0 / 512.0 - 2.0)
+
+
+def _dequantize_into(out: np.ndarray, x: np.ndarray) -> None:
+    # Convert, then scale and shift in place: numpy vectorises these (a lookup table does not).
+    out[...] = x
+    np.multiply(out, _DEQUANTIZE_SCALE, out=out)
+    np.add(out, _DEQUANTIZE_BIAS, out=out)
+
+
+def dequantize(x):
+    """uint8 features -> float32 in [-2, 2]: ``x * 4/255 + (4/512 - 2)`` (0 -> -1.992, 255 -> 2.008).
+
+    The official formula (Google's starter code), used for rgb and audio alike. PaddleVideo's
+    NeXtVLAD uses ``x * 4/255 - 2`` for rgb (no +4/512 offset); we do not copy that.
+    Accepts a numpy array or a torch tensor; returns the same kind.
+    """
+    if isinstance(x, torch.Tensor):
+        return x.to(torch.float32) * float(_DEQUANTIZE_SCALE) + float(_DEQUANTIZE_BIAS)
+    x = np.asarray(x)
+    out = np.empty(x.shape, np.float32)
+    _dequantize_into(out, x)
+    return out
+
+
+def quantize(x) -> np.ndarray:
+    """float features -> uint8, the inverse of ``dequantize`` (values clipped to [-2, 2])."""
+    q = np.rint((np.asarray(x, dtype=np.float32) - _DEQUANTIZE_BIAS) / _DEQUANTIZE_SCALE)
+    return np.clip(q, 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------
+# Protobuf wire format: just enough to find the feature lists without a message per frame
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _wire_field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
+
+
+def _length_delimited_fields(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """(field number, start, end) of each length-delimited field of the message in buf[start:end]."""
+    pos = start
+    while pos < end:
+        key, pos = _read_varint(buf, pos)
+        wire_type = key & 7
+        if wire_type == 2:
+            length, pos = _read_varint(buf, pos)
+            if pos + length > end:
+                raise RecordError("malformed protobuf (field runs past its message)")
+            yield key >> 3, pos, pos + length
+            pos += length
+        elif wire_type == 0:
+            _, pos = _read_varint(buf, pos)
+        elif wire_type in (1, 5):
+            pos += 8 if wire_type == 1 else 4
+        else:
+            raise RecordError(f"malformed protobuf (wire type {wire_type})")
+
+
+def _frame_prefix(size: int) -> bytes:
+    # Wire bytes before the data of one frame inside a FeatureList: Feature tag+length,
+    # BytesList tag+length, value tag+length (all field 1, length-delimited).
+    prefix, length = b"", size
+    for _ in range(3):
+        prefix = b"\x0a" + _encode_varint(length) + prefix
+        length = size + len(prefix)
+    return prefix
+
+
+_FRAME_PREFIX = {size: np.frombuffer(_frame_prefix(size), np.uint8) for size in (RGB_SIZE, AUDIO_SIZE)}
+
+
+# --------------------------------------------------------------------------------------------
+# Record encoding
+
+def _context(features, video_id: str, labels) -> None:
+    features.feature["id"].bytes_list.value.append(video_id.encode())
+    if labels is not None:  # test shards carry no labels at all
+        features.feature["labels"].int64_list.SetInParent()
+        features.feature["labels"].int64_list.value.extend(int(label) for label in labels)
+
+
+def encode_frame_example(video_id: str, labels, rgb: np.ndarray, audio: np.ndarray) -> bytes:
+    """A frame-level SequenceExample. rgb uint8 [T, 1024], audio uint8 [T, 128]; labels None = unlabeled."""
+    context = Features()
+    _context(context, video_id, labels)
+    lists = []
+    for name, frames, size in (("rgb", rgb, RGB_SIZE), ("audio", audio, AUDIO_SIZE)):
+        frames = np.asarray(frames, dtype=np.uint8)
+        if frames.ndim != 2 or frames.shape[1] != size:
+            raise DataError(f"{name} must be uint8 [T, {size}], got shape {frames.shape}")
+        # The FeatureList written directly (what a protobuf serializer emits, without building
+        # one message per frame): each frame is its wire prefix followed by its bytes.
+        prefix = np.broadcast_to(_FRAME_PREFIX[size], (len(frames), len(_FRAME_PREFIX[size])))
+        feature_list = np.concatenate([prefix, frames], axis=1).tobytes()
+        lists.append(_wire_field(1, _wire_field(1, name.encode()) + _wire_field(2, feature_list)))
+    return _wire_field(1, context.SerializeToString()) + _wire_field(2, b"".join(lists))
+
+
+def encode_video_example(video_id: str, labels, mean_rgb, mean_audio) -> bytes:
+    """A video-level Example: mean_rgb float [1024], mean_audio float [128]; labels None = unlabeled."""
+    example = Example()
+    _context(example.features, video_id, labels)
+    feature = example.features.feature
+    feature["mean_rgb"].float_list.value.extend(np.asarray(mean_rgb, np.float32).ravel().tolist())
+    feature["mean_audio"].float_list.value.extend(np.asarray(mean_audio, np.float32).ravel().tolist())
+    return example.SerializeToString()
+
+
+# --------------------------------------------------------------------------------------------
+# Record parsing
+
+class RecordError(DataError):
+    """A record that cannot be used (missing field, wrong size, wrong kind): skipped, not fatal."""
+
+    def __init__(self, reason: str, video_id: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.video_id = video_id
+
+
+class FrameExample(NamedTuple):
+    video_id: str
+    labels: np.ndarray | None   # int64 [L]; None when the record has no labels (test shards)
+    rgb: np.ndarray      # uint8 [T, 1024]
+    audio: np.ndarray    # uint8 [T, 128]
+
+
+def _split_sequence_example(record) -> tuple[bytes, dict[str, tuple[int, int]]]:
+    """Context bytes and {feature list name: (start, end) in record} of a serialized
+    SequenceExample (bytes or memoryview)."""
+    context = b""
+    lists = {}
+    try:
+        for number, start, end in _length_delimited_fields(record, 0, len(record)):
+            if number == 1:
+                context = record[start:end]
+            elif number == 2:
+                for _, entry_start, entry_end in _length_delimited_fields(record, start, end):
+                    # A map entry: key (field 1, the list's name), value (field 2, the FeatureList).
+                    name, span = "", (0, 0)
+                    for part, a, b in _length_delimited_fields(record, entry_start, entry_end):
+                        if part == 1:
+                            name = str(record[a:b], "utf-8", "replace")
+                        elif part == 2:
+                            span = (a, b)
+                    lists[name] = span
+    except IndexError:
+        raise RecordError("malformed protobuf (record ends inside a field)") from None
+    return context, lists
+
+
+def _frames(record: bytes, span: tuple[int, int], size: int, max_frames: int) -> np.ndarray | None:
+    """uint8 [T, size] view of a FeatureList of one-value byte features, or None if malformed."""
+    start, end = span
+    prefix = _FRAME_PREFIX[size]
+    stride = len(prefix) + size
+    # Fast path: the published shards encode every frame identically, so the list is a
+    # [T, stride] byte matrix; check every frame's prefix bytes, then take a strided view.
+    if (end - start) % stride == 0:
+        matrix = np.frombuffer(record, np.uint8, end - start, start).reshape(-1, stride)
+        if (matrix[:max_frames, :len(prefix)] == prefix).all():
+            return matrix[:max_frames, len(prefix):]
+    # Anything else (other encoders' choices): the protobuf parser.
+    try:
+        features = FeatureList.FromString(record[start:end]).feature[:max_frames]
+    except Exception:
+        return None
+    values = [f.bytes_list.value for f in features]
+    if any(len(v) != 1 for v in values):
+        return None
+    data = b"".join(v[0] for v in values)
+    if len(data) != len(values) * size:
+        return None
+    return np.frombuffer(data, np.uint8).reshape(-1, size)
+
+
+def _context_value(context, names: tuple[str, ...], kind: str):
+    for name in names:
+        if name in context.feature:
+            return getattr(context.feature[name], kind).value
+    return None
+
+
+def parse_frame_example(record, max_frames: int = 300) -> FrameExample:
+    """Decode one frame-level record (bytes or memoryview), keeping its first ``max_frames`` frames.
+
+    rgb and audio are views into ``record`` (no copy).
+
+    Raises ``RecordError`` (with the video id when known) for a record that cannot be used.
+    """
+    context_bytes, lists = _split_sequence_example(record)
+    try:
+        context = Features.FromString(context_bytes)
+    except Exception:
+        raise RecordError("malformed context") from None
+    ids = _context_value(context, ("id", "video_id"), "bytes_list")
+    video_id = ids[0].decode("utf-8", "replace") if ids else ""
+    if not ids:
+        raise RecordError("no 'id' (or 'video_id') in the context")
+    labels = _context_value(context, ("labels",), "int64_list")
+    if "rgb" not in lists and "mean_rgb" in context.feature:
+        raise RecordError("video-level record (mean_rgb) where a frame-level one is needed", video_id)
+    frames = {}
+    for name, size in (("rgb", RGB_SIZE), ("audio", AUDIO_SIZE)):
+        if name not in lists:
+            raise RecordError(f"no '{name}' feature list", video_id)
+        frames[name] = _frames(record, lists[name], size, max_frames)
+        if frames[name] is None:
+            raise RecordError(f"'{name}' frames are not single {size}-byte values", video_id)
+    num_frames = min(len(frames["rgb"]), len(frames["audio"]))
+    if num_frames == 0:
+        raise RecordError("no frames", video_id)
+    return FrameExample(video_id, None if labels is None else np.array(labels, dtype=np.int64),
+                        frames["rgb"][:num_frames], frames["audio"][:num_frames])
+
+
+def record_level(record: bytes) -> str:
+    """``"frame"`` (SequenceExample with rgb/audio lists), ``"video"`` (Example with
+    mean_rgb/mean_audio) or ``"unknown"``."""
+    try:
+        context_bytes, lists = _split_sequence_example(record)
+        if "rgb" in lists or "audio" in lists:
+            return "frame"
+        # An Example's field 1 (features) reads as a SequenceExample's context.
+        features = Features.FromString(context_bytes).feature
+    except Exception:
+        return "unknown"
+    return "video" if "mean_rgb" in features or "mean_audio" in features else "unknown"
+
+
+# --------------------------------------------------------------------------------------------
+# Vocabulary
+
+def read_vocabulary(path: str | None, num_classes: int | None) -> list[str]:
+    """Class names by index from ``vocabulary.csv`` (columns Index and Name).
+
+    ``num_classes`` None: as many classes as the vocabulary has (max Index + 1). A missing
+    file gives names ``class_<i>`` with a warning naming it; a malformed row is an error
+    naming the file and line.
+    """
+    names: dict[int, str] = {}
+    if path and os.path.isfile(path):
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not {"Index", "Name"} <= set(reader.fieldnames or []):
+                raise DataError(f"{path}: a vocabulary needs the columns Index and Name "
+                                f"(official: {','.join(VOCABULARY_COLUMNS)})")
+            for row in reader:
+                try:
+                    index = int(row["Index"])
+                except (TypeError, ValueError):
+                    raise DataError(f"{path}, line {reader.line_num}: Index {row['Index']!r} is "
+                                    "not a class number") from None
+                if index < 0:
+                    raise DataError(f"{path}, line {reader.line_num}: negative Index {index}")
+                names[index] = row["Name"] or ""
+    elif path:
+        log.warning("no vocabulary at %s: classes will be named class_<i>; put the dataset's "
+                    "vocabulary.csv there (or set data.vocabulary) for class names", path)
+    if num_classes is None:
+        if not names:
+            raise DataNotFoundError(f"the number of classes is unknown: no vocabulary at {path}; "
+                                    "set model.num_classes")
+        num_classes = max(names) + 1
+    return [names.get(i) or f"class_{i}" for i in range(num_classes)]
