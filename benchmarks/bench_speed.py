@@ -46,8 +46,10 @@ from videozoo import registry
 from videozoo.config import build_config
 from videozoo.engine.distributed import DistContext
 from videozoo.engine.optim import build_optimizer
-from videozoo.engine.tasks import MultiLabelTask, SingleLabelTask, to_device
-from videozoo.engine.train import autocast_context, build_model, channels_last_format, train_step
+from videozoo.engine.precision import autocast_context, channels_last_format
+from videozoo.engine.tasks import make_task, to_device
+from videozoo.engine.train import train_step
+from videozoo.registry import build_model
 
 DEFAULT_BATCH = {"youtube8m": 8, "kinetics": 1}
 SMALL_SCALE = {
@@ -101,11 +103,9 @@ def random_like_shape(tensor: torch.Tensor, shape: tuple) -> torch.Tensor:
 def synthetic_batch(model, data_format: str, num_classes: int, batch_size: int,
                     frames: int | None, resolution: int | None) -> dict:
     """The model's default input, resized, wrapped as the data source of `data_format` would."""
-    inputs = model.default_input(batch_size)
+    inputs = model.default_input(batch_size, **({"num_frames": frames} if frames else {}))
     for key, tensor in inputs.items():
         shape = list(tensor.shape)
-        if frames and data_format == "youtube8m":
-            shape[1] = frames  # rgb / audio / mask are [B, T, ...]
         if resolution and data_format == "kinetics":
             shape[-2:] = [resolution, resolution]
         if shape != list(tensor.shape):
@@ -202,8 +202,7 @@ def model_settings(name: str, args) -> tuple[dict, int, int | None, int | None]:
     overrides = (overrides if small else []) + list(args.set)
     frames = args.frames or (SMALL_SCALE["frames"].get(data_format) if small else None)
     if args.frames and data_format == "kinetics":
-        overrides.append(f"model.seg_num={args.frames}")
-        frames = None
+        overrides.append(f"data.seg_num={args.frames}")
     resolution = args.resolution or (SMALL_SCALE["resolution"] if small else None)
     cfg = build_config(name, overrides=overrides)
     return cfg, args.batch_size or DEFAULT_BATCH[data_format], frames, resolution
@@ -216,7 +215,7 @@ def bench_model(name: str, args, device: torch.device, bf16: bool) -> dict:
     model = build_model(cfg).to(device)
     batch = synthetic_batch(model, data_format, num_classes, batch_size, frames, resolution)
     batch = to_device(batch, device)  # once, so that steps time compute, not the copy
-    task = (MultiLabelTask if data_format == "youtube8m" else SingleLabelTask)(num_classes, [])
+    task = make_task(cfg, [str(i) for i in range(num_classes)])
     runners = build_runners(model, cfg, speed_options(model, device, bf16, args.compile), batch, task,
                             device)
     shape = {k: list(v.shape) for k, v in batch.items() if k in ("rgb", "video")}

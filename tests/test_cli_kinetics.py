@@ -30,7 +30,7 @@ def test_model_trains_evaluates_and_predicts_from_cli(model, kinetics_dir, tmp_p
     assert len(rows) == 16 and all(len(r["class_names"]) == 2 for r in rows)
     names = (kinetics_dir / "classes.txt").read_text().split()
     assert rows[0]["class_names"][0] in names
-    assert "predictions written" in capsys.readouterr().out
+    assert "predictions and 0 failures written" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -82,7 +82,7 @@ def test_predict_on_real_world_files_and_broken_ones(tsm_weights, tmp_path, caps
     assert sorted(p.split("/")[-1] for p in ok) == ["old.avi", "phone.mp4", "web.webm"]
     assert sorted(p.split("/")[-1] for p in bad) == ["empty.mp4", "truncated.mp4"]
     assert all(len(by_id[k]) == min(5, KIN_CLASSES) for k in ok)
-    assert "SKIPPED" in capsys.readouterr().out
+    assert "FAILED (empty file (0 bytes))" in capsys.readouterr().out
 
 
 def test_eval_report_confusion_matrix_and_tables(tsm_weights, tmp_path):

@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "clips (default 48, plus 16 each for validate and test)")
     p.add_argument("--classes", type=int, default=None, help="number of classes")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a dataset already in DIR (without it, such a folder is refused)")
 
     p = sub.add_parser("train", help="train a model (single process or under torchrun)")
     p.add_argument("model", help=MODEL_HELP)
@@ -107,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["jsonl", "csv", "kaggle"],
                    help="jsonl (default), csv, or kaggle (YouTube-8M submission)")
     _add_config_args(p)
+
+    p = sub.add_parser("upgrade", help="rewrite an older videozoo checkpoint in the safe format",
+                       description="Rewrite a checkpoint written by an older videozoo in the "
+                       "current format (tensors and plain data only). Files that need "
+                       "arbitrary unpickling are refused unless you vouch for them with "
+                       "--trust-unsafe-pickle.")
+    p.add_argument("checkpoint", help="the old checkpoint (.pt)")
+    p.add_argument("--output", required=True, metavar="NEW", help="where to write the new one")
+    p.add_argument("--trust-unsafe-pickle", action="store_true",
+                   help="allow unrestricted unpickling of CHECKPOINT (it can run code: only "
+                        "for a file you wrote yourself)")
 
     p = sub.add_parser("check", help="scan a dataset for unreadable videos and damaged records",
                        description="Open and decode a few frames of every video, check the "
@@ -170,7 +183,7 @@ def cmd_synth(args) -> int:
         from videozoo.data.synth import synth_youtube8m as make
     else:
         from videozoo.data.synth_kinetics import synth_kinetics as make
-    summary = make(args.dir, seed=args.seed, **kwargs)
+    summary = make(args.dir, seed=args.seed, overwrite=args.overwrite, **kwargs)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
@@ -201,8 +214,10 @@ def cmd_train(args) -> int:
     try:
         result = train(cfg, output_dir=output, resume=resume or args.resume, weights=args.weights,
                        device=args.device, seed=args.seed, overwrite=args.overwrite)
-    finally:
-        shutdown()
+    except BaseException:
+        shutdown(synchronize=False)
+        raise
+    shutdown()
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(result, indent=2, default=str))
     return EXIT_INTERRUPTED if result.get("interrupted") else 0
@@ -235,8 +250,10 @@ def cmd_eval(args) -> int:
         metrics, accumulator = evaluate(model, source, task, ctx, amp=cfg["train"]["amp"],
                                         amp_dtype=cfg["train"]["amp_dtype"], desc=args.split,
                                         return_metrics_object=True)
-    finally:
-        shutdown()
+    except BaseException:
+        shutdown(synchronize=False)
+        raise
+    shutdown()
     if ctx.is_main:
         out = Path(args.output) if args.output else \
             Path(args.weights).with_name(f"{Path(args.weights).stem}_{args.split}_metrics.json")
@@ -280,6 +297,14 @@ def cmd_predict(args) -> int:
     if len(failed) == len(rows):
         raise NothingUsableError(f"none of the {len(rows)} input(s) could be predicted "
                                  f"(reasons in {out})")
+    return 0
+
+
+def cmd_upgrade(args) -> int:
+    from videozoo.engine.checkpoint import upgrade_checkpoint
+    path = upgrade_checkpoint(args.checkpoint, args.output,
+                              trust_unsafe_pickle=args.trust_unsafe_pickle)
+    print(f"{args.checkpoint} -> {path} (plain-data checkpoint, loads without unpickling code)")
     return 0
 
 
@@ -343,7 +368,7 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
-            "info": cmd_info, "export": cmd_export, "convert": cmd_convert, "check": cmd_check, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo}
+            "info": cmd_info, "export": cmd_export, "convert": cmd_convert, "check": cmd_check, "upgrade": cmd_upgrade, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -217,7 +217,45 @@ def build_config(model: str | None, config_file: str | None = None,
         cfg = _merge_checked(cfg, layer)
     cfg["model"]["name"] = name
     _shared_keys_agree(cfg)
+    _check_values(cfg)
     return cfg
+
+
+#: engine settings and their smallest sensible value
+_ENGINE_MINIMUMS = {
+    "train.epochs": 1, "train.batch_size": 1, "train.log_interval": 1, "train.valid_interval": 0,
+    "train.save_every_steps": 0, "train.keep_checkpoints": 1, "train.num_workers": 0,
+    "train.grad_accum": 1, "train.clip_grad_norm": 0, "train.max_bad_steps": 1,
+    "train.optimizer.lr": 0, "train.optimizer.weight_decay": 0, "train.optimizer.momentum": 0,
+    "train.optimizer.eps": 0, "train.schedule.warmup_epochs": 0, "train.schedule.gamma": 0,
+    "eval.batch_size": 1, "eval.top_k": 1,
+}
+#: model / data integers that may be 0 (every other one counts something and must be >= 1)
+_ZERO_ALLOWED = {"data.shuffle_buffer"}
+
+
+def _check_values(cfg: dict) -> None:
+    """One-line errors for values no run can use (``--epochs 0``, a negative crop size...)."""
+    def get(path):
+        node = cfg
+        for part in path.split("."):
+            node = node[part]
+        return node
+
+    for path, minimum in _ENGINE_MINIMUMS.items():
+        value = get(path)
+        if isinstance(value, (int, float)) and value < minimum:
+            raise ConfigError(f"config key '{path}' must be >= {minimum}, got {value}")
+    for section in ("model", "data"):
+        for key, value in cfg[section].items():
+            path = f"{section}.{key}"
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if isinstance(value, int) and value < (0 if path in _ZERO_ALLOWED else 1):
+                raise ConfigError(f"config key '{path}' must be >= "
+                                  f"{0 if path in _ZERO_ALLOWED else 1}, got {value}")
+            if ("drop" in key) and not 0.0 <= value < 1.0:
+                raise ConfigError(f"config key '{path}' is a probability in [0, 1), got {value}")
 
 
 def _shared_keys_agree(cfg: dict) -> None:

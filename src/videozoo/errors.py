@@ -72,6 +72,10 @@ class DiskFullError(VideozooError, OSError):
     """No space left while writing a file (the previous version of the file is intact)."""
 
 
+class NonFiniteError(VideozooError, ValueError):
+    """A model gave NaN/Inf where numbers are needed (its weights diverged)."""
+
+
 class NothingUsableError(VideozooError):
     """The command ran, but nothing usable came out (every input failed)."""
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
 
-from videozoo.errors import CheckpointError, DiskFullError
+from videozoo.errors import CheckpointError, DiskFullError, OutputExistsError
 
 _TMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")
 
@@ -132,6 +132,20 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def refuse_to_overwrite(folder: str | os.PathLike, patterns: Iterable[str], what: str,
+                        overwrite: bool, flag: str = "--overwrite") -> None:
+    """Raise ``OutputExistsError`` when ``folder`` already holds files matching ``patterns``
+    (e.g. another dataset) unless ``overwrite``; the message names the files and the flag."""
+    folder = Path(folder)
+    if overwrite or not folder.is_dir():
+        return
+    found = sorted({p.name for pattern in patterns for p in folder.glob(pattern)})
+    if found:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise OutputExistsError(f"{folder} already holds {what} ({shown}); choose an empty folder "
+                                f"or pass {flag} to replace it")
+
+
 def remove_stale_temporaries(folder: str | os.PathLike, min_age_s: float = 60.0) -> int:
     """Delete hidden ``.<name>.<random>.tmp`` files that an interrupted save left in
     ``folder`` (not recursive). Returns how many bytes were freed."""
@@ -167,7 +181,7 @@ def _numpy_globals() -> list:
 
 
 def _unsupported_global(err: Exception) -> str | None:
-    match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+    match = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(err))
     return match.group(1) if match else None
 
 
@@ -211,6 +225,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy", "ndarray"), ("numpy", "dtype"),
         ("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"),
         ("builtins", "complex"), ("builtins", "slice"),
+        ("_codecs", "encode"),  # how protocol-2 pickles store bytes (old Paddle .pdparams)
     }
 
     def find_class(self, module: str, name: str):

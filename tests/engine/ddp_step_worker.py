@@ -24,4 +24,5 @@ out = train_step(ddp, optimizer, task, [local], ctx)
 assert out["samples"] == len(batch["ids"]), out
 if ctx.rank == 0:
     torch.save(model.state_dict(), sys.argv[1])
+del ddp
 shutdown()

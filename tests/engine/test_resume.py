@@ -12,6 +12,7 @@ from support import run_videozoo, sets, yt8m_overrides
 from videozoo.config import build_config
 from videozoo.engine import checkpoint as ck
 from videozoo.engine import train as train_mod
+from videozoo.errors import EXIT_INTERRUPTED, TrainingStopped
 
 # attention_cluster samples frames randomly and uses dropout: the strictest replay check.
 MODEL = "attention_cluster"
@@ -30,7 +31,7 @@ def _train_cmd(data, out, extra=()):
 
 def _final_params(run_dir):
     last = ck.list_checkpoints(run_dir)[-1]
-    return ck.load_checkpoint(last)["model"], last
+    return ck.read_checkpoint(last)["model"], last
 
 
 @pytest.mark.slow
@@ -49,7 +50,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(yt8m_dir, tmp_p
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     killed_at = ck.list_checkpoints(cut_dir)[-1]
-    assert ck.load_checkpoint(killed_at)["progress"]["step_in_epoch"] > 0  # really mid-epoch
+    assert ck.read_checkpoint(killed_at)["progress"]["step_in_epoch"] > 0  # really mid-epoch
 
     subprocess.run(_train_cmd(yt8m_dir, cut_dir) + ["--resume", "auto"], check=True,
                    capture_output=True, timeout=600)
@@ -60,7 +61,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(yt8m_dir, tmp_p
 
 
 @pytest.mark.slow
-def test_sigterm_saves_a_checkpoint_and_exits_cleanly(yt8m_dir, tmp_path):
+def test_sigterm_saves_a_checkpoint_and_exits_with_the_interrupted_code(yt8m_dir, tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(_train_cmd(yt8m_dir, out), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -70,10 +71,10 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(yt8m_dir, tmp_path):
         time.sleep(0.01)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr[-2000:]
+    assert proc.returncode == EXIT_INTERRUPTED, stderr[-2000:]  # "preempted", not "finished"
     assert "stopped by SIGTERM" in stderr and "--resume auto" in stderr
     last = ck.list_checkpoints(out)[-1]
-    state = ck.load_checkpoint(last)
+    state = ck.read_checkpoint(last)
     assert state["reason"] == "signal" and state["progress"]["global_step"] >= 2
     assert "Traceback" not in stderr
 
@@ -113,7 +114,7 @@ def test_nan_losses_skip_steps_then_stop_naming_last_checkpoint(yt8m_dir, tmp_pa
         return original_step(model, *args, **kwargs)
 
     monkeypatch.setattr(train_mod, "train_step", poisoned_step)
-    with pytest.raises(train_mod.TrainingStopped) as err:
+    with pytest.raises(TrainingStopped) as err:
         train_mod.train(cfg, output_dir=tmp_path / "ok", resume="auto", device="cpu")
     assert "3 consecutive non-finite losses" in str(err.value) and str(good) in str(err.value)
     for name, value in holder["model"].state_dict().items():  # skipped steps changed nothing
@@ -134,7 +135,7 @@ def test_finetune_with_other_class_count_and_clear_errors(yt8m_dir, tmp_path):
     junk.write_bytes(os.urandom(100))
     proc = run_videozoo("train", MODEL, "--data", yt8m_dir, "--output", tmp_path / "x",
                         "--weights", junk, *sets(_overrides()), check=False)
-    assert proc.returncode == 2 and "not a PyTorch checkpoint" in proc.stderr
+    assert proc.returncode == 2 and "not a readable PyTorch file" in proc.stderr
     proc = run_videozoo("train", "nextvlad", "--data", yt8m_dir, "--output", tmp_path / "y",
                         "--weights", weights, *sets(yt8m_overrides("nextvlad")), check=False)
     assert proc.returncode == 2 and "'attention_cluster' checkpoint, not 'nextvlad'" in proc.stderr

@@ -23,6 +23,8 @@ import numpy as np
 
 from videozoo.data.tfrecord import TFRecordWriter
 from videozoo.data.youtube8m_records import AUDIO_SIZE, RGB_SIZE, VOCABULARY_COLUMNS, encode_frame_example
+from videozoo.errors import ConfigError
+from videozoo.fileio import refuse_to_overwrite
 
 SPLITS = ("train", "validate", "test")
 _FEATURE_SIZE = RGB_SIZE + AUDIO_SIZE
@@ -92,15 +94,17 @@ def synth_youtube8m(out_dir: str | os.PathLike, videos: int = 1000, classes: int
                     seed: int = 0, shards: int = 2,
                     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
                     max_frames: int = 300, mean_labels: float = 3.0,
-                    frame_snr: float = 4.0) -> dict:
+                    frame_snr: float = 4.0, overwrite: bool = False) -> dict:
     """Write a synthetic frame-level YouTube-8M dataset; return a summary dict.
 
     shards: files per split. split_fractions: train/validate/test shares of `videos`.
     Video lengths: ~10% have 1-10 frames, the rest 20..max_frames. frame_snr: length of a
-    class prototype in units of the per-frame noise (larger = easier).
+    class prototype in units of the per-frame noise (larger = easier). A folder that already
+    holds a dataset is refused unless ``overwrite``.
     """
     if videos < 1 or classes < 1 or shards < 1 or max_frames < 1:
-        raise ValueError("videos, classes, shards and max_frames must be >= 1")
+        raise ConfigError("videos, classes, shards and max_frames must be >= 1")
+    refuse_to_overwrite(out_dir, ["*.tfrecord", "vocabulary.csv"], "a dataset", overwrite)
     os.makedirs(out_dir, exist_ok=True)
     rng = np.random.default_rng(seed)
 

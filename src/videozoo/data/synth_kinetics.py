@@ -23,6 +23,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from videozoo.errors import ConfigError
+from videozoo.fileio import refuse_to_overwrite
+
 # codec name -> (PyAV encoder, file extension)
 CODECS = {
     "h264": ("libx264", ".mp4"),
@@ -101,17 +104,19 @@ def class_names(classes: int) -> list[str]:
 
 def synth_kinetics(out_dir, videos: int = 48, eval_videos: int = 16, classes: int = 4,
                    seed: int = 0, size: int = 64, frames: int = 32, fps: int = 8,
-                   codec: str = "h264", gop: int | None = None) -> Path:
+                   codec: str = "h264", gop: int | None = None, overwrite: bool = False) -> Path:
     """Write a motion-defined Kinetics-style data set to `out_dir` (layout in module docstring).
 
     `videos` training videos, `eval_videos` each for validate and test (classes balanced
-    round-robin), `size` x `size` pixels, `frames` frames at `fps`.
+    round-robin), `size` x `size` pixels, `frames` frames at `fps`. A folder that already
+    holds a dataset is refused unless ``overwrite``.
     """
     if codec not in CODECS:
-        raise ValueError(f"unknown codec '{codec}'; choose from {', '.join(CODECS)}")
+        raise ConfigError(f"unknown codec '{codec}'; choose from {', '.join(CODECS)}")
     if size % 2:
-        raise ValueError(f"size must be even for yuv420p video, got {size}")
+        raise ConfigError(f"size must be even for yuv420p video, got {size}")
     out_dir = Path(out_dir)
+    refuse_to_overwrite(out_dir, ["*.csv", "classes.txt"], "a dataset", overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = class_names(classes)
     (out_dir / "classes.txt").write_text("\n".join(names) + "\n")

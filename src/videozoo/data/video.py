@@ -9,7 +9,8 @@ no decoding) and `read(indices, size)` returns exactly the requested frames as a
   (on long GOPs seeking per frame costs 3-5x more than decoding forward);
 * convert to RGB (and resize, in the same libswscale call) only the frames that are kept.
 
-The frame count comes from the packet index, not from the container header (`stream.frames`
+Frames come out upright: a video with a rotation in its display matrix (phones) is turned
+the way players show it. The frame count comes from the packet index, not from the container header (`stream.frames`
 is 0 or wrong for webm/mkv/some avi). Requests past the real end (a truncated tail, packets that
 do not decode) get the last decodable frame. Every failure (zero bytes, truncated or garbage
 file, no video stream, nothing decodable) raises `VideoReadError(path, reason)`.
@@ -254,6 +255,8 @@ class VideoReader:
                               else (frame.height, frame.width))
                 rgb = self._reformatter.reformat(frame, width=out_hw[1], height=out_hw[0], format="rgb24",
                                                  interpolation="BILINEAR", threads=1).to_ndarray()
+                if frame.rotation % 360:  # phone videos: a display matrix says how to turn them
+                    rgb = np.ascontiguousarray(np.rot90(rgb, k=(frame.rotation // 90) % 4))
                 kept.update((target, rgb) for target in done)
         except (av.FFmpegError, OSError, EOFError) as err:
             raise VideoReadError(self.path, f"decoding failed: {_short_reason(err)}") from None

@@ -34,6 +34,7 @@ from videozoo.errors import CheckpointError
 from videozoo.fileio import UnsafeFileError, atomic_write, torch_load
 
 __all__ = ["FORMAT", "CheckpointError", "UnsafeFileError", "LoadedModel", "ResumePoint",
+           "upgrade_checkpoint", "training_checkpoint", "copy_checkpoint",
            "save_checkpoint", "read_checkpoint", "load_model", "model_checkpoint",
            "checkpoint_path", "list_checkpoints", "prune_checkpoints", "resolve_resume",
            "capture_rng_state", "restore_rng_state", "load_weights", "non_finite_tensors",
@@ -176,7 +177,12 @@ def read_checkpoint(path: str | Path, expect_model: str | None = None) -> dict:
         raise CheckpointError(f"{path} is a folder; pass a checkpoint file (.pt)")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    ckpt = torch_load(path, allow_numpy=True)
+    try:
+        ckpt = torch_load(path, allow_numpy=True)
+    except UnsafeFileError as err:
+        raise UnsafeFileError(f"{err}. If you wrote this file yourself (e.g. with an older "
+                              f"videozoo) and trust it, convert it once: videozoo upgrade {path} "
+                              "--output NEW.pt --trust-unsafe-pickle") from None
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint")
     if ckpt.get("format") in LEGACY_FORMATS:
@@ -236,6 +242,47 @@ def load_model(path: str | Path, expect_model: str | None = None, *,
     model.to(device).eval()
     return LoadedModel(model, cfg, list(ckpt.get("class_names") or []), path,
                        dict(ckpt.get("source") or {}))
+
+
+def upgrade_checkpoint(path: str | Path, output: str | Path, *,
+                       trust_unsafe_pickle: bool = False) -> Path:
+    """Rewrite a checkpoint of an older videozoo in the current, plain-data format.
+
+    Files that load safely are converted without any opt-in. A file that needs arbitrary
+    unpickling is refused unless ``trust_unsafe_pickle`` — the one place videozoo ever
+    unpickles without restriction, for a file the user vouches for.
+    """
+    path = Path(path)
+    try:
+        ckpt = read_checkpoint(path)
+    except UnsafeFileError:
+        if not trust_unsafe_pickle:
+            raise
+        log.warning("%s: loading with unrestricted unpickling, as asked (--trust-unsafe-pickle)",
+                    path)
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(ckpt, dict) or ckpt.get("format") not in (FORMAT, *LEGACY_FORMATS):
+            raise CheckpointError(f"{path} is not a videozoo checkpoint, even unpickled")
+        ckpt = _upgrade_legacy(ckpt, path)
+    if ckpt.get("format") == "state_dict":
+        raise CheckpointError(f"{path} holds bare weights: nothing to upgrade (they load as is "
+                              "with train --weights)")
+    ckpt = to_plain_data(ckpt)
+    if "rng" in ckpt and not isinstance(ckpt["rng"].get("numpy"), dict):
+        ckpt["rng"] = _plain_rng(ckpt["rng"])
+    return save_checkpoint(ckpt, output)
+
+
+def _plain_rng(rng: dict) -> dict:
+    """videozoo 0.1's RNG state (numpy's legacy tuple, python's tuple) as plain data."""
+    name, key, pos, has_gauss, gauss = rng["numpy"]
+    key = key if isinstance(key, torch.Tensor) else torch.as_tensor(np.asarray(key))
+    version, internal, python_gauss = rng["python"]
+    out = dict(rng)
+    out["numpy"] = {"key": key.to(torch.int64), "pos": int(pos), "has_gauss": int(has_gauss),
+                    "gauss": float(gauss)}
+    out["python"] = [version, list(internal), python_gauss]
+    return out
 
 
 # ----------------------------------------------------------------------------- run folders

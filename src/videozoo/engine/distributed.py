@@ -6,8 +6,10 @@ below become no-ops. Only rank 0 logs and writes files.
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -55,9 +57,28 @@ def init_distributed(device_name: str = "auto") -> DistContext:
     return DistContext(rank, world_size, local_rank, device)
 
 
-def shutdown() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown(synchronize: bool = True) -> None:
+    """Leave the process group cleanly (a no-op in a single process).
+
+    Order matters for a clean exit (a rank aborted with "terminate called without an active
+    exception" when this was skipped): free DDP reducers first (they sit in reference cycles
+    and would otherwise be destroyed during interpreter shutdown, after the group they hold),
+    then wait for every rank (``synchronize``: no rank tears its connections down while a
+    peer still uses them), then destroy the group. After an error on this rank, pass
+    ``synchronize=False``: the others may never arrive.
+    """
+    if not dist.is_initialized():
+        return
+    gc.collect()
+    if synchronize:
+        try:
+            if dist.get_backend() == "gloo":
+                dist.monitored_barrier(timeout=timedelta(seconds=120))
+            else:
+                dist.barrier()
+        except RuntimeError:
+            pass  # a rank already left: nothing to wait for
+    dist.destroy_process_group()
 
 
 def all_reduce_sum(values: list[float], ctx: DistContext) -> list[float]:

@@ -48,10 +48,10 @@ def to_device(batch: dict, device: torch.device, non_blocking: bool = False) -> 
 class _TaskBase:
     default_top_k = 5
 
-    def __init__(self, num_classes: int, class_names: list[str], data_cfg: dict,
+    def __init__(self, num_classes: int, class_names: list[str], data_cfg: dict | None = None,
                  metric_top_k: int | None = None):
         self.num_classes, self.class_names = num_classes, list(class_names)
-        self.data_cfg = data_cfg
+        self.data_cfg = data_cfg or {}
         self.metric_top_k = metric_top_k
 
     @staticmethod
@@ -60,6 +60,8 @@ class _TaskBase:
 
     def example_input(self, model, batch_size: int, training: bool = False) -> dict:
         """A random model input of the shape this data section feeds (for info and export)."""
+        if "format" not in self.data_cfg:
+            return model.default_input(batch_size)
         spec = registry.dataset_module(self.data_cfg["format"]).model_input_spec(
             self.data_cfg, training)
         return model.default_input(batch_size, **spec)

@@ -29,6 +29,8 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from videozoo.errors import NonFiniteError
+
 _LOW_31_BITS = (1 << 31) - 1
 
 
@@ -66,7 +68,8 @@ def _top_classes(scores: torch.Tensor, labels: torch.Tensor, depth: int) -> torc
     num_classes = scores.shape[1]
     top_scores, top_classes = torch.topk(scores, min(depth + 1, num_classes), dim=1)
     if bool(torch.isnan(top_scores[:, 0]).any()):  # topk ranks NaN first
-        raise ValueError("scores contain NaN; check the model output (e.g. a diverged run)")
+        raise NonFiniteError("the model gives NaN scores, so no metric can be computed: its "
+                             "weights hold NaN/Inf (a diverged run?); use an earlier checkpoint")
     top_classes = top_classes[:, :depth]
     tied = (top_scores[:, 1:] == top_scores[:, :-1]).any(dim=1)
     if bool(tied.any()):
