@@ -267,3 +267,12 @@ def test_converted_checkpoint_predicts_from_the_cli(paddle_checkpoint, tmp_path,
     assert len(rows) == 1 and len(rows[0]["class_names"]) == 3
     assert 0 < rows[0]["scores"][0] <= 1 and rows[0]["scores"] == sorted(rows[0]["scores"])[::-1]
     assert "predictions written" in capsys.readouterr().out
+
+
+def test_converted_window_head_exports_to_onnx(paddle_checkpoint, tmp_path):
+    """The window head pools with a kernel taken from the map size: constant in the trace."""
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "nl.onnx"
+    assert main(["export", "nonlocal", "--weights", str(paddle_checkpoint[0]), "--frames", "4",
+                 "--output", str(out)]) == 0     # includes the ONNX-vs-PyTorch parity check
+    assert out.stat().st_size > 0

@@ -28,8 +28,6 @@ Use ``memory_format=torch.channels_last_3d`` (the weights are 5-D).
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -76,13 +74,17 @@ class NonLocalClassifier(ResNetVideoClassifier):
         if self.head == "average":
             return super().forward(batch)
         feature_map = self.backbone.forward_features(read_video(batch).transpose(1, 2))
-        t, h, w = feature_map.shape[2:]                            # [N, C, T', h, w]
+        # Sizes as plain ints: a traced export has a fixed input size anyway, and ONNX needs
+        # a constant pooling kernel.
+        t, h, w = (int(size) for size in feature_map.shape[2:])   # [N, C, T', h, w]
         windows = F.avg_pool3d(feature_map, (t, min(self.head_window, h),
                                              min(self.head_window, w)), stride=1)
         windows = windows.flatten(2).transpose(1, 2)               # [N, P, C]
         log_probs = F.log_softmax(self.classifier(self.dropout(windows)), dim=-1)
-        # log of the mean over the P windows of softmax, computed in log space
-        return torch.logsumexp(log_probs, dim=1) - math.log(log_probs.shape[1])
+        # log of the mean over the windows of their softmax, shifted by the largest term so
+        # that it cannot underflow to log(0)
+        peak = log_probs.amax(dim=1, keepdim=True)
+        return (peak + (log_probs - peak).exp().mean(dim=1, keepdim=True).log()).squeeze(1)
 
     def extra_repr(self) -> str:
         return f"head={self.head}, head_window={self.head_window}"
