@@ -60,15 +60,6 @@ def paddle_checkpoint(paddle_tarball, tmp_path_factory):
     return out, summary
 
 
-def _ours(checkpoint, clip_ncthw, head=None):
-    model = load_model(checkpoint, "nonlocal").model
-    if head:
-        model.head = head
-    video = torch.from_numpy(np.ascontiguousarray(clip_ncthw.transpose(0, 2, 1, 3, 4)))
-    with torch.no_grad():
-        return model({"video": video.float()}).double().numpy()
-
-
 # ----------------------------------------------------------------------------- PaddleVideo v1.5
 def test_paddle_tarball_reproduces_the_v15_graph(reference, paddle_weights, paddle_checkpoint):
     weights, state = paddle_weights
@@ -77,12 +68,12 @@ def test_paddle_tarball_reproduces_the_v15_graph(reference, paddle_weights, padd
     rng = np.random.default_rng(1)
     clip = reference.paddle_clip(rng, 2, FRAMES, 224)            # valid graph: fc logits
     ref = reference.paddle_forward(weights, clip, test_head=False)
-    ours = _ours(checkpoint, clip, head="average")
+    ours = reference.run_ours(checkpoint, clip, head="average")
     assert reference.ops.relative_max_error(ours, ref) < 1e-4
     assert reference.ops.same_top_k(ours, ref, 5) and ref.std() > 0.5
     clip = reference.paddle_clip(rng, 1, FRAMES, 256)            # test graph: 2x2 windows
     ref = reference.paddle_forward(weights, clip, test_head=True)
-    ours = np.exp(_ours(checkpoint, clip))
+    ours = np.exp(reference.run_ours(checkpoint, clip))
     assert reference.ops.relative_max_error(ours, ref) < 1e-4 and ref.max() < 0.99
 
 

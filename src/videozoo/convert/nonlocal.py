@@ -38,9 +38,9 @@ PADDLE_BN = (("scale", "weight"), ("offset", "bias"), ("mean", "running_mean"),
 TORCH_BN = ("weight", "bias", "running_mean", "running_var")
 
 
-def shape_hint(target: str, file_shape, model_shape) -> str:
+def shape_hint(target: str, file_shape, model_shape, model_width: int = 64) -> str:
     """The ``--set`` most likely to make ``model_shape`` equal ``file_shape`` (both in the
-    model's layout)."""
+    model's layout); ``model_width``: the model's ``base_width``."""
     file_shape, model_shape = tuple(file_shape), tuple(model_shape)
     if target.startswith("classifier"):   # shapes in PyTorch layout: [classes(, features)]
         return f"--set model.num_classes={file_shape[0]} (the file's class count)"
@@ -50,7 +50,7 @@ def shape_hint(target: str, file_shape, model_shape) -> str:
         return (f"--set model.arch={arch} (the file has temporal kernel {file_shape[2]}, "
                 f"the model {model_shape[2]})")
     if file_shape and model_shape and file_shape[0] != model_shape[0]:
-        width = 64 * file_shape[0] // model_shape[0]
+        width = model_width * file_shape[0] // model_shape[0]
         return (f"--set model.base_width={width} or model.depth=... (the file's channel "
                 "counts differ)")
     return "--set model.depth / model.arch to the file's network"
@@ -60,7 +60,8 @@ def copy_tensor(m: TensorMapper, src: str, target: str) -> None:
     """``m.copy`` with a shape hint that names the likely ``--set``."""
     hint = ""
     if m.has(src) and target in m.target:
-        hint = shape_hint(target, m.source[src].shape, m.target[target].shape)
+        hint = shape_hint(target, m.source[src].shape, m.target[target].shape,
+                          m.target["backbone.conv1.weight"].shape[0])
     m.copy(src, target, hint=hint)
 
 
