@@ -340,7 +340,7 @@ class KineticsClips(Dataset):
         self.clip_positions = data_cfg.get("test_clip_positions", "centred")
         if self.clip_positions not in CLIP_POSITIONS:
             raise ConfigError(f"data.test_clip_positions must be one of {CLIP_POSITIONS}, "
-                             f"got {self.clip_positions!r}")
+                              f"got {self.clip_positions!r}")
 
     def __len__(self):
         return len(self.records)
