@@ -79,6 +79,47 @@ def test_clip_indices_short_video_wraps():
     assert idx.max() < 20 and idx.shape == (2, 8)
 
 
+def test_clip_indices_wrap_follows_paddle_v15_test_clips():
+    """v1.5 (nonlocal_reader.video_fast_get_frame): start = int(N / clips * k) % N, frames
+    start + i * rate taken modulo N, so late clips run over the end into the start."""
+    for num_frames in (95, 301, 7):
+        idx = clip_indices(num_frames, 8, 8, 10, False, positions="wrap")
+        for k in range(10):
+            start = int(float(num_frames) / float(10) * k) % num_frames
+            assert idx[k].tolist() == [(start + i * 8) % num_frames for i in range(8)]
+    late = clip_indices(95, 8, 8, 10, False, positions="wrap")[9]
+    assert late[0] == 85 and late[2] == 6  # 85 + 16 = 101 wraps to 6
+    assert (clip_indices(95, 8, 8, 10, False, positions="wrap")
+            != clip_indices(95, 8, 8, 10, False)).any()
+
+
+def test_clip_indices_spread_follows_mmaction2_test_clips():
+    """MMAction2 1.x SampleFrames(test_mode) for 3D models: offsets evenly from 0 to
+    N - span, rounded; one clip sits at the middle; short videos start at 0 and loop."""
+    idx = clip_indices(300, 32, 2, 10, False, positions="spread")
+    max_offset = 300 - (31 * 2 + 1)
+    assert idx[:, 0].tolist() == [int(np.round(k * max_offset / 9)) for k in range(10)]
+    assert idx[0, 0] == 0 and idx[-1, -1] == 299          # first frame and last frame used
+    assert (np.diff(idx, axis=1) == 2).all()
+    assert clip_indices(300, 32, 2, 1, False, positions="spread")[0, 0] == max_offset // 2
+    short = clip_indices(40, 32, 2, 3, False, positions="spread")
+    assert (short[:, 0] == 0).all() and short[0, 25] == 50 % 40
+
+
+def test_clip_positions_reach_the_dataset_and_are_checked():
+    from videozoo.data.kinetics import DEFAULTS, KineticsClips
+    from videozoo.errors import ConfigError
+
+    cfg = {**DEFAULTS, "sampling": "dense", "test_clip_positions": "wrap"}
+    clips = KineticsClips([], cfg, training=False, seed=0)
+    assert (clips.frame_indices(95, np.random.default_rng(0))
+            == clip_indices(95, 8, 8, 10, False, positions="wrap")).all()
+    with pytest.raises(ConfigError, match="test_clip_positions"):
+        KineticsClips([], {**cfg, "test_clip_positions": "random"}, training=False, seed=0)
+    with pytest.raises(ValueError, match="clip positions"):
+        clip_indices(95, 8, 8, 10, False, positions="middle")
+
+
 def test_sampling_rejects_empty_video():
     with pytest.raises(ValueError, match="num_frames=0"):
         segment_indices(0, 8, 1, False)

@@ -204,3 +204,55 @@ def test_pretrained_shape_mismatch_and_bad_files(tmp_path, imagenet_file):
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="junk.pth"):
         load_imagenet_resnet(model, tmp_path / "junk.pth")
+
+
+# --- Non-local options that reproduce published weights -------------------------------------
+
+def test_nonlocal_stem_options_set_the_feature_map_size():
+    """v1.5: stem pool padding 0 (224 -> 55x55 after the stem, 7x7 at the end); MMAction2's
+    32x2 I3D: temporal strides 2 in the stem conv and pool (32 frames -> 8 -> 4 after res2)."""
+    torch.manual_seed(0)
+    v15 = create_model("nonlocal", depth=18, num_classes=5).eval()
+    clip = torch.randn(1, 3, 8, 224, 224)
+    conv1 = v15.backbone.conv1(clip)                                 # [1, 64, 8, 112, 112]
+    assert v15.backbone.maxpool(conv1).shape[2:] == (8, 55, 55)
+    assert v15.backbone.forward_features(clip).shape[2:] == (4, 7, 7)
+    torchvision_like = create_model("nonlocal", depth=18, num_classes=5, stem_pool_padding=1)
+    assert torchvision_like.backbone.maxpool(conv1).shape[2:] == (8, 56, 56)
+    mma = create_model("nonlocal", depth=18, num_classes=5, arch="i3d", stem_temporal_stride=2,
+                       stem_pool_temporal_stride=2, stem_pool_padding=1).eval()
+    features = mma.backbone.forward_features(torch.randn(1, 3, 32, 64, 64))
+    assert features.shape[2:] == (4, 2, 2)
+    with pytest.raises(ValueError, match="nonlocal_pool"):
+        create_model("nonlocal", depth=18, nonlocal_pool="inside")
+    with pytest.raises(ValueError, match="temporal kernels and strides need conv_dims=3"):
+        ResNet(18, stem_temporal_stride=2)
+
+
+def test_nonlocal_window_softmax_head_averages_window_probabilities():
+    """v1.5's test head: pool5 (all of T x 7 x 7, stride 1), per-window fc + softmax, mean.
+    Returned as log-probabilities: on one window it is log_softmax of the average head."""
+    torch.manual_seed(0)
+    model = create_model("nonlocal", depth=18, num_classes=5, head="window_softmax",
+                         head_window=2).eval()
+    video = torch.randn(2, 4, 3, 96, 96)                          # final map 3x3: 2x2 windows
+    with torch.no_grad():
+        out = model({"video": video})
+        fmap = model.backbone.forward_features(video.transpose(1, 2))
+        assert fmap.shape[2:] == (2, 3, 3)
+        windows = [fmap[:, :, :, i:i + 2, j:j + 2].mean(dim=(2, 3, 4))
+                   for i in range(2) for j in range(2)]
+        probs = torch.stack([torch.softmax(model.classifier(w), -1) for w in windows]).mean(0)
+        assert torch.allclose(out.exp(), probs, atol=1e-6)
+        assert torch.allclose(out.exp().sum(-1), torch.ones(2), atol=1e-5)
+        model.head_window = 7                                      # the whole 3x3 map: one window
+        single = model({"video": video})
+        model.head = "average"
+        assert torch.allclose(single, torch.log_softmax(model({"video": video}), -1), atol=1e-5)
+
+
+def test_nonlocal_base_width_keeps_names():
+    small = create_model("nonlocal", depth=50, num_classes=5, base_width=8)
+    full_names = set(create_model("nonlocal", depth=50, num_classes=5).state_dict())
+    assert set(small.state_dict()) == full_names
+    assert small.classifier.in_features == 256 and small.backbone.conv1.out_channels == 8

@@ -114,3 +114,29 @@ def test_non_local_matches_explicit_embedded_gaussian():
     expected = x + block.bn(block.out(y))
     assert torch.allclose(block(x), expected, atol=1e-5)
     assert not torch.allclose(block(x), x)
+
+
+def test_non_local_dot_product_pooled_after_conv_matches_mmcv_formula():
+    """MMAction2's I3D-NL (mmcv NonLocal3d, mode dot_product, sub_sample, no scale): phi and g
+    are conv -> max-pool, pairwise = theta^T phi / S (no softmax), conv_out has no bias."""
+    torch.manual_seed(0)
+    c, inner = 8, 4
+    block = NonLocalBlock(c, init_std=0.5, mode="dot_product", scale=False,
+                          pool_after_conv=True, out_bias=False)
+    nn.init.ones_(block.bn.weight)
+    block.eval()
+    assert block.out.bias is None
+    x = torch.randn(2, c, 2, 4, 6)
+    theta = block.theta(x).view(2, inner, -1).permute(0, 2, 1)            # [N, P, C']
+    phi = nn.functional.max_pool3d(block.phi(x), (1, 2, 2)).view(2, inner, -1)
+    g = nn.functional.max_pool3d(block.g(x), (1, 2, 2)).view(2, inner, -1).permute(0, 2, 1)
+    pairwise = theta @ phi / phi.shape[-1]                                # S = 2 * 2 * 3
+    y = (pairwise @ g).permute(0, 2, 1).reshape(2, inner, 2, 4, 6)
+    expected = x + block.bn(block.out(y))
+    assert torch.allclose(block(x), expected, atol=1e-5)
+    # the order of pooling and projection matters (max does not commute with a conv)
+    before = NonLocalBlock(c, mode="dot_product", scale=False, out_bias=False).eval()
+    before.load_state_dict(block.state_dict())
+    assert not torch.allclose(before(x), block(x), atol=1e-3)
+    with pytest.raises(ValueError, match="non-local mode"):
+        NonLocalBlock(c, mode="gaussian")

@@ -52,9 +52,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TSM_SCALES, VideoTransform, build_transform
-from videozoo.data.video import (VIDEO_EXTENSIONS, VideoReadError, VideoReader, clip_indices, is_video_file,
-                                 segment_indices)
-from videozoo.errors import DataError, DataNotFoundError
+from videozoo.data.video import (CLIP_POSITIONS, VIDEO_EXTENSIONS, VideoReadError, VideoReader, clip_indices,
+                                 is_video_file, segment_indices)
+from videozoo.errors import ConfigError, DataError, DataNotFoundError
 from videozoo.registry import register_dataset
 
 logger = logging.getLogger("videozoo.data")
@@ -77,6 +77,7 @@ DEFAULTS = {
     "clip_len": 8,
     "frame_interval": 8,
     "test_num_clips": 10,
+    "test_clip_positions": "centred",  # dense test clips: centred | spread (MMAction2) | wrap (v1.5)
     "short_side": 256,
     "short_side_range": None,      # [lo, hi): random training short side (Non-local [256, 320])
     "crop_size": 224,
@@ -370,6 +371,10 @@ class KineticsClips(Dataset):
         self.clip_len = int(data_cfg["clip_len"])
         self.frame_interval = int(data_cfg["frame_interval"])
         self.num_clips = 1 if training else int(data_cfg["test_num_clips"])
+        self.clip_positions = data_cfg.get("test_clip_positions", "centred")
+        if self.clip_positions not in CLIP_POSITIONS:
+            raise ConfigError(f"data.test_clip_positions must be one of {CLIP_POSITIONS}, "
+                              f"got {self.clip_positions!r}")
 
     def __len__(self):
         return len(self.records)
@@ -378,7 +383,8 @@ class KineticsClips(Dataset):
         """Frame indices `[clips, T]` for one video."""
         if self.sampling == "segment":
             return segment_indices(num_frames, self.seg_num, self.seglen, self.training, rng)[None]
-        return clip_indices(num_frames, self.clip_len, self.frame_interval, self.num_clips, self.training, rng)
+        return clip_indices(num_frames, self.clip_len, self.frame_interval, self.num_clips, self.training, rng,
+                            self.clip_positions)
 
     @property
     def video_shape(self) -> tuple[int, ...]:

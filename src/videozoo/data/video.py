@@ -19,8 +19,9 @@ Sampling functions return frame indices (int64) and take an explicit `numpy.rand
 
 * `segment_indices(num_frames, seg_num, seglen, training, rng) -> [seg_num * seglen]`
   (TSN/TSM/StNet);
-* `clip_indices(num_frames, clip_len, frame_interval, num_clips, training, rng)
-  -> [clips, clip_len]` (Non-local dense sampling; one clip in training).
+* `clip_indices(num_frames, clip_len, frame_interval, num_clips, training, rng, positions)
+  -> [clips, clip_len]` (Non-local dense sampling; one clip in training; evaluation clip
+  positions as in the reference being reproduced).
 """
 from __future__ import annotations
 
@@ -300,22 +301,42 @@ def segment_indices(num_frames: int, seg_num: int, seglen: int, training: bool,
     return ((starts[:, None] + np.arange(seglen)[None, :]) % num_frames).reshape(-1)
 
 
+CLIP_POSITIONS = ("centred", "spread", "wrap")
+
+
 def clip_indices(num_frames: int, clip_len: int, frame_interval: int, num_clips: int,
-                 training: bool, rng: np.random.Generator | None = None) -> np.ndarray:
+                 training: bool, rng: np.random.Generator | None = None,
+                 positions: str = "centred") -> np.ndarray:
     """Dense sampling: clips of `clip_len` frames taken every `frame_interval` frames.
 
-    Training: one clip at a random start (needs `rng`); evaluation: `num_clips` clips with
-    evenly spaced starts (each at the centre of its share of the video). A video shorter than
-    a clip's span starts at 0 and wraps. Returns int64 `[clips, clip_len]`.
+    Training: one clip at a random start (needs `rng`). Evaluation: `num_clips` clips whose
+    starts follow `positions`, over the `max_start + 1` starts at which a clip's span fits:
+
+    * `centred`: each clip at the centre of its 1/num_clips share of those starts;
+    * `spread`: evenly from 0 to `max_start`, rounded (MMAction2 1.x 3D test sampling; one clip:
+      `max_start // 2`);
+    * `wrap`: clip k starts at `int(k * num_frames / num_clips)` and may run past the end
+      (PaddleVideo v1.5 Non-local test clips).
+
+    Frames past the end wrap around to the start (a video shorter than a clip's span repeats).
+    Returns int64 `[clips, clip_len]`.
     """
     if num_frames < 1 or clip_len < 1 or frame_interval < 1 or num_clips < 1:
         raise ValueError(f"clip_indices needs positive sizes, got num_frames={num_frames}, "
                          f"clip_len={clip_len}, frame_interval={frame_interval}, num_clips={num_clips}")
+    if positions not in CLIP_POSITIONS:
+        raise ValueError(f"clip positions must be one of {CLIP_POSITIONS}, got {positions!r}")
     span = (clip_len - 1) * frame_interval + 1
     max_start = max(0, num_frames - span)
+    clip_numbers = np.arange(num_clips)
     if training:
         starts = rng.integers(0, max_start + 1, size=1)
-    else:
-        starts = np.floor((max_start + 1) / num_clips * (np.arange(num_clips) + 0.5)).astype(np.int64)
+    elif positions == "centred":
+        starts = np.floor((max_start + 1) / num_clips * (clip_numbers + 0.5))
+    elif positions == "spread":
+        starts = (np.round(clip_numbers * (max_start / (num_clips - 1))) if num_clips > 1
+                  else np.array([max_start // 2]))
+    else:  # the reference's float arithmetic, in its order: (N / clips) * k, truncated
+        starts = np.floor((num_frames / num_clips) * clip_numbers)
     offsets = np.arange(clip_len) * frame_interval
-    return (starts[:, None] + offsets[None, :]) % num_frames
+    return (starts.astype(np.int64)[:, None] + offsets[None, :]) % num_frames

@@ -8,8 +8,13 @@ What differs between TSN / TSM / StNet / Non-local is passed in, never forked:
 
 * ``in_channels``: 3 (RGB) or 15 (StNet's 5-frame super-image).
 * ``conv_dims``: 2 -> ``Conv2d`` on frames ``[N, C, H, W]``; 3 -> ``Conv3d`` on clips
-  ``[N, C, T, H, W]`` (C2D / I3D). 3D stems are ``stem_temporal_kernel x 7 x 7``; the max-pool
-  after the stem never pools time.
+  ``[N, C, T, H, W]`` (C2D / I3D). 3D stems are ``stem_temporal_kernel x 7 x 7`` with temporal
+  stride ``stem_temporal_stride``; the 1x3x3 max-pool after the stem strides time by
+  ``stem_pool_temporal_stride`` (1: time is not pooled; MMAction2's 32-frame I3D uses 2 and 2).
+* ``stem_pool_padding``: spatial padding of that max-pool, 1 (torchvision) or 0 (the Caffe2 /
+  PaddleVideo Non-local, whose 224 input then gives 55x55 after the stem instead of 56x56).
+* ``base_width``: channels of the stem and of res2's blocks (64; stages double it). Smaller
+  widths keep the layer names and make tiny models for tests.
 * ``temporal_kernel(stage, block) -> int``: temporal size of a block's first conv (3D only;
   I3D uses 3 in alternate blocks).
 * ``block_input(stage, block, channels) -> Module | None``: applied to a block's input on the
@@ -48,13 +53,13 @@ StageHook = Callable[[int, int], Optional[nn.Module]]  # (stage, channels)
 
 
 def conv_nd(conv_dims: int, in_channels: int, out_channels: int, kernel: int, stride: int = 1,
-            temporal_kernel: int = 1) -> nn.Module:
-    """Bias-free kxk conv (2D) or temporal_kernel x k x k conv (3D); strides only space."""
+            temporal_kernel: int = 1, temporal_stride: int = 1) -> nn.Module:
+    """Bias-free kxk conv (2D) or temporal_kernel x k x k conv (3D); ``stride`` is spatial."""
     if conv_dims == 2:
         return nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, bias=False)
     return nn.Conv3d(in_channels, out_channels, (temporal_kernel, kernel, kernel),
-                     (1, stride, stride), (temporal_kernel // 2, kernel // 2, kernel // 2),
-                     bias=False)
+                     (temporal_stride, stride, stride),
+                     (temporal_kernel // 2, kernel // 2, kernel // 2), bias=False)
 
 
 def batch_norm(conv_dims: int, channels: int) -> nn.Module:
@@ -141,32 +146,37 @@ class ResNet(nn.Module):
                  conv_dims: int = 2, stem_temporal_kernel: int = 1,
                  temporal_kernel: Callable[[int, int], int] | None = None,
                  block_input: BlockHook | None = None, after_block: BlockHook | None = None,
-                 after_stage: StageHook | None = None, zero_init_residual: bool = False):
+                 after_stage: StageHook | None = None, zero_init_residual: bool = False,
+                 base_width: int = 64, stem_temporal_stride: int = 1,
+                 stem_pool_temporal_stride: int = 1, stem_pool_padding: int = 1):
         super().__init__()
         if depth not in STAGE_BLOCKS:
             raise ValueError(f"ResNet depth {depth} is not supported; use one of "
                              f"{sorted(STAGE_BLOCKS)}")
         if conv_dims not in (2, 3):
             raise ValueError(f"conv_dims must be 2 or 3, got {conv_dims}")
-        if conv_dims == 2 and (stem_temporal_kernel != 1 or temporal_kernel is not None):
-            raise ValueError("temporal kernels need conv_dims=3")
+        if conv_dims == 2 and (stem_temporal_kernel != 1 or temporal_kernel is not None
+                               or stem_temporal_stride != 1 or stem_pool_temporal_stride != 1):
+            raise ValueError("temporal kernels and strides need conv_dims=3")
         block_cls = Bottleneck if depth >= 50 else BasicBlock
         self.depth = depth
         self.conv_dims = conv_dims
-        self.num_features = 512 * block_cls.expansion
+        self.num_features = 8 * base_width * block_cls.expansion
 
-        self.conv1 = conv_nd(conv_dims, in_channels, 64, 7, 2, stem_temporal_kernel)
-        self.bn1 = batch_norm(conv_dims, 64)
+        self.conv1 = conv_nd(conv_dims, in_channels, base_width, 7, 2, stem_temporal_kernel,
+                             stem_temporal_stride)
+        self.bn1 = batch_norm(conv_dims, base_width)
         self.relu = nn.ReLU(inplace=True)
         if conv_dims == 2:
-            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.maxpool = nn.MaxPool2d(3, 2, stem_pool_padding)
         else:
-            self.maxpool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
+            self.maxpool = nn.MaxPool3d((1, 3, 3), (stem_pool_temporal_stride, 2, 2),
+                                        (0, stem_pool_padding, stem_pool_padding))
 
         blocks: list[nn.Module] = []
-        channels = 64
+        channels = base_width
         for stage, num_blocks in enumerate(STAGE_BLOCKS[depth], start=1):
-            width = 64 * 2 ** (stage - 1)
+            width = base_width * 2 ** (stage - 1)
             out_channels = width * block_cls.expansion
             layers: OrderedDict[str, nn.Module] = OrderedDict()
             for index in range(num_blocks):

@@ -2,7 +2,8 @@
 
 * ``TemporalShift`` (TSM): ``[N*T, C, H, W] -> [N*T, C, H, W]``, no parameters, no MACs.
 * ``TemporalModelingBlock`` (StNet): ``[N*T, C, H, W] -> [N*T, C, H, W]``, residual 3x1x1 conv.
-* ``NonLocalBlock`` (Non-local): ``[N, C, T, H, W] -> [N, C, T, H, W]``, embedded Gaussian.
+* ``NonLocalBlock`` (Non-local): ``[N, C, T, H, W] -> [N, C, T, H, W]``, embedded Gaussian
+  or dot product.
 
 2D trunks fold time into the batch (``[N*T, ...]``, frames of one clip adjacent). Layers that
 need to unfold it are ``SegmentModule`` s: their ``num_segments`` (T) is set at construction
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 __all__ = ["SegmentModule", "set_num_segments", "TemporalShift", "TemporalModelingBlock",
-           "NonLocalBlock", "SHIFT_DIRECTIONS"]
+           "NonLocalBlock", "NONLOCAL_MODES", "SHIFT_DIRECTIONS"]
 
 SHIFT_DIRECTIONS = ("previous_first", "next_first")
 
@@ -126,36 +127,67 @@ class TemporalModelingBlock(SegmentModule):
         return x + update.transpose(1, 2).reshape(x.shape)
 
 
-class NonLocalBlock(nn.Module):
-    """Embedded-Gaussian non-local block (Wang et al. 2018) on ``[N, C, T, H, W]``.
+NONLOCAL_MODES = ("embedded_gaussian", "dot_product")
 
-    ``z = x + BN(W y)``, ``y = g(x_pool) softmax(theta(x)^T phi(x_pool) / sqrt(C/2))^T``,
-    where theta/phi/g are 1x1x1 convs C -> C/2 and ``x_pool`` is a (1,2,2) max-pool of x.
-    The BN's gamma starts at 0, so a fresh block is the identity.
+
+class NonLocalBlock(nn.Module):
+    """Non-local block (Wang et al. 2018) on ``[N, C, T, H, W]``: ``z = x + BN(W y)``.
+
+    ``y = g(x') f(theta(x), phi(x'))^T`` with theta/phi/g 1x1x1 convs C -> C' (C/2) and x' the
+    positions phi and g see: x max-pooled (1,2,2) when ``subsample``. The pairwise function f
+    over the S positions of x' (``mode``):
+
+    * ``embedded_gaussian``: ``softmax(theta^T phi * s)`` over S (PaddleVideo v1.5, Caffe2);
+    * ``dot_product``: ``theta^T phi * s / S`` (MMAction2's I3D-NL dot-product model);
+
+    with ``s = 1/sqrt(C')`` when ``scale`` else 1. ``pool_after_conv``: pool the outputs of
+    phi and g (MMAction2, mmcv's ``NonLocal3d``) instead of their input (v1.5); max-pooling does
+    not commute with a conv, so ported weights need the source's order. ``out_bias``: whether
+    the output conv W has a bias (mmcv's has none; the BN after it makes one redundant). The
+    BN's gamma starts at 0, so a fresh block is the identity.
     """
 
     def __init__(self, channels: int, inner_channels: int | None = None,
-                 subsample: bool = True, init_std: float = 0.01):
+                 subsample: bool = True, init_std: float = 0.01,
+                 mode: str = "embedded_gaussian", scale: bool = True,
+                 pool_after_conv: bool = False, out_bias: bool = True):
         super().__init__()
+        if mode not in NONLOCAL_MODES:
+            raise ValueError(f"non-local mode must be one of {NONLOCAL_MODES}, got {mode!r}")
         inner = inner_channels or channels // 2
+        self.mode = mode
+        self.pool_after_conv = pool_after_conv
         self.theta = nn.Conv3d(channels, inner, 1)
         self.phi = nn.Conv3d(channels, inner, 1)
         self.g = nn.Conv3d(channels, inner, 1)
         self.pool = nn.MaxPool3d((1, 2, 2), (1, 2, 2)) if subsample else nn.Identity()
-        self.out = nn.Conv3d(inner, channels, 1)
+        self.out = nn.Conv3d(inner, channels, 1, bias=out_bias)
         self.bn = nn.BatchNorm3d(channels)
-        self.scale = inner ** -0.5
+        self.scale = inner ** -0.5 if scale else 1.0
         for conv in (self.theta, self.phi, self.g, self.out):
             nn.init.normal_(conv.weight, std=init_std)
-            nn.init.zeros_(conv.bias)
+            if conv.bias is not None:
+                nn.init.zeros_(conv.bias)
         nn.init.zeros_(self.bn.weight)
         nn.init.zeros_(self.bn.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         query = self.theta(x).flatten(2)                           # [N, C', T*H*W]
-        pooled = self.pool(x)
-        key = self.phi(pooled).flatten(2)                          # [N, C', S]
-        value = self.g(pooled).flatten(2)                          # [N, C', S]
-        affinity = torch.softmax(query.transpose(1, 2) @ key * self.scale, dim=-1)
+        if self.pool_after_conv:
+            key, value = self.pool(self.phi(x)), self.pool(self.g(x))
+        else:
+            pooled = self.pool(x)
+            key, value = self.phi(pooled), self.g(pooled)
+        key, value = key.flatten(2), value.flatten(2)              # [N, C', S]
+        affinity = query.transpose(1, 2) @ key                     # [N, T*H*W, S]
+        if self.scale != 1.0:
+            affinity = affinity * self.scale
+        if self.mode == "embedded_gaussian":
+            affinity = torch.softmax(affinity, dim=-1)
+        else:
+            affinity = affinity / key.shape[-1]
         y = (value @ affinity.transpose(1, 2)).unflatten(2, x.shape[2:])  # [N, C', T, H, W]
         return x + self.bn(self.out(y))
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode}, pool_after_conv={self.pool_after_conv}"
