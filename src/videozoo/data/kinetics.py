@@ -52,8 +52,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TSM_SCALES, VideoTransform, build_transform
-from videozoo.data.video import (VIDEO_EXTENSIONS, VideoReadError, VideoReader, clip_indices, is_video_file,
-                                 segment_indices)
+from videozoo.data.video import (TEST_SEGMENT_RULES, VIDEO_EXTENSIONS, VideoReadError, VideoReader, clip_indices,
+                                 is_video_file, reference_segment_indices, segment_indices)
 from videozoo.registry import register_dataset
 
 logger = logging.getLogger("videozoo.data")
@@ -84,6 +84,10 @@ DEFAULTS = {
     "flip": True,
     "mean": list(IMAGENET_MEAN),
     "std": list(IMAGENET_STD),
+    # Reference pipelines (set by `videozoo convert` for the source's checkpoints):
+    "multi_scale_resize": None,    # resize the multi-scale crop to this, then crop (v1.5 TSM: 256)
+    "long_side": None,             # resize to short_side x long_side, aspect not kept (v1.5: 341)
+    "test_segment_rule": "centre", # evaluation sampling: centre | paddle-v1.5 | tsn
 }
 
 SPLIT_NAMES = {"train": ("train",), "validate": ("validate", "val"), "test": ("test",)}
@@ -335,12 +339,19 @@ class KineticsClips(Dataset):
         self.clip_len = int(data_cfg["clip_len"])
         self.frame_interval = int(data_cfg["frame_interval"])
         self.num_clips = 1 if training else int(data_cfg["test_num_clips"])
+        self.test_segment_rule = data_cfg.get("test_segment_rule", "centre")
+        if self.test_segment_rule not in TEST_SEGMENT_RULES:
+            raise ValueError(f"data.test_segment_rule must be one of {', '.join(TEST_SEGMENT_RULES)}, "
+                             f"got {self.test_segment_rule!r}")
 
     def __len__(self):
         return len(self.records)
 
     def frame_indices(self, num_frames: int, rng: np.random.Generator) -> np.ndarray:
         """Frame indices `[clips, T]` for one video."""
+        if self.sampling == "segment" and not self.training:
+            return reference_segment_indices(num_frames, self.seg_num, self.seglen,
+                                             self.test_segment_rule)[None]
         if self.sampling == "segment":
             return segment_indices(num_frames, self.seg_num, self.seglen, self.training, rng)[None]
         return clip_indices(num_frames, self.clip_len, self.frame_interval, self.num_clips, self.training, rng)
@@ -361,6 +372,7 @@ class KineticsClips(Dataset):
             with VideoReader(record.path) as reader:
                 indices = self.frame_indices(reader.num_frames, rng)
                 frames = reader.read(indices.reshape(-1), size=self.transform.sample_short_side(rng))
+                frames = self.transform.fit_frames(frames, (reader.height, reader.width))
             item["video"] = self.transform(frames.reshape(*indices.shape, *frames.shape[1:]), rng)
         except VideoReadError as err:
             item["error"] = err.reason
