@@ -137,12 +137,12 @@ def mit_names(prefix: str, shifted: set[tuple[int, int]]) -> SourceName:
 # ----------------------------------------------------------------------------- trunk checks
 def _file_depth(m: TensorMapper, block_pattern: str, bottleneck_pattern: str) -> int:
     """The ResNet depth of the file, from its block names; ``block_pattern`` captures (stage
-    1..4, block id) of each block's first conv."""
+    number, block id) of each block's first conv."""
     blocks: dict[int, set[str]] = {}
     for name in m.names(block_pattern):
         stage, block = re.fullmatch(block_pattern, name).groups()
         blocks.setdefault(int(stage), set()).add(block)
-    counts = tuple(len(blocks.get(stage, ())) for stage in (1, 2, 3, 4))
+    counts = tuple(len(blocks[stage]) for stage in sorted(blocks))
     bottleneck = bool(m.names(bottleneck_pattern))
     for depth, layout in STAGE_BLOCKS.items():
         if layout == counts and (depth >= 50) == bottleneck:
@@ -351,10 +351,10 @@ def _mit(model: str) -> Callable[[TensorMapper, dict], None]:
 # ----------------------------------------------------------------------------- registrations
 #: PaddleVideo v1.5 reads Kinetics from frames resized to 341x256 (unless the short side is
 #: already 256) and tests on the middle snippet of int(N / segments)-frame segments.
-_V15_DATA = {**IMAGENET, "short_side": 256, "long_side": 341, "test_segment_rule": "paddle-v1.5"}
+_V15_DATA = {**IMAGENET, "short_side": 256, "long_side": 341, "test_segment_positions": "paddle-v1.5"}
 #: MMAction2, MIT and PaddleVideo 2.x: short side 256 (aspect kept), frame int(tick/2 + i*tick).
 _TSN_CODEBASE_DATA = {**IMAGENET, "short_side": 256, "long_side": None,
-                      "test_segment_rule": "tsn", "multi_scale_crop": True}
+                      "test_segment_positions": "tsn", "multi_scale_crop": True}
 _FLUID_ABSENT = (r"conv3d_\d+\.w_0", r"xception_.*", r"nonlocal_.*")
 
 register_mapping(Mapping(

@@ -52,8 +52,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TSM_SCALES, VideoTransform, build_transform
-from videozoo.data.video import (TEST_SEGMENT_RULES, VIDEO_EXTENSIONS, VideoReadError, VideoReader, clip_indices,
+from videozoo.data.video import (SEGMENT_POSITIONS, VIDEO_EXTENSIONS, VideoReadError, VideoReader, clip_indices,
                                  is_video_file, reference_segment_indices, segment_indices)
+from videozoo.errors import ConfigError
 from videozoo.registry import register_dataset
 
 logger = logging.getLogger("videozoo.data")
@@ -87,7 +88,7 @@ DEFAULTS = {
     # Reference pipelines (set by `videozoo convert` for the source's checkpoints):
     "multi_scale_resize": None,    # resize the multi-scale crop to this, then crop (v1.5 TSM: 256)
     "long_side": None,             # resize to short_side x long_side, aspect not kept (v1.5: 341)
-    "test_segment_rule": "centre", # evaluation sampling: centre | paddle-v1.5 | tsn
+    "test_segment_positions": "centred",  # segment test snippets: centred | tsn | paddle-v1.5
 }
 
 SPLIT_NAMES = {"train": ("train",), "validate": ("validate", "val"), "test": ("test",)}
@@ -339,10 +340,10 @@ class KineticsClips(Dataset):
         self.clip_len = int(data_cfg["clip_len"])
         self.frame_interval = int(data_cfg["frame_interval"])
         self.num_clips = 1 if training else int(data_cfg["test_num_clips"])
-        self.test_segment_rule = data_cfg.get("test_segment_rule", "centre")
-        if self.test_segment_rule not in TEST_SEGMENT_RULES:
-            raise ValueError(f"data.test_segment_rule must be one of {', '.join(TEST_SEGMENT_RULES)}, "
-                             f"got {self.test_segment_rule!r}")
+        self.segment_positions = data_cfg.get("test_segment_positions", "centred")
+        if self.segment_positions not in SEGMENT_POSITIONS:
+            raise ConfigError(f"data.test_segment_positions must be one of {SEGMENT_POSITIONS}, "
+                              f"got {self.segment_positions!r}")
 
     def __len__(self):
         return len(self.records)
@@ -351,7 +352,7 @@ class KineticsClips(Dataset):
         """Frame indices `[clips, T]` for one video."""
         if self.sampling == "segment" and not self.training:
             return reference_segment_indices(num_frames, self.seg_num, self.seglen,
-                                             self.test_segment_rule)[None]
+                                             self.segment_positions)[None]
         if self.sampling == "segment":
             return segment_indices(num_frames, self.seg_num, self.seglen, self.training, rng)[None]
         return clip_indices(num_frames, self.clip_len, self.frame_interval, self.num_clips, self.training, rng)
