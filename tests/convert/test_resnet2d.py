@@ -9,6 +9,7 @@ of the converter. Then the error messages, and the CLI on a converted checkpoint
 """
 import re
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,6 @@ import pytest
 import torch
 
 from videozoo.convert import convert_weights
-from videozoo.convert.sources import tar_directory
 from videozoo.engine.checkpoint import load_model
 from videozoo.errors import ConvertError
 from videozoo.registry import create_model
@@ -28,9 +28,8 @@ CLASSES = 5
 SIZE = 32
 
 
-def _logits(checkpoint, model, video):
+def _logits(loaded, video):
     with torch.no_grad():
-        loaded = load_model(checkpoint, model)
         return loaded.model({"video": torch.from_numpy(video)}).double().numpy()
 
 
@@ -53,16 +52,18 @@ def v15_tsm_dir(tmp_path_factory):
 
 def test_v15_tsm_tarball_matches_reference_graph(v15_tsm_dir, tmp_path):
     weights, folder = v15_tsm_dir
-    archive = tar_directory(folder, tmp_path / "tsm_kinetics.tar.gz")
+    archive = tmp_path / "tsm_kinetics.tar.gz"
+    with tarfile.open(archive, "w:gz", compresslevel=1) as tar:   # as published: folder inside
+        tar.add(folder, arcname=folder.name)
     summary = convert_weights(archive, "tsm", tmp_path / "tsm.pt",
                               overrides=[f"model.num_classes={CLASSES}"], verbose=False)
     assert summary["format"] == "paddle-v1.5"
     # every trainable parameter has a velocity; + learning_rate_0 and the decay counter
     assert summary["ignored"] == len(ref.momentum_state(weights))
-    video = _video(8)
-    _assert_close(_logits(tmp_path / "tsm.pt", "tsm", video), ref.v15_tsm(weights, video))
-
     loaded = load_model(tmp_path / "tsm.pt", "tsm")
+    video = _video(8)
+    _assert_close(_logits(loaded, video), ref.v15_tsm(weights, video))
+
     state = loaded.model.state_dict()
     # fluid's inference dropout (x 0.5) folded into the fc; layout [in, out] -> [out, in]
     assert torch.equal(state["classifier.weight"],
@@ -76,13 +77,15 @@ def test_v15_tsm_tarball_matches_reference_graph(v15_tsm_dir, tmp_path):
     assert loaded.source["file"] == "tsm_kinetics.tar.gz"
 
 
-def test_v15_tsn_folder_matches_reference_graph(tmp_path):
-    weights = ref.v15_weights("tsn", np.random.default_rng(1), num_classes=CLASSES)
-    folder = ref.write_v15(tmp_path / "tsn_kinetics", weights)
+def test_v15_tsn_folder_matches_reference_graph(v15_tsm_dir, tmp_path, caplog):
+    """v1.5 TSN and TSM files hold the same names: the TSM folder serves as a TSN file too, and
+    its published name draws a warning that it may be the other model."""
+    weights, folder = v15_tsm_dir
     convert_weights(folder, "tsn", tmp_path / "tsn.pt", overrides=[f"model.num_classes={CLASSES}"],
                     verbose=False)
+    assert "the file name says 'tsm'" in caplog.text
     video = _video(3)
-    _assert_close(_logits(tmp_path / "tsn.pt", "tsn", video), ref.v15_tsn(weights, video))
+    _assert_close(_logits(load_model(tmp_path / "tsn.pt", "tsn"), video), ref.v15_tsn(weights, video))
 
 
 def test_v15_stnet_folder_matches_reference_graph(tmp_path, capsys):
@@ -97,21 +100,29 @@ def test_v15_stnet_folder_matches_reference_graph(tmp_path, capsys):
     assert "xception_att_conv.w_0 -> head.depthwise1.weight" in report
     segments = 3
     video = _video(segments, channels=15)          # the reference's [N, seg, 5 frames x RGB, H, W]
-    ours = _logits(tmp_path / "stnet.pt", "stnet", video.reshape(2, segments * 5, 3, SIZE, SIZE))
+    ours = _logits(load_model(tmp_path / "stnet.pt", "stnet"),
+                   video.reshape(2, segments * 5, 3, SIZE, SIZE))
     _assert_close(ours, ref.v15_stnet(weights, video))
 
 
 # ----------------------------------------------------------------------------- PaddleVideo 2.x
+@pytest.fixture(scope="module")
+def paddle2_file(tmp_path_factory):
+    """TSN_k400.pdparams and TSM_k400.pdparams have the same layout: one file serves both."""
+    weights = ref.paddle2_weights(np.random.default_rng(3), num_classes=CLASSES)
+    return weights, ref.write_pdparams(tmp_path_factory.mktemp("pv2") / "k400.pdparams", weights)
+
+
 @pytest.mark.parametrize("model,graph,frames", [("tsn", ref.paddle2_tsn, 3),
                                                  ("tsm", ref.paddle2_tsm, 8)])
-def test_paddle2_pdparams_match_reference_graph(model, graph, frames, tmp_path):
-    weights = ref.paddle2_weights(np.random.default_rng(3), num_classes=CLASSES)
-    source = ref.write_pdparams(tmp_path / f"{model.upper()}_k400.pdparams", weights)
+def test_paddle2_pdparams_match_reference_graph(model, graph, frames, paddle2_file, tmp_path):
+    weights, source = paddle2_file
     convert_weights(source, model, tmp_path / "out.pt", overrides=[f"model.num_classes={CLASSES}"],
                     verbose=False)
+    loaded = load_model(tmp_path / "out.pt", model)
     video = _video(frames)
-    _assert_close(_logits(tmp_path / "out.pt", model, video), graph(weights, video))
-    cfg = load_model(tmp_path / "out.pt", model).config
+    _assert_close(_logits(loaded, video), graph(weights, video))
+    cfg = loaded.config
     assert cfg["data"]["test_segment_positions"] == "tsn" and cfg["data"]["long_side"] is None
 
 
@@ -220,11 +231,11 @@ def test_mmaction2_shift_order_is_next_first(tmp_path):
                     overrides=["model.depth=18", f"model.num_classes={CLASSES}"], verbose=False)
     shift = load_model(tmp_path / "out.pt", "tsm").model.backbone.layer1[0].block_input
     shift.num_segments = 4
-    x = torch.arange(4 * 16, dtype=torch.float32).view(4, 16, 1, 1)        # [T, C, 1, 1]
-    frames = x.view(1, 4, 16, 1)
-    expected = torch.cat([torch.cat([frames[:, 1:, :2], torch.zeros(1, 1, 2, 1)], 1),
-                          torch.cat([torch.zeros(1, 1, 2, 1), frames[:, :-1, 2:4]], 1),
-                          frames[:, :, 4:]], 2).view(4, 16, 1, 1)
+    x = torch.arange(4 * 64, dtype=torch.float32).view(4, 64, 1, 1)        # [T, C=64, 1, 1]
+    frames = x.view(1, 4, 64, 1)
+    expected = torch.cat([torch.cat([frames[:, 1:, :8], torch.zeros(1, 1, 8, 1)], 1),
+                          torch.cat([torch.zeros(1, 1, 8, 1), frames[:, :-1, 8:16]], 1),
+                          frames[:, :, 16:]], 2).view(4, 64, 1, 1)
     assert torch.equal(shift(x), expected)
 
 
@@ -253,8 +264,15 @@ def test_wrong_depth_says_which_depth(v15_tsm_dir, tmp_path):
                         overrides=["model.depth=101", f"model.num_classes={CLASSES}"])
 
 
+def _names_only(names):
+    """A v1.5 folder with the given tensor names holding dummies (for checks before values)."""
+    return {name: np.zeros(1, np.float32) for name in names}
+
+
 def test_wrong_seglen_for_stnet_is_explained(tmp_path):
-    weights = ref.v15_weights("stnet", np.random.default_rng(0), num_classes=CLASSES)
+    trunk = [name for layer, _ in ref.conv_layers(50) for name in
+             [ref.fluid_conv_bn_names(layer)[0], *ref.fluid_conv_bn_names(layer)[1]]]
+    weights = _names_only(trunk + ["conv3d_0.w_0", "xception_bn2.w_0", "fc_0.w_0"])
     weights["conv1_weights"] = np.zeros((64, 9, 7, 7), np.float32)   # a 3-frame super-image
     folder = ref.write_v15(tmp_path / "stnet3", weights)
     with pytest.raises(ConvertError, match=r"\[64, 9, 7, 7\] in the file.*\[64, 15, 7, 7\].*"
@@ -264,10 +282,8 @@ def test_wrong_seglen_for_stnet_is_explained(tmp_path):
 
 
 def test_wrong_model_says_which_model_the_file_looks_like(tmp_path):
-    stnet = ref.write_v15(tmp_path / "stnet_kinetics",
-                          {name: np.zeros((1,), np.float32) for name in
-                           ("conv1_weights", "res2a_branch2a_weights", "conv3d_0.w_0",
-                            "xception_bn2.w_0", "fc_0.w_0")})
+    stnet = ref.write_v15(tmp_path / "stnet_kinetics", _names_only(
+        ["conv1_weights", "res2a_branch2a_weights", "conv3d_0.w_0", "xception_bn2.w_0", "fc_0.w_0"]))
     with pytest.raises(ConvertError, match=r"looks like a 'stnet' model, not 'tsn'.*--model stnet"):
         convert_weights(stnet, "tsn", tmp_path / "x.pt", verbose=False)
     path, _, _ = _write_zoo_file(tmp_path, "mmaction2", "tsm")
@@ -283,13 +299,6 @@ def test_shift_placement_must_match(tmp_path):
         convert_weights(path, "tsm", tmp_path / "x.pt", **args)
     args["overrides"].append("model.shift_every=2")
     convert_weights(path, "tsm", tmp_path / "x.pt", **args)
-
-
-def test_paddle_tsn_file_converted_as_tsm_warns(v15_tsm_dir, tmp_path, caplog):
-    _, folder = v15_tsm_dir
-    convert_weights(folder, "tsn", tmp_path / "x.pt", verbose=False,
-                    overrides=[f"model.num_classes={CLASSES}"])
-    assert "the file name says 'tsm'" in caplog.text
 
 
 # ----------------------------------------------------------------------------- the CLI
@@ -313,4 +322,4 @@ def test_cli_converts_then_predicts_and_exports(tmp_path, capsys):
                  "--set", "data.short_side=40", "--set", "data.crop_size=32"]) == 0
     assert "action" in predictions.read_text()
     assert main(["export", "tsm", "--weights", str(ckpt), "--format", "torchscript",
-                 "--frames", "8", "--output", str(tmp_path / "tsm.ts")]) == 0
+                 "--frames", "2", "--output", str(tmp_path / "tsm.ts")]) == 0
