@@ -209,7 +209,8 @@ def build_config(model: str | None, config_file: str | None = None,
                 if "format" in layer.get("data", {})), None)
     if fmt is None:
         raise ConfigError(f"config for '{name}' names no data.format (youtube8m or kinetics)")
-    cfg = {"model": model_schema(name), "data": data_schema(fmt), **copy.deepcopy(ENGINE_DEFAULTS)}
+    defaults = {"model": model_schema(name), "data": data_schema(fmt)}
+    cfg = {**copy.deepcopy(defaults), **copy.deepcopy(ENGINE_DEFAULTS)}
     for layer in layers:
         layer = copy.deepcopy(layer)
         layer.get("model", {}).pop("name", None)
@@ -217,7 +218,7 @@ def build_config(model: str | None, config_file: str | None = None,
         cfg = _merge_checked(cfg, layer)
     cfg["model"]["name"] = name
     _shared_keys_agree(cfg)
-    _check_values(cfg)
+    _check_values(cfg, defaults)
     return cfg
 
 
@@ -230,11 +231,11 @@ _ENGINE_MINIMUMS = {
     "train.optimizer.eps": 0, "train.schedule.warmup_epochs": 0, "train.schedule.gamma": 0,
     "eval.batch_size": 1, "eval.top_k": 1,
 }
-#: model / data integers that may be 0 (every other one counts something and must be >= 1)
+#: model / data integers that may be 0 although their default is positive
 _ZERO_ALLOWED = {"data.shuffle_buffer"}
 
 
-def _check_values(cfg: dict) -> None:
+def _check_values(cfg: dict, defaults: dict) -> None:
     """One-line errors for values no run can use (``--epochs 0``, a negative crop size...)."""
     def get(path):
         node = cfg
@@ -246,14 +247,18 @@ def _check_values(cfg: dict) -> None:
         value = get(path)
         if isinstance(value, (int, float)) and value < minimum:
             raise ConfigError(f"config key '{path}' must be >= {minimum}, got {value}")
+    # Model / data integers count or measure something: never negative, and >= 1 where the
+    # default is positive (a size, a count), unless listed in _ZERO_ALLOWED.
     for section in ("model", "data"):
         for key, value in cfg[section].items():
             path = f"{section}.{key}"
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
-            if isinstance(value, int) and value < (0 if path in _ZERO_ALLOWED else 1):
-                raise ConfigError(f"config key '{path}' must be >= "
-                                  f"{0 if path in _ZERO_ALLOWED else 1}, got {value}")
+            default = defaults[section].get(key)
+            positive = isinstance(default, int) and not isinstance(default, bool) and default > 0
+            minimum = 1 if positive and path not in _ZERO_ALLOWED else 0
+            if isinstance(value, int) and value < minimum:
+                raise ConfigError(f"config key '{path}' must be >= {minimum}, got {value}")
             if ("drop" in key) and not 0.0 <= value < 1.0:
                 raise ConfigError(f"config key '{path}' is a probability in [0, 1), got {value}")
 

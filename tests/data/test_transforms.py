@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from videozoo.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, VideoTransform, build_transform,
-                                      center_crop_box, crop, hflip, multi_scale_crop_box, normalize,
-                                      random_crop_box, resize_short_side, three_crop_boxes)
+                                      center_crop_box, crop, five_crop_boxes, hflip, multi_scale_crop_box,
+                                      normalize, random_crop_box, resize_short_side, three_crop_boxes)
+from videozoo.data.video import reference_segment_indices
 
 
 def _frames(t=4, h=40, w=60, seed=0):
@@ -119,3 +120,58 @@ def test_build_transform_from_data_config():
     assert test.sample_short_side(np.random.default_rng(0)) == 64
     with pytest.raises(ValueError, match="test_crops"):
         build_transform({**cfg, "test_crops": 2}, False)
+
+
+def test_ten_crops_are_corners_centre_and_their_mirrors():
+    assert five_crop_boxes(40, 60, 32) == [(0, 0, 32, 32), (0, 28, 32, 32), (8, 0, 32, 32),
+                                            (8, 28, 32, 32), (4, 14, 32, 32)]   # steps 2 and 7
+    clips = _frames(2, 40, 60)[None]
+    video = VideoTransform(training=False, short_side=40, crop_size=32, num_crops=10)(clips)
+    assert video.shape == (10, 2, 3, 32, 32)
+    views = _denormalize(video)
+    assert (views[1] == clips[0][:, 0:32, 28:60]).all()
+    assert (views[5 + 1] == clips[0][:, 0:32, 28:60][:, :, ::-1]).all()
+
+
+def test_fixed_long_side_resize_like_paddlevideo_v15():
+    transform = VideoTransform(training=False, short_side=40, crop_size=32, long_side=53)
+    landscape = np.zeros((2, 40, 71, 3), np.uint8)          # decoded at short side 40, 16:9
+    assert transform.fit_frames(landscape, (360, 640)).shape == (2, 40, 53, 3)
+    portrait = np.zeros((2, 71, 40, 3), np.uint8)
+    assert transform.fit_frames(portrait, (640, 360)).shape == (2, 53, 40, 3)
+    # the reference keeps frames whose source short side already is short_side
+    assert transform.fit_frames(landscape, (40, 71)) is landscape
+    assert VideoTransform(training=False, short_side=40, crop_size=32).fit_frames(
+        landscape, (360, 640)) is landscape
+    with pytest.raises(ValueError, match="long_side"):
+        VideoTransform(training=False, short_side=40, crop_size=32, long_side=30)
+
+
+def test_multi_scale_crop_resized_then_randomly_cropped():
+    """PaddleVideo v1.5 TSM: multi-scale crop -> resize to 48 -> random 32 crop -> flip."""
+    frames = np.full((2, 40, 60, 3), 100, np.uint8)
+    frames[:, :, :30] = 200
+    transform = VideoTransform(training=True, short_side=40, crop_size=32, multi_scale=True,
+                               multi_scale_resize=48, flip=False)
+    video = transform(frames, np.random.default_rng(0))
+    assert video.shape == (1, 2, 3, 32, 32)
+    values = set(np.unique(_denormalize(video)))
+    assert values <= set(range(100, 201)) and 100 in values or 200 in values
+    cfg = build_transform({"multi_scale_crop": True, "multi_scale_resize": 256, "long_side": 341}, True)
+    assert cfg.multi_scale_resize == 256 and cfg.long_side == 341
+    with pytest.raises(ValueError, match="multi_scale_resize"):
+        VideoTransform(training=True, crop_size=224, multi_scale=True, multi_scale_resize=200)
+
+
+@pytest.mark.parametrize("positions,frames,seg_num,seglen,expected", [
+    # PaddleVideo v1.5: segments of int(N / seg) frames, snippet (len - seglen) // 2 in
+    ("paddle-v1.5", 300, 8, 1, [18, 55, 92, 129, 166, 203, 240, 277]),
+    ("paddle-v1.5", 100, 3, 5, [14, 15, 16, 17, 18, 47, 48, 49, 50, 51, 80, 81, 82, 83, 84]),
+    ("paddle-v1.5", 10, 3, 5, [0, 1, 2, 3, 4, 3, 4, 5, 6, 7, 6, 7, 8, 9, 0]),
+    ("paddle-v1.5", 2, 3, 1, [0, 1, 0]),
+    # MMAction2 / MIT / PaddleVideo 2.x: int(tick / 2 + i * tick), tick = (N - seglen + 1) / seg
+    ("tsn", 300, 8, 1, [18, 56, 93, 131, 168, 206, 243, 281]),
+    ("tsn", 10, 4, 1, [1, 3, 6, 8]),
+])
+def test_reference_segment_positions(positions, frames, seg_num, seglen, expected):
+    assert reference_segment_indices(frames, seg_num, seglen, positions).tolist() == expected

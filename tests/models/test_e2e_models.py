@@ -10,6 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from videozoo.models.pretrained import load_imagenet_resnet
 from videozoo.models.resnet import ResNet
+from videozoo.models.temporal import TemporalShift
 from videozoo.registry import create_model, model_builder
 
 # (registry name, builder overrides, frames T in the small test input)
@@ -256,3 +257,32 @@ def test_nonlocal_base_width_keeps_names():
     full_names = set(create_model("nonlocal", depth=50, num_classes=5).state_dict())
     assert set(small.state_dict()) == full_names
     assert small.classifier.in_features == 256 and small.backbone.conv1.out_channels == 8
+
+
+def test_tsm_dropout_per_frame_draws_a_mask_per_frame():
+    torch.manual_seed(0)
+    model = create_model("tsm", depth=18, num_classes=5, dropout=0.5).eval()
+    assert model.dropout_per_frame        # the reference (PaddleVideo TSM) default
+    seen = []
+    model.dropout.register_forward_hook(lambda module, args, out: seen.append((args[0], out)))
+    video = _video(4)
+    with torch.no_grad():
+        logits = model(video)
+        frames, _ = seen[-1]
+        assert frames.shape == (2, 4, 512)                  # [N, T, C]: before the average
+        assert torch.allclose(logits, model.classifier(frames.mean(1)), atol=1e-6)
+        model.dropout.train()                               # only the dropout in training mode
+        logits = model(video)
+        frames, dropped = seen[-1]
+    masks = dropped != 0
+    assert not all(torch.equal(masks[:, 0], masks[:, t]) for t in range(1, 4))
+    assert torch.allclose(logits, model.classifier(dropped.mean(1)), atol=1e-6)
+
+
+def test_tsm_shift_every_other_block():
+    model = create_model("tsm", depth=18, num_classes=5, shift_every=2)
+    shifted = [isinstance(block.block_input, TemporalShift)
+               for stage in (model.backbone.layer1, model.backbone.layer3) for block in stage]
+    assert shifted == [True, False, True, False]
+    with pytest.raises(ValueError, match="shift_every"):
+        create_model("tsm", depth=18, shift_every=0)

@@ -174,10 +174,12 @@ class Mapping:
     config: dict = field(default_factory=dict)   # nested config overrides (model/data/...)
     classes: str = "kinetics400"             # "kinetics400" or "file" (--classes needed)
     description: str = ""
+    absent: tuple[str, ...] = ()             # source names that rule the model out (regexes)
 
     def matches(self, names) -> bool:
         names = set(names)
-        return all(any(re.fullmatch(sig, n) for n in names) for sig in self.signature)
+        return (all(any(re.fullmatch(sig, n) for n in names) for sig in self.signature)
+                and not any(re.fullmatch(pattern, n) for pattern in self.absent for n in names))
 
 
 _MAPPINGS: dict[tuple[str, str], Mapping] = {}

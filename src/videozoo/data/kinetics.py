@@ -52,8 +52,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TSM_SCALES, VideoTransform, build_transform
-from videozoo.data.video import (CLIP_POSITIONS, VIDEO_EXTENSIONS, VideoReadError, VideoReader, clip_indices,
-                                 is_video_file, segment_indices)
+from videozoo.data.video import (CLIP_POSITIONS, SEGMENT_POSITIONS, VIDEO_EXTENSIONS, VideoReadError,
+                                 VideoReader, clip_indices, is_video_file, reference_segment_indices,
+                                 segment_indices)
 from videozoo.errors import ConfigError, DataError, DataNotFoundError
 from videozoo.registry import register_dataset
 
@@ -88,6 +89,10 @@ DEFAULTS = {
     "flip": True,
     "mean": list(IMAGENET_MEAN),
     "std": list(IMAGENET_STD),
+    # Reference pipelines (set by `videozoo convert` for the source's checkpoints):
+    "multi_scale_resize": None,    # resize the multi-scale crop to this, then crop (v1.5 TSM: 256)
+    "long_side": None,             # resize to short_side x long_side, aspect not kept (v1.5: 341)
+    "test_segment_positions": "centred",  # segment test snippets: centred | tsn | paddle-v1.5
 }
 
 def model_input_spec(data_cfg: dict, training: bool) -> dict:
@@ -375,12 +380,19 @@ class KineticsClips(Dataset):
         if self.clip_positions not in CLIP_POSITIONS:
             raise ConfigError(f"data.test_clip_positions must be one of {CLIP_POSITIONS}, "
                               f"got {self.clip_positions!r}")
+        self.segment_positions = data_cfg.get("test_segment_positions", "centred")
+        if self.segment_positions not in SEGMENT_POSITIONS:
+            raise ConfigError(f"data.test_segment_positions must be one of {SEGMENT_POSITIONS}, "
+                              f"got {self.segment_positions!r}")
 
     def __len__(self):
         return len(self.records)
 
     def frame_indices(self, num_frames: int, rng: np.random.Generator) -> np.ndarray:
         """Frame indices `[clips, T]` for one video."""
+        if self.sampling == "segment" and not self.training:
+            return reference_segment_indices(num_frames, self.seg_num, self.seglen,
+                                             self.segment_positions)[None]
         if self.sampling == "segment":
             return segment_indices(num_frames, self.seg_num, self.seglen, self.training, rng)[None]
         return clip_indices(num_frames, self.clip_len, self.frame_interval, self.num_clips, self.training, rng,
@@ -402,6 +414,7 @@ class KineticsClips(Dataset):
             with VideoReader(record.path) as reader:
                 indices = self.frame_indices(reader.num_frames, rng)
                 frames = reader.read(indices.reshape(-1), size=self.transform.sample_short_side(rng))
+                frames = self.transform.fit_frames(frames, (reader.height, reader.width))
             item["video"] = self.transform(frames.reshape(*indices.shape, *frames.shape[1:]), rng)
         except VideoReadError as err:
             item["error"] = err.reason

@@ -7,9 +7,14 @@ a video share position, scale and flip. `VideoTransform` turns `[clips, T, H, W,
 the model input `[V, T, 3, S, S]` float32 with `V = clips * crops` (clip-major).
 
 Pieces (pure functions): `random_crop_box`, `center_crop_box`, `three_crop_boxes`,
-`multi_scale_crop_box` (TSM scales), `crop`, `hflip`, `resize_short_side`,
+`five_crop_boxes` (corners + centre; with their mirror images the "ten crops" test),
+`multi_scale_crop_box` (TSM scales), `crop`, `hflip`, `resize_short_side`, `resize_frames`,
 `normalize` (uint8 -> float, (x / 255 - mean) / std, channels first).
 Non-local's (x - 114.75) / 57.375 on 0..255 is mean 0.45, std 0.225 on 0..1.
+
+Reference pipelines that differ from ours are options of `VideoTransform`: PaddleVideo v1.5
+resizes every frame to a fixed 341 x 256 (`long_side`, aspect not kept) and its TSM resizes
+the multi-scale crop to 256 before a random 224 crop (`multi_scale_resize`).
 """
 from __future__ import annotations
 
@@ -53,6 +58,15 @@ def three_crop_boxes(height: int, width: int, size: int) -> list[Box]:
     return [(top, left, size, size) for top in (0, (height - size) // 2, height - size)]
 
 
+def five_crop_boxes(height: int, width: int, size: int) -> list[Box]:
+    """Four corners and the centre, on a grid of quarter steps of the free room (the
+    PaddleVideo 2.x / MMAction2 "TenCrop" positions, before mirroring)."""
+    _check_fits(height, width, size, size)
+    h_step, w_step = (height - size) // 4, (width - size) // 4
+    return [(row * h_step, col * w_step, size, size)
+            for row, col in ((0, 0), (0, 4), (4, 0), (4, 4), (2, 2))]
+
+
 def multi_scale_crop_box(height: int, width: int, scales=TSM_SCALES, rng: np.random.Generator = None,
                          max_distort: int = 1) -> Box:
     """TSM multi-scale crop: side lengths `scale * min(H, W)` for height and width drawn from
@@ -92,17 +106,21 @@ def resize(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return flat.reshape(*lead, *flat.shape[-3:])
 
 
+def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 `[..., H, W, 3]` resized to `height` x `width` (bilinear, antialiased)."""
+    if frames.shape[-3:-1] == (height, width):
+        return frames
+    video = torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float()
+    video = resize(video, height, width).round_().clamp_(0, 255).to(torch.uint8)
+    return video.movedim(-3, -1).numpy()
+
+
 def resize_short_side(frames: np.ndarray, size: int) -> np.ndarray:
     """uint8 `[..., H, W, 3]` with the short side resized to `size` (for frames decoded at
     full size; the reader does this for free when given `size`)."""
     height, width = frames.shape[-3:-1]
     scale = size / min(height, width)
-    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    if (new_h, new_w) == (height, width):
-        return frames
-    video = torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float()
-    video = resize(video, new_h, new_w).round_().clamp_(0, 255).to(torch.uint8)
-    return video.movedim(-3, -1).numpy()
+    return resize_frames(frames, max(1, round(height * scale)), max(1, round(width * scale)))
 
 
 def normalize(frames: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
@@ -120,10 +138,15 @@ def normalize(frames: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch
 class VideoTransform:
     """Train or eval pipeline for one video: `[clips, T, H, W, 3]` uint8 -> `[V, T, 3, S, S]`.
 
-    Training: random crop `crop_size` (or TSM multi-scale crop resized to `crop_size`) and a
-    horizontal flip with p=0.5, one draw per video. Evaluation: `num_crops` = 1 (centre) or
-    3 (along the long side) crops of `crop_size`. `short_side_range` [lo, hi): the training
-    short side is drawn from it (Non-local scale jitter); else `short_side` is used.
+    Training: random crop `crop_size` (or TSM multi-scale crop resized to `crop_size`, or to
+    `multi_scale_resize` and then randomly cropped to `crop_size`) and a horizontal flip with
+    p=0.5, one draw per video. Evaluation: `num_crops` = 1 (centre), 3 (along the long side)
+    or 10 (corners and centre, and their mirror images) crops of `crop_size`.
+    `short_side_range` [lo, hi): the training short side is drawn from it (Non-local scale
+    jitter); else `short_side` is used. `long_side` (e.g. 341): frames are resized to
+    `short_side` x `long_side` whatever their aspect, except frames whose short side already
+    is `short_side` at the source, which keep it (PaddleVideo v1.5 does both); see
+    `fit_frames`.
     """
 
     training: bool
@@ -136,10 +159,18 @@ class VideoTransform:
     short_side_range: tuple | None = None
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
+    multi_scale_resize: int | None = None
+    long_side: int | None = None
 
     def __post_init__(self):
-        if self.num_crops not in (1, 3):
-            raise ValueError(f"test_crops must be 1 or 3, got {self.num_crops}")
+        if self.num_crops not in (1, 3, 10):
+            raise ValueError(f"test_crops must be 1, 3 or 10, got {self.num_crops}")
+        if self.multi_scale_resize is not None and self.multi_scale_resize < self.crop_size:
+            raise ValueError(f"multi_scale_resize {self.multi_scale_resize} is smaller than the "
+                             f"crop {self.crop_size}; use null or a size >= data.crop_size")
+        if self.long_side is not None and self.long_side < self.short_side:
+            raise ValueError(f"long_side {self.long_side} is shorter than short_side "
+                             f"{self.short_side}; use null (keep the aspect) or a longer side")
         smallest = self.short_side_range[0] if self.training and self.short_side_range else self.short_side
         if not self.multi_scale and smallest < self.crop_size:
             raise ValueError(f"short side {smallest} is smaller than the crop {self.crop_size}; "
@@ -159,6 +190,17 @@ class VideoTransform:
     def output_shape(self, clips: int, frames: int) -> tuple[int, ...]:
         return clips * self.views_per_clip, frames, 3, self.crop_size, self.crop_size
 
+    def fit_frames(self, frames: np.ndarray, source_hw: tuple[int, int]) -> np.ndarray:
+        """Frames decoded at the short side -> `short_side` x `long_side` when `long_side` is
+        set and the source's short side (``source_hw``: its height, width) differs from
+        `short_side`; otherwise unchanged."""
+        if not self.long_side or min(source_hw) == self.short_side:
+            return frames
+        height, width = frames.shape[-3:-1]
+        if height <= width:
+            return resize_frames(frames, self.short_side, self.long_side)
+        return resize_frames(frames, self.long_side, self.short_side)
+
     def __call__(self, clips: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
         if clips.ndim == 4:
             clips = clips[None]
@@ -169,12 +211,23 @@ class VideoTransform:
             else:
                 box = random_crop_box(height, width, self.crop_size, rng)
             views = crop(clips, box)
+            if self.multi_scale and self.multi_scale_resize:
+                side = self.multi_scale_resize
+                views = resize_frames(views, side, side)
+                views = crop(views, random_crop_box(side, side, self.crop_size, rng))
             if self.flip and rng.random() < 0.5:
                 views = hflip(views)
         else:
-            boxes = (three_crop_boxes(height, width, self.crop_size) if self.num_crops == 3
-                     else [center_crop_box(height, width, self.crop_size)])
-            views = np.stack([crop(clips, box) for box in boxes], axis=1)  # [C, crops, T, h, w, 3]
+            if self.num_crops == 3:
+                boxes = three_crop_boxes(height, width, self.crop_size)
+            elif self.num_crops == 10:
+                boxes = five_crop_boxes(height, width, self.crop_size)
+            else:
+                boxes = [center_crop_box(height, width, self.crop_size)]
+            crops = [crop(clips, box) for box in boxes]
+            if self.num_crops == 10:
+                crops += [hflip(view) for view in crops]
+            views = np.stack(crops, axis=1)                            # [C, crops, T, h, w, 3]
             views = views.reshape(-1, *views.shape[2:])
         video = resize(normalize(views, self.mean, self.std), self.crop_size, self.crop_size)
         return video
@@ -195,4 +248,6 @@ def build_transform(data_cfg: dict, training: bool) -> VideoTransform:
         short_side_range=tuple(short_range) if short_range else None,
         mean=tuple(data_cfg.get("mean", IMAGENET_MEAN)),
         std=tuple(data_cfg.get("std", IMAGENET_STD)),
+        multi_scale_resize=data_cfg.get("multi_scale_resize"),
+        long_side=data_cfg.get("long_side"),
     )

@@ -340,3 +340,42 @@ def clip_indices(num_frames: int, clip_len: int, frame_interval: int, num_clips:
         starts = np.floor((num_frames / num_clips) * clip_numbers)
     offsets = np.arange(clip_len) * frame_interval
     return (starts.astype(np.int64)[:, None] + offsets[None, :]) % num_frames
+
+
+#: evaluation snippet positions of segment sampling: ours (`segment_indices`), PaddleVideo
+#: v1.5's, and the one MMAction2, MIT's TSM code and PaddleVideo 2.x share
+SEGMENT_POSITIONS = ("centred", "paddle-v1.5", "tsn")
+
+
+def reference_segment_indices(num_frames: int, seg_num: int, seglen: int,
+                              positions: str) -> np.ndarray:
+    """Evaluation frame indices of segment sampling, placed as a reference codebase places them.
+
+    * "paddle-v1.5": segments of `int(num_frames / seg_num)` frames; the snippet starts
+      `(length - seglen) // 2` into each (at the segment start when it is shorter than
+      `seglen`, at frame i when the video has fewer frames than segments).
+    * "tsn": snippet i starts at `int(tick / 2 + i * tick)`, `tick = (num_frames - seglen + 1)
+      / seg_num` (at 0 when the video is shorter than `seglen`).
+    * "centred": `segment_indices` (ours).
+
+    Frames past the end wrap around. Returns int64 `[seg_num * seglen]`, segment-major.
+    """
+    if positions == "centred":
+        return segment_indices(num_frames, seg_num, seglen, training=False)
+    if num_frames < 1 or seg_num < 1 or seglen < 1:
+        raise ValueError(f"reference_segment_indices needs positive sizes, got "
+                         f"num_frames={num_frames}, seg_num={seg_num}, seglen={seglen}")
+    segments = np.arange(seg_num)
+    if positions == "paddle-v1.5":
+        length = num_frames // seg_num
+        if length >= seglen:
+            starts = (length - seglen) // 2 + segments * length
+        else:
+            starts = segments * length if length >= 1 else segments
+    elif positions == "tsn":
+        tick = (num_frames - seglen + 1) / seg_num
+        starts = (tick / 2 + segments * tick).astype(np.int64) if tick > 0 else 0 * segments
+    else:
+        raise ValueError(f"segment positions must be one of {SEGMENT_POSITIONS}, got {positions!r}")
+    starts = np.asarray(starts, dtype=np.int64)
+    return ((starts[:, None] + np.arange(seglen)[None, :]) % num_frames).reshape(-1)

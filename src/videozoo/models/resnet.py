@@ -250,16 +250,23 @@ class ResNetVideoClassifier(nn.Module):
     ``batch["video"]`` ``[N, T, 3, H, W]`` -> logits ``[N, num_classes]``. A 2D trunk sees the
     frames as one batch ``[N*T, 3, H, W]`` and the T pooled features are averaged before the
     classifier (TSN's consensus); a 3D trunk sees the clip ``[N, 3, T, H, W]`` and pools time
-    itself. ``classifier_std`` = None keeps PyTorch's default Linear init. ``default_frames``
-    is the T of ``default_input()`` when none is asked for (the reference training clip); the
-    model itself takes any T.
+    itself. ``dropout_per_frame`` (2D only) drops each frame's features with its own mask
+    before the average, as TSM's reference does; the two agree at inference, where dropout is
+    the identity. A consensus after the classifier (MMAction2's and MIT's TSM) equals this one
+    because the classifier is linear. ``classifier_std`` = None keeps PyTorch's default
+    Linear init. ``default_frames`` is the T of ``default_input()`` when none is asked for
+    (the reference training clip); the model itself takes any T.
     """
 
     def __init__(self, backbone: ResNet, num_classes: int, dropout: float, default_frames: int,
-                 classifier_std: float | None = None):
+                 classifier_std: float | None = None, dropout_per_frame: bool = False):
         super().__init__()
+        if dropout_per_frame and backbone.conv_dims != 2:
+            raise ValueError("dropout_per_frame needs a 2D trunk (a 3D trunk has no per-frame "
+                             "features)")
         self.backbone = backbone
         self.default_frames = default_frames
+        self.dropout_per_frame = dropout_per_frame
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(backbone.num_features, num_classes)
         if classifier_std is not None:
@@ -273,7 +280,10 @@ class ResNetVideoClassifier(nn.Module):
         else:
             set_num_segments(self.backbone, video.shape[1])
             features = self.backbone(video.flatten(0, 1))               # [N*T, C]
-            features = features.view(video.shape[0], -1, features.shape[1]).mean(1)
+            frames = features.view(video.shape[0], -1, features.shape[1])  # [N, T, C]
+            if self.dropout_per_frame:
+                return self.classifier(self.dropout(frames).mean(1))
+            features = frames.mean(1)
         return self.classifier(self.dropout(features))
 
     def default_input(self, batch_size: int = 1, num_frames: int | None = None,

@@ -3,9 +3,11 @@
 ``batch["video"]`` ``[N, T, 3, H, W]`` -> logits ``[N, num_classes]``. The shift ("residual
 shift") sits on each block's residual branch before its first conv; the shortcut keeps the
 unshifted input. It adds no parameters and no multiply-adds. ``shift_direction`` picks which
-channel group looks back: "previous_first" (PaddleVideo, the reference) or "next_first" (MIT);
-it matters only when porting weights. T is read from the input (the data section's
-``seg_num``, 8 in the reference).
+channel group looks back: "previous_first" (PaddleVideo, the reference) or "next_first" (MIT,
+MMAction2); it matters only when porting weights. ``shift_every`` = 2 shifts only blocks
+0, 2, 4, ... of each stage (what MIT and MMAction2 do for ResNet-101 and deeper). Dropout
+acts on each frame's features before the segment average (``dropout_per_frame``, the
+reference). T is read from the input (the data section's ``seg_num``, 8 in the reference).
 """
 from __future__ import annotations
 
@@ -21,12 +23,19 @@ DEFAULT_FRAMES = 8
 
 @register_model("tsm")
 def tsm(num_classes: int = 400, depth: int = 50, shift_div: int = 8,
-        shift_direction: str = "previous_first", dropout: float = 0.5,
-        pretrained: str | None = None) -> ResNetVideoClassifier:
+        shift_direction: str = "previous_first", shift_every: int = 1, dropout: float = 0.5,
+        dropout_per_frame: bool = True, pretrained: str | None = None) -> ResNetVideoClassifier:
     """``pretrained``: path to a local torchvision ImageNet ResNet state_dict, or None."""
-    backbone = ResNet(depth, block_input=lambda stage, block, channels: TemporalShift(
-        channels, DEFAULT_FRAMES, shift_div, shift_direction))
-    model = ResNetVideoClassifier(backbone, num_classes, dropout, DEFAULT_FRAMES)
+    if shift_every < 1:
+        raise ValueError(f"shift_every must be >= 1, got {shift_every}")
+
+    def shift(stage: int, block: int, channels: int) -> TemporalShift | None:
+        if block % shift_every:
+            return None
+        return TemporalShift(channels, DEFAULT_FRAMES, shift_div, shift_direction)
+
+    model = ResNetVideoClassifier(ResNet(depth, block_input=shift), num_classes, dropout,
+                                  DEFAULT_FRAMES, dropout_per_frame=dropout_per_frame)
     if pretrained:
         load_imagenet_resnet(model, pretrained)
     return model

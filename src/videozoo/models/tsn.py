@@ -1,7 +1,8 @@
 """TSN (Wang et al., ECCV 2016): per-frame ResNet, features averaged over segments, linear.
 
 ``batch["video"]`` ``[N, T, 3, H, W]`` (one frame per segment) -> logits ``[N, num_classes]``.
-Defaults are the PaddleVideo reference: ResNet-50, no dropout (peers use 0.4-0.5). T is read
+Defaults are the PaddleVideo reference: ResNet-50, no dropout (peers use 0.4-0.5, after the
+segment average; MIT's TSN code drops each frame's features: ``dropout_per_frame``). T is read
 from the input: the data section's ``seg_num`` (3 in training) and ``test_seg_num`` (7).
 """
 from __future__ import annotations
@@ -16,9 +17,10 @@ DEFAULT_FRAMES = 3
 
 @register_model("tsn")
 def tsn(num_classes: int = 400, depth: int = 50, dropout: float = 0.0,
-        pretrained: str | None = None) -> ResNetVideoClassifier:
+        dropout_per_frame: bool = False, pretrained: str | None = None) -> ResNetVideoClassifier:
     """``pretrained``: path to a local torchvision ImageNet ResNet state_dict, or None."""
-    model = ResNetVideoClassifier(ResNet(depth), num_classes, dropout, DEFAULT_FRAMES)
+    model = ResNetVideoClassifier(ResNet(depth), num_classes, dropout, DEFAULT_FRAMES,
+                                  dropout_per_frame=dropout_per_frame)
     if pretrained:
         load_imagenet_resnet(model, pretrained)
     return model
