@@ -217,6 +217,8 @@ def build_config(model: str | None, config_file: str | None = None,
         layer.get("data", {}).pop("format", None)
         cfg = _merge_checked(cfg, layer)
     cfg["model"]["name"] = name
+    if not any("num_classes" in layer.get("model", {}) for layer in layers):
+        cfg["model"]["num_classes"] = None  # from the data (see classes_from_data)
     _shared_keys_agree(cfg)
     _check_values(cfg, defaults)
     return cfg
@@ -261,6 +263,21 @@ def _check_values(cfg: dict, defaults: dict) -> None:
                 raise ConfigError(f"config key '{path}' must be >= {minimum}, got {value}")
             if ("drop" in key) and not 0.0 <= value < 1.0:
                 raise ConfigError(f"config key '{path}' is a probability in [0, 1), got {value}")
+
+
+def classes_from_data(cfg: dict, class_names: list[str], where: str = "the data") -> None:
+    """Fill ``model.num_classes`` from the dataset's class list when no config layer set it;
+    when one did and the two disagree, a one-line error names both numbers and the fix."""
+    count = len(class_names)
+    if cfg["model"].get("num_classes") is None:
+        cfg["model"]["num_classes"] = count
+    elif cfg["model"]["num_classes"] != count:
+        raise ConfigError(
+            f"model.num_classes={cfg['model']['num_classes']} but {where} has {count} classes; "
+            f"drop --set model.num_classes (the class count follows the data) or set it to "
+            f"{count}")
+    if "num_classes" in cfg["data"] and cfg["data"]["num_classes"] is None:
+        cfg["data"]["num_classes"] = count
 
 
 def _shared_keys_agree(cfg: dict) -> None:

@@ -75,8 +75,11 @@ def create_model(name: str, **kwargs):
 
 
 def build_model(cfg: dict):
-    """The model described by a full config's ``model`` section (``name`` + builder kwargs)."""
-    kwargs = {k: v for k, v in cfg["model"].items() if k != "name"}
+    """The model described by a full config's ``model`` section (``name`` + builder kwargs);
+    a null ``num_classes`` (not known from data yet, e.g. ``videozoo info``) takes the
+    builder's default."""
+    kwargs = {k: v for k, v in cfg["model"].items()
+              if k != "name" and not (k == "num_classes" and v is None)}
     return create_model(cfg["model"]["name"], **kwargs)
 
 

@@ -81,7 +81,7 @@ def convert_weights(source: str | Path, model: str, output: str | Path, *,
     """Convert ``source`` for ``model`` and write the checkpoint ``output``; returns a summary
     (output path, format, counts, config) and prints the per-tensor report when verbose."""
     from videozoo import __version__
-    from videozoo.config import build_config
+    from videozoo.config import build_config, model_schema
     from videozoo.data.kinetics import kinetics400_classes
     from videozoo.engine.checkpoint import model_checkpoint, save_checkpoint
     from videozoo.registry import build_model
@@ -89,6 +89,8 @@ def convert_weights(source: str | Path, model: str, output: str | Path, *,
     weights = read_weights(source, fmt)
     mapping = _pick_mapping(weights, model)
     cfg = build_config(model, overrides=flatten_config(mapping.config) + list(overrides or []))
+    if cfg["model"]["num_classes"] is None:  # the published models' own class count
+        cfg["model"]["num_classes"] = model_schema(model)["num_classes"]
     target = build_model(cfg).state_dict()
     mapper = TensorMapper(weights.tensors, target, f"{weights.path} ({weights.format})",
                           weights.ignored)

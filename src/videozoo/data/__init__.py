@@ -33,7 +33,7 @@ def build_source(cfg: dict, split: str, *, training: bool, batch_size: int, seed
     that labels outside it are reported as data errors.
     """
     data_cfg = dict(cfg["data"])
-    if "num_classes" in data_cfg:
+    if "num_classes" in data_cfg and cfg["model"].get("num_classes") is not None:
         data_cfg["num_classes"] = cfg["model"]["num_classes"]
     if inputs is not None:
         data_cfg["inputs"] = list(inputs)

@@ -144,5 +144,5 @@ TASKS = {"multilabel": MultiLabelTask, "singlelabel": SingleLabelTask}
 def make_task(cfg: dict, class_names: list[str]) -> Task:
     """The task of ``cfg``'s data format (its module's ``TASK``), for these class names."""
     kind = registry.dataset_module(cfg["data"]["format"]).TASK
-    return TASKS[kind](cfg["model"]["num_classes"], class_names, cfg["data"],
+    return TASKS[kind](cfg["model"]["num_classes"] or len(class_names), class_names, cfg["data"],
                        cfg["eval"].get("top_k"))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from videozoo.config import dump_config
+from videozoo.config import classes_from_data, dump_config
 from videozoo.data import build_source
 from videozoo.engine import checkpoint as ckpt_io
 from videozoo.engine.distributed import DistContext, all_reduce_sum, barrier, init_distributed
@@ -248,6 +248,7 @@ def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.Re
     torch.manual_seed(seed)
     train_src = build_source(cfg, "train", training=True, batch_size=per_rank, seed=seed,
                              rank=ctx.rank, world_size=ctx.world_size)
+    classes_from_data(cfg, train_src.class_names, "the training data")
     valid_src = _validation_source(cfg, ctx, seed) if tcfg["valid_interval"] > 0 else None
     task = make_task(cfg, train_src.class_names)
 
