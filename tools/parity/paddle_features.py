@@ -23,6 +23,7 @@ here takes the frames our eval mode takes (u = 0.5 in the reader's formula).
 from __future__ import annotations
 
 import argparse
+import logging
 import pickle
 import re
 import sys
@@ -449,9 +450,10 @@ def compare(label: str, ours, reference) -> tuple[float, bool]:
 
 
 def check_pair(pair: str, workdir: Path, lengths, seed: int = 0, sizes: dict | None = None,
-               seg_num: int = 100) -> tuple[float, bool]:
+               seg_num: int = 100) -> dict:
     """Write ``pair``'s weights (full size, or ``sizes``: keywords of its ``*_shapes``, which
-    are also the model's options), convert them (``--set`` of those sizes), compare."""
+    are also the model's options), convert them (``--set`` of those sizes), compare. Returns
+    ``{"error", "same_top5", "summary" (convert_weights'), "source", "checkpoint"}``."""
     from videozoo.convert import convert_weights
     rng = np.random.default_rng(seed)
     sizes = dict(sizes or {})
@@ -480,23 +482,54 @@ def check_pair(pair: str, workdir: Path, lengths, seed: int = 0, sizes: dict | N
     else:
         raise ValueError(f"unknown pair {pair!r}; use one of {PAIRS}")
     output = workdir / f"{pair}.pt"
-    convert_weights(source, model, output, overrides=overrides, verbose=False)
-    return compare(f"{pair} ({Path(source).name})", run_converted(output, model, rgb, audio),
-                   reference)
+    summary = convert_weights(source, model, output, overrides=overrides, verbose=False)
+    error, same = compare(f"{pair} ({Path(source).name})",
+                          run_converted(output, model, rgb, audio), reference)
+    return {"error": error, "same_top5": same, "summary": summary, "source": source,
+            "checkpoint": output}
+
+
+def check_paddle_reference(folder: Path, workdir: Path) -> float:
+    """Step 2 of ``paddle_reference.py head``: convert its ``.pdparams`` and
+    compare ours, and the numpy graph above, with Paddle's own logits. Returns the worse error."""
+    from videozoo.convert import convert_weights
+    from videozoo.fileio import load_numpy_pickle
+    videos = np.load(folder / "videos.npz")
+    count = sum(name.startswith("rgb_") for name in videos.files)
+    rgb = [videos[f"rgb_{i}"] for i in range(count)]
+    audio = [videos[f"audio_{i}"] for i in range(count)]
+    paddle_logits = np.load(folder / "logits.npy")
+    source = folder / "AttentionLSTM_yt8.pdparams"
+    convert_weights(source, "attention_lstm", workdir / "al2x.pt", verbose=False)
+    ours, _ = compare("attention_lstm_2x, ours vs Paddle's AttentionLstmHead",
+                      run_converted(workdir / "al2x.pt", "attention_lstm", rgb, audio),
+                      paddle_logits)
+    weights = {k: v for k, v in load_numpy_pickle(source).items() if isinstance(v, np.ndarray)}
+    numpy_graph, _ = compare("attention_lstm_2x, numpy graph vs Paddle's AttentionLstmHead",
+                             attention_lstm_2x_forward(weights, rgb, audio), paddle_logits)
+    return max(ours, numpy_graph)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("pairs", nargs="*", default=list(PAIRS), choices=PAIRS)
+    parser.add_argument("pairs", nargs="*", metavar="PAIR", help=f"of {PAIRS} (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lengths", type=int, nargs="+", default=[299, 120, 37, 5],
                         help="frames of each test video (padded to the longest in our batch)")
+    parser.add_argument("--paddle-reference", type=Path, metavar="DIR",
+                        help="instead: compare with real Paddle's output written to DIR by "
+                             "paddle_reference.py head")
     args = parser.parse_args(argv)
+    if set(args.pairs) - set(PAIRS):
+        parser.error(f"unknown pair(s) {sorted(set(args.pairs) - set(PAIRS))}; use {PAIRS}")
+    logging.getLogger("videozoo").setLevel(logging.ERROR)   # no "--classes" warnings
     worst = 0.0
     with tempfile.TemporaryDirectory(prefix="videozoo-parity-") as tmp:
-        for pair in args.pairs:
-            error, same = check_pair(pair, Path(tmp), args.lengths, args.seed)
-            worst = max(worst, error if same else float("inf"))
+        if args.paddle_reference:
+            worst = check_paddle_reference(args.paddle_reference, Path(tmp))
+        for pair in [] if args.paddle_reference else args.pairs or PAIRS:
+            result = check_pair(pair, Path(tmp), args.lengths, args.seed)
+            worst = max(worst, result["error"] if result["same_top5"] else float("inf"))
     print(f"worst relative max error {worst:.2e} (target 1e-4)")
     return 0 if worst <= 1e-4 else 1
 

@@ -22,8 +22,8 @@ and 2.x's ``modeling/heads/attention_lstm_head.py``:
   i, f and o gates. The projection's bias becomes our ``bias_ih``, the LSTM's ``bias_hh``.
 * Attention LSTM 2.x: ``head.fc_feature{k}``, ``head.bi_lstm{k}.{weight,bias}_{ih,hh}_l0``
   (+ ``_reverse``; gates (i, f, g, o) as PyTorch; ``paddle.nn.LSTM`` saves each again as
-  ``head.bi_lstm{k}.0.cell_{fw,bw}.*``), ``head.att_fc{k}``, ``head.fc_out1/2``,
-  ``head.fc_logit``.
+  ``head.bi_lstm{k}.0.cell_{fw,bw}.*``: either name is read, the other ignored),
+  ``head.att_fc{k}``, ``head.fc_out1/2``, ``head.fc_logit``.
 * Attention Cluster: ``satt{k}.conv.weight`` ``[C, F, 1, 1]`` / ``.bias`` (attention scores),
   ``satt{k}.shift_w/_b``, ``fc1.weights/.bias``, ``fc2.*``, ``logistic.weights/.bias``.
 
@@ -239,8 +239,11 @@ def convert_attention_lstm_2x(m: TensorMapper, cfg: dict) -> None:
                hint)
         for suffix, cell, ours in PADDLE_LSTM_DIRECTIONS:
             for param in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                m.copy(f"{lstm}.{param}_l0{suffix}", f"{encoder}.{ours}.{param}_l0", hint=hint)
-                m.ignore(f"{lstm}.{cell}.{param}", f"the same parameter as {param}_l0{suffix}")
+                names = [f"{lstm}.{param}_l0{suffix}", f"{lstm}.{cell}.{param}"]
+                if not m.has(names[0]) and m.has(names[1]):   # a file with the cells' names only
+                    names.reverse()
+                m.copy(names[0], f"{encoder}.{ours}.{param}_l0", hint=hint)
+                m.ignore(names[1], f"the same parameter as {names[0]}")
         put_fc(m, f"head.att_fc{k}.weight", f"head.att_fc{k}.bias", f"{encoder}.attention", hint)
     put_fc(m, "head.fc_out1.weight", "head.fc_out1.bias", "fusion.0", hint)
     put_fc(m, "head.fc_out2.weight", "head.fc_out2.bias", "fusion.2", hint)
