@@ -220,7 +220,8 @@ def test_peephole_lstm_step_formula():
     x = torch.randn(1, 2, 3)
     h, c = torch.zeros(2), torch.zeros(2)
     for t in range(2):
-        gates = lstm.weight_ih_l0 @ x[0, t] + lstm.bias_ih_l0 + lstm.bias_hh_l0 + lstm.weight_hh_l0 @ h
+        gates = (lstm.weight_ih_l0 @ x[0, t] + lstm.bias_ih_l0 + lstm.bias_hh_l0
+                 + lstm.weight_hh_l0 @ h)
         i, f, g, o = gates.split(2)
         i = torch.sigmoid(i + lstm.peephole_l0[0] * c)
         f = torch.sigmoid(f + lstm.peephole_l0[1] * c)

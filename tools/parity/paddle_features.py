@@ -19,6 +19,9 @@ max|ours - ref| / max|ref|`` and whether every video has the same top-5; the tar
 
 Attention Cluster samples 100 frames per video, at random in the v1.5 reader; the reference
 here takes the frames our eval mode takes (u = 0.5 in the reader's formula).
+
+``--paddle-reference DIR`` compares with real Paddle instead: the logits of PaddleVideo 2.x's
+own head written by ``paddle_reference.py head`` (see there), for ours and for the numpy graph.
 """
 from __future__ import annotations
 
@@ -37,7 +40,6 @@ import numpy_ops as ops  # noqa: E402
 
 BN_EPS = 1e-5
 DROPOUT_KEEP = 0.5            # v1.5 dropout (downgrade_in_infer) at inference
-MODALITIES = ("rgb", "audio")
 PAIRS = ("nextvlad", "attention_lstm", "attention_cluster", "attention_lstm_2x")
 
 
@@ -129,7 +131,8 @@ def attention_lstm_2x_shapes(num_classes=3862, rgb_size=1024, audio_size=128,
     for name, size_in, size_out in (("fc_out1", 4 * hidden, fusion_relu_size),
                                     ("fc_out2", fusion_relu_size, fusion_tanh_size),
                                     ("fc_logit", fusion_tanh_size, num_classes)):
-        shapes[f"head.{name}.weight"], shapes[f"head.{name}.bias"] = (size_in, size_out), (size_out,)
+        shapes[f"head.{name}.weight"] = (size_in, size_out)
+        shapes[f"head.{name}.bias"] = (size_out,)
     return shapes
 
 
@@ -334,7 +337,8 @@ def attention_lstm_v15_forward(w: dict, rgb: list, audio: list) -> np.ndarray:
             scores = ops.linear(states, w[f"fc_{fc + 3}.w_0"], w[f"fc_{fc + 3}.b_0"],
                                 w_in_out=True)
             pooled.append((ops.softmax(scores, axis=0) * states).sum(axis=0))   # sequence_softmax
-        x = ops.relu(ops.linear(np.concatenate(pooled), w["fc_8.w_0"], w["fc_8.b_0"], w_in_out=True))
+        x = ops.relu(ops.linear(np.concatenate(pooled), w["fc_8.w_0"], w["fc_8.b_0"],
+                                w_in_out=True))
         x = ops.tanh(ops.linear(x, w["fc_9.w_0"], w["fc_9.b_0"], w_in_out=True))
         logits.append(ops.linear(x, w["fc_10.w_0"], w["fc_10.b_0"], w_in_out=True))
     return np.stack(logits)
@@ -387,7 +391,8 @@ def _shifting_attention(w, unit: str, x) -> np.ndarray:
     """``shifting_attention.ShiftingAttentionModel.forward``: ``x [N, L, F]`` -> ``[N, C*F]``."""
     conv = ops.as64(w[f"{unit}.conv.weight"])
     clusters = conv.shape[0]
-    scores = np.einsum("nlf,cf->ncl", x, conv[:, :, 0, 0]) + ops.as64(w[f"{unit}.conv.bias"])[:, None]
+    scores = (np.einsum("nlf,cf->ncl", x, conv[:, :, 0, 0])
+              + ops.as64(w[f"{unit}.conv.bias"])[:, None])                     # [N, C, L]
     weights = ops.softmax(scores, axis=-1)                                    # over L
     outs = []
     for i in range(clusters):
@@ -397,7 +402,8 @@ def _shifting_attention(w, unit: str, x) -> np.ndarray:
     return np.concatenate(outs, axis=1)
 
 
-def attention_cluster_v15_forward(w: dict, rgb: list, audio: list, seg_num: int = 100) -> np.ndarray:
+def attention_cluster_v15_forward(w: dict, rgb: list, audio: list,
+                                  seg_num: int = 100) -> np.ndarray:
     """v1.5 Attention Cluster on ``seg_num`` frames per video (``cluster_frame_index``)."""
     units = []
     for k, videos in enumerate((rgb, audio)):

@@ -113,7 +113,8 @@ NEXTVLAD_SIZES: dict[str, SizeRule] = {
     "groups": lambda s: s["video_fc_group_attention_w"].shape[1],
     "cluster_size": lambda s: s["video_cluster_weights2"].shape[0],
     "hidden_size": lambda s: s["hidden1_fc_weights"].shape[1],
-    "gating_reduction": lambda s: s["hidden1_fc_weights"].shape[1] // s["gating_fc1_weights"].shape[1],
+    "gating_reduction": lambda s: (s["hidden1_fc_weights"].shape[1]
+                                   // s["gating_fc1_weights"].shape[1]),
     "num_classes": lambda s: s["logits_clf_weights"].shape[1],
 }
 
