@@ -95,10 +95,11 @@ def put_fluid_bn(m: TensorMapper, index: int, target: str, hint: str) -> None:
         m.copy(f"batch_norm_{index}.{suffix}", f"{target}.{ours}", hint=hint)
 
 
-def fluid_gates_to_torch(array: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Reorder the four gate blocks along ``axis`` from fluid's (c, i, f, o) to (i, f, g, o)."""
-    blocks = np.split(array, 4, axis=axis)
-    return np.concatenate([blocks[i] for i in FLUID_TO_TORCH_GATES], axis=axis)
+def fluid_gates_to_torch(array: np.ndarray) -> np.ndarray:
+    """Reorder the four gate blocks of ``array`` (along axis 0) from fluid's (c, i, f, o) to
+    PyTorch's (i, f, g, o)."""
+    blocks = np.split(array, 4)
+    return np.concatenate([blocks[i] for i in FLUID_TO_TORCH_GATES])
 
 
 def ignore_training_outputs(m: TensorMapper) -> None:
