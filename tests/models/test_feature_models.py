@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from videozoo.models.attention_cluster import segment_indices
-from videozoo.models.attention_lstm import reverse_within_length
+from videozoo.models.attention_lstm import PeepholeLSTM, reverse_within_length
 from videozoo.models.layers import MaskedBatchNorm1d, masked_mean, masked_softmax
 from videozoo.registry import create_model, model_builder
 
@@ -196,3 +196,78 @@ def test_segment_indices_stay_inside_real_frames():
     # Each training index stays inside its own segment of the video.
     segment = torch.arange(100)
     assert ((train_index[0] >= 3 * segment) & (train_index[0] < 3 * segment + 3)).all()
+
+
+# ----------------------------------------------------------------------------- options for
+# converted weights (PaddleVideo v1.5: peephole LSTM) and the reference recipes
+def test_peephole_lstm_without_peepholes_is_nn_lstm():
+    torch.manual_seed(0)
+    peephole, plain = PeepholeLSTM(6, 5), nn.LSTM(6, 5, batch_first=True)
+    plain.load_state_dict({k: v for k, v in peephole.state_dict().items() if k != "peephole_l0"})
+    x = torch.randn(3, 7, 6)
+    torch.testing.assert_close(peephole(x)[0], plain(x)[0])
+    with torch.no_grad():
+        peephole.peephole_l0.normal_()
+    assert (peephole(x)[0] - plain(x)[0]).abs().max() > 1e-2
+
+
+def test_peephole_lstm_step_formula():
+    """c_t = f c_{t-1} + i tanh(g), with i, f seeing c_{t-1} and o seeing c_t (fluid's LSTM)."""
+    torch.manual_seed(0)
+    lstm = PeepholeLSTM(3, 2)
+    with torch.no_grad():
+        lstm.peephole_l0.normal_()
+    x = torch.randn(1, 2, 3)
+    h, c = torch.zeros(2), torch.zeros(2)
+    for t in range(2):
+        gates = (lstm.weight_ih_l0 @ x[0, t] + lstm.bias_ih_l0 + lstm.bias_hh_l0
+                 + lstm.weight_hh_l0 @ h)
+        i, f, g, o = gates.split(2)
+        i = torch.sigmoid(i + lstm.peephole_l0[0] * c)
+        f = torch.sigmoid(f + lstm.peephole_l0[1] * c)
+        c = f * c + i * torch.tanh(g)
+        h = torch.sigmoid(o + lstm.peephole_l0[2] * c) * torch.tanh(c)
+    torch.testing.assert_close(lstm(x)[0][0, -1], h)
+
+
+def test_peephole_attention_lstm_ignores_padding_and_trains_under_autocast():
+    model = small_model("attention_lstm", peepholes=True).eval()
+    batch = make_batch([20, 7, 1], num_frames=20)
+    with torch.no_grad():
+        torch.testing.assert_close(model(pad_with_garbage(batch, extra=9)), model(batch),
+                                   rtol=1e-4, atol=1e-5)
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(batch)
+    logits.float().sum().backward()
+    assert torch.isfinite(model.rgb_encoder.lstm_backward.peephole_l0.grad).all()
+
+
+def test_traced_peephole_lstm_keeps_a_dynamic_frame_count():
+    from videozoo.engine.export import PositionalInputs
+    model = small_model("attention_lstm", peepholes=True).eval()
+    names = ("rgb", "audio", "mask")
+    with torch.no_grad():
+        traced = torch.jit.trace(PositionalInputs(model, list(names)),
+                                 tuple(make_batch([5, 3], 5)[n] for n in names))
+        other = make_batch([11, 4, 9], 11, seed=2)
+        torch.testing.assert_close(traced(*(other[n] for n in names)), model(other))
+
+
+def test_nextvlad_centres_are_drawn_with_std_sqrt_2_over_k():
+    # PaddleVideo's centres are [K, d] with MSRA init; fluid's fan_in of a matrix is its rows.
+    model = small_model("nextvlad", cluster_size=32, groups=2)
+    centres = model.rgb_pool.cluster_centers    # [32, 64]
+    assert abs(centres.std().item() / (2 / 32) ** 0.5 - 1) < 0.1
+
+
+def test_attention_lstm_recipe_follows_the_reference_sum_loss_and_sample_count():
+    from videozoo.config import build_config
+    from videozoo.engine.optim import lr_factor
+    train = build_config("attention_lstm")["train"]
+    # L2 8e-4 on a loss summed over 1024 videos == 8e-4 / 1024 on our batch-mean loss.
+    assert train["optimizer"]["weight_decay"] * train["batch_size"] == pytest.approx(8e-4)
+    schedule = train["schedule"]
+    # lr drop at decay_epochs (5) x num_samples (5M) samples, as the reference counts them.
+    assert lr_factor(schedule, 6, 0.0, 24_999_000, 10) == 1.0
+    assert lr_factor(schedule, 6, 0.5, 25_000_000, 10) == pytest.approx(0.1)

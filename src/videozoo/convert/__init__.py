@@ -46,7 +46,7 @@ def read_class_names(path: str | Path, num_classes: int) -> list[str]:
         raise ConvertError(f"--classes {path}: no such file")
     if path.suffix.lower() == ".csv":
         from videozoo.data.youtube8m_records import read_vocabulary
-        names = read_vocabulary(str(path), num_classes)
+        names = read_vocabulary(str(path), None)   # all of it: its size must match too
     else:
         names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
                  if line.strip()]

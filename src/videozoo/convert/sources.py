@@ -39,9 +39,11 @@ _FLUID_DTYPES = {0: np.bool_, 1: np.int16, 2: np.int32, 3: np.int64, 4: np.float
 _FLUID_CODES = {np.dtype(v): k for k, v in _FLUID_DTYPES.items()}
 
 #: names of optimizer / training-state variables in fluid persistables (never model weights)
+#: (RMSProp: _momentum/_mean_square/_mean_grad; piecewise_decay names its rate "learning_rate")
 OPTIMIZER_STATE = re.compile(
     r"(_moment\d*_\d+|_beta[12]_pow_acc_\d+|_velocity_\d+|_mean_square_\d+|_mean_grad_\d+|"
-    r"_squared_\d+|_linear_\d+|^learning_rate_\d+|^@LR_DECAY_COUNTER@|_fp32_master_\d+)$")
+    r"_momentum_\d+|_squared_\d+|_linear_\d+|^learning_rate(_\d+)?|^@LR_DECAY_COUNTER@|"
+    r"_fp32_master_\d+)$")
 
 
 @dataclass

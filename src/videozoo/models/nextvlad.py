@@ -107,8 +107,8 @@ class NeXtVLAD(nn.Module):
         self.classifier = nn.Linear(hidden_size, num_classes)
         init_msra_(self)
         for pool in (self.rgb_pool, self.audio_pool):
-            # The reference draws MSRA for a [1, d, K] tensor, whose fan_in is d * K.
-            nn.init.normal_(pool.cluster_centers, std=(2.0 / pool.output_size) ** 0.5)
+            # PaddleVideo draws MSRA for its [K, d] centres, and fluid takes fan_in = K.
+            nn.init.normal_(pool.cluster_centers, std=(2.0 / pool.cluster_size) ** 0.5)
 
     def forward(self, batch: dict) -> torch.Tensor:
         mask = batch["mask"]
