@@ -1,3 +1,17 @@
-"""videozoo: video classification on YouTube-8M features and Kinetics videos."""
+"""videozoo: video classification on YouTube-8M features and Kinetics-style videos.
 
-__version__ = "0.1.0"
+The Python API (see ``videozoo.api``): ``list_models``, ``create_model``, ``load_model``,
+``Predictor``, ``train``, ``evaluate``. The command line (``videozoo --help``) is a thin layer
+over the same functions.
+"""
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("videozoo")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.2.0"
+
+from videozoo.api import Predictor, create_model, evaluate, list_models, load_model, train  # noqa: E402
+
+__all__ = ["__version__", "list_models", "create_model", "load_model", "Predictor", "train",
+           "evaluate"]

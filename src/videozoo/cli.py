@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from videozoo import registry
+from videozoo import __version__, registry
 from videozoo.config import build_config
 from videozoo.errors import (EXIT_ABORTED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE,
                              VideozooError)
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Video classification: YouTube-8M feature models (nextvlad, attention_lstm, "
                     "attention_cluster) and Kinetics video models (tsn, tsm, stnet, nonlocal).")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"videozoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("synth", help="write a small synthetic dataset in the official layout")
@@ -110,6 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="jsonl (default), csv, or kaggle (YouTube-8M submission)")
     _add_config_args(p)
 
+    p = sub.add_parser("embed", help="per-video feature vectors (the layer before the classifier)",
+                       description="Write one feature vector per input video (the input of "
+                       "the model's classifier, averaged over evaluation views): one .npy per "
+                       "video plus index.csv, or one embeddings.npz. For retrieval, clustering "
+                       "and linear probes.")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="video files, folders, list files (video models) or TFRecord shards")
+    p.add_argument("--weights", required=True, metavar="CKPT", help="checkpoint or bundle folder")
+    p.add_argument("--output", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--format", choices=["npy", "npz"], default="npy",
+                   help="npy: one file per video + index.csv (default); npz: one file")
+    _add_config_args(p)
+
     p = sub.add_parser("upgrade", help="rewrite an older videozoo checkpoint in the safe format",
                        description="Rewrite a checkpoint written by an older videozoo in the "
                        "current format (tensors and plain data only). Files that need "
@@ -135,11 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help=MODEL_HELP)
     _add_config_args(p)
 
-    p = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript (+ parity check)")
+    p = sub.add_parser("export", help="export a checkpoint: ONNX / TorchScript (+ parity check) "
+                                      "or a shareable bundle folder")
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--weights", required=True, metavar="CKPT")
-    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
-    p.add_argument("--output", metavar="FILE", help="default: next to CKPT (.onnx / .torchscript.pt)")
+    p.add_argument("--format", choices=["onnx", "torchscript", "bundle"], default="onnx",
+                   help="onnx (default), torchscript, or bundle: a folder with model.safetensors "
+                        "(no pickle), config.json and a README.md model card")
+    p.add_argument("--output", metavar="PATH",
+                   help="default: next to CKPT (.onnx / .torchscript.pt / <name>_bundle/)")
     p.add_argument("--frames", type=int, metavar="T",
                    help="frame count of the exported input (video models export a fixed T)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -223,38 +242,24 @@ def cmd_train(args) -> int:
     return EXIT_INTERRUPTED if result.get("interrupted") else 0
 
 
-def _load_for_inference(args):
-    """Model + config + class names from a checkpoint (config overridable)."""
-    from videozoo.engine.checkpoint import load_model
-
-    overrides = list(args.overrides) + ([f"data.root={args.data}"] if getattr(args, "data", None) else [])
-    loaded = load_model(args.weights, args.model, overrides=overrides, config_file=args.config,
-                        purpose=f"`videozoo {args.command}`")
-    return loaded.model, loaded.config, loaded.class_names
+def _inference_overrides(args) -> list[str]:
+    return list(args.overrides) + ([f"data.root={args.data}"] if getattr(args, "data", None) else [])
 
 
 def cmd_eval(args) -> int:
-    from videozoo.data import build_source
-    from videozoo.engine.distributed import init_distributed, shutdown
-    from videozoo.engine.evaluate import evaluate, write_metrics
-    from videozoo.engine.tasks import make_task
+    from videozoo.api import evaluate_with_details
+    from videozoo.engine.distributed import shutdown
+    from videozoo.engine.evaluate import write_metrics
 
-    ctx = init_distributed(args.device)
     try:
-        model, cfg, class_names = _load_for_inference(args)
-        model.to(ctx.device)
-        per_rank = max(1, cfg["eval"]["batch_size"] // ctx.world_size)
-        source = build_source(cfg, args.split, training=False, batch_size=per_rank,
-                              rank=ctx.rank, world_size=ctx.world_size)
-        task = make_task(cfg, class_names or source.class_names)
-        metrics, accumulator = evaluate(model, source, task, ctx, amp=cfg["train"]["amp"],
-                                        amp_dtype=cfg["train"]["amp_dtype"], desc=args.split,
-                                        return_metrics_object=True)
+        metrics, accumulator, task = evaluate_with_details(
+            args.weights, split=args.split, model=args.model, device=args.device,
+            config=args.config, set=_inference_overrides(args))
     except BaseException:
         shutdown(synchronize=False)
         raise
     shutdown()
-    if ctx.is_main:
+    if int(os.environ.get("RANK", "0")) == 0:
         out = Path(args.output) if args.output else \
             Path(args.weights).with_name(f"{Path(args.weights).stem}_{args.split}_metrics.json")
         write_metrics(out, metrics)
@@ -268,35 +273,54 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
-    from videozoo.engine.distributed import DistContext, resolve_device
-    from videozoo.engine.predict import infer_format, predict_rows, write_predictions
-    from videozoo.errors import NothingUsableError
-
-    fmt = infer_format(args.output, args.format)
-    model, cfg, class_names = _load_for_inference(args)
-    ctx = DistContext(device=resolve_device(args.device))
-    model.to(ctx.device)
-    rows = predict_rows(model, cfg, args.inputs, class_names or [], ctx, topk=args.topk,
-                        batch_size=max(1, cfg["eval"]["batch_size"]), amp=cfg["train"]["amp"])
-    ext = {"jsonl": "jsonl", "csv": "csv", "kaggle": "csv"}[fmt]
-    out = args.output or str(Path(args.weights).with_name(f"predictions.{ext}"))
-    write_predictions(rows, out, fmt)
+def _print_rows(rows: list[dict], out: str, fmt: str, what: str = "predictions") -> None:
     failed = [row for row in rows if "error" in row]
     for row in rows[:20]:
         if "error" in row:
             print(f"{row['id']}: FAILED ({row['error']})")
-        else:
+        elif "class_names" in row:
             top = ", ".join(f"{n} {s:.3f}" for n, s in
                             zip(row["class_names"][:3], row["scores"][:3]))
             print(f"{row['id']}: {top}")
     if len(rows) > 20:
         print(f"... {len(rows) - 20} more")
-    print(f"{len(rows) - len(failed)} predictions and {len(failed)} failures written to {out} "
-          f"({fmt}{'; failures are not part of the Kaggle format' if fmt == 'kaggle' and failed else ''})")
-    if len(failed) == len(rows):
-        raise NothingUsableError(f"none of the {len(rows)} input(s) could be predicted "
+    note = "; failures are not part of the Kaggle format" if fmt == "kaggle" and failed else ""
+    print(f"{len(rows) - len(failed)} {what} and {len(failed)} failures written to {out} "
+          f"({fmt}{note})")
+    if rows and len(failed) == len(rows):
+        from videozoo.errors import NothingUsableError
+        raise NothingUsableError(f"none of the {len(rows)} input(s) could be used "
                                  f"(reasons in {out})")
+
+
+def cmd_predict(args) -> int:
+    from videozoo.api import Predictor
+    from videozoo.engine.predict import infer_format, write_predictions
+
+    fmt = infer_format(args.output, args.format)
+    predictor = Predictor(args.weights, device=args.device, model=args.model,
+                          config=args.config, set=_inference_overrides(args))
+    rows = predictor.predict(args.inputs, topk=args.topk)
+    ext = {"jsonl": "jsonl", "csv": "csv", "kaggle": "csv"}[fmt]
+    out = args.output or str(Path(args.weights).with_name(f"predictions.{ext}"))
+    write_predictions(rows, out, fmt)
+    _print_rows(rows, out, fmt)
+    return 0
+
+
+def cmd_embed(args) -> int:
+    from videozoo.api import Predictor
+    from videozoo.engine.embed import embed_rows, write_embeddings
+
+    predictor = Predictor(args.weights, device=args.device, model=args.model,
+                          config=args.config, set=_inference_overrides(args))
+    done, failed = embed_rows(predictor.model, predictor.config, args.inputs, predictor.ctx,
+                              batch_size=predictor.batch_size)
+    index = write_embeddings(done, failed, args.output, args.format)
+    rows = [{"id": vid, "embedding": len(vector)} for vid, vector in done] + \
+        [{"id": vid, "error": reason} for vid, reason in failed]
+    dims = f"{len(done[0][1])}-d " if done else ""
+    _print_rows(rows, str(index), args.format, what=f"{dims}embeddings")
     return 0
 
 
@@ -338,6 +362,11 @@ def cmd_info(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if args.format == "bundle":
+        from videozoo.engine.bundle import write_bundle
+        out = args.output or Path(args.weights).with_name(f"{Path(args.weights).stem}_bundle")
+        print(f"bundle written to {write_bundle(args.weights, out, args.model)}")
+        return 0
     from videozoo.engine.export import cli_export
     cli_export(args.model, args.weights, args.format, args.output, args.device, args.frames)
     return 0
@@ -368,7 +397,8 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
-            "info": cmd_info, "export": cmd_export, "convert": cmd_convert, "check": cmd_check, "upgrade": cmd_upgrade, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo}
+            "info": cmd_info, "export": cmd_export, "convert": cmd_convert, "check": cmd_check, "upgrade": cmd_upgrade,
+            "embed": cmd_embed, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,6 +179,23 @@ def parse_overrides(items: list[str]) -> dict:
     return nested
 
 
+def override_item(path: str, value: Any) -> str:
+    """``("train.epochs", 3)`` -> ``"train.epochs=3"`` (the value as YAML flow text)."""
+    text = yaml.safe_dump(value, default_flow_style=True).strip()
+    return f"{path}={text.removesuffix('...').strip()}"
+
+
+def nested_to_overrides(nested: dict, prefix: str = "") -> list[str]:
+    """``{"model": {"a": 1}}`` -> ``["model.a=1"]``."""
+    items = []
+    for key, value in nested.items():
+        if isinstance(value, dict) and value:
+            items += nested_to_overrides(value, f"{prefix}{key}.")
+        else:
+            items.append(override_item(f"{prefix}{key}", value))
+    return items
+
+
 def _check_sections(cfg: dict, source: str) -> None:
     for section in cfg:
         if section not in ("model", "data", "train", "eval"):

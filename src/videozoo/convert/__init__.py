@@ -20,23 +20,9 @@ from videozoo.convert.sources import FORMATS, WeightFile, read_weights
 from videozoo.errors import ConvertError
 
 __all__ = ["convert_weights", "FORMATS", "Mapping", "TensorMapper", "ConversionReport",
-           "register_mapping", "mappings", "flatten_config", "read_class_names"]
+           "register_mapping", "mappings", "read_class_names"]
 
 log = logging.getLogger("videozoo")
-
-
-def flatten_config(nested: dict, prefix: str = "") -> list[str]:
-    """{"model": {"a": 1}} -> ["model.a=1"] (values as YAML flow text)."""
-    import yaml
-
-    items = []
-    for key, value in nested.items():
-        if isinstance(value, dict) and value:
-            items += flatten_config(value, f"{prefix}{key}.")
-        else:
-            text = yaml.safe_dump(value, default_flow_style=True).strip()
-            items.append(f"{prefix}{key}={text.removesuffix('...').strip()}")
-    return items
 
 
 def read_class_names(path: str | Path, num_classes: int) -> list[str]:
@@ -81,14 +67,14 @@ def convert_weights(source: str | Path, model: str, output: str | Path, *,
     """Convert ``source`` for ``model`` and write the checkpoint ``output``; returns a summary
     (output path, format, counts, config) and prints the per-tensor report when verbose."""
     from videozoo import __version__
-    from videozoo.config import build_config, model_schema
+    from videozoo.config import build_config, model_schema, nested_to_overrides
     from videozoo.data.kinetics import kinetics400_classes
     from videozoo.engine.checkpoint import model_checkpoint, save_checkpoint
     from videozoo.registry import build_model
 
     weights = read_weights(source, fmt)
     mapping = _pick_mapping(weights, model)
-    cfg = build_config(model, overrides=flatten_config(mapping.config) + list(overrides or []))
+    cfg = build_config(model, overrides=nested_to_overrides(mapping.config) + list(overrides or []))
     if cfg["model"]["num_classes"] is None:  # the published models' own class count
         cfg["model"]["num_classes"] = model_schema(model)["num_classes"]
     target = build_model(cfg).state_dict()

@@ -529,3 +529,35 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
     return KineticsSource(dataset, class_names, batch_size=batch_size, seed=seed, rank=rank,
                           world_size=world_size, num_workers=num_workers, pin_memory=pin_memory,
                           failures=failures)
+
+
+# -- inputs that are already in memory ------------------------------------------------------------
+def preprocessing(data_cfg: dict) -> dict:
+    """What a model of this format expects, in words and numbers (model cards, load_model)."""
+    cfg = {**DEFAULTS, **data_cfg}
+    keys = ("sampling", "seg_num", "test_seg_num", "seglen", "clip_len", "frame_interval",
+            "test_num_clips", "short_side", "crop_size", "test_crop_size", "test_crops",
+            "mean", "std")
+    return {"input": "video [N, T, 3, H, W] float32: RGB frames in time order, (x / 255 - mean)"
+                     " / std", **{key: cfg.get(key) for key in keys if key in cfg}}
+
+
+def batch_from_decoded(data_cfg: dict, frames) -> dict:
+    """A whole decoded video in memory, uint8 RGB ``[F, H, W, 3]`` (numpy or torch), -> a
+    batch of one, sampled and transformed exactly as evaluation reads a file."""
+    from videozoo.data.transforms import resize_frames
+    from videozoo.data.video import short_side_size
+
+    frames = frames.numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise DataError(f"a decoded video must be uint8 RGB frames [F, H, W, 3], got "
+                        f"{frames.dtype} {list(frames.shape)}")
+    clips = KineticsClips([], {**DEFAULTS, **data_cfg}, training=False, seed=0)
+    indices = clips.frame_indices(len(frames), np.random.default_rng(0))
+    source_hw = frames.shape[1:3]
+    picked = resize_frames(frames[indices.reshape(-1)], *short_side_size(
+        *source_hw, clips.transform.sample_short_side(np.random.default_rng(0))))
+    picked = clips.transform.fit_frames(picked, source_hw)
+    video = clips.transform(picked.reshape(*indices.shape, *picked.shape[1:]))
+    return {"video": video[None], "label": torch.tensor([-1]), "valid": torch.tensor([True]),
+            "ids": ["decoded"], "skipped": []}

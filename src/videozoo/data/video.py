@@ -256,8 +256,9 @@ class VideoReader:
                               else (frame.height, frame.width))
                 rgb = self._reformatter.reformat(frame, width=out_hw[1], height=out_hw[0], format="rgb24",
                                                  interpolation="BILINEAR", threads=1).to_ndarray()
-                if frame.rotation % 360:  # phone videos: a display matrix says how to turn them
-                    rgb = np.ascontiguousarray(np.rot90(rgb, k=(frame.rotation // 90) % 4))
+                rotation = getattr(frame, "rotation", 0)  # PyAV >= 14 reads the display matrix
+                if rotation % 360:  # phone videos: the display matrix says how to turn them
+                    rgb = np.ascontiguousarray(np.rot90(rgb, k=(rotation // 90) % 4))
                 kept.update((target, rgb) for target in done)
         except (av.FFmpegError, OSError, EOFError) as err:
             raise VideoReadError(self.path, f"decoding failed: {_short_reason(err)}") from None

@@ -399,3 +399,28 @@ def _predict_files(inputs) -> tuple[list[str], list[tuple[str, str, str]]]:
         raise DataError("no usable TFRecord shard among the inputs: "
                         + "; ".join(f"{p}: {why}" for p, _, why in failures[:3]))
     return list(dict.fromkeys(files)), failures
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs that are already in memory
+
+def preprocessing(data_cfg: dict) -> dict:
+    """What a model of this format expects, in words and numbers (model cards, load_model)."""
+    return {"input": "YouTube-8M frame features, one row per second: rgb uint8 [T, 1024] and "
+                     "audio uint8 [T, 128] (or float32, already dequantized), mask bool [T]",
+            "dequantize": "x * 4/255 + (4/512 - 2)",
+            "max_frames": int(data_cfg.get("max_frames") or DEFAULTS["max_frames"])}
+
+
+def batch_from_decoded(data_cfg: dict, features: dict) -> dict:
+    """One video's features in memory, ``{"rgb": [T, 1024], "audio": [T, 128]}`` (uint8 as
+    stored, or float already dequantized), -> a batch of one."""
+    if not isinstance(features, dict) or not {"rgb", "audio"} <= set(features):
+        raise DataError("a feature model takes {'rgb': [T, 1024], 'audio': [T, 128]} per video")
+    rgb, audio = (torch.as_tensor(np.asarray(features[k])) for k in ("rgb", "audio"))
+    if rgb.dim() != 2 or audio.dim() != 2 or len(rgb) != len(audio):
+        raise DataError(f"rgb and audio must be [T, F] with the same T, got {list(rgb.shape)} "
+                        f"and {list(audio.shape)}")
+    length = min(len(rgb), int(data_cfg.get("max_frames") or DEFAULTS["max_frames"]))
+    return {"rgb": rgb[None, :length], "audio": audio[None, :length],
+            "mask": torch.ones(1, length, dtype=torch.bool), "ids": ["decoded"], "skipped": []}

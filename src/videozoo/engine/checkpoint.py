@@ -174,7 +174,8 @@ def read_checkpoint(path: str | Path, expect_model: str | None = None) -> dict:
     """
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"{path} is a folder; pass a checkpoint file (.pt)")
+        from videozoo.engine.bundle import read_bundle
+        return read_bundle(path, expect_model)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:

@@ -27,6 +27,15 @@ log = logging.getLogger("videozoo")
 FORMATS = ("jsonl", "csv", "kaggle")
 
 
+def top_classes(scores: torch.Tensor, class_names: list[str], k: int) -> dict:
+    """``{"class_ids", "class_names", "scores"}`` of the ``k`` best classes of ``scores [C]``."""
+    top_scores, top_ids = torch.topk(scores, min(k, scores.shape[-1]))
+    ids = top_ids.tolist()
+    return {"class_ids": ids,
+            "class_names": [class_names[c] if c < len(class_names) else str(c) for c in ids],
+            "scores": [round(float(s), 6) for s in top_scores]}
+
+
 def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ctx: DistContext,
                  *, topk: int | None = None, batch_size: int = 16, amp: bool = False) -> list[dict]:
     """One row per input (see the module docstring); ``topk`` None: the task's default."""
@@ -38,8 +47,6 @@ def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ct
     rows, skipped = [], []
     for batch, scores in iterate_scores(model, source, task, ctx, amp=amp, desc="predict",
                                         skipped=skipped):
-        k = min(k_wanted, scores.shape[1])
-        top_scores, top_ids = torch.topk(scores, k, dim=1)
         finite = torch.isfinite(scores).all(dim=1)
         valid = batch.get("valid", torch.ones(len(batch["ids"]), dtype=torch.bool))
         reasons = batch.get("reasons") or [""] * len(batch["ids"])
@@ -50,11 +57,7 @@ def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ct
                 rows.append({"id": vid, "error": "the model gave non-finite (NaN/Inf) scores: "
                                                  "its weights or this input hold NaN/Inf"})
             else:
-                ids = top_ids[i].tolist()
-                rows.append({"id": vid, "class_ids": ids,
-                             "class_names": [class_names[c] if c < len(class_names) else str(c)
-                                             for c in ids],
-                             "scores": [round(float(s), 6) for s in top_scores[i]]})
+                rows.append({"id": vid, **top_classes(scores[i], class_names, k_wanted)})
     for file, vid, reason in skipped:
         rows.append({"id": vid or file, "error": reason})
     return rows

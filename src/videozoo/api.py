@@ -1,0 +1,184 @@
+"""The Python API: what the command line does, callable from scripts and notebooks.
+
+    import videozoo
+    videozoo.list_models()                                   # ['nextvlad', ..., 'nonlocal']
+    model = videozoo.create_model("tsm", num_classes=101)    # an nn.Module, random weights
+    model = videozoo.load_model("runs/tsm/best.pt")          # eval mode, .class_names attached
+    predictor = videozoo.Predictor("tsm_k400.pt")            # checkpoint or bundle folder
+    predictor.predict(["clip.mp4", "more_videos/"], topk=5)  # one dict per input
+    summary = videozoo.train("tsm", data="ucf101/", output="runs/ucf", epochs=3,
+                             weights="tsm_k400.pt")
+    metrics = videozoo.evaluate("runs/ucf/best.pt", data="ucf101/")
+
+Config overrides are keyword arguments: ``section__key=value`` (double underscores for dots,
+e.g. ``train__optimizer__lr=0.01``), the shortcuts ``epochs``, ``batch_size``, ``lr`` and
+``num_classes``, or ``set=["train.epochs=3", ...]`` as on the command line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from videozoo import registry
+from videozoo.config import build_config, override_item
+from videozoo.errors import ConfigError
+
+__all__ = ["list_models", "create_model", "load_model", "Predictor", "train", "evaluate"]
+
+#: keyword shortcuts for the settings people change most
+SHORTCUTS = {"epochs": "train.epochs", "batch_size": "train.batch_size",
+             "lr": "train.optimizer.lr", "num_classes": "model.num_classes"}
+
+
+def config_overrides(set: Iterable[str] | dict | None = None, **overrides: Any) -> list[str]:
+    """``set`` items (``"a.b=v"`` strings or a ``{"a.b": v}`` dict) plus keyword overrides
+    (``a__b=v`` or a shortcut) as ``--set`` items."""
+    if isinstance(set, dict):
+        items = [override_item(key, value) for key, value in set.items()]
+    else:
+        items = list(set or [])
+    for key, value in overrides.items():
+        path = SHORTCUTS.get(key, key.replace("__", "."))
+        if "." not in path:
+            raise ConfigError(f"unknown keyword '{key}': name a config key as section__key "
+                              f"(e.g. train__epochs=3), use one of {', '.join(SHORTCUTS)}, or "
+                              "pass set=['train.epochs=3']")
+        items.append(override_item(path, value))
+    return items
+
+
+def list_models() -> list[str]:
+    """The registered model names."""
+    return registry.list_models()
+
+
+def create_model(name: str, **overrides: Any) -> torch.nn.Module:
+    """A model with random weights; ``overrides`` replace the builder's reference defaults
+    (e.g. ``create_model("tsm", num_classes=101, depth=18)``)."""
+    return registry.create_model(name, **overrides)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """A checkpoint file or a bundle folder -> the model in eval mode, with attributes
+    ``class_names`` (list), ``preprocessing`` (dict: input layout, sampling, mean/std ...)
+    and ``videozoo_config`` (the full config) attached."""
+    from videozoo.engine.checkpoint import load_model as load
+    from videozoo.engine.distributed import resolve_device
+
+    loaded = load(path, device=resolve_device(str(device)) if isinstance(device, str) else device,
+                  purpose="videozoo.load_model")
+    data_module = registry.dataset_module(loaded.config["data"]["format"])
+    model = loaded.model
+    model.class_names = loaded.class_names
+    model.preprocessing = data_module.preprocessing(loaded.config["data"])
+    model.videozoo_config = loaded.config
+    return model
+
+
+class Predictor:
+    """Top-k classes for videos (video models) or TFRecord shards (feature models).
+
+    ``Predictor(path)`` loads a checkpoint or bundle once; ``predict(inputs, topk)`` takes a
+    file, a folder, a list of them, a decoded video (uint8 RGB ``[F, H, W, 3]``, numpy or
+    torch) or, for feature models, ``{"rgb": [T, 1024], "audio": [T, 128]}``, and returns one
+    dict per input: ``{"id", "class_ids", "class_names", "scores"}``, or ``{"id", "error"}``
+    for an input that could not be used.
+    """
+
+    def __init__(self, path: str | Path, device: str = "auto", batch_size: int | None = None,
+                 model: str | None = None, config: str | Path | None = None,
+                 set: Iterable[str] | dict | None = None, **overrides: Any):
+        from videozoo.engine.checkpoint import load_model as load
+        from videozoo.engine.distributed import DistContext, resolve_device
+        from videozoo.engine.tasks import make_task
+
+        self.ctx = DistContext(device=resolve_device(device))
+        loaded = load(path, model, overrides=config_overrides(set, **overrides),
+                      config_file=str(config) if config else None, device=self.ctx.device,
+                      purpose="prediction")
+        self.model, self.config, self.class_names = loaded.model, loaded.config, loaded.class_names
+        self.task = make_task(self.config, self.class_names)
+        self.batch_size = batch_size or self.config["eval"]["batch_size"]
+
+    def predict(self, inputs, topk: int | None = None) -> list[dict]:
+        from videozoo.engine.predict import predict_rows
+
+        if isinstance(inputs, (str, Path)):
+            inputs = [inputs]
+        if isinstance(inputs, (np.ndarray, torch.Tensor, dict)):
+            return [self._predict_decoded(inputs, topk, "decoded")]
+        inputs = list(inputs)
+        if inputs and not isinstance(inputs[0], (str, Path)):
+            return [self._predict_decoded(item, topk, f"decoded_{i}")
+                    for i, item in enumerate(inputs)]
+        return predict_rows(self.model, self.config, [str(p) for p in inputs], self.class_names,
+                            self.ctx, topk=topk, batch_size=self.batch_size,
+                            amp=self.config["train"]["amp"] is True)
+
+    @torch.inference_mode()
+    def _predict_decoded(self, item, topk: int | None, name: str) -> dict:
+        from videozoo.engine.predict import top_classes
+        from videozoo.engine.tasks import to_device
+
+        data_module = registry.dataset_module(self.config["data"]["format"])
+        batch = to_device(data_module.batch_from_decoded(self.config["data"], item),
+                          self.ctx.device)
+        scores = self.task.scores(self.model, batch).float().cpu()[0]
+        return {"id": name, **top_classes(scores, self.class_names,
+                                          topk or self.task.default_top_k)}
+
+
+def train(model: str, data: str | Path | None = None, output: str | Path | None = None, *,
+          config: str | Path | None = None, weights: str | Path | None = None,
+          resume: str | Path | None = None, seed: int = 0, device: str = "auto",
+          overwrite: bool = False, set: Iterable[str] | dict | None = None,
+          **overrides: Any) -> dict:
+    """Train ``model`` on the dataset in ``data``; returns the summary the CLI prints
+    (checkpoint paths, best metrics, steps). ``resume``: a checkpoint or ``"auto"``."""
+    from videozoo.engine.checkpoint import resolve_resume
+    from videozoo.engine.train import train as run
+
+    output = Path(output) if output else Path("runs") / model
+    items = config_overrides(set, **overrides) + ([f"data.root={data}"] if data else [])
+    point = resolve_resume(str(resume), output, model) if resume else None
+    cfg = build_config(model, str(config) if config else None, items,
+                       base=point.state["config"] if point else None)
+    return run(cfg, output_dir=output, resume=point or (str(resume) if resume else None),
+               weights=str(weights) if weights else None, device=device, seed=seed,
+               overwrite=overwrite)
+
+
+def evaluate(weights: str | Path, data: str | Path | None = None, *, split: str = "validate",
+             model: str | None = None, device: str = "auto", config: str | Path | None = None,
+             set: Iterable[str] | dict | None = None, **overrides: Any) -> dict:
+    """The official metrics of a checkpoint or bundle on ``split`` of ``data`` (default: the
+    dataset it was trained on); the dict the CLI writes as JSON."""
+    return evaluate_with_details(weights, data, split=split, model=model, device=device,
+                                 config=config, set=set, **overrides)[0]
+
+
+def evaluate_with_details(weights, data=None, *, split="validate", model=None, device="auto",
+                          config=None, set=None, **overrides):
+    """(metrics, metric accumulator, task): what ``videozoo eval --report`` needs too."""
+    from videozoo.data import build_source
+    from videozoo.engine.checkpoint import load_model as load
+    from videozoo.engine.distributed import init_distributed
+    from videozoo.engine.evaluate import evaluate as run
+    from videozoo.engine.tasks import make_task
+
+    ctx = init_distributed(device)
+    items = config_overrides(set, **overrides) + ([f"data.root={data}"] if data else [])
+    loaded = load(weights, model, overrides=items, config_file=str(config) if config else None,
+                  device=ctx.device, purpose="evaluation")
+    cfg = loaded.config
+    per_rank = max(1, cfg["eval"]["batch_size"] // ctx.world_size)
+    source = build_source(cfg, split, training=False, batch_size=per_rank, rank=ctx.rank,
+                          world_size=ctx.world_size)
+    task = make_task(cfg, loaded.class_names or source.class_names)
+    metrics, accumulator = run(loaded.model, source, task, ctx, amp=cfg["train"]["amp"] is True,
+                               amp_dtype=cfg["train"]["amp_dtype"], desc=split,
+                               return_metrics_object=True)
+    return metrics, accumulator, task

@@ -1,0 +1,116 @@
+"""Clip embeddings: per-video features from the layer just before a model's classifier.
+
+Every videozoo model ends in a linear ``classifier`` (the model contract), so the embedding
+of a video is what goes into it: a forward hook captures that input, so no model needs an
+extra method. Models that apply the classifier to several positions (per frame, per window)
+are averaged over those positions, and evaluation views (clips x crops) are averaged too:
+one vector of ``classifier.in_features`` numbers per video (2048 for ResNet-50 models).
+
+Outputs (written atomically):
+
+* ``format="npy"``: ``DIR/<n>.npy`` per video plus ``DIR/index.csv`` (``file, id, error``;
+  failed inputs are rows with an error and no file);
+* ``format="npz"``: ``DIR/embeddings.npz`` with ``ids`` [N] and ``embeddings`` [N, D], plus
+  ``index.csv``.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from videozoo.data import build_source
+from videozoo.engine.distributed import DistContext
+from videozoo.engine.evaluate import iterate_scores
+from videozoo.engine.tasks import make_task
+from videozoo.errors import ConfigError
+from videozoo.fileio import atomic_write_bytes, write_csv
+
+log = logging.getLogger("videozoo")
+
+FORMATS = ("npy", "npz")
+
+
+class ClassifierInput:
+    """Captures the input of ``model.classifier`` on every forward pass (a context manager)."""
+
+    def __init__(self, model: torch.nn.Module):
+        classifier = getattr(model, "classifier", None)
+        if not isinstance(classifier, torch.nn.Module):
+            raise ConfigError(f"{type(model).__name__} has no `classifier` layer to embed from")
+        self.captured: list[torch.Tensor] = []
+        self._hook = classifier.register_forward_hook(self._capture)
+
+    def _capture(self, module, args, output):
+        features = args[0].detach().float()
+        # [N, ..., D]: average the positions the classifier was applied to
+        self.captured.append(features.reshape(features.shape[0], -1, features.shape[-1]).mean(1))
+
+    def take(self) -> torch.Tensor:
+        out = torch.cat(self.captured) if self.captured else torch.empty(0)
+        self.captured = []
+        return out
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._hook.remove()
+
+
+def embed_rows(model, cfg: dict, inputs: list[str], ctx: DistContext, *, batch_size: int = 8,
+               amp: bool = False) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
+    """([(id, embedding float32 [D])], [(id, reason)]) for every input."""
+    source = build_source(cfg, "predict", training=False, batch_size=batch_size, inputs=inputs)
+    task = make_task(cfg, source.class_names)
+    done, failed, skipped = [], [], []
+    with ClassifierInput(model) as hook:
+        for batch, _ in iterate_scores(model, source, task, ctx, amp=amp, desc="embed",
+                                       skipped=skipped):
+            features = hook.take()
+            views = features.shape[0] // len(batch["ids"])
+            features = features.view(len(batch["ids"]), views, -1).mean(1)
+            valid = batch.get("valid", torch.ones(len(batch["ids"]), dtype=torch.bool))
+            reasons = batch.get("reasons") or [""] * len(batch["ids"])
+            for i, vid in enumerate(batch["ids"]):
+                if not bool(valid[i]):
+                    failed.append((vid, reasons[i] or "could not be decoded"))
+                elif not bool(torch.isfinite(features[i]).all()):
+                    failed.append((vid, "non-finite features (NaN/Inf weights or input)"))
+                else:
+                    done.append((vid, features[i].numpy().astype(np.float32)))
+    failed += [(vid or file, reason) for file, vid, reason in skipped]
+    return done, failed
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def write_embeddings(done: list[tuple[str, np.ndarray]], failed: list[tuple[str, str]],
+                     out_dir: str | Path, fmt: str = "npy") -> Path:
+    """Write embeddings as ``fmt`` (see the module docstring); returns the index CSV path."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"embedding format {fmt!r}: use one of {', '.join(FORMATS)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    if fmt == "npy":
+        width = len(str(max(len(done) - 1, 0)))
+        for n, (vid, vector) in enumerate(done):
+            name = f"{n:0{width}d}.npy"
+            atomic_write_bytes(out_dir / name, _npy_bytes(vector))
+            rows.append([name, vid, ""])
+    else:
+        buffer = io.BytesIO()
+        np.savez(buffer, ids=np.array([vid for vid, _ in done]),
+                 embeddings=np.stack([v for _, v in done]) if done else np.zeros((0, 0)))
+        atomic_write_bytes(out_dir / "embeddings.npz", buffer.getvalue())
+        rows = [["embeddings.npz", vid, ""] for vid, _ in done]
+    rows += [["", vid, reason] for vid, reason in failed]
+    return write_csv(out_dir / "index.csv", ["file", "id", "error"], rows)
