@@ -346,12 +346,14 @@ def cmd_check(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from videozoo.engine.tasks import make_task
     from videozoo.models.complexity import count_macs, count_parameters
     from videozoo.registry import build_model
 
     cfg = build_config(args.model, args.config, args.overrides)
     model = build_model(cfg).eval()
-    batch = model.default_input(1)
+    # one training view of this config's data section (frames, crop size)
+    batch = make_task(cfg, []).example_input(model, 1, training=True)
     params = count_parameters(model)
     macs = count_macs(model, batch)
     shapes = {k: list(v.shape) for k, v in batch.items() if hasattr(v, "shape")}
@@ -412,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"videozoo {args.command}: interrupted", file=sys.stderr)
         return EXIT_ABORTED
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except VideozooError as err:  # one clear line: the message says what to fix
         if debug:
             raise

@@ -108,7 +108,7 @@ def test_attention_cluster_output_follows_real_length_after_export(exported):
 
 def test_segment_count_models_refuse_dynamic_frames(tmp_path):
     model = tiny_model("tsm")
-    with pytest.raises(ExportError, match="cannot be dynamic"):
+    with pytest.raises(ExportError, match="fixed frame count"):
         export_model(model, example_batch("tsm", model), "onnx", tmp_path / "tsm.onnx",
                      dynamic_frames=True)
     with pytest.raises(ExportError, match="unknown export format"):

@@ -30,21 +30,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from videozoo.errors import ExportError
+
 FORMATS = ("onnx", "torchscript")
 INPUT_ORDER = ("rgb", "audio", "mask", "video")
 OUTPUT_NAME = "logits"
 ONNX_OPSET = 17
 BATCH_AXIS, FRAME_AXIS = "batch", "frames"
-#: score function applied to the logits, by data format (the task of ARCHITECTURE.md s.3)
-SCORE_FUNCTIONS = {"youtube8m": "sigmoid", "kinetics": "softmax"}
 #: above this the CLI warns that the exported model does not reproduce PyTorch
 PARITY_WARN_ABOVE = 1e-3
 
 log = logging.getLogger("videozoo")
-
-
-class ExportError(RuntimeError):
-    """An export that cannot be done as asked (clear message, no stack trace needed)."""
 
 
 class PositionalInputs(nn.Module):
@@ -89,11 +85,6 @@ def input_spec(batch: dict, axes: dict) -> list[dict]:
     return spec
 
 
-def _has_fixed_segment_count(model: nn.Module) -> bool:
-    from videozoo.models.temporal import SegmentModule
-    return any(isinstance(m, SegmentModule) for m in model.modules())
-
-
 def _model_device(model: nn.Module) -> torch.device:
     first = next(model.parameters(), None)
     return first.device if first is not None else torch.device("cpu")
@@ -132,10 +123,10 @@ def export_model(model: nn.Module, example_batch: dict, fmt: str, path: str | Pa
     names = input_names(example_batch)
     if dynamic_frames is None:
         dynamic_frames = "video" not in names
-    if dynamic_frames and _has_fixed_segment_count(model):
-        raise ExportError(f"{type(model).__name__} reshapes by a segment count fixed when it is "
-                          "traced, so its frame count cannot be dynamic; export with "
-                          "dynamic_frames=False and the T you will run")
+    if dynamic_frames and "video" in names:
+        raise ExportError("video models are exported for a fixed frame count (the trace bakes "
+                          "the segment count in); export with dynamic_frames=False and the T "
+                          "you will run (`videozoo export --frames T`)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The wrapper must be in eval mode too: the ONNX exporter restores the wrapper's mode
@@ -237,13 +228,15 @@ def cli_export(model_name: str, weights: str | Path, fmt: str = "onnx",
     """
     from videozoo.engine.checkpoint import load_model
     from videozoo.engine.distributed import resolve_device
+    from videozoo.engine.tasks import make_task
 
     _check_format(fmt)
     loaded = load_model(weights, model_name, device=resolve_device(device),
                         purpose="`videozoo export`")
     model, cfg = loaded.model, loaded.config
 
-    example = {name: value for name, value in model.default_input(2).items()
+    task = make_task(cfg, loaded.class_names)
+    example = {name: value for name, value in task.example_input(model, 2).items()
                if name in INPUT_ORDER}
     if num_frames is not None:
         example = {name: _with_frames(value, num_frames) for name, value in example.items()}
@@ -264,7 +257,7 @@ def cli_export(model_name: str, weights: str | Path, fmt: str = "onnx",
         "outputs": [{"name": OUTPUT_NAME, "dtype": "float32",
                      "shape": [BATCH_AXIS, num_classes]}],
         "dynamic_axes": axes,
-        "scores": SCORE_FUNCTIONS.get(cfg["data"].get("format"), "logits"),
+        "scores": task.score_function,
         "class_names": loaded.class_names,
         "onnx_opset": ONNX_OPSET if fmt == "onnx" else None,
         "device": str(_model_device(model)),
