@@ -159,7 +159,20 @@ def count_records(path: str | os.PathLike) -> int:
     return sum(1 for item in scan_records(path, verify=False) if not isinstance(item, Damage))
 
 
-class TFRecordWriter:
+class _CloseOrAbort:
+    """As a context manager: ``close()`` on a clean exit, ``abort()`` on an exception."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class TFRecordWriter(_CloseOrAbort):
     """Write records to ``path``; the file appears (atomically renamed) only on a clean close.
 
     >>> with TFRecordWriter("train0000.tfrecord") as writer:
@@ -190,17 +203,8 @@ class TFRecordWriter:
             self._file.close()
             os.unlink(self._tmp_path)
 
-    def __enter__(self) -> "TFRecordWriter":
-        return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-
-class ShardedTFRecordWriter:
+class ShardedTFRecordWriter(_CloseOrAbort):
     """Write records into ``{prefix}0000.tfrecord``, ``{prefix}0001.tfrecord``, ... in
     ``folder``, ``shard_size`` records each (the last one may hold fewer).
 
@@ -238,12 +242,3 @@ class ShardedTFRecordWriter:
             self._writer.abort()
             self._writer = None
             self.paths.pop()
-
-    def __enter__(self) -> "ShardedTFRecordWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
