@@ -208,3 +208,14 @@ def test_cli_exit_code_when_nothing_could_be_read(videos, tmp_path, capsys):
     assert main(["extract", str(videos / "broken.mp4"), "--output", str(tmp_path), "--fit-pca",
                  *CLI_FAST]) == 3
     assert "no video could be read" in capsys.readouterr().err
+
+
+def test_manifest_cells_cannot_become_spreadsheet_formulas(videos, extracted, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(extracted[0], data)
+    named = tmp_path / "=cmd.mp4"
+    shutil.copy(videos / "silent.mp4", named)
+    run_extract([str(named)], str(data), split_prefix="x", **FAST)
+    assert read_manifest(data)["'=cmd"]["status"] == "ok"
+    assert list(read_shard(data / "x0000.tfrecord")) == ["=cmd"]     # the record keeps its id
+    assert read_manifest(data)["tone"]["split"] == "train"             # earlier rows unchanged

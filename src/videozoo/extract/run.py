@@ -18,13 +18,13 @@ the official schema (context ``id`` = file stem, ``labels`` from ``labels`` or n
 ``videozoo train/eval`` (``--data DIR``: globs ``train*``, ``validate*``, ``test*``) and
 ``videozoo predict`` read them unchanged. The default prefix is ``train`` when ``labels`` are
 given, else ``test`` (unlabelled, for prediction). ``manifest.csv`` lists every video (id,
-path, split, shard, frames, has_audio, status, error); rows of earlier runs with another
-prefix are kept. Unreadable videos are logged, listed there with the reason and skipped.
+path, split, shard, frames, has_audio, status, error; text starting with = + - @ gets a
+leading ' as in every CSV videozoo writes); rows of earlier runs with another prefix are kept.
+Unreadable videos are logged, listed there with the reason and skipped.
 """
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import os
 import tempfile
@@ -41,7 +41,7 @@ from videozoo.extract.frames import FrameFeatureExtractor, read_rgb_per_second
 from videozoo.extract.inputs import find_videos, unique_ids
 from videozoo.extract.pca import PCA, CovarianceAccumulator, load_matching_pca, pca_path_for_run
 from videozoo.extract.records import rgb_record_features
-from videozoo.fileio import atomic_write_text
+from videozoo.fileio import write_csv
 
 log = logging.getLogger("videozoo.extract")
 
@@ -158,14 +158,11 @@ def run_extract(inputs: list[str], output: str, *, fit_pca: bool = False, pca: s
 
 
 def _write_manifest(path: Path, prefix: str, rows: list[dict]) -> None:
-    """Write ``manifest.csv`` atomically; rows of this run replace the rows of earlier runs
-    with the same split prefix."""
+    """Write ``manifest.csv`` (atomically, text cells escaped against spreadsheet formulas);
+    rows of this run replace the rows of earlier runs with the same split prefix."""
     kept = []
     if path.is_file():
         with path.open(newline="", encoding="utf-8") as f:
             kept = [row for row in csv.DictReader(f) if row.get("split") != prefix]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, MANIFEST_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(kept + rows)
-    atomic_write_text(path, text.getvalue())
+    write_csv(path, MANIFEST_COLUMNS,
+              ([row.get(column, "") for column in MANIFEST_COLUMNS] for row in kept + rows))
