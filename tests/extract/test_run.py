@@ -11,8 +11,8 @@ from extract_support import FAST, LABELS, MAX_SECONDS, PCA_DIMS, TONES
 from videozoo.cli import main
 from videozoo.data import youtube8m
 from videozoo.data.tfrecord import iter_records
-from videozoo.data.youtube8m_records import (RGB_SIZE, SequenceExample, dequantize,
-                                             encode_frame_example, parse_frame_example)
+from videozoo.data.youtube8m_records import (SequenceExample, dequantize, encode_frame_example,
+                                             parse_frame_example)
 from videozoo.errors import DataNotFoundError, NothingUsableError, OutputExistsError
 from videozoo.extract import PCA, quantize_features, run_extract
 
