@@ -181,8 +181,31 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: Kinetics-400 for Kinetics sources)")
 
     p = sub.add_parser("extract", help="your own videos -> YouTube-8M-format frame-level TFRecords")
-    from videozoo.extract import add_extract_arguments
-    add_extract_arguments(p)
+    p.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR",
+                   help="video files, folders (searched recursively) or globs")
+    p.add_argument("--output", required=True, metavar="DIR",
+                   help="folder for the shards, manifest.csv and pca.npz")
+    p.add_argument("--fit-pca", action="store_true",
+                   help="fit the PCA on these videos and save DIR/pca.npz (first run)")
+    p.add_argument("--pca", metavar="FILE", help="PCA to use (default: DIR/pca.npz)")
+    p.add_argument("--pca-dims", type=int, metavar="K",
+                   help="PCA components kept by --fit-pca (default: min(1024, trunk width)); "
+                        "rgb is zero-padded to 1024 values")
+    p.add_argument("--weights", metavar="FILE",
+                   help="torchvision ImageNet ResNet state_dict (without it: random trunk, "
+                        "features only good for testing)")
+    p.add_argument("--depth", type=int, default=50, choices=[18, 34, 50, 101], help="ResNet depth")
+    p.add_argument("--labels", metavar="CSV", help="lines 'video,3;17' (stem or path, class ids)")
+    p.add_argument("--split-prefix", metavar="NAME",
+                   help="shard names NAME0000.tfrecord... (default: train with --labels, else "
+                        "test); train/validate/test are what `videozoo train/eval --data DIR` read")
+    p.add_argument("--shard-size", type=int, default=1000, help="videos per shard")
+    p.add_argument("--batch-size", type=int, default=32, help="frames per trunk forward pass")
+    p.add_argument("--max-seconds", type=int, default=300, help="seconds (frames) kept per video")
+    p.add_argument("--image-size", type=int, default=224, help="centre crop size")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace shards with the same prefix (and pca.npz with --fit-pca)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
     p = sub.add_parser("plot", help="draw loss / lr / metric curves of a training run (PNG)")
     p.add_argument("run_dir", help="a folder written by `videozoo train`")
@@ -382,8 +405,15 @@ def cmd_convert(args) -> int:
 
 
 def cmd_extract(args) -> int:
-    from videozoo.extract import extract_from_args
-    print(json.dumps(extract_from_args(args), indent=2, default=str))
+    from videozoo.extract import read_labels_csv, run_extract
+    summary = run_extract(args.inputs, args.output, fit_pca=args.fit_pca, pca=args.pca,
+                          weights=args.weights, depth=args.depth, pca_dims=args.pca_dims,
+                          batch_size=args.batch_size, max_seconds=args.max_seconds,
+                          image_size=args.image_size, device=args.device,
+                          shard_size=args.shard_size, split_prefix=args.split_prefix,
+                          labels=read_labels_csv(args.labels) if args.labels else None,
+                          overwrite=args.overwrite)
+    print(json.dumps(summary, indent=2, default=str))
     return 0
 
 

@@ -53,8 +53,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TSM_SCALES, VideoTransform, build_transform
 from videozoo.data.video import (CLIP_POSITIONS, SEGMENT_POSITIONS, VIDEO_EXTENSIONS, VideoReadError,
-                                 VideoReader, clip_indices, is_video_file, reference_segment_indices,
-                                 segment_indices)
+                                 VideoReader, clip_indices, find_video_files, is_video_file,
+                                 reference_segment_indices, segment_indices)
 from videozoo.errors import ConfigError, DataError, DataNotFoundError
 from videozoo.registry import register_dataset
 
@@ -304,15 +304,6 @@ def load_records(data_cfg: dict, split: str, class_names: list[str]) -> list[Vid
     return records
 
 
-def _all_videos(folder: Path) -> list[Path]:
-    """Every video file under `folder` (recursive, sorted); same-named files all count."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        found += [Path(dirpath) / name for name in sorted(filenames) if is_video_file(name)]
-    return found
-
-
 def predict_records(inputs) -> tuple[list[VideoRecord], list[tuple[str, str, str]]]:
     """Records for `predict`: video files, folders (all videos inside), list files, globs.
 
@@ -332,7 +323,7 @@ def predict_records(inputs) -> tuple[list[VideoRecord], list[tuple[str, str, str
             failures.append((item, "", "the pattern matches no file"))
         for path in map(Path, paths):
             if path.is_dir():
-                videos = _all_videos(path)
+                videos = find_video_files(path)
                 records += [VideoRecord(str(p), -1, str(p)) for p in videos]
                 if not videos:
                     failures.append((str(path), "", "a folder with no video files "

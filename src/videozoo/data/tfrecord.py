@@ -12,6 +12,8 @@ with ``masked(c) = ((c >> 15) | (c << 17)) + 0xa282ead8  (mod 2**32)`` over CRC-
 * ``iter_records(path)`` is the strict version: ``CorruptRecordError`` at the first damage.
 * ``count_records(path)`` walks the framing only (the data pages are never touched).
 * ``TFRecordWriter(path)`` writes records to a temporary file renamed into place on close.
+* ``ShardedTFRecordWriter(folder, prefix, shard_size)`` writes records into rotating shards
+  ``{prefix}0000.tfrecord``, ``{prefix}0001.tfrecord``, ... of ``shard_size`` records each.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import numpy as np
 from videozoo.errors import DataError
 
 __all__ = ["CorruptRecordError", "Damage", "masked_crc32c", "frame_record", "scan_records",
-           "iter_records", "count_records", "TFRecordWriter"]
+           "iter_records", "count_records", "TFRecordWriter", "ShardedTFRecordWriter"]
 
 _HEADER = struct.Struct("<QI")      # length, masked crc of the 8 length bytes
 _FOOTER = struct.Struct("<I")       # masked crc of the data
@@ -157,7 +159,20 @@ def count_records(path: str | os.PathLike) -> int:
     return sum(1 for item in scan_records(path, verify=False) if not isinstance(item, Damage))
 
 
-class TFRecordWriter:
+class _CloseOrAbort:
+    """As a context manager: ``close()`` on a clean exit, ``abort()`` on an exception."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class TFRecordWriter(_CloseOrAbort):
     """Write records to ``path``; the file appears (atomically renamed) only on a clean close.
 
     >>> with TFRecordWriter("train0000.tfrecord") as writer:
@@ -188,11 +203,42 @@ class TFRecordWriter:
             self._file.close()
             os.unlink(self._tmp_path)
 
-    def __enter__(self) -> "TFRecordWriter":
-        return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
+class ShardedTFRecordWriter(_CloseOrAbort):
+    """Write records into ``{prefix}0000.tfrecord``, ``{prefix}0001.tfrecord``, ... in
+    ``folder``, ``shard_size`` records each (the last one may hold fewer).
+
+    Each shard is a ``TFRecordWriter``: it appears (renamed into place) when the next record
+    starts a new shard, or on ``close``.
+    ``abort`` drops the shard being written; shards already complete stay. ``paths`` lists
+    the shards written so far. As a context manager it closes, or aborts on an exception.
+    """
+
+    def __init__(self, folder: str | os.PathLike, prefix: str, shard_size: int):
+        if shard_size < 1:
+            raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+        self.folder, self.prefix, self.shard_size = os.fspath(folder), prefix, shard_size
+        self.paths: list[str] = []
+        self._writer: TFRecordWriter | None = None
+
+    def write(self, data: bytes) -> str:
+        """Append one record; returns the name of the shard it went to."""
+        if self._writer is None or self._writer.records_written == self.shard_size:
             self.close()
-        else:
-            self.abort()
+            name = f"{self.prefix}{len(self.paths):04d}.tfrecord"
+            self.paths.append(os.path.join(self.folder, name))
+            self._writer = TFRecordWriter(self.paths[-1])
+        self._writer.write(data)
+        return os.path.basename(self.paths[-1])
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def abort(self) -> None:
+        """Drop the shard being written (it never appears); complete shards stay."""
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+            self.paths.pop()

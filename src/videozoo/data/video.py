@@ -15,6 +15,9 @@ is 0 or wrong for webm/mkv/some avi). Requests past the real end (a truncated ta
 do not decode) get the last decodable frame. Every failure (zero bytes, truncated or garbage
 file, no video stream, nothing decodable) raises `VideoReadError(path, reason)`.
 
+`is_video_file(path)` tells videos by extension (`VIDEO_EXTENSIONS`); `find_video_files(folder)`
+lists every video under a folder (what `predict` and `extract` take a folder to mean).
+
 Sampling functions return frame indices (int64) and take an explicit `numpy.random.Generator`:
 
 * `segment_indices(num_frames, seg_num, seglen, training, rng) -> [seg_num * seglen]`
@@ -273,6 +276,16 @@ def read_frames(path, indices, size: int | None = None) -> np.ndarray:
 
 def is_video_file(path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def find_video_files(folder) -> list[Path]:
+    """Every video file under `folder` (recursive, by extension): the files of a folder in
+    name order, then its sub-folders in name order; same-named files all count."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        found += [Path(dirpath) / name for name in sorted(filenames) if is_video_file(name)]
+    return found
 
 
 # -- sampling -----------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
   feature lists ``rgb`` (one 1024-byte uint8 value per second) and ``audio`` (128 bytes).
 * video-level ``tf.train.Example``: ``id``, ``labels``, ``mean_rgb`` [1024], ``mean_audio`` [128].
 
-``encode_frame_example`` / ``encode_video_example`` write records; ``parse_frame_example``
+``encode_frame_example`` / ``encode_video_example`` write records (the same bytes for the same
+content in every process: map entries in key order); ``parse_frame_example``
 reads one into a ``FrameExample`` (uint8 views of the record, no copy); ``record_level`` tells
 frame- from video-level records; ``dequantize`` / ``quantize`` are the official 8-bit
 conversion; ``read_vocabulary`` reads ``vocabulary.csv``. Nothing here reads shards: that is
@@ -190,17 +191,27 @@ _FRAME_PREFIX = {size: np.frombuffer(_frame_prefix(size), np.uint8) for size in 
 # --------------------------------------------------------------------------------------------
 # Record encoding
 
-def _context(features, video_id: str, labels) -> None:
+def _context(features, video_id: str, labels, extra_context: dict | None = None) -> None:
     features.feature["id"].bytes_list.value.append(video_id.encode())
     if labels is not None:  # test shards carry no labels at all
         features.feature["labels"].int64_list.SetInParent()
         features.feature["labels"].int64_list.value.extend(int(label) for label in labels)
+    for name, values in (extra_context or {}).items():
+        if name in features.feature:
+            raise ValueError(f"extra context feature '{name}' would replace the record's own")
+        values = [values] if np.ndim(values) == 0 else values
+        features.feature[name].int64_list.value.extend(int(value) for value in values)
 
 
-def encode_frame_example(video_id: str, labels, rgb: np.ndarray, audio: np.ndarray) -> bytes:
-    """A frame-level SequenceExample. rgb uint8 [T, 1024], audio uint8 [T, 128]; labels None = unlabeled."""
+def encode_frame_example(video_id: str, labels, rgb: np.ndarray, audio: np.ndarray, *,
+                         extra_context: dict | None = None) -> bytes:
+    """A frame-level SequenceExample. rgb uint8 [T, 1024], audio uint8 [T, 128]; labels None = unlabeled.
+
+    extra_context: more int64 context features, {name: int or list of ints} (e.g. ``has_audio``);
+    readers that do not know them ignore them.
+    """
     context = Features()
-    _context(context, video_id, labels)
+    _context(context, video_id, labels, extra_context)
     lists = []
     for name, frames, size in (("rgb", rgb, RGB_SIZE), ("audio", audio, AUDIO_SIZE)):
         frames = np.asarray(frames, dtype=np.uint8)
@@ -211,7 +222,8 @@ def encode_frame_example(video_id: str, labels, rgb: np.ndarray, audio: np.ndarr
         prefix = np.broadcast_to(_FRAME_PREFIX[size], (len(frames), len(_FRAME_PREFIX[size])))
         feature_list = np.concatenate([prefix, frames], axis=1).tobytes()
         lists.append(_wire_field(1, _wire_field(1, name.encode()) + _wire_field(2, feature_list)))
-    return _wire_field(1, context.SerializeToString()) + _wire_field(2, b"".join(lists))
+    return (_wire_field(1, context.SerializeToString(deterministic=True))
+            + _wire_field(2, b"".join(lists)))
 
 
 def encode_video_example(video_id: str, labels, mean_rgb, mean_audio) -> bytes:
@@ -221,7 +233,7 @@ def encode_video_example(video_id: str, labels, mean_rgb, mean_audio) -> bytes:
     feature = example.features.feature
     feature["mean_rgb"].float_list.value.extend(np.asarray(mean_rgb, np.float32).ravel().tolist())
     feature["mean_audio"].float_list.value.extend(np.asarray(mean_audio, np.float32).ravel().tolist())
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)
 
 
 # --------------------------------------------------------------------------------------------

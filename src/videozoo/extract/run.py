@@ -1,0 +1,168 @@
+"""``run_extract``: videos -> YouTube-8M frame-level TFRecord shards + ``manifest.csv``.
+
+For each video (``inputs.find_videos``): rgb ``frames.read_rgb_per_second`` -> trunk
+features float32 ``[T, D]`` (``frames.FrameFeatureExtractor``) -> uint8 ``[T, 1024]``
+(``records.rgb_record_features``: PCA, padding, quantisation); audio uint8 ``[T, 128]`` and
+``has_audio`` (``audio.audio_record_features``). One record per video, encoded once by
+``encode_frame_example`` with the extra int64 context feature ``has_audio`` (1 or 0; readers
+ignore it).
+
+PCA: with ``fit_pca`` the trunk runs over every video first, the mean and covariance of all
+their frames are accumulated, and the raw features wait in a temporary folder inside the
+output folder (4 bytes x D per second of video) until the PCA is fitted and saved as
+``pca.npz``; then the records are written. Without ``fit_pca``, ``pca=FILE`` or the output
+folder's ``pca.npz`` is used (and checked against the trunk).
+
+Output (``output/``): shards ``{split_prefix}0000.tfrecord``, ... of ``shard_size`` videos in
+the official schema (context ``id`` = file stem, ``labels`` from ``labels`` or none), so
+``videozoo train/eval`` (``--data DIR``: globs ``train*``, ``validate*``, ``test*``) and
+``videozoo predict`` read them unchanged. The default prefix is ``train`` when ``labels`` are
+given, else ``test`` (unlabelled, for prediction). ``manifest.csv`` lists every video (id,
+path, split, shard, frames, has_audio, status, error; text starting with = + - @ gets a
+leading ' as in every CSV videozoo writes); rows of earlier runs with another prefix are kept.
+Unreadable videos are logged, listed there with the reason and skipped.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from videozoo.data.tfrecord import ShardedTFRecordWriter
+from videozoo.data.youtube8m_records import RGB_SIZE, encode_frame_example
+from videozoo.engine.progress import progress_bar
+from videozoo.errors import ConfigError, NothingUsableError, OutputExistsError
+from videozoo.extract.audio import audio_record_features
+from videozoo.extract.frames import FrameFeatureExtractor, read_rgb_per_second
+from videozoo.extract.inputs import find_videos, unique_ids
+from videozoo.extract.pca import PCA, CovarianceAccumulator, load_matching_pca, pca_path_for_run
+from videozoo.extract.records import rgb_record_features
+from videozoo.fileio import write_csv
+
+log = logging.getLogger("videozoo.extract")
+
+MANIFEST_FILE = "manifest.csv"
+MANIFEST_COLUMNS = ["id", "path", "split", "shard", "frames", "has_audio", "status", "error"]
+
+
+def run_extract(inputs: list[str], output: str, *, fit_pca: bool = False, pca: str | None = None,
+                weights: str | None = None, depth: int = 50, pca_dims: int | None = None,
+                batch_size: int = 32, max_seconds: int = 300, image_size: int = 224,
+                device: str = "cpu", shard_size: int = 1000, split_prefix: str | None = None,
+                labels: dict[str, list[int]] | None = None, overwrite: bool = False,
+                progress: bool = True) -> dict:
+    """Extract frame-level features of the videos in `inputs` into TFRecord shards in `output`.
+
+    See the module docstring for the pipeline and the files written. `pca_dims`: components
+    kept when fitting (default min(1024, trunk width)). `labels`: {file stem: class indices}.
+    Returns a summary dict (counts, shard paths, manifest and PCA paths).
+    """
+    for option, value in (("max-seconds", max_seconds), ("shard-size", shard_size),
+                          ("batch-size", batch_size)):
+        if value < 1:
+            raise ConfigError(f"--{option} {value}: must be at least 1")
+    out = Path(output)
+    prefix = split_prefix or ("train" if labels is not None else "test")
+    pca_path = pca_path_for_run(out, fit_pca, pca, overwrite)
+    old_shards = sorted(out.glob(f"{prefix}[0-9][0-9][0-9][0-9].tfrecord"))
+    if old_shards and not overwrite:
+        raise OutputExistsError(f"{out} already holds {prefix}*.tfrecord shards "
+                                f"({old_shards[0].name}, ...); pass --overwrite to replace them "
+                                "or choose another --split-prefix")
+    videos = find_videos(inputs)
+    out.mkdir(parents=True, exist_ok=True)
+
+    extractor = FrameFeatureExtractor(depth, weights, device, batch_size)
+    fitted = None if fit_pca else load_matching_pca(pca_path, extractor.num_features,
+                                                    extractor.fingerprint, pca_dims)
+    largest = min(RGB_SIZE, extractor.num_features)
+    dims = largest if pca_dims is None else pca_dims
+    if not 1 <= dims <= largest:
+        raise ConfigError(f"--pca-dims {dims}: must be in 1..{largest}")
+
+    rows = [{"id": vid, "path": str(path), "split": prefix, "shard": "", "frames": 0,
+             "has_audio": "", "status": "pending", "error": ""}
+            for vid, path in zip(unique_ids(videos), videos)]
+    stats = CovarianceAccumulator(extractor.num_features) if fit_pca else None
+    unlabelled = 0
+
+    with ShardedTFRecordWriter(out, prefix, shard_size) as shards, \
+            tempfile.TemporaryDirectory(prefix=".extract-", dir=out) as cache:
+
+        def write(index: int, features: np.ndarray, audio: np.ndarray, has_audio: bool) -> None:
+            nonlocal unlabelled
+            row = rows[index]
+            video_labels = None if labels is None else labels.get(row["id"])
+            if labels is not None and video_labels is None:
+                unlabelled += 1
+                video_labels = []
+            record = encode_frame_example(row["id"], video_labels,
+                                          rgb_record_features(fitted, features), audio,
+                                          extra_context={"has_audio": int(has_audio)})
+            row.update(shard=shards.write(record), frames=len(features),
+                       has_audio=int(has_audio), status="ok")
+
+        for index, path in enumerate(progress_bar(videos, main_process=progress, desc="extract",
+                                                  unit="video")):
+            try:
+                frames = read_rgb_per_second(path, max_seconds, image_size)
+                audio, has_audio = audio_record_features(path, len(frames))
+            except Exception as err:  # noqa: BLE001 - one bad file never stops the run
+                reason = getattr(err, "reason", None) or f"{type(err).__name__}: {err}"
+                rows[index].update(status="skipped", error=str(reason).splitlines()[0][:300])
+                log.warning("%s: skipped: %s", path, rows[index]["error"])
+                continue
+            features = extractor(frames)
+            if fitted is None:  # the PCA comes after every frame has been seen
+                stats.update(features)
+                np.savez(os.path.join(cache, f"{index}.npz"), rgb=features, audio=audio,
+                         has_audio=has_audio)
+            else:
+                write(index, features, audio, has_audio)
+        if fitted is None and stats.count:
+            fitted = PCA.fit(stats, dims, extractor.fingerprint)
+            fitted.save(pca_path)
+            log.info("PCA (%d of %d dims) fitted on %d frames -> %s", dims,
+                     extractor.num_features, stats.count, pca_path)
+            for index in range(len(rows)):
+                cached = os.path.join(cache, f"{index}.npz")
+                if os.path.exists(cached):
+                    with np.load(cached) as data:
+                        write(index, data["rgb"], data["audio"], bool(data["has_audio"]))
+    for stale in set(map(str, old_shards)) - set(shards.paths):  # --overwrite: a longer old run
+        os.unlink(stale)
+    manifest = out / MANIFEST_FILE
+    _write_manifest(manifest, prefix, rows)
+
+    written = [row for row in rows if row["status"] == "ok"]
+    if not written:
+        first = next((row for row in rows if row["error"]), rows[0])
+        raise NothingUsableError(f"no video could be read ({len(rows)} tried); first error: "
+                                 f"{first['path']}: {first['error']}. See {manifest}")
+    skipped = len(rows) - len(written)
+    if skipped:
+        log.warning("%d of %d videos skipped (reasons in %s)", skipped, len(rows), manifest)
+    if unlabelled:
+        log.warning("%d videos are not in the labels mapping: written with no labels", unlabelled)
+    return {"output": str(out), "split_prefix": prefix, "videos": len(rows),
+            "written": len(written), "skipped": skipped,
+            "without_audio": sum(1 for row in written if row["has_audio"] == 0),
+            "unlabelled": unlabelled, "frames": sum(row["frames"] for row in written),
+            "shards": shards.paths, "manifest": str(manifest),
+            "pca": str(pca_path), "pca_fitted": fit_pca, "pca_dims": len(fitted.components),
+            "extractor": extractor.fingerprint, "random_weights": extractor.random_weights}
+
+
+def _write_manifest(path: Path, prefix: str, rows: list[dict]) -> None:
+    """Write ``manifest.csv`` (atomically, text cells escaped against spreadsheet formulas);
+    rows of this run replace the rows of earlier runs with the same split prefix."""
+    kept = []
+    if path.is_file():
+        with path.open(newline="", encoding="utf-8") as f:
+            kept = [row for row in csv.DictReader(f) if row.get("split") != prefix]
+    write_csv(path, MANIFEST_COLUMNS,
+              ([row.get(column, "") for column in MANIFEST_COLUMNS] for row in kept + rows))
