@@ -14,6 +14,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from videozoo.errors import ConfigError
+
 
 @dataclass
 class DistContext:
@@ -36,11 +38,11 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda was asked for but no CUDA device is available; "
+            raise ConfigError("--device cuda was asked for but no CUDA device is available; "
                                "use --device cpu")
         return torch.device("cuda", local_rank)
     if name != "cpu":
-        raise ValueError(f"unknown device '{name}'; use auto, cpu or cuda")
+        raise ConfigError(f"unknown device '{name}'; use auto, cpu or cuda")
     return torch.device("cpu")
 
 

@@ -17,6 +17,8 @@ import math
 import torch
 from torch import nn
 
+from videozoo.errors import ConfigError
+
 log = logging.getLogger("videozoo")
 
 _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
@@ -76,7 +78,7 @@ def build_optimizer(model: nn.Module, opt_cfg: dict) -> torch.optim.Optimizer:
         kwargs = dict(lr=lr, alpha=opt_cfg["alpha"], eps=opt_cfg["eps"],
                       momentum=0.0, centered=opt_cfg["centered"])
     else:
-        raise ValueError(f"unknown optimizer '{opt_cfg['name']}'; use adam, adamw, sgd or rmsprop")
+        raise ConfigError(f"unknown optimizer '{opt_cfg['name']}'; use adam, adamw, sgd or rmsprop")
     # The fused kernels are ~5x faster for the step on large models (performance.md).
     try:
         return cls(groups, fused=True, **kwargs)
@@ -99,7 +101,7 @@ def lr_factor(schedule: dict, epoch: int, epoch_fraction: float, samples: int,
         t = min(1.0, (epoch + epoch_fraction) / max(total_epochs, 1))
         factor = 0.5 * (1 + math.cos(math.pi * t))
     else:
-        raise ValueError(f"unknown schedule '{name}'; use constant, step, multistep or cosine")
+        raise ConfigError(f"unknown schedule '{name}'; use constant, step, multistep or cosine")
     warmup = schedule["warmup_epochs"]
     if warmup > 0 and epoch + epoch_fraction < warmup:
         factor *= (epoch + epoch_fraction) / warmup

@@ -19,13 +19,17 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from videozoo.errors import ConfigError, DataError
+
 
 class ClassificationMetrics:
     """Streaming top-1 / top-5 / mean class accuracy accumulator (see module docstring)."""
 
     def __init__(self, num_classes: int, class_names: Sequence[str] | None = None):
         if class_names is not None and len(class_names) != num_classes:
-            raise ValueError(f"got {len(class_names)} class names for {num_classes} classes")
+            raise ConfigError(f"the model has {num_classes} classes but the data names "
+                              f"{len(class_names)}: evaluate on the dataset the model was trained "
+                              "for (its class list), or fine-tune it on this one first")
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names is not None else None
         self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
@@ -44,7 +48,7 @@ class ClassificationMetrics:
                              f"{tuple(scores.shape)}")
         labels = labels.long().cpu()
         if batch and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(f"labels must be in [0, {self.num_classes}) for evaluation; got "
+            raise DataError(f"labels must be in [0, {self.num_classes}) for evaluation; got "
                              f"{labels.tolist()} (unknown labels, -1, belong to predict only)")
         valid = torch.ones(batch, dtype=torch.bool) if valid is None else valid.bool().cpu()
         scores = scores.float().cpu()
