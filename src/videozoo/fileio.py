@@ -94,17 +94,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_lines(path: str | os.PathLike, lines: Iterable[str]) -> Path:
-    """Write text lines (each should end with a newline) atomically, streaming."""
-    def write(fh):
-        buffered = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
-        for line in lines:
-            buffered.write(line)
-        buffered.flush()
-        buffered.detach()
-    return atomic_write(path, write)
-
-
 def csv_text_cell(value):
     """A CSV cell that spreadsheets will not run as a formula: text starting with = + - @
     (or a tab / carriage return) gets a leading apostrophe. Numbers pass unchanged."""

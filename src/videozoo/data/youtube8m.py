@@ -161,7 +161,6 @@ class YouTube8MSource:
         self.failures = list(failures or [])  # predict inputs that are not usable shards
         self.class_names = class_names
         self.num_classes = len(class_names)
-        self.split = split
         self.training = training
         self.batch_size = batch_size
         self.seed = seed
