@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from videozoo.data.layouts import (VideoRecord, clip_stem, default_flip, find_annotation,  # noqa: F401
-                                   index_videos, kinetics400_classes, load_records, read_csv_rows,
-                                   read_list_lines, resolve_classes, walk_videos)
+from videozoo.data.layouts import (VideoRecord, clip_stem, default_flip, detect_layout,  # noqa: F401
+                                   find_annotation, index_videos, kinetics400_classes, load_records,
+                                   read_csv_rows, read_list_lines, resolve_classes, walk_videos)
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TSM_SCALES, VideoTransform, build_transform
 from videozoo.data.video import (CLIP_POSITIONS, SEGMENT_POSITIONS, VIDEO_EXTENSIONS, VideoReadError,
                                  VideoReader, clip_indices, is_video_file, reference_segment_indices,
@@ -315,6 +315,12 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
             raise DataNotFoundError(f"no video to predict in {cfg.get('inputs')!r} ({reasons})")
     else:
         records = load_records(cfg, split, names)
+        layout = detect_layout(cfg)
+        logger.info("%s split of %s (%s layout%s): %d videos, %d classes%s", split,
+                    cfg.get("root") or cfg.get(f"{split}_annotation"), layout,
+                    f", split {cfg['split_id']}" if layout in ("ucf101", "hmdb51") else "",
+                    len(records), len(names),
+                    f"; horizontal flip {'on' if cfg['flip'] else 'off'}" if training else "")
     dataset = KineticsClips(records, cfg, training=training, seed=seed)
     return KineticsSource(dataset, names, batch_size=batch_size, seed=seed, rank=rank,
                           world_size=world_size, num_workers=num_workers, pin_memory=pin_memory,
