@@ -258,3 +258,11 @@ def test_predict_needs_no_data_folder(folders_dir, tmp_path):
     cfg = _cfg(tmp_path / "gone", inputs=[str(folders_dir / "test")])
     source = kinetics.build(cfg, "predict", training=False, batch_size=4, seed=0)
     assert source.num_samples() == 3 and source.class_names == []
+
+
+def test_kinetics_csv_bad_times_name_file_and_line(tmp_path):
+    header = "label,youtube_id,time_start,time_end,split\n"
+    (tmp_path / "train.csv").write_text(header + "abseiling,a,1,11,train\nabseiling,b,one,11,train\n")
+    write_clip(tmp_path / "train" / "a_000001_000011.mp4", 0, 2, seed=4)
+    with pytest.raises(DataError, match=r"train.csv:3: time_start/time_end 'one', '11' are not numbers"):
+        _records(tmp_path, "train")

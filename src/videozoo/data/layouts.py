@@ -73,7 +73,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from videozoo.data.video import is_video_file
+from videozoo.data.video import VIDEO_EXTENSIONS, is_video_file
 from videozoo.errors import ConfigError, DataError, DataNotFoundError
 
 logger = logging.getLogger("videozoo.data")
@@ -136,28 +136,43 @@ def _read_json(path: Path):
                         f"repair the file") from None
 
 
+_VIDEO_SUFFIXES = frozenset(VIDEO_EXTENSIONS)
+
+
+def _video_files(folder: Path) -> list[tuple[str, str, str]]:
+    """(folder relative to `folder`, file stem, path) of every video under `folder`, recursive
+    and sorted. Plain strings: an SSv2 or Kinetics folder holds 200k+ files."""
+    top = str(folder)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
+        relative = dirpath[len(top):].strip(os.sep).replace(os.sep, "/")
+        prefix = os.path.join(dirpath, "")
+        for name in sorted(filenames):
+            dot = name.rfind(".")  # string ops: os.path.join/splitext per file cost 3x more
+            if dot > 0 and name[dot:].lower() in _VIDEO_SUFFIXES:
+                found.append((relative, name[:dot], prefix + name))
+    return found
+
+
 def walk_videos(folder: Path) -> list[Path]:
     """Every video file under `folder` (recursive, sorted); same-named files all count."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        found += [Path(dirpath) / name for name in sorted(filenames) if is_video_file(name)]
-    return found
+    return [Path(path) for _, _, path in _video_files(folder)]
 
 
 def index_videos(folder: Path) -> dict[str, str]:
     """Video file stem -> path for every video under `folder` (recursive, first one wins)."""
     found: dict[str, str] = {}
-    for path in walk_videos(folder):
-        found.setdefault(path.stem, str(path))
+    for _, stem, path in _video_files(folder):
+        found.setdefault(stem, path)
     return found
 
 
 def index_relative(folder: Path) -> dict[str, str]:
     """Lower-cased ``relative/path`` without extension -> path, for every video under `folder`."""
     found: dict[str, str] = {}
-    for path in walk_videos(folder):
-        found.setdefault(path.relative_to(folder).with_suffix("").as_posix().lower(), str(path))
+    for relative, stem, path in _video_files(folder):
+        found.setdefault(f"{relative}/{stem}".lstrip("/").lower(), path)
     return found
 
 
@@ -190,6 +205,16 @@ def _match_relative(cfg: dict, candidates: list[Path], videos: list[tuple[str, s
     keys = [os.path.splitext(relative)[0].lower() for relative, _ in videos]
     video_root, index = _video_index(cfg, candidates, keys, index_relative)
     return [Entry(rel, index.get(key), label) for (rel, label), key in zip(videos, keys)], video_root
+
+
+def _located(cfg: dict, find: Callable[[Path], object], missing: str):
+    """(data folder, what ``find(data folder)`` located there); else DataNotFoundError with
+    `missing` (``{root}`` filled in)."""
+    root = _root(cfg)
+    found = find(root)
+    if not found:
+        raise DataNotFoundError(missing.format(root=root))
+    return root, found
 
 
 def _first_folder(candidates, holds: Callable[[Path], object]) -> Path | None:
@@ -230,13 +255,9 @@ def _ssv2_folder(root: Path) -> tuple[Path, str] | None:
 
 
 def read_ssv2(cfg: dict, split: str | None) -> Annotated:
-    root = _root(cfg)
-    found = _ssv2_folder(root)
-    if found is None:
-        raise DataNotFoundError(f"no Something-Something V2 labels in {root}: looked for "
-                                "labels.json with train.json/validation.json in DIR, DIR/labels, "
-                                "DIR/annotations")
-    folder, prefix = found
+    root, (folder, prefix) = _located(cfg, _ssv2_folder, "no Something-Something V2 labels in {root}: "
+                                      "looked for labels.json with train.json/validation.json in "
+                                      "DIR, DIR/labels, DIR/annotations")
     labels_path = folder / f"{prefix}labels.json"
     labels = _read_json(labels_path)
     try:
@@ -288,11 +309,8 @@ def _numbered_files(folder: Path, pattern: str) -> list[int]:
 
 
 def read_ucf101(cfg: dict, split: str | None) -> Annotated:
-    root = _root(cfg)
-    folder = _ucf101_folder(root)
-    if folder is None:
-        raise DataNotFoundError(f"no UCF101 classInd.txt in {root}, {root}/ucfTrainTestlist or "
-                                f"{root}/annotations")
+    root, folder = _located(cfg, _ucf101_folder,
+                            "no UCF101 classInd.txt in {root}, {root}/ucfTrainTestlist or {root}/annotations")
     class_file = folder / "classInd.txt"
     names: dict[int, str] = {}
     for line_no, line in _text_lines(class_file):
@@ -343,11 +361,8 @@ def _hmdb51_folder(root: Path) -> Path | None:
 
 
 def read_hmdb51(cfg: dict, split: str | None) -> Annotated:
-    root = _root(cfg)
-    folder = _hmdb51_folder(root)
-    if folder is None:
-        raise DataNotFoundError(f"no HMDB51 split files (<class>_test_split1.txt) in {root} or "
-                                f"{root}/testTrainMulti_7030_splits")
+    root, folder = _located(cfg, _hmdb51_folder, "no HMDB51 split files (<class>_test_split1.txt) in "
+                            "{root} or {root}/testTrainMulti_7030_splits")
     split_id = int(cfg.get("split_id") or 1)
     by_split: dict[int, dict[str, Path]] = {}
     for path in sorted(folder.iterdir()):
@@ -418,23 +433,14 @@ def video_folder(data_cfg: dict, split: str, annotation: Path) -> Path:
 
 
 def read_csv_rows(path: Path) -> list[dict]:
-    """Rows of an official Kinetics CSV as dicts with youtube_id, time_start, time_end, label
-    (and ``line``: the row's line number)."""
+    """Rows of an official Kinetics CSV as dicts with youtube_id, time_start, time_end, label."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         missing = {"youtube_id", "time_start", "time_end"} - set(reader.fieldnames or [])
         if missing:
             raise DataError(f"{path}: not a Kinetics CSV (missing column(s) {', '.join(sorted(missing))}; "
                             f"expected label,youtube_id,time_start,time_end,split)")
-        rows = []
-        for row in reader:
-            try:
-                float(row["time_start"]), float(row["time_end"])
-            except (TypeError, ValueError):
-                raise DataError(f"{path}:{reader.line_num}: time_start/time_end "
-                                f"{row['time_start']!r}, {row['time_end']!r} are not numbers") from None
-            rows.append({**row, "line": reader.line_num})
-        return rows
+        return list(reader)
 
 
 def read_list_lines(path: Path) -> list[tuple[str, int]]:
@@ -458,11 +464,18 @@ def clip_stem(row: dict) -> str:
 
 
 def _kinetics_classes(annotation: Path) -> list[str]:
+    stat = annotation.stat()
+    return list(_kinetics_classes_of(str(annotation), stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=8)  # the train and validate sources both ask; a 250k-row CSV takes a second
+def _kinetics_classes_of(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
+    annotation = Path(path)
     if annotation.suffix == ".csv":
         labels = {row["label"] for row in read_csv_rows(annotation) if row.get("label")}
-        return list(kinetics400_classes()) if labels <= set(kinetics400_classes()) else sorted(labels)
+        return kinetics400_classes() if labels <= set(kinetics400_classes()) else tuple(sorted(labels))
     top = max(label for _, label in read_list_lines(annotation))
-    return list(kinetics400_classes()) if top < 400 else [str(i) for i in range(top + 1)]
+    return kinetics400_classes() if top < 400 else tuple(str(i) for i in range(top + 1))
 
 
 def read_kinetics(cfg: dict, split: str | None) -> Annotated:
@@ -476,8 +489,12 @@ def read_kinetics(cfg: dict, split: str | None) -> Annotated:
     entries = []
     if annotation.suffix == ".csv":
         videos = index_videos(folder)
-        for row in read_csv_rows(annotation):
-            stem = clip_stem(row)
+        for line_no, row in enumerate(read_csv_rows(annotation), 2):
+            try:
+                stem = clip_stem(row)
+            except (TypeError, ValueError):
+                raise DataError(f"{annotation}:{line_no}: time_start/time_end {row['time_start']!r}, "
+                                f"{row['time_end']!r} are not numbers") from None
             entries.append(Entry(stem, videos.get(stem) or videos.get(row["youtube_id"]),
                                  row.get("label") or None))
         return Annotated(class_names, entries, annotation, folder)
@@ -618,19 +635,24 @@ def load_records(data_cfg: dict, split: str, class_names: list[str]) -> list[Vid
     found = LAYOUTS[detect_layout(data_cfg)].read(data_cfg, split)
     class_ids = {name: i for i, name in enumerate(class_names)}
     records, missing = [], []
-    for entry in found.entries:
-        if isinstance(entry.label, str) and entry.label not in class_ids:
-            raise DataError(f"{found.source}: class {entry.label!r} is not one of the "
-                            f"{len(class_names)} classes in use; set data.classes to the full "
-                            f"class list")
-        if isinstance(entry.label, int) and entry.label >= len(class_names):
-            raise DataError(f"{found.source}: label {entry.label} >= number of classes "
+    for video_id, path, label in found.entries:
+        if label is None:
+            class_id = -1
+        elif isinstance(label, str):
+            class_id = class_ids.get(label, -1)
+            if class_id < 0:
+                raise DataError(f"{found.source}: class {label!r} is not one of the "
+                                f"{len(class_names)} classes in use; set data.classes to the full "
+                                f"class list")
+        elif label >= len(class_names):
+            raise DataError(f"{found.source}: label {label} >= number of classes "
                             f"{len(class_names)}; set data.classes to the right class list")
-        if entry.path is None:
-            missing.append(entry.video_id)
-            continue
-        label = class_ids[entry.label] if isinstance(entry.label, str) else entry.label
-        records.append(VideoRecord(entry.path, -1 if label is None else label, entry.video_id))
+        else:
+            class_id = label
+        if path is None:
+            missing.append(video_id)
+        else:
+            records.append(VideoRecord(path, class_id, video_id))
     _warn_missing(missing, found.video_root)
     if not records:
         raise DataNotFoundError(f"no videos of split '{split}' found: {found.source} lists "
