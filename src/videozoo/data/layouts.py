@@ -91,11 +91,10 @@ class VideoRecord:
     video_id: str
 
 
-class Entry(NamedTuple):
-    """One annotated video as a layout reader found it."""
-    video_id: str
-    path: str | None            # None: annotated but not on disk
-    label: str | int | None     # class name, class id (list files) or None (unknown)
+#: One annotated video as a layout reader found it: (video id, path on disk or None when it is
+#: not there, class name | class id (list files) | None (unknown)). A plain tuple: Kinetics
+#: has 250k of them, and a NamedTuple costs several times more to make.
+Entry = tuple[str, "str | None", "str | int | None"]
 
 
 @dataclass
@@ -204,7 +203,7 @@ def _match_relative(cfg: dict, candidates: list[Path], videos: list[tuple[str, s
     holding any of them; matched without regard to case or extension."""
     keys = [os.path.splitext(relative)[0].lower() for relative, _ in videos]
     video_root, index = _video_index(cfg, candidates, keys, index_relative)
-    return [Entry(rel, index.get(key), label) for (rel, label), key in zip(videos, keys)], video_root
+    return [(rel, index.get(key), label) for (rel, label), key in zip(videos, keys)], video_root
 
 
 def _located(cfg: dict, find: Callable[[Path], object], missing: str):
@@ -223,7 +222,7 @@ def _first_folder(candidates, holds: Callable[[Path], object]) -> Path | None:
 
 def _check_split(split: str) -> None:
     if split not in SPLIT_NAMES:
-        raise ValueError(f"unknown split '{split}'; expected one of {', '.join(SPLIT_NAMES)} or predict")
+        raise ConfigError(f"unknown split '{split}'; use train, validate or test")
 
 
 # -- class names --------------------------------------------------------------------------------
@@ -241,7 +240,7 @@ def read_class_file(path) -> list[str]:
 
 
 # -- 1. Something-Something V2 ------------------------------------------------------------------
-SSV2_FILES = {"labels": "labels", "train": "train", "validate": "validation", "test": "test"}
+SSV2_FILES = {"train": "train", "validate": "validation", "test": "test"}
 
 
 def _ssv2_folder(root: Path) -> tuple[Path, str] | None:
@@ -292,7 +291,7 @@ def read_ssv2(cfg: dict, split: str | None) -> Annotated:
         videos.append((str(item["id"]), label))
     video_root, index = _video_index(cfg, [root / "20bn-something-something-v2", root / "videos", root],
                                      [vid for vid, _ in videos], index_videos)
-    entries = [Entry(vid, index.get(vid), label) for vid, label in videos]
+    entries = [(vid, index.get(vid), label) for vid, label in videos]
     return Annotated(class_names, entries, path, video_root)
 
 
@@ -495,14 +494,14 @@ def read_kinetics(cfg: dict, split: str | None) -> Annotated:
             except (TypeError, ValueError):
                 raise DataError(f"{annotation}:{line_no}: time_start/time_end {row['time_start']!r}, "
                                 f"{row['time_end']!r} are not numbers") from None
-            entries.append(Entry(stem, videos.get(stem) or videos.get(row["youtube_id"]),
+            entries.append((stem, videos.get(stem) or videos.get(row["youtube_id"]),
                                  row.get("label") or None))
         return Annotated(class_names, entries, annotation, folder)
     lines = read_list_lines(annotation)
     base = next((b for b in (annotation.parent, folder) if (b / lines[0][0]).is_file()), annotation.parent)
     for relative, label in lines:
         path = base / relative
-        entries.append(Entry(relative, str(path) if path.is_file() else None, None if label < 0 else label))
+        entries.append((relative, str(path) if path.is_file() else None, None if label < 0 else label))
     return Annotated(class_names, entries, annotation, base)
 
 
@@ -539,7 +538,7 @@ def read_folders(cfg: dict, split: str | None) -> Annotated:
     class_names = [sub.name for sub in _class_folders(class_folder)]
     if split is None:
         return Annotated(class_names, [])
-    entries = [Entry(path.relative_to(folder).as_posix(), str(path), sub.name)
+    entries = [(path.relative_to(folder).as_posix(), str(path), sub.name)
                for sub in _class_folders(folder) for path in walk_videos(sub)]
     loose = [name for name in sorted(os.listdir(folder)) if is_video_file(name)]
     if loose:
