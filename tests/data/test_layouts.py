@@ -266,3 +266,11 @@ def test_kinetics_csv_bad_times_name_file_and_line(tmp_path):
     write_clip(tmp_path / "train" / "a_000001_000011.mp4", 0, 2, seed=4)
     with pytest.raises(DataError, match=r"train.csv:3: time_start/time_end 'one', '11' are not numbers"):
         _records(tmp_path, "train")
+
+
+def test_folders_split_without_class_folders_is_missing(folders_dir, tmp_path):
+    root = _copy(folders_dir, tmp_path)
+    shutil.rmtree(root / "val")
+    write_clip(root / "val" / "loose.mp4", 0, 3, seed=5)
+    with pytest.raises(DataNotFoundError, match=r"val has no class folder holding videos"):
+        _records(root, "validate")

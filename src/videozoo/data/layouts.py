@@ -538,8 +538,12 @@ def read_folders(cfg: dict, split: str | None) -> Annotated:
     class_names = [sub.name for sub in _class_folders(class_folder)]
     if split is None:
         return Annotated(class_names, [])
+    classes = _class_folders(folder)
+    if not classes:
+        raise DataNotFoundError(f"{folder} has no class folder holding videos; expected "
+                                f"{folder}/<class>/*.mp4")
     entries = [(path.relative_to(folder).as_posix(), str(path), sub.name)
-               for sub in _class_folders(folder) for path in walk_videos(sub)]
+               for sub in classes for path in walk_videos(sub)]
     loose = [name for name in sorted(os.listdir(folder)) if is_video_file(name)]
     if loose:
         logger.warning("%d video(s) directly in %s are in no class folder (left out), e.g. %s",
