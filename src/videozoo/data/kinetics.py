@@ -1,56 +1,35 @@
-"""Kinetics-style video data sets: annotations, class ids, and the `kinetics` DataSource.
+"""The `kinetics` data format: video files with one class each -> batches for the video models.
 
 Batches (see docs/ARCHITECTURE.md): `video` float `[B, V, T, 3, S, S]` (V = 1 in training,
 clips x crops in evaluation), `label` long `[B]` (-1 unknown), `valid` bool `[B]`,
 `ids` (video paths), `skipped` [(file, video id, reason)].
 
-Where the data is (`--data DIR` sets `data.root`)
---------------------------------------------------
-For split `train` / `validate` / `test` (aliases: `validate` = `val`) the annotation file is
-`data.<split>_annotation` when set, else the first that exists of
-
-    DIR/<name>.csv, DIR/<name>_list.txt, DIR/<name>.txt, DIR/kinetics400_<name>_list_videos.txt
-    (and the same names under DIR/annotations/), for <name> in the split's aliases.
-
-* Official CSV (`label,youtube_id,time_start,time_end,split`; `label` may be absent in test):
-  the clip `<youtube_id>_<time_start:06d>_<time_end:06d>.<mp4|webm|mkv|avi|...>` (or plain
-  `<youtube_id>.<ext>`) is looked up anywhere under the split's video folder: the first of
-  DIR/<name>/ or DIR/videos_<name>/ that exists (flat or one sub-folder per class), else DIR.
-* List file (MMAction2): `relative/path.mp4 label_index` per line (label optional). Paths are
-  relative to the first of (the list file's folder, the split's video folder) that holds the
-  first listed file.
-Annotated videos missing from disk (usual for a YouTube crawl) are left out of the data set
-with one warning giving their count; files that exist but do not decode are reported per
-batch (training: skipped; evaluation: `valid=False`, counted wrong).
-
-Class ids (first rule that applies)
------------------------------------
-1. `data.classes`: a list of names, a path to a text file (one name per line, line = id), or
-   `kinetics400` (the shipped, sorted 400 names).
-2. DIR/classes.txt (line order = id).
-3. CSV annotations: if every label (of the train CSV, else of this split's CSV) is a
-   Kinetics-400 class, the Kinetics-400 list (ids match Kinetics-400 checkpoints even for a
-   partial download); otherwise the sorted set of those labels.
-4. List files: the Kinetics-400 list if every index is < 400, else names "0".."max".
+Which videos and classes (`--data DIR` sets `data.root`): data/layouts.py reads the data set
+as published — Kinetics CSVs or MMAction2 list files, one folder per class, UCF101, HMDB51,
+Something-Something V2 — chosen by `data.layout` (default `auto`: detected from the files) and
+`data.split_id` (UCF101 / HMDB51: 1..3). `class_names(data_cfg)` gives the class list without
+reading a split. `data.flip` null/auto flips training clips left-right except for layouts
+whose labels say left or right (SSv2). Annotated videos missing from disk are left out with
+one warning giving their count; files that exist but do not decode are reported per batch
+(training: skipped; evaluation: `valid=False`, counted wrong).
 
 Randomness: a video's sampling and crop parameters come from `(seed, epoch, index)`, so the
 number of DataLoader workers never changes what a batch holds.
 """
 from __future__ import annotations
 
-import csv
 import glob
 import logging
-import os
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from videozoo.data.layouts import (VideoRecord, clip_stem, default_flip, detect_layout,  # noqa: F401
+                                   find_annotation, index_videos, kinetics400_classes, load_records,
+                                   read_csv_rows, read_list_lines, resolve_classes)
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TSM_SCALES, VideoTransform, build_transform
 from videozoo.data.video import (CLIP_POSITIONS, SEGMENT_POSITIONS, VIDEO_EXTENSIONS, VideoReadError,
                                  VideoReader, clip_indices, find_video_files, is_video_file,
@@ -65,6 +44,8 @@ TASK = "singlelabel"
 DEFAULTS = {
     "format": "kinetics",
     "root": None,                  # dataset folder (--data DIR)
+    "layout": "auto",              # auto | kinetics | folders | ucf101 | hmdb51 | ssv2 (data/layouts.py)
+    "split_id": 1,                 # UCF101 / HMDB51 train/test split 1..3
     "train_annotation": None,      # explicit annotation files (CSV or list file)
     "validate_annotation": None,
     "test_annotation": None,
@@ -86,7 +67,7 @@ DEFAULTS = {
     "test_crops": 1,               # 1 (centre) or 3 (along the long side)
     "multi_scale_crop": False,     # TSM multi-scale crop
     "scales": list(TSM_SCALES),
-    "flip": True,
+    "flip": None,                  # training left-right flip; null/auto: the layout's (SSv2 off)
     "mean": list(IMAGENET_MEAN),
     "std": list(IMAGENET_STD),
     # Reference pipelines (set by `videozoo convert` for the source's checkpoints):
@@ -107,201 +88,9 @@ def model_input_spec(data_cfg: dict, training: bool) -> dict:
     return {"num_frames": frames, "image_size": int(size)}
 
 
-SPLIT_NAMES = {"train": ("train",), "validate": ("validate", "val"), "test": ("test",)}
-ANNOTATION_PATTERNS = ("{}.csv", "{}_list.txt", "{}.txt", "kinetics400_{}_list_videos.txt")
-
-
-@dataclass(frozen=True)
-class VideoRecord:
-    path: str
-    label: int      # -1: unknown
-    video_id: str
-
-
-# -- class names --------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
-def kinetics400_classes() -> tuple[str, ...]:
-    text = resources.files("videozoo").joinpath("assets/kinetics400_classes.txt").read_text()
-    return tuple(line.strip() for line in text.splitlines() if line.strip())
-
-
-def read_class_file(path) -> list[str]:
-    names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
-    if not names:
-        raise ValueError(f"class file {path} is empty; write one class name per line")
-    return names
-
-
-# -- annotation files ---------------------------------------------------------------------------
-def _split_names(split: str) -> tuple[str, ...]:
-    if split not in SPLIT_NAMES:
-        raise ValueError(f"unknown split '{split}'; expected one of {', '.join(SPLIT_NAMES)} or predict")
-    return SPLIT_NAMES[split]
-
-
-def find_annotation(data_cfg: dict, split: str, required: bool = True) -> Path | None:
-    """The annotation file of `split`: explicit `data.<split>_annotation` or by convention."""
-    explicit = data_cfg.get(f"{split}_annotation")
-    if explicit:
-        path = Path(explicit)
-        if not path.is_absolute() and data_cfg.get("root") and not path.exists():
-            path = Path(data_cfg["root"]) / path
-        if not path.is_file():
-            raise FileNotFoundError(f"data.{split}_annotation: {explicit} does not exist")
-        return path
-    root = data_cfg.get("root")
-    if not root:
-        if required:
-            raise FileNotFoundError(f"no data folder for split '{split}': pass --data DIR or set "
-                                    f"data.{split}_annotation")
-        return None
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data folder {root} does not exist")
-    tried = []
-    for folder in (root, root / "annotations"):
-        for name in _split_names(split):
-            for pattern in ANNOTATION_PATTERNS:
-                candidate = folder / pattern.format(name)
-                if candidate.is_file():
-                    return candidate
-                tried.append(candidate.relative_to(root).as_posix())
-    if required:
-        raise FileNotFoundError(f"no '{split}' annotation in {root}: looked for {', '.join(tried[:8])} "
-                                f"(and under annotations/); or set data.{split}_annotation")
-    return None
-
-
-def video_folder(data_cfg: dict, split: str, annotation: Path) -> Path:
-    """Where the videos of `split` live (see the module docstring)."""
-    if data_cfg.get("video_dir"):
-        return Path(data_cfg["video_dir"])
-    root = Path(data_cfg["root"]) if data_cfg.get("root") else annotation.parent
-    for name in _split_names(split):
-        for folder in (root / name, root / f"videos_{name}"):
-            if folder.is_dir():
-                return folder
-    return root
-
-
-def index_videos(folder: Path) -> dict[str, str]:
-    """Video file stem -> path for every video under `folder` (recursive)."""
-    found = {}
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for filename in sorted(filenames):
-            stem, ext = os.path.splitext(filename)
-            if ext.lower() in VIDEO_EXTENSIONS:
-                found.setdefault(stem, os.path.join(dirpath, filename))
-    return found
-
-
-def read_csv_rows(path: Path) -> list[dict]:
-    """Rows of an official Kinetics CSV as dicts with youtube_id, time_start, time_end, label."""
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"youtube_id", "time_start", "time_end"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path}: not a Kinetics CSV (missing column(s) {', '.join(sorted(missing))}; "
-                             f"expected label,youtube_id,time_start,time_end,split)")
-        return list(reader)
-
-
-def read_list_lines(path: Path) -> list[tuple[str, int]]:
-    """(relative path, label or -1) per non-empty line of an MMAction2-style list file."""
-    entries = []
-    for line_no, line in enumerate(Path(path).read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.rsplit(maxsplit=1)
-        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
-            entries.append((parts[0], int(parts[1])))
-        else:
-            entries.append((line, -1))
-    if not entries:
-        raise ValueError(f"list file {path} has no entries; expected 'relative/path.mp4 label' lines")
-    return entries
-
-
-def _clip_stem(row: dict) -> str:
-    return f"{row['youtube_id']}_{int(float(row['time_start'])):06d}_{int(float(row['time_end'])):06d}"
-
-
-def resolve_classes(data_cfg: dict, split: str | None = None) -> list[str]:
-    """Class names (index = class id) by the rules in the module docstring."""
-    classes = data_cfg.get("classes")
-    root = Path(data_cfg["root"]) if data_cfg.get("root") else None
-    if isinstance(classes, (list, tuple)):
-        return [str(name) for name in classes]
-    if classes == "kinetics400":
-        return list(kinetics400_classes())
-    if classes:
-        path = Path(classes)
-        if not path.is_file() and root is not None and (root / path).is_file():
-            path = root / path
-        if not path.is_file():
-            raise FileNotFoundError(f"data.classes: {classes} is neither 'kinetics400' nor an existing file")
-        return read_class_file(path)
-    if root is not None and (root / "classes.txt").is_file():
-        return read_class_file(root / "classes.txt")
-    annotation = find_annotation(data_cfg, "train", required=False)
-    if annotation is None and split in SPLIT_NAMES:
-        annotation = find_annotation(data_cfg, split, required=False)
-    if annotation is None:
-        return list(kinetics400_classes())
-    if annotation.suffix == ".csv":
-        labels = {row["label"] for row in read_csv_rows(annotation) if row.get("label")}
-        if labels <= set(kinetics400_classes()):
-            return list(kinetics400_classes())
-        return sorted(labels)
-    top = max(label for _, label in read_list_lines(annotation))
-    return list(kinetics400_classes()) if top < 400 else [str(i) for i in range(top + 1)]
-
-
-def _warn_missing(missing: list[str], where) -> None:
-    if missing:
-        logger.warning("%d annotated video(s) not found under %s (left out), e.g. %s",
-                       len(missing), where, ", ".join(missing[:3]))
-
-
-def load_records(data_cfg: dict, split: str, class_names: list[str]) -> list[VideoRecord]:
-    """The videos of `split` that exist on disk, with class ids."""
-    annotation = find_annotation(data_cfg, split)
-    folder = video_folder(data_cfg, split, annotation)
-    class_ids = {name: i for i, name in enumerate(class_names)}
-    records, missing = [], []
-    if annotation.suffix == ".csv":
-        videos = index_videos(folder)
-        for row in read_csv_rows(annotation):
-            stem = _clip_stem(row)
-            path = videos.get(stem) or videos.get(row["youtube_id"])
-            name = row.get("label") or ""
-            if name and name not in class_ids:
-                raise ValueError(f"{annotation}: label '{name}' is not one of the {len(class_names)} "
-                                 f"classes in use; set data.classes to the right class list")
-            if path is None:
-                missing.append(stem)
-                continue
-            records.append(VideoRecord(path, class_ids[name] if name else -1, stem))
-    else:
-        entries = read_list_lines(annotation)
-        bases = [annotation.parent, folder]
-        base = next((b for b in bases if (b / entries[0][0]).is_file()), annotation.parent)
-        for relative, label in entries:
-            if label >= len(class_names):
-                raise ValueError(f"{annotation}: label {label} >= number of classes {len(class_names)}; "
-                                 f"set data.classes to the right class list")
-            path = base / relative
-            if not path.is_file():
-                missing.append(relative)
-                continue
-            records.append(VideoRecord(str(path), label, relative))
-    _warn_missing(missing, folder if annotation.suffix == ".csv" else base)
-    if not records:
-        raise FileNotFoundError(f"no videos of split '{split}' found: {annotation} lists "
-                                f"{len(missing)} video(s), none of them under {folder}")
-    return records
+def class_names(data_cfg: dict) -> list[str]:
+    """The class list (index = class id) of a `data:` section, without reading a split."""
+    return resolve_classes({**DEFAULTS, **(data_cfg or {})})
 
 
 def predict_records(inputs) -> tuple[list[VideoRecord], list[tuple[str, str, str]]]:
@@ -336,7 +125,7 @@ def predict_records(inputs) -> tuple[list[VideoRecord], list[tuple[str, str, str
             elif path.suffix.lower() == ".csv":
                 videos = index_videos(path.parent)
                 for row in read_csv_rows(path):
-                    video = videos.get(_clip_stem(row), str(path.parent / _clip_stem(row)))
+                    video = videos.get(clip_stem(row), str(path.parent / clip_stem(row)))
                     records.append(VideoRecord(video, -1, video))
             elif is_video_file(path):
                 records.append(VideoRecord(str(path), -1, str(path)))
@@ -507,7 +296,17 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
           pin_memory: bool = False) -> KineticsSource:
     """The Kinetics DataSource of `split` (train/validate/test/predict) for one rank."""
     cfg = {**DEFAULTS, **(data_cfg or {})}
-    class_names = resolve_classes(cfg, split)
+    try:
+        names = resolve_classes(cfg)
+    except DataNotFoundError:
+        if split != "predict":
+            raise
+        names = []  # predicting needs no data set: the checkpoint holds the class names
+    if training:
+        cfg["flip"] = default_flip(cfg)
+    elif split != "predict" and int(cfg["test_crops"]) == 10 and not default_flip(cfg):
+        logger.warning("data.test_crops=10 adds mirrored views, but data.flip is off for this data "
+                       "set (left/right matters to its labels); 1 or 3 crops keep them out")
     failures: list = []
     if split == "predict":
         records, failures = predict_records(cfg.get("inputs"))
@@ -515,9 +314,15 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
             reasons = "; ".join(f"{path}: {why}" for path, _, why in failures[:5])
             raise DataNotFoundError(f"no video to predict in {cfg.get('inputs')!r} ({reasons})")
     else:
-        records = load_records(cfg, split, class_names)
+        records = load_records(cfg, split, names)
+        layout = detect_layout(cfg)
+        logger.info("%s split of %s (%s layout%s): %d videos, %d classes%s", split,
+                    cfg.get("root") or cfg.get(f"{split}_annotation"), layout,
+                    f", split {cfg['split_id']}" if layout in ("ucf101", "hmdb51") else "",
+                    len(records), len(names),
+                    f"; horizontal flip {'on' if cfg['flip'] else 'off'}" if training else "")
     dataset = KineticsClips(records, cfg, training=training, seed=seed)
-    return KineticsSource(dataset, class_names, batch_size=batch_size, seed=seed, rank=rank,
+    return KineticsSource(dataset, names, batch_size=batch_size, seed=seed, rank=rank,
                           world_size=world_size, num_workers=num_workers, pin_memory=pin_memory,
                           failures=failures)
 

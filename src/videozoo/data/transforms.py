@@ -244,7 +244,8 @@ def build_transform(data_cfg: dict, training: bool) -> VideoTransform:
         num_crops=int(data_cfg.get("test_crops", 1)),
         multi_scale=bool(data_cfg.get("multi_scale_crop", False)),
         scales=tuple(data_cfg.get("scales", TSM_SCALES)),
-        flip=bool(data_cfg.get("flip", True)),
+        # null / "auto": on; the data format turns it off for layouts whose labels say left or right
+        flip=data_cfg.get("flip") in (None, "auto", True),
         short_side_range=tuple(short_range) if short_range else None,
         mean=tuple(data_cfg.get("mean", IMAGENET_MEAN)),
         std=tuple(data_cfg.get("std", IMAGENET_STD)),
