@@ -140,3 +140,25 @@ def test_embed_videos_to_npy_and_npz(tsn_checkpoint, kinetics_dir, tmp_path):
     np.testing.assert_allclose(packed["embeddings"], vectors, rtol=1e-6)
     assert main(["embed", "tsn", str(tmp_path / "broken.mp4"), "--weights",
                  str(tsn_checkpoint), "--output", str(tmp_path / "none")]) == 3
+
+
+def test_fine_tuning_keeps_the_weights_architecture_and_input(kinetics_dir, tmp_path):
+    """Weights converted from MIT / MMAction2 TSM shift the other channel group first and may
+    normalise differently: a fine-tuning run must compute what they were trained for."""
+    cfg = build_config("tsm", overrides=kinetics_overrides("tsm") + [
+        "model.shift_direction=next_first", "data.mean=[0.5,0.5,0.5]", "data.std=[0.25,0.25,0.25]"])
+    torch.manual_seed(0)
+    start = ck.save_checkpoint(ck.model_checkpoint(
+        "tsm", build_model(cfg).state_dict(), cfg, [f"c{i}" for i in range(KIN_CLASSES)]),
+        tmp_path / "start.pt")
+    tiny = [o for o in kinetics_overrides("tsm") if not o.startswith("model.")]
+    run = videozoo.train("tsm", data=kinetics_dir, output=tmp_path / "ft", weights=start,
+                         epochs=1, set=tiny + ["model.depth=18", "train.valid_interval=0"])
+    saved = ck.read_checkpoint(run["last"])["config"]
+    assert saved["model"]["shift_direction"] == "next_first"
+    assert saved["data"]["mean"] == [0.5, 0.5, 0.5] and saved["data"]["std"] == [0.25] * 3
+    mine = videozoo.train("tsm", data=kinetics_dir, output=tmp_path / "mine", weights=start,
+                          epochs=1, set=tiny + ["model.depth=18", "train.valid_interval=0",
+                                                "model.shift_direction=previous_first"])
+    assert ck.read_checkpoint(mine["last"])["config"]["model"]["shift_direction"] == \
+        "previous_first"  # the user's --set still wins

@@ -16,6 +16,7 @@ e.g. ``train__optimizer__lr=0.01``), the shortcuts ``epochs``, ``batch_size``, `
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -27,6 +28,8 @@ from videozoo.config import build_config, override_item
 from videozoo.errors import ConfigError
 
 __all__ = ["list_models", "create_model", "load_model", "Predictor", "train", "evaluate"]
+
+log = logging.getLogger("videozoo")
 
 #: keyword shortcuts for the settings people change most
 SHORTCUTS = {"epochs": "train.epochs", "batch_size": "train.batch_size",
@@ -138,16 +141,23 @@ def train(model: str, data: str | Path | None = None, output: str | Path | None 
           **overrides: Any) -> dict:
     """Train ``model`` on the dataset in ``data``; returns the summary the CLI prints
     (checkpoint paths, best metrics, steps). ``resume``: a checkpoint or ``"auto"``."""
-    from videozoo.engine.checkpoint import resolve_resume
+    from videozoo.engine.checkpoint import read_fine_tune_weights, resolve_resume
     from videozoo.engine.train import train as run
 
     output = Path(output) if output else Path("runs") / model
     items = config_overrides(set, **overrides) + ([f"data.root={data}"] if data else [])
     point = resolve_resume(str(resume), output, model) if resume else None
+    start = read_fine_tune_weights(weights, model) if weights and point is None else None
+    if start and start.inherited.get("model"):
+        log.info("fine-tuning from %s: keeping its architecture and input settings (%s); "
+                 "--set overrides them", start.path, ", ".join(
+                     f"{section}.{k}={v}" for section, keys in start.inherited.items()
+                     for k, v in keys.items()))
     cfg = build_config(model, str(config) if config else None, items,
-                       base=point.state["config"] if point else None)
+                       base=point.state["config"] if point else None,
+                       inherited=start.inherited if start else None)
     return run(cfg, output_dir=output, resume=point or (str(resume) if resume else None),
-               weights=str(weights) if weights else None, device=device, seed=seed,
+               weights=start.state if start else None, device=device, seed=seed,
                overwrite=overwrite)
 
 
@@ -174,6 +184,8 @@ def evaluate_with_details(weights, data=None, *, split="validate", model=None, d
     loaded = load(weights, model, overrides=items, config_file=str(config) if config else None,
                   device=ctx.device, purpose="evaluation")
     cfg = loaded.config
+    if "classes" in cfg["data"] and not cfg["data"]["classes"] and loaded.class_names:
+        cfg["data"]["classes"] = list(loaded.class_names)  # label names -> the model's ids
     per_rank = max(1, cfg["eval"]["batch_size"] // ctx.world_size)
     source = build_source(cfg, split, training=False, batch_size=per_rank, rank=ctx.rank,
                           world_size=ctx.world_size)

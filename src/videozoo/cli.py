@@ -230,32 +230,19 @@ def cmd_synth(args) -> int:
     return 0
 
 
-def _config_with_data(args, base=None) -> dict:
-    overrides = list(args.overrides)
-    if getattr(args, "data", None):
-        overrides.append(f"data.root={args.data}")
-    return build_config(args.model, args.config, overrides, base=base)
-
-
 def cmd_train(args) -> int:
-    from videozoo.engine.checkpoint import resolve_resume
+    from videozoo.api import train
     from videozoo.engine.distributed import shutdown
-    from videozoo.engine.train import train
 
-    output = args.output or str(Path("runs") / args.model)
     overrides = list(args.overrides)
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     if args.amp:
         overrides.append("train.amp=true")
-    args.overrides = overrides
-    resume = None
-    if args.resume:  # continue with the run's own config unless told otherwise
-        resume = resolve_resume(args.resume, output, args.model)
-    cfg = _config_with_data(args, base=resume.state["config"] if resume else None)
     try:
-        result = train(cfg, output_dir=output, resume=resume or args.resume, weights=args.weights,
-                       device=args.device, seed=args.seed, overwrite=args.overwrite)
+        result = train(args.model, args.data, args.output, config=args.config,
+                       weights=args.weights, resume=args.resume, seed=args.seed,
+                       device=args.device, overwrite=args.overwrite, set=overrides)
     except BaseException:
         shutdown(synchronize=False)
         raise

@@ -204,10 +204,13 @@ def _check_sections(cfg: dict, source: str) -> None:
 
 
 def build_config(model: str | None, config_file: str | None = None,
-                 overrides: list[str] | None = None, base: dict | None = None) -> dict:
+                 overrides: list[str] | None = None, base: dict | None = None,
+                 inherited: dict | None = None) -> dict:
     """Assemble and validate the config for `model`.
 
     `base` replaces the packaged YAML (used to rebuild a config stored in a checkpoint).
+    `inherited` is a layer between the YAML and the user's settings: what a fine-tuning run
+    takes from the weights it starts from (see ``inherited_from_weights``).
     """
     user = read_yaml(config_file) if config_file else {}
     cli = parse_overrides(overrides or [])
@@ -221,7 +224,7 @@ def build_config(model: str | None, config_file: str | None = None,
     if base is None:
         packaged = packaged_config_path(name)
         base = read_yaml(packaged) if packaged.is_file() else {}
-    layers = [base, user, cli]
+    layers = [base, inherited or {}, user, cli]
     fmt = next((layer["data"]["format"] for layer in reversed(layers)
                 if "format" in layer.get("data", {})), None)
     if fmt is None:
@@ -280,6 +283,22 @@ def _check_values(cfg: dict, defaults: dict) -> None:
                 raise ConfigError(f"config key '{path}' must be >= {minimum}, got {value}")
             if ("drop" in key) and not 0.0 <= value < 1.0:
                 raise ConfigError(f"config key '{path}' is a probability in [0, 1), got {value}")
+
+
+#: data keys a fine-tuning run takes from its weights: what the network was trained to see
+INHERITED_DATA_KEYS = ("mean", "std", "sampling", "seg_num", "seglen", "clip_len",
+                       "frame_interval")
+
+
+def inherited_from_weights(weights_config: dict) -> dict:
+    """The layer a fine-tuning run takes from the config stored with its weights: the
+    architecture options (not the class count, not ImageNet loading) and the input the
+    network was trained on (normalisation, frames); the user's --config and --set still win.
+    Weights converted from MMAction2's TSM, say, keep their shift direction this way."""
+    model = {k: v for k, v in weights_config.get("model", {}).items()
+             if k not in ("name", "num_classes", "pretrained")}
+    data = {k: v for k, v in weights_config.get("data", {}).items() if k in INHERITED_DATA_KEYS}
+    return {"model": model, "data": data}
 
 
 def classes_from_data(cfg: dict, class_names: list[str], where: str = "the data") -> None:

@@ -245,6 +245,27 @@ def load_model(path: str | Path, expect_model: str | None = None, *,
                        dict(ckpt.get("source") or {}))
 
 
+@dataclass
+class FineTuneStart:
+    """Weights to fine-tune from, read once, and the config layer they bring."""
+
+    path: Path
+    state: dict
+    inherited: dict
+
+
+def read_fine_tune_weights(path: str | Path, model_name: str) -> FineTuneStart:
+    """Read ``--weights`` once: the tensors and, when the file has a config, the architecture
+    and input settings the network was trained with (``config.inherited_from_weights``)."""
+    from videozoo.config import inherited_from_weights
+
+    path = Path(path)
+    state = read_checkpoint(path, expect_model=model_name)
+    state["path"] = str(path)
+    inherited = inherited_from_weights(state["config"]) if "config" in state else {}
+    return FineTuneStart(path, state, inherited)
+
+
 def upgrade_checkpoint(path: str | Path, output: str | Path, *,
                        trust_unsafe_pickle: bool = False) -> Path:
     """Rewrite a checkpoint of an older videozoo in the current, plain-data format.
@@ -355,13 +376,15 @@ def resolve_resume(resume: str | Path, output_dir: str | Path,
 
 
 # ----------------------------------------------------------------------------- fine-tuning
-def load_weights(model: torch.nn.Module, path: str | Path, model_name: str) -> dict:
+def load_weights(model: torch.nn.Module, path: str | Path | dict, model_name: str) -> dict:
     """Fine-tuning load: copy every tensor whose name and shape match; report the rest.
 
-    A classifier whose class count differs keeps its fresh initialisation. Returns the report
+    ``path``: a checkpoint file, a bundle folder, or a checkpoint dict already read. A
+    classifier whose class count differs keeps its fresh initialisation. Returns the report
     {"loaded", "missing", "unexpected", "mismatched"} (lists of names).
     """
-    ckpt = read_checkpoint(path, expect_model=model_name)
+    ckpt = path if isinstance(path, dict) else read_checkpoint(path, expect_model=model_name)
+    path = ckpt.get("path", "the weights") if isinstance(path, dict) else path
     source = ckpt["model"]
     target = model.state_dict()
     loaded, mismatched = [], []

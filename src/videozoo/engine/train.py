@@ -238,7 +238,7 @@ def _validation_source(cfg, ctx, seed):
 
 
 def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.ResumePoint | None,
-               weights: str | None, seed: int) -> _Run:
+               weights: str | dict | None, seed: int) -> _Run:
     tcfg = cfg["train"]
     accum = tcfg["grad_accum"]
     per_rank = tcfg["batch_size"] // (ctx.world_size * accum)
@@ -425,7 +425,7 @@ def validate_and_checkpoint(run: _Run, epoch: int, stop: _StopFlag) -> str | Non
 
 
 def train(cfg: dict, *, output_dir: str | Path, resume: str | ckpt_io.ResumePoint | None = None,
-          weights: str | None = None, device: str = "auto", seed: int = 0,
+          weights: str | dict | None = None, device: str = "auto", seed: int = 0,
           overwrite: bool = False) -> dict:
     """Train ``cfg["model"]`` on ``cfg["data"]``; returns a summary with checkpoint paths.
 
