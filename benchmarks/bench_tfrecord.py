@@ -21,7 +21,8 @@ import time
 import numpy as np
 
 from videozoo.data.tfrecord import TFRecordWriter, iter_records
-from videozoo.data.youtube8m import (AUDIO_SIZE, RGB_SIZE, FrameExample, build, collate_examples,
+from videozoo.data.youtube8m import build, collate_examples
+from videozoo.data.youtube8m_records import (AUDIO_SIZE, RGB_SIZE, FrameExample,
                                      encode_frame_example, parse_frame_example)
 
 NUM_CLASSES = 3862
