@@ -34,7 +34,8 @@ import torch
 
 from videozoo.data.tfrecord import (CorruptRecordError, Damage, count_records, map_file,
                                     scan_located_records, scan_records)
-from videozoo.data.youtube8m_records import (AUDIO_SIZE, RGB_SIZE, FrameExample, LocatedExample,
+from videozoo.data.youtube8m_records import (AUDIO_SIZE, RGB_SIZE, FrameExample, FrameRows,
+                                             LocatedExample,
                                              RecordError, frames_in, locate_frame_example,
                                              read_vocabulary, record_level)
 from videozoo.errors import DataError, DataNotFoundError
@@ -142,6 +143,28 @@ class _LocatedBatch(NamedTuple):
     files: list[str]                   # the shard of each example
     examples: list[LocatedExample]     # frame rows as offsets in that shard
     skipped: list[tuple[str, str, str]]
+
+    def __reduce__(self):
+        # Sent as plain tuples: pickling ~100 named tuples and small arrays per batch took
+        # over a millisecond, the plain tuples take ~20 us.
+        examples = [(e.video_id, None if e.labels is None else e.labels.tolist(),
+                     _plain(e.rgb), _plain(e.audio), e.num_frames) for e in self.examples]
+        return _located_batch, (self.files, examples, self.skipped)
+
+
+def _plain(frames: FrameRows | np.ndarray) -> tuple | np.ndarray:
+    return tuple(frames) if isinstance(frames, FrameRows) else frames
+
+
+def _located_batch(files: list[str], examples: list[tuple], skipped: list) -> _LocatedBatch:
+    """A ``_LocatedBatch`` from what its ``__reduce__`` sent."""
+    def frames(sent):
+        return FrameRows(*sent) if isinstance(sent, tuple) else sent
+
+    return _LocatedBatch(files, [
+        LocatedExample(video_id, None if labels is None else np.array(labels, np.int64),
+                       frames(rgb), frames(audio), num_frames)
+        for video_id, labels, rgb, audio, num_frames in examples], skipped)
 
 
 def _rng(*key: int) -> np.random.Generator:
@@ -262,20 +285,18 @@ class YouTube8MSource:
     # ---- parsing (in a worker), then the batch tensors (in the main process)
 
     def _locate(self, record, offset: int) -> LocatedExample:
-        example = locate_frame_example(record, self.max_frames)
+        # Frame rows as offsets in the shard, so that another process can find them.
+        example = locate_frame_example(record, self.max_frames, offset)
         if self.use_labels:
             if example.labels is None:
                 raise RecordError("no 'labels' in the context (test shards are unlabeled)",
                                   example.video_id)
-            labels = example.labels
-            if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
-                bad = labels[(labels < 0) | (labels >= self.num_classes)]
-                raise RecordError(f"label {int(bad[0])} outside the vocabulary "
+            outside = [label for label in example.labels.tolist()
+                       if not 0 <= label < self.num_classes]
+            if outside:
+                raise RecordError(f"label {outside[0]} outside the vocabulary "
                                   f"(num_classes {self.num_classes})", example.video_id)
-        # Frame rows relative to the shard, so that another process can find them.
-        return example._replace(**{name: frames.moved(offset) for name, frames in
-                                   (("rgb", example.rgb), ("audio", example.audio))
-                                   if not isinstance(frames, np.ndarray)})
+        return example
 
     def locate(self, raw: _Batch) -> _LocatedBatch:
         """Parse a batch's records; unusable ones are logged and listed as skipped."""

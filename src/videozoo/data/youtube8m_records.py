@@ -200,7 +200,8 @@ def _frame_prefix(size: int) -> bytes:
     return prefix
 
 
-_FRAME_PREFIX = {size: np.frombuffer(_frame_prefix(size), np.uint8) for size in (RGB_SIZE, AUDIO_SIZE)}
+_FRAME_PREFIX_BYTES = {size: _frame_prefix(size) for size in (RGB_SIZE, AUDIO_SIZE)}
+_FRAME_PREFIX = {size: np.frombuffer(prefix, np.uint8) for size, prefix in _FRAME_PREFIX_BYTES.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,10 +276,6 @@ class FrameRows(NamedTuple):
         matrix = np.frombuffer(buffer, np.uint8, self.count * self.stride, self.start)
         return matrix.reshape(self.count, self.stride)[:, self.skip:]
 
-    def moved(self, offset: int) -> "FrameRows":
-        """The same rows in a buffer where this one starts at ``offset``."""
-        return self._replace(start=self.start + offset)
-
 
 class LocatedExample(NamedTuple):
     """A parsed record whose frames are located rather than viewed (``parse_frame_example``
@@ -319,15 +316,16 @@ def _frame_rows(record, span: tuple[int, int], size: int, max_frames: int) -> Fr
     """The first ``max_frames`` frames of a FeatureList of one-value byte features: their
     rows in ``record``, or a uint8 [T, size] array; None if malformed."""
     start, end = span
-    prefix = _FRAME_PREFIX[size]
+    prefix = _FRAME_PREFIX_BYTES[size]
     stride = len(prefix) + size
     # Fast path: the published shards encode every frame identically, so the list is a
     # [T, stride] byte matrix; check every kept frame's prefix bytes.
-    if (end - start) % stride == 0:
-        rows = FrameRows(start, stride, len(prefix), min((end - start) // stride, max_frames))
-        matrix = np.frombuffer(record, np.uint8, rows.count * stride, start).reshape(-1, stride)
-        if (matrix[:, :len(prefix)] == prefix).all():
-            return rows
+    count, rest = divmod(end - start, stride)
+    if not rest:
+        count = min(count, max_frames)
+        matrix = np.frombuffer(record, np.uint8, count * stride, start).reshape(count, stride)
+        if matrix[:, :len(prefix)].tobytes() == prefix * count:
+            return FrameRows(start, stride, len(prefix), count)
     # Anything else (other encoders' choices): the protobuf parser.
     try:
         features = FeatureList.FromString(record[start:end]).feature[:max_frames]
@@ -349,9 +347,10 @@ def _context_value(context, names: tuple[str, ...], kind: str):
     return None
 
 
-def locate_frame_example(record, max_frames: int = 300) -> LocatedExample:
+def locate_frame_example(record, max_frames: int = 300, offset: int = 0) -> LocatedExample:
     """Decode one frame-level record (bytes or memoryview) and locate its first
-    ``max_frames`` frames (positions relative to the record's first byte).
+    ``max_frames`` frames in the buffer where ``record`` starts at ``offset`` (0: the record
+    itself; a shard's map: the record's offset in the file).
 
     Raises ``RecordError`` (with the video id when known) for a record that cannot be used.
     """
@@ -367,27 +366,33 @@ def locate_frame_example(record, max_frames: int = 300) -> LocatedExample:
     labels = _context_value(context, ("labels",), "int64_list")
     if "rgb" not in lists and "mean_rgb" in context.feature:
         raise RecordError("video-level record (mean_rgb) where a frame-level one is needed", video_id)
-    frames = {}
+    frames = []
     for name, size in (("rgb", RGB_SIZE), ("audio", AUDIO_SIZE)):
         if name not in lists:
             raise RecordError(f"no '{name}' feature list", video_id)
-        frames[name] = _frame_rows(record, lists[name], size, max_frames)
-        if frames[name] is None:
+        found = _frame_rows(record, lists[name], size, max_frames)
+        if found is None:
             raise RecordError(f"'{name}' frames are not single {size}-byte values", video_id)
-    num_frames = min(_count(frames["rgb"]), _count(frames["audio"]))
+        frames.append(found)
+    num_frames = min(_count(found) for found in frames)
     if num_frames == 0:
         raise RecordError("no frames", video_id)
-    return LocatedExample(video_id, None if labels is None else np.array(labels, dtype=np.int64),
-                          _first(frames["rgb"], num_frames), _first(frames["audio"], num_frames),
-                          num_frames)
+    rgb, audio = (_placed(found, num_frames, offset) for found in frames)
+    return LocatedExample(video_id, None if labels is None else np.fromiter(labels, np.int64, len(labels)),
+                          rgb, audio, num_frames)
 
 
 def _count(frames: FrameRows | np.ndarray) -> int:
     return frames.count if isinstance(frames, FrameRows) else len(frames)
 
 
-def _first(frames: FrameRows | np.ndarray, count: int) -> FrameRows | np.ndarray:
-    return frames._replace(count=count) if isinstance(frames, FrameRows) else frames[:count]
+def _placed(frames: FrameRows | np.ndarray, count: int, offset: int) -> FrameRows | np.ndarray:
+    """The first ``count`` frames, rows moved by ``offset``."""
+    if not isinstance(frames, FrameRows):
+        return frames[:count]
+    if count == frames.count and not offset:
+        return frames
+    return FrameRows(frames.start + offset, frames.stride, frames.skip, count)
 
 
 def frames_in(buffer, frames: FrameRows | np.ndarray) -> np.ndarray:
