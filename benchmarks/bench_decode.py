@@ -18,7 +18,7 @@ The backends alternate clip by clip, `--turns` times over `--videos` x `--clips`
 load on a shared machine hits them alike; each turn gives each backend's clips/s and their
 ratios. Printed: median clips/s, and the ratios' median (range) over the turns.
 
-    python benchmarks/bench_decode.py [--videos 3] [--clips 2] [--turns 5] [--seconds 8]
+    python benchmarks/bench_decode.py [--videos 3] [--clips 2] [--turns 7] [--seconds 8] [--breakdown]
 """
 from __future__ import annotations
 
@@ -103,12 +103,34 @@ def turn_rates(paths, sample, clips: int, seed: int) -> dict[str, float]:
     return {name: clips * len(paths) / total for name, total in seconds.items()}
 
 
+def cpu_breakdown(paths, sample, clips: int) -> list[float]:
+    """CPU ms per clip of videozoo's steps: open + index, `decode` (the needed frames: the
+    limit's part), `read` (the same decoding, then colour conversion), the transform."""
+    steps = np.zeros(4)
+    rng = np.random.default_rng(0)
+    for _ in range(clips):
+        for path in paths:
+            start = time.process_time()
+            with VideoReader(path) as reader:
+                opened = time.process_time()
+                indices = sample(reader.num_frames, rng)
+                reader.decode(indices)
+                decoded = time.process_time()
+                frames = reader.read(indices, size=TRANSFORM.sample_short_side(rng))
+                read = time.process_time()
+            TRANSFORM(frames, rng)
+            steps += [opened - start, decoded - opened, read - decoded, time.process_time() - read]
+    return (steps / (clips * len(paths)) * 1e3).tolist()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=3, help="videos per GOP setting")
     parser.add_argument("--clips", type=int, default=2, help="clips per video per turn")
-    parser.add_argument("--turns", type=int, default=5)
+    parser.add_argument("--turns", type=int, default=7)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also print CPU ms per clip of videozoo's steps")
     args = parser.parse_args()
     print(f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; {args.turns} turns of "
           f"{args.videos} videos x {args.clips} clips; clips/s median; ratio median (range)")
@@ -127,6 +149,10 @@ def main():
                 print(f"{label:<16}{name:<13}" + "".join(
                     f"{np.median(rates[b]):>{w}.1f}" for b, w in zip(BACKENDS, (9, 8, 9, 7))) + "".join(
                     f"{np.median(r):>10.2f} ({r.min():.2f}-{r.max():.2f})" for r in ratios))
+                if args.breakdown:
+                    steps = cpu_breakdown(paths, sample, args.clips)
+                    print(f"{'':<29}CPU ms per clip: open + index {steps[0]:.1f}, decode {steps[1]:.1f}, "
+                          f"read {steps[2]:.1f}, transform {steps[3]:.1f}")
 
 
 if __name__ == "__main__":

@@ -142,7 +142,8 @@ def main() -> None:
                             "num_classes": NUM_CLASSES, "max_frames": args.max_frames},
                            "validate", training=False, batch_size=args.batch_size, seed=0,
                            num_workers=workers)
-            readers[f"videozoo, {workers} workers"] = lambda source=source: source.batches(0)
+            label = f"videozoo, {workers} worker{'' if workers == 1 else 's'}"
+            readers[label] = lambda source=source: source.batches(0)
         for name, batches in readers.items():
             if name != "tfrecord":
                 same_batches(batches(), readers["tfrecord"]())
