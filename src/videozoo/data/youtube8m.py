@@ -42,9 +42,8 @@ import torch
 from videozoo.data.tfrecord import (CorruptRecordError, Damage, count_records, map_file,
                                     scan_located_records, scan_records)
 from videozoo.data.youtube8m_records import (AUDIO_SIZE, RGB_SIZE, FrameExample, FrameRows,
-                                             LocatedExample,
-                                             RecordError, frames_in, locate_frame_example,
-                                             read_vocabulary, record_level)
+                                             LocatedExample, RecordError, frames_in,
+                                             locate_frame_example, read_vocabulary, record_level)
 from videozoo.errors import DataError, DataNotFoundError
 from videozoo.registry import register_dataset
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
