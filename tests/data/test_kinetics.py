@@ -226,3 +226,36 @@ def test_predict_keeps_same_named_files_apart_and_reports_non_videos(synth_dir, 
                    "predict", training=False, batch_size=16, seed=0)
     (batch,) = _all_batches(source)
     assert len(batch["ids"]) == 3 and len(batch["skipped"]) == 3
+
+def test_multi_view_evaluation_decodes_each_video_once(synth_dir, monkeypatch):
+    """10 clips x 3 crops per video (Non-local testing): one open, one read, and no packet
+    decoded twice, however much the clips overlap."""
+    import videozoo.data.kinetics as kinetics
+    from videozoo.data.video import VideoReader
+
+    opened, reads, fed = [], [], []
+
+    class CountingReader(VideoReader):
+        def __init__(self, path, **kwargs):
+            super().__init__(path, **kwargs)
+            opened.append(self.path)
+
+        def read(self, indices, size=None):
+            reads.append((self.path, np.asarray(indices).size))
+            return super().read(indices, size)
+
+        def _packets_from(self, slot):
+            for pos, packet in super()._packets_from(slot):
+                fed.append((self.path, pos))
+                yield pos, packet
+
+    monkeypatch.setattr(kinetics, "VideoReader", CountingReader)
+    cfg = _cfg(synth_dir, sampling="dense", clip_len=4, frame_interval=2, test_num_clips=10, test_crops=3)
+    source = build(cfg, "test", training=False, batch_size=5, seed=0)
+    (batch,) = _all_batches(source)
+    assert batch["video"].shape == (5, 30, 4, 3, 28, 28) and batch["valid"].all()
+    videos = sorted(set(opened))
+    assert len(videos) == 5 and sorted(opened) == videos             # each video opened once
+    assert sorted(path for path, _ in reads) == videos                  # and read once,
+    assert all(count == 10 * 4 for _, count in reads)                   # all clips in that read
+    assert len(fed) == len(set(fed))                                    # no packet decoded twice

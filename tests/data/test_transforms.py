@@ -29,6 +29,29 @@ def test_normalize_matches_formula_and_layout():
     assert custom.abs().max() < 0.02  # Non-local's (x - 114.75) / 57.375
 
 
+def _normalize_reference(frames, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """The plain route: channels last to first in torch, float32 scale then shift."""
+    std = np.asarray(std, dtype=np.float32)
+    scale = torch.from_numpy(1.0 / (255.0 * std)).view(3, 1, 1)
+    shift = torch.from_numpy(np.asarray(mean, dtype=np.float32) / std).view(3, 1, 1)
+    video = torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).contiguous()
+    return video.to(torch.float32).mul_(scale).sub_(shift)
+
+
+@pytest.mark.parametrize("views", ["plain", "crop", "flipped crop", "clips x crops"])
+def test_normalize_is_bitwise_the_plain_route(views):
+    frames = _frames(3, 40, 60, seed=4)
+    if views == "crop":
+        frames = crop(frames, (3, 5, 28, 28))
+    elif views == "flipped crop":
+        frames = hflip(crop(frames, (3, 5, 28, 28)))
+    elif views == "clips x crops":
+        frames = np.stack([crop(frames, box) for box in three_crop_boxes(40, 60, 28)])[None]
+    assert torch.equal(normalize(frames), _normalize_reference(frames))
+    assert torch.equal(normalize(frames, (0.45,) * 3, (0.225,) * 3),
+                       _normalize_reference(frames, (0.45,) * 3, (0.225,) * 3))
+
+
 def test_crop_boxes_fit_and_centre():
     rng = np.random.default_rng(0)
     for _ in range(20):

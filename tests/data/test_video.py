@@ -205,3 +205,75 @@ def test_unreadable_files_raise_video_read_error(tmp_path, clip_frames, case, re
     with pytest.raises(VideoReadError, match=reason) as info:
         read_frames(path, [0])
     assert info.value.path == str(path) and info.value.reason
+
+
+# -- decoding only what is needed -------------------------------------------------------------
+class _CountingReader(VideoReader):
+    """Records the decode position of every packet fed to the decoder."""
+
+    def __init__(self, path, **kwargs):
+        super().__init__(path, **kwargs)
+        self.fed: list[int] = []
+
+    def _packets_from(self, slot):
+        for pos, packet in super()._packets_from(slot):
+            self.fed.append(pos)
+            yield pos, packet
+
+
+def _decode_positions(path):
+    """Decode position (packet order) of each frame index (presentation order)."""
+    with av.open(str(path)) as container:
+        pts = [p.pts for p in container.demux(video=0) if p.size]
+    order = sorted(range(len(pts)), key=lambda i: pts[i])
+    return {frame: pos for frame, pos in enumerate(order)}
+
+
+@pytest.mark.parametrize("gop", [6, 40])
+def test_reads_feed_no_packet_twice_and_none_past_the_last_target(tmp_path, clip_frames, gop):
+    path = encode_video(tmp_path / "clip.mp4", clip_frames, gop=gop)  # B-frames: reordering
+    reference = _reference_frames(path)
+    position = _decode_positions(path)
+    rng = np.random.default_rng(2)
+    for draw in range(8):
+        indices = (segment_indices(NUM_FRAMES, 8, 1, True, rng) if draw % 2
+                   else clip_indices(NUM_FRAMES, 4, 3, 1, True, rng)[0])
+        with _CountingReader(path) as reader:
+            frames = reader.read(indices)
+            assert (frames == reference[indices]).all()
+            assert len(reader.fed) == len(set(reader.fed))  # each packet decoded once at most
+            # Frames held back by the decoder are drained, not pushed out by later packets.
+            assert max(reader.fed) == max(position[i] for i in indices.tolist())
+        with _CountingReader(path) as reader:
+            assert reader.decode(indices) > 0 and max(reader.fed) == max(position[i] for i in indices.tolist())
+
+
+def _non_reference_frames(path) -> list[int]:
+    with av.open(str(path)) as container:
+        all_pts = sorted(p.pts for p in container.demux(video=0) if p.size)
+    with av.open(str(path)) as container:
+        container.streams.video[0].codec_context.skip_frame = "NONREF"
+        kept = {frame.pts for frame in container.decode(video=0)}
+    return [i for i, pts in enumerate(all_pts) if pts not in kept]
+
+
+def test_a_target_whose_packet_does_not_decode_takes_a_later_frame(tmp_path, clip_frames):
+    path = encode_video(tmp_path / "clip.mp4", clip_frames, gop=10)
+    reference = _reference_frames(path)
+    # A frame no other frame refers to: breaking it breaks nothing else.
+    broken = next(i for i in _non_reference_frames(path) if 12 < i < 24)
+
+    class BrokenPacket(VideoReader):
+        def _packets_from(self, slot):
+            for pos, packet in super()._packets_from(slot):
+                if self._frame_index_of_pts(packet.pts) == broken:
+                    garbage = av.Packet(bytes(8))  # decodes to nothing
+                    garbage.pts, garbage.dts, garbage.time_base = packet.pts, packet.dts, packet.time_base
+                    packet = garbage
+                yield pos, packet
+
+    with BrokenPacket(path) as reader:
+        frames = reader.read([3, broken, 25, 31])
+    assert (frames[[0, 2, 3]] == reference[[3, 25, 31]]).all()
+    later = [j for j in range(broken + 1, NUM_FRAMES) if (frames[1] == reference[j]).all()]
+    assert later and later[0] <= 25  # the next frame decoded after it, never an earlier one

@@ -8,7 +8,10 @@ with ``masked(c) = ((c >> 15) | (c << 17)) + 0xa282ead8  (mod 2**32)`` over CRC-
 
 * ``scan_records(path)`` yields each record as a memoryview of the memory-mapped file (no
   copy, no syscall per record) and a ``Damage`` for each damaged stretch (CRC mismatch,
-  truncation), after which it re-syncs on the next sound record.
+  truncation), after which it re-syncs on the next sound record; ``scan_located_records``
+  also gives each record's byte offset in the file.
+* ``map_file(path)`` is the read-only map those views come from (the last few files' maps are
+  kept, so a reader and a batch assembler in one process share pages instead of mapping twice).
 * ``iter_records(path)`` is the strict version: ``CorruptRecordError`` at the first damage.
 * ``count_records(path)`` walks the framing only (the data pages are never touched).
 * ``TFRecordWriter(path)`` writes records to a temporary file renamed into place on close.
@@ -21,6 +24,7 @@ import mmap
 import os
 import struct
 import tempfile
+from collections import OrderedDict
 from typing import Iterator, NamedTuple
 
 import crc32c
@@ -29,7 +33,8 @@ import numpy as np
 from videozoo.errors import DataError
 
 __all__ = ["CorruptRecordError", "Damage", "masked_crc32c", "frame_record", "scan_records",
-           "iter_records", "count_records", "TFRecordWriter", "ShardedTFRecordWriter"]
+           "scan_located_records", "map_file", "iter_records", "count_records", "TFRecordWriter",
+           "ShardedTFRecordWriter"]
 
 _HEADER = struct.Struct("<QI")      # length, masked crc of the 8 length bytes
 _FOOTER = struct.Struct("<I")       # masked crc of the data
@@ -69,13 +74,30 @@ class Damage(NamedTuple):
     reason: str          # length CRC mismatch / data CRC mismatch / truncated record ...
 
 
-def _map(path) -> tuple[memoryview | None, int]:
+_MAPS_KEPT = 8
+_maps: OrderedDict = OrderedDict()   # (path, device, inode, size, mtime) -> memoryview, most recent last
+
+
+def map_file(path: str | os.PathLike) -> memoryview | None:
+    """The whole file as a read-only memoryview of a shared memory map (None if it is empty).
+
+    The maps of the last few files are kept and handed out again while the file is unchanged
+    (same inode, size and mtime); a map lives on as long as a view of it is referenced.
+    """
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            return None, 0
-        # Never closed explicitly: the map lives until the last record view is dropped.
-        return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)), size
+        info = os.fstat(f.fileno())
+        key = (os.fspath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        view = _maps.get(key)
+        if view is not None:
+            _maps.move_to_end(key)
+            return view
+        if info.st_size == 0:
+            return None
+        view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+    _maps[key] = view
+    if len(_maps) > _MAPS_KEPT:
+        _maps.popitem(last=False)
+    return view
 
 
 def _check_record(data: memoryview, offset: int, size: int, verify: bool) -> tuple[int, str]:
@@ -122,12 +144,21 @@ def scan_records(path: str | os.PathLike, *, verify: bool = True) -> Iterator[me
     next offset whose length CRC (and, with ``verify``, data CRC) check out, so one flipped
     byte costs one record, not the rest of the file.
     """
-    data, size = _map(path)
+    for item in scan_located_records(path, verify=verify):
+        yield item if isinstance(item, Damage) else item[1]
+
+
+def scan_located_records(path: str | os.PathLike, *,
+                         verify: bool = True) -> Iterator[tuple[int, memoryview] | Damage]:
+    """``scan_records`` with each record's place: ``(byte offset of its data in the file,
+    record)``, so that a record can be found again in ``map_file(path)`` (another process)."""
+    data = map_file(path)
+    size = len(data) if data is not None else 0
     offset = 0
     while offset < size:
         end, reason = _check_record(data, offset, size, verify)
         if end > 0:
-            yield data[offset + _HEADER_SIZE:end - _FOOTER_SIZE]
+            yield offset + _HEADER_SIZE, data[offset + _HEADER_SIZE:end - _FOOTER_SIZE]
             offset = end
             continue
         if reason == "data CRC mismatch":  # the framing is sound: only this record is lost

@@ -129,8 +129,9 @@ def normalize(frames: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch
     scale = torch.from_numpy(1.0 / (255.0 * std)).view(3, 1, 1)
     shift = torch.from_numpy(np.asarray(mean, dtype=np.float32) / std).view(3, 1, 1)
     # Go channels-first while still uint8: per-channel ops on [3, H, W] planes are ~15x faster
-    # than broadcasting over a trailing dimension of size 3.
-    video = torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).contiguous()
+    # than broadcasting over a trailing dimension of size 3. One numpy copy gathers the crop,
+    # the flip and the channel move (torch's uint8 permute copy was 8x slower).
+    video = torch.from_numpy(np.ascontiguousarray(np.moveaxis(frames, -1, -3)))
     return video.to(torch.float32).mul_(scale).sub_(shift)
 
 

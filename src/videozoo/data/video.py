@@ -7,7 +7,14 @@ no decoding) and `read(indices, size)` returns exactly the requested frames as a
 * seek to the keyframe before the first target and decode forward;
 * seek again only when the next target's keyframe lies ahead of the decoding position
   (on long GOPs seeking per frame costs 3-5x more than decoding forward);
-* convert to RGB (and resize, in the same libswscale call) only the frames that are kept.
+* let the decoder skip the non-reference frames that are not targets;
+* once the packets of the targets before the next seek are in, drain the frames the decoder
+  holds back for B-frame reordering instead of decoding further packets to push them out;
+* convert to RGB (and resize, in the same libswscale call) only the frames that are kept;
+* one decoder thread (see `VideoReader`).
+
+`decode(indices)` does the demuxing and decoding of `read(indices)` without the conversion:
+the floor of what reading can cost (benchmarks/bench_decode.py reports it).
 
 Frames come out upright: a video with a rotation in its display matrix (phones) is turned
 the way players show it. The frame count comes from the packet index, not from the container header (`stream.frames`
@@ -64,10 +71,15 @@ class VideoReader:
 
     Attributes: `num_frames` (decodable packets in the index), `fps`, `height`, `width`,
     `codec` (decoder name).
+
+    `threads`: decoder threads (0: as many as FFmpeg likes). One by default: DataLoader
+    workers already keep the cores busy, and frame threads hold frames back, so more packets
+    must be decoded to get each target out (1.2-1.8x slower per clip on a busy 2-core machine).
     """
 
-    def __init__(self, path):
+    def __init__(self, path, threads: int = 1):
         self.path = str(path)
+        self._threads = threads
         try:
             if os.path.getsize(self.path) == 0:
                 raise VideoReadError(self.path, "empty file (0 bytes)")
@@ -92,6 +104,7 @@ class VideoReader:
         if stream.codec_context is None:
             raise VideoReadError(self.path, f"no decoder for codec '{stream.codec.name if stream.codec else '?'}'")
         stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = self._threads
         self._stream = stream
         # One reformatter per reader keeps its libswscale context cached across frames, and a
         # single scaling thread avoids spawning threads per call (10x faster on small frames).
@@ -184,6 +197,13 @@ class VideoReader:
         codec = self._stream.codec_context
         errors, t, last = [], 0, None
         wanted = set(targets) if self._timestamps else None
+        # Once the packets of every target before the next seek are in the decoder, the
+        # frames it holds back (B-frame reordering) are drained instead of being pushed out
+        # by decoding the packets that follow. Off (for the rest of the call) if a drain
+        # leaves a target without its frame: then decoding goes on forward, as it used to.
+        drain = self._timestamps
+        fed: set[int] = set()
+        unfed = 0  # targets[unfed] is the first target whose packet has not been fed yet
 
         def hits(frame, index):
             nonlocal t
@@ -192,6 +212,12 @@ class VideoReader:
                 t += 1
             return targets[first:t]
 
+        def seek_needed(target: int, slot: int, pos: int) -> bool:
+            # The target's keyframe is ahead of the next packet (and past the one we seeked
+            # to, so an imprecise seek cannot loop).
+            next_slot = self._keyframe_slot(target)
+            return next_slot > slot and self._key_pos[next_slot] > pos + 1
+
         while t < len(targets):
             slot = self._keyframe_slot(targets[t]) if self._timestamps else 0
             counter, at_end = 0, True
@@ -199,7 +225,12 @@ class VideoReader:
                 if wanted is not None:
                     # Frames decoded only to reach a target: let the decoder drop the
                     # non-reference ones (nothing else depends on them).
-                    codec.skip_frame = "DEFAULT" if self._frame_index_of_pts(packet.pts) in wanted else "NONREF"
+                    index = self._frame_index_of_pts(packet.pts)
+                    codec.skip_frame = "DEFAULT" if index in wanted else "NONREF"
+                    if index in wanted:
+                        fed.add(index)
+                        while unfed < len(targets) and targets[unfed] in fed:
+                            unfed += 1
                 try:
                     frames = codec.decode(packet)
                 except av.FFmpegError as err:
@@ -213,10 +244,19 @@ class VideoReader:
                 if t == len(targets):
                     at_end = False
                     break
-                # Seek only when the next target's keyframe is ahead of the next packet (and
-                # past the one we seeked to, so an imprecise seek cannot loop).
-                next_slot = self._keyframe_slot(targets[t]) if self._timestamps else 0
-                if next_slot > slot and self._key_pos[next_slot] > pos + 1:
+                if drain and (unfed == len(targets) or seek_needed(targets[unfed], slot, pos)):
+                    satisfied = unfed
+                    try:
+                        for frame in codec.decode(None):
+                            last = frame
+                            if done := hits(frame, self._frame_index(frame, counter)):
+                                yield done, frame
+                    except av.FFmpegError as err:
+                        errors.append(err)
+                    drain = t >= satisfied
+                    at_end = False
+                    break
+                if self._timestamps and seek_needed(targets[t], slot, pos):
                     at_end = False
                     break
             if at_end:  # end of stream: drain the decoder's delayed frames
@@ -238,18 +278,30 @@ class VideoReader:
         if t < len(targets):
             yield targets[t:], last
 
+    def _wanted(self, indices) -> np.ndarray:
+        """`indices` as int64 [N], checked; those past the end point at the last frame."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size == 0:
+            raise ValueError("read() needs at least one frame index")
+        if (indices < 0).any():
+            raise ValueError(f"negative frame index in {indices.tolist()}")
+        return np.minimum(indices, self.num_frames - 1)
+
+    def decode(self, indices) -> int:
+        """Demux and decode what `read(indices)` would, converting nothing: the cost floor of
+        `read` (for benchmarks and tests). Returns the number of frames handed over."""
+        try:
+            return sum(1 for _ in self._decoded_frames(sorted(set(self._wanted(indices).tolist()))))
+        except (av.FFmpegError, OSError, EOFError) as err:
+            raise VideoReadError(self.path, f"decoding failed: {_short_reason(err)}") from None
+
     def read(self, indices, size: int | None = None) -> np.ndarray:
         """Frames `indices` (any order, repeats allowed) as uint8 `[len(indices), H, W, 3]`.
 
         `size`: resize so that the short side is `size` (in the colour conversion call).
         Indices past the end (or past the last decodable frame) get the last decodable frame.
         """
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if indices.size == 0:
-            raise ValueError("read() needs at least one frame index")
-        if (indices < 0).any():
-            raise ValueError(f"negative frame index in {indices.tolist()}")
-        wanted = np.minimum(indices, self.num_frames - 1)
+        wanted = self._wanted(indices)
         kept: dict[int, np.ndarray] = {}
         out_hw = None
         try:

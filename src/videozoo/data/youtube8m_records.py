@@ -6,7 +6,9 @@
 
 ``encode_frame_example`` / ``encode_video_example`` write records (the same bytes for the same
 content in every process: map entries in key order); ``parse_frame_example``
-reads one into a ``FrameExample`` (uint8 views of the record, no copy); ``record_level`` tells
+reads one into a ``FrameExample`` (uint8 views of the record, no copy) and
+``locate_frame_example`` into a ``LocatedExample`` (where the frames lie: ``FrameRows``, which a
+DataLoader worker can send instead of the frames); ``record_level`` tells
 frame- from video-level records; ``dequantize`` / ``quantize`` are the official 8-bit
 conversion; ``read_vocabulary`` reads ``vocabulary.csv``. Nothing here reads shards: that is
 ``tfrecord.py`` (framing) and ``youtube8m.py`` (the data source).
@@ -16,7 +18,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -155,17 +157,30 @@ def _wire_field(number: int, payload: bytes) -> bytes:
     return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
 
 
-def _length_delimited_fields(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
-    """(field number, start, end) of each length-delimited field of the message in buf[start:end]."""
+def _length_delimited_fields(buf, start: int, end: int) -> list[tuple[int, int, int]]:
+    """(field number, start, end) of each length-delimited field of the message in buf[start:end].
+
+    Keys and lengths under 128 (nearly all of them in these records) are read inline: this
+    runs a dozen times per record, so a call per varint would be most of the parsing time.
+    """
+    fields = []
     pos = start
     while pos < end:
-        key, pos = _read_varint(buf, pos)
+        key = buf[pos]
+        if key < 0x80:
+            pos += 1
+        else:
+            key, pos = _read_varint(buf, pos)
         wire_type = key & 7
         if wire_type == 2:
-            length, pos = _read_varint(buf, pos)
+            length = buf[pos]
+            if length < 0x80:
+                pos += 1
+            else:
+                length, pos = _read_varint(buf, pos)
             if pos + length > end:
                 raise RecordError("malformed protobuf (field runs past its message)")
-            yield key >> 3, pos, pos + length
+            fields.append((key >> 3, pos, pos + length))
             pos += length
         elif wire_type == 0:
             _, pos = _read_varint(buf, pos)
@@ -173,6 +188,7 @@ def _length_delimited_fields(buf: bytes, start: int, end: int) -> Iterator[tuple
             pos += 8 if wire_type == 1 else 4
         else:
             raise RecordError(f"malformed protobuf (wire type {wire_type})")
+    return fields
 
 
 def _frame_prefix(size: int) -> bytes:
@@ -185,7 +201,8 @@ def _frame_prefix(size: int) -> bytes:
     return prefix
 
 
-_FRAME_PREFIX = {size: np.frombuffer(_frame_prefix(size), np.uint8) for size in (RGB_SIZE, AUDIO_SIZE)}
+_FRAME_PREFIX_BYTES = {size: _frame_prefix(size) for size in (RGB_SIZE, AUDIO_SIZE)}
+_FRAME_PREFIX = {size: np.frombuffer(prefix, np.uint8) for size, prefix in _FRAME_PREFIX_BYTES.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,6 +272,34 @@ class FrameExample(NamedTuple):
     audio: np.ndarray    # uint8 [T, 128]
 
 
+class FrameRows(NamedTuple):
+    """Where a feature list's frames lie in a buffer (a record, or the shard file holding it):
+    ``count`` rows of ``stride`` bytes from ``start``, each a wire prefix of ``skip`` bytes
+    and then the frame. Small and picklable, so a worker can say where a batch's frames are
+    without sending them."""
+
+    start: int
+    stride: int
+    skip: int
+    count: int
+
+    def view(self, buffer) -> np.ndarray:
+        """uint8 [count, stride - skip] view of the frames in ``buffer`` (no copy)."""
+        matrix = np.frombuffer(buffer, np.uint8, self.count * self.stride, self.start)
+        return matrix.reshape(self.count, self.stride)[:, self.skip:]
+
+
+class LocatedExample(NamedTuple):
+    """A parsed record whose frames are located rather than viewed (``parse_frame_example``
+    views them): ``FrameRows`` in the common encoding, a copied array otherwise."""
+
+    video_id: str
+    labels: np.ndarray | None            # int64 [L]; None when the record has no labels
+    rgb: FrameRows | np.ndarray          # T frames of 1024 bytes
+    audio: FrameRows | np.ndarray        # T frames of 128 bytes
+    num_frames: int                      # T (the shorter list's length, at most max_frames)
+
+
 def _split_sequence_example(record) -> tuple[bytes, dict[str, tuple[int, int]]]:
     """Context bytes and {feature list name: (start, end) in record} of a serialized
     SequenceExample (bytes or memoryview)."""
@@ -279,17 +324,20 @@ def _split_sequence_example(record) -> tuple[bytes, dict[str, tuple[int, int]]]:
     return context, lists
 
 
-def _frames(record: bytes, span: tuple[int, int], size: int, max_frames: int) -> np.ndarray | None:
-    """uint8 [T, size] view of a FeatureList of one-value byte features, or None if malformed."""
+def _frame_rows(record, span: tuple[int, int], size: int, max_frames: int) -> FrameRows | np.ndarray | None:
+    """The first ``max_frames`` frames of a FeatureList of one-value byte features: their
+    rows in ``record``, or a uint8 [T, size] array; None if malformed."""
     start, end = span
-    prefix = _FRAME_PREFIX[size]
+    prefix = _FRAME_PREFIX_BYTES[size]
     stride = len(prefix) + size
     # Fast path: the published shards encode every frame identically, so the list is a
-    # [T, stride] byte matrix; check every frame's prefix bytes, then take a strided view.
-    if (end - start) % stride == 0:
-        matrix = np.frombuffer(record, np.uint8, end - start, start).reshape(-1, stride)
-        if (matrix[:max_frames, :len(prefix)] == prefix).all():
-            return matrix[:max_frames, len(prefix):]
+    # [T, stride] byte matrix; check every kept frame's prefix bytes.
+    count, rest = divmod(end - start, stride)
+    if not rest:
+        count = min(count, max_frames)
+        matrix = np.frombuffer(record, np.uint8, count * stride, start).reshape(count, stride)
+        if matrix[:, :len(prefix)].tobytes() == prefix * count:
+            return FrameRows(start, stride, len(prefix), count)
     # Anything else (other encoders' choices): the protobuf parser.
     try:
         features = FeatureList.FromString(record[start:end]).feature[:max_frames]
@@ -311,10 +359,10 @@ def _context_value(context, names: tuple[str, ...], kind: str):
     return None
 
 
-def parse_frame_example(record, max_frames: int = 300) -> FrameExample:
-    """Decode one frame-level record (bytes or memoryview), keeping its first ``max_frames`` frames.
-
-    rgb and audio are views into ``record`` (no copy).
+def locate_frame_example(record, max_frames: int = 300, offset: int = 0) -> LocatedExample:
+    """Decode one frame-level record (bytes or memoryview) and locate its first
+    ``max_frames`` frames in the buffer where ``record`` starts at ``offset`` (0: the record
+    itself; a shard's map: the record's offset in the file).
 
     Raises ``RecordError`` (with the video id when known) for a record that cannot be used.
     """
@@ -330,18 +378,51 @@ def parse_frame_example(record, max_frames: int = 300) -> FrameExample:
     labels = _context_value(context, ("labels",), "int64_list")
     if "rgb" not in lists and "mean_rgb" in context.feature:
         raise RecordError("video-level record (mean_rgb) where a frame-level one is needed", video_id)
-    frames = {}
+    frames = []
     for name, size in (("rgb", RGB_SIZE), ("audio", AUDIO_SIZE)):
         if name not in lists:
             raise RecordError(f"no '{name}' feature list", video_id)
-        frames[name] = _frames(record, lists[name], size, max_frames)
-        if frames[name] is None:
+        found = _frame_rows(record, lists[name], size, max_frames)
+        if found is None:
             raise RecordError(f"'{name}' frames are not single {size}-byte values", video_id)
-    num_frames = min(len(frames["rgb"]), len(frames["audio"]))
+        frames.append(found)
+    num_frames = min(_count(found) for found in frames)
     if num_frames == 0:
         raise RecordError("no frames", video_id)
-    return FrameExample(video_id, None if labels is None else np.array(labels, dtype=np.int64),
-                        frames["rgb"][:num_frames], frames["audio"][:num_frames])
+    rgb, audio = (_placed(found, num_frames, offset) for found in frames)
+    return LocatedExample(video_id, None if labels is None else np.fromiter(labels, np.int64, len(labels)),
+                          rgb, audio, num_frames)
+
+
+def _count(frames: FrameRows | np.ndarray) -> int:
+    return frames.count if isinstance(frames, FrameRows) else len(frames)
+
+
+def _placed(frames: FrameRows | np.ndarray, count: int, offset: int) -> FrameRows | np.ndarray:
+    """The first ``count`` frames, rows moved by ``offset``."""
+    if not isinstance(frames, FrameRows):
+        return frames[:count]
+    if count == frames.count and not offset:
+        return frames
+    return FrameRows(frames.start + offset, frames.stride, frames.skip, count)
+
+
+def frames_in(buffer, frames: FrameRows | np.ndarray) -> np.ndarray:
+    """uint8 [T, F] frames of a ``LocatedExample`` field: a view of ``buffer`` for located
+    rows, the array itself otherwise."""
+    return frames.view(buffer) if isinstance(frames, FrameRows) else frames
+
+
+def parse_frame_example(record, max_frames: int = 300) -> FrameExample:
+    """Decode one frame-level record (bytes or memoryview), keeping its first ``max_frames`` frames.
+
+    rgb and audio are views into ``record`` (no copy).
+
+    Raises ``RecordError`` (with the video id when known) for a record that cannot be used.
+    """
+    located = locate_frame_example(record, max_frames)
+    return FrameExample(located.video_id, located.labels, frames_in(record, located.rgb),
+                        frames_in(record, located.audio))
 
 
 def record_level(record: bytes) -> str:
