@@ -125,16 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="npy: one file per video + index.csv (default); npz: one file")
     _add_config_args(p)
 
-    p = sub.add_parser("upgrade", help="rewrite an older videozoo checkpoint in the safe format",
-                       description="Rewrite a checkpoint written by an older videozoo in the "
-                       "current format (tensors and plain data only). Files that need "
-                       "arbitrary unpickling are refused unless you vouch for them with "
-                       "--trust-unsafe-pickle.")
+    p = sub.add_parser("upgrade", help="rewrite an older videozoo checkpoint in the current format",
+                       description="Rewrite a checkpoint written by videozoo 0.1 in the current "
+                       "format (tensors and plain data only, readable by a bare "
+                       "torch.load(weights_only=True)). Old checkpoints also load as they are; "
+                       "files that would need arbitrary unpickling are refused.")
     p.add_argument("checkpoint", help="the old checkpoint (.pt)")
     p.add_argument("--output", required=True, metavar="NEW", help="where to write the new one")
-    p.add_argument("--trust-unsafe-pickle", action="store_true",
-                   help="allow unrestricted unpickling of CHECKPOINT (it can run code: only "
-                        "for a file you wrote yourself)")
 
     p = sub.add_parser("check", help="scan a dataset for unreadable videos and damaged records",
                        description="Open and decode a few frames of every video, check the "
@@ -336,8 +333,7 @@ def cmd_embed(args) -> int:
 
 def cmd_upgrade(args) -> int:
     from videozoo.engine.checkpoint import upgrade_checkpoint
-    path = upgrade_checkpoint(args.checkpoint, args.output,
-                              trust_unsafe_pickle=args.trust_unsafe_pickle)
+    path = upgrade_checkpoint(args.checkpoint, args.output)
     print(f"{args.checkpoint} -> {path} (plain-data checkpoint, loads without unpickling code)")
     return 0
 

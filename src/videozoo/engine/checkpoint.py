@@ -178,12 +178,7 @@ def read_checkpoint(path: str | Path, expect_model: str | None = None) -> dict:
         return read_bundle(path, expect_model)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch_load(path, allow_numpy=True)
-    except UnsafeFileError as err:
-        raise UnsafeFileError(f"{err}. If you wrote this file yourself (e.g. with an older "
-                              f"videozoo) and trust it, convert it once: videozoo upgrade {path} "
-                              "--output NEW.pt --trust-unsafe-pickle") from None
+    ckpt = torch_load(path, allow_numpy=True)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint")
     if ckpt.get("format") in LEGACY_FORMATS:
@@ -266,26 +261,17 @@ def read_fine_tune_weights(path: str | Path, model_name: str) -> FineTuneStart:
     return FineTuneStart(path, state, inherited)
 
 
-def upgrade_checkpoint(path: str | Path, output: str | Path, *,
-                       trust_unsafe_pickle: bool = False) -> Path:
-    """Rewrite a checkpoint of an older videozoo in the current, plain-data format.
+def upgrade_checkpoint(path: str | Path, output: str | Path) -> Path:
+    """Rewrite a checkpoint of an older videozoo in the current plain-data format.
 
-    Files that load safely are converted without any opt-in. A file that needs arbitrary
-    unpickling is refused unless ``trust_unsafe_pickle`` — the one place videozoo ever
-    unpickles without restriction, for a file the user vouches for.
+    videozoo 0.1 checkpoints hold numpy arrays in their RNG state; they are read safely (numpy
+    array reconstruction runs no code) and written back as tensors and plain data, so that a
+    bare ``torch.load(weights_only=True)`` reads them too. A file that would need arbitrary
+    unpickling is refused: videozoo never runs code from a file, and genuine checkpoints of
+    any videozoo version never need it.
     """
     path = Path(path)
-    try:
-        ckpt = read_checkpoint(path)
-    except UnsafeFileError:
-        if not trust_unsafe_pickle:
-            raise
-        log.warning("%s: loading with unrestricted unpickling, as asked (--trust-unsafe-pickle)",
-                    path)
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(ckpt, dict) or ckpt.get("format") not in (FORMAT, *LEGACY_FORMATS):
-            raise CheckpointError(f"{path} is not a videozoo checkpoint, even unpickled")
-        ckpt = _upgrade_legacy(ckpt, path)
+    ckpt = read_checkpoint(path)
     if ckpt.get("format") == "state_dict":
         raise CheckpointError(f"{path} holds bare weights: nothing to upgrade (they load as is "
                               "with train --weights)")
