@@ -28,6 +28,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
+from videozoo.data.protobuf_wire import encode_varint, read_varint
 from videozoo.errors import ConvertError
 from videozoo.fileio import load_numpy_pickle, torch_load
 
@@ -58,45 +59,22 @@ class WeightFile:
 
 
 # ----------------------------------------------------------------------------- fluid tensors
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise ValueError("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def _encode_varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _parse_tensor_desc(desc: bytes) -> tuple[int, list[int]]:
     data_type, dims, pos = None, [], 0
     while pos < len(desc):
-        key, pos = _varint(desc, pos)
+        key, pos = read_varint(desc, pos)
         number, wire = key >> 3, key & 7
         if wire == 0:
-            value, pos = _varint(desc, pos)
+            value, pos = read_varint(desc, pos)
             if number == 1:
                 data_type = value
             elif number == 2:
                 dims.append(value - (1 << 64) if value >= 1 << 63 else value)
         elif wire == 2:  # packed dims (not what fluid writes, but valid protobuf)
-            length, pos = _varint(desc, pos)
+            length, pos = read_varint(desc, pos)
             end = pos + length
             while pos < end:
-                value, pos = _varint(desc, pos)
+                value, pos = read_varint(desc, pos)
                 if number == 2:
                     dims.append(value - (1 << 64) if value >= 1 << 63 else value)
         else:
@@ -140,7 +118,7 @@ def fluid_tensor_bytes(array: np.ndarray) -> bytes:
     """A LoDTensor file for ``array`` (lod level 0), as fluid's save_persistables writes it."""
     array = np.ascontiguousarray(array)
     code = _FLUID_CODES[array.dtype.newbyteorder("=")]
-    desc = b"\x08" + _encode_varint(code) + b"".join(b"\x10" + _encode_varint(d)
+    desc = b"\x08" + encode_varint(code) + b"".join(b"\x10" + encode_varint(d)
                                                       for d in array.shape)
     return (struct.pack("<IQ", 0, 0) + struct.pack("<Ii", 0, len(desc)) + desc
             + array.astype(array.dtype.newbyteorder("<")).tobytes())
@@ -186,7 +164,7 @@ def read_fluid(path: str | os.PathLike) -> WeightFile:
                 ignored[name] = read_fluid_header(fh)[1]
             else:
                 tensors[name] = read_fluid_tensor(fh, name)
-        except (ValueError, struct.error):
+        except (ValueError, IndexError, struct.error):
             not_tensors.append(name)
     if not tensors:
         raise ConvertError(f"{path}: holds no PaddlePaddle fluid tensor files; a v1.5 weights "

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+from videozoo.data.protobuf_wire import encode_varint, read_varint
 from videozoo.errors import DataError, DataNotFoundError
 
 log = logging.getLogger("videozoo.data")
@@ -132,29 +133,9 @@ def quantize(x) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Protobuf wire format: just enough to find the feature lists without a message per frame
 
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _wire_field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field."""
-    return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
+    return encode_varint(number << 3 | 2) + encode_varint(len(payload)) + payload
 
 
 def _length_delimited_fields(buf, start: int, end: int) -> list[tuple[int, int, int]]:
@@ -170,20 +151,20 @@ def _length_delimited_fields(buf, start: int, end: int) -> list[tuple[int, int, 
         if key < 0x80:
             pos += 1
         else:
-            key, pos = _read_varint(buf, pos)
+            key, pos = read_varint(buf, pos)
         wire_type = key & 7
         if wire_type == 2:
             length = buf[pos]
             if length < 0x80:
                 pos += 1
             else:
-                length, pos = _read_varint(buf, pos)
+                length, pos = read_varint(buf, pos)
             if pos + length > end:
                 raise RecordError("malformed protobuf (field runs past its message)")
             fields.append((key >> 3, pos, pos + length))
             pos += length
         elif wire_type == 0:
-            _, pos = _read_varint(buf, pos)
+            _, pos = read_varint(buf, pos)
         elif wire_type in (1, 5):
             pos += 8 if wire_type == 1 else 4
         else:
@@ -196,7 +177,7 @@ def _frame_prefix(size: int) -> bytes:
     # BytesList tag+length, value tag+length (all field 1, length-delimited).
     prefix, length = b"", size
     for _ in range(3):
-        prefix = b"\x0a" + _encode_varint(length) + prefix
+        prefix = b"\x0a" + encode_varint(length) + prefix
         length = size + len(prefix)
     return prefix
 
