@@ -32,7 +32,8 @@ from videozoo.engine.distributed import DistContext, all_reduce_sum, barrier, in
 from videozoo.engine.evaluate import evaluate
 from videozoo.engine.optim import build_optimizer, lr_factor, set_learning_rate
 from videozoo.engine.precision import (autocast_context, channels_last_format,
-                                       convert_sync_batchnorm)
+                                       convert_sync_batchnorm, resolve_amp,
+                                       resolve_channels_last)
 from videozoo.engine.progress import progress_bar
 from videozoo.engine.runlog import RunLog, truncate_logs
 from videozoo.engine.tasks import make_task, to_device
@@ -256,11 +257,14 @@ def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.Re
     if weights and resume is None:
         ckpt_io.load_weights(model, weights, cfg["model"]["name"])
     model.to(ctx.device)
-    if tcfg["channels_last"]:
+    if resolve_channels_last(tcfg["channels_last"], model):
         model.to(memory_format=channels_last_format(model))
     optimizer = build_optimizer(model, tcfg["optimizer"])
+    amp, amp_reason = resolve_amp(tcfg["amp"], ctx.device, tcfg["amp_dtype"])
+    if ctx.is_main:
+        log.info("mixed precision: %s", amp_reason)
     scaler = None
-    if tcfg["amp"] and tcfg["amp_dtype"] == "float16" and ctx.device.type == "cuda":
+    if amp and tcfg["amp_dtype"] == "float16" and ctx.device.type == "cuda":
         scaler = torch.amp.GradScaler("cuda")
 
     state = TrainState()
