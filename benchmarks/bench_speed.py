@@ -1,7 +1,8 @@
 """Each model against a bare PyTorch implementation of the same network, side by side.
 
     python benchmarks/bench_speed.py [--models nextvlad,tsm] [--precision fp32,bf16]
-        [--padding none,youtube8m] [--rounds 5] [--warmup 1] [--threads 1]
+        [--padding none,youtube8m] [--rounds 5] [--warmup 1] [--min-seconds 2] [--threads 1]
+        [--clock wall|cpu]
         [--batch-size N] [--frames T] [--resolution PX] [--set [MODEL:]key=value ...]
         [--contiguous] [--adam] [--json FILE]
 
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import platform
 import statistics
 import sys
@@ -341,17 +343,15 @@ BARE_MODELS = {"nextvlad": BareNeXtVLAD, "attention_lstm": BareAttentionLSTM,
                "tsm": BareFrameResNet, "stnet": BareStNet, "nonlocal": BareNonLocal}
 
 
+def bare_name(name: str, key: str) -> str:
+    """Our parameter name in the bare model (only the LSTMs are stored differently)."""
+    if name == "attention_lstm" and "lstm_backward." in key:
+        return key.replace("lstm_backward.", "lstm.") + "_reverse"
+    return key.replace("lstm_forward.", "lstm.") if name == "attention_lstm" else key
+
+
 def bare_state_dict(name: str, ours: dict) -> dict:
-    """Our state_dict in the bare model's names (only the LSTMs are stored differently)."""
-    if name != "attention_lstm":
-        return ours
-    renamed = {}
-    for key, value in ours.items():
-        key = key.replace("lstm_forward.", "lstm.")
-        if "lstm_backward." in key:
-            key = key.replace("lstm_backward.", "lstm.") + "_reverse"
-        renamed[key] = value
-    return renamed
+    return {bare_name(name, key): value for key, value in ours.items()}
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -425,9 +425,17 @@ def ours_contender(label, model, cfg, batch, device, amp: bool) -> Contender:
     return contender
 
 
-def bare_contender(model, optimizer_like, inputs, batch, device, amp: bool) -> Contender:
-    # The same optimizer class and settings (fused where ours is), one parameter group.
-    optimizer = type(optimizer_like)(model.parameters(), **optimizer_like.defaults)
+def same_optimizer(optimizer_like, ours, bare, name: str) -> torch.optim.Optimizer:
+    """``optimizer_like``'s class, settings and parameter groups (fused where ours is, weight
+    decay where ours has it), on the bare model's parameters of the same names."""
+    names = {id(p): n for n, p in ours.named_parameters()}
+    params = dict(bare.named_parameters())
+    groups = [{**group, "params": [params[bare_name(name, names[id(p)])] for p in group["params"]]}
+              for group in optimizer_like.param_groups]
+    return type(optimizer_like)(groups, **optimizer_like.defaults)
+
+
+def bare_contender(model, optimizer, inputs, batch, device, amp: bool) -> Contender:
 
     def train():
         model.train()
@@ -444,27 +452,36 @@ def bare_contender(model, optimizer_like, inputs, batch, device, amp: bool) -> C
     return Contender("bare", train, infer)
 
 
-def timed(fn, device: torch.device) -> float:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def timed(fn, device: torch.device, clock=time.perf_counter) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    start = time.perf_counter()
+    start = clock()
     fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def interleaved_seconds(contenders: list[Contender], phase: str, warmup: int, rounds: int,
-                        device) -> dict[str, list[float]]:
+                        device, clock=time.perf_counter, min_seconds: float = 0.0
+                        ) -> dict[str, list[float]]:
     """Seconds per ``phase`` ("train" / "infer") of each contender, round by round; the order
-    is reversed every other round so that drifting machine load hits all alike."""
+    is reversed every other round so that drifting machine load hits all alike. A round
+    repeats short steps until it lasts ``min_seconds`` (the last warmup round sets how many)."""
     seconds: dict[str, list[float]] = {c.label: [] for c in contenders}
+    warmup, repeats = max(warmup, 1), 1
     for round_index in range(warmup + rounds):
         order = contenders if round_index % 2 == 0 else contenders[::-1]
         for contender in order:
-            elapsed = timed(getattr(contender, phase), device)
+            fn = getattr(contender, phase)
+            elapsed = sum(timed(fn, device, clock) for _ in range(repeats)) / repeats
             if round_index >= warmup:
                 seconds[contender.label].append(elapsed)
+            elif round_index == warmup - 1:
+                repeats = max(repeats, math.ceil(min_seconds / max(elapsed, 1e-9)))
     return seconds
 
 
@@ -536,7 +553,8 @@ def bench_case(name: str, cfg: dict, args, device, precision: str, padding: str)
     inputs = make_task(cfg, ["0"]).model_inputs(batch)
     amp = precision == "bf16"
     contenders = [ours_contender("ours", ours, cfg, batch, device, amp)]
-    contenders.append(bare_contender(bare, contenders[0].optimizer, inputs, batch, device, amp))
+    optimizer = same_optimizer(contenders[0].optimizer, ours, bare, name)
+    contenders.append(bare_contender(bare, optimizer, inputs, batch, device, amp))
     if args.contiguous and video:
         contiguous = copy.deepcopy(ours).to(memory_format=torch.contiguous_format)
         contenders.append(ours_contender("ours contiguous", contiguous, cfg, batch, device, amp))
@@ -549,7 +567,8 @@ def bench_case(name: str, cfg: dict, args, device, precision: str, padding: str)
           flush=True)
     result = {"input_shape": shape, "params": params, "real_frame_fraction": real}
     for phase in ("train", "infer"):
-        seconds = interleaved_seconds(contenders, phase, args.warmup, args.rounds, device)
+        seconds = interleaved_seconds(contenders, phase, args.warmup, args.rounds, device,
+                                      CLOCKS[args.clock], args.min_seconds)
         result[phase] = summarise(seconds, batch_size)
         for label, row in result[phase].items():
             ratio = ("" if label == "bare" else
@@ -613,8 +632,14 @@ def parse_args(argv=None):
                              "clip for video models, 8 for TSN)")
     parser.add_argument("--resolution", type=int, default=None, help="video models: H = W")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed rounds first (at least 1)")
+    parser.add_argument("--min-seconds", type=float, default=2.0,
+                        help="repeat shorter steps within a round until it lasts this long")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall time, or the process's CPU time (with --threads 1 on a shared "
+                             "machine: time other processes take the core from us is not counted)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every model (model.depth=18) or for one "
