@@ -96,3 +96,16 @@ def test_bench_speed_reports_ratios(tmp_path):
             assert ours["x_bare_min"] <= ours["x_bare"] <= ours["x_bare_max"]
     assert all(results["adam_step"][f"{k}_ms"] > 0 for k in ("for_loop", "foreach", "fused"))
     assert json.loads(out.read_text())["models"]["nextvlad"]["fp32/none"]["params"]["ours"] > 0
+
+
+def test_bare_model_gets_our_optimizer_groups():
+    bench = load_bench()
+    from videozoo.engine.optim import build_optimizer
+    cfg = build_config("attention_lstm", overrides=SMALL["attention_lstm"] + ["model.num_classes=7"])
+    ours, bare = bench.build_pair("attention_lstm", cfg, torch.device("cpu"), None)
+    ours_opt = build_optimizer(ours, cfg["train"]["optimizer"])
+    bare_opt = bench.same_optimizer(ours_opt, ours, bare, "attention_lstm")
+    assert type(bare_opt) is type(ours_opt) and len(bare_opt.param_groups) == len(ours_opt.param_groups) > 1
+    for mine, theirs in zip(ours_opt.param_groups, bare_opt.param_groups):
+        assert mine["weight_decay"] == theirs["weight_decay"] and mine["lr"] == theirs["lr"]
+        assert [p.shape for p in mine["params"]] == [p.shape for p in theirs["params"]]
