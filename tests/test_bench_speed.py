@@ -83,7 +83,7 @@ def test_bench_speed_reports_ratios(tmp_path):
     out = tmp_path / "speed.json"
     sets = [f"--set=nextvlad:{item}" for item in SMALL["nextvlad"]]
     results = bench.main(["--models", "nextvlad", "--batch-size", "2", "--frames", "6",
-                          "--rounds", "2", "--warmup", "0", "--threads", "1",
+                          "--rounds", "2", "--warmup", "0", "--min-seconds", "0", "--threads", "1",
                           "--precision", "fp32,bf16", *sets, "--adam", "--json", str(out)])
     cases = results["models"]["nextvlad"]
     assert set(cases) == {"fp32/none", "fp32/youtube8m", "bf16/none", "bf16/youtube8m"}
