@@ -170,7 +170,8 @@ class BareAttentionCluster(nn.Module):
     def forward(self, batch):
         rgb, audio = batch["rgb"], batch["audio"]
         B, T = rgb.shape[:2]
-        offsets = torch.rand(B, self.seg_num) if self.training else torch.full((B, self.seg_num), .5)
+        shape = (B, self.seg_num)
+        offsets = torch.rand(shape) if self.training else torch.full(shape, 0.5)
         index = ((torch.arange(self.seg_num) + offsets) * T / self.seg_num).long().clamp_max(T - 1)
         index = index.to(rgb.device).unsqueeze(-1)
         rgb = rgb.gather(1, index.expand(-1, -1, rgb.shape[-1]))
@@ -276,7 +277,8 @@ class BareXceptionHead(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.bn_in = nn.BatchNorm1d(c)
-        self.depthwise1, self.pointwise1 = nn.Conv1d(c, c, 3, padding=1, groups=c), nn.Conv1d(c, c // 2, 1)
+        self.depthwise1 = nn.Conv1d(c, c, 3, padding=1, groups=c)
+        self.pointwise1 = nn.Conv1d(c, c // 2, 1)
         self.bn_mid = nn.BatchNorm1d(c // 2)
         self.depthwise2 = nn.Conv1d(c // 2, c // 2, 3, padding=1, groups=c // 2)
         self.pointwise2, self.shortcut = nn.Conv1d(c // 2, c // 2, 1), nn.Conv1d(c, c // 2, 1)
@@ -294,7 +296,8 @@ class BareStNet(nn.Module):
         super().__init__()
         self.seglen = seglen
         self.backbone = BareResNet50(in_channels=3 * seglen, extras={
-            (2, None): BareTemporalBlock(512, segments), (3, None): BareTemporalBlock(1024, segments)})
+            (2, None): BareTemporalBlock(512, segments),
+            (3, None): BareTemporalBlock(1024, segments)})
         self.head = BareXceptionHead(2048)
         self.classifier = nn.Linear(1024, num_classes)
 
@@ -377,7 +380,8 @@ def make_batch(model, data_format: str, num_classes: int, batch_size: int, frame
         for key in ("rgb", "audio"):  # padded frames are zeros, as the reader writes them
             batch[key] *= batch["mask"].unsqueeze(-1)
         labels = torch.zeros(batch_size, num_classes)
-        labels[torch.arange(batch_size), torch.randint(num_classes, (batch_size,), generator=gen)] = 1
+        classes = torch.randint(num_classes, (batch_size,), generator=gen)
+        labels[torch.arange(batch_size), classes] = 1
         return {**batch, "labels": labels, "ids": ids}
     video = model.default_input(batch_size, num_frames=frames)["video"]
     if resolution:
@@ -558,7 +562,8 @@ def bench_case(name: str, cfg: dict, args, device, precision: str, padding: str)
     if args.contiguous and video:
         contiguous = copy.deepcopy(ours).to(memory_format=torch.contiguous_format)
         contenders.append(ours_contender("ours contiguous", contiguous, cfg, batch, device, amp))
-    params = {c: sum(p.numel() for p in m.parameters()) for c, m in (("ours", ours), ("bare", bare))}
+    params = {label: sum(p.numel() for p in model.parameters())
+              for label, model in (("ours", ours), ("bare", bare))}
     shape = list((batch["video"] if video else batch["rgb"]).shape)
     real = None if video else round(float(batch["mask"].float().mean()), 3)
     print(f"\n{name} {precision}" + ("" if video else f" padding={padding} (real frames {real})")
@@ -571,9 +576,10 @@ def bench_case(name: str, cfg: dict, args, device, precision: str, padding: str)
                                       CLOCKS[args.clock], args.min_seconds)
         result[phase] = summarise(seconds, batch_size)
         for label, row in result[phase].items():
-            ratio = ("" if label == "bare" else
-                     f"  x bare {row['x_bare']:.3f} ({row['x_bare_min']:.3f}-{row['x_bare_max']:.3f})")
-            print(f"  {phase:<6}{label:<17}{row['samples_per_s']:>10.3f} samples/s{ratio}", flush=True)
+            ratio = "" if label == "bare" else (
+                f"  x bare {row['x_bare']:.3f} ({row['x_bare_min']:.3f}-{row['x_bare_max']:.3f})")
+            print(f"  {phase:<6}{label:<17}{row['samples_per_s']:>10.3f} samples/s{ratio}",
+                  flush=True)
     return result
 
 
@@ -605,7 +611,8 @@ def environment(device: torch.device) -> dict:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+            cpu = next(line.split(":", 1)[1].strip() for line in fh
+                       if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     return {"torch": torch.__version__, "python": platform.python_version(),
@@ -626,7 +633,8 @@ def parse_args(argv=None):
     parser.add_argument("--padding", default="none,youtube8m",
                         help="feature models: none,youtube8m (default: both)")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help=f"default: {DEFAULT_BATCH} for feature models, 1 clip for video models")
+                        help=f"default: {DEFAULT_BATCH} for feature models, 1 clip for video "
+                             "models")
     parser.add_argument("--frames", type=int, default=None,
                         help="input T (default: 300 for feature models, the model's default "
                              "clip for video models, 8 for TSN)")

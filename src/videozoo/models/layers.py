@@ -89,7 +89,8 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     included, which is harmless because callers zero the padded frames' contribution afterwards.
     """
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore
+    def forward(self, x: torch.Tensor,  # type: ignore[override]
+                mask: torch.Tensor | None = None) -> torch.Tensor:
         """``x [..., C]``, ``mask [...]`` or None -> normalised ``[..., C]``."""
         if mask is None or (not self.training and self.track_running_stats):
             return super().forward(x.reshape(-1, x.shape[-1])).reshape(x.shape)
