@@ -1,55 +1,114 @@
-"""Smoke test of benchmarks/bench_speed.py: one tiny model, every default option timed."""
+"""benchmarks/bench_speed.py: its bare models compute what ours do; a tiny run reports ratios."""
 import importlib.util
 import json
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
+from videozoo.config import build_config
+from videozoo.registry import build_model
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_speed.py"
+
+# Small settings per model (the bare ResNet is always a ResNet-50: tiny frames keep it fast).
+SMALL = {
+    "nextvlad": ["model.cluster_size=8", "model.hidden_size=16", "model.groups=4",
+                 "model.gating_reduction=4", "model.rgb_size=64", "model.audio_size=16",
+                 "model.pca_scale_rgb=false"],
+    "attention_lstm": ["model.embedding_size=16", "model.lstm_size=12", "model.rgb_size=64",
+                       "model.audio_size=16", "model.fusion_relu_size=32",
+                       "model.fusion_tanh_size=24"],
+    "attention_cluster": ["model.rgb_clusters=4", "model.audio_clusters=3", "model.seg_num=6",
+                          "model.fc_size=32", "model.fc2_size=24", "model.rgb_size=64",
+                          "model.audio_size=16"],
+    "tsn": [], "tsm": [], "stnet": [], "nonlocal": [],
+}
+NO_DROPOUT = {"nextvlad": "model.drop_rate=0", "attention_lstm": "model.drop_rate=0",
+              "attention_cluster": "model.drop_rate=0", "tsn": "model.dropout=0",
+              "tsm": "model.dropout=0", "stnet": "model.dropout=0", "nonlocal": "model.dropout=0"}
 
 
 def load_bench():
     spec = importlib.util.spec_from_file_location("bench_speed", SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
 
-def test_bench_speed_reports_positive_rates(tmp_path):
+def small_pair(bench, name):
+    cfg = build_config(name, overrides=SMALL[name] + [NO_DROPOUT[name], "model.num_classes=7"])
+    frames = 10 if name == "stnet" else 4
+    ours, bare = bench.build_pair(name, cfg, torch.device("cpu"), frames)
+    batch = bench.make_batch(ours, cfg["data"]["format"], 7, batch_size=2, frames=frames,
+                             resolution=32, padding="none")
+    inputs = {k: v for k, v in batch.items() if k in ("rgb", "audio", "mask")} \
+        or {"video": batch["video"].flatten(0, 1)}
+    return ours, bare, inputs
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_bare_model_is_the_same_network(name):
+    """Same parameters (count, names via load_state_dict) and the same outputs, in eval mode and
+    in training mode (batch statistics); the bare Attention Cluster samples its own frames, so
+    only eval mode (centred samples) is deterministic for it; TSM is compared without its
+    shift, which is all that sets it apart from a ResNet-50."""
+    bench = load_bench()
+    ours, bare, inputs = small_pair(bench, name)
+    if name == "tsm":  # the bare ResNet-50 is TSM without its shifts (no parameters, no MACs)
+        for block in ours.modules():
+            if hasattr(block, "block_input"):
+                block.block_input = torch.nn.Identity()
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in bare.parameters())
+    modes = ("eval",) if name == "attention_cluster" else ("eval", "train")
+    for mode in modes:
+        getattr(ours, mode)()
+        getattr(bare, mode)()
+        with torch.no_grad():
+            torch.testing.assert_close(bare(inputs), ours(inputs), rtol=1e-4, atol=1e-4)
+
+
+def test_youtube8m_lengths_follow_the_dataset():
+    bench = load_bench()
+    lengths = bench.youtube8m_lengths(10_000, 300, torch.Generator().manual_seed(0))
+    assert lengths.min() >= 120 and lengths.max() == 300
+    # 120-500 s cut at 300: (500 - 300) / 380 of the videos are cut
+    assert abs(float((lengths == 300).float().mean()) - 200 / 380) < 0.02
+
+
+def test_bench_speed_reports_ratios(tmp_path):
     bench = load_bench()
     out = tmp_path / "speed.json"
+    sets = [f"--set=nextvlad:{item}" for item in SMALL["nextvlad"]]
     results = bench.main(["--models", "nextvlad", "--batch-size", "2", "--frames", "6",
-                          "--steps", "1", "--warmup", "0", "--threads", "1", "--bf16", "on",
-                          "--set", "model.cluster_size=8", "--set", "model.hidden_size=16",
-                          "--set", "model.groups=4", "--set", "model.num_classes=5",
-                          "--json", str(out)])
-    nextvlad = results["models"]["nextvlad"]
-    assert nextvlad["input_shape"]["rgb"] == [2, 6, 1024]
-    assert set(nextvlad["options"]) == {"eager", "amp_bf16"}
-    for row in nextvlad["options"].values():
-        assert row["train_samples_per_s"] > 0 and row["infer_samples_per_s"] > 0
-    assert nextvlad["options"]["eager"]["train_vs_eager"] == 1.0
-    assert all(nextvlad["adam_step"][f"{k}_ms"] > 0 for k in ("for_loop", "foreach", "fused"))
-    assert json.loads(out.read_text())["models"]["nextvlad"]["params"] == nextvlad["params"]
+                          "--rounds", "2", "--warmup", "0", "--min-seconds", "0", "--threads", "1",
+                          "--precision", "fp32,bf16", *sets, "--adam", "--json", str(out)])
+    cases = results["models"]["nextvlad"]
+    assert set(cases) == {"fp32/none", "fp32/youtube8m", "bf16/none", "bf16/youtube8m"}
+    assert cases["fp32/none"]["real_frame_fraction"] == 1
+    assert cases["fp32/youtube8m"]["real_frame_fraction"] < 1
+    for case in cases.values():
+        assert case["params"]["ours"] == case["params"]["bare"]
+        for phase in ("train", "infer"):
+            ours, bare = case[phase]["ours"], case[phase]["bare"]
+            assert ours["samples_per_s"] > 0 and bare["samples_per_s"] > 0
+            assert ours["x_bare_min"] <= ours["x_bare"] <= ours["x_bare_max"]
+    assert all(results["adam_step"][f"{k}_ms"] > 0 for k in ("for_loop", "foreach", "fused"))
+    assert json.loads(out.read_text())["models"]["nextvlad"]["fp32/none"]["params"]["ours"] > 0
 
 
-def test_failing_compile_option_is_reported_and_dropped():
+def test_bare_model_gets_our_optimizer_groups():
     bench = load_bench()
-
-    class FakeRunner:
-        def __init__(self, option, fail):
-            self.option, self.fail, self.calls = option, fail, 0
-
-        def train(self):
-            self.calls += 1
-            if self.fail:
-                raise RuntimeError("inductor could not find a C++ compiler\nmore detail")
-
-    eager = FakeRunner(bench.SpeedOption("eager"), fail=False)
-    compiled = FakeRunner(bench.SpeedOption("compile", compiled=True), fail=True)
-    errors = {}
-    medians = bench.interleaved_medians([eager, compiled], "train", warmup=1, steps=2,
-                                        device=bench.torch.device("cpu"), errors=errors)
-    assert set(medians) == {"eager"} and medians["eager"] >= 0
-    assert eager.calls == 3 and compiled.calls == 1
-    assert errors == {"compile": "RuntimeError: inductor could not find a C++ compiler"}
+    from videozoo.engine.optim import build_optimizer
+    cfg = build_config("attention_lstm",
+                       overrides=SMALL["attention_lstm"] + ["model.num_classes=7"])
+    ours, bare = bench.build_pair("attention_lstm", cfg, torch.device("cpu"), None)
+    ours_opt = build_optimizer(ours, cfg["train"]["optimizer"])
+    bare_opt = bench.same_optimizer(ours_opt, ours, bare, "attention_lstm")
+    assert type(bare_opt) is type(ours_opt)
+    assert len(bare_opt.param_groups) == len(ours_opt.param_groups) > 1
+    for mine, theirs in zip(ours_opt.param_groups, bare_opt.param_groups):
+        assert mine["weight_decay"] == theirs["weight_decay"] and mine["lr"] == theirs["lr"]
+        assert [p.shape for p in mine["params"]] == [p.shape for p in theirs["params"]]

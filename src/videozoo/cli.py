@@ -87,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace another run's checkpoints and logs in --output (without it, "
                         "a folder that holds a run is refused)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--amp", action="store_true", help="mixed precision (train.amp=true)")
+    p.add_argument("--amp", nargs="?", const="on", choices=["on", "off", "auto"],
+                   help="bfloat16 autocast (train.amp): 'auto' (the default) turns it on where "
+                        "the hardware has native bfloat16 (CUDA, AVX512-BF16 / AMX CPUs); "
+                        "--amp alone means on")
 
     p = sub.add_parser("eval", help="evaluate a checkpoint with the dataset's official metrics")
     p.add_argument("model", help=MODEL_HELP)
@@ -235,7 +238,7 @@ def cmd_train(args) -> int:
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     if args.amp:
-        overrides.append("train.amp=true")
+        overrides.append("train.amp=" + {"on": "true", "off": "false"}.get(args.amp, "auto"))
     try:
         result = train(args.model, args.data, args.output, config=args.config,
                        weights=args.weights, resume=args.resume, seed=args.seed,

@@ -57,11 +57,11 @@ ENGINE_DEFAULTS: dict[str, Any] = {
         "monitor": "",  # metric that picks best.pt (default: gap or top1)
         "num_workers": 2,
         "pin_memory": False,
-        "amp": False,
+        "amp": "auto",  # true | false | auto: bf16 autocast where native (CUDA, AVX512-BF16/AMX)
         "amp_dtype": "bfloat16",  # bfloat16 | float16 (float16 only on CUDA, with a scaler)
         "grad_accum": 1,
         "clip_grad_norm": 0.0,  # 0: off
-        "channels_last": False,
+        "channels_last": "auto",  # true | false | auto: on for models with conv weights
         "compile": False,
         "sync_bn": False,
         "max_bad_steps": 5,  # consecutive NaN/Inf losses before the run stops
@@ -78,8 +78,16 @@ def _type_name(value: Any) -> str:
     return type(value).__name__ if value is not None else "null"
 
 
+#: switches that take true, false or "auto" (engine/precision.py decides what auto means)
+_BOOL_OR_AUTO = {"train.amp", "train.channels_last"}
+
+
 def _coerce(value: Any, default: Any, key: str) -> Any:
     """Return `value` converted to the type of `default`, or raise ConfigError."""
+    if key in _BOOL_OR_AUTO:
+        if isinstance(value, bool) or value == "auto":
+            return value
+        raise ConfigError(f"config key '{key}' expects true, false or auto, got {value!r}")
     if default is None or value is None:
         return value
     if isinstance(default, bool):

@@ -32,7 +32,8 @@ from videozoo.engine.distributed import DistContext, all_reduce_sum, barrier, in
 from videozoo.engine.evaluate import evaluate
 from videozoo.engine.optim import build_optimizer, lr_factor, set_learning_rate
 from videozoo.engine.precision import (autocast_context, channels_last_format,
-                                       convert_sync_batchnorm)
+                                       convert_sync_batchnorm, resolve_amp,
+                                       resolve_channels_last)
 from videozoo.engine.progress import progress_bar
 from videozoo.engine.runlog import RunLog, truncate_logs
 from videozoo.engine.tasks import make_task, to_device
@@ -181,6 +182,7 @@ class _Run:
     train_model: torch.nn.Module    # maybe DDP / compiled
     optimizer: torch.optim.Optimizer
     scaler: object
+    amp: bool                       # train.amp resolved for this device (true/false/auto)
     task: object
     train_src: object
     valid_src: object
@@ -256,11 +258,14 @@ def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.Re
     if weights and resume is None:
         ckpt_io.load_weights(model, weights, cfg["model"]["name"])
     model.to(ctx.device)
-    if tcfg["channels_last"]:
+    if resolve_channels_last(tcfg["channels_last"], model):
         model.to(memory_format=channels_last_format(model))
     optimizer = build_optimizer(model, tcfg["optimizer"])
+    amp, amp_reason = resolve_amp(tcfg["amp"], ctx.device, tcfg["amp_dtype"])
+    if ctx.is_main:
+        log.info("mixed precision: %s", amp_reason)
     scaler = None
-    if tcfg["amp"] and tcfg["amp_dtype"] == "float16" and ctx.device.type == "cuda":
+    if amp and tcfg["amp_dtype"] == "float16" and ctx.device.type == "cuda":
         scaler = torch.amp.GradScaler("cuda")
 
     state = TrainState()
@@ -292,7 +297,7 @@ def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.Re
         output_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output_dir / "config.yaml", dump_config(cfg))
     runlog = RunLog(output_dir, enabled=ctx.is_main, tensorboard=tcfg["tensorboard"])
-    return _Run(cfg, ctx, output_dir, seed, model, train_model, optimizer, scaler, task,
+    return _Run(cfg, ctx, output_dir, seed, model, train_model, optimizer, scaler, amp, task,
                 train_src, valid_src, runlog, state,
                 last_checkpoint=resume.path if resume else None)
 
@@ -346,7 +351,7 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
         used += sum(run.task.batch_size(b) for b in group)
         statistics = _float_buffers(run.model)
         out = train_step(run.train_model, run.optimizer, run.task, group, ctx,
-                         amp=tcfg["amp"], amp_dtype=tcfg["amp_dtype"], scaler=run.scaler,
+                         amp=run.amp, amp_dtype=tcfg["amp_dtype"], scaler=run.scaler,
                          clip_grad_norm=tcfg["clip_grad_norm"], stop_requested=stop.requested)
         state.global_step += 1
         state.step_in_epoch += 1
@@ -406,7 +411,7 @@ def validate_and_checkpoint(run: _Run, epoch: int, stop: _StopFlag) -> str | Non
     due = run.valid_src is not None and (epoch + 1) % run.tcfg["valid_interval"] == 0
     if due:
         metrics = evaluate(unwrap(run.train_model), run.valid_src, run.task, run.ctx,
-                           amp=run.tcfg["amp"], amp_dtype=run.tcfg["amp_dtype"],
+                           amp=run.amp, amp_dtype=run.tcfg["amp_dtype"],
                            desc="validate", should_stop=lambda: stop.requested)
     if due and metrics is None:  # interrupted: keep the trained epoch, skip its validation
         _save(run, "signal")

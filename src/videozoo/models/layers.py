@@ -4,10 +4,12 @@ Shapes: sequences are ``[B, T, F]`` with a bool mask ``[B, T]`` (True = real fra
 the end). Everything here keeps padded frames out of the result, so appending padded frames
 never changes a model's output.
 
+* ``RealFrames(mask [B, T])``: the real frames of a padded batch as rows ``[R, ...]`` for
+  frame-wise layers (``pack`` / ``unpack``); free when nothing is padded.
 * ``masked_softmax(scores [B, T, ...], mask [B, T])``: softmax over T, zero weight on padding.
 * ``masked_mean(x [B, T, ...], mask [B, T])`` -> ``[B, ...]``; ``zero_padding(x, mask)``.
-* ``MaskedBatchNorm1d``: BatchNorm over the channels of ``[B, T, C]`` whose batch statistics
-  are taken over real frames only.
+* ``MaskedBatchNorm1d``: BatchNorm over the channels of ``[..., C]`` whose batch statistics
+  are taken over real frames only (the native BatchNorm when no mask is given).
 * ``ContextGating``: squeeze-excitation gating of a ``[B, D]`` vector (NeXtVLAD head).
 * ``init_msra_``: He-normal weights (std sqrt(2 / fan_in)), zero biases.
 """
@@ -16,6 +18,42 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+class RealFrames:
+    """The real frames of a padded batch (``mask [B, T]``, True = real) as rows of a matrix.
+
+    Frame-wise layers (linears, BatchNorm over frames) run on ``pack(x [B, T, ...])`` ->
+    ``[R, ...]``, the R real frames only, so padding costs nothing and batch statistics see
+    real frames alone; ``unpack(rows [R, ...])`` -> ``[B, T, ...]`` puts them back with zeros
+    on padded frames. Without padding both are views (no copy, no masking at all).
+
+    While tracing or compiling (ONNX / TorchScript / torch.export / torch.compile) shapes must
+    not depend on the data: nothing is packed (R = B*T), ``pack`` zeroes padded frames, and
+    ``row_mask`` (``[R]`` bool, else None) tells the model to mask with tensor ops itself.
+    """
+
+    def __init__(self, mask: torch.Tensor):
+        self.mask = mask
+        self.index = self.row_mask = None
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            self.row_mask = mask.flatten()
+        elif not bool(mask.all()):  # one host sync per batch; none of the work is on padding
+            self.index = mask.flatten().nonzero().squeeze(1)
+
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, T, ...]`` -> rows ``[R, ...]`` of the real frames."""
+        if self.row_mask is not None:
+            x = zero_padding(x, self.mask)
+        rows = x.flatten(0, 1)
+        return rows if self.index is None else rows.index_select(0, self.index)
+
+    def unpack(self, rows: torch.Tensor) -> torch.Tensor:
+        """Rows ``[R, ...]`` -> ``[B, T, ...]``, zeros on padded frames (in packed mode)."""
+        if self.index is not None:
+            full = rows.new_zeros((self.mask.numel(),) + rows.shape[1:])
+            rows = full.index_copy(0, self.index, rows)
+        return rows.unflatten(0, self.mask.shape)
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -42,31 +80,32 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class MaskedBatchNorm1d(nn.BatchNorm1d):
-    """BatchNorm over the last dim of ``x [B, T, C]`` using real frames (``mask [B, T]``) only.
+    """BatchNorm over the last dim of ``x [..., C]`` using real frames (``mask [...]``) only.
 
-    Same parameters and buffers as ``nn.BatchNorm1d(C)`` (state dicts are interchangeable). In
-    training the statistics (and the running-statistics update) come from the masked frames;
-    in eval the running statistics are applied to every frame, padding included, which is
-    harmless because callers zero the padded frames' contribution afterwards.
+    Same parameters and buffers as ``nn.BatchNorm1d(C)`` (state dicts are interchangeable).
+    Without a mask (every frame real, e.g. rows packed by ``RealFrames``) it is the native
+    BatchNorm. With one, in training the statistics (and the running-statistics update) come
+    from the masked frames; in eval the running statistics are applied to every frame, padding
+    included, which is harmless because callers zero the padded frames' contribution afterwards.
     """
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # type: ignore
-        """``x [B, T, C]``, ``mask [B, T]`` -> normalised ``[B, T, C]``."""
-        if not self.training and self.track_running_stats:
-            return F.batch_norm(x.reshape(-1, x.shape[-1]), self.running_mean, self.running_var,
-                                self.weight, self.bias, False, 0.0, self.eps).reshape(x.shape)
+    def forward(self, x: torch.Tensor,  # type: ignore[override]
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [..., C]``, ``mask [...]`` or None -> normalised ``[..., C]``."""
+        if mask is None or (not self.training and self.track_running_stats):
+            return super().forward(x.reshape(-1, x.shape[-1])).reshape(x.shape)
         # Statistics in float32 even under autocast: variances of bf16 values are too coarse.
-        values = x.float()
-        weights = mask.to(values.dtype).unsqueeze(-1)
+        values = x.float().reshape(-1, x.shape[-1])
+        weights = mask.to(values.dtype).reshape(-1, 1)
         count = weights.sum().clamp_min(1.0)
-        mean = (values * weights).sum(dim=(0, 1)) / count
-        var = (((values - mean) ** 2) * weights).sum(dim=(0, 1)) / count
+        mean = (values * weights).sum(dim=0) / count
+        var = (((values - mean) ** 2) * weights).sum(dim=0) / count
         if self.training and self.track_running_stats:
             self._update_running_stats(mean, var, count)
         out = (values - mean) * torch.rsqrt(var + self.eps)
         if self.affine:
             out = out * self.weight + self.bias
-        return out.to(x.dtype)
+        return out.to(x.dtype).reshape(x.shape)
 
     @torch.no_grad()
     def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor):

@@ -6,7 +6,8 @@ Output: logits ``[B, num_classes]``.
 One NeXtVLAD branch per modality turns the frame sequence into ``[B, K * d]`` (d = lambda * N /
 G); the concatenated descriptors go through dropout, a bias-free hidden linear, BatchNorm, SE
 context gating and the logistic ``classifier``. Padded frames enter neither the assignment
-BatchNorm statistics nor the aggregation.
+BatchNorm statistics nor the aggregation: the frame-wise layers run on the real frames only
+(``layers.RealFrames``), which also makes padding cost nothing.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from videozoo.models.layers import (ContextGating, MaskedBatchNorm1d, feature_sequence_input,
-                                    init_msra_, zero_padding)
+from videozoo.models.layers import (ContextGating, MaskedBatchNorm1d, RealFrames,
+                                    feature_sequence_input, init_msra_)
 from videozoo.registry import register_model
 
 PCA_EIGENVALS_ASSET = "yt8m_pca_eigenvals.npy"
@@ -38,7 +39,7 @@ def pca_unwhitening_scale(size: int = 1024) -> torch.Tensor:
 
 
 class NeXtVLADPooling(nn.Module):
-    """One modality: ``x [B, T, N]``, ``mask [B, T]`` -> VLAD descriptor ``[B, d * K]``.
+    """One modality: ``x [B, T, N]`` and ``RealFrames`` of the batch -> VLAD ``[B, d * K]``.
 
     Flattened in ``[d, K]`` order (index ``j * K + k``) like the reference, then BatchNorm.
     """
@@ -63,17 +64,19 @@ class NeXtVLADPooling(nn.Module):
     def output_size(self) -> int:
         return self.cluster_size * self.group_dim
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        batch, frames = x.shape[:2]
-        x = self.expand(zero_padding(x, mask))                         # [B, T, lambda*N]
-        alpha = torch.sigmoid(self.group_attention(x))                  # [B, T, G]
-        # Padded frames get zero weight, so they add nothing to the aggregation below.
-        alpha = alpha * mask.unsqueeze(-1).to(alpha.dtype)
-        logits = self.assignment_norm(self.assignment(x), mask)         # [B, T, G*K]
-        assign = torch.softmax(logits.reshape(batch, frames, self.groups, self.cluster_size), -1)
-        assign = (assign * alpha.unsqueeze(-1)).to(x.dtype)            # [B, T, G, K]
-        assign = assign.reshape(batch, frames * self.groups, self.cluster_size)
-        groups = x.reshape(batch, frames * self.groups, self.group_dim)  # [B, T*G, d]
+    def forward(self, x: torch.Tensor, frames: RealFrames) -> torch.Tensor:
+        """``x [B, T, N]`` and its ``RealFrames`` -> ``[B, d * K]``."""
+        batch, length = frames.mask.shape
+        rows = self.expand(frames.pack(x))                              # [R, lambda*N]
+        alpha = torch.sigmoid(self.group_attention(rows))               # [R, G]
+        if frames.row_mask is not None:  # padded rows must add nothing to the aggregation
+            alpha = alpha * frames.row_mask.unsqueeze(-1).to(alpha.dtype)
+        logits = self.assignment_norm(self.assignment(rows), frames.row_mask)   # [R, G*K]
+        assign = torch.softmax(logits.view(-1, self.groups, self.cluster_size), dim=-1)
+        assign = (assign * alpha.unsqueeze(-1)).to(rows.dtype)         # [R, G, K]
+        # Back to videos (zeros on padded frames) for the per-video sums over T*G rows.
+        assign = frames.unpack(assign).view(batch, length * self.groups, self.cluster_size)
+        groups = frames.unpack(rows).view(batch, length * self.groups, self.group_dim)
         vlad = torch.bmm(assign.transpose(1, 2), groups)               # [B, K, d]
         vlad = vlad - assign.sum(dim=1).unsqueeze(-1) * self.cluster_centers.to(vlad.dtype)
         vlad = F.normalize(vlad, dim=-1)                                # intra-normalisation
@@ -111,9 +114,9 @@ class NeXtVLAD(nn.Module):
             nn.init.normal_(pool.cluster_centers, std=(2.0 / pool.cluster_size) ** 0.5)
 
     def forward(self, batch: dict) -> torch.Tensor:
-        mask = batch["mask"]
-        rgb = self.rgb_pool(batch["rgb"] * self.rgb_scale, mask)
-        audio = self.audio_pool(batch["audio"], mask)
+        frames = RealFrames(batch["mask"])
+        rgb = self.rgb_pool(batch["rgb"] * self.rgb_scale, frames)
+        audio = self.audio_pool(batch["audio"], frames)
         hidden = self.hidden_norm(self.hidden(self.dropout(torch.cat([rgb, audio], dim=1))))
         return self.classifier(self.gating(hidden))
 

@@ -91,9 +91,10 @@ class TemporalShift(SegmentModule):
     def _shift(self, x: torch.Tensor, channel_dim: int) -> torch.Tensor:
         """``x`` ``[N*T, ...]``; ``channel_dim`` indexes C in the unfolded ``[N, T, ...]``."""
         frames = self.unfold_time(x)
-        first = frames.narrow(channel_dim, 0, self.fold)
-        second = frames.narrow(channel_dim, self.fold, self.fold)
-        rest = frames.narrow(channel_dim, 2 * self.fold, self.channels - 2 * self.fold)
+        # split, not three narrows: the backward of split is one cat, while each narrow's
+        # backward fills a zero tensor of x's full size (that made TSM ~10% slower to train).
+        first, second, rest = frames.split(
+            [self.fold, self.fold, self.channels - 2 * self.fold], dim=channel_dim)
         if self.direction == "previous_first":
             first, second = _take_previous(first), _take_next(second)
         else:
