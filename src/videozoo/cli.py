@@ -438,8 +438,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"videozoo {args.command}: {err.kind}: {err}", file=sys.stderr)
         return err.exit_code
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
-            ValueError) as err:
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
+        # a path the user gave that the OS refuses
         if debug:
             raise
         print(f"videozoo {args.command}: error: {err}", file=sys.stderr)

@@ -5,7 +5,7 @@ import torch
 
 from videozoo.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, VideoTransform, build_transform,
                                       center_crop_box, crop, five_crop_boxes, hflip, multi_scale_crop_box,
-                                      normalize, random_crop_box, resize_short_side, three_crop_boxes)
+                                      normalize, random_crop_box, resize_frames, three_crop_boxes)
 from videozoo.data.video import reference_segment_indices
 
 
@@ -126,10 +126,11 @@ def test_eval_three_crops_and_clips_layout():
             assert (views[c * 3 + k] == clips[c][:, :, left:left + 40]).all()
 
 
-def test_resize_short_side_keeps_aspect_and_content():
+def test_resize_frames_keeps_content():
     frames = np.full((2, 40, 60, 3), 100, np.uint8)
-    out = resize_short_side(frames, 20)
+    out = resize_frames(frames, 20, 30)
     assert out.shape == (2, 20, 30, 3) and out.dtype == np.uint8 and (out == 100).all()
+    assert resize_frames(frames, 40, 60) is frames  # already the size: no copy
 
 
 def test_build_transform_from_data_config():

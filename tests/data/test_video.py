@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from videozoo.data.synth_kinetics import encode_video, motion_video
-from videozoo.data.video import (VideoReadError, VideoReader, clip_indices, read_frames, segment_indices,
+from videozoo.data.video import (VideoReadError, VideoReader, clip_indices, segment_indices,
                                  short_side_size)
 
 NUM_FRAMES = 40
@@ -143,6 +143,11 @@ def test_read_returns_exactly_the_requested_frames(tmp_path, clip_frames, codec,
             frames = reader.read(indices)
             assert frames.dtype == np.uint8 and frames.shape == (8, 64, 48, 3)
             assert (frames == reference[indices]).all()
+
+
+def read_frames(path, indices, size=None):
+    with VideoReader(path) as reader:
+        return reader.read(indices, size)
 
 
 def test_read_resizes_short_side(tmp_path, clip_frames):

@@ -1,12 +1,14 @@
 """The model contract (docs/ARCHITECTURE.md, section 1), checked on every registered model:
 plain-typed builder defaults, a `classifier`, `default_input`, logits of the right shape,
-padding that changes nothing, bf16 autocast, and a TorchScript export that agrees."""
+padding that changes nothing, bf16 autocast (channels_last for conv models), and a TorchScript
+export that agrees."""
 import inspect
 
 import pytest
 import torch
 
 from videozoo.engine.export import export_model, input_names, parity_check
+from videozoo.engine.precision import channels_last_format, resolve_channels_last
 from videozoo.registry import create_model, list_models, model_builder
 
 # Tiny but complete variants (real layer names and code paths), one per registered model.
@@ -82,6 +84,8 @@ def test_padded_frames_never_change_the_output(name, training):
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_bf16_autocast_forward_and_backward(name):
     model = _tiny(name).train()
+    if resolve_channels_last("auto", model):  # what training does by default
+        model = model.to(memory_format=channels_last_format(model))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits = model(_input(model))
     logits.float().sum().backward()

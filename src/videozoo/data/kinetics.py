@@ -150,7 +150,7 @@ class KineticsClips(Dataset):
         self.transform: VideoTransform = build_transform(data_cfg, training)
         self.sampling = data_cfg.get("sampling", "segment")
         if self.sampling not in ("segment", "dense"):
-            raise ValueError(f"data.sampling must be 'segment' or 'dense', got {self.sampling!r}")
+            raise ConfigError(f"data.sampling must be 'segment' or 'dense', got {self.sampling!r}")
         self.seg_num = int(data_cfg["seg_num"] if training else data_cfg["test_seg_num"])
         self.seglen = int(data_cfg["seglen"] or 1)
         self.clip_len = int(data_cfg["clip_len"])
@@ -232,7 +232,8 @@ class KineticsSource:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
         if dataset.training and len(dataset) < world_size:
-            raise ValueError(f"{len(dataset)} training video(s) cannot be shared by {world_size} processes")
+            raise DataError(f"{len(dataset)} training video(s) cannot be shared by {world_size} "
+                            "processes: add videos or start fewer processes")
         self.dataset = dataset
         self.class_names = list(class_names)
         self.batch_size = batch_size

@@ -8,7 +8,7 @@ the model input `[V, T, 3, S, S]` float32 with `V = clips * crops` (clip-major).
 
 Pieces (pure functions): `random_crop_box`, `center_crop_box`, `three_crop_boxes`,
 `five_crop_boxes` (corners + centre; with their mirror images the "ten crops" test),
-`multi_scale_crop_box` (TSM scales), `crop`, `hflip`, `resize_short_side`, `resize_frames`,
+`multi_scale_crop_box` (TSM scales), `crop`, `hflip`, `resize_frames`,
 `normalize` (uint8 -> float, (x / 255 - mean) / std, channels first).
 Non-local's (x - 114.75) / 57.375 on 0..255 is mean 0.45, std 0.225 on 0..1.
 
@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from videozoo.errors import ConfigError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TSM_SCALES = (1.0, 0.875, 0.75, 0.66)
@@ -33,8 +35,8 @@ Box = tuple[int, int, int, int]  # top, left, height, width
 
 def _check_fits(height: int, width: int, crop_h: int, crop_w: int):
     if crop_h > height or crop_w > width:
-        raise ValueError(f"crop {crop_h}x{crop_w} is larger than the frame {height}x{width}; "
-                         f"raise data.short_side or lower data.crop_size")
+        raise ConfigError(f"crop {crop_h}x{crop_w} is larger than the frame {height}x{width}; "
+                          f"raise data.short_side or lower data.crop_size")
 
 
 def random_crop_box(height: int, width: int, size: int, rng: np.random.Generator) -> Box:
@@ -115,14 +117,6 @@ def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     return video.movedim(-3, -1).numpy()
 
 
-def resize_short_side(frames: np.ndarray, size: int) -> np.ndarray:
-    """uint8 `[..., H, W, 3]` with the short side resized to `size` (for frames decoded at
-    full size; the reader does this for free when given `size`)."""
-    height, width = frames.shape[-3:-1]
-    scale = size / min(height, width)
-    return resize_frames(frames, max(1, round(height * scale)), max(1, round(width * scale)))
-
-
 def normalize(frames: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
     """uint8 `[..., H, W, 3]` -> float32 `[..., 3, H, W]` with (x / 255 - mean) / std."""
     std = np.asarray(std, dtype=np.float32)
@@ -165,17 +159,17 @@ class VideoTransform:
 
     def __post_init__(self):
         if self.num_crops not in (1, 3, 10):
-            raise ValueError(f"test_crops must be 1, 3 or 10, got {self.num_crops}")
+            raise ConfigError(f"test_crops must be 1, 3 or 10, got {self.num_crops}")
         if self.multi_scale_resize is not None and self.multi_scale_resize < self.crop_size:
-            raise ValueError(f"multi_scale_resize {self.multi_scale_resize} is smaller than the "
-                             f"crop {self.crop_size}; use null or a size >= data.crop_size")
+            raise ConfigError(f"multi_scale_resize {self.multi_scale_resize} is smaller than the "
+                              f"crop {self.crop_size}; use null or a size >= data.crop_size")
         if self.long_side is not None and self.long_side < self.short_side:
-            raise ValueError(f"long_side {self.long_side} is shorter than short_side "
-                             f"{self.short_side}; use null (keep the aspect) or a longer side")
+            raise ConfigError(f"long_side {self.long_side} is shorter than short_side "
+                              f"{self.short_side}; use null (keep the aspect) or a longer side")
         smallest = self.short_side_range[0] if self.training and self.short_side_range else self.short_side
         if not self.multi_scale and smallest < self.crop_size:
-            raise ValueError(f"short side {smallest} is smaller than the crop {self.crop_size}; "
-                             f"raise data.short_side or lower the crop size")
+            raise ConfigError(f"short side {smallest} is smaller than the crop {self.crop_size}; "
+                              f"raise data.short_side or lower the crop size")
 
     @property
     def views_per_clip(self) -> int:

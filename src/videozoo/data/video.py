@@ -320,12 +320,6 @@ class VideoReader:
         return np.stack([kept[i] for i in wanted.tolist()])
 
 
-def read_frames(path, indices, size: int | None = None) -> np.ndarray:
-    """Frames `indices` of the video at `path` as uint8 `[len(indices), H, W, 3]` (RGB)."""
-    with VideoReader(path) as reader:
-        return reader.read(indices, size)
-
-
 def is_video_file(path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 

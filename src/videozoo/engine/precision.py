@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from videozoo.errors import ConfigError
+
 log = logging.getLogger("videozoo")
 
 AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -61,7 +63,7 @@ def native_bf16(device_type: str, device_index: int | None = None) -> tuple[bool
 def resolve_amp(setting, device: torch.device, dtype_name: str = "bfloat16") -> tuple[bool, str]:
     """``train.amp`` (true / false / "auto") on ``device`` -> (autocast on?, one-line reason)."""
     if setting is not True and setting is not False and setting != "auto":
-        raise ValueError(f"train.amp must be true, false or auto, got {setting!r}")
+        raise ConfigError(f"train.amp must be true, false or auto, got {setting!r}")
     if setting != "auto":
         state = "on" if setting else "off"
         return bool(setting), f"{dtype_name} autocast {state} (train.amp={str(setting).lower()})"
@@ -115,7 +117,7 @@ def autocast_context(device: torch.device, enabled, dtype_name: str):
         return contextlib.nullcontext()
     dtype = AMP_DTYPES[dtype_name]
     if dtype is torch.float16 and device.type != "cuda":
-        raise ValueError("train.amp_dtype=float16 needs CUDA; use bfloat16 on CPU")
+        raise ConfigError("train.amp_dtype=float16 needs CUDA; use bfloat16 on CPU")
     if device.type == "cpu" and not _warned_bf16 and not native_bf16("cpu")[0]:
         log.warning("this CPU has no native bfloat16 support: --amp on will likely be slower "
                     "than float32 here (--amp auto chooses for you)")

@@ -7,7 +7,7 @@ never changes a model's output.
 * ``RealFrames(mask [B, T])``: the real frames of a padded batch as rows ``[R, ...]`` for
   frame-wise layers (``pack`` / ``unpack``); free when nothing is padded.
 * ``masked_softmax(scores [B, T, ...], mask [B, T])``: softmax over T, zero weight on padding.
-* ``masked_mean(x [B, T, ...], mask [B, T])`` -> ``[B, ...]``; ``zero_padding(x, mask)``.
+* ``zero_padding(x [B, T, ...], mask [B, T])``: padded frames set to 0.
 * ``MaskedBatchNorm1d``: BatchNorm over the channels of ``[..., C]`` whose batch statistics
   are taken over real frames only (the native BatchNorm when no mask is given).
 * ``ContextGating``: squeeze-excitation gating of a ``[B, D]`` vector (NeXtVLAD head).
@@ -70,13 +70,6 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def zero_padding(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``x [B, T, ...]`` with padded frames set to 0, so NaN/inf padding cannot leak through."""
     return x.masked_fill(~mask.reshape(mask.shape + (1,) * (x.dim() - 2)), 0.0)
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over dim 1 of ``x [B, T, ...]`` over real frames; 0 for a video with none."""
-    weights = mask.to(x.dtype).reshape(mask.shape + (1,) * (x.dim() - 2))
-    count = weights.sum(dim=1).clamp_min(1.0)
-    return (x * weights).sum(dim=1) / count
 
 
 class MaskedBatchNorm1d(nn.BatchNorm1d):

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from videozoo.errors import ConfigError
 from videozoo.models.layers import (ContextGating, MaskedBatchNorm1d, RealFrames,
                                     feature_sequence_input, init_msra_)
 from videozoo.registry import register_model
@@ -33,8 +34,8 @@ def pca_unwhitening_scale(size: int = 1024) -> torch.Tensor:
     with resources.as_file(resources.files("videozoo") / "assets" / PCA_EIGENVALS_ASSET) as path:
         eigenvals = np.load(path).reshape(-1)
     if eigenvals.shape[0] < size:
-        raise ValueError(f"{PCA_EIGENVALS_ASSET} holds {eigenvals.shape[0]} eigenvalues, "
-                         f"fewer than rgb_size={size}; set rgb_size <= {eigenvals.shape[0]}")
+        raise ConfigError(f"{PCA_EIGENVALS_ASSET} holds {eigenvals.shape[0]} eigenvalues, "
+                          f"fewer than rgb_size={size}; set rgb_size <= {eigenvals.shape[0]}")
     return torch.from_numpy(np.sqrt(eigenvals[:size]) + 1e-4).float()
 
 
@@ -48,8 +49,8 @@ class NeXtVLADPooling(nn.Module):
         super().__init__()
         expanded = expansion * feature_size
         if expanded % groups:
-            raise ValueError(f"expansion * feature_size ({expanded}) must be divisible by "
-                             f"groups ({groups}); change groups or expansion")
+            raise ConfigError(f"expansion * feature_size ({expanded}) must be divisible by "
+                              f"groups ({groups}); change groups or expansion")
         self.cluster_size = cluster_size
         self.groups = groups
         self.group_dim = expanded // groups

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from videozoo.errors import ConfigError
 from videozoo.models.pretrained import load_imagenet_resnet
 from videozoo.models.resnet import ResNet, ResNetVideoClassifier, read_video
 from videozoo.models.temporal import NONLOCAL_MODES, NonLocalBlock
@@ -92,7 +93,7 @@ class NonLocalClassifier(ResNetVideoClassifier):
 
 def _check_choice(name: str, value: str, choices: tuple) -> None:
     if value not in choices:
-        raise ValueError(f"nonlocal {name} must be one of {choices}, got {value!r}")
+        raise ConfigError(f"nonlocal {name} must be one of {choices}, got {value!r}")
 
 
 @register_model("nonlocal")

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from videozoo.errors import ConfigError, DataError, DataNotFoundError
 from videozoo.models.resnet import ResNet
 
 __all__ = ["LoadReport", "load_imagenet_resnet", "read_state_dict"]
@@ -63,21 +64,21 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A state_dict from ``path``: plain, or under "state_dict" / "model"; "module." stripped."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"{path}: ImageNet weights file not found. Point `model.pretrained` at a local "
             f"torchvision ResNet state_dict (e.g. ~/.cache/torch/hub/checkpoints/"
             f"resnet50-*.pth) or set it to null to train from scratch.")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
-        raise ValueError(f"{path}: not a readable PyTorch state_dict ({exc}). Save weights "
-                         f"with torch.save(model.state_dict(), path).") from None
+        raise DataError(f"{path}: not a readable PyTorch state_dict ({exc}). Save weights "
+                        f"with torch.save(model.state_dict(), path).") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path}: expected a dict of tensors (a state_dict), optionally under "
-                         f"'state_dict' or 'model'; got {type(obj).__name__}")
+        raise DataError(f"{path}: expected a dict of tensors (a state_dict), optionally under "
+                        f"'state_dict' or 'model'; got {type(obj).__name__}")
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
@@ -116,8 +117,8 @@ def _find_trunk(model: nn.Module) -> tuple[str, ResNet]:
     for name, module in model.named_modules():
         if isinstance(module, ResNet):
             return (name + "." if name else ""), module
-    raise TypeError(f"{type(model).__name__} holds no videozoo ResNet trunk to load "
-                    f"ImageNet weights into")
+    raise ConfigError(f"{type(model).__name__} holds no videozoo ResNet trunk to load "
+                      f"ImageNet weights into")
 
 
 @torch.no_grad()
@@ -147,8 +148,8 @@ def load_imagenet_resnet(model: nn.Module, path: str | Path, *, verbose: bool = 
                 report.adapted.append(f"{prefix}{name}: {how}")
     report.skipped = [name for name in source if name not in target]
     if not report.loaded and not report.adapted:
-        raise ValueError(f"{path}: no tensor fits this ResNet-{trunk.depth} trunk; is it a "
-                         f"torchvision ResNet-{trunk.depth} state_dict?")
+        raise DataError(f"{path}: no tensor fits this ResNet-{trunk.depth} trunk; is it a "
+                        f"torchvision ResNet-{trunk.depth} state_dict?")
     trunk.load_state_dict(target)
     # Heads and classifiers outside the trunk never come from ImageNet.
     if prefix:

@@ -40,6 +40,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from videozoo.errors import ConfigError, DataError
 from videozoo.models.temporal import set_num_segments
 
 __all__ = ["ResNet", "ResidualBlock", "BasicBlock", "Bottleneck", "ResNetVideoClassifier",
@@ -151,13 +152,13 @@ class ResNet(nn.Module):
                  stem_pool_temporal_stride: int = 1, stem_pool_padding: int = 1):
         super().__init__()
         if depth not in STAGE_BLOCKS:
-            raise ValueError(f"ResNet depth {depth} is not supported; use one of "
-                             f"{sorted(STAGE_BLOCKS)}")
+            raise ConfigError(f"ResNet depth {depth} is not supported; use one of "
+                              f"{sorted(STAGE_BLOCKS)}")
         if conv_dims not in (2, 3):
-            raise ValueError(f"conv_dims must be 2 or 3, got {conv_dims}")
+            raise ConfigError(f"conv_dims must be 2 or 3, got {conv_dims}")
         if conv_dims == 2 and (stem_temporal_kernel != 1 or temporal_kernel is not None
                                or stem_temporal_stride != 1 or stem_pool_temporal_stride != 1):
-            raise ValueError("temporal kernels and strides need conv_dims=3")
+            raise ConfigError("temporal kernels and strides need conv_dims=3")
         block_cls = Bottleneck if depth >= 50 else BasicBlock
         self.depth = depth
         self.conv_dims = conv_dims
@@ -239,8 +240,8 @@ def read_video(batch: dict, channels: int = 3) -> torch.Tensor:
     if video is None or video.dim() != 5 or (not torch.jit.is_tracing()
                                               and video.shape[2] != channels):
         got = "no 'video' key" if video is None else f"shape {list(video.shape)}"
-        raise ValueError(f"end-to-end models take batch['video'] of shape [N, T, {channels}, H, W] "
-                         f"(normalised RGB frames in time order), got {got}")
+        raise DataError(f"end-to-end models take batch['video'] of shape [N, T, {channels}, H, "
+                        f"W] (normalised RGB frames in time order), got {got}")
     return video
 
 
@@ -262,8 +263,8 @@ class ResNetVideoClassifier(nn.Module):
                  classifier_std: float | None = None, dropout_per_frame: bool = False):
         super().__init__()
         if dropout_per_frame and backbone.conv_dims != 2:
-            raise ValueError("dropout_per_frame needs a 2D trunk (a 3D trunk has no per-frame "
-                             "features)")
+            raise ConfigError("dropout_per_frame needs a 2D trunk (a 3D trunk has no per-frame "
+                              "features)")
         self.backbone = backbone
         self.default_frames = default_frames
         self.dropout_per_frame = dropout_per_frame

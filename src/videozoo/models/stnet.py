@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from videozoo.errors import ConfigError
 from videozoo.models.pretrained import load_imagenet_resnet
 from videozoo.models.resnet import ResNet, read_video
 from videozoo.models.temporal import TemporalModelingBlock, set_num_segments
@@ -81,8 +82,8 @@ class StNet(nn.Module):
         video = read_video(batch)
         n, t, _, h, w = video.shape
         if not torch.jit.is_tracing() and t % self.seglen:
-            raise ValueError(f"StNet takes T = segments x seglen frames; T={t} is not a multiple "
-                             f"of seglen={self.seglen}")
+            raise ConfigError(f"StNet takes T = segments x seglen frames; T={t} is not a multiple "
+                              f"of seglen={self.seglen}")
         set_num_segments(self.backbone, t // self.seglen)
         super_images = video.reshape(-1, self.seglen * 3, h, w)     # [N*segments, 15, H, W]
         features = self.backbone(super_images)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from videozoo.errors import ConfigError
+
 __all__ = ["SegmentModule", "set_num_segments", "TemporalShift", "TemporalModelingBlock",
            "NonLocalBlock", "NONLOCAL_MODES", "SHIFT_DIRECTIONS"]
 
@@ -27,7 +29,7 @@ class SegmentModule(nn.Module):
     def __init__(self, num_segments: int):
         super().__init__()
         if num_segments < 1:
-            raise ValueError(f"num_segments must be >= 1, got {num_segments}")
+            raise ConfigError(f"num_segments must be >= 1, got {num_segments}")
         self.num_segments = num_segments
 
     def unfold_time(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,13 +74,13 @@ class TemporalShift(SegmentModule):
     def __init__(self, channels: int, num_segments: int, shift_div: int, direction: str):
         super().__init__(num_segments)
         if direction not in SHIFT_DIRECTIONS:
-            raise ValueError(f"shift direction must be one of {SHIFT_DIRECTIONS}, "
-                             f"got {direction!r}")
+            raise ConfigError(f"shift direction must be one of {SHIFT_DIRECTIONS}, "
+                              f"got {direction!r}")
         self.channels = channels
         self.fold = channels // shift_div
         if self.fold < 1 or 2 * self.fold > channels:
-            raise ValueError(f"shift_div={shift_div} leaves no channel to shift in a "
-                             f"{channels}-channel layer; use 2 <= shift_div <= {channels}")
+            raise ConfigError(f"shift_div={shift_div} leaves no channel to shift in a "
+                              f"{channels}-channel layer; use 2 <= shift_div <= {channels}")
         self.direction = direction
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,7 +156,7 @@ class NonLocalBlock(nn.Module):
                  pool_after_conv: bool = False, out_bias: bool = True):
         super().__init__()
         if mode not in NONLOCAL_MODES:
-            raise ValueError(f"non-local mode must be one of {NONLOCAL_MODES}, got {mode!r}")
+            raise ConfigError(f"non-local mode must be one of {NONLOCAL_MODES}, got {mode!r}")
         inner = inner_channels or channels // 2
         self.mode = mode
         self.pool_after_conv = pool_after_conv

@@ -11,11 +11,11 @@ reference). T is read from the input (the data section's ``seg_num``, 8 in the r
 """
 from __future__ import annotations
 
+from videozoo.errors import ConfigError
 from videozoo.models.pretrained import load_imagenet_resnet
 from videozoo.models.resnet import ResNet, ResNetVideoClassifier
 from videozoo.models.temporal import TemporalShift
 from videozoo.registry import register_model
-
 
 #: T of ``default_input()`` (the reference training clip); the model takes any T.
 DEFAULT_FRAMES = 8
@@ -27,7 +27,7 @@ def tsm(num_classes: int = 400, depth: int = 50, shift_div: int = 8,
         dropout_per_frame: bool = True, pretrained: str | None = None) -> ResNetVideoClassifier:
     """``pretrained``: path to a local torchvision ImageNet ResNet state_dict, or None."""
     if shift_every < 1:
-        raise ValueError(f"shift_every must be >= 1, got {shift_every}")
+        raise ConfigError(f"shift_every must be >= 1, got {shift_every}")
 
     def shift(stage: int, block: int, channels: int) -> TemporalShift | None:
         if block % shift_every:
