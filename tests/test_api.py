@@ -16,6 +16,8 @@ from videozoo.engine import checkpoint as ck
 from videozoo.errors import ConfigError
 from videozoo.registry import build_model
 
+pytestmark = pytest.mark.slow  # the Python API end to end: trains small models
+
 FEATURE_MODEL = "attention_cluster"
 
 

@@ -49,7 +49,9 @@ def small_pair(bench, name):
     return ours, bare, inputs
 
 
-@pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow)
+                                  if n in ("tsn", "tsm", "stnet", "nonlocal") else n
+                                  for n in SMALL])
 def test_bare_model_is_the_same_network(name):
     """Same parameters (count, names via load_state_dict) and the same outputs, in eval mode and
     in training mode (batch statistics); the bare Attention Cluster samples its own frames, so

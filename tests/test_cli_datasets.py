@@ -1,12 +1,15 @@
 """`videozoo train/eval/predict tsm --data DIR` on miniature published layouts: the class count
 and the checkpoint's class names come from the data set, fine-tuning re-initialises the
 classifier for another class count, SSv2 trains without horizontal flip."""
+import pytest
 import json
 
 from layout_support import SSV2_TEMPLATES, UCF_CLASSES, make_folders, make_ssv2, make_ucf101
 from support import kinetics_overrides, sets
 from videozoo.cli import main
 from videozoo.engine.checkpoint import read_checkpoint
+
+pytestmark = pytest.mark.slow  # train / eval / predict on every dataset layout
 
 
 def _tiny(*extra):

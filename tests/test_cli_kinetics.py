@@ -9,8 +9,9 @@ from support import KIN_CLASSES, kinetics_overrides, sets
 from videozoo.cli import main
 from videozoo.data.synth_kinetics import encode_video
 
+pytestmark = pytest.mark.slow  # the CLI end to end: trains small models on encoded videos
 
-@pytest.mark.slow
+
 @pytest.mark.parametrize("model", ["tsn", "tsm", "stnet", "nonlocal"])
 def test_model_trains_evaluates_and_predicts_from_cli(model, kinetics_dir, tmp_path, capsys):
     run = tmp_path / "run"
@@ -33,7 +34,6 @@ def test_model_trains_evaluates_and_predicts_from_cli(model, kinetics_dir, tmp_p
     assert "predictions and 0 failures written" in capsys.readouterr().out
 
 
-@pytest.mark.slow
 def test_tsm_learns_motion_that_tsn_cannot(kinetics_dir, tmp_path):
     """Classes differ only by motion direction: frame averaging (TSN) stays near chance."""
     top1 = {}

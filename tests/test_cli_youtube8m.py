@@ -13,6 +13,8 @@ from videozoo.config import build_config
 from videozoo.data import build_source
 from videozoo.metrics.youtube8m import global_average_precision
 
+pytestmark = pytest.mark.slow  # the CLI end to end: trains small models
+
 
 def _label_frequency_gap(data_dir) -> float:
     """GAP of the trivial baseline: every video scored with the training label frequencies."""
@@ -29,7 +31,6 @@ def _label_frequency_gap(data_dir) -> float:
     return global_average_precision(freq.expand_as(valid).clone(), valid, top_k=20)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("model", ["nextvlad", "attention_lstm", "attention_cluster"])
 def test_feature_model_trains_from_cli_and_beats_label_frequency(model, yt8m_dir, tmp_path):
     run = tmp_path / "run"

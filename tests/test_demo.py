@@ -5,8 +5,9 @@ import pytest
 
 from videozoo.cli import main
 
+pytestmark = pytest.mark.slow  # the README's demo
 
-@pytest.mark.slow
+
 def test_youtube8m_demo_reaches_gap_08(tmp_path, capsys):
     assert main(["demo", "--output", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "run" / "demo_metrics.json").read_text())

@@ -26,6 +26,8 @@ from videozoo.errors import (EXIT_NOTHING_USABLE, EXIT_USAGE, DiskFullError, Tra
 from videozoo.fileio import atomic_write_text, remove_stale_temporaries
 from videozoo.registry import build_model
 
+pytestmark = pytest.mark.slow  # each fault is a short training or CLI run
+
 MODEL = "attention_cluster"
 
 

@@ -220,6 +220,7 @@ def shards(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", list(SHAPES))
 def test_cli_converts_and_predicts(model, shards, tmp_path):
     sizes = {**SMALL[model], "num_classes": 5, "rgb_size": 1024, "audio_size": 128}

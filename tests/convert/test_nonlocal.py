@@ -20,6 +20,8 @@ from videozoo.engine.checkpoint import load_model
 from videozoo.errors import ConvertError
 from videozoo.registry import create_model
 
+pytestmark = pytest.mark.slow  # builds ResNet-50 reference graphs and converts full-size files
+
 PARITY = Path(__file__).resolve().parents[2] / "tools" / "parity" / "nonlocal.py"
 WIDTH, CLASSES, FRAMES = 8, 10, 4       # base width 8: every channel count / 8
 TINY = [f"model.base_width={WIDTH}", f"model.num_classes={CLASSES}"]

@@ -24,6 +24,8 @@ from videozoo.registry import create_model
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "parity"))
 import resnet2d as ref  # noqa: E402  (the numpy reference graphs)
 
+pytestmark = pytest.mark.slow  # builds ResNet-50 reference graphs and converts full-size files
+
 CLASSES = 5
 SIZE = 32
 

@@ -15,6 +15,8 @@ from videozoo.engine.optim import build_optimizer
 from videozoo.engine.tasks import MultiLabelTask
 from videozoo.engine.train import train_step
 
+pytestmark = pytest.mark.slow  # spawns torchrun process groups
+
 HERE = Path(__file__).parent
 
 
@@ -63,7 +65,6 @@ def test_gradient_accumulation_equals_full_batch():
         torch.testing.assert_close(accumulated[name], value, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.slow
 def test_torchrun_training_and_distributed_eval_equal_single_process(yt8m_dir, tmp_path):
     over = sets(yt8m_overrides("nextvlad", ["train.valid_interval=0"]))
     run = tmp_path / "run"

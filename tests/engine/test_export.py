@@ -11,6 +11,8 @@ from videozoo.engine import checkpoint as ck
 from videozoo.engine.export import (ExportError, cli_export, export_model, parity_batch,
                                     parity_check, sidecar_path)
 
+pytestmark = pytest.mark.slow  # exports every model to ONNX and TorchScript
+
 pytest.importorskip("onnxruntime")
 
 TINY = {

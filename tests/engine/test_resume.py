@@ -14,6 +14,8 @@ from videozoo.engine import checkpoint as ck
 from videozoo.engine import train as train_mod
 from videozoo.errors import EXIT_INTERRUPTED, TrainingStopped
 
+pytestmark = pytest.mark.slow  # trains, kills and resumes runs
+
 # attention_cluster samples frames randomly and uses dropout: the strictest replay check.
 MODEL = "attention_cluster"
 
@@ -34,7 +36,6 @@ def _final_params(run_dir):
     return ck.read_checkpoint(last)["model"], last
 
 
-@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(yt8m_dir, tmp_path):
     full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
     subprocess.run(_train_cmd(yt8m_dir, full_dir), check=True, capture_output=True, timeout=600)
@@ -60,7 +61,6 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(yt8m_dir, tmp_p
         assert torch.equal(resumed[name], value), name
 
 
-@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_with_the_interrupted_code(yt8m_dir, tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(_train_cmd(yt8m_dir, out), stdout=subprocess.PIPE,
@@ -121,7 +121,6 @@ def test_nan_losses_skip_steps_then_stop_naming_last_checkpoint(yt8m_dir, tmp_pa
         assert torch.equal(value, before[name]), name
 
 
-@pytest.mark.slow
 def test_finetune_with_other_class_count_and_clear_errors(yt8m_dir, tmp_path):
     src = tmp_path / "src"
     run_videozoo("train", MODEL, "--data", yt8m_dir, "--output", src, "--epochs", 1,

@@ -8,6 +8,8 @@ from support import yt8m_overrides
 from videozoo.config import build_config
 from videozoo.engine.train import train
 
+pytestmark = pytest.mark.slow  # trains with accumulation, bf16 and clipping
+
 
 def test_amp_accumulation_and_clipping_take_effect(yt8m_dir, tmp_path, monkeypatch):
     from videozoo.engine import train as train_mod

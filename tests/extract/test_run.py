@@ -16,6 +16,8 @@ from videozoo.data.youtube8m_records import (SequenceExample, dequantize, encode
 from videozoo.errors import DataNotFoundError, NothingUsableError, OutputExistsError
 from videozoo.extract import PCA, quantize_features, run_extract
 
+pytestmark = pytest.mark.slow  # decodes videos and runs the extractor end to end
+
 FRAMES = {"tone": len(TONES), "silent": 3, "long": MAX_SECONDS}
 
 
