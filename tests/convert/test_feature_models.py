@@ -252,3 +252,13 @@ def test_exported_peephole_model_keeps_a_dynamic_frame_count(tmp_path):
     result = cli_export("attention_lstm", checkpoint, "onnx")
     assert result["dynamic_axes"]["rgb"] == {0: "batch", 1: "frames"}
     assert result["max_abs_diff"] < 1e-4
+
+
+def test_classifier_shape_error_suggests_the_files_class_count():
+    from videozoo.convert.mapping import TensorMapper
+    target = {"classifier.weight": torch.zeros(10, 32), "classifier.bias": torch.zeros(10)}
+    mapper = TensorMapper({}, target, "file.pth")
+    with pytest.raises(ConvertError, match=r"\[7, 32\].*num_classes=7 "):
+        mapper.put("classifier.weight", np.zeros((7, 32), np.float32), src="fc.weight")
+    with pytest.raises(ConvertError, match=r"num_classes=7 "):
+        mapper.put("classifier.bias", np.zeros(7, np.float32), src="fc.bias")

@@ -142,7 +142,7 @@ class TensorMapper:
     @staticmethod
     def _default_hint(target: str, shape) -> str:
         if target.startswith("classifier"):
-            count = shape[-1] if len(shape) == 2 and target.endswith("weight") else shape[0]
+            count = shape[0]  # our layout: [num_classes, features] and [num_classes]
             return f"; likely fix: --set model.num_classes={count} (the file's class count)"
         return "; likely fix: a --set of the depth / sizes / frame count the file was trained with"
 
