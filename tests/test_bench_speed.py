@@ -97,8 +97,17 @@ def test_bench_speed_reports_ratios(tmp_path):
             ours, bare = case[phase]["ours"], case[phase]["bare"]
             assert ours["samples_per_s"] > 0 and bare["samples_per_s"] > 0
             assert ours["x_bare_min"] <= ours["x_bare"] <= ours["x_bare_max"]
+            assert ours["x_bare_best"] > 0
     assert all(results["adam_step"][f"{k}_ms"] > 0 for k in ("for_loop", "foreach", "fused"))
     assert json.loads(out.read_text())["models"]["nextvlad"]["fp32/none"]["params"]["ours"] > 0
+
+
+def test_summary_ratios_per_round_and_best_against_best():
+    bench = load_bench()
+    row = bench.summarise({"bare": [2.0, 1.0, 4.0], "ours": [1.0, 2.0, 2.0]}, batch_size=4)["ours"]
+    assert row["samples_per_s"] == 2.0                       # 4 samples / median 2 s
+    assert (row["x_bare"], row["x_bare_min"], row["x_bare_max"]) == (2.0, 0.5, 2.0)
+    assert row["x_bare_best"] == 1.0                         # fastest 1 s against fastest 1 s
 
 
 def test_bare_model_gets_our_optimizer_groups():

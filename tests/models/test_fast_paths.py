@@ -130,23 +130,49 @@ def previous_shift(shift, x):
     fold = shift.fold
     first, second = frames[:, :, :fold], frames[:, :, fold:2 * fold]
     zero = torch.zeros_like(first[:, :1])
-    previous = torch.cat([zero, first[:, :-1]], dim=1)
-    following = torch.cat([second[:, 1:], zero], dim=1)
-    return torch.cat([previous, following, frames[:, :, 2 * fold:]], dim=2).flatten(0, 1)
+    if shift.direction == "previous_first":
+        first, second = torch.cat([zero, first[:, :-1]], dim=1), torch.cat([second[:, 1:], zero], 1)
+    else:
+        first, second = torch.cat([first[:, 1:], zero], dim=1), torch.cat([zero, second[:, :-1]], 1)
+    return torch.cat([first, second, frames[:, :, 2 * fold:]], dim=2).flatten(0, 1)
 
 
+def autograd_node_names(tensor):
+    names, todo = set(), [tensor.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and type(node).__name__ not in names:
+            names.add(type(node).__name__)
+            todo.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
+@pytest.mark.parametrize("direction", ["previous_first", "next_first"])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_shift_values_and_gradients_equal_previous_implementation(channels_last):
+def test_shift_values_and_gradients_equal_previous_implementation(channels_last, direction):
     torch.manual_seed(0)
-    shift = TemporalShift(16, 3, 8, "previous_first")
+    shift = TemporalShift(16, 3, 8, direction)
     x = torch.randn(6, 16, 4, 4)
     if channels_last:
         x = x.to(memory_format=torch.channels_last)
     x.requires_grad_(True)
     upstream = torch.randn(6, 16, 4, 4)
     out = shift(x)
+    assert "_ShiftFunctionBackward" in autograd_node_names(out)  # one copy each way, no cat
     (grad,) = torch.autograd.grad(out, x, upstream)
     x_ref = x.detach().contiguous().requires_grad_(True)
     expected = previous_shift(shift, x_ref)
     (grad_ref,) = torch.autograd.grad(expected, x_ref, upstream)
     assert torch.equal(out, expected) and torch.equal(grad, grad_ref)
+    assert out.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
+@pytest.mark.parametrize("direction", ["previous_first", "next_first"])
+def test_traced_shift_uses_slices_and_cat_and_equals_eager(direction):
+    shift = TemporalShift(16, 3, 8, direction)
+    x = torch.randn(6, 16, 4, 4)
+    traced = torch.jit.trace(shift, x)
+    graph = str(traced.graph)
+    assert "aten::cat" in graph and "copy_" not in graph
+    other = torch.randn(12, 16, 4, 4)  # the trace keeps T=3: 4 clips
+    assert torch.equal(traced(other), shift(other))
