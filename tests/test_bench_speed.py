@@ -123,3 +123,15 @@ def test_bare_model_gets_our_optimizer_groups():
     for mine, theirs in zip(ours_opt.param_groups, bare_opt.param_groups):
         assert mine["weight_decay"] == theirs["weight_decay"] and mine["lr"] == theirs["lr"]
         assert [p.shape for p in mine["params"]] == [p.shape for p in theirs["params"]]
+
+
+def test_bench_shift_reports_each_stage_and_the_total():
+    spec = importlib.util.spec_from_file_location("bench_shift", SCRIPT.parent / "bench_shift.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.main(["--rounds", "1", "--warmup", "0"])
+    assert len(results["stages"]) == 4
+    for name in ("function", "slices+cat", "clone"):
+        assert results["totals_ms"][name] == pytest.approx(sum(
+            blocks * row[name] for (_, _, blocks), row in zip(module.STAGES,
+                                                            results["stages"].values())))

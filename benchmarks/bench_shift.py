@@ -1,0 +1,82 @@
+"""What TSM's temporal shift costs in training, at each ResNet-50 stage, side by side.
+
+    python benchmarks/bench_shift.py [--rounds 60] [--threads 1] [--segments 8]
+
+Forward + backward of ``TemporalShift`` on one clip's activations at the input of each stage's
+blocks (channels_last, as the engine trains), three ways per round in turn: the training path
+(an autograd Function: one copy each way), the traced path (slices + ``torch.cat``, what ONNX
+export records; TSM trained through it before), and a plain ``clone()`` (one copy, backward
+free: the floor). The last line adds the stages up for one ResNet-50 (3, 4, 6, 3 blocks): the
+milliseconds per clip a TSM training step spends shifting. Times are this process's CPU time.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from videozoo.models.temporal import TemporalShift, _shift_by_cat
+
+# (channels at the block input, spatial size at 224 px, blocks) for each ResNet-50 stage
+STAGES = ((256, 56, 3), (512, 28, 4), (1024, 14, 6), (2048, 7, 3))
+
+
+class TracedPathShift(TemporalShift):
+    """The same shift through the slices + cat path that tracing uses."""
+
+    def _shift(self, x, channel_dim):
+        frames = self.unfold_time(x)
+        return _shift_by_cat(frames, self.fold, channel_dim,
+                             self.direction == "previous_first").flatten(0, 1)
+
+
+def forward_backward(fn, x, grad) -> float:
+    start = time.process_time()
+    torch.autograd.grad(fn(x), x, grad)
+    return time.process_time() - start
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--segments", type=int, default=8, help="frames per clip (T)")
+    parser.add_argument("--shift-div", type=int, default=8)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} thread(s), CPU "
+          f"{torch.backends.cpu.get_cpu_capability()}; milliseconds forward + backward, "
+          "median (min) over rounds")
+    totals = {"function": 0.0, "slices+cat": 0.0, "clone": 0.0}
+    results = {}
+    for channels, size, blocks in STAGES:
+        contenders = {
+            "function": TemporalShift(channels, args.segments, args.shift_div, "previous_first"),
+            "slices+cat": TracedPathShift(channels, args.segments, args.shift_div,
+                                          "previous_first"),
+            "clone": torch.clone}
+        shape = (args.segments, channels, size, size)
+        x = torch.randn(shape).to(memory_format=torch.channels_last).requires_grad_()
+        grad = torch.randn(shape).to(memory_format=torch.channels_last)
+        ms = {name: [] for name in contenders}
+        for round_index in range(args.warmup + args.rounds):
+            for name, fn in contenders.items():
+                seconds = forward_backward(fn, x, grad)
+                if round_index >= args.warmup:
+                    ms[name].append(1000 * seconds)
+        row = {name: statistics.median(values) for name, values in ms.items()}
+        results[f"{channels}x{size}x{size}"] = row
+        for name, value in row.items():
+            totals[name] += blocks * value
+        print(f"  [{args.segments}, {channels}, {size}, {size}] x {blocks} blocks: "
+              + "  ".join(f"{name} {row[name]:.2f} ({min(ms[name]):.2f})" for name in row))
+    print("  per clip, all 16 blocks: " + "  ".join(f"{name} {value:.1f} ms"
+                                                   for name, value in totals.items()))
+    return {"stages": results, "totals_ms": totals}
+
+
+if __name__ == "__main__":
+    main()
