@@ -30,8 +30,8 @@ NO_DROPOUT = {"nextvlad": "model.drop_rate=0", "attention_lstm": "model.drop_rat
               "tsm": "model.dropout=0", "stnet": "model.dropout=0", "nonlocal": "model.dropout=0"}
 
 
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_speed", SCRIPT)
+def load_bench(script: str = "bench_speed.py"):
+    spec = importlib.util.spec_from_file_location(Path(script).stem, SCRIPT.parent / script)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -126,9 +126,7 @@ def test_bare_model_gets_our_optimizer_groups():
 
 
 def test_bench_shift_reports_each_stage_and_the_total():
-    spec = importlib.util.spec_from_file_location("bench_shift", SCRIPT.parent / "bench_shift.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_bench("bench_shift.py")
     results = module.main(["--rounds", "1", "--warmup", "0"])
     assert len(results["stages"]) == 4
     for name in ("function", "slices+cat", "clone"):
