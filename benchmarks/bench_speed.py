@@ -4,7 +4,7 @@
         [--padding none,youtube8m] [--rounds 5] [--warmup 1] [--min-seconds 2] [--threads 1]
         [--clock wall|cpu]
         [--batch-size N] [--frames T] [--resolution PX] [--set [MODEL:]key=value ...]
-        [--contiguous] [--adam] [--json FILE]
+        [--contiguous] [--no-shift] [--adam] [--json FILE]
 
 Ours: the registered model built from its packaged config, with the engine's default speed
 settings (``train.channels_last: auto``), trained with the engine's own ``train_step``
@@ -23,7 +23,8 @@ Cases: ``--precision`` fp32 and bf16 (autocast; default: bf16 only where it is n
 or a CPU with AVX512-BF16 / AMX: emulated bfloat16 is many times slower than fp32); feature
 models with ``--padding`` none (every video ``--frames`` long) and youtube8m (lengths drawn
 like YouTube-8M's: videos of 120-500 s at one frame per second, cut at 300 frames, scaled to
-``--frames``). ``--contiguous`` adds ours without channels_last (what the default gains).
+``--frames``). ``--contiguous`` adds ours without channels_last (what the default gains); ``--no-shift`` adds
+our TSM with its shifts removed (what the shift costs inside a whole training step).
 
 Each round times ours and bare back to back (alternating which goes first) after
 ``--warmup`` rounds; a round's ratio is bare seconds / our seconds, so > 1 means ours is
@@ -542,6 +543,16 @@ def build_pair(name: str, cfg: dict, device, frames_per_clip: int | None):
     return ours, bare
 
 
+def without_shift(model: nn.Module) -> nn.Module:
+    """A copy of our TSM with every temporal shift replaced by the identity: TSN's network."""
+    from videozoo.models.temporal import TemporalShift
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if isinstance(getattr(module, "block_input", None), TemporalShift):
+            module.block_input = nn.Identity()
+    return model
+
+
 def bench_case(name: str, cfg: dict, args, device, precision: str, padding: str) -> dict:
     data_format = cfg["data"]["format"]
     video = data_format == "kinetics"
@@ -566,6 +577,9 @@ def bench_case(name: str, cfg: dict, args, device, precision: str, padding: str)
     if args.contiguous and video:
         contiguous = copy.deepcopy(ours).to(memory_format=torch.contiguous_format)
         contenders.append(ours_contender("ours contiguous", contiguous, cfg, batch, device, amp))
+    if args.no_shift and name == "tsm":
+        contenders.append(ours_contender("ours no shift", without_shift(ours), cfg, batch,
+                                         device, amp))
     params = {label: sum(p.numel() for p in model.parameters())
               for label, model in (("ours", ours), ("bare", bare))}
     shape = list((batch["video"] if video else batch["rgb"]).shape)
@@ -659,6 +673,8 @@ def parse_args(argv=None):
                              "(nextvlad:model.cluster_size=32)")
     parser.add_argument("--contiguous", action="store_true",
                         help="video models: also time ours without channels_last")
+    parser.add_argument("--no-shift", action="store_true",
+                        help="tsm: also time ours with the shifts removed (what the shift costs)")
     parser.add_argument("--adam", action="store_true",
                         help="also time Adam for-loop / foreach / fused on NeXtVLAD's parameters")
     parser.add_argument("--json", default=None, help="also write the results to this file")
