@@ -176,3 +176,16 @@ def test_traced_shift_uses_slices_and_cat_and_equals_eager(direction):
     assert "aten::cat" in graph and "copy_" not in graph
     other = torch.randn(12, 16, 4, 4)  # the trace keeps T=3: 4 clips
     assert torch.equal(traced(other), shift(other))
+
+
+def test_compiled_shift_equals_eager_in_values_and_gradients():
+    # train.compile: dynamo must take the shift's autograd Function whole (fullgraph)
+    shift = TemporalShift(16, 3, 8, "previous_first")
+    x = torch.randn(6, 16, 4, 4).to(memory_format=torch.channels_last).requires_grad_(True)
+    upstream = torch.randn(6, 16, 4, 4)
+    compiled = torch.compile(shift, backend="aot_eager", fullgraph=True)
+    out = compiled(x)
+    (grad,) = torch.autograd.grad(out, x, upstream)
+    expected = shift(x)
+    (grad_expected,) = torch.autograd.grad(expected, x, upstream)
+    assert torch.equal(out, expected) and torch.equal(grad, grad_expected)
