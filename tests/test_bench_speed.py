@@ -94,7 +94,6 @@ def test_bench_speed_reports_ratios(tmp_path):
         for phase in ("train", "infer"):
             ours, bare = case[phase]["ours"], case[phase]["bare"]
             assert ours["samples_per_s"] > 0 and bare["samples_per_s"] > 0
-            assert ours["x_bare_min"] <= ours["x_bare"] <= ours["x_bare_max"]
             assert ours["x_bare_best"] > 0
     assert all(results["adam_step"][f"{k}_ms"] > 0 for k in ("for_loop", "foreach", "fused"))
     assert json.loads(out.read_text())["models"]["nextvlad"]["fp32/none"]["params"]["ours"] > 0
@@ -123,11 +122,18 @@ def test_bare_model_gets_our_optimizer_groups():
         assert [p.shape for p in mine["params"]] == [p.shape for p in theirs["params"]]
 
 
-def test_bench_shift_reports_each_stage_and_the_total():
+def test_bench_shift_times_two_paths_that_compute_the_same_shift():
+    """What bench_shift compares is like with like: the traced path it times gives the
+    training path's output and gradient (a change to either would make its ratio meaningless)."""
     module = load_bench("bench_shift.py")
-    results = module.main(["--rounds", "1", "--warmup", "0"])
-    assert len(results["stages"]) == 4
-    for name in ("function", "slices+cat", "clone"):
-        assert results["totals_ms"][name] == pytest.approx(sum(
-            blocks * row[name] for (_, _, blocks), row in zip(module.STAGES,
-                                                            results["stages"].values())))
+    x = torch.randn(2 * 4, 16, 3, 3).to(memory_format=torch.channels_last).requires_grad_()
+    grad = torch.randn_like(x)
+    outputs = []
+    for cls in (module.TemporalShift, module.TracedPathShift):
+        shift = cls(16, 4, 8, "previous_first")
+        out = shift(x)
+        outputs.append((out, torch.autograd.grad(out, x, grad)[0]))
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=0)
+    assert not torch.equal(outputs[0][0], x)  # it does shift
+    results = module.main(["--rounds", "1", "--warmup", "0", "--segments", "2"])
+    assert [key for key in results["stages"]] == [f"{c}x{s}x{s}" for c, s, _ in module.STAGES]

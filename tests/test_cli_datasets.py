@@ -4,7 +4,7 @@ classifier for another class count, SSv2 trains without horizontal flip."""
 import pytest
 import json
 
-from layout_support import SSV2_TEMPLATES, UCF_CLASSES, make_folders, make_ssv2, make_ucf101
+from layout_support import SSV2_TEMPLATES, UCF_CLASSES, make_folders, make_ssv2, make_ucf101, write_clip
 from support import kinetics_overrides, sets
 from videozoo.cli import main
 from videozoo.engine.checkpoint import read_checkpoint
@@ -44,6 +44,28 @@ def test_class_folders_train_eval_predict(tmp_path, capsys):
     assert metrics["num_videos"] == 3 and metrics["num_invalid"] == 0
     assert len(rows) == 3 and all(set(r["class_names"]) <= {"alpha", "beta", "gamma"} for r in rows)
     assert "train split of" in log and "(folders layout): 9 videos, 3 classes; horizontal flip on" in log
+
+
+def test_flat_class_folders_hold_out_a_split_that_eval_and_resume_keep(tmp_path, capsys):
+    """my_videos/<class>/*.mp4, no split folders: training holds out a stratified validation
+    split, writes it to the run folder, and eval / --resume use that split."""
+    root = tmp_path / "my_videos"
+    for label, name in enumerate(("alpha", "beta", "gamma")):
+        for i in range(4):
+            write_clip(root / name / f"clip{i}.mp4", label, 3, seed=label * 10 + i)
+    run = tmp_path / "run"
+    ckpt, metrics, rows, log = _train_eval_predict(root, run, root / "alpha", capsys)
+    split = json.loads((run / "split.json").read_text())
+    assert len(split["validate"]) == 3 and len(split["train"]) == 9
+    assert "has no split folders: 3 of its 12 videos validate" in log
+    assert "(flat layout): 9 videos, 3 classes" in log
+    assert ckpt["config"]["data"]["split_file"] == str((run / "split.json").resolve())
+    assert metrics["num_videos"] == 3 and ckpt["class_names"] == ["alpha", "beta", "gamma"]
+    write_clip(root / "alpha" / "late.mp4", 0, 3, seed=99)  # a video added after the run
+    assert main(["train", "tsm", "--data", str(root), "--output", str(run), "--epochs", "2",
+                 "--resume", "auto", *_tiny()]) == 0
+    assert json.loads((run / "split.json").read_text()) == split
+    assert "(flat layout): 9 videos, 3 classes" in capsys.readouterr().err
 
 
 def test_ucf101_train_eval_predict(tmp_path, capsys):

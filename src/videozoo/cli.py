@@ -56,8 +56,9 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="videozoo",
-        description="Video classification: YouTube-8M feature models (nextvlad, attention_lstm, "
-                    "attention_cluster) and Kinetics video models (tsn, tsm, stnet, nonlocal).")
+        description="Video classification: YouTube-8M feature models "
+                    f"({', '.join(registry.models_of_track('youtube8m'))}) and video models "
+                    f"({', '.join(registry.models_of_track('video'))}).")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"videozoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -5,6 +5,7 @@ A full config has four sections:
 * ``model``: ``name`` plus the keyword arguments of the registered builder (schema = the
   builder's signature defaults);
 * ``data``: ``format`` plus that format's ``DEFAULTS`` (schema = the data module's dict);
+  a model module's ``DEFAULT_SEGMENTS`` is that model's default ``data.seg_num``;
 * ``train`` and ``eval``: engine options (schema = ``ENGINE_DEFAULTS`` below).
 
 Precedence: code defaults < packaged ``configs/<model>.yaml`` < ``--config FILE`` < ``--set``.
@@ -238,6 +239,9 @@ def build_config(model: str | None, config_file: str | None = None,
     if fmt is None:
         raise ConfigError(f"config for '{name}' names no data.format (youtube8m or kinetics)")
     defaults = {"model": model_schema(name), "data": data_schema(fmt)}
+    segments = getattr(registry.model_module(name), "DEFAULT_SEGMENTS", None)
+    if segments is not None and "seg_num" in defaults["data"]:
+        defaults["data"]["seg_num"] = segments  # the model's reference clip (its one home)
     cfg = {**copy.deepcopy(defaults), **copy.deepcopy(ENGINE_DEFAULTS)}
     for layer in layers:
         layer = copy.deepcopy(layer)

@@ -6,19 +6,8 @@ with the class's ``exit_code``. Anything else that reaches the CLI is a bug (exi
 with ``VIDEOZOO_DEBUG=1``). Each class also derives from the built-in exception a caller would
 expect (``ValueError``, ``FileNotFoundError``, ...), so plain ``except ValueError`` still works.
 
-Exit codes (README, "What happens when things go wrong"):
-
-====  ============================================================================
-0     finished
-1     internal error (a bug: please report it with ``VIDEOZOO_DEBUG=1`` output)
-2     bad command, option, config, checkpoint or input (one line says which)
-3     the command ran but produced nothing usable (no input could be predicted,
-      ``check`` found bad files)
-4     training stopped: too many non-finite losses in a row
-75    interrupted (SIGTERM / SIGINT) after writing a checkpoint: resume with
-      ``--resume auto`` (75 = EX_TEMPFAIL, "try again")
-130   interrupted by a second Ctrl-C, without a checkpoint
-====  ============================================================================
+The exit codes and what each means are ``EXIT_MEANINGS`` below (docs/reliability.md shows
+``exit_code_table()``; a test keeps the two equal).
 """
 from __future__ import annotations
 
@@ -29,6 +18,28 @@ EXIT_NOTHING_USABLE = 3
 EXIT_TRAINING_STOPPED = 4
 EXIT_INTERRUPTED = 75
 EXIT_ABORTED = 130
+
+EXIT_MEANINGS = {
+    EXIT_OK: "finished",
+    EXIT_INTERNAL: "internal error: a bug in videozoo (rerun with `VIDEOZOO_DEBUG=1` and report "
+                   "the traceback)",
+    EXIT_USAGE: "bad command, option, config, checkpoint or input: one line says which and how "
+                "to fix it",
+    EXIT_NOTHING_USABLE: "the command ran but produced nothing usable: no input could be "
+                         "predicted or embedded, or `videozoo check` found problems (listed in "
+                         "its CSV)",
+    EXIT_TRAINING_STOPPED: "training stopped: `train.max_bad_steps` non-finite losses in a row, "
+                           "or weights became NaN/Inf (nothing non-finite is saved)",
+    EXIT_INTERRUPTED: "interrupted by SIGTERM / SIGINT after writing a checkpoint: continue with "
+                      "`--resume auto` (75 is EX_TEMPFAIL, \"try again\")",
+    EXIT_ABORTED: "interrupted by a second Ctrl-C, without a checkpoint",
+}
+
+
+def exit_code_table() -> str:
+    """``EXIT_MEANINGS`` as the Markdown table docs/reliability.md shows."""
+    rows = [f"| {code} | {meaning} |" for code, meaning in EXIT_MEANINGS.items()]
+    return "\n".join(["| exit code | meaning |", "|---|---|", *rows]) + "\n"
 
 
 class VideozooError(Exception):

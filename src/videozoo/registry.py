@@ -50,11 +50,24 @@ def _scan(package: str) -> None:
     _SCANNED.add(package)
 
 
+#: Every shipped model and its track, in the order lists show them: ``youtube8m`` models read
+#: YouTube-8M frame features (TFRecord shards), ``video`` models read video files.
+MODEL_TRACKS = {
+    "nextvlad": "youtube8m", "attention_lstm": "youtube8m", "attention_cluster": "youtube8m",
+    "tsn": "video", "tsm": "video", "stnet": "video", "nonlocal": "video",
+}
+
+
 def list_models() -> list[str]:
-    """Registered model names, in registration order (feature models first)."""
+    """Registered model names: the shipped ones in ``MODEL_TRACKS`` order, then any others."""
     _scan("videozoo.models")
-    order = ("nextvlad", "attention_lstm", "attention_cluster", "tsn", "tsm", "stnet", "nonlocal")
+    order = list(MODEL_TRACKS)
     return sorted(_MODELS, key=lambda n: (order.index(n) if n in order else len(order), n))
+
+
+def models_of_track(track: str) -> list[str]:
+    """The shipped models of one track (``youtube8m`` or ``video``), without importing them."""
+    return [name for name, its_track in MODEL_TRACKS.items() if its_track == track]
 
 
 def list_datasets() -> list[str]:
@@ -67,6 +80,12 @@ def model_builder(name: str) -> Callable[..., Any]:
     if name not in _MODELS:
         raise ConfigError(f"unknown model '{name}'; available: {', '.join(list_models())}")
     return _MODELS[name]
+
+
+def model_module(name: str):
+    """The module that registered model `name` (it may declare ``DEFAULT_SEGMENTS``, the
+    frames or segments of the model's reference training clip)."""
+    return importlib.import_module(model_builder(name).__module__)
 
 
 def create_model(name: str, **kwargs):

@@ -8,8 +8,8 @@ import pytest
 from pathlib import Path
 import torch
 
-from videozoo.data.kinetics import (DEFAULTS, build, find_annotation, kinetics400_classes, load_records,
-                                    predict_records, resolve_classes)
+from videozoo.data.kinetics import DEFAULTS, build, predict_records
+from videozoo.data.layouts import find_annotation, kinetics400_classes, load_records, resolve_classes
 from videozoo.data.synth_kinetics import class_names, motion_video, synth_kinetics
 from videozoo.registry import dataset_builder
 

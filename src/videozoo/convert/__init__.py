@@ -68,7 +68,7 @@ def convert_weights(source: str | Path, model: str, output: str | Path, *,
     (output path, format, counts, config) and prints the per-tensor report when verbose."""
     from videozoo import __version__
     from videozoo.config import build_config, model_schema, nested_to_overrides
-    from videozoo.data.kinetics import kinetics400_classes
+    from videozoo.data.layouts import kinetics400_classes
     from videozoo.engine.checkpoint import model_checkpoint, save_checkpoint
     from videozoo.registry import build_model
 

@@ -49,6 +49,7 @@ from typing import Callable
 import numpy as np
 
 from videozoo.convert.mapping import Mapping, TensorMapper, register_mapping
+from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from videozoo.errors import ConvertError
 from videozoo.models.resnet import STAGE_BLOCKS
 
@@ -66,7 +67,7 @@ _PADDLE_BN = {"weight": "weight", "bias": "bias", "running_mean": "_mean", "runn
 _AUTO_BN = {"weight": "w_0", "bias": "b_0", "running_mean": "w_1", "running_var": "w_2"}
 _BN_PARAMS = tuple(_AUTO_BN)
 
-IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+IMAGENET = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
 
 
 # ----------------------------------------------------------------------------- source names

@@ -7,6 +7,7 @@ A data format is a module that registers ``build(data_cfg, split, ...) -> DataSo
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable, Protocol
 
 import torch
@@ -41,3 +42,11 @@ def build_source(cfg: dict, split: str, *, training: bool, batch_size: int, seed
     return build(data_cfg, split, training=training, batch_size=batch_size, seed=seed,
                  rank=rank, world_size=world_size, num_workers=cfg["train"]["num_workers"],
                  pin_memory=cfg["train"]["pin_memory"] and torch.cuda.is_available())
+
+
+def freeze_split(cfg: dict, output_dir: str | Path, *, reuse: bool, write: bool) -> bool:
+    """Before a run reads its data: a data set published without a validation split gets one,
+    fixed in the run folder (the format's optional ``freeze_split``; see data/kinetics.py).
+    True when ``cfg["data"]`` now names such a split file."""
+    freeze = getattr(registry.dataset_module(cfg["data"]["format"]), "freeze_split", None)
+    return bool(freeze and freeze(cfg["data"], Path(output_dir), reuse=reuse, write=write))

@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from videozoo.data.layouts import (VideoRecord, clip_stem, default_flip, detect_layout,  # noqa: F401
-                                   find_annotation, index_videos, kinetics400_classes, load_records,
-                                   read_csv_rows, read_list_lines, resolve_classes)
+from videozoo.data.holdout import write_split_file
+from videozoo.data.layouts import (VideoRecord, clip_stem, default_flip, detect_layout, flat_split,
+                                   index_videos, load_records, read_csv_rows, read_list_lines,
+                                   resolve_classes)
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TSM_SCALES, VideoTransform, build_transform
 from videozoo.data.video import (CLIP_POSITIONS, SEGMENT_POSITIONS, VIDEO_EXTENSIONS, VideoReadError,
                                  VideoReader, clip_indices, find_video_files, is_video_file,
@@ -44,7 +45,10 @@ TASK = "singlelabel"
 DEFAULTS = {
     "format": "kinetics",
     "root": None,                  # dataset folder (--data DIR)
-    "layout": "auto",              # auto | kinetics | folders | ucf101 | hmdb51 | ssv2 (data/layouts.py)
+    "layout": "auto",              # auto | kinetics | folders | flat | ucf101 | hmdb51 | ssv2 (data/layouts.py)
+    "val_fraction": 0.1,           # flat class folders: share of each class held out to validate
+    "split_seed": 0,               # flat class folders: seed of that hold-out
+    "split_file": None,            # flat class folders: the run's split.json (set by training)
     "split_id": 1,                 # UCF101 / HMDB51 train/test split 1..3
     "train_annotation": None,      # explicit annotation files (CSV or list file)
     "validate_annotation": None,
@@ -326,6 +330,37 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
     return KineticsSource(dataset, names, batch_size=batch_size, seed=seed, rank=rank,
                           world_size=world_size, num_workers=num_workers, pin_memory=pin_memory,
                           failures=failures)
+
+
+def freeze_split(data_cfg: dict, output_dir: Path, *, reuse: bool, write: bool) -> bool:
+    """A ``flat`` data set (class folders, no split folders): fix its train / validate split
+    in ``output_dir/split.json`` (kept as it is when `reuse`, i.e. resuming; written when
+    `write`, the main process) and point ``data.split_file`` at it. False for other layouts."""
+    cfg = {**DEFAULTS, **data_cfg}
+    if cfg.get("split_file") or not cfg.get("root") or detect_layout(cfg) != "flat":
+        return False
+    path = (Path(output_dir) / "split.json").resolve()
+    if reuse and path.is_file():
+        data_cfg["split_file"] = str(path)
+        if write:
+            logger.info("train / validate split of %s: the run's %s", cfg["root"], path)
+        return True
+    if write:  # the other processes read what the main one writes
+        class_names, split = flat_split(cfg)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_split_file(path, class_names, split, float(cfg["val_fraction"]), int(cfg["split_seed"]))
+        total = len(split["train"]) + len(split["validate"])
+        logger.info("%s has no split folders: %d of its %d videos validate (data.val_fraction=%s "
+                    "of each class, data.split_seed=%s); split written to %s, which eval and "
+                    "--resume use", cfg["root"], len(split["validate"]), total,
+                    cfg["val_fraction"], cfg["split_seed"], path)
+        lone = sorted({video_id.split("/", 1)[0] for video_id in split["train"]}
+                      - {video_id.split("/", 1)[0] for video_id in split["validate"]})
+        if lone and cfg["val_fraction"] > 0:
+            logger.warning("%d class(es) have a single video, which trains and is never "
+                           "validated: %s", len(lone), ", ".join(lone[:5]))
+    data_cfg["split_file"] = str(path)
+    return True
 
 
 # -- inputs that are already in memory ------------------------------------------------------------

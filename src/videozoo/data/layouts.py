@@ -24,6 +24,10 @@ Layouts (``data.layout``: ``auto`` takes the first, in this order, whose files a
 5. ``folders``: DIR/train/<class>/, DIR/val|validate|validation/<class>/, DIR/test/<class>/
    with the videos inside (any depth). Videos directly in a split folder belong to no class and
    are left out (one warning with their count).
+6. ``flat``: DIR/<class>/ with the videos inside (any depth) and no split folders. The
+   validate split is held out of each class (``data.val_fraction``, ``data.split_seed``; rules
+   in data/holdout.py); training writes it to the run folder as ``split.json`` and sets
+   ``data.split_file``, which then decides both splits (eval, resume). No test split.
 
 ``data.video_dir`` replaces the video folder search of layouts 1-4. UCF101 and HMDB51 have no
 validation list: their ``validate`` and ``test`` splits are both the test list.
@@ -50,7 +54,8 @@ Class ids (first rule that applies)
    ``kinetics400`` (the shipped, sorted 400 names).
 2. DIR/classes.txt (line order = id).
 3. The layout's own list: ssv2 the ids of labels.json; ucf101 classInd.txt; hmdb51 the sorted
-   class names of the split files; folders the sorted class folder names of the train split
+   class names of the split files; flat the sorted class folder names (those of the split
+   file when there is one); folders the sorted class folder names of the train split
    (of the split asked when there is no train folder); kinetics: for CSVs, the Kinetics-400 list
    if every label (of the train CSV, else of the validate / test one) is a Kinetics-400 class
    (ids match Kinetics-400 checkpoints even for a partial download), otherwise the sorted set of
@@ -73,6 +78,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+from videozoo.data.holdout import check_val_fraction, read_split_file, stratified_split
 from videozoo.data.video import VIDEO_EXTENSIONS, find_video_files, is_video_file
 from videozoo.errors import ConfigError, DataError, DataNotFoundError
 
@@ -546,6 +552,49 @@ def read_folders(cfg: dict, split: str | None) -> Annotated:
     return Annotated(class_names, entries, folder, folder)
 
 
+# -- 6. one folder per class, no split folders ---------------------------------------------------
+def _flat_found(root: Path) -> bool:
+    return not any(_split_folder(root, split) for split in SPLIT_NAMES) and bool(_class_folders(root))
+
+
+def _flat_videos(root: Path) -> dict[str, list[tuple[str, str]]]:
+    """Class name -> [(id = path relative to DIR, path)] of every video in a class folder."""
+    return {sub.name: [(path.relative_to(root).as_posix(), str(path))
+                       for path in find_video_files(sub)] for sub in _class_folders(root)}
+
+
+def flat_split(cfg: dict) -> tuple[list[str], dict[str, list[str]]]:
+    """(class names, {"train": ids, "validate": ids}) of a ``flat`` data set: the split file's
+    when ``data.split_file`` is set, else drawn now (data/holdout.py)."""
+    if cfg.get("split_file"):
+        record = read_split_file(cfg["split_file"])
+        return record["classes"], {"train": record["train"], "validate": record["validate"]}
+    videos = _flat_videos(_root(cfg))
+    ids = {name: [video_id for video_id, _ in found] for name, found in videos.items()}
+    return sorted(videos), stratified_split(ids, check_val_fraction(cfg.get("val_fraction", 0.1)),
+                                            int(cfg.get("split_seed") or 0))
+
+
+def read_flat(cfg: dict, split: str | None) -> Annotated:
+    root = _root(cfg)
+    if split is None:
+        return Annotated(flat_split(cfg)[0] if cfg.get("split_file") else
+                         [sub.name for sub in _class_folders(root)], [])
+    _check_split(split)
+    if split == "test":
+        raise DataNotFoundError(f"{root} has one folder per class and no test split; evaluate "
+                                "the validate split, or predict on videos given by path")
+    class_names, chosen = flat_split(cfg)
+    if not chosen[split]:
+        raise DataNotFoundError(f"no '{split}' videos in {root} (data.val_fraction="
+                                f"{cfg.get('val_fraction')}, classes with two or more videos "
+                                "give one each)")
+    paths = {video_id: path for found in _flat_videos(root).values() for video_id, path in found}
+    entries = [(video_id, paths.get(video_id), video_id.split("/", 1)[0])
+               for video_id in chosen[split]]
+    return Annotated(class_names, entries, Path(cfg.get("split_file") or root), root)
+
+
 # -- detection and the records of a split -------------------------------------------------------
 class Layout(NamedTuple):
     found: Callable[[Path], object]                     # truthy when DIR holds this layout
@@ -565,6 +614,7 @@ LAYOUTS = {  # detection order
                        "(or val/validate/test ones) in DIR or annotations/"),
     "folders": Layout(_folders_found, read_folders,
                       "folders: train/<class>/ (or val/, validate/, test/) holding videos"),
+    "flat": Layout(_flat_found, read_flat, "flat: <class>/ folders holding videos"),
 }
 
 

@@ -45,7 +45,7 @@ from videozoo.data.youtube8m_records import (AUDIO_SIZE, RGB_SIZE, FrameExample,
                                              LocatedExample, RecordError, frames_in,
                                              locate_frame_example, read_vocabulary, record_level)
 from videozoo.errors import DataError, DataNotFoundError
-from videozoo.registry import register_dataset
+from videozoo.registry import models_of_track, register_dataset
 
 log = logging.getLogger("videozoo.data")
 
@@ -103,6 +103,10 @@ def _looks_like_video(path: str) -> bool:
     return any(magic in head for magic in _VIDEO_MAGIC)
 
 
+def _names(track: str) -> str:
+    return ", ".join(models_of_track(track))
+
+
 def check_frame_level(paths: list[str]) -> None:
     """Raise a clear DataError if these files are not frame-level YouTube-8M TFRecords (a
     video file, another kind of file, or video-level shards)."""
@@ -114,10 +118,9 @@ def check_frame_level(paths: list[str]) -> None:
                 os.path.getsize(path):
             what = ("a video file" if _looks_like_video(path)
                     else "not a TFRecord file (no sound record anywhere in it)")
-            raise DataError(f"{path}: {what}; the feature models (nextvlad, attention_lstm, "
-                            "attention_cluster) read YouTube-8M TFRecord shards. Use a video "
-                            "model (tsn, tsm, stnet, nonlocal) for videos, or `videozoo "
-                            "extract` to turn videos into features")
+            raise DataError(f"{path}: {what}; the feature models ({_names('youtube8m')}) read "
+                            f"YouTube-8M TFRecord shards. Use a video model ({_names('video')}) "
+                            "for videos, or `videozoo extract` to turn videos into features")
         if isinstance(first, Damage):
             continue  # a damaged start: reported (and skipped) by the reader later
         level = record_level(first)

@@ -32,6 +32,7 @@ import torch
 
 from videozoo.errors import CheckpointError
 from videozoo.fileio import UnsafeFileError, atomic_write, torch_load
+from videozoo.registry import models_of_track
 
 __all__ = ["FORMAT", "CheckpointError", "UnsafeFileError", "LoadedModel", "ResumePoint",
            "upgrade_checkpoint", "training_checkpoint", "copy_checkpoint",
@@ -158,7 +159,7 @@ def _upgrade_legacy(ckpt: dict, path: Path) -> dict:
     """videozoo 0.1 checkpoints: drop the model keys that moved to the data section."""
     config = ckpt.get("config") or {}
     model_cfg = config.get("model", {})
-    if model_cfg.get("name") in ("tsn", "tsm", "stnet", "nonlocal"):
+    if model_cfg.get("name") in models_of_track("video"):
         model_cfg.pop("seg_num", None)
     log.debug("%s: videozoo 0.1 checkpoint, read safely and upgraded in memory", path)
     ckpt["format"] = FORMAT

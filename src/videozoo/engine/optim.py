@@ -79,7 +79,7 @@ def build_optimizer(model: nn.Module, opt_cfg: dict) -> torch.optim.Optimizer:
                       momentum=0.0, centered=opt_cfg["centered"])
     else:
         raise ConfigError(f"unknown optimizer '{opt_cfg['name']}'; use adam, adamw, sgd or rmsprop")
-    # The fused kernels are ~5x faster for the step on large models (performance.md).
+    # The fused kernels are ~5x faster for the step on large models (docs/benchmarks.md, Adam).
     try:
         return cls(groups, fused=True, **kwargs)
     except (TypeError, RuntimeError, ValueError):

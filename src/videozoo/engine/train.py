@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from videozoo.config import classes_from_data, dump_config
-from videozoo.data import build_source
+from videozoo.data import build_source, freeze_split
 from videozoo.engine import checkpoint as ckpt_io
 from videozoo.engine.distributed import DistContext, all_reduce_sum, barrier, init_distributed
 from videozoo.engine.evaluate import evaluate
@@ -248,6 +248,8 @@ def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.Re
         raise ConfigError(f"train.batch_size={tcfg['batch_size']} is smaller than processes x "
                           f"train.grad_accum = {ctx.world_size * accum}; raise the batch size")
     torch.manual_seed(seed)
+    if freeze_split(cfg, output_dir, reuse=resume is not None, write=ctx.is_main):
+        barrier(ctx)  # the other ranks read the split file the main process wrote
     train_src = build_source(cfg, "train", training=True, batch_size=per_rank, seed=seed,
                              rank=ctx.rank, world_size=ctx.world_size)
     classes_from_data(cfg, train_src.class_names, "the training data")
@@ -387,7 +389,7 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
         if tcfg["save_every_steps"] and state.global_step % tcfg["save_every_steps"] == 0:
             _save(run, "interval")
     bar.close()
-    planned = run.train_src.num_samples(epoch) if hasattr(run.train_src, "num_samples") else None
+    planned = run.train_src.num_samples(epoch)
     n_skipped, n_used, n_planned = all_reduce_sum(
         [float(len(skipped)), float(used), float(planned or 0)], ctx)
     if ctx.is_main and n_skipped:

@@ -51,7 +51,8 @@ class TemporalXceptionHead(nn.Module):
         return self.relu(self.bn_out(main + self.shortcut(x))).amax(dim=-1)
 
 
-#: segments of ``default_input()`` (the reference training clip: 7 x 5 frames).
+#: Segments of the reference training clip (7 x 5 frames): those of ``default_input()`` and
+#: the default ``data.seg_num`` of this model (config.py).
 DEFAULT_SEGMENTS = 7
 
 

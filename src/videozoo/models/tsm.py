@@ -17,8 +17,9 @@ from videozoo.models.resnet import ResNet, ResNetVideoClassifier
 from videozoo.models.temporal import TemporalShift
 from videozoo.registry import register_model
 
-#: T of ``default_input()`` (the reference training clip); the model takes any T.
-DEFAULT_FRAMES = 8
+#: Segments (one frame each) of the reference training clip: the T of ``default_input()``
+#: and the default ``data.seg_num`` of this model (config.py); the model takes any T.
+DEFAULT_SEGMENTS = 8
 
 
 @register_model("tsm")
@@ -32,10 +33,10 @@ def tsm(num_classes: int = 400, depth: int = 50, shift_div: int = 8,
     def shift(stage: int, block: int, channels: int) -> TemporalShift | None:
         if block % shift_every:
             return None
-        return TemporalShift(channels, DEFAULT_FRAMES, shift_div, shift_direction)
+        return TemporalShift(channels, DEFAULT_SEGMENTS, shift_div, shift_direction)
 
     model = ResNetVideoClassifier(ResNet(depth, block_input=shift), num_classes, dropout,
-                                  DEFAULT_FRAMES, dropout_per_frame=dropout_per_frame)
+                                  DEFAULT_SEGMENTS, dropout_per_frame=dropout_per_frame)
     if pretrained:
         load_imagenet_resnet(model, pretrained)
     return model

@@ -11,15 +11,16 @@ from videozoo.models.pretrained import load_imagenet_resnet
 from videozoo.models.resnet import ResNet, ResNetVideoClassifier
 from videozoo.registry import register_model
 
-#: T of ``default_input()`` (the reference training clip); the model takes any T.
-DEFAULT_FRAMES = 3
+#: Segments (one frame each) of the reference training clip: the T of ``default_input()``
+#: and the default ``data.seg_num`` of this model (config.py); the model takes any T.
+DEFAULT_SEGMENTS = 3
 
 
 @register_model("tsn")
 def tsn(num_classes: int = 400, depth: int = 50, dropout: float = 0.0,
         dropout_per_frame: bool = False, pretrained: str | None = None) -> ResNetVideoClassifier:
     """``pretrained``: path to a local torchvision ImageNet ResNet state_dict, or None."""
-    model = ResNetVideoClassifier(ResNet(depth), num_classes, dropout, DEFAULT_FRAMES,
+    model = ResNetVideoClassifier(ResNet(depth), num_classes, dropout, DEFAULT_SEGMENTS,
                                   dropout_per_frame=dropout_per_frame)
     if pretrained:
         load_imagenet_resnet(model, pretrained)

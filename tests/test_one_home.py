@@ -1,0 +1,40 @@
+"""Facts written once: where a fact has one home, the places that use it agree with it."""
+from __future__ import annotations
+
+import pytest
+
+from videozoo import registry
+from videozoo.config import build_config, packaged_config_path, read_yaml
+from videozoo.convert.resnet2d import IMAGENET
+from videozoo.data import kinetics
+from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+TRACK_FORMAT = {"youtube8m": "youtube8m", "video": "kinetics"}
+
+
+def test_every_model_has_a_track_and_reads_its_format():
+    assert registry.list_models() == list(registry.MODEL_TRACKS)
+    for name, track in registry.MODEL_TRACKS.items():
+        assert build_config(name)["data"]["format"] == TRACK_FORMAT[track], name
+    assert registry.models_of_track("video") == ["tsn", "tsm", "stnet", "nonlocal"]
+
+
+@pytest.mark.parametrize("name", ["tsn", "tsm", "stnet"])
+def test_default_segments_live_in_the_model_module(name):
+    segments = registry.model_module(name).DEFAULT_SEGMENTS
+    assert "seg_num" not in read_yaml(packaged_config_path(name)).get("data", {})
+    cfg = build_config(name)
+    assert cfg["data"]["seg_num"] == segments
+    assert build_config(name, overrides=["data.seg_num=5"])["data"]["seg_num"] == 5
+    model = registry.create_model(name, num_classes=3, depth=18)
+    frames = model.default_input(1, image_size=32)["video"].shape[1]
+    assert frames == segments * (cfg["data"]["seglen"] or 1)
+
+
+def test_models_without_segments_keep_the_format_default():
+    assert build_config("nonlocal")["data"]["seg_num"] == kinetics.DEFAULTS["seg_num"]
+
+
+def test_imagenet_normalisation_is_one_constant():
+    assert IMAGENET == {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    assert kinetics.DEFAULTS["mean"] == list(IMAGENET_MEAN)
