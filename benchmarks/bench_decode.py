@@ -23,6 +23,7 @@ ratios. Printed: median clips/s, and the ratios' median (range) over the turns.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -34,6 +35,7 @@ import torch
 from videozoo.data.synth_kinetics import encode_video, motion_video
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, VideoTransform
 from videozoo.data.video import VideoReader, clip_indices, segment_indices
+from videozoo.fileio import atomic_write_text
 
 SAMPLINGS = {
     "segment 8x1": lambda n, rng: segment_indices(n, 8, 1, True, rng),
@@ -131,11 +133,13 @@ def main():
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--breakdown", action="store_true",
                         help="also print CPU ms per clip of videozoo's steps")
+    parser.add_argument("--json", metavar="FILE", help="also write the raw results to FILE")
     args = parser.parse_args()
     print(f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; {args.turns} turns of "
           f"{args.videos} videos x {args.clips} clips; clips/s median; ratio median (range)")
     print(f"{'video':<16}{'sampling':<13}{'videozoo':>9}{'decord':>8}{'decord1t':>9}{'limit':>7}"
           f"{'x decord':>19}{'x decord1t':>19}{'of limit':>19}")
+    raw = {}  # clips/s of every backend in every turn, per case
     with tempfile.TemporaryDirectory() as tmp:
         for gop, label in ((250, "long GOP (250)"), (16, "short GOP (16)")):
             paths = make_videos(Path(tmp), args.videos, args.seconds, gop)
@@ -144,6 +148,7 @@ def main():
                     make_clip(paths[0], sample, np.random.default_rng(1))
                 turns = [turn_rates(paths, sample, args.clips, seed) for seed in range(args.turns)]
                 rates = {backend: np.array([turn[backend] for turn in turns]) for backend in BACKENDS}
+                raw[f"{label}, {name}"] = {backend: values.tolist() for backend, values in rates.items()}
                 ours = rates["videozoo"]
                 ratios = [ours / rates["decord"], ours / rates["decord 1 thread"], ours / rates["limit"]]
                 print(f"{label:<16}{name:<13}" + "".join(
@@ -153,6 +158,8 @@ def main():
                     steps = cpu_breakdown(paths, sample, args.clips)
                     print(f"{'':<29}CPU ms per clip: open + index {steps[0]:.1f}, decode {steps[1]:.1f}, "
                           f"read {steps[2]:.1f}, transform {steps[3]:.1f}")
+    if args.json:
+        atomic_write_text(args.json, json.dumps({"clips_per_s": raw}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """What TSM's temporal shift costs in training, at each ResNet-50 stage, side by side.
 
-    python benchmarks/bench_shift.py [--rounds 60] [--threads 1] [--segments 8]
+    python benchmarks/bench_shift.py [--rounds 60] [--threads 1] [--segments 8] [--json FILE]
 
 Forward + backward of ``TemporalShift`` on one clip's activations at the input of each stage's
 blocks (channels_last, as the engine trains), three ways per round in turn: the training path
@@ -12,11 +12,13 @@ milliseconds per clip a TSM training step spends shifting. Times are this proces
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 
 import torch
 
+from videozoo.fileio import atomic_write_text
 from videozoo.models.temporal import TemporalShift, _shift_by_cat
 
 # (channels at the block input, spatial size at 224 px, blocks) for each ResNet-50 stage
@@ -45,6 +47,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--segments", type=int, default=8, help="frames per clip (T)")
     parser.add_argument("--shift-div", type=int, default=8)
+    parser.add_argument("--json", metavar="FILE", help="also write the raw results to FILE")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), CPU "
@@ -75,7 +78,11 @@ def main(argv=None) -> dict:
               + "  ".join(f"{name} {row[name]:.2f} ({min(ms[name]):.2f})" for name in row))
     print("  per clip, all 16 blocks: " + "  ".join(f"{name} {value:.1f} ms"
                                                    for name, value in totals.items()))
-    return {"stages": results, "totals_ms": totals}
+    results = {"stages": results, "totals_ms": totals, "rounds": args.rounds,
+               "threads": args.threads, "segments": args.segments}
+    if args.json:
+        atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
+    return results
 
 
 if __name__ == "__main__":

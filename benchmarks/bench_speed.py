@@ -710,8 +710,8 @@ def main(argv=None) -> dict:
         results["adam_step"] = bench_adam_step(build_model(model_config("nextvlad", args)),
                                                args.warmup, args.rounds, device)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+        from videozoo.fileio import atomic_write_text
+        atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return results
 

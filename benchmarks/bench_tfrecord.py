@@ -23,6 +23,7 @@ checked to be equal.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import tempfile
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from videozoo.data.tfrecord import TFRecordWriter
+from videozoo.fileio import atomic_write_text
 from videozoo.data.youtube8m import build
 from videozoo.data.youtube8m_records import AUDIO_SIZE, RGB_SIZE, encode_frame_example
 
@@ -128,6 +130,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
                         help="DataLoader worker counts to measure videozoo with")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", metavar="FILE", help="also write the raw results to FILE")
     args = parser.parse_args()
     logging.getLogger("videozoo.data").setLevel(logging.ERROR)  # no vocabulary.csv here
 
@@ -160,6 +163,10 @@ def main() -> None:
             ratios = np.array(values) / np.array(rates["tfrecord"])
             print(f"{name:22} {spread(values):>26} {np.median(ratios):>9.2f} "
                   f"({ratios.min():.2f}-{ratios.max():.2f})")
+    if args.json:  # videos/s of every reader in every turn
+        atomic_write_text(args.json, json.dumps({"videos": args.videos, "passes": args.passes,
+                                                 "batch_size": args.batch_size,
+                                                 "videos_per_s": rates}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

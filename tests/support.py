@@ -1,17 +1,39 @@
-"""Helpers shared by the tests: tiny model sizes, CLI runners."""
+"""Helpers shared by the tests: tiny model sizes (one home), CLI runners."""
 import os
 import subprocess
 import sys
 
-# Tiny but complete versions of each model, so CLI tests train in seconds on 2 cores.
-TINY = {
-    "nextvlad": ["model.cluster_size=8", "model.hidden_size=32", "model.groups=4",
-                 "model.gating_reduction=4"],
-    "attention_lstm": ["model.embedding_size=16", "model.lstm_size=16",
-                       "model.fusion_relu_size=32", "model.fusion_tanh_size=16"],
-    "attention_cluster": ["model.rgb_clusters=4", "model.audio_clusters=4", "model.seg_num=20",
-                          "model.fc_size=32", "model.fc2_size=32"],
+#: Tiny but complete variants of every model (real layer names and code paths), as builder
+#: keyword arguments: the one home of the test-model sizes (CLI tests train them in seconds).
+TINY_MODELS = {
+    "nextvlad": dict(cluster_size=8, hidden_size=32, groups=4, gating_reduction=4),
+    "attention_lstm": dict(embedding_size=16, lstm_size=16, fusion_relu_size=32,
+                           fusion_tanh_size=16),
+    "attention_cluster": dict(rgb_clusters=4, audio_clusters=4, seg_num=20, fc_size=32,
+                              fc2_size=32),
+    "tsn": dict(depth=18),
+    "tsm": dict(depth=18),
+    "stnet": dict(depth=18, seglen=2),
+    "nonlocal": dict(depth=18),
 }
+#: Feature sizes for feature models fed random tensors (YouTube-8M data is 1024 + 128).
+SMALL_FEATURES = dict(rgb_size=64, audio_size=16)
+FEATURE_MODELS = ("nextvlad", "attention_lstm", "attention_cluster")
+
+
+def tiny_kwargs(name: str, small_features: bool = True, **extra) -> dict:
+    """Builder kwargs of the tiny `name` (with SMALL_FEATURES for a feature model), `extra` last."""
+    features = SMALL_FEATURES if small_features and name in FEATURE_MODELS else {}
+    return {**TINY_MODELS[name], **features, **extra}
+
+
+def as_overrides(kwargs: dict) -> list[str]:
+    """dict(depth=18) -> ["model.depth=18"] (for --set and build_config)."""
+    return [f"model.{key}={value}" for key, value in kwargs.items()]
+
+
+# The feature models at tiny size for the CLI (real 1024 + 128 features).
+TINY = {name: as_overrides(TINY_MODELS[name]) for name in FEATURE_MODELS}
 YT8M_CLASSES = 8
 FAST_TRAIN = ["train.batch_size=16", "train.num_workers=0", "eval.batch_size=32",
               "train.log_interval=5", "train.schedule.name=constant"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from support import TINY_MODELS
 from videozoo import registry
 from videozoo.config import build_config, packaged_config_path, read_yaml
 from videozoo.convert.resnet2d import IMAGENET
@@ -26,9 +27,9 @@ def test_default_segments_live_in_the_model_module(name):
     cfg = build_config(name)
     assert cfg["data"]["seg_num"] == segments
     assert build_config(name, overrides=["data.seg_num=5"])["data"]["seg_num"] == 5
-    model = registry.create_model(name, num_classes=3, depth=18)
+    model = registry.create_model(name, num_classes=3, **TINY_MODELS[name])
     frames = model.default_input(1, image_size=32)["video"].shape[1]
-    assert frames == segments * (cfg["data"]["seglen"] or 1)
+    assert frames == segments * (getattr(model, "seglen", None) or 1)
 
 
 def test_models_without_segments_keep_the_format_default():

@@ -6,6 +6,7 @@ import warnings
 import pytest
 import torch
 
+from support import FEATURE_MODELS, TINY_MODELS, tiny_kwargs
 from videozoo import registry
 from videozoo.engine import checkpoint as ck
 from videozoo.engine.export import (ExportError, cli_export, export_model, parity_batch,
@@ -15,18 +16,9 @@ pytestmark = pytest.mark.slow  # exports every model to ONNX and TorchScript
 
 pytest.importorskip("onnxruntime")
 
-TINY = {
-    "nextvlad": dict(num_classes=10, cluster_size=8, hidden_size=32),
-    "attention_lstm": dict(num_classes=10, embedding_size=16, lstm_size=16,
-                           fusion_relu_size=32, fusion_tanh_size=32),
-    "attention_cluster": dict(num_classes=10, rgb_clusters=4, audio_clusters=4, fc_size=32,
-                              fc2_size=32),
-    "tsn": dict(num_classes=5, depth=18),
-    "tsm": dict(num_classes=5, depth=18),
-    "stnet": dict(num_classes=5, depth=18, seglen=2),
-    "nonlocal": dict(num_classes=5, depth=18),
-}
-FEATURE_MODELS = ("nextvlad", "attention_lstm", "attention_cluster")
+TINY = {name: tiny_kwargs(name, small_features=False,
+                          num_classes=10 if name in FEATURE_MODELS else 5)
+        for name in TINY_MODELS}
 FEATURE_FRAMES, VIDEO_SIZE = 12, 32
 # TSM is exported for a T other than its seg_num: the trace must take T from the example.
 VIDEO_FRAMES = {"tsm": 4}

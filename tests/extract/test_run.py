@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from extract_support import FAST, LABELS, MAX_SECONDS, PCA_DIMS, TONES
+from support import TINY
 from videozoo.cli import main
 from videozoo.data import youtube8m
 from videozoo.data.tfrecord import iter_records
@@ -155,10 +156,10 @@ def test_extract_train_predict_end_to_end(videos, extracted, tmp_path):
     np.testing.assert_array_equal(test_records["tone"][1].rgb, train_records["tone"][1].rgb)
     assert set(read_manifest(data)) == {"tone", "silent", "long", "broken"}   # train rows kept
 
-    overrides = ["model.cluster_size=8", "model.hidden_size=32", "model.groups=4",
-                 "model.gating_reduction=4", "model.num_classes=3", "model.pca_scale_rgb=false",
-                 "train.batch_size=2", "train.num_workers=0", "train.valid_interval=0",
-                 "train.log_interval=1", "train.schedule.name=constant"]
+    overrides = TINY["nextvlad"] + [
+        "model.num_classes=3", "model.pca_scale_rgb=false", "train.batch_size=2",
+        "train.num_workers=0", "train.valid_interval=0", "train.log_interval=1",
+        "train.schedule.name=constant"]
     sets = [arg for item in overrides for arg in ("--set", item)]
     run = tmp_path / "run"
     assert main(["train", "nextvlad", "--data", str(data), "--output", str(run),

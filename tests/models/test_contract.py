@@ -9,31 +9,19 @@ import torch
 
 from videozoo.engine.export import export_model, input_names, parity_check
 from videozoo.engine.precision import channels_last_format, resolve_channels_last
+from support import TINY_MODELS, tiny_kwargs
 from videozoo.registry import create_model, list_models, model_builder
 
-# Tiny but complete variants (real layer names and code paths), one per registered model.
-TINY = {
-    "nextvlad": dict(rgb_size=64, audio_size=16, cluster_size=8, groups=4, hidden_size=32,
-                     gating_reduction=4),
-    "attention_lstm": dict(rgb_size=64, audio_size=16, embedding_size=16, lstm_size=16,
-                           fusion_relu_size=32, fusion_tanh_size=24),
-    "attention_cluster": dict(rgb_size=64, audio_size=16, rgb_clusters=4, audio_clusters=3,
-                              seg_num=12, fc_size=32, fc2_size=24),
-    "tsn": dict(depth=18),
-    "tsm": dict(depth=18),
-    "stnet": dict(depth=18, seglen=2),
-    "nonlocal": dict(depth=18),
-}
 CLASSES = 6
 
 
 def test_every_registered_model_has_a_tiny_variant_here():
-    assert sorted(TINY) == sorted(list_models())
+    assert sorted(TINY_MODELS) == sorted(list_models())
 
 
 def _tiny(name, **extra):
     torch.manual_seed(0)
-    return create_model(name, num_classes=CLASSES, **{**TINY[name], **extra}).eval()
+    return create_model(name, num_classes=CLASSES, **tiny_kwargs(name, **extra)).eval()
 
 
 def _input(model, batch_size=2):
@@ -46,13 +34,13 @@ def _is_video(model) -> bool:
     return "image_size" in inspect.signature(model.default_input).parameters
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("name", sorted(TINY_MODELS))
 def test_builder_defaults_are_plain_config_types(name):
     for param in inspect.signature(model_builder(name)).parameters.values():
         assert param.default is None or type(param.default) in (int, float, bool, str), param
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("name", sorted(TINY_MODELS))
 def test_logits_shape_default_input_and_classifier(name):
     model = _tiny(name)
     batch = _input(model, batch_size=3)
@@ -63,7 +51,7 @@ def test_logits_shape_default_input_and_classifier(name):
     assert model.classifier.out_features == CLASSES
 
 
-@pytest.mark.parametrize("name", [n for n in sorted(TINY) if n in ("nextvlad", "attention_lstm",
+@pytest.mark.parametrize("name", [n for n in sorted(TINY_MODELS) if n in ("nextvlad", "attention_lstm",
                                                                      "attention_cluster")])
 @pytest.mark.parametrize("training", [False, True])
 def test_padded_frames_never_change_the_output(name, training):
@@ -81,7 +69,7 @@ def test_padded_frames_never_change_the_output(name, training):
     assert torch.allclose(model(padded), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("name", sorted(TINY_MODELS))
 def test_bf16_autocast_forward_and_backward(name):
     model = _tiny(name).train()
     if resolve_channels_last("auto", model):  # what training does by default
@@ -93,7 +81,7 @@ def test_bf16_autocast_forward_and_backward(name):
     assert any(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("name", sorted(TINY_MODELS))
 def test_torchscript_export_agrees_with_eager(name, tmp_path):
     model = _tiny(name)
     example = _input(model)

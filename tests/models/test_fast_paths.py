@@ -17,8 +17,9 @@ from videozoo.models.layers import MaskedBatchNorm1d, RealFrames, zero_padding
 from videozoo.models.temporal import TemporalShift
 from videozoo.registry import create_model
 
-SMALL_NEXTVLAD = dict(num_classes=10, rgb_size=64, audio_size=16, cluster_size=8, groups=4,
-                      hidden_size=32, gating_reduction=4, drop_rate=0.0)
+from support import tiny_kwargs
+
+SMALL_NEXTVLAD = tiny_kwargs("nextvlad", num_classes=10, drop_rate=0.0)
 
 
 def padded_batch(lengths, frames, seed=0):

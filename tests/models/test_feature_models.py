@@ -10,15 +10,10 @@ from videozoo.models.attention_lstm import PeepholeLSTM, reverse_within_length
 from videozoo.models.layers import MaskedBatchNorm1d, masked_softmax
 from videozoo.registry import create_model
 
+from support import FEATURE_MODELS, tiny_kwargs
+
 # Small configurations so that every forward runs in milliseconds.
-SMALL = {
-    "nextvlad": dict(num_classes=10, rgb_size=64, audio_size=16, cluster_size=8, groups=4,
-                     hidden_size=32, gating_reduction=4),
-    "attention_lstm": dict(num_classes=10, rgb_size=64, audio_size=16, embedding_size=16,
-                           lstm_size=32, fusion_relu_size=32, fusion_tanh_size=24),
-    "attention_cluster": dict(num_classes=10, rgb_size=64, audio_size=16, rgb_clusters=4,
-                              audio_clusters=3, seg_num=12, fc_size=32, fc2_size=24),
-}
+SMALL = {name: tiny_kwargs(name, num_classes=10) for name in FEATURE_MODELS}
 MODELS = list(SMALL)
 
 
