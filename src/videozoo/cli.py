@@ -421,8 +421,7 @@ COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict":
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; the exit code says how it ended (README: "What happens when things
-    go wrong")."""
+    """Run one command; the exit code says how it ended (``errors.EXIT_MEANINGS``)."""
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     debug = bool(os.environ.get("VIDEOZOO_DEBUG"))
