@@ -1,7 +1,7 @@
 """README's commands stay runnable, and facts the docs repeat agree with their homes in code.
 
-The two set-up commands and every `videozoo ...` line in README's code blocks are parsed by the
-CLI's own argparse parser; the model list, install extras and the exit-code table are checked
+The two set-up commands and every `videozoo ...` line in the bash blocks of README and docs/
+are parsed by the CLI's own argparse parser; the model list, install extras and the exit-code table are checked
 against registry.py, pyproject.toml and errors.py."""
 from __future__ import annotations
 
@@ -21,15 +21,16 @@ NOT_YET_COMMANDS = {"models", "serve", "download"}
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "docs").rglob("*.md"))]
 SETUP_MARKERS = ("# 1. set up and run the demo", "# 2. set up and run the tests")
 
 
 def code_lines(text: str) -> list[str]:
-    """The lines of README's fenced code blocks, with backslash continuations joined."""
+    """The lines of the ```bash code blocks, with backslash continuations joined."""
     lines, inside, pending = [], False, ""
     for line in text.splitlines():
         if line.startswith("```"):
-            inside = not inside
+            inside = not inside and line.strip() in ("```bash", "```sh")
             continue
         if not inside:
             continue
@@ -62,17 +63,21 @@ def setup_commands(text: str) -> list[str]:
     return found
 
 
-def test_readme_commands_parse():
+def test_readme_shows_the_main_commands():
+    shown = {argv[0] for argv in videozoo_commands(README.read_text())}
+    assert {"demo", "train", "eval", "predict", "convert"} <= shown
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda path: path.relative_to(ROOT).as_posix())
+def test_documented_commands_parse(doc):
     parser = build_parser()
-    commands = videozoo_commands(README.read_text())
-    assert len(commands) >= 8, "README's recipes should show the main commands"
-    for argv in commands:
+    for argv in videozoo_commands(doc.read_text()):
         if argv and argv[0] in NOT_YET_COMMANDS:
             continue
         try:
             parser.parse_args(argv)
         except SystemExit as exc:
-            pytest.fail(f"README command does not parse: videozoo {shlex.join(argv)} ({exc})")
+            pytest.fail(f"{doc.name}: command does not parse: videozoo {shlex.join(argv)} ({exc})")
 
 
 def test_setup_commands_install_what_exists_and_run_known_commands():
