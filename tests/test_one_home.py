@@ -32,7 +32,12 @@ def test_default_segments_live_in_the_model_module(name):
     assert frames == segments * (getattr(model, "seglen", None) or 1)
 
 
-def test_models_without_segments_keep_the_format_default():
+def test_nonlocal_clip_length_lives_in_the_model_module():
+    clip_len = registry.model_module("nonlocal").DEFAULT_CLIP_LEN
+    assert "clip_len" not in read_yaml(packaged_config_path("nonlocal")).get("data", {})
+    assert build_config("nonlocal")["data"]["clip_len"] == clip_len
+    model = registry.create_model("nonlocal", num_classes=3, **TINY_MODELS["nonlocal"])
+    assert model.default_input(1, image_size=32)["video"].shape[1] == clip_len
     assert build_config("nonlocal")["data"]["seg_num"] == kinetics.DEFAULTS["seg_num"]
 
 

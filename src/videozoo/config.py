@@ -5,7 +5,8 @@ A full config has four sections:
 * ``model``: ``name`` plus the keyword arguments of the registered builder (schema = the
   builder's signature defaults);
 * ``data``: ``format`` plus that format's ``DEFAULTS`` (schema = the data module's dict);
-  a model module's ``DEFAULT_SEGMENTS`` is that model's default ``data.seg_num``;
+  a model module's ``DEFAULT_SEGMENTS`` / ``DEFAULT_CLIP_LEN`` is that model's default
+  ``data.seg_num`` / ``data.clip_len``;
 * ``train`` and ``eval``: engine options (schema = ``ENGINE_DEFAULTS`` below).
 
 Precedence: code defaults < packaged ``configs/<model>.yaml`` < ``--config FILE`` < ``--set``.
@@ -152,6 +153,17 @@ def data_schema(fmt: str) -> dict:
     return {"format": fmt, **copy.deepcopy(registry.dataset_module(fmt).DEFAULTS)}
 
 
+#: model-module constant -> the data key it is the default of (the model's reference clip)
+MODEL_CLIP_CONSTANTS = {"DEFAULT_SEGMENTS": "seg_num", "DEFAULT_CLIP_LEN": "clip_len"}
+
+
+def _model_clip_defaults(name: str, data_defaults: dict) -> dict:
+    """The frame counts model `name` declares for its data section (its one home)."""
+    module = registry.model_module(name)
+    return {key: getattr(module, constant) for constant, key in MODEL_CLIP_CONSTANTS.items()
+            if hasattr(module, constant) and key in data_defaults}
+
+
 def packaged_config_path(model: str) -> Path:
     return Path(str(resources.files("videozoo") / "configs" / f"{model}.yaml"))
 
@@ -239,9 +251,7 @@ def build_config(model: str | None, config_file: str | None = None,
     if fmt is None:
         raise ConfigError(f"config for '{name}' names no data.format (youtube8m or kinetics)")
     defaults = {"model": model_schema(name), "data": data_schema(fmt)}
-    segments = getattr(registry.model_module(name), "DEFAULT_SEGMENTS", None)
-    if segments is not None and "seg_num" in defaults["data"]:
-        defaults["data"]["seg_num"] = segments  # the model's reference clip (its one home)
+    defaults["data"].update(_model_clip_defaults(name, defaults["data"]))
     cfg = {**copy.deepcopy(defaults), **copy.deepcopy(ENGINE_DEFAULTS)}
     for layer in layers:
         layer = copy.deepcopy(layer)

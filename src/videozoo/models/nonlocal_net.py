@@ -58,8 +58,9 @@ def temporal_pool_after(stage: int, channels: int) -> nn.Module | None:
     return nn.MaxPool3d((2, 1, 1), (2, 1, 1)) if stage == 1 else None
 
 
-#: T of ``default_input()`` (the reference clip: 8 frames); the model takes any T.
-DEFAULT_FRAMES = 8
+#: Frames of the reference clip (8, one every 8): the T of ``default_input()`` and this model's
+#: default ``data.clip_len`` (config.py); the model takes any T.
+DEFAULT_CLIP_LEN = 8
 
 
 class NonLocalClassifier(ResNetVideoClassifier):
@@ -67,7 +68,7 @@ class NonLocalClassifier(ResNetVideoClassifier):
 
     def __init__(self, backbone: ResNet, num_classes: int, dropout: float, head: str,
                  head_window: int):
-        super().__init__(backbone, num_classes, dropout, DEFAULT_FRAMES, classifier_std=0.01)
+        super().__init__(backbone, num_classes, dropout, DEFAULT_CLIP_LEN, classifier_std=0.01)
         self.head = head
         self.head_window = head_window
 
