@@ -578,8 +578,7 @@ def flat_split(cfg: dict) -> tuple[list[str], dict[str, list[str]]]:
 def read_flat(cfg: dict, split: str | None) -> Annotated:
     root = _root(cfg)
     if split is None:
-        return Annotated(flat_split(cfg)[0] if cfg.get("split_file") else
-                         [sub.name for sub in _class_folders(root)], [])
+        return Annotated(flat_split(cfg)[0], [])
     _check_split(split)
     if split == "test":
         raise DataNotFoundError(f"{root} has one folder per class and no test split; evaluate "
