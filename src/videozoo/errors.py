@@ -68,6 +68,14 @@ class OutputExistsError(VideozooError, FileExistsError):
     """A command would overwrite results it did not write; an explicit flag allows it."""
 
 
+class OutputBusyError(VideozooError, BlockingIOError):
+    """Another videozoo process holds the lock of this output (``runlock.py``)."""
+
+
+class OutputError(VideozooError, OSError):
+    """An output that cannot be written: a read-only folder, a file where a folder must be."""
+
+
 class DiskFullError(VideozooError, OSError):
     """No space left while writing a file (the previous version of the file is intact)."""
 
