@@ -48,6 +48,14 @@ class DataError(VideozooError, ValueError):
     """A dataset, annotation or input file that cannot be used as it is."""
 
 
+class ClassCountError(DataError):
+    """The data's class list and the model's class count disagree; ``found``: the data's."""
+
+    def __init__(self, message: str, found: int):
+        super().__init__(message)
+        self.found = found
+
+
 class DataNotFoundError(DataError, FileNotFoundError):
     """A dataset folder, split, annotation or input that does not exist."""
 

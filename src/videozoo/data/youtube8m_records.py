@@ -25,7 +25,7 @@ import torch
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from videozoo.data.protobuf_wire import encode_varint, read_varint
-from videozoo.errors import DataError, DataNotFoundError
+from videozoo.errors import ClassCountError, DataError, DataNotFoundError
 
 log = logging.getLogger("videozoo.data")
 
@@ -457,9 +457,10 @@ def read_vocabulary(path: str | None, num_classes: int | None) -> list[str]:
             raise DataError(f"{path}: not a readable UTF-8 CSV ({type(err).__name__}); a "
                             f"vocabulary has the columns {','.join(VOCABULARY_COLUMNS)}") from None
         if num_classes is not None and names and max(names) >= num_classes:
-            raise DataError(f"model.num_classes={num_classes} but {path} lists {max(names) + 1} "
-                            f"classes (indices up to {max(names)}); set model.num_classes="
-                            f"{max(names) + 1} or leave it unset (it follows the vocabulary)")
+            raise ClassCountError(f"model.num_classes={num_classes} but {path} lists "
+                                  f"{max(names) + 1} classes (indices up to {max(names)}); set "
+                                  f"model.num_classes={max(names) + 1} or leave it unset (it "
+                                  "follows the vocabulary)", found=max(names) + 1)
     elif path:
         log.warning("no vocabulary at %s: classes will be named class_<i>; put the dataset's "
                     "vocabulary.csv there (or set data.vocabulary) for class names", path)

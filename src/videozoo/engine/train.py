@@ -37,8 +37,8 @@ from videozoo.engine.precision import (autocast_context, channels_last_format,
 from videozoo.engine.progress import progress_bar
 from videozoo.engine.runlog import RunLog, truncate_logs
 from videozoo.engine.tasks import make_task, to_device
-from videozoo.errors import (CheckpointError, ConfigError, OutputExistsError, TrainingStopped,
-                             VideozooError)
+from videozoo.errors import (CheckpointError, ClassCountError, ConfigError, OutputExistsError,
+                             TrainingStopped, VideozooError)
 from videozoo.fileio import atomic_write_text, remove_stale_temporaries
 from videozoo.registry import build_model
 from videozoo.runlock import hold_output
@@ -257,8 +257,13 @@ def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.Re
         raise ConfigError(f"train.batch_size={tcfg['batch_size']} is smaller than processes x "
                           f"train.grad_accum = {ctx.world_size * accum}; raise the batch size")
     torch.manual_seed(seed)
-    train_src = build_source(cfg, "train", training=True, batch_size=per_rank, seed=seed,
-                             rank=ctx.rank, world_size=ctx.world_size)
+    try:
+        train_src = build_source(cfg, "train", training=True, batch_size=per_rank, seed=seed,
+                                 rank=ctx.rank, world_size=ctx.world_size)
+    except ClassCountError as err:  # the count may be the resumed checkpoint's, not the user's
+        if resume is not None:
+            _same_classes_as_checkpoint(cfg, resume, err.found)
+        raise
     if train_src.num_batches(0) == 0:
         raise ConfigError(f"train.batch_size={tcfg['batch_size']} ({per_rank} per process x "
                           f"grad_accum {accum}) is larger than the "
