@@ -59,6 +59,7 @@ def _start_holder(folder):
 
 
 def test_locked_folder_refuses_a_second_writer_and_a_dead_holder_is_named(tmp_path, caplog):
+    logging.getLogger("videozoo").addHandler(caplog.handler)  # the CLI stops propagation
     folder = tmp_path / "run"
     holder = _start_holder(folder)
     try:
@@ -72,6 +73,7 @@ def test_locked_folder_refuses_a_second_writer_and_a_dead_holder_is_named(tmp_pa
     with caplog.at_level(logging.WARNING, logger="videozoo"):
         with hold_output(folder, "train"):
             assert json.loads((folder / LOCK_NAME).read_text())["pid"] == os.getpid()
+    logging.getLogger("videozoo").removeHandler(caplog.handler)
     assert f"stale lock of videozoo train (pid {holder.pid}" in caplog.text
     assert "no longer running" in caplog.text
     assert not (folder / LOCK_NAME).exists()
