@@ -92,7 +92,7 @@ def ensure_folder(folder: str | os.PathLike) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError as err:  # exists, but is not a folder
-        raise output_error(OSError(errno.ENOTDIR, err.strerror), folder / "x") from None
+        raise output_error(OSError(errno.ENOTDIR, err.strerror), folder) from None
     except OSError as err:
         raise output_error(err, folder) from None
     return folder

@@ -264,7 +264,8 @@ def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.Re
         if resume is not None:
             _same_classes_as_checkpoint(cfg, resume, err.found)
         raise
-    if train_src.num_batches(0) == 0:
+    (no_step,) = all_reduce_sum([1.0 if train_src.num_batches(0) == 0 else 0.0], ctx)
+    if no_step:  # every rank stops (one rank's data may be what is too small)
         raise ConfigError(f"train.batch_size={tcfg['batch_size']} ({per_rank} per process x "
                           f"grad_accum {accum}) is larger than the "
                           f"{train_src.num_samples(0)} training record(s) of this process, and "
