@@ -109,6 +109,8 @@ class Predictor:
     def predict(self, inputs, topk: int | None = None) -> list[dict]:
         from videozoo.engine.predict import predict_rows
 
+        if topk is not None and topk < 1:
+            raise ConfigError(f"--topk must be at least 1, got {topk}")
         if isinstance(inputs, (str, Path)):
             inputs = [inputs]
         if isinstance(inputs, (np.ndarray, torch.Tensor, dict)):

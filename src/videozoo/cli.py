@@ -17,6 +17,7 @@ from videozoo import __version__, registry
 from videozoo.config import build_config
 from videozoo.errors import (EXIT_ABORTED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE,
                              VideozooError)
+from videozoo.fileio import describe_os_error, is_user_os_error
 
 log = logging.getLogger("videozoo")
 
@@ -127,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--format", choices=["npy", "npz"], default="npy",
                    help="npy: one file per video + index.csv (default); npz: one file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a folder that holds files (an earlier embed's files that "
+                        "this one does not write again are removed; other files stay)")
     _add_config_args(p)
 
     p = sub.add_parser("upgrade", help="rewrite an older videozoo checkpoint in the current format",
@@ -163,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, metavar="T",
                    help="frame count of the exported input (video models export a fixed T)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--overwrite", action="store_true",
+                   help="bundle: write into a folder that holds files (its model.safetensors, "
+                        "config.json and README.md are replaced; other files stay)")
 
     p = sub.add_parser("convert", help="published model-zoo weights -> a videozoo checkpoint",
                        description="Convert weights published by PaddleVideo v1.5 (folder or "
@@ -221,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ----------------------------------------------------------------------------- commands
 def cmd_synth(args) -> int:
-    kwargs = {k: v for k, v in (("videos", args.videos), ("classes", args.classes)) if v}
+    kwargs = {k: v for k, v in (("videos", args.videos), ("classes", args.classes))
+              if v is not None}
     if args.dataset == "youtube8m":
         from videozoo.data.synth import synth_youtube8m as make
     else:
@@ -298,10 +306,11 @@ def _print_rows(rows: list[dict], out: str, fmt: str, what: str = "predictions")
     note = "; failures are not part of the Kaggle format" if fmt == "kaggle" and failed else ""
     print(f"{len(rows) - len(failed)} {what} and {len(failed)} failures written to {out} "
           f"({fmt}{note})")
-    if rows and len(failed) == len(rows):
+    if len(failed) == len(rows):
         from videozoo.errors import NothingUsableError
         raise NothingUsableError(f"none of the {len(rows)} input(s) could be used "
-                                 f"(reasons in {out})")
+                                 f"(reasons in {out})" if rows else
+                                 "the inputs hold nothing to process (no video, no record)")
 
 
 def cmd_predict(args) -> int:
@@ -321,13 +330,16 @@ def cmd_predict(args) -> int:
 
 def cmd_embed(args) -> int:
     from videozoo.api import Predictor
-    from videozoo.engine.embed import embed_rows, write_embeddings
+    from videozoo.engine.embed import claim_output, embed_rows, write_embeddings
+    from videozoo.runlock import hold_output
 
-    predictor = Predictor(args.weights, device=args.device, model=args.model,
-                          config=args.config, set=_inference_overrides(args))
-    done, failed = embed_rows(predictor.model, predictor.config, args.inputs, predictor.ctx,
-                              batch_size=predictor.batch_size)
-    index = write_embeddings(done, failed, args.output, args.format)
+    with hold_output(args.output, "embed"):
+        claim_output(args.output, args.overwrite)
+        predictor = Predictor(args.weights, device=args.device, model=args.model,
+                              config=args.config, set=_inference_overrides(args))
+        done, failed = embed_rows(predictor.model, predictor.config, args.inputs,
+                                  predictor.ctx, batch_size=predictor.batch_size)
+        index = write_embeddings(done, failed, args.output, args.format)
     rows = [{"id": vid, "embedding": len(vector)} for vid, vector in done] + \
         [{"id": vid, "error": reason} for vid, reason in failed]
     dims = f"{len(done[0][1])}-d " if done else ""
@@ -377,10 +389,13 @@ def cmd_export(args) -> int:
     if args.format == "bundle":
         from videozoo.engine.bundle import write_bundle
         out = args.output or Path(args.weights).with_name(f"{Path(args.weights).stem}_bundle")
-        print(f"bundle written to {write_bundle(args.weights, out, args.model)}")
+        print(f"bundle written to {write_bundle(args.weights, out, args.model, args.overwrite)}")
         return 0
-    from videozoo.engine.export import cli_export
-    cli_export(args.model, args.weights, args.format, args.output, args.device, args.frames)
+    from videozoo.engine.export import cli_export, default_output_path
+    from videozoo.runlock import hold_output
+    out = args.output or default_output_path(args.weights, args.format)
+    with hold_output(out, "export", folder=False):
+        cli_export(args.model, args.weights, args.format, out, args.device, args.frames)
     return 0
 
 
@@ -438,15 +453,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"videozoo {args.command}: {err.kind}: {err}", file=sys.stderr)
         return err.exit_code
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
-        # a path the user gave that the OS refuses
+    except Exception as err:
         if debug:
             raise
-        print(f"videozoo {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except Exception as err:  # a bug: say so, and how to get the traceback
-        if debug:
-            raise
+        if is_user_os_error(err):  # a path the OS refuses, a full disk: the real file, one line
+            print(f"videozoo {args.command}: error: {describe_os_error(err)}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(err, UnicodeDecodeError):  # a binary file where text was expected
+            print(f"videozoo {args.command}: error: an input text file is not UTF-8 (byte "
+                  f"{err.object[err.start:err.start + 1]!r} at {err.start}); save it as UTF-8",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        # a bug: say so, and how to get the traceback
         print(f"videozoo {args.command}: internal error: {type(err).__name__}: {err}\n"
               "(this is a bug in videozoo; rerun with VIDEOZOO_DEBUG=1 for the traceback "
               "and report it)", file=sys.stderr)

@@ -16,6 +16,7 @@ keys, before any data is read.
 from __future__ import annotations
 
 import copy
+import math
 import inspect
 from importlib import resources
 from pathlib import Path
@@ -176,6 +177,9 @@ def read_yaml(path: str | Path) -> dict:
         loaded = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not a UTF-8 text file (byte {err.start}); a config is "
+                          "YAML text") from None
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a mapping with sections model/data/train/eval")
     return loaded
@@ -289,6 +293,8 @@ def _check_values(cfg: dict, defaults: dict) -> None:
 
     for path, minimum in _ENGINE_MINIMUMS.items():
         value = get(path)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config key '{path}' must be a finite number, got {value}")
         if isinstance(value, (int, float)) and value < minimum:
             raise ConfigError(f"config key '{path}' must be >= {minimum}, got {value}")
     # Model / data integers count or measure something: never negative, and >= 1 where the

@@ -23,11 +23,12 @@ EXIT_MEANINGS = {
     EXIT_OK: "finished",
     EXIT_INTERNAL: "internal error: a bug in videozoo (rerun with `VIDEOZOO_DEBUG=1` and report "
                    "the traceback)",
-    EXIT_USAGE: "bad command, option, config, checkpoint or input: one line says which and how "
-                "to fix it",
+    EXIT_USAGE: "bad command, option, config, checkpoint or input, an output that cannot be "
+                "written (read-only, full disk, occupied) or is in use by another videozoo "
+                "process: one line says which and how to fix it",
     EXIT_NOTHING_USABLE: "the command ran but produced nothing usable: no input could be "
-                         "predicted or embedded, or `videozoo check` found problems (listed in "
-                         "its CSV)",
+                         "predicted or embedded (or the inputs held nothing), or `videozoo check` "
+                         "found problems (listed in its CSV)",
     EXIT_TRAINING_STOPPED: "training stopped: `train.max_bad_steps` non-finite losses in a row, "
                            "or weights became NaN/Inf (nothing non-finite is saved)",
     EXIT_INTERRUPTED: "interrupted by SIGTERM / SIGINT after writing a checkpoint: continue with "
@@ -59,6 +60,14 @@ class DataError(VideozooError, ValueError):
     """A dataset, annotation or input file that cannot be used as it is."""
 
 
+class ClassCountError(DataError):
+    """The data's class list and the model's class count disagree; ``found``: the data's."""
+
+    def __init__(self, message: str, found: int):
+        super().__init__(message)
+        self.found = found
+
+
 class DataNotFoundError(DataError, FileNotFoundError):
     """A dataset folder, split, annotation or input that does not exist."""
 
@@ -77,6 +86,14 @@ class ConvertError(VideozooError, ValueError):
 
 class OutputExistsError(VideozooError, FileExistsError):
     """A command would overwrite results it did not write; an explicit flag allows it."""
+
+
+class OutputBusyError(VideozooError, BlockingIOError):
+    """Another videozoo process holds the lock of this output (``runlock.py``)."""
+
+
+class OutputError(VideozooError, OSError):
+    """An output that cannot be written: a read-only folder, a file where a folder must be."""
 
 
 class DiskFullError(VideozooError, OSError):

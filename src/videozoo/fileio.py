@@ -3,7 +3,11 @@
 * ``atomic_write(path, write)`` / ``atomic_write_text`` / ``atomic_write_bytes``: the new
   content goes to a hidden temporary file in the same folder (``.<name>.<random>.tmp``),
   is fsynced and renamed over ``path``; a crash or a full disk leaves the old file intact.
-  A full disk raises ``DiskFullError("no space left on <dir> ...")``.
+  A full disk raises ``DiskFullError("no space left on <dir> ...")``; any other OS refusal
+  (a read-only folder, a file where a folder must be) ``OutputError`` naming the real target,
+  never the temporary. The new file gets the mode ``open()`` would give it (0666 less the
+  umask); a file written over keeps its mode.
+* ``ensure_folder(folder)``: ``mkdir -p`` with the same one-line ``OutputError``.
 * ``remove_stale_temporaries(folder)``: deletes such hidden temporaries left by a killed
   process (only our own naming pattern, and only files older than a minute).
 * ``torch_load(path)``: ``torch.load(weights_only=True)``: tensors and plain Python types
@@ -19,14 +23,19 @@ import io
 import os
 import pickle
 import re
+import stat
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
 
-from videozoo.errors import CheckpointError, DiskFullError, OutputExistsError
+from videozoo.errors import CheckpointError, DiskFullError, OutputError, OutputExistsError
 
-_TMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")
+_TMP_PATTERN = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{6,}\.tmp$")
+# what the OS says about a path the user chose or the disk, never about videozoo itself
+_USER_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
+                errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP,
+                errno.EFBIG}
 
 
 # ----------------------------------------------------------------------------- writing
@@ -38,16 +47,95 @@ def _is_disk_full(err: BaseException) -> bool:
     return cause is not None and cause is not err and _is_disk_full(cause)
 
 
+def output_error(err: OSError, path: str | os.PathLike) -> OutputError | DiskFullError:
+    """``err`` (raised while writing ``path``) as one line naming ``path``, not a temporary."""
+    path = Path(path)
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"no space left on {path.parent} while writing {path.name}; free "
+                             "some space and run again")
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputError(f"cannot write {path}: permission denied (a read-only folder?); "
+                           "choose a writable output or fix the folder's permissions")
+    if err.errno in (errno.ENOTDIR, errno.EEXIST):
+        blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            return OutputError(f"cannot write {path}: {blocker} is a file, not a folder; "
+                               "choose another output")
+    return OutputError(f"cannot write {path}: {err.strerror or err}")
+
+
+def is_user_os_error(err: BaseException) -> bool:
+    """An OSError about a path or the disk (the command line reports it in one line)."""
+    return isinstance(err, OSError) and err.errno in _USER_ERRNOS
+
+
+def real_name(path: str | os.PathLike) -> Path:
+    """The file an atomic write's temporary ``.<name>.<random>.tmp`` stands for (else ``path``)."""
+    path = Path(path)
+    match = _TMP_PATTERN.match(path.name)
+    return path.with_name(match.group(1)) if match else path
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for ``err`` naming the real target, never an atomic write's temporary."""
+    name = real_name(err.filename) if err.filename is not None else None
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the disk{f' while writing {name}' if name else ''}; free " \
+               "some space and run again"
+    text = err.strerror or str(err)
+    return f"{text}: {name}" if name else text
+
+
+def ensure_folder(folder: str | os.PathLike) -> Path:
+    """``mkdir -p folder``; ``OutputError`` (one line) when the OS refuses."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as err:  # exists, but is not a folder
+        raise output_error(OSError(errno.ENOTDIR, err.strerror), folder) from None
+    except OSError as err:
+        raise output_error(err, folder) from None
+    return folder
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask would, for a moment, in every thread)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def mode_for(path: str | os.PathLike) -> int:
+    """The mode to give a new version of ``path``: its current one, else what open() would
+    give a new file (0666 less the umask). For temporaries renamed into place: mkstemp
+    makes them 0600."""
+    try:
+        return stat.S_IMODE(Path(path).stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
     """Call ``write(fh)`` on a temporary file and rename it to ``path`` once complete.
 
     ``path`` is always either the old file or the complete new one. Raises ``DiskFullError``
-    (one line naming the folder) when the disk fills up; the temporary file is removed.
+    (one line naming the folder) when the disk fills up, ``OutputError`` for other refusals;
+    the temporary file is removed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    ensure_folder(path.parent)
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise output_error(err, path) from None
+    try:
+        os.fchmod(fd, mode_for(path))
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -60,6 +148,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> P
             raise DiskFullError(f"no space left on {path.parent} while writing {path.name}; "
                                 "the previous version of the file is intact: free some space "
                                 "and run again") from None
+        if isinstance(err, OSError) and err.filename in (None, tmp, str(path)):
+            raise output_error(err, path) from None  # not an input that `write` read
         raise
     _fsync_dir(path.parent)
     return path
@@ -122,13 +212,16 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
 
 
 def refuse_to_overwrite(folder: str | os.PathLike, patterns: Iterable[str], what: str,
-                        overwrite: bool, flag: str = "--overwrite") -> None:
+                        overwrite: bool, flag: str = "--overwrite",
+                        ignore: Callable[[str], bool] = lambda name: False) -> None:
     """Raise ``OutputExistsError`` when ``folder`` already holds files matching ``patterns``
-    (e.g. another dataset) unless ``overwrite``; the message names the files and the flag."""
+    (e.g. another dataset; names for which ``ignore`` is true do not count) unless
+    ``overwrite``; the message names the files and the flag."""
     folder = Path(folder)
     if overwrite or not folder.is_dir():
         return
-    found = sorted({p.name for pattern in patterns for p in folder.glob(pattern)})
+    found = sorted({p.name for pattern in patterns for p in folder.glob(pattern)
+                    if not ignore(p.name)})
     if found:
         shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
         raise OutputExistsError(f"{folder} already holds {what} ({shown}); choose an empty folder "
@@ -188,7 +281,7 @@ def torch_load(path: str | os.PathLike, *, allow_numpy: bool = False,
     allowed = (_numpy_globals() if allow_numpy else []) + list(extra_globals)
     try:
         with torch.serialization.safe_globals(allowed):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         name = _unsupported_global(err)
         if name is None:
@@ -203,6 +296,27 @@ def torch_load(path: str | os.PathLike, *, allow_numpy: bool = False,
     except Exception as err:  # zip/pickle framing errors of a damaged or foreign file
         raise CheckpointError(f"{path} is not a readable PyTorch file ({type(err).__name__}: "
                               f"{str(err).splitlines()[0][:160] if str(err) else ''})") from None
+    _refuse_non_dense(loaded, path)
+    return loaded
+
+
+def _refuse_non_dense(obj: Any, path) -> None:
+    """Sparse (and other non-strided) tensors: no model weight is one; refuse them by name."""
+    import torch
+
+    stack = [("", obj)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            if item.layout != torch.strided:
+                raise CheckpointError(f"{path}: tensor {where or '(top level)'} is "
+                                      f"{str(item.layout).removeprefix('torch.')}, not dense; "
+                                      "videozoo reads dense tensors only (save it with "
+                                      ".to_dense())")
+        elif isinstance(item, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in item.items())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(item))
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):

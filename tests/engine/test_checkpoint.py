@@ -32,7 +32,8 @@ def test_prune_and_resume_auto_pick_newest(tmp_path):
         ck.save_checkpoint(_state(float(step)), ck.checkpoint_path(tmp_path, step))
     ck.prune_checkpoints(tmp_path, keep=2)
     assert [p.name for p in ck.list_checkpoints(tmp_path)] == ["ckpt-00000012.pt", "ckpt-00000020.pt"]
-    assert ck.resolve_resume("auto", tmp_path) is None  # none of them holds training state
+    with pytest.raises(ck.CheckpointError, match="none of the 2 checkpoint"):
+        ck.resolve_resume("auto", tmp_path)  # none of them holds training state
     assert ck.resolve_resume("auto", tmp_path / "empty") is None
 
 

@@ -7,6 +7,7 @@ A data format is a module that registers ``build(data_cfg, split, ...) -> DataSo
 """
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Iterable, Protocol
 
@@ -24,6 +25,14 @@ class DataSource(Protocol):
     def num_batches(self, epoch: int) -> int | None: ...
     def num_samples(self, epoch: int) -> int | None: ...
     def batches(self, epoch: int, start_batch: int = 0) -> Iterable[dict]: ...
+
+
+def ignore_stop_signals(_worker_id: int = 0) -> None:
+    """DataLoader ``worker_init_fn``: workers ignore SIGTERM / SIGINT. A signal sent to the
+    whole process group (``timeout``, systemd, Slurm, torchrun, Ctrl-C) must reach the main
+    process only: it checkpoints and then stops its workers itself."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def build_source(cfg: dict, split: str, *, training: bool, batch_size: int, seed: int = 0,

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from videozoo.data import ignore_stop_signals
 from videozoo.data.holdout import write_split_file
 from videozoo.data.layouts import (VideoRecord, clip_stem, default_flip, detect_layout, flat_split,
                                    index_videos, load_records, read_csv_rows, read_list_lines,
@@ -275,7 +276,7 @@ class KineticsSource:
         if not keys:
             return
         loader = DataLoader(self.dataset, batch_sampler=keys, num_workers=self.num_workers,
-                            pin_memory=self.pin_memory,
+                            pin_memory=self.pin_memory, worker_init_fn=ignore_stop_signals,
                             collate_fn=_Collate(self.dataset.training, self.dataset.video_shape))
         for position, batch in enumerate(loader):
             if position == 0 and start_batch == 0 and self.rank == 0:
@@ -320,6 +321,11 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
             raise DataNotFoundError(f"no video to predict in {cfg.get('inputs')!r} ({reasons})")
     else:
         records = load_records(cfg, split, names)
+        unlabelled = sum(record.label < 0 for record in records)
+        if training and unlabelled:
+            raise DataError(f"{unlabelled} of the {len(records)} training videos of split "
+                            f"'{split}' have no label (a CSV without a 'label' column, or list "
+                            "lines without a class index); training needs one per video")
         layout = detect_layout(cfg)
         logger.info("%s split of %s (%s layout%s): %d videos, %d classes%s", split,
                     cfg.get("root") or cfg.get(f"{split}_annotation"), layout,

@@ -434,13 +434,18 @@ def video_folder(data_cfg: dict, split: str, annotation: Path) -> Path:
 
 def read_csv_rows(path: Path) -> list[dict]:
     """Rows of an official Kinetics CSV as dicts with youtube_id, time_start, time_end, label."""
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"youtube_id", "time_start", "time_end"} - set(reader.fieldnames or [])
-        if missing:
-            raise DataError(f"{path}: not a Kinetics CSV (missing column(s) {', '.join(sorted(missing))}; "
-                            f"expected label,youtube_id,time_start,time_end,split)")
-        return list(reader)
+    with open(path, newline="", encoding="utf-8") as f:
+        try:
+            reader = csv.DictReader(f)
+            missing = {"youtube_id", "time_start", "time_end"} - set(reader.fieldnames or [])
+            if missing:
+                raise DataError(f"{path}: not a Kinetics CSV (missing column(s) "
+                                f"{', '.join(sorted(missing))}; expected label,youtube_id,"
+                                "time_start,time_end,split)")
+            return list(reader)
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise DataError(f"{path}: not a readable UTF-8 CSV ({type(err).__name__} at byte "
+                            f"{getattr(err, 'start', '?')})") from None
 
 
 def read_list_lines(path: Path) -> list[tuple[str, int]]:

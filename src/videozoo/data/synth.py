@@ -25,6 +25,7 @@ from videozoo.data.tfrecord import TFRecordWriter
 from videozoo.data.youtube8m_records import AUDIO_SIZE, RGB_SIZE, VOCABULARY_COLUMNS, encode_frame_example
 from videozoo.errors import ConfigError
 from videozoo.fileio import refuse_to_overwrite
+from videozoo.runlock import hold_output
 
 SPLITS = ("train", "validate", "test")
 _FEATURE_SIZE = RGB_SIZE + AUDIO_SIZE
@@ -100,12 +101,21 @@ def synth_youtube8m(out_dir: str | os.PathLike, videos: int = 1000, classes: int
     shards: files per split. split_fractions: train/validate/test shares of `videos`.
     Video lengths: ~10% have 1-10 frames, the rest 20..max_frames. frame_snr: length of a
     class prototype in units of the per-frame noise (larger = easier). A folder that already
-    holds a dataset is refused unless ``overwrite``.
+    holds a dataset is refused unless ``overwrite``; the folder is locked while it is written.
     """
-    if videos < 1 or classes < 1 or shards < 1 or max_frames < 1:
-        raise ConfigError("videos, classes, shards and max_frames must be >= 1")
-    refuse_to_overwrite(out_dir, ["*.tfrecord", "vocabulary.csv"], "a dataset", overwrite)
-    os.makedirs(out_dir, exist_ok=True)
+    for name, value in (("videos", videos), ("classes", classes), ("shards", shards),
+                        ("max_frames", max_frames)):
+        if value < 1:
+            raise ConfigError(f"synth youtube8m: {name} must be at least 1, got {value}")
+    with hold_output(out_dir, "synth"):
+        refuse_to_overwrite(out_dir, ["*.tfrecord", "vocabulary.csv"], "a dataset", overwrite)
+        return _write_dataset(os.fspath(out_dir), videos, classes, seed, shards,
+                              split_fractions, max_frames, mean_labels, frame_snr)
+
+
+def _write_dataset(out_dir: str, videos: int, classes: int, seed: int, shards: int,
+                   split_fractions, max_frames: int, mean_labels: float,
+                   frame_snr: float) -> dict:
     rng = np.random.default_rng(seed)
 
     prototypes = rng.standard_normal((classes, _FEATURE_SIZE), dtype=np.float32)

@@ -25,6 +25,7 @@ import numpy as np
 
 from videozoo.errors import ConfigError
 from videozoo.fileio import refuse_to_overwrite
+from videozoo.runlock import hold_output
 
 # codec name -> (PyAV encoder, file extension)
 CODECS = {
@@ -109,15 +110,26 @@ def synth_kinetics(out_dir, videos: int = 48, eval_videos: int = 16, classes: in
 
     `videos` training videos, `eval_videos` each for validate and test (classes balanced
     round-robin), `size` x `size` pixels, `frames` frames at `fps`. A folder that already
-    holds a dataset is refused unless ``overwrite``.
+    holds a dataset is refused unless ``overwrite``; the folder is locked while it is written.
     """
     if codec not in CODECS:
         raise ConfigError(f"unknown codec '{codec}'; choose from {', '.join(CODECS)}")
     if size % 2:
         raise ConfigError(f"size must be even for yuv420p video, got {size}")
+    for name, value, least in (("videos", videos, 1), ("classes", classes, 1),
+                               ("eval_videos", eval_videos, 0), ("frames", frames, 1),
+                               ("fps", fps, 1), ("size", size, 2)):
+        if value < least:
+            raise ConfigError(f"synth kinetics: {name} must be at least {least}, got {value}")
     out_dir = Path(out_dir)
-    refuse_to_overwrite(out_dir, ["*.csv", "classes.txt"], "a dataset", overwrite)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with hold_output(out_dir, "synth"):
+        refuse_to_overwrite(out_dir, ["*.csv", "classes.txt"], "a dataset", overwrite)
+        return _write_dataset(out_dir, videos, eval_videos, classes, seed, size, frames, fps,
+                              codec, gop)
+
+
+def _write_dataset(out_dir: Path, videos: int, eval_videos: int, classes: int, seed: int,
+                   size: int, frames: int, fps: int, codec: str, gop: int | None) -> Path:
     names = class_names(classes)
     (out_dir / "classes.txt").write_text("\n".join(names) + "\n")
     rng = np.random.default_rng(seed)

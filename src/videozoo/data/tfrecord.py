@@ -20,6 +20,7 @@ with ``masked(c) = ((c >> 15) | (c << 17)) + 0xa282ead8  (mod 2**32)`` over CRC-
 """
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import struct
@@ -31,6 +32,7 @@ import crc32c
 import numpy as np
 
 from videozoo.errors import DataError
+from videozoo.fileio import mode_for, output_error
 
 __all__ = ["CorruptRecordError", "Damage", "masked_crc32c", "frame_record", "scan_records",
            "scan_located_records", "map_file", "iter_records", "count_records", "TFRecordWriter",
@@ -213,25 +215,39 @@ class TFRecordWriter(_CloseOrAbort):
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
         folder, name = os.path.split(os.path.abspath(self.path))
-        fd, self._tmp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        try:
+            fd, self._tmp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+            os.fchmod(fd, mode_for(self.path))
+        except OSError as err:
+            raise output_error(err, self.path) from None
         self._file = os.fdopen(fd, "wb")
         self.records_written = 0
 
     def write(self, data: bytes) -> None:
-        self._file.write(frame_record(data))
+        try:
+            self._file.write(frame_record(data))
+        except OSError as err:  # a full disk: one line naming the shard, not the temporary
+            self.abort()
+            raise output_error(err, self.path) from None
         self.records_written += 1
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            os.replace(self._tmp_path, self.path)
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+                os.replace(self._tmp_path, self.path)
+            except OSError as err:
+                self.abort()
+                raise output_error(err, self.path) from None
 
     def abort(self) -> None:
         """Drop everything written; ``path`` is left untouched."""
         if not self._file.closed:
-            self._file.close()
+            with contextlib.suppress(OSError):  # closing flushes: a full disk fails again
+                self._file.close()
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp_path)
 
 

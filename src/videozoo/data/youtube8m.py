@@ -39,6 +39,7 @@ from typing import Iterable, Iterator, NamedTuple
 import numpy as np
 import torch
 
+from videozoo.data import ignore_stop_signals
 from videozoo.data.tfrecord import (CorruptRecordError, Damage, count_records, map_file,
                                     scan_located_records, scan_records)
 from videozoo.data.youtube8m_records import (AUDIO_SIZE, RGB_SIZE, FrameExample, FrameRows,
@@ -364,7 +365,8 @@ class YouTube8MSource:
         if self.num_workers <= 0:
             return map(self.assemble, stream)
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.num_workers,
-                                             collate_fn=_as_sent)
+                                             collate_fn=_as_sent,
+                                             worker_init_fn=ignore_stop_signals)
         return map(self.assemble, loader)
 
 

@@ -25,7 +25,7 @@ import torch
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from videozoo.data.protobuf_wire import encode_varint, read_varint
-from videozoo.errors import DataError, DataNotFoundError
+from videozoo.errors import ClassCountError, DataError, DataNotFoundError
 
 log = logging.getLogger("videozoo.data")
 
@@ -423,6 +423,25 @@ def record_level(record: bytes) -> str:
 # --------------------------------------------------------------------------------------------
 # Vocabulary
 
+def _vocabulary_rows(path: str) -> dict[int, str]:
+    names: dict[int, str] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not {"Index", "Name"} <= set(reader.fieldnames or []):
+            raise DataError(f"{path}: a vocabulary needs the columns Index and Name "
+                            f"(official: {','.join(VOCABULARY_COLUMNS)})")
+        for row in reader:
+            try:
+                index = int(row["Index"])
+            except (TypeError, ValueError):
+                raise DataError(f"{path}, line {reader.line_num}: Index {row['Index']!r} is "
+                                "not a class number") from None
+            if index < 0:
+                raise DataError(f"{path}, line {reader.line_num}: negative Index {index}")
+            names[index] = row["Name"] or ""
+    return names
+
+
 def read_vocabulary(path: str | None, num_classes: int | None) -> list[str]:
     """Class names by index from ``vocabulary.csv`` (columns Index and Name).
 
@@ -432,20 +451,16 @@ def read_vocabulary(path: str | None, num_classes: int | None) -> list[str]:
     """
     names: dict[int, str] = {}
     if path and os.path.isfile(path):
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if not {"Index", "Name"} <= set(reader.fieldnames or []):
-                raise DataError(f"{path}: a vocabulary needs the columns Index and Name "
-                                f"(official: {','.join(VOCABULARY_COLUMNS)})")
-            for row in reader:
-                try:
-                    index = int(row["Index"])
-                except (TypeError, ValueError):
-                    raise DataError(f"{path}, line {reader.line_num}: Index {row['Index']!r} is "
-                                    "not a class number") from None
-                if index < 0:
-                    raise DataError(f"{path}, line {reader.line_num}: negative Index {index}")
-                names[index] = row["Name"] or ""
+        try:
+            names = _vocabulary_rows(path)
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise DataError(f"{path}: not a readable UTF-8 CSV ({type(err).__name__}); a "
+                            f"vocabulary has the columns {','.join(VOCABULARY_COLUMNS)}") from None
+        if num_classes is not None and names and max(names) >= num_classes:
+            raise ClassCountError(f"model.num_classes={num_classes} but {path} lists "
+                                  f"{max(names) + 1} classes (indices up to {max(names)}); set "
+                                  f"model.num_classes={max(names) + 1} or leave it unset (it "
+                                  "follows the vocabulary)", found=max(names) + 1)
     elif path:
         log.warning("no vocabulary at %s: classes will be named class_<i>; put the dataset's "
                     "vocabulary.csv there (or set data.vocabulary) for class names", path)

@@ -7,7 +7,9 @@
     DIR/README.md           a model card for people: what it is, inputs, classes, provenance,
                             metrics, how to use it
 
-``write_bundle(path_to_checkpoint, out_dir)`` makes one; ``read_bundle(dir)`` returns the same
+``write_bundle(path_to_checkpoint, out_dir)`` makes one (holding ``out_dir``'s lock; a folder
+that holds anything is refused unless ``overwrite``, and then only these three files are
+replaced, other files stay); ``read_bundle(dir)`` returns the same
 dict a checkpoint file holds (``engine/checkpoint.read_checkpoint`` calls it for folders), so
 ``load_model(DIR)``, ``predict --weights DIR`` and ``eval --weights DIR`` take bundles as they are.
 """
@@ -17,7 +19,8 @@ import json
 from pathlib import Path
 
 from videozoo.errors import CheckpointError
-from videozoo.fileio import atomic_write, atomic_write_text
+from videozoo.fileio import atomic_write, atomic_write_text, refuse_to_overwrite
+from videozoo.runlock import hold_output, is_lock_file
 
 BUNDLE_FORMAT = "videozoo-bundle-v1"
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
@@ -70,8 +73,15 @@ def _metrics_of(checkpoint_path: Path, ckpt: dict) -> dict:
     return {k: v for k, v in metrics.items() if not isinstance(v, list)}
 
 
-def write_bundle(weights: str | Path, out_dir: str | Path, expect_model: str | None = None) -> Path:
+def write_bundle(weights: str | Path, out_dir: str | Path, expect_model: str | None = None,
+                 overwrite: bool = False) -> Path:
     """Write the bundle of a checkpoint (or convert one bundle into another folder)."""
+    with hold_output(out_dir, "export"):
+        refuse_to_overwrite(out_dir, ["*"], "files", overwrite, ignore=is_lock_file)
+        return _write_bundle(Path(weights), Path(out_dir), expect_model)
+
+
+def _write_bundle(weights: Path, out_dir: Path, expect_model: str | None) -> Path:
     from safetensors.torch import save
 
     from videozoo import __version__
@@ -79,15 +89,12 @@ def write_bundle(weights: str | Path, out_dir: str | Path, expect_model: str | N
     from videozoo.models.complexity import count_parameters
     from videozoo.registry import build_model, dataset_module
 
-    weights = Path(weights)
     ckpt = read_checkpoint(weights, expect_model)
     if ckpt.get("format") == "state_dict" or "config" not in ckpt:
         raise CheckpointError(f"{weights} holds bare weights without the config a bundle needs; "
                               "export a checkpoint written by `videozoo train` or `convert`")
     cfg = ckpt["config"]
     state = {k: v.detach().cpu().contiguous() for k, v in ckpt["model"].items()}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out_dir / WEIGHTS, lambda fh: fh.write(save(state)))
     data_module = dataset_module(cfg["data"]["format"])
     meta = {

@@ -236,8 +236,13 @@ def load_model(path: str | Path, expect_model: str | None = None, *,
         raise CheckpointError(f"{path}: the weights do not fit the model built from its config "
                               f"and your --set overrides ({first[1].strip() if len(first) > 1 else first[0]})"
                               ) from None
+    names = list(ckpt.get("class_names") or [])
+    outputs = getattr(getattr(model, "classifier", None), "out_features", None)
+    if names and outputs is not None and len(names) != outputs:
+        raise CheckpointError(f"{path}: {len(names)} class names for a model with {outputs} "
+                              "classes; its class_names must list one name per class")
     model.to(device).eval()
-    return LoadedModel(model, cfg, list(ckpt.get("class_names") or []), path,
+    return LoadedModel(model, cfg, names, path,
                        dict(ckpt.get("source") or {}))
 
 
@@ -339,7 +344,8 @@ def resolve_resume(resume: str | Path, output_dir: str | Path,
     """``--resume FILE`` or ``--resume auto`` -> the checkpoint to continue from, read once.
 
     ``auto`` takes the newest step checkpoint in ``output_dir`` that loads; a damaged newer
-    one is skipped with a warning naming it. None when the folder holds no checkpoint yet.
+    one is skipped with a warning naming it. None when the folder holds no checkpoint yet;
+    ``CheckpointError`` when it holds only damaged ones.
     """
     if str(resume) != "auto":
         path = Path(resume)
@@ -348,7 +354,8 @@ def resolve_resume(resume: str | Path, output_dir: str | Path,
         state = read_checkpoint(path, expect_model)
         _check_resumable(state, path)
         return ResumePoint(path, state)
-    for path in reversed(list_checkpoints(output_dir)):
+    found = list_checkpoints(output_dir)
+    for path in reversed(found):
         try:
             state = read_checkpoint(path, expect_model)
             _check_resumable(state, path)
@@ -359,6 +366,12 @@ def resolve_resume(resume: str | Path, output_dir: str | Path,
                         "before it", path.name, err)
             continue
         return ResumePoint(path, state)
+    if found:
+        raise CheckpointError(f"--resume auto: none of the {len(found)} checkpoint(s) in "
+                              f"{output_dir} can be resumed, they are damaged or hold no "
+                              f"training state ({', '.join(p.name for p in found[-3:])}: "
+                              "reasons above); start over with --overwrite, or --resume a "
+                              "good copy")
     return None
 
 

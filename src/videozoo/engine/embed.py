@@ -12,11 +12,17 @@ Outputs (written atomically):
   failed inputs are rows with an error and no file);
 * ``format="npz"``: ``DIR/embeddings.npz`` with ``ids`` [N] and ``embeddings`` [N, D], plus
   ``index.csv``.
+
+``index.csv`` is also the record of what a run wrote: an occupied ``DIR`` is refused
+(``claim_output``) unless ``overwrite``, and then the earlier run's files that the new one
+does not write again are removed, nothing else.
 """
 from __future__ import annotations
 
+import csv
 import io
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +33,14 @@ from videozoo.engine.distributed import DistContext
 from videozoo.engine.evaluate import iterate_scores
 from videozoo.engine.tasks import make_task
 from videozoo.errors import ConfigError
-from videozoo.fileio import atomic_write_bytes, write_csv
+from videozoo.fileio import atomic_write_bytes, refuse_to_overwrite, write_csv
+from videozoo.runlock import is_lock_file
 
 log = logging.getLogger("videozoo")
 
 FORMATS = ("npy", "npz")
+INDEX = "index.csv"
+_WRITTEN = re.compile(r"^(\d+\.npy|embeddings\.npz)$")  # the names a run writes, no paths
 
 
 class ClassifierInput:
@@ -92,6 +101,20 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def claim_output(out_dir: str | Path, overwrite: bool) -> None:
+    """Refuse an output folder holding anything unless ``overwrite`` (before any work)."""
+    refuse_to_overwrite(out_dir, ["*"], "files", overwrite, ignore=is_lock_file)
+
+
+def _written_before(out_dir: Path) -> set[str]:
+    """The files the previous run into ``out_dir`` wrote (its ``index.csv`` lists them)."""
+    try:
+        with (out_dir / INDEX).open(newline="", encoding="utf-8", errors="replace") as fh:
+            return {row[0] for row in csv.reader(fh) if row and _WRITTEN.match(row[0])}
+    except OSError:
+        return set()
+
+
 def write_embeddings(done: list[tuple[str, np.ndarray]], failed: list[tuple[str, str]],
                      out_dir: str | Path, fmt: str = "npy") -> Path:
     """Write embeddings as ``fmt`` (see the module docstring); returns the index CSV path."""
@@ -99,6 +122,7 @@ def write_embeddings(done: list[tuple[str, np.ndarray]], failed: list[tuple[str,
         raise ConfigError(f"embedding format {fmt!r}: use one of {', '.join(FORMATS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    before = _written_before(out_dir)
     rows = []
     if fmt == "npy":
         width = len(str(max(len(done) - 1, 0)))
@@ -113,4 +137,10 @@ def write_embeddings(done: list[tuple[str, np.ndarray]], failed: list[tuple[str,
         atomic_write_bytes(out_dir / "embeddings.npz", buffer.getvalue())
         rows = [["embeddings.npz", vid, ""] for vid, _ in done]
     rows += [["", vid, reason] for vid, reason in failed]
-    return write_csv(out_dir / "index.csv", ["file", "id", "error"], rows)
+    index = write_csv(out_dir / INDEX, ["file", "id", "error"], rows)
+    for stale in before - {row[0] for row in rows}:
+        (out_dir / stale).unlink(missing_ok=True)
+    if before:
+        log.info("%s: replaced the previous embeddings (%d stale file(s) removed)", out_dir,
+                 len(before - {row[0] for row in rows}))
+    return index

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from videozoo.errors import ExportError
+from videozoo.fileio import atomic_write, atomic_write_text
 
 FORMATS = ("onnx", "torchscript")
 INPUT_ORDER = ("rgb", "audio", "mask", "video")
@@ -128,7 +129,6 @@ def export_model(model: nn.Module, example_batch: dict, fmt: str, path: str | Pa
                           "the segment count in); export with dynamic_frames=False and the T "
                           "you will run (`videozoo export --frames T`)")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # The wrapper must be in eval mode too: the ONNX exporter restores the wrapper's mode
     # (and so its children's) after exporting.
     wrapper = PositionalInputs(model, names).eval()
@@ -138,14 +138,15 @@ def export_model(model: nn.Module, example_batch: dict, fmt: str, path: str | Pa
         # that read T from the input store it as a Python int before tracing.
         wrapper(*args)
         if fmt == "onnx":
-            torch.onnx.export(
-                wrapper, args, str(path), input_names=names, output_names=[OUTPUT_NAME],
+            atomic_write(path, lambda fh: torch.onnx.export(
+                wrapper, args, fh, input_names=names, output_names=[OUTPUT_NAME],
                 dynamic_axes=dynamic_axes(names, dynamic_batch=dynamic_batch,
                                           dynamic_frames=dynamic_frames),
-                opset_version=ONNX_OPSET, dynamo=False, do_constant_folding=True)
+                opset_version=ONNX_OPSET, dynamo=False, do_constant_folding=True))
         else:
             # check_trace would re-run the model; parity_check compares on a new shape.
-            torch.jit.save(torch.jit.trace(wrapper, args, check_trace=False), str(path))
+            traced = torch.jit.trace(wrapper, args, check_trace=False)
+            atomic_write(path, lambda fh: torch.jit.save(traced, fh))
     return path
 
 
@@ -263,7 +264,7 @@ def cli_export(model_name: str, weights: str | Path, fmt: str = "onnx",
         "device": str(_model_device(model)),
     }
     sidecar_file = sidecar_path(path)
-    sidecar_file.write_text(json.dumps(sidecar, indent=2))
+    atomic_write_text(sidecar_file, json.dumps(sidecar, indent=2))
     result = {"path": str(path), "format": fmt, "max_abs_diff": max_abs_diff,
               "inputs": sidecar["inputs"], "dynamic_axes": axes, "sidecar": str(sidecar_file)}
     print(json.dumps(result, indent=2))

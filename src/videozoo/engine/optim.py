@@ -43,7 +43,24 @@ def _matches(name: str, patterns, norm_names: set[str]) -> bool:
     return False
 
 
+def _check_patterns(opt_cfg: dict) -> None:
+    """decay_only / no_decay: lists of name substrings; lr_mult: substring -> number."""
+    for key in ("decay_only", "no_decay"):
+        bad = [p for p in opt_cfg[key] if not isinstance(p, str)]
+        if bad:
+            raise ConfigError(f"train.optimizer.{key} lists parameter-name substrings (text), "
+                              f"but holds a {type(bad[0]).__name__} (a YAML alias or nested "
+                              "list?); write the names out, e.g. [classifier, bias]")
+    for pattern, value in opt_cfg["lr_mult"].items():
+        if not isinstance(pattern, str) or isinstance(value, bool) or \
+                not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError("train.optimizer.lr_mult maps parameter-name substrings to "
+                              f"finite numbers; got {str(pattern)[:40]!r}: "
+                              f"{type(value).__name__}")
+
+
 def param_groups(model: nn.Module, opt_cfg: dict) -> list[dict]:
+    _check_patterns(opt_cfg)
     norm_names = _norm_param_names(model)
     groups: dict[tuple[float, float], list] = {}
     for name, param in model.named_parameters():

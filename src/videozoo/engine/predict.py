@@ -41,7 +41,7 @@ def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ct
     """One row per input (see the module docstring); ``topk`` None: the task's default."""
     source = build_source(cfg, "predict", training=False, batch_size=batch_size, inputs=inputs)
     task = make_task(cfg, class_names or source.class_names)
-    k_wanted = topk or task.default_top_k
+    k_wanted = task.default_top_k if topk is None else topk
     if k_wanted < 1:
         raise ConfigError(f"--topk must be at least 1, got {k_wanted}")
     rows, skipped = [], []

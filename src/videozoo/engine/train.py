@@ -37,9 +37,11 @@ from videozoo.engine.precision import (autocast_context, channels_last_format,
 from videozoo.engine.progress import progress_bar
 from videozoo.engine.runlog import RunLog, truncate_logs
 from videozoo.engine.tasks import make_task, to_device
-from videozoo.errors import ConfigError, OutputExistsError, TrainingStopped
+from videozoo.errors import (CheckpointError, ClassCountError, ConfigError, OutputExistsError,
+                             TrainingStopped, VideozooError)
 from videozoo.fileio import atomic_write_text, remove_stale_temporaries
 from videozoo.registry import build_model
+from videozoo.runlock import hold_output
 
 log = logging.getLogger("videozoo")
 
@@ -200,11 +202,17 @@ class _Run:
         return self.output_dir / "best.pt"
 
 
-def _prepare_output_dir(output_dir: Path, ctx: DistContext, *, resuming: bool,
-                        overwrite: bool) -> None:
-    """Clean stale temporaries; refuse (or, with overwrite, clear) another run's files."""
-    problem = ""
+def _prepare_output_dir(output_dir: Path, ctx: DistContext, held: contextlib.ExitStack, *,
+                        resuming: bool, overwrite: bool) -> None:
+    """Lock the folder for this run (rank 0, released when ``held`` closes); clean stale
+    temporaries; refuse (or, with overwrite, clear) another run's files."""
+    problem: VideozooError | None = None
     if ctx.is_main:
+        try:
+            held.enter_context(hold_output(output_dir, "train"))
+        except VideozooError as err:  # busy, or not writable
+            problem = err
+    if ctx.is_main and problem is None:
         freed = remove_stale_temporaries(output_dir)
         if freed:
             log.info("removed %.1f MB of temporary files left by an interrupted save in %s",
@@ -219,13 +227,14 @@ def _prepare_output_dir(output_dir: Path, ctx: DistContext, *, resuming: bool,
                 log.warning("--overwrite: removed the previous run's %d checkpoint(s) and logs "
                             "in %s", len(others), output_dir)
             else:
-                problem = (f"{output_dir} already holds a training run ({', '.join(others[-3:])}); "
-                           "continue it with --resume auto, choose another --output, or pass "
-                           "--overwrite to replace it")
+                problem = OutputExistsError(
+                    f"{output_dir} already holds a training run ({', '.join(others[-3:])}); "
+                    "continue it with --resume auto, choose another --output, or pass "
+                    "--overwrite to replace it")
     (refused,) = all_reduce_sum([1.0 if problem else 0.0], ctx)
     if refused:
-        raise OutputExistsError(problem or f"{output_dir} already holds a training run "
-                                "(see rank 0's message)")
+        raise problem or OutputExistsError(f"{output_dir} cannot be used for this run (see "
+                                           "rank 0's message)")
 
 
 def _validation_source(cfg, ctx, seed):
@@ -250,8 +259,22 @@ def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.Re
     torch.manual_seed(seed)
     if freeze_split(cfg, output_dir, reuse=resume is not None, write=ctx.is_main):
         barrier(ctx)  # the other ranks read the split file the main process wrote
-    train_src = build_source(cfg, "train", training=True, batch_size=per_rank, seed=seed,
-                             rank=ctx.rank, world_size=ctx.world_size)
+    try:
+        train_src = build_source(cfg, "train", training=True, batch_size=per_rank, seed=seed,
+                                 rank=ctx.rank, world_size=ctx.world_size)
+    except ClassCountError as err:  # the count may be the resumed checkpoint's, not the user's
+        if resume is not None:
+            _same_classes_as_checkpoint(cfg, resume, err.found)
+        raise
+    (no_step,) = all_reduce_sum([1.0 if train_src.num_batches(0) == 0 else 0.0], ctx)
+    if no_step:  # every rank stops (one rank's data may be what is too small)
+        raise ConfigError(f"train.batch_size={tcfg['batch_size']} ({per_rank} per process x "
+                          f"grad_accum {accum}) is larger than the "
+                          f"{train_src.num_samples(0)} training record(s) of this process, and "
+                          "partial batches are dropped: no step could be taken; lower "
+                          "train.batch_size")
+    if resume is not None:
+        _same_classes_as_checkpoint(cfg, resume, len(train_src.class_names))
     classes_from_data(cfg, train_src.class_names, "the training data")
     valid_src = _validation_source(cfg, ctx, seed) if tcfg["valid_interval"] > 0 else None
     task = make_task(cfg, train_src.class_names)
@@ -273,12 +296,23 @@ def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.Re
     state = TrainState()
     if resume is not None:
         saved = resume.state
-        model.load_state_dict(saved["model"])
+        _load_resumed_weights(model, saved["model"], resume.path)
+        settings = [{k: v for k, v in group.items() if k != "params"}
+                    for group in optimizer.param_groups]
         optimizer.load_state_dict(saved["optimizer"])
+        for group, setting in zip(optimizer.param_groups, settings):
+            group.update(setting)  # the config given now wins (reported below)
+        if ctx.is_main:
+            _report_changed_settings(saved.get("config") or {}, cfg, resume.path)
         if scaler and saved.get("scaler"):
             scaler.load_state_dict(saved["scaler"])
         state = TrainState(**saved["progress"])
-        ckpt_io.restore_rng_state(saved["rng"])
+        try:
+            ckpt_io.restore_rng_state(saved["rng"])
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as err:
+            raise CheckpointError(f"{resume.path}: its random-number state ('rng') is damaged "
+                                  f"({type(err).__name__}); resume from another checkpoint, or "
+                                  "start a new run with --weights") from None
         if ctx.is_main:
             log.info("resumed from %s at epoch %d, step %d", resume.path, state.epoch + 1,
                      state.step_in_epoch)
@@ -302,6 +336,51 @@ def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.Re
     return _Run(cfg, ctx, output_dir, seed, model, train_model, optimizer, scaler, amp, task,
                 train_src, valid_src, runlog, state,
                 last_checkpoint=resume.path if resume else None)
+
+
+def _same_classes_as_checkpoint(cfg: dict, resume: ckpt_io.ResumePoint, found: int) -> None:
+    """A resumed run keeps its checkpoint's class count: say so when the data disagrees."""
+    saved = (resume.state.get("config") or {}).get("model", {}).get("num_classes")
+    if saved is not None and saved == cfg["model"].get("num_classes") and saved != found:
+        raise ConfigError(f"the checkpoint {resume.path} was trained for {saved} classes but the "
+                          f"training data has {found}; resume on the data it was trained on, or "
+                          f"start a new run with --weights {resume.path} (the classifier is "
+                          "re-initialised for the new classes)")
+
+
+def _load_resumed_weights(model: torch.nn.Module, state_dict: dict, path: Path) -> None:
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as err:
+        lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+        raise CheckpointError(
+            f"{path}: its weights do not fit the model built for this run ("
+            f"{lines[1] if len(lines) > 1 else lines[0]}); resume without --set/--config "
+            "changes to the architecture, or start a new run with --weights") from None
+
+
+_RESUME_FREE = {"train.epochs", "data.root"}  # changed on resume as a matter of course
+
+
+def _flat(section: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in section.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _report_changed_settings(saved_cfg: dict, cfg: dict, path: Path) -> None:
+    """Log the settings that differ from the checkpoint's config: the values given now win."""
+    old, new = _flat(saved_cfg), _flat(cfg)
+    changed = [f"{key} {old[key]!r:.40} -> {new[key]!r:.40}" for key in sorted(new)
+               if key in old and old[key] != new[key] and key not in _RESUME_FREE]
+    if changed:
+        log.warning("resuming from %s with %d setting(s) changed since it was written: %s; the "
+                    "values given now are used from here on (the run no longer replays the "
+                    "original exactly)", path, len(changed), "; ".join(changed[:8]))
 
 
 def _save(run: _Run, reason: str) -> Path:
@@ -340,6 +419,7 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
     window = {"t": time.time(), "samples": 0, "loss": 0.0, "steps": 0}
     per_rank = tcfg["batch_size"] // (ctx.world_size * accum)
     used = state.step_in_epoch * accum * per_rank  # records of the steps done before a resume
+    first_step = state.step_in_epoch
     stopped_by = None
     while True:
         group = next(groups, None)
@@ -390,6 +470,12 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
             _save(run, "interval")
     bar.close()
     planned = run.train_src.num_samples(epoch)
+    if first_step == 0 and state.step_in_epoch == 0 and stopped_by is None:
+        records = f"the {planned} training record(s) of this process"
+        raise ConfigError(f"epoch {epoch + 1} took no step: train.batch_size="
+                          f"{tcfg['batch_size']} ({per_rank} per process x grad_accum {accum}) "
+                          f"is larger than {records}, and partial batches are dropped; lower "
+                          "train.batch_size (nothing was saved)")
     n_skipped, n_used, n_planned = all_reduce_sum(
         [float(len(skipped)), float(used), float(planned or 0)], ctx)
     if ctx.is_main and n_skipped:
@@ -445,8 +531,15 @@ def train(cfg: dict, *, output_dir: str | Path, resume: str | ckpt_io.ResumePoin
     if isinstance(resume, (str, Path)):
         resume = ckpt_io.resolve_resume(resume, output_dir, cfg["model"]["name"]) \
             or _fresh_start(str(resume), output_dir, ctx)
-    _prepare_output_dir(output_dir, ctx, resuming=resume is not None, overwrite=overwrite)
-    run = _start_run(cfg, output_dir, ctx, resume, weights, seed)
+    with contextlib.ExitStack() as held:
+        _prepare_output_dir(output_dir, ctx, held, resuming=resume is not None,
+                            overwrite=overwrite)
+        return _run_epochs(_start_run(cfg, output_dir, ctx, resume, weights, seed))
+
+
+def _run_epochs(run: _Run) -> dict:
+    """Train the remaining epochs of ``run``; the summary ``train`` returns."""
+    ctx, output_dir = run.ctx, run.output_dir
     try:
         with _StopFlag() as stop:
             for epoch in range(run.state.epoch, run.tcfg["epochs"]):

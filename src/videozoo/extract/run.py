@@ -42,6 +42,7 @@ from videozoo.extract.inputs import find_videos, unique_ids
 from videozoo.extract.pca import PCA, CovarianceAccumulator, load_matching_pca, pca_path_for_run
 from videozoo.extract.records import rgb_record_features
 from videozoo.fileio import write_csv
+from videozoo.runlock import hold_output
 
 log = logging.getLogger("videozoo.extract")
 
@@ -59,8 +60,20 @@ def run_extract(inputs: list[str], output: str, *, fit_pca: bool = False, pca: s
 
     See the module docstring for the pipeline and the files written. `pca_dims`: components
     kept when fitting (default min(1024, trunk width)). `labels`: {file stem: class indices}.
-    Returns a summary dict (counts, shard paths, manifest and PCA paths).
+    Returns a summary dict (counts, shard paths, manifest and PCA paths). `output` is locked
+    for the run (``runlock.hold_output``): a second extract into it is refused.
     """
+    with hold_output(output, "extract"):
+        return _run_extract(inputs, output, fit_pca=fit_pca, pca=pca, weights=weights,
+                            depth=depth, pca_dims=pca_dims, batch_size=batch_size,
+                            max_seconds=max_seconds, image_size=image_size, device=device,
+                            shard_size=shard_size, split_prefix=split_prefix, labels=labels,
+                            overwrite=overwrite, progress=progress)
+
+
+def _run_extract(inputs, output, *, fit_pca, pca, weights, depth, pca_dims, batch_size,
+                 max_seconds, image_size, device, shard_size, split_prefix, labels, overwrite,
+                 progress) -> dict:
     for option, value in (("max-seconds", max_seconds), ("shard-size", shard_size),
                           ("batch-size", batch_size)):
         if value < 1:

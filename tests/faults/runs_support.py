@@ -1,0 +1,31 @@
+"""Shared by the run and failure fault tests: tiny checkpoints written without training."""
+from dataclasses import asdict
+from pathlib import Path
+
+from support import YT8M_CLASSES, yt8m_overrides
+from videozoo.config import build_config
+from videozoo.engine import checkpoint as ck
+from videozoo.engine.optim import build_optimizer
+from videozoo.engine.train import TrainState
+from videozoo.registry import build_model
+
+MODEL = "attention_cluster"
+CLASS_NAMES = [f"class {i}" for i in range(YT8M_CLASSES)]
+
+
+def tiny_overrides(extra=()):
+    return yt8m_overrides(MODEL, ["train.valid_interval=0", *extra])
+
+
+def tiny_checkpoint(path, data_dir, *, extra=(), training=False, epoch=0) -> Path:
+    """A checkpoint of the tiny model (random weights) for ``data_dir``; ``training``: with
+    optimizer, progress (``epoch`` epochs done) and RNG state, as `train` writes it."""
+    cfg = build_config(MODEL, overrides=tiny_overrides(extra) + [f"data.root={data_dir}"])
+    model = build_model(cfg)
+    if training:
+        optimizer = build_optimizer(model, cfg["train"]["optimizer"])
+        state = ck.training_checkpoint(cfg, model.state_dict(), optimizer, None,
+                                       asdict(TrainState(epoch=epoch)), CLASS_NAMES, "epoch")
+    else:
+        state = ck.model_checkpoint(MODEL, model.state_dict(), cfg, CLASS_NAMES)
+    return ck.save_checkpoint(state, path)
