@@ -22,6 +22,8 @@ Exit codes (README, "What happens when things go wrong"):
 """
 from __future__ import annotations
 
+import reprlib
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -29,6 +31,18 @@ EXIT_NOTHING_USABLE = 3
 EXIT_TRAINING_STOPPED = 4
 EXIT_INTERRUPTED = 75
 EXIT_ABORTED = 130
+
+
+#: how much of a value a message shows: a few items, a few levels, short strings (a crafted
+#: file's value can expand to gigabytes when formatted in full)
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother, _BRIEF.maxlong = 2, 60, 60, 40
+_BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = _BRIEF.maxset = 4
+
+
+def brief(value) -> str:
+    """``repr(value)``, bounded: what messages show of a value read from a file or option."""
+    return _BRIEF.repr(value)
 
 
 class VideozooError(Exception):
