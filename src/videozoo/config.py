@@ -210,10 +210,16 @@ def load_yaml(text: str, source: str):
     try:
         _check_yaml_events(text, source)
         return yaml.safe_load(text)
+    except ConfigError:
+        raise
     except yaml.YAMLError as err:
-        raise ConfigError(f"{source} is not valid YAML: {brief(str(err))}") from None
+        raise ConfigError(f"{source} is not valid YAML: {_one_line(err)}") from None
     except ValueError as err:  # e.g. an integer of more than 4,300 digits
-        raise ConfigError(f"{source}: a value YAML cannot build ({brief(str(err))})") from None
+        raise ConfigError(f"{source}: a value YAML cannot build ({_one_line(err)})") from None
+
+
+def _one_line(err: Exception, limit: int = 300) -> str:
+    return " ".join(str(err).split())[:limit]
 
 
 def read_yaml(path: str | Path) -> dict:

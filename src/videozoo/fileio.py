@@ -252,6 +252,16 @@ def _check_array_size(shape, dtype, budget: int) -> None:
                               f"whole file holds ({budget} bytes)")
 
 
+class _BoundedBytes(io.BytesIO):
+    """The pickle's bytes; a read longer than what is left is refused, not truncated."""
+
+    def read(self, n: int | None = -1) -> bytes:
+        left = len(self.getbuffer()) - self.tell()
+        if n is not None and n > left:
+            raise _PickleTooLarge(f"a length of {n} bytes where {left} remain")
+        return super().read(n)
+
+
 class _NumpyOnlyUnpickler(pickle._Unpickler):
     """Admits numpy array/scalar reconstruction and plain containers, nothing else.
 
@@ -269,7 +279,7 @@ class _NumpyOnlyUnpickler(pickle._Unpickler):
     }
 
     def __init__(self, data: bytes):
-        super().__init__(io.BytesIO(data))
+        super().__init__(_BoundedBytes(data))
         self.budget = len(data)
         self.array_type = type("_CheckedArray", (_CheckedArray,), {"budget": len(data)})
 

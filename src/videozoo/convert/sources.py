@@ -59,6 +59,10 @@ MAX_ARCHIVE_MEMBERS = 100_000
 _MAX_LOD_LEVEL, _MAX_DIMS = 8, 16
 
 
+class _ClaimTooLarge(ValueError):
+    """A header claims more bytes than its file or member holds (a damaged or crafted file)."""
+
+
 class _Limited:
     """A member's file object that knows how many bytes it really holds (``left``), so a
     header's claimed length is checked before anything is read."""
@@ -68,7 +72,8 @@ class _Limited:
 
     def read(self, n: int) -> bytes:
         if n > self.left:
-            raise ValueError(f"claims {n} bytes where {self.left} remain")
+            raise _ClaimTooLarge(f"its header claims {_size_text(n)} where the file holds "
+                                 f"{self.left} more bytes")
         parts, wanted = [], n
         while wanted:  # in chunks: memory follows the data that really arrives
             chunk = self.fh.read(min(wanted, 1 << 24))
@@ -131,10 +136,9 @@ def _parse_tensor_desc(desc: bytes) -> tuple[int, list[int]]:
 def read_fluid_header(fh: _Limited) -> tuple[np.dtype, tuple[int, ...]]:
     """Read a LoDTensor's header from ``fh``, leaving it at the start of the raw data; every
     claimed length is checked against the bytes ``fh`` really holds (ValueError if not)."""
-    head = fh.read(12) if fh.left >= 12 else b""
-    if len(head) < 12:
+    if fh.left < 12:
         raise ValueError("too short for a fluid tensor")
-    version, lod_level = struct.unpack("<IQ", head)
+    version, lod_level = struct.unpack("<IQ", fh.read(12))
     if version != 0 or lod_level > _MAX_LOD_LEVEL:
         raise ValueError("not a fluid LoDTensor file")
     for _ in range(lod_level):
@@ -151,18 +155,13 @@ def read_fluid_header(fh: _Limited) -> tuple[np.dtype, tuple[int, ...]]:
     return np.dtype(_FLUID_DTYPES[data_type]).newbyteorder("<"), tuple(dims)
 
 
-class _ClaimTooLarge(ConvertError):
-    """A tensor header claims more data than its file holds (a damaged or crafted file)."""
-
-
-def read_fluid_tensor(fh: _Limited, name: str = "") -> np.ndarray:
+def read_fluid_tensor(fh: _Limited) -> np.ndarray:
     """The tensor in ``fh`` (a ``_Limited`` reader of one file or member)."""
     dtype, shape = read_fluid_header(fh)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes > fh.left:
-        raise _ClaimTooLarge(f"{name}: its header claims {shape} {dtype.name} values "
-                             f"({_size_text(nbytes)}) but the file holds {fh.left} bytes of data; "
-                             "the file is damaged or not a weights file")
+        raise _ClaimTooLarge(f"its header claims {list(shape)} {dtype.name} values "
+                             f"({_size_text(nbytes)}) where the file holds {fh.left} bytes of data")
     data = fh.read(nbytes)
     return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
@@ -247,9 +246,10 @@ def read_fluid(path: str | os.PathLike) -> WeightFile:
             if OPTIMIZER_STATE.search(name):
                 ignored[name] = read_fluid_header(fh)[1]
             else:
-                tensors[name] = read_fluid_tensor(fh, f"{path}: {name[:200]}")
-        except _ClaimTooLarge:
-            raise
+                tensors[name] = read_fluid_tensor(fh)
+        except _ClaimTooLarge as err:
+            raise ConvertError(f"{path}: {name[:200]!r}: {err}; the file is damaged or not a "
+                               "weights file") from None
         except (tarfile.TarError, EOFError, zlib.error) as err:
             raise ConvertError(f"{path}: the archive is damaged or truncated at {name[:200]!r} "
                                f"({err})") from None
