@@ -17,7 +17,7 @@ from videozoo.cli import main
 from videozoo.config import MAX_CLASSES, MAX_YAML_DEPTH, MAX_YAML_NODES, build_config
 from videozoo.convert.sources import MAX_MEMBER_BYTES, fluid_tensor_bytes
 from videozoo.data.protobuf_wire import encode_varint
-from videozoo.errors import EXIT_USAGE, CheckpointError, ConfigError
+from videozoo.errors import EXIT_USAGE, CheckpointError
 from videozoo.fileio import MAX_JSON_DEPTH, load_numpy_pickle
 
 MODEL = "attention_cluster"

@@ -226,7 +226,7 @@ def _check_member(path: Path, member: tarfile.TarInfo, count: int, offset: int) 
     if member.size > MAX_MEMBER_BYTES:
         raise ConvertError(f"{where} claims {_size_text(member.size)}, more than any published "
                            f"weight file (limit {_size_text(MAX_MEMBER_BYTES)})")
-    if offset + member.size > MAX_ARCHIVE_BYTES:
+    if offset > MAX_ARCHIVE_BYTES:  # where this member's data ends in the uncompressed stream
         raise ConvertError(f"{path}: holds more than {_size_text(MAX_ARCHIVE_BYTES)} "
                            "uncompressed, more than any published weights archive")
     if count > MAX_ARCHIVE_MEMBERS:
