@@ -103,6 +103,21 @@ def test_fluid_header_is_bounded_by_the_bytes_really_there(tmp_path, capsys, hea
     refused(_convert(folder, tmp_path), capsys, "fc_0.w_0", "claims")
 
 
+@pytest.mark.parametrize("limit, value", [("MAX_ARCHIVE_BYTES", 20_000),
+                                          ("MAX_ARCHIVE_MEMBERS", 2)])
+def test_archive_total_is_checked_while_streaming(tmp_path, monkeypatch, capsys, limit, value):
+    from videozoo.convert import sources
+    monkeypatch.setattr(sources, limit, value)  # the real bounds (8 GiB) take minutes to reach
+    folder = tmp_path / "w"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"fc_{i}.w_0").write_bytes(fluid_tensor_bytes(np.zeros(2000, np.float32)))
+    with tarfile.open(tmp_path / "w.tar.gz", "w:gz") as tar:
+        tar.add(folder, arcname="w")
+    refused(_convert(tmp_path / "w.tar.gz", tmp_path), capsys, "w.tar.gz",
+            f"more than {value if limit == 'MAX_ARCHIVE_MEMBERS' else '20000 bytes'}")
+
+
 def test_genuine_tensors_still_convert_from_a_tarball(tmp_path):
     from videozoo.convert.sources import read_weights
     folder = tmp_path / "w"
