@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,8 @@ def _type_name(value: Any) -> str:
     return type(value).__name__ if value is not None else "null"
 
 
+_INTEGRAL_FLOAT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d{1,3}")
+
 #: switches that take true, false or "auto" (engine/precision.py decides what auto means)
 _BOOL_OR_AUTO = {"train.amp", "train.channels_last"}
 
@@ -114,6 +117,10 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     elif isinstance(default, int):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        if isinstance(value, str) and _INTEGRAL_FLOAT.fullmatch(value.strip()):
+            number = float(value)  # YAML 1.1 reads "1e9" as a string; it means 10^9
+            if number.is_integer():
+                return int(number)
     elif isinstance(default, float):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -276,7 +283,7 @@ def nested_to_overrides(nested: dict, prefix: str = "") -> list[str]:
 def _check_sections(cfg: dict, source: str) -> None:
     for section in cfg:
         if section not in ("model", "data", "train", "eval"):
-            raise ConfigError(f"{source}: unknown section '{section}'; "
+            raise ConfigError(f"{source}: unknown section {brief(section)}; "
                               "valid sections: data, eval, model, train")
 
 
@@ -405,7 +412,8 @@ def _shared_keys_agree(cfg: dict) -> None:
         if data_value is None:
             cfg["data"][key] = model_value
         elif model_value is not None and data_value != model_value:
-            raise ConfigError(f"data.{key}={data_value!r} but model.{key}={model_value!r}: they "
+            raise ConfigError(f"data.{key}={brief(data_value)} but model.{key}="
+                              f"{brief(model_value)}: they "
                               f"are one setting; set only model.{key} (the data section follows)")
 
 

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-import videozoo.convert  # noqa: F401  (imported here so the timed calls import nothing)
+import videozoo.convert  # noqa: F401  (imported here: the timed calls then import nothing)
 from videozoo.cli import main
 from videozoo.config import MAX_CLASSES, MAX_YAML_DEPTH, MAX_YAML_NODES, build_config
 from videozoo.convert.sources import MAX_MEMBER_BYTES, fluid_tensor_bytes
@@ -212,7 +212,8 @@ def test_type_errors_show_a_bounded_value(capsys):
     assert len(err) < 400
 
 
-@pytest.mark.parametrize("item, bound", [("model.num_classes=1000000000", MAX_CLASSES),
+@pytest.mark.parametrize("item, bound", [("model.num_classes=1e9", MAX_CLASSES),
+                                         ("model.num_classes=1000000000", MAX_CLASSES),
                                          ("model.fc_size=1000000000", None),
                                          ("data.max_frames=10000000000", None)])
 def test_absurd_sizes_are_refused_with_the_key_and_the_bound(capsys, item, bound):
