@@ -227,6 +227,10 @@ class _CheckedArray(np.ndarray):
 
     budget = 0
 
+    def __new__(cls, shape, dtype=float, *args, **kwargs):  # ndarray(shape) called by a pickle
+        _check_array_size(shape, dtype, cls.budget)
+        return np.ndarray.__new__(cls, shape, dtype, *args, **kwargs)
+
     def __setstate__(self, state):
         if not isinstance(state, tuple) or len(state) not in (4, 5):
             raise pickle.UnpicklingError("malformed ndarray state")
@@ -248,17 +252,18 @@ def _check_array_size(shape, dtype, budget: int) -> None:
     except (TypeError, ValueError, OverflowError):
         raise pickle.UnpicklingError("malformed array shape or dtype") from None
     if nbytes > budget:
-        raise _PickleTooLarge(f"an array of {count} values ({nbytes} bytes), more than the "
-                              f"whole file holds ({budget} bytes)")
+        raise _PickleTooLarge(f"the pickle asks for an array of {count} values ({nbytes} "
+                              f"bytes), more than the file's {budget} bytes can hold")
 
 
 class _BoundedBytes(io.BytesIO):
     """The pickle's bytes; a read longer than what is left is refused, not truncated."""
 
     def read(self, n: int | None = -1) -> bytes:
-        left = len(self.getbuffer()) - self.tell()
-        if n is not None and n > left:
-            raise _PickleTooLarge(f"a length of {n} bytes where {left} remain")
+        size = len(self.getbuffer())
+        if n is not None and n > size - self.tell():
+            raise _PickleTooLarge(f"the pickle claims a length of {n} bytes where "
+                                  f"{size - self.tell()} remain (the file holds {size} bytes)")
         return super().read(n)
 
 
@@ -327,11 +332,15 @@ def _plain_arrays(obj: Any, max_depth: int = 64) -> Any:
     def plain(value):
         return value.view(np.ndarray) if isinstance(value, _CheckedArray) else value
 
-    stack = [(obj, 0)]
+    stack, seen = [(obj, 0)], set()
     while stack:
         node, depth = stack.pop()
         if depth > max_depth:
-            raise _PickleTooLarge(f"containers nested more than {max_depth} deep")
+            raise _PickleTooLarge(f"containers nested more than {max_depth} deep (weights "
+                                  "files are a dict of arrays)")
+        if id(node) in seen:  # shared (memoised) containers are visited once
+            continue
+        seen.add(id(node))
         if isinstance(node, dict):
             for key, value in node.items():
                 node[key] = plain(value)
@@ -361,9 +370,8 @@ def load_numpy_pickle(source: str | os.PathLike | BinaryIO, *, name: str | None 
                 data = fh.read()
         return _plain_arrays(_NumpyOnlyUnpickler(data).load())
     except _PickleTooLarge as err:
-        raise CheckpointError(f"{label}: refused: the pickle asks for {err} (the bound is the "
-                              f"file's size, {len(data)} bytes); the file is damaged or "
-                              "crafted") from None
+        raise CheckpointError(f"{label}: refused: {err}; the file is damaged or crafted"
+                              ) from None
     except pickle.UnpicklingError as err:
         if str(err).startswith("forbidden global"):
             raise UnsafeFileError(f"{label}: refused to load: the pickle asks for "

@@ -146,9 +146,18 @@ def _binbytes8(length: int) -> bytes:
     return b"\x80\x04}\x8c\x01w\x8e" + struct.pack("<Q", length) + b"abc" + b"s."
 
 
+class _HugeCall:
+    """Pickles as a call ``numpy.ndarray((10**12,))``."""
+
+    def __reduce__(self):
+        return np.ndarray, ((10 ** 12,),)
+
+
 @pytest.mark.parametrize("data", [pickle.dumps({"w": _HugeArray()}, protocol=2),
+                                  pickle.dumps({"w": _HugeCall()}, protocol=2),
                                   _binbytes8(1 << 62), _binbytes8(1 << 36)],
-                         ids=["1e12-element-array", "2^62-binbytes8", "2^36-binbytes8"])
+                         ids=["1e12-element-array", "1e12-ndarray-call", "2^62-binbytes8",
+                              "2^36-binbytes8"])
 def test_pdparams_claims_are_bounded_by_the_file_size(tmp_path, capsys, data):
     path = tmp_path / "model.pdparams"
     path.write_bytes(data)
@@ -156,6 +165,17 @@ def test_pdparams_claims_are_bounded_by_the_file_size(tmp_path, capsys, data):
         load_numpy_pickle(path)
     refused(["convert", str(path), "--model", MODEL, "--output", str(tmp_path / "o.pt")],
             capsys, "model.pdparams", f"{len(data)} bytes")
+
+
+def test_pdparams_with_shared_containers_is_walked_once(tmp_path):
+    shared = [np.zeros(2, np.float32)]
+    for _ in range(40):  # 2^40 paths through 40 lists
+        shared = [shared, shared]
+    path = tmp_path / "dag.pdparams"
+    path.write_bytes(pickle.dumps({"w": shared, "b": np.ones(3, np.float32)}, protocol=2))
+    start = time.process_time()
+    assert type(load_numpy_pickle(path)["b"]) is np.ndarray
+    assert time.process_time() - start < 1.0
 
 
 def test_genuine_pdparams_still_load(tmp_path):
