@@ -208,6 +208,10 @@ def _check_yaml_events(text: str, source: str) -> None:
                               "(aliases counted as the copies they stand for); refusing it")
 
 
+class InvalidYaml(ConfigError):
+    """Text that is not YAML (``--set`` then takes the value as a plain string)."""
+
+
 def load_yaml(text: str, source: str):
     """``yaml.safe_load(text)`` within the bounds in the module docstring; ConfigError
     naming ``source`` otherwise."""
@@ -220,7 +224,7 @@ def load_yaml(text: str, source: str):
     except ConfigError:
         raise
     except yaml.YAMLError as err:
-        raise ConfigError(f"{source} is not valid YAML: {_one_line(err)}") from None
+        raise InvalidYaml(f"{source} is not valid YAML: {_one_line(err)}") from None
     except ValueError as err:  # e.g. an integer of more than 4,300 digits
         raise ConfigError(f"{source}: a value YAML cannot build ({_one_line(err)})") from None
 
@@ -251,9 +255,7 @@ def parse_overrides(items: list[str]) -> dict:
         key, raw = item.split("=", 1)
         try:
             value = load_yaml(raw, f"--set {key.strip()[:100]}") if raw != "" else ""
-        except ConfigError as err:
-            if "not valid YAML" not in str(err):
-                raise
+        except InvalidYaml:
             value = raw
         node = nested
         parts = key.strip().split(".")
