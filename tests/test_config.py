@@ -62,3 +62,11 @@ def test_parse_overrides_requires_equals():
 def test_unknown_model():
     with pytest.raises(ConfigError, match="unknown model 'resnext'"):
         build_config("resnext")
+
+
+def test_yaml_aliases_within_the_bound_still_work(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text("train:\n  optimizer:\n    betas: &b [0.8, 0.9]\n"
+                    "    lr_mult: {x: 2.0}\n  schedule:\n    milestones: *b\n")
+    cfg = build_config("attention_cluster", str(path))
+    assert cfg["train"]["schedule"]["milestones"] == [0.8, 0.9]

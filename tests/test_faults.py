@@ -319,7 +319,7 @@ def test_vocabulary_missing_warns_and_malformed_names_the_line(yt8m_dir, tmp_pat
         read_vocabulary(str(bad), None)
 
 
-def test_csv_outputs_do_not_carry_formulas(run_dir, tmp_path):
+def test_csv_for_a_spreadsheet_does_not_carry_formulas(run_dir, tmp_path):
     rgb = np.zeros((3, 1024), np.uint8)
     audio = np.zeros((3, 128), np.uint8)
     shard = tmp_path / "test0000.tfrecord"
@@ -328,7 +328,7 @@ def test_csv_outputs_do_not_carry_formulas(run_dir, tmp_path):
         writer.write(encode_frame_example("@SUM(A1)", None, rgb, audio))
     out = tmp_path / "p.csv"
     assert main(["predict", MODEL, str(shard), "--weights", str(_last(run_dir)), "--output",
-                 str(out)]) == 0
+                 str(out), "--csv-escape"]) == 0
     ids = {row["id"] for row in csv.DictReader(out.open())}
     assert ids == {"'=HYPERLINK(\"x\")", "'@SUM(A1)"}
 

@@ -2,6 +2,7 @@
 2 and 4), a crafted file is refused by name and nothing in it runs."""
 import os
 import pickle
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -51,3 +52,14 @@ def test_not_a_pickle_is_a_checkpoint_error(tmp_path):
     path.write_bytes(b"\x00garbage" * 10)
     with pytest.raises(CheckpointError, match="junk.pdparams"):
         load_numpy_pickle(path)
+
+
+def test_pdparams_with_shared_containers_is_walked_once(tmp_path):
+    shared = [np.zeros(2, np.float32)]
+    for _ in range(40):  # 2^40 paths through 40 lists
+        shared = [shared, shared]
+    path = tmp_path / "dag.pdparams"
+    path.write_bytes(pickle.dumps({"w": shared, "b": np.ones(3, np.float32)}, protocol=2))
+    start = time.process_time()
+    assert type(load_numpy_pickle(path)["b"]) is np.ndarray
+    assert time.process_time() - start < 1.0

@@ -88,7 +88,8 @@ class Predictor:
     file, a folder, a list of them, a decoded video (uint8 RGB ``[F, H, W, 3]``, numpy or
     torch) or, for feature models, ``{"rgb": [T, 1024], "audio": [T, 128]}``, and returns one
     dict per input: ``{"id", "class_ids", "class_names", "scores"}``, or ``{"id", "error"}``
-    for an input that could not be used.
+    for an input that could not be used. A decoded input of the wrong shape or width, with no
+    frames, or (features) holding NaN/Inf raises ``DataError`` naming what is wrong.
     """
 
     def __init__(self, path: str | Path, device: str = "auto", batch_size: int | None = None,
@@ -132,6 +133,9 @@ class Predictor:
         batch = to_device(data_module.batch_from_decoded(self.config["data"], item),
                           self.ctx.device)
         scores = self.task.scores(self.model, batch).float().cpu()[0]
+        if not bool(torch.isfinite(scores).all()):  # as predict_rows: NaN never reaches a row
+            return {"id": name, "error": "the model gave non-finite (NaN/Inf) scores: its "
+                                         "weights hold NaN/Inf"}
         return {"id": name, **top_classes(scores, self.class_names,
                                           topk or self.task.default_top_k)}
 

@@ -7,7 +7,13 @@ processes:
   middle, last) through the same reader training uses;
 * TFRecord shards: every record's framing and both CRCs (``tfrecord.scan_records``), then
   every record parsed as a frame-level YouTube-8M example (id, rgb/audio frames, labels,
-  checked against ``vocabulary.csv`` when the folder has one).
+  checked against ``vocabulary.csv`` when the folder has one); also reported: a shard with
+  no records, an id that is not UTF-8, rgb and audio lists of different lengths, and a video
+  id found twice (in one shard or across shards: predict would write two rows for it);
+* a FIFO, device or socket named like a video or a shard is reported, never opened (opening
+  a FIFO would wait for a writer forever).
+
+The report keeps ids and paths verbatim (no spreadsheet escaping: it is for finding them).
 
 The result is a CSV with one row per problem (``path, kind, record, video_id, reason``),
 written atomically, and a summary; ``run_check`` returns the summary as a dict.
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -30,17 +37,31 @@ SHARD_EXTENSIONS = (".tfrecord", ".tfrecords")
 COLUMNS = ["path", "kind", "record", "video_id", "reason"]
 
 
+def _is_special(path: Path) -> bool:
+    """A FIFO, device or socket (stat does not open it, so a FIFO cannot block)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
 def find_files(inputs: list[str]) -> list[tuple[str, str]]:
-    """(path, "video" | "shard") for every checkable file in ``inputs`` (files or folders)."""
+    """(path, "video" | "shard" | "other" | "special") for every checkable file in ``inputs``
+    (files or folders); "special": a FIFO / device / socket with a video or shard name."""
     found = []
     for item in inputs:
         path = Path(item)
         if not path.exists():
             raise DataNotFoundError(f"{item}: no such file or folder")
-        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        candidates = sorted(p for p in path.rglob("*") if p.is_file() or _is_special(p)) \
+            if path.is_dir() else [path]
         for file in candidates:
             suffix = file.suffix.lower()
-            if suffix in VIDEO_EXTENSIONS:
+            checkable = suffix in VIDEO_EXTENSIONS or suffix in SHARD_EXTENSIONS
+            if _is_special(file) and (checkable or not path.is_dir()):
+                found.append((str(file), "special"))
+            elif suffix in VIDEO_EXTENSIONS:
                 found.append((str(file), "video"))
             elif suffix in SHARD_EXTENSIONS:
                 found.append((str(file), "shard"))
@@ -63,12 +84,14 @@ def check_video(path: str, frames: int = 3) -> list[tuple]:
     return []
 
 
-def check_shard(path: str, num_classes: int | None = None) -> tuple[int, list[tuple]]:
-    """(sound records, problems) of one TFRecord shard."""
+def check_shard(path: str, num_classes: int | None = None
+                ) -> tuple[int, list[tuple], list[tuple[str, int]]]:
+    """(sound records, problems, (video id, record index) of each parsed record) of one
+    TFRecord shard."""
     from videozoo.data.tfrecord import Damage, scan_records
-    from videozoo.data.youtube8m_records import RecordError, parse_frame_example
+    from videozoo.data.youtube8m_records import RecordError, parse_frame_example, record_notes
 
-    problems, records = [], 0
+    problems, records, ids = [], 0, []
     try:
         for index, item in enumerate(scan_records(path, verify=True)):
             if isinstance(item, Damage):
@@ -81,6 +104,9 @@ def check_shard(path: str, num_classes: int | None = None) -> tuple[int, list[tu
             except RecordError as err:
                 problems.append((path, "shard", index, err.video_id, err.reason))
                 continue
+            ids.append((example.video_id, index))
+            problems += [(path, "shard", index, example.video_id, note)
+                         for note in record_notes(item)]
             if num_classes is not None and example.labels is not None and example.labels.size \
                     and (example.labels.min() < 0 or example.labels.max() >= num_classes):
                 problems.append((path, "shard", index, example.video_id,
@@ -88,17 +114,33 @@ def check_shard(path: str, num_classes: int | None = None) -> tuple[int, list[tu
                                  f"({num_classes} classes)"))
     except OSError as err:
         problems.append((path, "shard", "", "", f"cannot be read: {err}"))
-    return records, problems
+        return records, problems, ids
+    if records == 0 and not problems:
+        problems.append((path, "shard", "", "", "holds no records (an empty shard)"))
+    return records, problems, ids
 
 
-def _check_one(job: tuple[str, str, int | None, int]) -> tuple[str, int, list[tuple]]:
+def _check_one(job: tuple[str, str, int | None, int]) -> tuple[str, int, list[tuple], list]:
     path, kind, num_classes, frames = job
     if kind == "video":
-        return kind, 0, check_video(path, frames)
+        return kind, 0, check_video(path, frames), []
     if kind == "shard":
-        records, problems = check_shard(path, num_classes)
-        return kind, records, problems
-    return kind, 0, [(path, "other", "", "", "neither a video nor a TFRecord shard")]
+        return kind, *check_shard(path, num_classes)
+    if kind == "special":
+        return "other", 0, [(path, "other", "", "", "not a regular file (a FIFO, device or "
+                             "socket): not opened")], []
+    return kind, 0, [(path, "other", "", "", "neither a video nor a TFRecord shard")], []
+
+
+def _duplicates(path: str, ids: list[tuple[str, int]], first_seen: dict) -> list[tuple]:
+    """Problems for the ids of ``path`` already seen (``first_seen``: id -> (path, index))."""
+    problems = []
+    for video_id, index in ids:
+        first = first_seen.setdefault(video_id, (path, index))
+        if first != (path, index):
+            problems.append((path, "shard", index, video_id, f"duplicate video id (also record "
+                             f"{first[1]} of {first[0]}): predict would write two rows for it"))
+    return problems
 
 
 def _vocabulary_size(inputs: list[str]) -> int | None:
@@ -119,7 +161,7 @@ def run_check(inputs: list[str], output: str | Path, *, workers: int | None = No
     num_classes = _vocabulary_size(inputs)
     jobs = [(path, kind, num_classes, frames) for path, kind in files]
     workers = max(1, workers or min(len(jobs), os.cpu_count() or 1))
-    problems, counts, records = [], {"video": 0, "shard": 0, "other": 0}, 0
+    problems, counts, records, first_seen = [], {"video": 0, "shard": 0, "other": 0}, 0, {}
     bar = progress_bar(total=len(jobs), desc="check")
     if workers == 1:
         results = map(_check_one, jobs)
@@ -127,10 +169,10 @@ def run_check(inputs: list[str], output: str | Path, *, workers: int | None = No
         pool = ProcessPoolExecutor(workers)
         results = pool.map(_check_one, jobs, chunksize=4)
     try:
-        for kind, n_records, found in results:
+        for (path, _, _, _), (kind, n_records, found, ids) in zip(jobs, results):
             counts[kind] += 1
             records += n_records
-            problems += found
+            problems += found + _duplicates(path, ids, first_seen)
             bar.update(1)
     finally:
         bar.close()

@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="predictions file (default: next to CKPT)")
     p.add_argument("--format", choices=["jsonl", "csv", "kaggle"],
                    help="jsonl (default), csv, or kaggle (YouTube-8M submission)")
+    p.add_argument("--csv-escape", action="store_true",
+                   help="--format csv for a spreadsheet: prefix ' to cells starting with "
+                        "= + - @ (ids are then no longer verbatim)")
     _add_config_args(p)
 
     p = sub.add_parser("embed", help="per-video feature vectors (the layer before the classifier)",
@@ -315,15 +318,16 @@ def _print_rows(rows: list[dict], out: str, fmt: str, what: str = "predictions")
 
 def cmd_predict(args) -> int:
     from videozoo.api import Predictor
-    from videozoo.engine.predict import infer_format, write_predictions
+    from videozoo.engine.predict import check_csv_escape, infer_format, write_predictions
 
     fmt = infer_format(args.output, args.format)
+    check_csv_escape(fmt, args.csv_escape)
     predictor = Predictor(args.weights, device=args.device, model=args.model,
                           config=args.config, set=_inference_overrides(args))
     rows = predictor.predict(args.inputs, topk=args.topk)
     ext = {"jsonl": "jsonl", "csv": "csv", "kaggle": "csv"}[fmt]
     out = args.output or str(Path(args.weights).with_name(f"predictions.{ext}"))
-    write_predictions(rows, out, fmt)
+    write_predictions(rows, out, fmt, csv_escape=args.csv_escape)
     _print_rows(rows, out, fmt)
     return 0
 

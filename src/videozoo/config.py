@@ -12,12 +12,20 @@ A full config has four sections:
 Precedence: code defaults < packaged ``configs/<model>.yaml`` < ``--config FILE`` < ``--set``.
 An unknown key or a value of the wrong type raises ``ConfigError`` naming the key and the valid
 keys, before any data is read.
+
+YAML (files and ``--set`` values) is read within bounds, checked on the parser's event stream
+before anything is built: at most ``MAX_YAML_BYTES``, nesting at most ``MAX_YAML_DEPTH``
+deep, and at most ``MAX_YAML_NODES`` values with every alias counted as the copy it stands
+for (a "billion laughs" alias bomb is refused at the alias that crosses the bound). Sizes
+are bounded too: ``model.num_classes`` <= ``MAX_CLASSES``, other model/data integers <=
+``MAX_SIZE``. Messages show values through ``errors.brief`` (a bounded repr).
 """
 from __future__ import annotations
 
 import copy
 import math
 import inspect
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,7 +33,18 @@ from typing import Any
 import yaml
 
 from videozoo import registry
-from videozoo.errors import ConfigError
+from videozoo.errors import ConfigError, brief
+
+#: bounds on what a YAML config may hold (the packaged recipes: ~2 KB, depth 3, ~100 values;
+#: a class list inline for YouTube-8M's 3,862 classes stays far below them)
+MAX_YAML_BYTES = 4 << 20
+MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 1_000_000
+#: more classes than any video dataset (Kinetics-700, YouTube-8M's 3,862, ...) by far; a
+#: classifier this wide is already ~0.8 GB of weights at 2,048 features
+MAX_CLASSES = 100_000
+#: the largest other model/data integer (layer widths, frames, crop sizes, buffers)
+MAX_SIZE = 1 << 20
 
 ENGINE_DEFAULTS: dict[str, Any] = {
     "train": {
@@ -81,6 +100,8 @@ def _type_name(value: Any) -> str:
     return type(value).__name__ if value is not None else "null"
 
 
+_INTEGRAL_FLOAT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d{1,3}")
+
 #: switches that take true, false or "auto" (engine/precision.py decides what auto means)
 _BOOL_OR_AUTO = {"train.amp", "train.channels_last"}
 
@@ -90,7 +111,7 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     if key in _BOOL_OR_AUTO:
         if isinstance(value, bool) or value == "auto":
             return value
-        raise ConfigError(f"config key '{key}' expects true, false or auto, got {value!r}")
+        raise ConfigError(f"config key '{key}' expects true, false or auto, got {brief(value)}")
     if default is None or value is None:
         return value
     if isinstance(default, bool):
@@ -99,6 +120,10 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     elif isinstance(default, int):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        if isinstance(value, str) and _INTEGRAL_FLOAT.fullmatch(value.strip()):
+            number = float(value)  # YAML 1.1 reads "1e9" as a string; it means 10^9
+            if number.is_integer():
+                return int(number)
     elif isinstance(default, float):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -119,8 +144,8 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     else:
         return value
     raise ConfigError(
-        f"config key '{key}' expects {_type_name(default)} (default {default!r}), "
-        f"got {_type_name(value)} {value!r}")
+        f"config key '{key}' expects {_type_name(default)} (default {brief(default)}), "
+        f"got {_type_name(value)} {brief(value)}")
 
 
 def _merge_checked(base: dict, update: dict, prefix: str = "") -> dict:
@@ -130,7 +155,7 @@ def _merge_checked(base: dict, update: dict, prefix: str = "") -> dict:
         path = f"{prefix}{key}"
         if key not in out:
             valid = ", ".join(sorted(out)) or "(none)"
-            raise ConfigError(f"unknown config key '{path}'; valid keys here: {valid}")
+            raise ConfigError(f"unknown config key {brief(str(path))}; valid keys here: {valid}")
         default = out[key]
         if isinstance(default, dict) and default and isinstance(value, dict):
             out[key] = _merge_checked(default, value, path + ".")
@@ -169,17 +194,72 @@ def packaged_config_path(model: str) -> Path:
     return Path(str(resources.files("videozoo") / "configs" / f"{model}.yaml"))
 
 
+def _check_yaml_events(text: str, source: str) -> None:
+    """Refuse YAML nested deeper than ``MAX_YAML_DEPTH`` or expanding (aliases counted as
+    copies) to more than ``MAX_YAML_NODES`` values, from the event stream (nothing built)."""
+    anchored: dict[str, int] = {}   # anchor -> values its node expands to
+    starts: list[tuple] = []        # (anchor, values before it) per open collection
+    total = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            if len(starts) >= MAX_YAML_DEPTH:
+                raise ConfigError(f"{source}: YAML nested more than {MAX_YAML_DEPTH} levels "
+                                  "deep; configs are a few levels deep")
+            starts.append((event.anchor, total))
+            total += 1
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            anchor, before = starts.pop()
+            if anchor is not None:
+                anchored[anchor] = total - before
+        elif isinstance(event, yaml.AliasEvent):
+            total += anchored.get(event.anchor, 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            total += 1
+            if event.anchor is not None:
+                anchored[event.anchor] = 1
+        if total > MAX_YAML_NODES:
+            raise ConfigError(f"{source}: YAML expands to more than {MAX_YAML_NODES} values "
+                              "(aliases counted as the copies they stand for); refusing it")
+
+
+class InvalidYaml(ConfigError):
+    """Text that is not YAML (``--set`` then takes the value as a plain string)."""
+
+
+def load_yaml(text: str, source: str):
+    """``yaml.safe_load(text)`` within the bounds in the module docstring; ConfigError
+    naming ``source`` otherwise."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{source}: {len(text)} characters of YAML, more than a config holds "
+                          f"(limit {MAX_YAML_BYTES})")
+    try:
+        _check_yaml_events(text, source)
+        return yaml.safe_load(text)
+    except ConfigError:
+        raise
+    except yaml.YAMLError as err:
+        raise InvalidYaml(f"{source} is not valid YAML: {_one_line(err)}") from None
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits
+        raise ConfigError(f"{source}: a value YAML cannot build ({_one_line(err)})") from None
+
+
+def _one_line(err: Exception, limit: int = 300) -> str:
+    return " ".join(str(err).split())[:limit]
+
+
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size} bytes, more than a config holds "
+                          f"(limit {MAX_YAML_BYTES} bytes)")
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+        text = path.read_text()
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path} is not a UTF-8 text file (byte {err.start}); a config is "
                           "YAML text") from None
+    loaded = load_yaml(text, str(path)) or {}
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a mapping with sections model/data/train/eval")
     return loaded
@@ -193,8 +273,8 @@ def parse_overrides(items: list[str]) -> dict:
             raise ConfigError(f"--set expects key=value (e.g. train.epochs=3), got '{item}'")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
+            value = load_yaml(raw, f"--set {key.strip()[:100]}") if raw != "" else ""
+        except InvalidYaml:
             value = raw
         node = nested
         parts = key.strip().split(".")
@@ -224,7 +304,7 @@ def nested_to_overrides(nested: dict, prefix: str = "") -> list[str]:
 def _check_sections(cfg: dict, source: str) -> None:
     for section in cfg:
         if section not in ("model", "data", "train", "eval"):
-            raise ConfigError(f"{source}: unknown section '{section}'; "
+            raise ConfigError(f"{source}: unknown section {brief(section)}; "
                               "valid sections: data, eval, model, train")
 
 
@@ -309,6 +389,10 @@ def _check_values(cfg: dict, defaults: dict) -> None:
             minimum = 1 if positive and path not in _ZERO_ALLOWED else 0
             if isinstance(value, int) and value < minimum:
                 raise ConfigError(f"config key '{path}' must be >= {minimum}, got {value}")
+            maximum = MAX_CLASSES if key == "num_classes" else MAX_SIZE
+            if value > maximum:
+                raise ConfigError(f"config key '{path}' must be <= {maximum}, got "
+                                  f"{brief(value)}: no model or dataset is that large")
             if ("drop" in key) and not 0.0 <= value < 1.0:
                 raise ConfigError(f"config key '{path}' is a probability in [0, 1), got {value}")
 
@@ -352,7 +436,8 @@ def _shared_keys_agree(cfg: dict) -> None:
         if data_value is None:
             cfg["data"][key] = model_value
         elif model_value is not None and data_value != model_value:
-            raise ConfigError(f"data.{key}={data_value!r} but model.{key}={model_value!r}: they "
+            raise ConfigError(f"data.{key}={brief(data_value)} but model.{key}="
+                              f"{brief(model_value)}: they "
                               f"are one setting; set only model.{key} (the data section follows)")
 
 

@@ -11,6 +11,8 @@ The exit codes and what each means are ``EXIT_MEANINGS`` below (docs/reliability
 """
 from __future__ import annotations
 
+import reprlib
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -41,6 +43,18 @@ def exit_code_table() -> str:
     """``EXIT_MEANINGS`` as the Markdown table docs/reliability.md shows."""
     rows = [f"| {code} | {meaning} |" for code, meaning in EXIT_MEANINGS.items()]
     return "\n".join(["| exit code | meaning |", "|---|---|", *rows]) + "\n"
+
+
+#: how much of a value a message shows: a few items, a few levels, short strings (a crafted
+#: file's value can expand to gigabytes when formatted in full)
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother, _BRIEF.maxlong = 2, 60, 60, 40
+_BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = _BRIEF.maxset = 4
+
+
+def brief(value) -> str:
+    """``repr(value)``, bounded: what messages show of a value read from a file or option."""
+    return _BRIEF.repr(value)
 
 
 class VideozooError(Exception):

@@ -14,7 +14,10 @@
   only, optionally numpy arrays (their reconstruction runs no code). Anything else is refused
   with ``UnsafeFileError`` naming the object the file asked for.
 * ``load_numpy_pickle(path_or_file)``: a pickle of plain containers and numpy arrays (Paddle's
-  ``.pdparams``), through an Unpickler that admits only numpy's array reconstruction.
+  ``.pdparams``), through an Unpickler that admits only numpy's array reconstruction; every
+  length and array size it claims is bounded by the file's size.
+* ``read_json(path, max_bytes)``: JSON at most ``max_bytes`` long and ``MAX_JSON_DEPTH``
+  deep (checked before parsing: deep nesting would exhaust Python's stack).
 """
 from __future__ import annotations
 
@@ -24,10 +27,13 @@ import os
 import pickle
 import re
 import stat
+import struct
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable
+
+import numpy as np
 
 from videozoo.errors import CheckpointError, DiskFullError, OutputError, OutputExistsError
 
@@ -36,6 +42,9 @@ _TMP_PATTERN = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{6,}\.tmp$")
 _USER_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
                 errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP,
                 errno.EFBIG}
+#: JSON files videozoo reads (bundle configs, metrics) are a few levels deep
+MAX_JSON_DEPTH = 64
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 # ----------------------------------------------------------------------------- writing
@@ -186,21 +195,24 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def csv_text_cell(value):
     """A CSV cell that spreadsheets will not run as a formula: text starting with = + - @
-    (or a tab / carriage return) gets a leading apostrophe. Numbers pass unchanged."""
+    (or a tab / carriage return) gets a leading apostrophe. Numbers pass unchanged. Only for
+    files a spreadsheet reads: it changes the text (a YouTube-8M id "-abc" becomes "'-abc")."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
 
 
-def write_csv(path: str | os.PathLike, header: list[str], rows: Iterable) -> Path:
-    """Write a CSV atomically, text cells escaped with ``csv_text_cell``."""
+def write_csv(path: str | os.PathLike, header: list[str], rows: Iterable, *,
+              escape: bool = False) -> Path:
+    """Write a CSV atomically; ``escape``: text cells through ``csv_text_cell`` (files meant
+    for spreadsheets); without it every cell is kept verbatim (files meant for programs)."""
     import csv
 
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(header)
     for row in rows:
-        writer.writerow([csv_text_cell(v) for v in row])
+        writer.writerow([csv_text_cell(v) for v in row] if escape else row)
     return atomic_write_text(path, text.getvalue())
 
 
@@ -255,7 +267,6 @@ class UnsafeFileError(CheckpointError):
 
 
 def _numpy_globals() -> list:
-    import numpy as np
     core = getattr(np, "_core", None) or np.core
     names = [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype]
     names += [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
@@ -319,8 +330,63 @@ def _refuse_non_dense(obj: Any, path) -> None:
             stack.extend((f"{where}[{i}]", v) for i, v in enumerate(item))
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Admits numpy array/scalar reconstruction and plain containers, nothing else."""
+class _PickleTooLarge(CheckpointError):
+    """A pickle that asks for more memory than its file could fill."""
+
+
+class _CheckedArray(np.ndarray):
+    """What the unpickler builds for ``numpy.ndarray``: an ndarray whose pickled state is
+    checked against the file's size before numpy allocates it (turned back into a plain
+    ndarray once loaded). Each load uses a subclass whose ``budget`` is its file's size."""
+
+    budget = 0
+
+    def __new__(cls, shape, dtype=float, *args, **kwargs):  # ndarray(shape) called by a pickle
+        _check_array_size(shape, dtype, cls.budget)
+        return np.ndarray.__new__(cls, shape, dtype, *args, **kwargs)
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise pickle.UnpicklingError("malformed ndarray state")
+        shape, dtype = state[-4], state[-3]
+        _check_array_size(shape, dtype, type(self).budget)
+        if getattr(dtype, "hasobject", False):
+            raise pickle.UnpicklingError("an object array (weights are numbers)")
+        super().__setstate__(state)
+
+
+def _check_array_size(shape, dtype, budget: int) -> None:
+    try:
+        count = 1
+        for dim in (shape if isinstance(shape, (tuple, list)) else (shape,)):
+            if int(dim) < 0:
+                raise ValueError
+            count *= int(dim)
+        nbytes = count * np.dtype(dtype).itemsize
+    except (TypeError, ValueError, OverflowError):
+        raise pickle.UnpicklingError("malformed array shape or dtype") from None
+    if nbytes > budget:
+        raise _PickleTooLarge(f"the pickle asks for an array of {count} values ({nbytes} "
+                              f"bytes), more than the file's {budget} bytes can hold")
+
+
+class _BoundedBytes(io.BytesIO):
+    """The pickle's bytes; a read longer than what is left is refused, not truncated."""
+
+    def read(self, n: int | None = -1) -> bytes:
+        size = len(self.getbuffer())
+        if n is not None and n > size - self.tell():
+            raise _PickleTooLarge(f"the pickle claims a length of {n} bytes where "
+                                  f"{size - self.tell()} remain (the file holds {size} bytes)")
+        return super().read(n)
+
+
+class _NumpyOnlyUnpickler(pickle._Unpickler):
+    """Admits numpy array/scalar reconstruction and plain containers, nothing else.
+
+    The pure-Python unpickler reading from memory: every length the pickle claims is bounded
+    by the bytes it really holds (the C one allocates a claimed ``BINBYTES8`` length first),
+    and arrays are bounded by the file's size (``_CheckedArray``)."""
 
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
@@ -331,31 +397,132 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("_codecs", "encode"),  # how protocol-2 pickles store bytes (old Paddle .pdparams)
     }
 
+    def __init__(self, data: bytes):
+        super().__init__(_BoundedBytes(data))
+        self.budget = len(data)
+        self.array_type = type("_CheckedArray", (_CheckedArray,), {"budget": len(data)})
+
     def find_class(self, module: str, name: str):
-        if (module, name) in self._ALLOWED or (module == "numpy.dtypes" and name.endswith("DType")):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
+        if (module, name) not in self._ALLOWED and not (module == "numpy.dtypes"
+                                                        and name.endswith("DType")):
+            raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
+        if name == "ndarray":
+            return self.array_type
+        if name == "_reconstruct":
+            return self._reconstruct
+        if name == "scalar":
+            return self._scalar
+        if name == "encode":
+            return _latin1_encode
+        return super().find_class(module, name)
+
+    def _reconstruct(self, subtype, shape, dtype):
+        if subtype is not self.array_type:
+            raise pickle.UnpicklingError("array reconstruction of another type")
+        _check_array_size(shape, dtype, self.budget)
+        return np.ndarray.__new__(self.array_type, shape, dtype)
+
+    def _scalar(self, dtype, *data):
+        _check_array_size((), dtype, self.budget)
+        return (getattr(np, "_core", None) or np.core).multiarray.scalar(dtype, *data)
+
+    def load_bytearray8(self):
+        raise pickle.UnpicklingError("a protocol-5 bytearray (weights files have none)")
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
+
+
+def _latin1_encode(text, encoding="latin1"):
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with {str(encoding)[:40]!r}")
+    return text.encode("latin1")
+
+
+def _plain_arrays(obj: Any, max_depth: int = 64) -> Any:
+    """``obj`` with every ``_CheckedArray`` replaced by a plain ndarray (iteratively, and at
+    most ``max_depth`` containers deep: weights files are a dict of arrays)."""
+
+    def plain(value):
+        return value.view(np.ndarray) if isinstance(value, _CheckedArray) else value
+
+    stack, seen = [(obj, 0)], set()
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise _PickleTooLarge(f"containers nested more than {max_depth} deep (weights "
+                                  "files are a dict of arrays)")
+        if id(node) in seen:  # shared (memoised) containers are visited once
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            for key, value in node.items():
+                node[key] = plain(value)
+                stack.append((value, depth + 1))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                node[i] = plain(value)
+                stack.append((value, depth + 1))
+        elif isinstance(node, tuple):
+            stack.extend((value, depth + 1) for value in node)
+    return plain(obj)
 
 
 def load_numpy_pickle(source: str | os.PathLike | BinaryIO, *, name: str | None = None) -> Any:
     """Unpickle plain containers and numpy arrays only (e.g. Paddle ``.pdparams``).
 
     Raises ``UnsafeFileError`` naming the callable a crafted file asked for (it is never
-    called), ``CheckpointError`` for a file that is not a pickle.
+    called), ``CheckpointError`` for a file that is not a pickle or that claims more memory
+    than its size allows (an array or a byte string larger than the file).
     """
     label = name or str(source)
     try:
         if hasattr(source, "read"):
-            return _NumpyOnlyUnpickler(source).load()
-        with open(source, "rb") as fh:
-            return _NumpyOnlyUnpickler(fh).load()
+            data = source.read()
+        else:
+            with open(source, "rb") as fh:
+                data = fh.read()
+        return _plain_arrays(_NumpyOnlyUnpickler(data).load())
+    except _PickleTooLarge as err:
+        raise CheckpointError(f"{label}: refused: {err}; the file is damaged or crafted"
+                              ) from None
     except pickle.UnpicklingError as err:
         if str(err).startswith("forbidden global"):
             raise UnsafeFileError(f"{label}: refused to load: the pickle asks for "
                                   f"{str(err).removeprefix('forbidden global ')}, which could "
                                   "run code; only numpy arrays and plain containers are "
                                   "accepted") from None
-        raise CheckpointError(f"{label} is not a readable pickle ({err})") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
+        raise CheckpointError(f"{label} is not a readable pickle ({str(err)[:200]})") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            struct.error) as err:
         raise CheckpointError(f"{label} is not a readable pickle ({type(err).__name__}: "
-                              f"{err})") from None
+                              f"{str(err)[:200]})") from None
+
+
+def read_json(path: str | os.PathLike, max_bytes: int, error: type = CheckpointError) -> Any:
+    """The JSON in ``path``, refused with ``error`` (one line naming the file and the bound)
+    when it is larger than ``max_bytes``, nested deeper than ``MAX_JSON_DEPTH`` or invalid."""
+    import json
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise error(f"{path}: {size} bytes, more than such a file holds (limit {max_bytes})")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"{path} is not readable JSON ({str(err)[:200]})") from None
+    depth = 0
+    for token in _JSON_TOKENS.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise error(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep; "
+                            "refusing it")
+        elif bracket in "]}":
+            depth -= 1
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, ValueError, RecursionError) as err:
+        raise error(f"{path} is not readable JSON ({str(err)[:200]})") from None

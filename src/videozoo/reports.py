@@ -98,7 +98,7 @@ def write_multilabel_report(metrics, class_names: list[str], out_dir: str | Path
     table = write_csv(out / "per_class_ap.csv",
                       ["class_id", "class_name", "positives", "average_precision"],
                       ([int(c), name(c), int(counts[c]), "" if np.isnan(ap[c]) else f"{ap[c]:.6f}"]
-                       for c in order))
+                       for c in order), escape=True)
     return [curve, table]
 
 
@@ -115,15 +115,16 @@ def write_singlelabel_report(metrics, class_names: list[str], out_dir: str | Pat
     written = [
         write_csv(out / "per_class_accuracy.csv", ["class_id", "class_name", "videos", "accuracy"],
                   ([c, name(c), int(totals[c]), "" if np.isnan(acc[c]) else f"{acc[c]:.6f}"]
-                   for c in range(len(totals)))),
+                   for c in range(len(totals))), escape=True),
         write_csv(out / "confused_pairs.csv", ["true_class", "predicted_class", "count"],
-                  ([name(i), name(j), n] for i, j, n in most_confused_pairs(confusion))),
+                  ([name(i), name(j), n] for i, j, n in most_confused_pairs(confusion)),
+                  escape=True),
         write_confusion_png(confusion, class_names, out / "confusion_matrix.png"),
     ]
     invalid = getattr(metrics, "invalid_ids", None)
     if invalid:
         written.append(write_csv(out / "undecodable_videos.csv", ["video"],
-                                 ([vid] for vid in invalid)))
+                                 ([vid] for vid in invalid), escape=True))
     return written
 
 

@@ -15,13 +15,22 @@ Formats (``--from``):
 
 Optimizer state in the v1.5 folders (Adam moments, momentum velocities, learning rates, ...)
 is recognised by name and not read (only its shape is reported).
+
+Limits (a few hundred crafted bytes must not cost gigabytes): every length a fluid header
+claims is checked against the bytes its file or tar member really holds before anything is
+read; a tar member may hold at most ``MAX_MEMBER_BYTES``, a tarball at most
+``MAX_ARCHIVE_BYTES`` uncompressed and ``MAX_ARCHIVE_MEMBERS`` entries (counted while
+streaming); sparse members are refused. ``.pdparams`` arrays are bounded by the file's size
+(``fileio.load_numpy_pickle``).
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import struct
 import tarfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -38,6 +47,46 @@ FORMATS = ("paddle-v1.5", "paddlevideo", "mmaction2", "mit-tsm")
 _FLUID_DTYPES = {0: np.bool_, 1: np.int16, 2: np.int32, 3: np.int64, 4: np.float16,
                  5: np.float32, 6: np.float64, 20: np.uint8, 21: np.int8}
 _FLUID_CODES = {np.dtype(v): k for k, v in _FLUID_DTYPES.items()}
+
+#: the most one tar member may hold: far above any published weight file (the largest
+#: variable of a PaddleVideo v1.5 model, NeXtVLAD's hidden layer, is ~0.3 GB; whole published
+#: archives are under 1 GB)
+MAX_MEMBER_BYTES = 2 << 30
+#: the most a tarball may hold uncompressed, and how many entries (published ones: < 1,000)
+MAX_ARCHIVE_BYTES = 8 << 30
+MAX_ARCHIVE_MEMBERS = 100_000
+#: at most this many LoD levels and dims in a fluid tensor header (fluid writes 0 / <= 5)
+_MAX_LOD_LEVEL, _MAX_DIMS = 8, 16
+
+
+class _ClaimTooLarge(ValueError):
+    """A header claims more bytes than its file or member holds (a damaged or crafted file)."""
+
+
+class _Limited:
+    """A member's file object that knows how many bytes it really holds (``left``), so a
+    header's claimed length is checked before anything is read."""
+
+    def __init__(self, fh: BinaryIO, size: int):
+        self.fh, self.left = fh, size
+
+    def read(self, n: int) -> bytes:
+        if n > self.left:
+            raise _ClaimTooLarge(f"its header claims {_size_text(n)} where the file holds "
+                                 f"{self.left} more bytes")
+        parts, wanted = [], n
+        while wanted:  # in chunks: memory follows the data that really arrives
+            chunk = self.fh.read(min(wanted, 1 << 24))
+            if not chunk:
+                break
+            parts.append(chunk)
+            wanted -= len(chunk)
+        self.left -= n - wanted
+        return b"".join(parts)
+
+
+def _size_text(n: int) -> str:
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n} bytes"
 
 #: names of optimizer / training-state variables in fluid persistables (never model weights)
 #: (RMSProp: _momentum/_mean_square/_mean_grad; piecewise_decay names its rate "learning_rate")
@@ -84,13 +133,13 @@ def _parse_tensor_desc(desc: bytes) -> tuple[int, list[int]]:
     return data_type, dims
 
 
-def read_fluid_header(fh: BinaryIO) -> tuple[np.dtype, tuple[int, ...]]:
-    """Read a LoDTensor's header from ``fh``, leaving it at the start of the raw data."""
-    head = fh.read(12)
-    if len(head) < 12:
+def read_fluid_header(fh: _Limited) -> tuple[np.dtype, tuple[int, ...]]:
+    """Read a LoDTensor's header from ``fh``, leaving it at the start of the raw data; every
+    claimed length is checked against the bytes ``fh`` really holds (ValueError if not)."""
+    if fh.left < 12:
         raise ValueError("too short for a fluid tensor")
-    version, lod_level = struct.unpack("<IQ", head)
-    if version != 0 or lod_level > 8:
+    version, lod_level = struct.unpack("<IQ", fh.read(12))
+    if version != 0 or lod_level > _MAX_LOD_LEVEL:
         raise ValueError("not a fluid LoDTensor file")
     for _ in range(lod_level):
         (nbytes,) = struct.unpack("<Q", fh.read(8))
@@ -101,16 +150,19 @@ def read_fluid_header(fh: BinaryIO) -> tuple[np.dtype, tuple[int, ...]]:
     data_type, dims = _parse_tensor_desc(fh.read(desc_size))
     if data_type not in _FLUID_DTYPES:
         raise ValueError(f"unsupported fluid data type {data_type}")
+    if len(dims) > _MAX_DIMS or any(d < 0 for d in dims):
+        raise ValueError("not a fluid LoDTensor file (bad dims)")
     return np.dtype(_FLUID_DTYPES[data_type]).newbyteorder("<"), tuple(dims)
 
 
-def read_fluid_tensor(fh: BinaryIO, name: str = "") -> np.ndarray:
+def read_fluid_tensor(fh: _Limited) -> np.ndarray:
+    """The tensor in ``fh`` (a ``_Limited`` reader of one file or member)."""
     dtype, shape = read_fluid_header(fh)
-    count = int(np.prod(shape)) if shape else 1
-    data = fh.read(count * dtype.itemsize)
-    if len(data) != count * dtype.itemsize:
-        raise ValueError(f"{name}: truncated tensor data ({len(data)} of "
-                         f"{count * dtype.itemsize} bytes)")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > fh.left:
+        raise _ClaimTooLarge(f"its header claims {list(shape)} {dtype.name} values "
+                             f"({_size_text(nbytes)}) where the file holds {fh.left} bytes of data")
+    data = fh.read(nbytes)
     return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -133,22 +185,53 @@ def write_fluid_dir(folder: str | os.PathLike, tensors: dict[str, np.ndarray]) -
     return folder
 
 
-def _fluid_members(path: Path) -> Iterator[tuple[str, BinaryIO]]:
+def _fluid_members(path: Path) -> Iterator[tuple[str, _Limited]]:
     if path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
             with open(file, "rb") as fh:
-                yield file.name, fh
+                yield file.name, _Limited(fh, os.fstat(fh.fileno()).st_size)
         return
     try:
-        archive = tarfile.open(path, "r:*")
+        archive = tarfile.open(path, "r|*")  # a stream: headers' sizes never pre-allocate
     except (tarfile.TarError, OSError) as err:
         raise ConvertError(f"{path}: not a readable .tar.gz ({err})") from None
     with archive:
-        for member in archive:  # streaming: one pass over the compressed file
+        for count, member in enumerate(_streamed(archive, path), 1):
+            _check_member(path, member, count, archive.offset)
             if member.isfile():
                 fh = archive.extractfile(member)
                 if fh is not None:
-                    yield os.path.basename(member.name), fh
+                    yield os.path.basename(member.name), _Limited(fh, member.size)
+
+
+def _streamed(archive: tarfile.TarFile, path: Path) -> Iterator[tarfile.TarInfo]:
+    """The members of ``archive`` in one pass, without keeping them all in memory."""
+    while True:
+        try:
+            member = archive.next()
+        except (tarfile.TarError, OSError, EOFError) as err:
+            raise ConvertError(f"{path}: not a readable .tar.gz ({err})") from None
+        if member is None:
+            return
+        archive.members.clear()  # next() appends every member; the pass needs none of them
+        yield member
+
+
+def _check_member(path: Path, member: tarfile.TarInfo, count: int, offset: int) -> None:
+    """Refuse what no published weights archive holds, before reading the member."""
+    where = f"{path}: member {member.name[:200]!r}"
+    if member.issparse():
+        raise ConvertError(f"{where} is a sparse file ({_size_text(member.size)} claimed); "
+                           "weight archives hold none: refusing it")
+    if member.size > MAX_MEMBER_BYTES:
+        raise ConvertError(f"{where} claims {_size_text(member.size)}, more than any published "
+                           f"weight file (limit {_size_text(MAX_MEMBER_BYTES)})")
+    if offset > MAX_ARCHIVE_BYTES:  # where this member's data ends in the uncompressed stream
+        raise ConvertError(f"{path}: holds more than {_size_text(MAX_ARCHIVE_BYTES)} "
+                           "uncompressed, more than any published weights archive")
+    if count > MAX_ARCHIVE_MEMBERS:
+        raise ConvertError(f"{path}: holds more than {MAX_ARCHIVE_MEMBERS} entries, more than "
+                           "any published weights archive")
 
 
 def read_fluid(path: str | os.PathLike) -> WeightFile:
@@ -163,7 +246,13 @@ def read_fluid(path: str | os.PathLike) -> WeightFile:
             if OPTIMIZER_STATE.search(name):
                 ignored[name] = read_fluid_header(fh)[1]
             else:
-                tensors[name] = read_fluid_tensor(fh, name)
+                tensors[name] = read_fluid_tensor(fh)
+        except _ClaimTooLarge as err:
+            raise ConvertError(f"{path}: {name[:200]!r}: {err}; the file is damaged or not a "
+                               "weights file") from None
+        except (tarfile.TarError, EOFError, zlib.error) as err:
+            raise ConvertError(f"{path}: the archive is damaged or truncated at {name[:200]!r} "
+                               f"({err})") from None
         except (ValueError, IndexError, struct.error):
             not_tensors.append(name)
     if not tensors:

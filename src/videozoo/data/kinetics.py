@@ -387,9 +387,10 @@ def batch_from_decoded(data_cfg: dict, frames) -> dict:
     from videozoo.data.video import short_side_size
 
     frames = frames.numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise DataError(f"a decoded video must be uint8 RGB frames [F, H, W, 3], got "
-                        f"{frames.dtype} {list(frames.shape)}")
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 \
+            or 0 in frames.shape:
+        raise DataError(f"a decoded video must be uint8 RGB frames [F, H, W, 3] (F, H, W >= 1), "
+                        f"got {frames.dtype} {list(frames.shape)}")
     clips = KineticsClips([], {**DEFAULTS, **data_cfg}, training=False, seed=0)
     indices = clips.frame_indices(len(frames), np.random.default_rng(0))
     source_hw = frames.shape[1:3]

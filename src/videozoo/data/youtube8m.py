@@ -503,9 +503,15 @@ def batch_from_decoded(data_cfg: dict, features: dict) -> dict:
     if not isinstance(features, dict) or not {"rgb", "audio"} <= set(features):
         raise DataError("a feature model takes {'rgb': [T, 1024], 'audio': [T, 128]} per video")
     rgb, audio = (torch.as_tensor(np.asarray(features[k])) for k in ("rgb", "audio"))
-    if rgb.dim() != 2 or audio.dim() != 2 or len(rgb) != len(audio):
-        raise DataError(f"rgb and audio must be [T, F] with the same T, got {list(rgb.shape)} "
-                        f"and {list(audio.shape)}")
+    if rgb.dim() != 2 or audio.dim() != 2 or len(rgb) != len(audio) or len(rgb) == 0 \
+            or rgb.shape[1] != RGB_SIZE or audio.shape[1] != AUDIO_SIZE:
+        raise DataError(f"rgb and audio must be [T, {RGB_SIZE}] and [T, {AUDIO_SIZE}] with the "
+                        f"same T >= 1, got {list(rgb.shape)} and {list(audio.shape)}")
+    for name, values in (("rgb", rgb), ("audio", audio)):
+        if values.is_floating_point() and not bool(torch.isfinite(values).all()):
+            raise DataError(f"{name} holds NaN/Inf values; features must be finite")
+        if not (values.is_floating_point() or values.dtype == torch.uint8):
+            raise DataError(f"{name} must be uint8 (as stored) or float, got {values.dtype}")
     length = min(len(rgb), int(data_cfg.get("max_frames") or DEFAULTS["max_frames"]))
     return {"rgb": rgb[None, :length], "audio": audio[None, :length],
             "mask": torch.ones(1, length, dtype=torch.bool), "ids": ["decoded"], "skipped": []}

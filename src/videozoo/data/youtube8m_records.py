@@ -406,6 +406,32 @@ def parse_frame_example(record, max_frames: int = 300) -> FrameExample:
                         frames_in(record, located.audio))
 
 
+def record_notes(record) -> list[str]:
+    """What is wrong with a frame-level record that still parses (``videozoo check`` reports
+    it; reading uses it as described): an id that is not UTF-8, rgb and audio lists of
+    different lengths."""
+    notes = []
+    context_bytes, lists = _split_sequence_example(record)
+    try:
+        ids = _context_value(Features.FromString(context_bytes), ("id", "video_id"), "bytes_list")
+    except Exception:
+        ids = None
+    if ids:
+        try:
+            ids[0].decode("utf-8")
+        except UnicodeDecodeError:
+            notes.append(f"video id {ids[0][:60]!r} is not UTF-8 (read as "
+                         f"{ids[0][:60].decode('utf-8', 'replace')!r})")
+    counts = {}
+    for name, size in (("rgb", RGB_SIZE), ("audio", AUDIO_SIZE)):
+        found = _frame_rows(record, lists[name], size, 1 << 62) if name in lists else None
+        counts[name] = None if found is None else _count(found)
+    if None not in counts.values() and counts["rgb"] != counts["audio"]:
+        notes.append(f"rgb has {counts['rgb']} frames but audio {counts['audio']}: only the "
+                     f"first {min(counts.values())} of each are used")
+    return notes
+
+
 def record_level(record: bytes) -> str:
     """``"frame"`` (SequenceExample with rgb/audio lists), ``"video"`` (Example with
     mean_rgb/mean_audio) or ``"unknown"``."""

@@ -12,18 +12,23 @@ that holds anything is refused unless ``overwrite``, and then only these three f
 replaced, other files stay); ``read_bundle(dir)`` returns the same
 dict a checkpoint file holds (``engine/checkpoint.read_checkpoint`` calls it for folders), so
 ``load_model(DIR)``, ``predict --weights DIR`` and ``eval --weights DIR`` take bundles as they are.
+
+``config.json`` is read within bounds (``MAX_CONFIG_BYTES``, ``fileio.MAX_JSON_DEPTH`` deep,
+at most ``config.MAX_CLASSES`` classes) before anything is built from it.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from videozoo.errors import CheckpointError
-from videozoo.fileio import atomic_write, atomic_write_text, refuse_to_overwrite
+from videozoo.errors import CheckpointError, brief
+from videozoo.fileio import atomic_write, atomic_write_text, read_json, refuse_to_overwrite
 from videozoo.runlock import hold_output, is_lock_file
 
 BUNDLE_FORMAT = "videozoo-bundle-v1"
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
+#: a bundle's config.json: ~10 KB, plus ~30 bytes per class name
+MAX_CONFIG_BYTES = 64 << 20
 
 
 def is_bundle(path: str | Path) -> bool:
@@ -40,15 +45,14 @@ def read_bundle(folder: str | Path, expect_model: str | None = None) -> dict:
     if not is_bundle(folder):
         raise CheckpointError(f"{folder} is a folder without {CONFIG}; pass a checkpoint file "
                               "(.pt) or a bundle written by `videozoo export --format bundle`")
-    try:
-        meta = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{folder / CONFIG} is not readable JSON ({err})") from None
-    if meta.get("format") != BUNDLE_FORMAT:
+    meta = read_json(folder / CONFIG, MAX_CONFIG_BYTES)
+    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else meta
         raise CheckpointError(f"{folder / CONFIG} is not a videozoo bundle (format "
-                              f"{meta.get('format')!r}, expected {BUNDLE_FORMAT!r})")
+                              f"{brief(found)}, expected {BUNDLE_FORMAT!r})")
+    _check_sizes(meta, folder / CONFIG)
     if expect_model and meta.get("model_name") != expect_model:
-        raise CheckpointError(f"{folder} is a '{meta.get('model_name')}' bundle, not "
+        raise CheckpointError(f"{folder} is a {brief(meta.get('model_name'))} bundle, not "
                               f"'{expect_model}'")
     weights = folder / WEIGHTS
     if not weights.is_file():
@@ -60,6 +64,24 @@ def read_bundle(folder: str | Path, expect_model: str | None = None) -> dict:
     return {"format": FORMAT, "model_name": meta["model_name"], "model": state,
             "config": meta["config"], "class_names": meta["class_names"],
             "source": meta.get("source") or {}, "metrics": meta.get("metrics") or {}}
+
+
+def _check_sizes(meta: dict, path: Path) -> None:
+    """Refuse a class count no model has before anything is allocated for it."""
+    from videozoo.config import MAX_CLASSES
+
+    config, names = meta.get("config"), meta.get("class_names")
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict) \
+            or not isinstance(names, list):
+        raise CheckpointError(f"{path}: not a videozoo bundle config (needs 'config' with a "
+                              "'model' section and a 'class_names' list)")
+    count = config["model"].get("num_classes")
+    if isinstance(count, (int, float)) and count > MAX_CLASSES:
+        raise CheckpointError(f"{path}: model.num_classes={brief(count)}, more than the "
+                              f"{MAX_CLASSES} classes videozoo accepts")
+    if len(names) > MAX_CLASSES:
+        raise CheckpointError(f"{path}: {len(names)} class names, more than the {MAX_CLASSES} "
+                              "classes videozoo accepts")
 
 
 def _metrics_of(checkpoint_path: Path, ckpt: dict) -> dict:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from videozoo.errors import CheckpointError
+from videozoo.errors import CheckpointError, brief
 from videozoo.fileio import UnsafeFileError, atomic_write, torch_load
 from videozoo.registry import models_of_track
 
@@ -190,9 +190,9 @@ def read_checkpoint(path: str | Path, expect_model: str | None = None) -> dict:
         raise CheckpointError(f"{path} is not a videozoo checkpoint (no '{FORMAT}' marker); "
                               "pass a file written by `videozoo train` or `videozoo convert`")
     if expect_model and ckpt.get("model_name") != expect_model:
-        raise CheckpointError(f"{path} is a '{ckpt.get('model_name')}' checkpoint, not "
-                              f"'{expect_model}'; use `videozoo ... {ckpt.get('model_name')}` "
-                              "or the right file")
+        found = brief(ckpt.get("model_name"))
+        raise CheckpointError(f"{path} is a {found} checkpoint, not '{expect_model}'; use "
+                              f"`videozoo ... {found.strip(chr(39))}` or the right file")
     return ckpt
 
 

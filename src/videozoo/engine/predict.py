@@ -5,6 +5,10 @@ YouTube-8M: the record's video id). An input that could not be used (not a video
 decodable, a damaged record, non-finite scores) gets ``{"id", "error"}`` instead: it is
 listed, never silently dropped. Files are written atomically (a temporary file renamed), so
 a full disk never leaves a half-written or emptied predictions file.
+
+Every format keeps ids and class names verbatim (a Kaggle submission must match the
+YouTube-8M ids, many of which start with ``-``). ``csv_escape`` (``--csv-escape``) prefixes
+``'`` to CSV text cells starting with ``= + - @`` for a CSV meant for a spreadsheet.
 """
 from __future__ import annotations
 
@@ -73,10 +77,19 @@ def infer_format(output: str | None, fmt: str | None) -> str:
     return "jsonl"
 
 
-def format_predictions(rows: list[dict], fmt: str) -> str:
+def check_csv_escape(fmt: str, csv_escape: bool) -> None:
+    """The spreadsheet escape changes ids: only a CSV meant for a spreadsheet takes it."""
+    if csv_escape and fmt != "csv":
+        raise ConfigError(f"--csv-escape is for --format csv (a file for a spreadsheet); "
+                          f"{fmt} output keeps ids verbatim")
+
+
+def format_predictions(rows: list[dict], fmt: str, csv_escape: bool = False) -> str:
     """The text of a predictions file (see ``write_predictions``)."""
     import csv
 
+    check_csv_escape(fmt, csv_escape)
+    cell = csv_text_cell if csv_escape else (lambda value: value)
     text = io.StringIO()
     if fmt == "jsonl":
         for row in rows:
@@ -85,13 +98,13 @@ def format_predictions(rows: list[dict], fmt: str) -> str:
         writer = csv.writer(text)
         writer.writerow(["id", "rank", "class_id", "class_name", "score", "error"])
         for row in rows:
-            vid = csv_text_cell(row["id"])
+            vid = cell(row["id"])
             if "error" in row:
-                writer.writerow([vid, "", "", "", "", csv_text_cell(row["error"])])
+                writer.writerow([vid, "", "", "", "", cell(row["error"])])
                 continue
             for rank, (c, n, s) in enumerate(zip(row["class_ids"], row["class_names"],
                                                  row["scores"]), 1):
-                writer.writerow([vid, rank, c, csv_text_cell(n), f"{s:.6f}", ""])
+                writer.writerow([vid, rank, c, cell(n), f"{s:.6f}", ""])
     elif fmt == "kaggle":
         # YouTube-8M challenge format: VideoId,LabelConfidencePairs ("label score ..."); the
         # format has no place for failures (they are counted on the console).
@@ -100,12 +113,13 @@ def format_predictions(rows: list[dict], fmt: str) -> str:
         for row in rows:
             if "error" not in row:
                 pairs = " ".join(f"{c} {s:.6f}" for c, s in zip(row["class_ids"], row["scores"]))
-                writer.writerow([csv_text_cell(row["id"]), pairs])
+                writer.writerow([row["id"], pairs])
     else:
         raise ConfigError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
     return text.getvalue()
 
 
-def write_predictions(rows: list[dict], path: str | Path, fmt: str) -> Path:
-    """Write ``rows`` as ``fmt`` to ``path`` atomically."""
-    return atomic_write_text(path, format_predictions(rows, fmt))
+def write_predictions(rows: list[dict], path: str | Path, fmt: str,
+                      csv_escape: bool = False) -> Path:
+    """Write ``rows`` as ``fmt`` to ``path`` atomically (``csv_escape``: see the module doc)."""
+    return atomic_write_text(path, format_predictions(rows, fmt, csv_escape))

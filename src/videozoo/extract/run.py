@@ -178,4 +178,5 @@ def _write_manifest(path: Path, prefix: str, rows: list[dict]) -> None:
         with path.open(newline="", encoding="utf-8") as f:
             kept = [row for row in csv.DictReader(f) if row.get("split") != prefix]
     write_csv(path, MANIFEST_COLUMNS,
-              ([row.get(column, "") for column in MANIFEST_COLUMNS] for row in kept + rows))
+              ([row.get(column, "") for column in MANIFEST_COLUMNS] for row in kept + rows),
+              escape=True)
