@@ -16,11 +16,14 @@ from pathlib import Path
 from videozoo import __version__, registry
 from videozoo.config import build_config
 from videozoo.errors import (EXIT_ABORTED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE,
-                             VideozooError)
+                             ConfigError, VideozooError)
 
 log = logging.getLogger("videozoo")
 
 MODEL_HELP = "model name: " + ", ".join(registry.list_models())
+MODEL_OPTIONAL = MODEL_HELP + " (optional when --weights is a published tag or a checkpoint)"
+WEIGHTS_HELP = ("checkpoint (.pt), bundle folder, or a published tag (`videozoo models "
+                "--pretrained`; downloaded, converted and cached on first use)")
 
 
 class _TqdmHandler(logging.StreamHandler):
@@ -74,12 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace a dataset already in DIR (without it, such a folder is refused)")
 
     p = sub.add_parser("train", help="train a model (single process or under torchrun)")
-    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("model", nargs="?", help=MODEL_OPTIONAL)
     p.add_argument("--data", metavar="DIR", help="dataset folder in the official layout")
     _add_config_args(p)
     p.add_argument("--output", metavar="DIR", help="run folder (default: runs/MODEL)")
     p.add_argument("--epochs", type=int, help="number of epochs (overrides train.epochs)")
-    p.add_argument("--weights", metavar="CKPT", help="initialise from a checkpoint (fine-tune)")
+    p.add_argument("--weights", metavar="CKPT",
+                   help="initialise from a checkpoint, bundle or published tag (fine-tune)")
     p.add_argument("--resume", metavar="CKPT",
                    help="continue a run exactly from a checkpoint, or 'auto' for the newest "
                         "checkpoint in --output")
@@ -93,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "--amp alone means on")
 
     p = sub.add_parser("eval", help="evaluate a checkpoint with the dataset's official metrics")
-    p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--weights", required=True, metavar="CKPT")
+    p.add_argument("model", nargs="?", help=MODEL_OPTIONAL)
+    p.add_argument("--weights", required=True, metavar="CKPT", help=WEIGHTS_HELP)
     p.add_argument("--data", metavar="DIR", help="dataset folder (default: the one trained on)")
     p.add_argument("--split", default="validate", help="split to evaluate (default: validate)")
     p.add_argument("--output", metavar="FILE", help="metrics JSON (default: next to CKPT)")
@@ -102,11 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
 
     p = sub.add_parser("predict", help="top-k classes for new inputs")
-    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("model", nargs="?", help=MODEL_OPTIONAL)
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="TFRecord shards/globs (YouTube-8M models) or video files, folders, "
                         "list files (Kinetics models)")
-    p.add_argument("--weights", required=True, metavar="CKPT")
+    p.add_argument("--weights", required=True, metavar="CKPT", help=WEIGHTS_HELP)
     p.add_argument("--topk", type=int, default=None,
                    help="classes per video (default: 20 for YouTube-8M, 5 for Kinetics)")
     p.add_argument("--output", metavar="FILE", help="predictions file (default: next to CKPT)")
@@ -119,10 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "the model's classifier, averaged over evaluation views): one .npy per "
                        "video plus index.csv, or one embeddings.npz. For retrieval, clustering "
                        "and linear probes.")
-    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("model", nargs="?", help=MODEL_OPTIONAL)
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video files, folders, list files (video models) or TFRecord shards")
-    p.add_argument("--weights", required=True, metavar="CKPT", help="checkpoint or bundle folder")
+    p.add_argument("--weights", required=True, metavar="CKPT", help=WEIGHTS_HELP)
     p.add_argument("--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--format", choices=["npy", "npz"], default="npy",
                    help="npy: one file per video + index.csv (default); npz: one file")
@@ -152,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a checkpoint: ONNX / TorchScript (+ parity check) "
                                       "or a shareable bundle folder")
-    p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--weights", required=True, metavar="CKPT")
+    p.add_argument("model", nargs="?", help=MODEL_OPTIONAL)
+    p.add_argument("--weights", required=True, metavar="CKPT", help=WEIGHTS_HELP)
     p.add_argument("--format", choices=["onnx", "torchscript", "bundle"], default="onnx",
                    help="onnx (default), torchscript, or bundle: a folder with model.safetensors "
                         "(no pickle), config.json and a README.md model card")
@@ -207,6 +211,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace shards with the same prefix (and pca.npz with --fit-pca)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
+    p = sub.add_parser("models", help="the models, and the published weights videozoo loads by tag",
+                       description="Without options: the model names. --pretrained: every "
+                       "published weight file in the weights table (tag, zoo, metrics with their "
+                       "test protocol, size, checksum state, cached or not).")
+    p.add_argument("--pretrained", action="store_true", help="list the published weights")
+    p.add_argument("--model", metavar="M", help="only the weights of model M")
+    p.add_argument("--all", action="store_true",
+                   help="with --pretrained: also files videozoo cannot load yet and auxiliary files")
+    p.add_argument("--format", choices=["table", "json", "markdown"], default="table",
+                   help="table (default), json (a stable list of objects), or markdown "
+                        "(docs/pretrained.md)")
+
+    p = sub.add_parser("download", help="fetch published files into the cache (or --to DIR)",
+                       description="Download and verify published files by tag (models and "
+                       "auxiliary files), e.g. on a connected machine before copying them to an "
+                       "air-gapped one (use DIR there as VIDEOZOO_MIRROR).")
+    p.add_argument("tags", nargs="+", metavar="TAG")
+    p.add_argument("--to", metavar="DIR", help="folder to put the files in (default: the cache)")
+    p.add_argument("--sha256", metavar="HEX",
+                   help="pin the sha256 of a file the zoo publishes no checksum for (one TAG)")
+
+    p = sub.add_parser("cache", help="list or clear the downloaded and converted weights")
+    p.add_argument("action", choices=["list", "clear"])
+
     p = sub.add_parser("plot", help="draw loss / lr / metric curves of a training run (PNG)")
     p.add_argument("run_dir", help="a folder written by `videozoo train`")
     p.add_argument("--output", metavar="FILE", help="PNG path (default: RUN_DIR/curves.png)")
@@ -230,6 +258,17 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def _model_from_weights(args, takes_inputs: bool = False) -> None:
+    """``model`` is optional when ``--weights`` implies it (a tag or a checkpoint); for
+    predict / embed a first positional that is no model name is an input."""
+    if takes_inputs and args.model is not None and args.model not in registry.list_models():
+        args.inputs.insert(0, args.model)
+        args.model = None
+    if args.model is None:
+        from videozoo.zoo import model_of
+        args.model = model_of(args.weights)
+
+
 def cmd_train(args) -> int:
     from videozoo.api import train
     from videozoo.engine.distributed import shutdown
@@ -239,6 +278,7 @@ def cmd_train(args) -> int:
         overrides.append(f"train.epochs={args.epochs}")
     if args.amp:
         overrides.append("train.amp=" + {"on": "true", "off": "false"}.get(args.amp, "auto"))
+    _model_from_weights(args)
     try:
         result = train(args.model, args.data, args.output, config=args.config,
                        weights=args.weights, resume=args.resume, seed=args.seed,
@@ -261,6 +301,7 @@ def cmd_eval(args) -> int:
     from videozoo.engine.distributed import shutdown
     from videozoo.engine.evaluate import write_metrics
 
+    _model_from_weights(args)
     try:
         metrics, accumulator, task = evaluate_with_details(
             args.weights, split=args.split, model=args.model, device=args.device,
@@ -307,6 +348,7 @@ def cmd_predict(args) -> int:
     from videozoo.api import Predictor
     from videozoo.engine.predict import infer_format, write_predictions
 
+    _model_from_weights(args, takes_inputs=True)
     fmt = infer_format(args.output, args.format)
     predictor = Predictor(args.weights, device=args.device, model=args.model,
                           config=args.config, set=_inference_overrides(args))
@@ -322,6 +364,7 @@ def cmd_embed(args) -> int:
     from videozoo.api import Predictor
     from videozoo.engine.embed import embed_rows, write_embeddings
 
+    _model_from_weights(args, takes_inputs=True)
     predictor = Predictor(args.weights, device=args.device, model=args.model,
                           config=args.config, set=_inference_overrides(args))
     done, failed = embed_rows(predictor.model, predictor.config, args.inputs, predictor.ctx,
@@ -373,13 +416,65 @@ def cmd_info(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from videozoo.zoo import resolve_weights
+
+    _model_from_weights(args)
+    weights = resolve_weights(args.weights)
+    if weights != Path(args.weights):   # a tag: outputs go to the working folder, not the cache
+        weights_name = Path.cwd() / args.weights
+    else:
+        weights_name = weights
     if args.format == "bundle":
         from videozoo.engine.bundle import write_bundle
-        out = args.output or Path(args.weights).with_name(f"{Path(args.weights).stem}_bundle")
-        print(f"bundle written to {write_bundle(args.weights, out, args.model)}")
+        out = args.output or weights_name.with_name(f"{weights_name.stem}_bundle")
+        print(f"bundle written to {write_bundle(weights, out, args.model)}")
         return 0
-    from videozoo.engine.export import cli_export
-    cli_export(args.model, args.weights, args.format, args.output, args.device, args.frames)
+    from videozoo.engine.export import cli_export, default_output_path
+    cli_export(args.model, weights, args.format,
+               args.output or default_output_path(weights_name, args.format), args.device,
+               args.frames)
+    return 0
+
+
+def cmd_models(args) -> int:
+    from videozoo.zoo import render
+    if not args.pretrained and not args.model:
+        if args.format == "json":
+            print(json.dumps(registry.list_models()))
+        else:
+            print("\n".join(registry.list_models()))
+        return 0
+    rows = render.entries_for(args.model, include_all=args.all or args.format != "table")
+    if args.format == "json":
+        print(json.dumps(render.json_rows(rows), indent=2))
+    elif args.format == "markdown":
+        print(render.markdown(), end="")
+    else:
+        print(render.text_table(rows))
+    return 0
+
+
+def cmd_download(args) -> int:
+    from videozoo.zoo.hub import fetch_file, pin_sha256
+    if args.sha256:
+        if len(args.tags) != 1:
+            raise ConfigError("--sha256 pins the checksum of one file: give one TAG")
+        pin_sha256(args.tags[0], args.sha256, args.to)
+    for tag in args.tags:
+        print(f"{tag}: {fetch_file(tag, args.to)}")
+    return 0
+
+
+def cmd_cache(args) -> int:
+    from videozoo.zoo import cache
+    if args.action == "list":
+        rows = cache.list_cache()
+        for row in rows:
+            print(f"{row['size']:>14,d}  {row['kind']:<7}  {row['path']}")
+        print(f"{len(rows)} item(s), {sum(r['size'] for r in rows):,d} bytes in {cache.home()}")
+    else:
+        removed = cache.clear_cache()
+        print(f"removed {removed} item(s) from {cache.home()}")
     return 0
 
 
@@ -416,7 +511,8 @@ def cmd_demo(args) -> int:
 
 COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
             "info": cmd_info, "export": cmd_export, "convert": cmd_convert, "check": cmd_check, "upgrade": cmd_upgrade,
-            "embed": cmd_embed, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo}
+            "embed": cmd_embed, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo,
+            "models": cmd_models, "download": cmd_download, "cache": cmd_cache}
 
 
 def main(argv: list[str] | None = None) -> int:
