@@ -211,14 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace shards with the same prefix (and pca.npz with --fit-pca)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
-    p = sub.add_parser("models", help="the models, and the published weights videozoo loads by tag",
-                       description="Without options: the model names. --pretrained: every "
-                       "published weight file in the weights table (tag, zoo, metrics with their "
-                       "test protocol, size, checksum state, cached or not).")
-    p.add_argument("--pretrained", action="store_true", help="list the published weights")
+    p = sub.add_parser("models", help="the weights table: every published file, by tag",
+                       description="Every published weight file in the weights table (tag, "
+                       "model, zoo, status, reference metrics with their test protocol, checksum "
+                       "state, cached or not), auxiliary files included.")
+    p.add_argument("--pretrained", action="store_true",
+                   help="only the model weights videozoo loads (the tags --weights takes)")
     p.add_argument("--model", metavar="M", help="only the weights of model M")
-    p.add_argument("--all", action="store_true",
-                   help="with --pretrained: also files videozoo cannot load yet and auxiliary files")
     p.add_argument("--format", choices=["table", "json", "markdown"], default="table",
                    help="table (default), json (a stable list of objects), or markdown "
                         "(docs/pretrained.md)")
@@ -438,17 +437,12 @@ def cmd_export(args) -> int:
 
 def cmd_models(args) -> int:
     from videozoo.zoo import render
-    if not args.pretrained and not args.model:
-        if args.format == "json":
-            print(json.dumps(registry.list_models()))
-        else:
-            print("\n".join(registry.list_models()))
+    if args.format == "markdown":
+        print(render.markdown(), end="")
         return 0
-    rows = render.entries_for(args.model, include_all=args.all or args.format != "table")
+    rows = render.entries_for(args.model, pretrained=args.pretrained)
     if args.format == "json":
         print(json.dumps(render.json_rows(rows), indent=2))
-    elif args.format == "markdown":
-        print(render.markdown(), end="")
     else:
         print(render.text_table(rows))
     return 0

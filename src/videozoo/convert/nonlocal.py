@@ -122,7 +122,7 @@ register_mapping(Mapping(
                      "test_clip_positions": "wrap",
                      "mean": [0.45, 0.45, 0.45], "std": [0.225, 0.225, 0.225]}},
     description="PaddleVideo v1.5 Non-local: C2D ResNet-50 + 5 embedded-Gaussian blocks, "
-                "8x8 clips, Kinetics-400 (0.74 top-1, 10 clips x 3 crops)"))
+                "8x8 clips, Kinetics-400"))
 
 
 # ----------------------------------------------------------------------------- MMAction2 1.x
@@ -172,4 +172,4 @@ register_mapping(Mapping(
                      "test_clip_positions": "spread",
                      "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}},
     description="MMAction2 1.x I3D ResNet-50 non-local (dot product), 32x2x1 clips, "
-                "Kinetics-400 (74.80 top-1, 10 clips x 3 crops)"))
+                "Kinetics-400"))

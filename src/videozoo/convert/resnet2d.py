@@ -363,8 +363,7 @@ register_mapping(Mapping(
     config={"model": {"dropout": 0.0, "dropout_per_frame": False},
             "data": {**_V15_DATA, "seg_num": 3, "test_seg_num": 7, "crop_size": 224,
                      "multi_scale_crop": False}},
-    description="PaddleVideo v1.5 TSN ResNet-50 (tsn_kinetics.tar.gz), Kinetics-400 top-1 0.67 "
-                "(7 segments, centre crop)"))
+    description="PaddleVideo v1.5 TSN ResNet-50 (tsn_kinetics.tar.gz), Kinetics-400"))
 
 register_mapping(Mapping(
     "paddle-v1.5", "tsm", ("conv1_weights", "res2a_branch2a_weights", r"fc_0\.w_0"),
@@ -373,8 +372,7 @@ register_mapping(Mapping(
                       "dropout": 0.5, "dropout_per_frame": True},
             "data": {**_V15_DATA, "seg_num": 8, "test_seg_num": 8, "crop_size": 224,
                      "multi_scale_crop": True, "multi_scale_resize": 256}},
-    description="PaddleVideo v1.5 TSM ResNet-50 (tsm_kinetics.tar.gz), Kinetics-400 top-1 0.70 "
-                "(8 segments, centre crop)"))
+    description="PaddleVideo v1.5 TSM ResNet-50 (tsm_kinetics.tar.gz), Kinetics-400"))
 
 register_mapping(Mapping(
     "paddle-v1.5", "stnet", ("conv1_weights", r"conv3d_0\.w_0", r"xception_bn2\.w_0",
@@ -383,8 +381,7 @@ register_mapping(Mapping(
     config={"model": {"seglen": 5, "dropout": 0.0},
             "data": {**_V15_DATA, "seg_num": 7, "test_seg_num": 25, "crop_size": 224,
                      "test_crop_size": 256}},
-    description="PaddleVideo v1.5 StNet ResNet-50 (stnet_kinetics.tar.gz), Kinetics-400 top-1 "
-                "0.69 (25 segments x 5 frames, centre crop 256)"))
+    description="PaddleVideo v1.5 StNet ResNet-50 (stnet_kinetics.tar.gz), Kinetics-400"))
 
 register_mapping(Mapping(
     "paddlevideo", "tsn", (r"backbone\.conv\._conv\.weight", r"head\.fc\.weight"),
@@ -392,8 +389,7 @@ register_mapping(Mapping(
     config={"model": {"dropout": 0.4, "dropout_per_frame": False},
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 3, "test_seg_num": 25, "test_crops": 10},
             "eval": {"batch_size": 1}},
-    description="PaddleVideo 2.x TSN ResNet-50 (TSN_k400.pdparams), Kinetics-400 top-1 69.81 "
-                "(25 segments x 10 crops)"))
+    description="PaddleVideo 2.x TSN ResNet-50 (TSN_k400.pdparams), Kinetics-400"))
 
 register_mapping(Mapping(
     "paddlevideo", "tsm", (r"backbone\.conv\._conv\.weight", r"head\.fc\.weight"),
@@ -401,8 +397,7 @@ register_mapping(Mapping(
     config={"model": {"shift_div": 8, "shift_direction": "previous_first", "shift_every": 1,
                       "dropout": 0.5, "dropout_per_frame": True},
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 8, "test_seg_num": 8, "test_crops": 1}},
-    description="PaddleVideo 2.x TSM ResNet-50 (TSM_k400.pdparams), Kinetics-400 top-1 71.06 "
-                "(8 segments, centre crop)"))
+    description="PaddleVideo 2.x TSM ResNet-50 (TSM_k400.pdparams), Kinetics-400"))
 
 register_mapping(Mapping(
     "mmaction2", "tsn", (r"backbone\.conv1\.conv\.weight", r"cls_head\.fc_cls\.weight"),
@@ -411,7 +406,7 @@ register_mapping(Mapping(
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 3, "test_seg_num": 25, "test_crops": 10},
             "eval": {"batch_size": 1}},
     description="MMAction2 TSN ResNet-50 (tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_"
-                "kinetics400-rgb), Kinetics-400 top-1 72.83 (25 clips x 10 crops)"))
+                "kinetics400-rgb), Kinetics-400"))
 
 register_mapping(Mapping(
     "mmaction2", "tsm", (r"backbone\.layer1\.0\.conv1\.conv\.net\.weight",
@@ -422,7 +417,7 @@ register_mapping(Mapping(
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 8, "test_seg_num": 8, "test_crops": 10},
             "eval": {"batch_size": 2}},
     description="MMAction2 TSM ResNet-50 (tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_"
-                "kinetics400-rgb), Kinetics-400 top-1 73.18 (8 segments x 10 crops)"))
+                "kinetics400-rgb), Kinetics-400"))
 
 register_mapping(Mapping(
     "mit-tsm", "tsn", (r"(module\.)?base_model\.conv1\.weight",),
@@ -430,7 +425,7 @@ register_mapping(Mapping(
     config={"model": {"dropout": 0.5, "dropout_per_frame": True},
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 5, "test_seg_num": 8, "test_crops": 1}},
     description="MIT temporal-shift-module TSN ResNet-50 (TSM_kinetics_RGB_resnet50_avg_"
-                "segment5_e50.pth), Kinetics-400 top-1 68.8 (8 segments, centre crop)"))
+                "segment5_e50.pth), Kinetics-400"))
 
 register_mapping(Mapping(
     "mit-tsm", "tsm", (r"(module\.)?base_model\.layer1\.0\.conv1\.net\.weight",),
@@ -439,4 +434,4 @@ register_mapping(Mapping(
                       "dropout": 0.5, "dropout_per_frame": True},
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 8, "test_seg_num": 8, "test_crops": 1}},
     description="MIT temporal-shift-module TSM ResNet-50 (TSM_kinetics_RGB_resnet50_shift8_"
-                "blockres_avg_segment8_e50.pth), Kinetics-400 top-1 71.2 (8 segments, centre crop)"))
+                "blockres_avg_segment8_e50.pth), Kinetics-400"))

@@ -74,7 +74,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise DataNotFoundError(
             f"{path}: ImageNet weights file not found. Point `model.pretrained` at a local "
             f"torchvision ResNet state_dict, or a tag (resnet50_imagenet.torchvision, "
-            f"resnet101_imagenet.torchvision, ...: `videozoo models --pretrained --all`), or set "
+            f"resnet101_imagenet.torchvision, ...: `videozoo models`), or set "
             f"it to null to train from scratch.")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)

@@ -12,12 +12,14 @@ from __future__ import annotations
 from videozoo.zoo import hub, table
 from videozoo.zoo.table import Weight
 
-__all__ = ["entries_for", "json_rows", "text_table", "markdown", "checksum_state"]
+__all__ = ["entries_for", "json_rows", "text_table", "markdown", "readme_table",
+           "checksum_state"]
 
 
-def entries_for(model: str | None, include_all: bool) -> list[Weight]:
-    rows = table.entries(model, pretrained_only=model is not None or not include_all)
-    return rows if include_all else [e for e in rows if e.loadable]
+def entries_for(model: str | None = None, pretrained: bool = False) -> list[Weight]:
+    """Entries of ``model`` (all when None); ``pretrained``: loadable model weights only."""
+    rows = table.entries(model, pretrained_only=pretrained)
+    return [e for e in rows if e.loadable] if pretrained else rows
 
 
 def checksum_state(entry: Weight) -> tuple[str, str | None]:
@@ -61,8 +63,27 @@ def text_table(entries: list[Weight]) -> str:
     widths = [max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*header)] + [fmt.format(*row) for row in lines]
-    return "\n".join(out) + f"\n{len(lines)} file(s); details: videozoo models --pretrained " \
-                            "--format json"
+    return "\n".join(out) + f"\n{len(lines)} file(s); details: videozoo models --format json"
+
+
+def _score(entry: Weight) -> float:
+    """The entry's headline metric on a 0-1 scale (zoos publish 0.70 or 70.0)."""
+    value = entry.metrics.get("top1", entry.metrics.get("gap", 0.0))
+    return value / 100 if value > 1 else value
+
+
+def readme_table() -> str:
+    """README's table: per model, the Kinetics-400 / YouTube-8M tag with a parity figure and
+    the best published metric."""
+    lines = ["| model | tag | zoo | reference metric |", "|---|---|---|---|"]
+    best: dict[str, Weight] = {}
+    for e in table.TABLE:
+        if e.status == "parity" and (e.model not in best or _score(e) > _score(best[e.model])):
+            best[e.model] = e
+    for model, e in best.items():
+        first = next(iter(e.metrics.items()))
+        lines.append(f"| {model} | `{e.tag}` | {e.source} | {first[0]} {first[1]:g} |")
+    return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- markdown

@@ -343,13 +343,19 @@ TABLE: tuple[Weight, ...] = (
 #: parity figures (relative max error of the logits against the source's own graph), by the
 #: converter pair they were measured for (tools/parity; docs/pretrained.md says how)
 PARITY = {
-    ("paddle-v1.5", "nextvlad"): "1.8e-6", ("paddle-v1.5", "attention_lstm"): "4.0e-7",
-    ("paddle-v1.5", "attention_cluster"): "4.2e-7", ("paddlevideo", "attention_lstm"): "5.3e-7",
-    ("paddle-v1.5", "tsn"): "5.8e-7", ("paddle-v1.5", "tsm"): "5.3e-7",
-    ("paddle-v1.5", "stnet"): "1.1e-6", ("paddlevideo", "tsn"): "4.9e-7",
-    ("paddlevideo", "tsm"): "5.5e-7", ("mmaction2", "tsn"): "0 (bit-identical)",
-    ("mmaction2", "tsm"): "5.0e-7", ("mit-tsm", "tsn"): "5.3e-7", ("mit-tsm", "tsm"): "5.0e-7",
-    ("paddle-v1.5", "nonlocal"): "9.4e-6", ("mmaction2", "nonlocal"): "0 (bit-identical)",
+    ("paddle-v1.5", "nextvlad"): "1.8e-6 (uint8 videos of 299, 120, 37, 5 frames)",
+    ("paddle-v1.5", "attention_lstm"): "4.0e-7 (same videos)",
+    ("paddle-v1.5", "attention_cluster"): "4.2e-7 (same videos)",
+    ("paddlevideo", "attention_lstm"): "5.3e-7; 1.2e-6 against Paddle 3.3.1 running 2.x's head",
+    ("paddle-v1.5", "tsn"): "5.8e-7 (7 frames)", ("paddle-v1.5", "tsm"): "5.3e-7 (8 frames)",
+    ("paddle-v1.5", "stnet"): "1.1e-6 (7 x 5 frames)",
+    ("paddlevideo", "tsn"): "4.9e-7 (3 frames)", ("paddlevideo", "tsm"): "5.5e-7 (8 frames)",
+    ("mmaction2", "tsn"): "0, bit-identical (real MMAction2 1.2.0, 25 frames)",
+    ("mmaction2", "tsm"): "5.0e-7 (real MMAction2 1.2.0, 8 frames)",
+    ("mit-tsm", "tsn"): "5.3e-7 (real MIT code, 8 frames)",
+    ("mit-tsm", "tsm"): "5.0e-7 (real MIT code, 8 frames)",
+    ("paddle-v1.5", "nonlocal"): "9.4e-6 (8x224 logits), 7.7e-6 (8x256 test-head scores)",
+    ("mmaction2", "nonlocal"): "0, bit-identical (real MMAction2 1.2.0, 32x224 and 32x256)",
 }
 
 #: files the zoos publish that are not in the table, and why
