@@ -28,8 +28,11 @@ import torch
 CONFIGS = {
     "tsn": "recognition/tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_kinetics400-rgb.py",
     "tsm": "recognition/tsm/tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb.py",
+    # variants (compare with the table entry's --set items, e.g. --set model.depth=101)
+    "tsn_r101": "recognition/tsn/tsn_imagenet-pretrained-r101_8xb32-1x1x8-100e_kinetics400-rgb.py",
+    "tsm_r101_sthv2": "recognition/tsm/tsm_imagenet-pretrained-r101_8xb16-1x1x8-50e_sthv2-rgb.py",
 }
-FRAMES = {"tsn": 25, "tsm": 8}
+FRAMES = {"tsn": 25, "tsm": 8, "tsn_r101": 25, "tsm_r101_sthv2": 8}
 
 
 def randomise(model: torch.nn.Module, seed: int) -> None:
@@ -80,7 +83,7 @@ def main() -> None:
         logits = model.cls_head(feats, **kwargs)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"mmengine_version": "0.10.7", "epoch": 50, "seed": np.int64(args.seed),
-            "dataset_meta": {"num_classes": 400}}
+            "dataset_meta": {"num_classes": int(cfg.model.cls_head.num_classes)}}
     torch.save({"meta": meta, "state_dict": model.state_dict()}, args.out / "weights.pth")
     np.save(args.out / "input.npy", video)
     np.save(args.out / "logits.npy", logits.double().numpy())

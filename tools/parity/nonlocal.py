@@ -257,16 +257,19 @@ def check_paddle(workdir: Path, width: int = 64, num_classes: int = 400, seed: i
     return results
 
 
-def check_mmaction2(folder: Path) -> dict[str, tuple[float, bool]]:
-    """Convert step 1's .pth and compare with its saved logits."""
+def check_mmaction2(folder: Path, overrides: list[str] | None = None
+                    ) -> dict[str, tuple[float, bool]]:
+    """Convert step 1's .pth (``overrides``: the table entry's ``--set`` items, e.g.
+    ``model.nonlocal_blocks=false`` for the plain I3D) and compare with its saved logits."""
     from videozoo.convert import convert_weights
 
     checkpoint = folder / "nonlocal_mmaction2.pt"
-    convert_weights(folder / "i3d_nl_dot_product.pth", "nonlocal", checkpoint)
+    convert_weights(folder / "i3d_nl_dot_product.pth", "nonlocal", checkpoint,
+                    overrides=overrides, verbose=False)
     results = {}
     for size in (224, 256):
         data = np.load(folder / f"clip{size}.npz")
-        label = f"I3D-NL dot product, 32x{size} logits"
+        label = f"I3D {' '.join(overrides or []) or 'NL dot product'}, 32x{size} logits"
         results[label] = compare(label, run_ours(checkpoint, data["inputs"]), data["logits"])
     return results
 
@@ -279,12 +282,14 @@ def main(argv=None) -> int:
     paddle.add_argument("--workdir", type=Path, default=None)
     mma = sub.add_parser("mmaction2", help="MMAction2 against step 1's saved logits")
     mma.add_argument("folder", type=Path)
+    mma.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="conversion overrides of the variant (e.g. model.nonlocal_blocks=false)")
     args = parser.parse_args(argv)
     if args.source == "paddle":
         with tempfile.TemporaryDirectory() as tmp:
             results = check_paddle(args.workdir or Path(tmp), args.width, quiet=True)
     else:
-        results = check_mmaction2(args.folder)
+        results = check_mmaction2(args.folder, args.overrides)
     ok = all(error <= 1e-4 and same for error, same in results.values())
     print("PASS" if ok else "FAIL", "(target: relative max error <= 1e-4, same top-5)")
     return 0 if ok else 1

@@ -402,6 +402,7 @@ register_mapping(Mapping(
 register_mapping(Mapping(
     "mmaction2", "tsn", (r"backbone\.conv1\.conv\.weight", r"cls_head\.fc_cls\.weight"),
     _mmaction("tsn"), absent=(r".*\.conv\.net\.weight", r".*non_local.*"),
+    ndim={r"backbone\.conv1\.conv\.weight": 4},
     config={"model": {"dropout": 0.4, "dropout_per_frame": False},
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 3, "test_seg_num": 25, "test_crops": 10},
             "eval": {"batch_size": 1}},

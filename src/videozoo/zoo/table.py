@@ -234,13 +234,13 @@ TABLE: tuple[Weight, ...] = (
         note="the Gaussian non-local mode (no theta/phi convs) is not a `nonlocal_mode` yet",
         tag="i3d_r50_nl_gaussian_32x2x1_k400.mmaction2"),
     _mm("nonlocal", "i3d", "i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb",
-        "20220812-e213c223", 73.47, 91.27, "32x2 clips, 10 clips x 3 crops", status="not-loadable",
-        note="plain I3D needs a `nonlocal` option without non-local blocks (not written yet)",
-        tag="i3d_r50_32x2x1_k400.mmaction2"),
+        "20220812-e213c223", 73.47, 91.27, "32x2 clips, 10 clips x 3 crops",
+        overrides=("model.nonlocal_blocks=false",), tag="i3d_r50_32x2x1_k400.mmaction2"),
     _mm("nonlocal", "i3d", "i3d_imagenet-pretrained-r50_8xb8-dense-32x2x1-100e_kinetics400-rgb",
         "20220812-9f46003f", 73.77, 91.35, "dense 32x2 clips, 10 clips x 3 crops",
-        status="not-loadable", note="plain I3D needs a `nonlocal` option without non-local "
-        "blocks (not written yet)", tag="i3d_r50_dense_32x2x1_k400.mmaction2"),
+        overrides=("model.nonlocal_blocks=false",), note="MMAction2's dense test clip "
+        "positions are approximated by spread clips (same network)",
+        tag="i3d_r50_dense_32x2x1_k400.mmaction2"),
     # -- MIT temporal-shift-module (README, Pretrained Models)
     _mit("tsn", "TSM_kinetics_RGB_resnet50_avg_segment5_e50.pth",
          {"top1": 68.8, "top1_10crop": 69.9, "top1_dense_8x10clips": 70.6},
