@@ -82,7 +82,7 @@ def test_models_pretrained_lists_only_loadable_tags(capsys):
     assert main(["models", "--pretrained", "--model", "nonlocal"]) == 0
     out = capsys.readouterr().out
     assert "i3d_r50_nl_dot_product_32x2x1_k400.mmaction2" in out
-    assert "i3d_r50_32x2x1_k400.mmaction2 " not in out    # not loadable yet
+    assert "i3d_r50_nl_gaussian_32x2x1_k400.mmaction2" not in out    # not loadable yet
 
 
 @pytest.mark.parametrize("model", ["tsm", None])
