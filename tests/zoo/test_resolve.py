@@ -131,7 +131,7 @@ def test_feature_model_tag_gets_the_youtube8m_vocabulary(tmp_path, monkeypatch):
 
 def test_tags_that_cannot_load_say_why():
     with pytest.raises(CheckpointError, match="non-local"):
-        resolve_weights("tsm_r50_nl_dot_product_1x1x8_k400.mmaction2")
+        resolve_weights("tsm_r50_nl_gaussian_1x1x8_k400.mmaction2")
     with pytest.raises(CheckpointError, match="auxiliary file"):
         resolve_weights("vocabulary.youtube8m")
     with pytest.raises(CheckpointError, match="did you mean 'tsm_r50_1x1x8_k400.mit'"):

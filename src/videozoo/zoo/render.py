@@ -50,8 +50,7 @@ def json_rows(entries: list[Weight]) -> list[dict]:
             "checksum": state, "metrics": dict(e.metrics), "protocol": e.protocol,
             "dataset": e.dataset, "classes": e.classes, "overrides": list(e.overrides),
             "status": e.status, "note": e.note, "size": e.size, "license": e.license,
-            "paper": e.paper, "zoo": e.zoo,
-            "parity": table.PARITY.get((e.source, e.model)) if e.status == "parity" else None,
+            "paper": e.paper, "zoo": e.zoo, "parity": e.parity_figure,
             "cached": hub.is_cached(e)})
     return rows
 
@@ -159,6 +158,11 @@ def markdown() -> str:
               "[convert.md](convert.md) has the commands):", "",
               "| zoo format | model | relative max error |", "|---|---|---|"]
     parts += [f"| {fmt} | {model} | {err} |" for (fmt, model), err in table.PARITY.items()]
+    variants = [e for e in table.TABLE if e.parity]
+    if variants:
+        parts += ["", "Variants measured on their own (the entry's options on top of the "
+                  "converter's):", "", "| tag | options | relative max error |", "|---|---|---|"]
+        parts += [f"| `{e.tag}` | `{' '.join(e.overrides)}` | {e.parity} |" for e in variants]
     parts += ["", "## Auxiliary files", "", "| tag | what | file (published URL) | license |",
               "|---|---|---|---|"]
     parts += [f"| `{e.tag}` | {e.protocol} | {_link(e)} | {e.license} |"

@@ -5,8 +5,9 @@ name, checksum), what it is for (model, architecture options on top of the conve
 classes, the preprocessing and test protocol its reference metric was measured with, the
 metric) and whether videozoo loads it (``status``):
 
-* ``parity``: the converter's network for this file is the one measured against the
-  source's own graph (tools/parity; figures in ``PARITY``): the file loads exactly;
+* ``parity``: the converter's network for this file was measured against the source's own
+  graph (tools/parity; figures in ``PARITY`` per converter pair, or the entry's own
+  ``parity`` for a variant): the file loads exactly;
 * ``converts``: the same converter with the options in ``overrides`` (other depth, segment
   count, class count or test protocol); no parity figure of its own;
 * ``not-loadable``: published for an architecture variant videozoo cannot build yet
@@ -65,6 +66,15 @@ class Weight:
     paper: str = ""
     zoo: str = ""              # the page that lists the file
     note: str = ""
+    parity: str = ""           # this variant's own parity figure (tools/parity), if measured
+
+    @property
+    def parity_figure(self) -> str | None:
+        """The measured parity that covers this file: its own, or its converter pair's when
+        the network is that pair's (status ``parity``)."""
+        if self.parity:
+            return self.parity
+        return PARITY.get((self.source, self.model)) if self.status == "parity" else None
 
     @property
     def file(self) -> str:
@@ -120,8 +130,8 @@ def _pp2(model: str, url: str, metrics: dict, protocol: str, *, status="parity",
 
 _SSV2_CLASSES = ("model.num_classes=174",)
 _R101_TSM = ("model.depth=101", "model.shift_every=2")
-_NO_NL_OPTION = ("our TSM has no non-local blocks (a `tsm` option for MMAction2's / MIT's "
-                 "NL insertion is not written yet)")
+_NO_GAUSSIAN = ("the Gaussian non-local mode (no theta / phi convs) is not a "
+                "`nonlocal_mode` yet")
 
 TABLE: tuple[Weight, ...] = (
     # -- PaddleVideo v1.5 (PaddleCV/PaddleVideo README, model zoo): all seven
@@ -200,14 +210,16 @@ TABLE: tuple[Weight, ...] = (
         note="dense sampling is approximated by segment sampling (same network)",
         tag="tsm_r50_dense_1x1x8_k400.mmaction2"),
     _mm("tsm", "tsm", "tsm_imagenet-pretrained-r50-nl-embedded-gaussian_8xb16-1x1x8-50e_kinetics400-rgb",
-        "20220831-35eddb57", 74.34, 91.23, "8 clips x 10 crops", status="not-loadable",
-        note=_NO_NL_OPTION, tag="tsm_r50_nl_embedded_gaussian_1x1x8_k400.mmaction2"),
+        "20220831-35eddb57", 74.34, 91.23, "8 clips x 10 crops",
+        overrides=("model.nonlocal_mode=embedded_gaussian",),
+        tag="tsm_r50_nl_embedded_gaussian_1x1x8_k400.mmaction2"),
     _mm("tsm", "tsm", "tsm_imagenet-pretrained-r50-nl-dot-product_8xb16-1x1x8-50e_kinetics400-rgb",
-        "20220831-108bfde5", 74.49, 91.15, "8 clips x 10 crops", status="not-loadable",
-        note=_NO_NL_OPTION, tag="tsm_r50_nl_dot_product_1x1x8_k400.mmaction2"),
+        "20220831-108bfde5", 74.49, 91.15, "8 clips x 10 crops",
+        overrides=("model.nonlocal_mode=dot_product",),
+        tag="tsm_r50_nl_dot_product_1x1x8_k400.mmaction2"),
     _mm("tsm", "tsm", "tsm_imagenet-pretrained-r50-nl-gaussian_8xb16-1x1x8-50e_kinetics400-rgb",
         "20220831-7e54dacf", 73.66, 90.99, "8 clips x 10 crops", status="not-loadable",
-        note=_NO_NL_OPTION, tag="tsm_r50_nl_gaussian_1x1x8_k400.mmaction2"),
+        note=_NO_GAUSSIAN, tag="tsm_r50_nl_gaussian_1x1x8_k400.mmaction2"),
     _mm("tsm", "tsm", "tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_sthv2-rgb",
         "20230317-be0fc26e", 62.72, 87.70, "8 clips x 3 crops", dataset="Something-Something V2",
         classes="sthv2", overrides=_SSV2_CLASSES + ("data.test_crops=3",),
@@ -231,7 +243,7 @@ TABLE: tuple[Weight, ...] = (
         tag="i3d_r50_nl_embedded_gaussian_32x2x1_k400.mmaction2"),
     _mm("nonlocal", "i3d", "i3d_imagenet-pretrained-r50-nl-gaussian_8xb8-32x2x1-100e_kinetics400-rgb",
         "20220812-0c5cbf5a", 73.97, 91.33, "32x2 clips, 10 clips x 3 crops", status="not-loadable",
-        note="the Gaussian non-local mode (no theta/phi convs) is not a `nonlocal_mode` yet",
+        note=_NO_GAUSSIAN,
         tag="i3d_r50_nl_gaussian_32x2x1_k400.mmaction2"),
     _mm("nonlocal", "i3d", "i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb",
         "20220812-e213c223", 73.47, 91.27, "32x2 clips, 10 clips x 3 crops",
@@ -258,7 +270,9 @@ TABLE: tuple[Weight, ...] = (
          tag="tsm_r50_dense_1x1x8_k400.mit"),
     _mit("tsm", "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e100_dense_nl.pth",
          {"top1_dense_8x10clips": 75.6}, "dense 8 frames x 10 clips x 3 full-resolution crops",
-         status="not-loadable", note=_NO_NL_OPTION, tag="tsm_r50_nl_dense_1x1x8_k400.mit"),
+         overrides=("model.nonlocal_mode=embedded_gaussian", "model.nonlocal_out_bias=true"),
+         note="dense sampling is approximated by segment sampling (same network)",
+         tag="tsm_r50_nl_dense_1x1x8_k400.mit"),
     _mit("tsm", "TSM_something_RGB_resnet50_shift8_blockres_avg_segment8_e45.pth",
          {"top1": 45.6, "top1_full_res_2clip": 47.2}, "8 segments, centre crop (1 clip)",
          dataset="Something-Something V1", classes="sthv1",
