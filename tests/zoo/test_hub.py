@@ -192,3 +192,18 @@ def test_two_processes_download_once(cache, server, monkeypatch):
 def test_unknown_tag_suggests_a_close_one():
     with pytest.raises(DownloadError, match="did you mean 'tsm_r50_1x1x8_k400.mmaction2'"):
         hub.fetch_file("tsm_r50_1x1x8_k40.mmaction2")
+
+
+def test_cli_download_to_a_folder_then_offline_use_as_mirror(cache, server, tmp_path,
+                                                             monkeypatch, capsys):
+    from videozoo.cli import main
+    entry = serve_entry(monkeypatch, server, UNVERIFIED_TAG, DATA)
+    out = tmp_path / "carry"
+    assert main(["download", UNVERIFIED_TAG, "--to", str(out), "--sha256", SHA]) == 0
+    assert (out / entry.file).read_bytes() == DATA and str(out) in capsys.readouterr().out
+    monkeypatch.setenv("VIDEOZOO_MIRROR", str(out))      # the air-gapped side
+    server.faults[f"/zoo/{entry.file}"] = ["404"] * 5
+    assert hub.fetch_file(UNVERIFIED_TAG).read_bytes() == DATA
+    assert main(["download", UNVERIFIED_TAG, "--sha256", "0" * 64, "--to",
+                 str(tmp_path / "other")]) == 2          # a wrong pin: refused, one line
+    assert "does not match its checksum" in capsys.readouterr().err

@@ -31,19 +31,27 @@ CONFIGS = {
     # variants (compare with the table entry's --set items, e.g. --set model.depth=101)
     "tsn_r101": "recognition/tsn/tsn_imagenet-pretrained-r101_8xb32-1x1x8-100e_kinetics400-rgb.py",
     "tsm_r101_sthv2": "recognition/tsm/tsm_imagenet-pretrained-r101_8xb16-1x1x8-50e_sthv2-rgb.py",
+    "tsm_nl_dot_product":
+        "recognition/tsm/tsm_imagenet-pretrained-r50-nl-dot-product_8xb16-1x1x8-50e_kinetics400-rgb.py",
+    "tsm_nl_embedded_gaussian": "recognition/tsm/tsm_imagenet-pretrained-r50-nl-embedded-gaussian"
+                                "_8xb16-1x1x8-50e_kinetics400-rgb.py",
 }
-FRAMES = {"tsn": 25, "tsm": 8, "tsn_r101": 25, "tsm_r101_sthv2": 8}
+FRAMES = {"tsn": 25, "tsm": 8, "tsn_r101": 25, "tsm_r101_sthv2": 8, "tsm_nl_dot_product": 8,
+          "tsm_nl_embedded_gaussian": 8}
 
 
 def randomise(model: torch.nn.Module, seed: int) -> None:
     """He-normal convs, BN scale ~U(0.5, 1), shift/mean ~N(0, 0.1), variance ~U(0.5, 1.5),
-    fc ~N(0, 1/in): activations stay finite and the logits spread."""
+    fc ~N(0, 1/in): activations stay finite and the logits spread. The 3D convs and BNs of
+    non-local blocks too (their zero-initialised output BN would make them the identity)."""
     gen = torch.Generator().manual_seed(seed)
     for module in model.modules():
-        if isinstance(module, torch.nn.Conv2d):
+        if isinstance(module, torch.nn.Conv3d) and module.bias is not None:
+            module.bias.data = torch.randn(module.bias.shape, generator=gen) * 0.1
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)):
             fan_in = module.weight[0].numel()
             module.weight.data = torch.randn(module.weight.shape, generator=gen) * (2 / fan_in) ** 0.5
-        elif isinstance(module, torch.nn.BatchNorm2d):
+        elif isinstance(module, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
             c = module.num_features
             module.weight.data = torch.rand(c, generator=gen) * 0.5 + 0.5
             module.bias.data = torch.randn(c, generator=gen) * 0.1
