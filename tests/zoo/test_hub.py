@@ -207,3 +207,21 @@ def test_cli_download_to_a_folder_then_offline_use_as_mirror(cache, server, tmp_
     assert main(["download", UNVERIFIED_TAG, "--sha256", "0" * 64, "--to",
                  str(tmp_path / "other")]) == 2          # a wrong pin: refused, one line
     assert "does not match its checksum" in capsys.readouterr().err
+
+
+def test_offline_mode_still_reads_a_mirror_folder(cache, server, tmp_path, monkeypatch):
+    entry = serve_entry(monkeypatch, server, MM_TAG, DATA, sha256=SHA)
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    (folder / entry.file).write_bytes(DATA)
+    monkeypatch.setenv("VIDEOZOO_OFFLINE", "1")
+    monkeypatch.setenv("VIDEOZOO_MIRROR", str(folder))
+    assert hub.fetch_file(MM_TAG).read_bytes() == DATA
+    assert not _gets(server, entry)
+
+
+def test_an_html_page_served_as_the_file_is_refused(cache, server, monkeypatch):
+    page = b"<!DOCTYPE html><html><body>Please log in</body></html>"
+    serve_entry(monkeypatch, server, MM_TAG, page, sha256=hashlib.sha256(page).hexdigest())
+    with pytest.raises(DownloadError, match="HTML page"):
+        hub.fetch_file(MM_TAG)

@@ -162,35 +162,39 @@ def fetch_file(tag: str | Weight, to: str | Path | None = None, *, progress: boo
             log.warning("%s in the cache does not verify (%s): fetching it again",
                         dest, actual[:16])
             dest.unlink()
+        sources = _candidates(entry)
         if _offline():
-            raise DownloadError(f"{entry.tag}: {entry.file} is not in {dest.parent} and "
-                                f"VIDEOZOO_OFFLINE=1 forbids downloading it; copy the file "
-                                f"(from {entry.urls[0]}) to {dest}, or set VIDEOZOO_MIRROR "
-                                "to a folder holding it")
-        _download_any(entry, dest, progress)
+            sources = [s for s in sources if "://" not in s]   # a mirror folder at most
+            if not sources or not Path(sources[0]).is_file():
+                raise DownloadError(f"{entry.tag}: {entry.file} is not in {dest.parent} and "
+                                    f"VIDEOZOO_OFFLINE=1 forbids downloading it; copy the file "
+                                    f"(from {entry.urls[0]}) to {dest}, or set "
+                                    "VIDEOZOO_MIRROR to a folder holding it")
+        _download_any(entry, dest, sources, progress)
         return dest
 
 
 def _candidates(entry: Weight) -> list[str]:
+    """Where to look, in order: the mirror (a URL or a local folder), then the published URLs."""
     mirror = os.environ.get("VIDEOZOO_MIRROR", "").strip()
     urls = []
     if mirror:
-        if "://" in mirror:
+        if "://" in mirror and not mirror.startswith("file://"):
             urls.append(mirror.rstrip("/") + "/" + entry.file)
         else:
-            urls.append(str(Path(mirror).expanduser() / entry.file))
+            urls.append(str(Path(mirror.removeprefix("file://")).expanduser() / entry.file))
     return urls + list(entry.urls)
 
 
-def _download_any(entry: Weight, dest: Path, progress: bool) -> None:
+def _download_any(entry: Weight, dest: Path, sources: list[str], progress: bool) -> None:
     part = dest.with_name(dest.name + ".part")
     failures = []
-    for url in _candidates(entry):
+    for url in sources:
         try:
-            if "://" in url and not url.startswith("file://"):
+            if "://" in url:
                 _download_url(url, part, progress)
             else:
-                _copy_local(url.removeprefix("file://"), part)
+                _copy_local(url, part)
         except (_Permanent, _Transient) as err:
             failures.append((url, str(err)))
             log.warning("%s: %s", url, err)
@@ -285,6 +289,8 @@ def _receive(response, part: Path, have: int, url: str, progress: bool) -> None:
                                      f"({type(err).__name__})") from None
                 if not block:
                     break
+                if received == 0 and _looks_like_html(block, url):
+                    raise _Permanent("the server answered with an HTML page instead of the file")
                 fh.write(block)
                 received += len(block)
                 if bar is not None:
@@ -296,6 +302,13 @@ def _receive(response, part: Path, have: int, url: str, progress: bool) -> None:
             bar.close()
     if expected is not None and received < expected:
         raise _Transient(f"short read: {received} of {expected} bytes")
+
+
+def _looks_like_html(head: bytes, url: str) -> bool:
+    """An error / login page served as if it were the file (some CDNs answer 200)."""
+    start = head[:256].lstrip().lower()
+    return start.startswith((b"<!doctype html", b"<html")) and \
+        not url.lower().endswith((".html", ".htm"))
 
 
 def _progress_bar(name: str, total: int | None, initial: int, enabled: bool):
