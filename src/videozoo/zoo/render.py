@@ -111,10 +111,11 @@ predictor = videozoo.Predictor("tsm_r50_1x1x8_k400.mmaction2")
 videozoo.list_pretrained("tsm")
 ```
 
-Status: **parity**: the converter's network for this file was measured against the source's
-own graph (figures below; how: [convert.md](convert.md)); **converts**: the same converter with
-the options listed (another depth, segment count or class count), no parity figure of its own;
-**not-loadable**: the architecture variant is not written yet. Metrics are the zoos' own, with
+Status: **parity**: the network this file converts to was measured against the source's own
+graph (figures below; how: [convert.md](convert.md)); the options listed then change only the
+input, the test protocol or the class count; **converts**: the converter with other network
+options (depth, non-local blocks), no parity figure yet; **not-loadable**: the architecture
+variant is not written yet. Metrics are the zoos' own, with
 their test protocol; we have not re-evaluated the published files (our machines cannot reach
 the zoos: every download path is tested against a local HTTP server). Checksum: **prefix**: the
 file name carries the first hex digits of its sha256 (verified); **unverified**: the zoo

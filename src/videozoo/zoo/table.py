@@ -5,11 +5,12 @@ name, checksum), what it is for (model, architecture options on top of the conve
 classes, the preprocessing and test protocol its reference metric was measured with, the
 metric) and whether videozoo loads it (``status``):
 
-* ``parity``: the converter's network for this file was measured against the source's own
-  graph (tools/parity; figures in ``PARITY`` per converter pair, or the entry's own
-  ``parity`` for a variant): the file loads exactly;
-* ``converts``: the same converter with the options in ``overrides`` (other depth, segment
-  count, class count or test protocol); no parity figure of its own;
+* ``parity``: the network this file converts to was measured against the source's own graph
+  (tools/parity; figures in ``PARITY`` per converter pair, where ``overrides`` change only
+  inputs, test protocol or class count; or the entry's own ``parity`` figure for a network
+  variant): the file loads exactly;
+* ``converts``: the converter with other network options in ``overrides`` (depth, non-local
+  blocks); no parity figure yet;
 * ``not-loadable``: published for an architecture variant videozoo cannot build yet
   (``note`` says which option is missing);
 * ``auxiliary``: a file that is not a video model (class names, ImageNet trunks, the
@@ -98,21 +99,35 @@ class Weight:
 
 
 # ----------------------------------------------------------------------------- helpers
+def same_network(overrides) -> bool:
+    """Whether ``overrides`` leave the converter's network as measured (only input / test
+    settings and the class count change)."""
+    return all(item.startswith(("data.", "eval.", "model.num_classes=")) for item in overrides)
+
+
+def _status(status: str | None, overrides, parity: str) -> str:
+    if status is not None:
+        return status
+    return "parity" if parity or same_network(overrides) else "converts"
+
+
 def _mm(model: str, folder: str, name: str, stamp: str, top1: float, top5: float, protocol: str,
-        *, status: str = "converts", overrides=(), dataset="Kinetics-400",
-        classes="kinetics400", note="", tag: str) -> Weight:
+        *, status: str | None = None, overrides=(), dataset="Kinetics-400",
+        classes="kinetics400", note="", parity="", tag: str) -> Weight:
     url = (f"https://download.openmmlab.com/mmaction/v1.0/recognition/{folder}/{name}/"
            f"{name}_{stamp}.pth")
-    return Weight(tag, model, "mmaction2", (url,), status, dataset, classes, tuple(overrides),
-                  protocol, {"top1": top1, "top5": top5}, license="Apache-2.0",
-                  paper=PAPERS.get(model or folder, ""), zoo=f"{MMACTION}/{folder}", note=note)
+    return Weight(tag, model, "mmaction2", (url,), _status(status, overrides, parity), dataset,
+                  classes, tuple(overrides), protocol, {"top1": top1, "top5": top5},
+                  license="Apache-2.0", paper=PAPERS.get(model or folder, ""),
+                  zoo=f"{MMACTION}/{folder}", note=note, parity=parity)
 
 
-def _mit(model: str, name: str, metrics: dict, protocol: str, *, status="converts", overrides=(),
-         dataset="Kinetics-400", classes="kinetics400", note="", tag: str) -> Weight:
+def _mit(model: str, name: str, metrics: dict, protocol: str, *, status=None, overrides=(),
+         dataset="Kinetics-400", classes="kinetics400", note="", parity="", tag: str) -> Weight:
     url = f"https://file.lzhu.me/projects/tsm/models/{name}"
-    return Weight(tag, model, "mit-tsm", (url,), status, dataset, classes, tuple(overrides),
-                  protocol, metrics, license="MIT", paper=PAPERS["tsm"], zoo=MIT, note=note)
+    return Weight(tag, model, "mit-tsm", (url,), _status(status, overrides, parity), dataset,
+                  classes, tuple(overrides), protocol, metrics, license="MIT",
+                  paper=PAPERS["tsm"], zoo=MIT, note=note, parity=parity)
 
 
 def _v15(model: str, name: str, metrics: dict, protocol: str, *, dataset="Kinetics-400",
@@ -122,10 +137,11 @@ def _v15(model: str, name: str, metrics: dict, protocol: str, *, dataset="Kineti
                   metrics, license="Apache-2.0", paper=PAPERS[model], zoo=PADDLE_V15)
 
 
-def _pp2(model: str, url: str, metrics: dict, protocol: str, *, status="parity", overrides=(),
+def _pp2(model: str, url: str, metrics: dict, protocol: str, *, overrides=(),
          dataset="Kinetics-400", classes="kinetics400", tag: str) -> Weight:
-    return Weight(tag, model, "paddlevideo", (url,), status, dataset, classes, tuple(overrides),
-                  protocol, metrics, license="Apache-2.0", paper=PAPERS[model], zoo=PADDLE_2X)
+    return Weight(tag, model, "paddlevideo", (url,), _status(None, overrides, ""), dataset,
+                  classes, tuple(overrides), protocol, metrics, license="Apache-2.0",
+                  paper=PAPERS[model], zoo=PADDLE_2X)
 
 
 _SSV2_CLASSES = ("model.num_classes=174",)
@@ -162,7 +178,7 @@ TABLE: tuple[Weight, ...] = (
          {"top1": 69.81}, "25 segments x 10 crops (TenCrop), short side 256",
          tag="tsn_r50_k400.paddlevideo"),
     _pp2("tsn", "https://videotag.bj.bcebos.com/PaddleVideo-release2.2/TSN_k400_8.pdparams",
-         {"top1": 71.70}, "trained on 8 segments; 25 segments x 10 crops", status="converts",
+         {"top1": 71.70}, "trained on 8 segments; 25 segments x 10 crops (TenCrop)",
          overrides=("data.seg_num=8",), tag="tsn_r50_1x1x8_k400.paddlevideo"),
     _pp2("tsm", "https://videotag.bj.bcebos.com/PaddleVideo-release2.1/TSM/TSM_k400.pdparams",
          {"top1": 71.06}, "8 segments, centre crop 224", tag="tsm_r50_k400.paddlevideo"),
@@ -173,13 +189,13 @@ TABLE: tuple[Weight, ...] = (
          tag="attention_lstm_youtube8m.paddlevideo"),
     # -- MMAction2 1.2.0 (configs/recognition/{tsn,tsm,i3d}/metafile.yml)
     _mm("tsn", "tsn", "tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_kinetics400-rgb",
-        "20220906-cd10898e", 72.83, 90.65, "25 clips x 10 crops", status="parity",
+        "20220906-cd10898e", 72.83, 90.65, "25 clips x 10 crops",
         tag="tsn_r50_1x1x3_k400.mmaction2"),
     _mm("tsn", "tsn", "tsn_imagenet-pretrained-r50_8xb32-1x1x5-100e_kinetics400-rgb",
-        "20220906-65d68713", 73.80, 91.21, "25 clips x 10 crops", status="parity",
+        "20220906-65d68713", 73.80, 91.21, "25 clips x 10 crops",
         overrides=("data.seg_num=5",), tag="tsn_r50_1x1x5_k400.mmaction2"),
     _mm("tsn", "tsn", "tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb",
-        "20220906-2692d16c", 74.12, 91.34, "25 clips x 10 crops", status="parity",
+        "20220906-2692d16c", 74.12, 91.34, "25 clips x 10 crops",
         overrides=("data.seg_num=8",), tag="tsn_r50_1x1x8_k400.mmaction2"),
     _mm("tsn", "tsn", "tsn_imagenet-pretrained-r50_8xb32-dense-1x1x5-100e_kinetics400-rgb",
         "20220906-dcbc6e01", 71.37, 89.67, "trained on dense 1x1x5 samples; 25 clips x 10 crops",
@@ -197,10 +213,10 @@ TABLE: tuple[Weight, ...] = (
         classes="sthv2", overrides=_SSV2_CLASSES + ("data.seg_num=16",),
         tag="tsn_r50_1x1x16_sthv2.mmaction2"),
     _mm("tsm", "tsm", "tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_kinetics400-rgb",
-        "20220831-64d69186", 73.18, 90.56, "8 clips x 10 crops", status="parity",
+        "20220831-64d69186", 73.18, 90.56, "8 clips x 10 crops",
         tag="tsm_r50_1x1x8_k400.mmaction2"),
     _mm("tsm", "tsm", "tsm_imagenet-pretrained-r50_8xb16-1x1x8-100e_kinetics400-rgb",
-        "20220831-a6db1e5d", 73.22, 90.22, "8 clips x 10 crops", status="parity",
+        "20220831-a6db1e5d", 73.22, 90.22, "8 clips x 10 crops",
         tag="tsm_r50_1x1x8_100e_k400.mmaction2"),
     _mm("tsm", "tsm", "tsm_imagenet-pretrained-r50_8xb16-1x1x16-50e_kinetics400-rgb",
         "20220831-042b1748", 75.12, 91.55, "16 clips x 10 crops",
@@ -234,7 +250,7 @@ TABLE: tuple[Weight, ...] = (
         classes="sthv2", overrides=_SSV2_CLASSES + _R101_TSM + ("data.test_crops=3",),
         tag="tsm_r101_1x1x8_sthv2.mmaction2"),
     _mm("nonlocal", "i3d", "i3d_imagenet-pretrained-r50-nl-dot-product_8xb8-32x2x1-100e_kinetics400-rgb",
-        "20220812-8e1f2148", 74.80, 92.07, "32x2 clips, 10 clips x 3 crops", status="parity",
+        "20220812-8e1f2148", 74.80, 92.07, "32x2 clips, 10 clips x 3 crops",
         tag="i3d_r50_nl_dot_product_32x2x1_k400.mmaction2"),
     _mm("nonlocal", "i3d",
         "i3d_imagenet-pretrained-r50-nl-embedded-gaussian_8xb8-32x2x1-100e_kinetics400-rgb",
@@ -257,7 +273,7 @@ TABLE: tuple[Weight, ...] = (
     _mit("tsn", "TSM_kinetics_RGB_resnet50_avg_segment5_e50.pth",
          {"top1": 68.8, "top1_10crop": 69.9, "top1_dense_8x10clips": 70.6},
          "8 segments, centre crop 224 (1 clip); also 10 crops, and dense 8 x 10 clips "
-         "x 3 full-resolution crops", status="parity", tag="tsn_r50_k400.mit"),
+         "x 3 full-resolution crops", tag="tsn_r50_k400.mit"),
     _mit("tsm", "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth",
          {"top1": 71.2, "top1_10crop": 72.8}, "8 segments, centre crop 224 (1 clip)",
          status="parity", tag="tsm_r50_1x1x8_k400.mit"),
