@@ -474,8 +474,18 @@ def cmd_cache(args) -> int:
 
 def cmd_convert(args) -> int:
     from videozoo.convert import convert_weights
+    from videozoo.zoo import entry_for_file, provenance
+
+    entry = entry_for_file(args.source, args.model)
+    overrides, facts = list(args.overrides), None
+    if entry is not None and args.source_format in ("auto", entry.source):
+        # a published file: its table entry knows the options (--set still wins)
+        overrides = list(entry.overrides) + overrides
+        facts = provenance(entry, None)
+        log.info("%s is the published file of %s%s", Path(args.source).name, entry.tag,
+                 f"; applying --set {' '.join(entry.overrides)}" if entry.overrides else "")
     convert_weights(args.source, args.model, args.output, fmt=args.source_format,
-                    overrides=args.overrides, classes=args.classes)
+                    overrides=overrides, classes=args.classes, provenance=facts)
     return 0
 
 

@@ -137,3 +137,16 @@ def test_tags_that_cannot_load_say_why():
     with pytest.raises(CheckpointError, match="did you mean 'tsm_r50_1x1x8_k400.mit'"):
         resolve_weights("tsm_r50_1x1x8_k40.mit")
     assert np.all([t in table.tags() for t in videozoo.list_pretrained()])
+
+
+def test_convert_recognises_a_published_file_and_applies_its_options(mmaction_file, tmp_path):
+    from videozoo.engine.checkpoint import load_model as load
+    entry = table.get("tsn_r50_1x1x8_k400.mmaction2")
+    path = tmp_path / entry.file                       # the published name
+    path.write_bytes(mmaction_file[0])
+    out = tmp_path / "tsn.pt"
+    assert main(["convert", str(path), "--model", "tsn", "--output", str(out),
+                 "--set", "model.depth=18", "--set", "model.num_classes=5"]) == 0
+    loaded = load(out, "tsn")
+    assert loaded.config["data"]["seg_num"] == 8            # from the table entry
+    assert loaded.source["tag"] == entry.tag and loaded.source["reference_metrics"]["top1"] == 74.12

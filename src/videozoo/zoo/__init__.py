@@ -27,7 +27,7 @@ from videozoo.zoo.hub import fetch_file, home
 from videozoo.zoo.table import Weight
 
 __all__ = ["resolve_weights", "fetch_file", "list_pretrained", "model_of", "bundle_for",
-           "bundles_dir", "Weight"]
+           "bundles_dir", "entry_for_file", "provenance", "Weight"]
 
 
 def bundles_dir() -> Path:
@@ -37,6 +37,15 @@ def bundles_dir() -> Path:
 def list_pretrained(model: str | None = None) -> list[str]:
     """Tags of the loadable published weights (of ``model`` when given)."""
     return [e.tag for e in table.entries(model, pretrained_only=True) if e.loadable]
+
+
+def entry_for_file(path: str | os.PathLike, model: str | None = None) -> Weight | None:
+    """The table entry of a published file, recognised by its published name (and model)."""
+    name = Path(path).name
+    for entry in table.TABLE:
+        if entry.file == name and entry.model is not None and model in (None, entry.model):
+            return entry
+    return None
 
 
 def model_of(arg: str | os.PathLike | None) -> str | None:
