@@ -146,6 +146,8 @@ def _pp2(model: str, url: str, metrics: dict, protocol: str, *, overrides=(),
 
 _SSV2_CLASSES = ("model.num_classes=174",)
 _R101_TSM = ("model.depth=101", "model.shift_every=2")
+#: parity of network variants, measured with tools/parity against MMAction2 1.2.0 itself
+_I3D_PLAIN = "8.6e-6 (32x224 logits), 9.8e-6 (32x256), real MMAction2 1.2.0"
 _NO_GAUSSIAN = ("the Gaussian non-local mode (no theta / phi convs) is not a "
                 "`nonlocal_mode` yet")
 
@@ -263,10 +265,12 @@ TABLE: tuple[Weight, ...] = (
         tag="i3d_r50_nl_gaussian_32x2x1_k400.mmaction2"),
     _mm("nonlocal", "i3d", "i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb",
         "20220812-e213c223", 73.47, 91.27, "32x2 clips, 10 clips x 3 crops",
-        overrides=("model.nonlocal_blocks=false",), tag="i3d_r50_32x2x1_k400.mmaction2"),
+        overrides=("model.nonlocal_blocks=false",), parity=_I3D_PLAIN,
+        tag="i3d_r50_32x2x1_k400.mmaction2"),
     _mm("nonlocal", "i3d", "i3d_imagenet-pretrained-r50_8xb8-dense-32x2x1-100e_kinetics400-rgb",
         "20220812-9f46003f", 73.77, 91.35, "dense 32x2 clips, 10 clips x 3 crops",
-        overrides=("model.nonlocal_blocks=false",), note="MMAction2's dense test clip "
+        overrides=("model.nonlocal_blocks=false",), parity=_I3D_PLAIN,
+        note="MMAction2's dense test clip "
         "positions are approximated by spread clips (same network)",
         tag="i3d_r50_dense_32x2x1_k400.mmaction2"),
     # -- MIT temporal-shift-module (README, Pretrained Models)
