@@ -150,3 +150,19 @@ def test_convert_recognises_a_published_file_and_applies_its_options(mmaction_fi
     loaded = load(out, "tsn")
     assert loaded.config["data"]["seg_num"] == 8            # from the table entry
     assert loaded.source["tag"] == entry.tag and loaded.source["reference_metrics"]["top1"] == 74.12
+
+
+def test_model_pretrained_takes_an_imagenet_tag(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDEOZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("VIDEOZOO_MIRROR", raising=False)
+    trunk = videozoo.create_model("tsn", depth=18, num_classes=3).backbone.state_dict()
+    trunk = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in trunk.items()}
+    torch.save(trunk, tmp_path / "r18.pth")            # a torchvision-layout state_dict
+    data = (tmp_path / "r18.pth").read_bytes()
+    with ZooServer() as server:
+        serve_entry(monkeypatch, server, "resnet50_imagenet.torchvision", data,
+                    sha256=hashlib.sha256(data).hexdigest())
+        model = videozoo.create_model("tsn", depth=18, num_classes=3,
+                                      pretrained="resnet50_imagenet.torchvision")
+    assert torch.equal(model.backbone.state_dict()["layer3.1.conv2.weight"],
+                       trunk["layer3.1.conv2.weight"])
