@@ -81,6 +81,16 @@ def test_cli_predict_and_export_take_a_tag_without_the_model(zoo, clips, tmp_pat
     assert main(["predict", "--weights", TAG, str(clips[0]), str(clips[1]),
                  "--output", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 2
+    assert main(["embed", "--weights", TAG, str(clips[0]), "--output", str(tmp_path / "emb")]) == 0
+    assert (tmp_path / "emb" / "index.csv").is_file()
+    data = clips[0].parents[1]
+    for name in ("validate.csv", "classes.txt"):     # the converted model's class names
+        text = (data / name).read_text()
+        (data / name).write_text(text.replace("motion_000deg", "class_0")
+                                 .replace("motion_180deg", "class_1"))
+    assert main(["eval", "--weights", TAG, "--data", str(data),
+                 "--output", str(tmp_path / "m.json")]) == 0
+    assert "top1" in json.loads((tmp_path / "m.json").read_text())
     assert main(["export", "--weights", TAG, "--format", "bundle"]) == 0
     assert is_bundle(tmp_path / "tsn_r50_1x1x3_k400_bundle")   # in the working folder
     assert main(["cache", "list"]) == 0

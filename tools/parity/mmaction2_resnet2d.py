@@ -50,7 +50,8 @@ def randomise(model: torch.nn.Module, seed: int) -> None:
             module.bias.data = torch.randn(module.bias.shape, generator=gen) * 0.1
         if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)):
             fan_in = module.weight[0].numel()
-            module.weight.data = torch.randn(module.weight.shape, generator=gen) * (2 / fan_in) ** 0.5
+            gain = 2.0 if isinstance(module, torch.nn.Conv2d) else 0.25   # NL: keep theta^T phi finite
+            module.weight.data = torch.randn(module.weight.shape, generator=gen) * (gain / fan_in) ** 0.5
         elif isinstance(module, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
             c = module.num_features
             module.weight.data = torch.rand(c, generator=gen) * 0.5 + 0.5
