@@ -52,9 +52,9 @@ def test_every_loadable_entry_has_a_converter_and_a_valid_config():
 
 def test_committed_docs_are_generated_from_the_table():
     assert (ROOT / "docs" / "pretrained.md").read_text() == render.markdown(), \
-        "docs/pretrained.md is stale: videozoo models --format markdown > docs/pretrained.md"
+        "docs/pretrained.md is stale: PYTHONPATH=src python tools/gen_pretrained_docs.py"
     assert render.readme_table() in (ROOT / "README.md").read_text(), \
-        "README's pretrained table differs from videozoo.zoo.render.readme_table()"
+        "README's pretrained table is stale: PYTHONPATH=src python tools/gen_pretrained_docs.py"
 
 
 def test_published_file_names_in_docs_are_in_the_table():

@@ -89,9 +89,9 @@ def readme_table() -> str:
 _INTRO = """\
 # Pretrained models
 
-<!-- Generated from src/videozoo/zoo/table.py by `videozoo models --pretrained --format
-markdown > docs/pretrained.md`; tests/zoo/test_table.py fails when this file is stale.
-Edit the table, not this file. -->
+<!-- Generated from src/videozoo/zoo/table.py by `PYTHONPATH=src python
+tools/gen_pretrained_docs.py` (or `videozoo models --format markdown`); tests/zoo/test_table.py
+fails when this file is stale. Edit the table, not this file. -->
 
 Every weight file the four zoos publish for videozoo's seven architectures has a tag. Pass the
 tag wherever a checkpoint goes; the first use downloads the file (progress bar, resumed when
