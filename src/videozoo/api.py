@@ -105,10 +105,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu",
 class Predictor:
     """Top-k classes for videos (video models) or TFRecord shards (feature models).
 
-    ``Predictor(path)`` loads a checkpoint, bundle or published tag once; ``predict(inputs, topk)`` takes a
-    file, a folder, a list of them, a decoded video (uint8 RGB ``[F, H, W, 3]``, numpy or
-    torch) or, for feature models, ``{"rgb": [T, 1024], "audio": [T, 128]}``, and returns one
-    dict per input: ``{"id", "class_ids", "class_names", "scores"}``, or ``{"id", "error"}``
+    ``Predictor(path)`` loads a checkpoint, bundle or published tag once;
+    ``predict(inputs, topk)`` takes a file, a folder, a list of them, a decoded video (uint8
+    RGB ``[F, H, W, 3]``, numpy or torch) or, for feature models,
+    ``{"rgb": [T, 1024], "audio": [T, 128]}``, and returns one dict per input: ``{"id", "class_ids", "class_names", "scores"}``, or ``{"id", "error"}``
     for an input that could not be used.
     """
 
@@ -213,7 +213,8 @@ def evaluate_with_details(weights, data=None, *, split="validate", model=None, d
 
     ctx = init_distributed(device)
     items = config_overrides(set, **overrides) + ([f"data.root={data}"] if data else [])
-    loaded = load(resolve_weights(weights), model, overrides=items, config_file=str(config) if config else None,
+    loaded = load(resolve_weights(weights), model, overrides=items,
+                  config_file=str(config) if config else None,
                   device=ctx.device, purpose="evaluation")
     cfg = loaded.config
     if "classes" in cfg["data"] and not cfg["data"]["classes"] and loaded.class_names:

@@ -16,12 +16,13 @@ CLASSES = 5
 TINY = ["model.depth=18", f"model.num_classes={CLASSES}"]
 
 # ours -> MMAction2 (ResNetTSM + NL3DWrapper: .block / .non_local_block, mmcv ConvModules)
+_NL = r"^(backbone\.layer\d)\.after(\d+)\.block\."
 MMACTION2 = [(r"^backbone\.conv1\.weight$", "backbone.conv1.conv.weight"),
              (r"^backbone\.bn1\.", "backbone.conv1.bn."),
-             (r"^(backbone\.layer\d)\.after(\d+)\.block\.theta\.", r"\1.\2.non_local_block.theta.conv."),
-             (r"^(backbone\.layer\d)\.after(\d+)\.block\.(phi|g)\.", r"\1.\2.non_local_block.\3.0.conv."),
-             (r"^(backbone\.layer\d)\.after(\d+)\.block\.out\.", r"\1.\2.non_local_block.conv_out.conv."),
-             (r"^(backbone\.layer\d)\.after(\d+)\.block\.bn\.", r"\1.\2.non_local_block.conv_out.bn."),
+             (_NL + r"theta\.", r"\1.\2.non_local_block.theta.conv."),
+             (_NL + r"(phi|g)\.", r"\1.\2.non_local_block.\3.0.conv."),
+             (_NL + r"out\.", r"\1.\2.non_local_block.conv_out.conv."),
+             (_NL + r"bn\.", r"\1.\2.non_local_block.conv_out.bn."),
              (r"\.conv1\.weight$", ".conv1.conv.net.weight"),        # every block shifted
              (r"\.conv(\d)\.weight$", r".conv\1.conv.weight"),
              (r"\.bn(\d)\.", r".conv\1.bn."),
