@@ -106,10 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
 
     p = sub.add_parser("predict", help="top-k classes for new inputs")
-    p.add_argument("model", nargs="?", help=MODEL_OPTIONAL)
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="TFRecord shards/globs (YouTube-8M models) or video files, folders, "
-                        "list files (Kinetics models)")
+    p.add_argument("inputs", nargs="+", metavar="[MODEL] INPUT",
+                   help=MODEL_OPTIONAL + "; then TFRecord shards/globs (YouTube-8M models) or "
+                        "video files, folders, list files (Kinetics models)")
     p.add_argument("--weights", required=True, metavar="CKPT", help=WEIGHTS_HELP)
     p.add_argument("--topk", type=int, default=None,
                    help="classes per video (default: 20 for YouTube-8M, 5 for Kinetics)")
@@ -123,9 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "the model's classifier, averaged over evaluation views): one .npy per "
                        "video plus index.csv, or one embeddings.npz. For retrieval, clustering "
                        "and linear probes.")
-    p.add_argument("model", nargs="?", help=MODEL_OPTIONAL)
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="video files, folders, list files (video models) or TFRecord shards")
+    p.add_argument("inputs", nargs="+", metavar="[MODEL] INPUT",
+                   help=MODEL_OPTIONAL + "; then video files, folders, list files (video "
+                        "models) or TFRecord shards")
     p.add_argument("--weights", required=True, metavar="CKPT", help=WEIGHTS_HELP)
     p.add_argument("--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--format", choices=["npy", "npz"], default="npy",
@@ -259,10 +258,10 @@ def cmd_synth(args) -> int:
 
 def _model_from_weights(args, takes_inputs: bool = False) -> None:
     """``model`` is optional when ``--weights`` implies it (a tag or a checkpoint); for
-    predict / embed a first positional that is no model name is an input."""
-    if takes_inputs and args.model is not None and args.model not in registry.list_models():
-        args.inputs.insert(0, args.model)
-        args.model = None
+    predict / embed it is the first positional when that is a model name."""
+    if takes_inputs:
+        first_is_model = len(args.inputs) > 1 and args.inputs[0] in registry.list_models()
+        args.model = args.inputs.pop(0) if first_is_model else None
     if args.model is None:
         from videozoo.zoo import model_of
         args.model = model_of(args.weights)
@@ -522,7 +521,14 @@ COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict":
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the exit code says how it ended (README: "What happens when things
     go wrong")."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # predict / embed inputs after an option (`predict tsm --weights W a.mp4`)
+        if getattr(args, "inputs", None) is not None and args.command in ("predict", "embed") \
+                and not any(e.startswith("-") for e in extras):
+            args.inputs += extras
+        else:
+            parser.error("unrecognized arguments: " + " ".join(extras))
     setup_logging(args.verbose)
     debug = bool(os.environ.get("VIDEOZOO_DEBUG"))
     try:
