@@ -63,6 +63,17 @@ def randomise(model: torch.nn.Module, seed: int) -> None:
             module.bias.data = torch.randn(module.bias.shape, generator=gen) * 0.1
 
 
+@torch.no_grad()
+def calibrate(model: torch.nn.Module, video: torch.Tensor) -> None:
+    """Running BN statistics := those of one forward pass on ``video`` (then eval mode)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.momentum = 1.0
+    model.train()
+    model.extract_feat(video, test_mode=True)
+    model.eval()
+
+
 def main() -> None:
     from mmengine.config import Config
     from mmaction.registry import MODELS
@@ -73,6 +84,9 @@ def main() -> None:
     parser.add_argument("--configs", type=Path, required=True, help="mmaction2's configs/ folder")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--calibrate", action="store_true",
+                        help="BN statistics from a forward pass on the input (keeps the dot-product "
+                             "non-local products finite)")
     args = parser.parse_args()
 
     register_all_modules()
@@ -87,6 +101,8 @@ def main() -> None:
 
     video = np.random.default_rng(args.seed).standard_normal(
         (2, FRAMES[args.model], 3, 224, 224)).astype(np.float32)
+    if args.calibrate:
+        calibrate(model, torch.from_numpy(video))
     with torch.no_grad():
         feats, kwargs = model.extract_feat(torch.from_numpy(video), test_mode=True)
         logits = model.cls_head(feats, **kwargs)

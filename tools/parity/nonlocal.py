@@ -216,7 +216,8 @@ def compare(label: str, ours, reference) -> tuple[float, bool]:
     return error, same
 
 
-def run_ours(checkpoint: Path, clip_ncthw: np.ndarray, head: str | None = None) -> np.ndarray:
+def run_ours(checkpoint: Path, clip_ncthw: np.ndarray, head: str | None = None,
+             float64: bool = False) -> np.ndarray:
     """Our converted model on the clip (``[N, 3, T, H, W]`` -> ``[N, T, 3, H, W]``)."""
     import torch
 
@@ -225,9 +226,10 @@ def run_ours(checkpoint: Path, clip_ncthw: np.ndarray, head: str | None = None) 
     model = load_model(checkpoint, "nonlocal").model
     if head is not None:
         model.head = head
+    dtype = torch.float64 if float64 else torch.float32
     video = torch.from_numpy(np.ascontiguousarray(clip_ncthw.transpose(0, 2, 1, 3, 4)))
     with torch.no_grad():
-        return model({"video": video.float()}).double().numpy()
+        return model.to(dtype)({"video": video.to(dtype)}).double().numpy()
 
 
 def check_paddle(workdir: Path, width: int = 64, num_classes: int = 400, seed: int = 0,
@@ -271,6 +273,9 @@ def check_mmaction2(folder: Path, overrides: list[str] | None = None
         data = np.load(folder / f"clip{size}.npz")
         label = f"I3D {' '.join(overrides or []) or 'NL dot product'}, 32x{size} logits"
         results[label] = compare(label, run_ours(checkpoint, data["inputs"]), data["logits"])
+        if "logits64" in data:   # both graphs in float64: float32 rounding taken out
+            compare(label + " (float64)", run_ours(checkpoint, data["inputs"], float64=True),
+                    data["logits64"])
     return results
 
 
