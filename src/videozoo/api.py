@@ -5,6 +5,8 @@
     model = videozoo.create_model("tsm", num_classes=101)    # an nn.Module, random weights
     model = videozoo.load_model("runs/tsm/best.pt")          # eval mode, .class_names attached
     predictor = videozoo.Predictor("tsm_k400.pt")            # checkpoint or bundle folder
+    predictor = videozoo.Predictor("tsm_r50_1x1x8_k400.mmaction2")  # or a published tag
+    videozoo.list_pretrained("tsm")                          # the tags of one model
     predictor.predict(["clip.mp4", "more_videos/"], topk=5)  # one dict per input
     summary = videozoo.train("tsm", data="ucf101/", output="runs/ucf", epochs=3,
                              weights="tsm_k400.pt")
@@ -27,7 +29,8 @@ from videozoo import registry
 from videozoo.config import build_config, override_item
 from videozoo.errors import ConfigError
 
-__all__ = ["list_models", "create_model", "load_model", "Predictor", "train", "evaluate"]
+__all__ = ["list_models", "list_pretrained", "create_model", "load_model", "Predictor", "train",
+           "evaluate"]
 
 log = logging.getLogger("videozoo")
 
@@ -58,21 +61,39 @@ def list_models() -> list[str]:
     return registry.list_models()
 
 
-def create_model(name: str, **overrides: Any) -> torch.nn.Module:
+def list_pretrained(model: str | None = None) -> list[str]:
+    """Tags of the published weights videozoo loads (``videozoo models --pretrained``)."""
+    from videozoo.zoo import list_pretrained as tags
+    return tags(model)
+
+
+def create_model(name: str, pretrained: str | None = None, **overrides: Any) -> torch.nn.Module:
     """A model with random weights; ``overrides`` replace the builder's reference defaults
-    (e.g. ``create_model("tsm", num_classes=101, depth=18)``)."""
-    return registry.create_model(name, **overrides)
+    (e.g. ``create_model("tsm", num_classes=101, depth=18)``). ``pretrained``: a published
+    model tag (the model comes with those weights, in eval mode, as ``load_model``), or an
+    ImageNet trunk tag / file (``model.pretrained``: the trunk only)."""
+    from videozoo.zoo import model_of
+    implied = model_of(pretrained)
+    if implied is None:
+        return registry.create_model(name, pretrained=pretrained, **overrides) if pretrained \
+            else registry.create_model(name, **overrides)
+    if implied != name:
+        raise ConfigError(f"pretrained='{pretrained}' holds '{implied}' weights, not '{name}'")
+    return load_model(pretrained, set={f"model.{k}": v for k, v in overrides.items()})
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """A checkpoint file or a bundle folder -> the model in eval mode, with attributes
-    ``class_names`` (list), ``preprocessing`` (dict: input layout, sampling, mean/std ...)
-    and ``videozoo_config`` (the full config) attached."""
+def load_model(path: str | Path, device: str | torch.device = "cpu",
+               set: Iterable[str] | dict | None = None) -> torch.nn.Module:
+    """A checkpoint file, a bundle folder or a published tag -> the model in eval mode, with
+    attributes ``class_names`` (list), ``preprocessing`` (dict: input layout, sampling,
+    mean/std ...) and ``videozoo_config`` (the full config) attached."""
     from videozoo.engine.checkpoint import load_model as load
     from videozoo.engine.distributed import resolve_device
+    from videozoo.zoo import resolve_weights
 
-    loaded = load(path, device=resolve_device(str(device)) if isinstance(device, str) else device,
-                  purpose="videozoo.load_model")
+    loaded = load(resolve_weights(path),
+                  device=resolve_device(str(device)) if isinstance(device, str) else device,
+                  overrides=config_overrides(set), purpose="videozoo.load_model")
     data_module = registry.dataset_module(loaded.config["data"]["format"])
     model = loaded.model
     model.class_names = loaded.class_names
@@ -84,12 +105,13 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn
 class Predictor:
     """Top-k classes for videos (video models) or TFRecord shards (feature models).
 
-    ``Predictor(path)`` loads a checkpoint or bundle once; ``predict(inputs, topk)`` takes a
-    file, a folder, a list of them, a decoded video (uint8 RGB ``[F, H, W, 3]``, numpy or
-    torch) or, for feature models, ``{"rgb": [T, 1024], "audio": [T, 128]}``, and returns one
-    dict per input: ``{"id", "class_ids", "class_names", "scores"}``, or ``{"id", "error"}``
-    for an input that could not be used. A decoded input of the wrong shape or width, with no
-    frames, or (features) holding NaN/Inf raises ``DataError`` naming what is wrong.
+    ``Predictor(path)`` loads a checkpoint, bundle or published tag once;
+    ``predict(inputs, topk)`` takes a file, a folder, a list of them, a decoded video (uint8
+    RGB ``[F, H, W, 3]``, numpy or torch) or, for feature models,
+    ``{"rgb": [T, 1024], "audio": [T, 128]}``, and returns one dict per input:
+    ``{"id", "class_ids", "class_names", "scores"}``, or ``{"id", "error"}`` for an input that
+    could not be used. A decoded input of the wrong shape or width, with no frames, or
+    (features) holding NaN/Inf raises ``DataError`` naming what is wrong.
     """
 
     def __init__(self, path: str | Path, device: str = "auto", batch_size: int | None = None,
@@ -98,9 +120,10 @@ class Predictor:
         from videozoo.engine.checkpoint import load_model as load
         from videozoo.engine.distributed import DistContext, resolve_device
         from videozoo.engine.tasks import make_task
+        from videozoo.zoo import resolve_weights
 
         self.ctx = DistContext(device=resolve_device(device))
-        loaded = load(path, model, overrides=config_overrides(set, **overrides),
+        loaded = load(resolve_weights(path), model, overrides=config_overrides(set, **overrides),
                       config_file=str(config) if config else None, device=self.ctx.device,
                       purpose="prediction")
         self.model, self.config, self.class_names = loaded.model, loaded.config, loaded.class_names
@@ -140,20 +163,28 @@ class Predictor:
                                           topk or self.task.default_top_k)}
 
 
-def train(model: str, data: str | Path | None = None, output: str | Path | None = None, *,
+def train(model: str | None, data: str | Path | None = None, output: str | Path | None = None, *,
           config: str | Path | None = None, weights: str | Path | None = None,
           resume: str | Path | None = None, seed: int = 0, device: str = "auto",
           overwrite: bool = False, set: Iterable[str] | dict | None = None,
           **overrides: Any) -> dict:
     """Train ``model`` on the dataset in ``data``; returns the summary the CLI prints
-    (checkpoint paths, best metrics, steps). ``resume``: a checkpoint or ``"auto"``."""
+    (checkpoint paths, best metrics, steps). ``resume``: a checkpoint or ``"auto"``;
+    ``weights``: a checkpoint, bundle or published tag to fine-tune from (``model`` may then be
+    None: the tag's model)."""
     from videozoo.engine.checkpoint import read_fine_tune_weights, resolve_resume
     from videozoo.engine.train import train as run
+    from videozoo.zoo import model_of, resolve_weights
 
+    model = model or model_of(weights)
+    if model is None:
+        raise ConfigError("name the model to train (e.g. `videozoo train tsm ...`), or pass a "
+                          "published tag as --weights")
     output = Path(output) if output else Path("runs") / model
     items = config_overrides(set, **overrides) + ([f"data.root={data}"] if data else [])
     point = resolve_resume(str(resume), output, model) if resume else None
-    start = read_fine_tune_weights(weights, model) if weights and point is None else None
+    start = read_fine_tune_weights(resolve_weights(weights), model) \
+        if weights and point is None else None
     if start and start.inherited.get("model"):
         log.info("fine-tuning from %s: keeping its architecture and input settings (%s); "
                  "--set overrides them", start.path, ", ".join(
@@ -185,9 +216,12 @@ def evaluate_with_details(weights, data=None, *, split="validate", model=None, d
     from videozoo.engine.evaluate import evaluate as run
     from videozoo.engine.tasks import make_task
 
+    from videozoo.zoo import resolve_weights
+
     ctx = init_distributed(device)
     items = config_overrides(set, **overrides) + ([f"data.root={data}"] if data else [])
-    loaded = load(weights, model, overrides=items, config_file=str(config) if config else None,
+    loaded = load(resolve_weights(weights), model, overrides=items,
+                  config_file=str(config) if config else None,
                   device=ctx.device, purpose="evaluation")
     cfg = loaded.config
     if "classes" in cfg["data"] and not cfg["data"]["classes"] and loaded.class_names:

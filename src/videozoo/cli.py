@@ -16,12 +16,15 @@ from pathlib import Path
 from videozoo import __version__, registry
 from videozoo.config import build_config
 from videozoo.errors import (EXIT_ABORTED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE,
-                             VideozooError)
+                             ConfigError, VideozooError)
 from videozoo.fileio import describe_os_error, is_user_os_error
 
 log = logging.getLogger("videozoo")
 
 MODEL_HELP = "model name: " + ", ".join(registry.list_models())
+MODEL_OPTIONAL = MODEL_HELP + " (optional when --weights is a published tag or a checkpoint)"
+WEIGHTS_HELP = ("checkpoint (.pt), bundle folder, or a published tag (`videozoo models "
+                "--pretrained`; downloaded, converted and cached on first use)")
 
 
 class _TqdmHandler(logging.StreamHandler):
@@ -76,12 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace a dataset already in DIR (without it, such a folder is refused)")
 
     p = sub.add_parser("train", help="train a model (single process or under torchrun)")
-    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("model", nargs="?", help=MODEL_OPTIONAL)
     p.add_argument("--data", metavar="DIR", help="dataset folder in the official layout")
     _add_config_args(p)
     p.add_argument("--output", metavar="DIR", help="run folder (default: runs/MODEL)")
     p.add_argument("--epochs", type=int, help="number of epochs (overrides train.epochs)")
-    p.add_argument("--weights", metavar="CKPT", help="initialise from a checkpoint (fine-tune)")
+    p.add_argument("--weights", metavar="CKPT",
+                   help="initialise from a checkpoint, bundle or published tag (fine-tune)")
     p.add_argument("--resume", metavar="CKPT",
                    help="continue a run exactly from a checkpoint, or 'auto' for the newest "
                         "checkpoint in --output")
@@ -95,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "--amp alone means on")
 
     p = sub.add_parser("eval", help="evaluate a checkpoint with the dataset's official metrics")
-    p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--weights", required=True, metavar="CKPT")
+    p.add_argument("model", nargs="?", help=MODEL_OPTIONAL)
+    p.add_argument("--weights", required=True, metavar="CKPT", help=WEIGHTS_HELP)
     p.add_argument("--data", metavar="DIR", help="dataset folder (default: the one trained on)")
     p.add_argument("--split", default="validate", help="split to evaluate (default: validate)")
     p.add_argument("--output", metavar="FILE", help="metrics JSON (default: next to CKPT)")
@@ -104,11 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
 
     p = sub.add_parser("predict", help="top-k classes for new inputs")
-    p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="TFRecord shards/globs (YouTube-8M models) or video files, folders, "
-                        "list files (Kinetics models)")
-    p.add_argument("--weights", required=True, metavar="CKPT")
+    p.add_argument("inputs", nargs="+", metavar="[MODEL] INPUT",
+                   help=MODEL_OPTIONAL + "; then TFRecord shards/globs (YouTube-8M models) or "
+                        "video files, folders, list files (Kinetics models)")
+    p.add_argument("--weights", required=True, metavar="CKPT", help=WEIGHTS_HELP)
     p.add_argument("--topk", type=int, default=None,
                    help="classes per video (default: 20 for YouTube-8M, 5 for Kinetics)")
     p.add_argument("--output", metavar="FILE", help="predictions file (default: next to CKPT)")
@@ -124,10 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "the model's classifier, averaged over evaluation views): one .npy per "
                        "video plus index.csv, or one embeddings.npz. For retrieval, clustering "
                        "and linear probes.")
-    p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="video files, folders, list files (video models) or TFRecord shards")
-    p.add_argument("--weights", required=True, metavar="CKPT", help="checkpoint or bundle folder")
+    p.add_argument("inputs", nargs="+", metavar="[MODEL] INPUT",
+                   help=MODEL_OPTIONAL + "; then video files, folders, list files (video "
+                        "models) or TFRecord shards")
+    p.add_argument("--weights", required=True, metavar="CKPT", help=WEIGHTS_HELP)
     p.add_argument("--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--format", choices=["npy", "npz"], default="npy",
                    help="npy: one file per video + index.csv (default); npz: one file")
@@ -160,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a checkpoint: ONNX / TorchScript (+ parity check) "
                                       "or a shareable bundle folder")
-    p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--weights", required=True, metavar="CKPT")
+    p.add_argument("model", nargs="?", help=MODEL_OPTIONAL)
+    p.add_argument("--weights", required=True, metavar="CKPT", help=WEIGHTS_HELP)
     p.add_argument("--format", choices=["onnx", "torchscript", "bundle"], default="onnx",
                    help="onnx (default), torchscript, or bundle: a folder with model.safetensors "
                         "(no pickle), config.json and a README.md model card")
@@ -218,6 +221,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace shards with the same prefix (and pca.npz with --fit-pca)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
+    p = sub.add_parser("models", help="the weights table: every published file, by tag",
+                       description="Every published weight file in the weights table (tag, "
+                       "model, zoo, status, reference metrics with their test protocol, checksum "
+                       "state, cached or not), auxiliary files included.")
+    p.add_argument("--pretrained", action="store_true",
+                   help="only the model weights videozoo loads (the tags --weights takes)")
+    p.add_argument("--model", metavar="M", help="only the weights of model M")
+    p.add_argument("--format", choices=["table", "json", "markdown"], default="table",
+                   help="table (default), json (a stable list of objects), or markdown "
+                        "(docs/pretrained.md)")
+
+    p = sub.add_parser("download", help="fetch published files into the cache (or --to DIR)",
+                       description="Download and verify published files by tag (models and "
+                       "auxiliary files), e.g. on a connected machine before copying them to an "
+                       "air-gapped one (use DIR there as VIDEOZOO_MIRROR).")
+    p.add_argument("tags", nargs="+", metavar="TAG")
+    p.add_argument("--to", metavar="DIR", help="folder to put the files in (default: the cache)")
+    p.add_argument("--sha256", metavar="HEX",
+                   help="pin the sha256 of a file the zoo publishes no checksum for (one TAG)")
+
+    p = sub.add_parser("cache", help="list or clear the downloaded and converted weights")
+    p.add_argument("action", choices=["list", "clear"])
+
     p = sub.add_parser("plot", help="draw loss / lr / metric curves of a training run (PNG)")
     p.add_argument("run_dir", help="a folder written by `videozoo train`")
     p.add_argument("--output", metavar="FILE", help="PNG path (default: RUN_DIR/curves.png)")
@@ -242,6 +268,17 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def _model_from_weights(args, takes_inputs: bool = False) -> None:
+    """``model`` is optional when ``--weights`` implies it (a tag or a checkpoint); for
+    predict / embed it is the first positional when that is a model name."""
+    if takes_inputs:
+        first_is_model = len(args.inputs) > 1 and args.inputs[0] in registry.list_models()
+        args.model = args.inputs.pop(0) if first_is_model else None
+    if args.model is None:
+        from videozoo.zoo import model_of
+        args.model = model_of(args.weights)
+
+
 def cmd_train(args) -> int:
     from videozoo.api import train
     from videozoo.engine.distributed import shutdown
@@ -251,6 +288,7 @@ def cmd_train(args) -> int:
         overrides.append(f"train.epochs={args.epochs}")
     if args.amp:
         overrides.append("train.amp=" + {"on": "true", "off": "false"}.get(args.amp, "auto"))
+    _model_from_weights(args)
     try:
         result = train(args.model, args.data, args.output, config=args.config,
                        weights=args.weights, resume=args.resume, seed=args.seed,
@@ -273,6 +311,7 @@ def cmd_eval(args) -> int:
     from videozoo.engine.distributed import shutdown
     from videozoo.engine.evaluate import write_metrics
 
+    _model_from_weights(args)
     try:
         metrics, accumulator, task = evaluate_with_details(
             args.weights, split=args.split, model=args.model, device=args.device,
@@ -320,6 +359,7 @@ def cmd_predict(args) -> int:
     from videozoo.api import Predictor
     from videozoo.engine.predict import check_csv_escape, infer_format, write_predictions
 
+    _model_from_weights(args, takes_inputs=True)
     fmt = infer_format(args.output, args.format)
     check_csv_escape(fmt, args.csv_escape)
     predictor = Predictor(args.weights, device=args.device, model=args.model,
@@ -337,6 +377,7 @@ def cmd_embed(args) -> int:
     from videozoo.engine.embed import claim_output, embed_rows, write_embeddings
     from videozoo.runlock import hold_output
 
+    _model_from_weights(args, takes_inputs=True)
     with hold_output(args.output, "embed"):
         claim_output(args.output, args.overwrite)
         predictor = Predictor(args.weights, device=args.device, model=args.model,
@@ -390,23 +431,78 @@ def cmd_info(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from videozoo.zoo import resolve_weights
+
+    _model_from_weights(args)
+    weights = resolve_weights(args.weights)
+    if weights != Path(args.weights):   # a tag: outputs go to the working folder, not the cache
+        weights_name = Path.cwd() / args.weights
+    else:
+        weights_name = weights
     if args.format == "bundle":
         from videozoo.engine.bundle import write_bundle
-        out = args.output or Path(args.weights).with_name(f"{Path(args.weights).stem}_bundle")
-        print(f"bundle written to {write_bundle(args.weights, out, args.model, args.overwrite)}")
+        out = args.output or weights_name.with_name(f"{weights_name.stem}_bundle")
+        print(f"bundle written to {write_bundle(weights, out, args.model, args.overwrite)}")
         return 0
     from videozoo.engine.export import cli_export, default_output_path
     from videozoo.runlock import hold_output
-    out = args.output or default_output_path(args.weights, args.format)
+    out = args.output or default_output_path(weights_name, args.format)
     with hold_output(out, "export", folder=False):
-        cli_export(args.model, args.weights, args.format, out, args.device, args.frames)
+        cli_export(args.model, weights, args.format, out, args.device, args.frames)
+    return 0
+
+
+def cmd_models(args) -> int:
+    from videozoo.zoo import render
+    if args.format == "markdown":
+        print(render.markdown(), end="")
+        return 0
+    rows = render.entries_for(args.model, pretrained=args.pretrained)
+    if args.format == "json":
+        print(json.dumps(render.json_rows(rows), indent=2))
+    else:
+        print(render.text_table(rows))
+    return 0
+
+
+def cmd_download(args) -> int:
+    from videozoo.zoo.hub import fetch_file, pin_sha256
+    if args.sha256:
+        if len(args.tags) != 1:
+            raise ConfigError("--sha256 pins the checksum of one file: give one TAG")
+        pin_sha256(args.tags[0], args.sha256, args.to)
+    for tag in args.tags:
+        print(f"{tag}: {fetch_file(tag, args.to)}")
+    return 0
+
+
+def cmd_cache(args) -> int:
+    from videozoo.zoo import cache
+    if args.action == "list":
+        rows = cache.list_cache()
+        for row in rows:
+            print(f"{row['size']:>14,d}  {row['kind']:<7}  {row['path']}")
+        print(f"{len(rows)} item(s), {sum(r['size'] for r in rows):,d} bytes in {cache.home()}")
+    else:
+        removed = cache.clear_cache()
+        print(f"removed {removed} item(s) from {cache.home()}")
     return 0
 
 
 def cmd_convert(args) -> int:
     from videozoo.convert import convert_weights
+    from videozoo.zoo import entry_for_file, provenance
+
+    entry = entry_for_file(args.source, args.model)
+    overrides, facts = list(args.overrides), None
+    if entry is not None and args.source_format in ("auto", entry.source):
+        # a published file: its table entry knows the options (--set still wins)
+        overrides = list(entry.overrides) + overrides
+        facts = provenance(entry, None)
+        log.info("%s is the published file of %s%s", Path(args.source).name, entry.tag,
+                 f"; applying --set {' '.join(entry.overrides)}" if entry.overrides else "")
     convert_weights(args.source, args.model, args.output, fmt=args.source_format,
-                    overrides=args.overrides, classes=args.classes)
+                    overrides=overrides, classes=args.classes, provenance=facts)
     return 0
 
 
@@ -436,12 +532,20 @@ def cmd_demo(args) -> int:
 
 COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
             "info": cmd_info, "export": cmd_export, "convert": cmd_convert, "check": cmd_check, "upgrade": cmd_upgrade,
-            "embed": cmd_embed, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo}
+            "embed": cmd_embed, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo,
+            "models": cmd_models, "download": cmd_download, "cache": cmd_cache}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the exit code says how it ended (``errors.EXIT_MEANINGS``)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # predict / embed inputs after an option (`predict tsm --weights W a.mp4`)
+        if getattr(args, "inputs", None) is not None and args.command in ("predict", "embed") \
+                and not any(e.startswith("-") for e in extras):
+            args.inputs += extras
+        else:
+            parser.error("unrecognized arguments: " + " ".join(extras))
     setup_logging(args.verbose)
     debug = bool(os.environ.get("VIDEOZOO_DEBUG"))
     try:

@@ -98,6 +98,13 @@ class ConvertError(VideozooError, ValueError):
     """Published weights that cannot be converted as asked."""
 
 
+class DownloadError(VideozooError, OSError):
+    """Published weights that could not be fetched, or did not verify (the message names the
+    URL and the VIDEOZOO_MIRROR / VIDEOZOO_OFFLINE options)."""
+
+    kind = "download error"
+
+
 class OutputExistsError(VideozooError, FileExistsError):
     """A command would overwrite results it did not write; an explicit flag allows it."""
 

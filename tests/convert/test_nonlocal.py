@@ -234,6 +234,25 @@ def test_mmaction2_wrong_model_and_variant_errors(mmaction2_file, tmp_path, monk
                         overrides=TINY + ["model.nonlocal_out_bias=true"])
 
 
+def test_mmaction2_plain_i3d_converts_with_nonlocal_blocks_off(tmp_path):
+    """MMAction2's I3D R50 without non-local blocks (model.nonlocal_blocks=false)."""
+    torch.manual_seed(1)
+    model = create_model("nonlocal", base_width=WIDTH, num_classes=CLASSES,
+                         nonlocal_blocks=False, **MMACTION2_OPTIONS).eval()
+    assert not any(".after" in name for name in model.state_dict())
+    state = {to_mmaction2(k): v.clone() for k, v in model.state_dict().items()}
+    path = tmp_path / "i3d_r50.pth"
+    torch.save({"meta": {"epoch": np.int64(100)}, "state_dict": state}, path)
+    with pytest.raises(ConvertError, match="non_local_block.*missing from the file"):
+        convert_weights(path, "nonlocal", tmp_path / "x.pt", overrides=TINY)
+    convert_weights(path, "nonlocal", tmp_path / "i3d.pt",
+                    overrides=TINY + ["model.nonlocal_blocks=false"], verbose=False)
+    loaded = load_model(tmp_path / "i3d.pt", "nonlocal")
+    video = torch.randn(2, 8, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded.model({"video": video}), model({"video": video}))
+
+
 # ----------------------------------------------------------------------------- CLI
 def test_converted_checkpoint_predicts_from_the_cli(paddle_checkpoint, tmp_path, capsys):
     """The v1.5 checkpoint (window-softmax head, wrapped clips) through `videozoo predict`."""

@@ -104,6 +104,9 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default=os.path.join(
         os.path.dirname(mmaction.__file__), ".mim", "configs", "recognition", "i3d",
         f"{CONFIG}.py"))
+    parser.add_argument("--float64", action="store_true",
+                        help="also save the logits of the same model run in float64 "
+                             "(`logits64`), to tell float32 rounding from a real difference")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
@@ -118,7 +121,12 @@ def main(argv=None) -> int:
     for size in (224, 256):
         inputs = clips(cfg, 2, size, generator)
         logits = logits_of(model, inputs)
-        np.savez(args.out / f"clip{size}.npz", inputs=inputs.numpy(), logits=logits.numpy())
+        extra = {}
+        if args.float64:
+            extra["logits64"] = logits_of(model.double(), inputs.double()).numpy()
+            model.float()
+        np.savez(args.out / f"clip{size}.npz", inputs=inputs.numpy(), logits=logits.numpy(),
+                 **extra)
         print(f"{size}: logits {tuple(logits.shape)}, std {float(logits.std()):.3f}")
     print(f"wrote {args.out}; now run: python tools/parity/nonlocal.py mmaction2 {args.out}")
     return 0

@@ -216,7 +216,8 @@ def compare(label: str, ours, reference) -> tuple[float, bool]:
     return error, same
 
 
-def run_ours(checkpoint: Path, clip_ncthw: np.ndarray, head: str | None = None) -> np.ndarray:
+def run_ours(checkpoint: Path, clip_ncthw: np.ndarray, head: str | None = None,
+             float64: bool = False) -> np.ndarray:
     """Our converted model on the clip (``[N, 3, T, H, W]`` -> ``[N, T, 3, H, W]``)."""
     import torch
 
@@ -225,9 +226,10 @@ def run_ours(checkpoint: Path, clip_ncthw: np.ndarray, head: str | None = None) 
     model = load_model(checkpoint, "nonlocal").model
     if head is not None:
         model.head = head
+    dtype = torch.float64 if float64 else torch.float32
     video = torch.from_numpy(np.ascontiguousarray(clip_ncthw.transpose(0, 2, 1, 3, 4)))
     with torch.no_grad():
-        return model({"video": video.float()}).double().numpy()
+        return model.to(dtype)({"video": video.to(dtype)}).double().numpy()
 
 
 def check_paddle(workdir: Path, width: int = 64, num_classes: int = 400, seed: int = 0,
@@ -257,17 +259,23 @@ def check_paddle(workdir: Path, width: int = 64, num_classes: int = 400, seed: i
     return results
 
 
-def check_mmaction2(folder: Path) -> dict[str, tuple[float, bool]]:
-    """Convert step 1's .pth and compare with its saved logits."""
+def check_mmaction2(folder: Path, overrides: list[str] | None = None
+                    ) -> dict[str, tuple[float, bool]]:
+    """Convert step 1's .pth (``overrides``: the table entry's ``--set`` items, e.g.
+    ``model.nonlocal_blocks=false`` for the plain I3D) and compare with its saved logits."""
     from videozoo.convert import convert_weights
 
     checkpoint = folder / "nonlocal_mmaction2.pt"
-    convert_weights(folder / "i3d_nl_dot_product.pth", "nonlocal", checkpoint)
+    convert_weights(folder / "i3d_nl_dot_product.pth", "nonlocal", checkpoint,
+                    overrides=overrides, verbose=False)
     results = {}
     for size in (224, 256):
         data = np.load(folder / f"clip{size}.npz")
-        label = f"I3D-NL dot product, 32x{size} logits"
+        label = f"I3D {' '.join(overrides or []) or 'NL dot product'}, 32x{size} logits"
         results[label] = compare(label, run_ours(checkpoint, data["inputs"]), data["logits"])
+        if "logits64" in data:   # both graphs in float64: float32 rounding taken out
+            compare(label + " (float64)", run_ours(checkpoint, data["inputs"], float64=True),
+                    data["logits64"])
     return results
 
 
@@ -279,12 +287,14 @@ def main(argv=None) -> int:
     paddle.add_argument("--workdir", type=Path, default=None)
     mma = sub.add_parser("mmaction2", help="MMAction2 against step 1's saved logits")
     mma.add_argument("folder", type=Path)
+    mma.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="conversion overrides of the variant (e.g. model.nonlocal_blocks=false)")
     args = parser.parse_args(argv)
     if args.source == "paddle":
         with tempfile.TemporaryDirectory() as tmp:
             results = check_paddle(args.workdir or Path(tmp), args.width, quiet=True)
     else:
-        results = check_mmaction2(args.folder)
+        results = check_mmaction2(args.folder, args.overrides)
     ok = all(error <= 1e-4 and same for error, same in results.values())
     print("PASS" if ok else "FAIL", "(target: relative max error <= 1e-4, same top-5)")
     return 0 if ok else 1

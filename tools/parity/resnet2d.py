@@ -362,13 +362,15 @@ def run_paddle(pair: str, batch: int, size: int, seed: int, workdir: Path) -> bo
     return report(f"{pair} (T={frames})", ours, ref, time.time() - start)
 
 
-def compare(folder: Path, fmt: str, model: str) -> bool:
-    """Convert ``folder/weights.pth`` and compare with the reference's ``logits.npy`` on
-    ``input.npy`` (written by the reference runner)."""
+def compare(folder: Path, fmt: str, model: str, overrides: list[str] | None = None) -> bool:
+    """Convert ``folder/weights.pth`` (``overrides``: the variant's ``--set`` items, e.g.
+    ``model.depth=101``) and compare with the reference's ``logits.npy`` on ``input.npy``
+    (written by the reference runner)."""
     from videozoo.convert import convert_weights
 
     checkpoint = folder / f"videozoo-{model}.pt"
-    convert_weights(folder / "weights.pth", model, checkpoint, fmt=fmt, verbose=False)
+    convert_weights(folder / "weights.pth", model, checkpoint, fmt=fmt, overrides=overrides,
+                    verbose=False)
     video = np.load(folder / "input.npy")
     start = time.time()
     ours = our_logits(checkpoint, model, video)
@@ -388,10 +390,12 @@ def main(argv=None) -> int:
     cmp.add_argument("folder", type=Path)
     cmp.add_argument("--from", dest="fmt", required=True, choices=["mmaction2", "mit-tsm"])
     cmp.add_argument("--model", required=True, choices=["tsn", "tsm"])
+    cmp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="conversion overrides of the variant (e.g. model.depth=101)")
     args = parser.parse_args(argv)
 
     if args.command == "compare":
-        return 0 if compare(args.folder, args.fmt, args.model) else 1
+        return 0 if compare(args.folder, args.fmt, args.model, args.overrides) else 1
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         for pair in args.pairs:

@@ -63,9 +63,11 @@ def _pick_mapping(weights: WeightFile, model: str) -> Mapping:
 
 def convert_weights(source: str | Path, model: str, output: str | Path, *,
                     fmt: str = "auto", overrides: list[str] | None = None,
-                    classes: str | Path | None = None, verbose: bool = True) -> dict:
+                    classes: str | Path | None = None, verbose: bool = True,
+                    provenance: dict | None = None) -> dict:
     """Convert ``source`` for ``model`` and write the checkpoint ``output``; returns a summary
-    (output path, format, counts, config) and prints the per-tensor report when verbose."""
+    (output path, format, counts, config) and prints the per-tensor report when verbose.
+    ``provenance``: more facts for the checkpoint's ``source`` (a weights-table entry's)."""
     from videozoo import __version__
     from videozoo.config import build_config, model_schema, nested_to_overrides
     from videozoo.data.layouts import kinetics400_classes
@@ -95,7 +97,7 @@ def convert_weights(source: str | Path, model: str, output: str | Path, *,
         class_names = [f"class_{i}" for i in range(num_classes)]
     source_meta = {"file": Path(weights.path).name, "format": weights.format,
                    "converted_by": f"videozoo {__version__}",
-                   "description": mapping.description}
+                   "description": mapping.description, **(provenance or {})}
     path = save_checkpoint(model_checkpoint(model, state, cfg, class_names, source_meta), output)
     if verbose:
         print(f"{weights.path} ({weights.format}) -> {model}:")

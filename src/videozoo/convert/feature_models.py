@@ -159,7 +159,7 @@ register_mapping(Mapping(
     convert=convert_nextvlad_v15,
     config={"model": {"pca_scale_rgb": True}},
     classes="file",
-    description="PaddleVideo v1.5 NeXtVLAD (YouTube-8M 2nd challenge, GAP 0.87)",
+    description="PaddleVideo v1.5 NeXtVLAD (YouTube-8M)",
 ))
 
 
@@ -216,7 +216,7 @@ register_mapping(Mapping(
     convert=convert_attention_lstm_v15,
     config={"model": {"peepholes": True}},
     classes="file",
-    description="PaddleVideo v1.5 Attention LSTM (YouTube-8M, GAP 0.86)",
+    description="PaddleVideo v1.5 Attention LSTM, peephole LSTMs (YouTube-8M)",
 ))
 
 ATTENTION_LSTM_2X_SIZES: dict[str, SizeRule] = {
@@ -258,7 +258,7 @@ register_mapping(Mapping(
     convert=convert_attention_lstm_2x,
     config={"model": {"peepholes": False}},
     classes="file",
-    description="PaddleVideo 2.x AttentionLSTM (YouTube-8M, GAP 0.863)",
+    description="PaddleVideo 2.x AttentionLSTM (YouTube-8M)",
 ))
 
 
@@ -295,5 +295,5 @@ register_mapping(Mapping(
     signature=(r"satt0\.shift_w", r"logistic\.weights"),
     convert=convert_attention_cluster_v15,
     classes="file",
-    description="PaddleVideo v1.5 Attention Cluster (YouTube-8M, GAP 0.84)",
+    description="PaddleVideo v1.5 Attention Cluster (YouTube-8M)",
 ))

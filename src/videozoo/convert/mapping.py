@@ -175,11 +175,16 @@ class Mapping:
     classes: str = "kinetics400"             # "kinetics400" or "file" (--classes needed)
     description: str = ""
     absent: tuple[str, ...] = ()             # source names that rule the model out (regexes)
+    ndim: dict = field(default_factory=dict)  # name regex -> the tensor's number of dims
 
-    def matches(self, names) -> bool:
-        names = set(names)
+    def matches(self, tensors) -> bool:
+        """Whether the file (``{name: array}``, or just the names) is this model's."""
+        names = set(tensors)
+        shaped = isinstance(tensors, dict)
         return (all(any(re.fullmatch(sig, n) for n in names) for sig in self.signature)
-                and not any(re.fullmatch(pattern, n) for pattern in self.absent for n in names))
+                and not any(re.fullmatch(pattern, n) for pattern in self.absent for n in names)
+                and not (shaped and any(re.fullmatch(pattern, n) and tensors[n].ndim != dims
+                                        for pattern, dims in self.ndim.items() for n in names)))
 
 
 _MAPPINGS: dict[tuple[str, str], Mapping] = {}

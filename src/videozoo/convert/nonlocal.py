@@ -21,7 +21,8 @@ MMAction2 1.x ``i3d_imagenet-pretrained-r50-nl-dot-product_8xb8-32x2x1-100e_kine
 ``...downsample.{conv,bn}``, ``...non_local_block.{theta.conv, phi.0.conv, g.0.conv,
 conv_out.conv, conv_out.bn}`` (phi/g: conv then max-pool; conv_out without bias) and
 ``cls_head.fc_cls``: renamed, values unchanged. Its embedded-Gaussian sibling has the same
-names: convert it with ``--set model.nonlocal_mode=embedded_gaussian``.
+names: convert it with ``--set model.nonlocal_mode=embedded_gaussian``; the plain I3D R50
+(no ``non_local_block``) with ``--set model.nonlocal_blocks=false``.
 """
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def convert_paddle(m: TensorMapper, cfg: dict) -> None:
         if block == 0:
             copy_tensor(m, f"res{name}_branch1_weights", f"{ours}.downsample.0.weight")
             _paddle_bn(m, f"bn{name}_branch1", f"{ours}.downsample.1")
-        if has_non_local(stage, block):
+        if cfg["model"]["nonlocal_blocks"] and has_non_local(stage, block):
             prefix = f"nonlocal_conv{stage + 1}_{block}"
             after = f"backbone.layer{stage}.after{block}"
             for part in ("theta", "phi", "g", "out"):
@@ -122,7 +123,7 @@ register_mapping(Mapping(
                      "test_clip_positions": "wrap",
                      "mean": [0.45, 0.45, 0.45], "std": [0.225, 0.225, 0.225]}},
     description="PaddleVideo v1.5 Non-local: C2D ResNet-50 + 5 embedded-Gaussian blocks, "
-                "8x8 clips, Kinetics-400 (0.74 top-1, 10 clips x 3 crops)"))
+                "8x8 clips, Kinetics-400"))
 
 
 # ----------------------------------------------------------------------------- MMAction2 1.x
@@ -144,7 +145,7 @@ def convert_mmaction2(m: TensorMapper, cfg: dict) -> None:
         if block == 0:
             copy_tensor(m, f"{theirs}.downsample.conv.weight", f"{ours}.downsample.0.weight")
             _torch_bn(m, f"{theirs}.downsample.bn", f"{ours}.downsample.1")
-        if has_non_local(stage, block):
+        if cfg["model"]["nonlocal_blocks"] and has_non_local(stage, block):
             nl, after = f"{theirs}.non_local_block", f"backbone.layer{stage}.after{block}"
             for part, theirs_part in (("theta", "theta.conv"), ("phi", "phi.0.conv"),
                                       ("g", "g.0.conv")):
@@ -158,7 +159,8 @@ def convert_mmaction2(m: TensorMapper, cfg: dict) -> None:
 
 register_mapping(Mapping(
     source="mmaction2", model="nonlocal",
-    signature=("backbone.layer2.1.non_local_block.theta.conv.weight", "cls_head.fc_cls.weight"),
+    signature=(r"backbone\.conv1\.conv\.weight", r"cls_head\.fc_cls\.weight"),
+    ndim={r"backbone\.conv1\.conv\.weight": 5},   # a 3D trunk (TSN / TSM files: 4-D)
     convert=convert_mmaction2,
     config={"model": {"arch": "i3d", "stem_temporal_stride": 2,
                       "stem_pool_temporal_stride": 2, "stem_pool_padding": 1,
@@ -172,4 +174,4 @@ register_mapping(Mapping(
                      "test_clip_positions": "spread",
                      "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}},
     description="MMAction2 1.x I3D ResNet-50 non-local (dot product), 32x2x1 clips, "
-                "Kinetics-400 (74.80 top-1, 10 clips x 3 crops)"))
+                "Kinetics-400"))

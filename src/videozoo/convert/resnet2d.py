@@ -109,29 +109,35 @@ def paddle2_names(depth: int) -> SourceName:
     return name
 
 
-def mmaction_names(shifted: set[tuple[int, int]]) -> SourceName:
-    """MMAction2 (mmcv ConvModules: ``.conv`` / ``.bn``; shifted ones ``.conv.net``)."""
+def mmaction_names(shifted: set[tuple[int, int]],
+                   wrapped: set[tuple[int, int]] = frozenset()) -> SourceName:
+    """MMAction2 (mmcv ConvModules: ``.conv`` / ``.bn``; shifted ones ``.conv.net``; blocks
+    followed by a non-local block (``wrapped``) sit under ``.block``)."""
     def name(stage, block, part, param):
+        prefix = f"backbone.layer{stage}.{block}" + (".block" if (stage, block) in wrapped else "")
         if stage == 0:
             layer = "backbone.conv1"
         elif part.startswith("downsample"):
-            layer = f"backbone.layer{stage}.{block}.downsample"
+            layer = f"{prefix}.downsample"
         else:
-            layer = f"backbone.layer{stage}.{block}.conv{part[-1]}"
+            layer = f"{prefix}.conv{part[-1]}"
         if not _is_conv(part):
             return f"{layer}.bn.{param}"
-        wrapped = part == "conv1" and (stage, block) in shifted
-        return f"{layer}.conv.net.weight" if wrapped else f"{layer}.conv.weight"
+        shift = part == "conv1" and (stage, block) in shifted
+        return f"{layer}.conv.net.weight" if shift else f"{layer}.conv.weight"
     return name
 
 
-def mit_names(prefix: str, shifted: set[tuple[int, int]]) -> SourceName:
-    """MIT temporal-shift-module (torchvision names under ``[module.]base_model.``)."""
+def mit_names(prefix: str, shifted: set[tuple[int, int]],
+              wrapped: set[tuple[int, int]] = frozenset()) -> SourceName:
+    """MIT temporal-shift-module (torchvision names under ``[module.]base_model.``; blocks
+    followed by a non-local block (``wrapped``) sit under ``.block``)."""
     def name(stage, block, part, param):
         if stage == 0:
             return f"{prefix}{part}.{param}"
-        wrapped = part == "conv1" and (stage, block) in shifted
-        return f"{prefix}layer{stage}.{block}.{part}{'.net' if wrapped else ''}.{param}"
+        net = ".net" if part == "conv1" and (stage, block) in shifted else ""
+        inner = ".block" if (stage, block) in wrapped else ""
+        return f"{prefix}layer{stage}.{block}{inner}.{part}{net}.{param}"
     return name
 
 
@@ -316,16 +322,56 @@ def _shifted_blocks(m: TensorMapper, pattern: str) -> set[tuple[int, int]]:
     return {tuple(map(int, re.fullmatch(pattern, n).groups())) for n in m.names(pattern)}
 
 
+#: a non-local block's tensors: ours (under ``after<b>.block``) -> MMAction2's / MIT's
+_NL_PARTS = {"mmaction2": (("theta", "theta.conv"), ("phi", "phi.0.conv"), ("g", "g.0.conv"),
+                           ("out", "conv_out.conv"), ("bn", "conv_out.bn")),
+             "mit-tsm": (("theta", "theta"), ("phi", "phi.0"), ("g", "g.0"), ("out", "W.0"),
+                         ("bn", "W.1"))}
+
+
+def _check_non_local(m: TensorMapper, cfg: dict, blocks: set[tuple[int, int]]) -> None:
+    """The file's non-local blocks must be where the model puts them (``tsm.has_non_local``)."""
+    from videozoo.models.tsm import has_non_local
+
+    if blocks and cfg["model"]["nonlocal_mode"] is None:
+        raise ConvertError(f"{m.label}: the file has non-local blocks (after {sorted(blocks)}); "
+                           "likely fix: --set model.nonlocal_mode=dot_product (or "
+                           "embedded_gaussian, as the file was trained)")
+    layout = STAGE_BLOCKS[cfg["model"]["depth"]]
+    ours = {(s, b) for s in (1, 2, 3, 4) for b in range(layout[s - 1]) if has_non_local(s, b)}
+    if blocks and blocks != ours:
+        raise ConvertError(f"{m.label}: the file's non-local blocks follow blocks "
+                           f"{sorted(blocks)}, a placement videozoo's TSM does not build")
+
+
+def map_non_local(m: TensorMapper, zoo: str, prefix: str, blocks: set[tuple[int, int]]) -> None:
+    """Each non-local block of the file -> ``backbone.layer<s>.after<b>.block``."""
+    for stage, block in sorted(blocks):
+        theirs = f"{prefix}layer{stage}.{block}.{'non_local_block' if zoo == 'mmaction2' else 'nl'}"
+        ours = f"backbone.layer{stage}.after{block}.block"
+        for part, their_part in _NL_PARTS[zoo]:
+            params = ("weight", "bias", "running_mean", "running_var") if part == "bn" \
+                else ("weight", "bias")
+            for param in params:
+                if f"{ours}.{part}.{param}" in m.target:
+                    m.copy(f"{theirs}.{their_part}.{param}", f"{ours}.{part}.{param}")
+
+
 def _mmaction(model: str) -> Callable[[TensorMapper, dict], None]:
     def convert(m: TensorMapper, cfg: dict) -> None:
-        depth = _file_depth(m, r"backbone\.layer([1-4])\.(\d+)\.conv1\.conv(?:\.net)?\.weight",
-                            r"\.conv3\.conv\.weight$")
+        depth = _file_depth(m, r"backbone\.layer([1-4])\.(\d+)\.(?:block\.)?conv1\.conv"
+                               r"(?:\.net)?\.weight", r"\.conv3\.conv\.weight$")
         _check_depth(m, cfg, depth)
-        shifted = _shifted_blocks(m, r"backbone\.layer([1-4])\.(\d+)\.conv1\.conv\.net\.weight")
+        shifted = _shifted_blocks(
+            m, r"backbone\.layer([1-4])\.(\d+)\.(?:block\.)?conv1\.conv\.net\.weight")
+        wrapped = _shifted_blocks(
+            m, r"backbone\.layer([1-4])\.(\d+)\.non_local_block\.theta\.conv\.weight")
         if model == "tsm":
             _check_shifted_blocks(m, cfg, shifted)
+            _check_non_local(m, cfg, wrapped)
         ignore_bn_counters(m)
-        map_trunk(m, mmaction_names(shifted))
+        map_trunk(m, mmaction_names(shifted, wrapped))
+        map_non_local(m, "mmaction2", "backbone.", wrapped)
         put_classifier(m, "cls_head.fc_cls.weight", "cls_head.fc_cls.bias", in_out=False)
     return convert
 
@@ -334,14 +380,17 @@ def _mit(model: str) -> Callable[[TensorMapper, dict], None]:
     def convert(m: TensorMapper, cfg: dict) -> None:
         prefix = "module.base_model." if m.names(r"^module\.base_model\.") else "base_model."
         p = re.escape(prefix)
-        depth = _file_depth(m, p + r"layer([1-4])\.(\d+)\.conv1(?:\.net)?\.weight",
+        depth = _file_depth(m, p + r"layer([1-4])\.(\d+)\.(?:block\.)?conv1(?:\.net)?\.weight",
                             r"\.conv3\.weight$")
         _check_depth(m, cfg, depth)
-        shifted = _shifted_blocks(m, p + r"layer([1-4])\.(\d+)\.conv1\.net\.weight")
+        shifted = _shifted_blocks(m, p + r"layer([1-4])\.(\d+)\.(?:block\.)?conv1\.net\.weight")
+        wrapped = _shifted_blocks(m, p + r"layer([1-4])\.(\d+)\.nl\.theta\.weight")
         if model == "tsm":
             _check_shifted_blocks(m, cfg, shifted)
+            _check_non_local(m, cfg, wrapped)
         ignore_bn_counters(m)
-        map_trunk(m, mit_names(prefix, shifted))
+        map_trunk(m, mit_names(prefix, shifted, wrapped))
+        map_non_local(m, "mit-tsm", prefix, wrapped)
         # Trained with dropout > 0 the fc is `new_fc`; with dropout 0 it stays `base_model.fc`.
         module = prefix[:-len("base_model.")]                      # "module." or ""
         head = f"{module}new_fc" if m.has(f"{module}new_fc.weight") else f"{prefix}fc"
@@ -364,8 +413,7 @@ register_mapping(Mapping(
     config={"model": {"dropout": 0.0, "dropout_per_frame": False},
             "data": {**_V15_DATA, "seg_num": 3, "test_seg_num": 7, "crop_size": 224,
                      "multi_scale_crop": False}},
-    description="PaddleVideo v1.5 TSN ResNet-50 (tsn_kinetics.tar.gz), Kinetics-400 top-1 0.67 "
-                "(7 segments, centre crop)"))
+    description="PaddleVideo v1.5 TSN ResNet-50 (tsn_kinetics.tar.gz), Kinetics-400"))
 
 register_mapping(Mapping(
     "paddle-v1.5", "tsm", ("conv1_weights", "res2a_branch2a_weights", r"fc_0\.w_0"),
@@ -374,8 +422,7 @@ register_mapping(Mapping(
                       "dropout": 0.5, "dropout_per_frame": True},
             "data": {**_V15_DATA, "seg_num": 8, "test_seg_num": 8, "crop_size": 224,
                      "multi_scale_crop": True, "multi_scale_resize": 256}},
-    description="PaddleVideo v1.5 TSM ResNet-50 (tsm_kinetics.tar.gz), Kinetics-400 top-1 0.70 "
-                "(8 segments, centre crop)"))
+    description="PaddleVideo v1.5 TSM ResNet-50 (tsm_kinetics.tar.gz), Kinetics-400"))
 
 register_mapping(Mapping(
     "paddle-v1.5", "stnet", ("conv1_weights", r"conv3d_0\.w_0", r"xception_bn2\.w_0",
@@ -384,8 +431,7 @@ register_mapping(Mapping(
     config={"model": {"seglen": 5, "dropout": 0.0},
             "data": {**_V15_DATA, "seg_num": 7, "test_seg_num": 25, "crop_size": 224,
                      "test_crop_size": 256}},
-    description="PaddleVideo v1.5 StNet ResNet-50 (stnet_kinetics.tar.gz), Kinetics-400 top-1 "
-                "0.69 (25 segments x 5 frames, centre crop 256)"))
+    description="PaddleVideo v1.5 StNet ResNet-50 (stnet_kinetics.tar.gz), Kinetics-400"))
 
 register_mapping(Mapping(
     "paddlevideo", "tsn", (r"backbone\.conv\._conv\.weight", r"head\.fc\.weight"),
@@ -393,8 +439,7 @@ register_mapping(Mapping(
     config={"model": {"dropout": 0.4, "dropout_per_frame": False},
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 3, "test_seg_num": 25, "test_crops": 10},
             "eval": {"batch_size": 1}},
-    description="PaddleVideo 2.x TSN ResNet-50 (TSN_k400.pdparams), Kinetics-400 top-1 69.81 "
-                "(25 segments x 10 crops)"))
+    description="PaddleVideo 2.x TSN ResNet-50 (TSN_k400.pdparams), Kinetics-400"))
 
 register_mapping(Mapping(
     "paddlevideo", "tsm", (r"backbone\.conv\._conv\.weight", r"head\.fc\.weight"),
@@ -402,28 +447,28 @@ register_mapping(Mapping(
     config={"model": {"shift_div": 8, "shift_direction": "previous_first", "shift_every": 1,
                       "dropout": 0.5, "dropout_per_frame": True},
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 8, "test_seg_num": 8, "test_crops": 1}},
-    description="PaddleVideo 2.x TSM ResNet-50 (TSM_k400.pdparams), Kinetics-400 top-1 71.06 "
-                "(8 segments, centre crop)"))
+    description="PaddleVideo 2.x TSM ResNet-50 (TSM_k400.pdparams), Kinetics-400"))
 
 register_mapping(Mapping(
     "mmaction2", "tsn", (r"backbone\.conv1\.conv\.weight", r"cls_head\.fc_cls\.weight"),
     _mmaction("tsn"), absent=(r".*\.conv\.net\.weight", r".*non_local.*"),
+    ndim={r"backbone\.conv1\.conv\.weight": 4},
     config={"model": {"dropout": 0.4, "dropout_per_frame": False},
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 3, "test_seg_num": 25, "test_crops": 10},
             "eval": {"batch_size": 1}},
     description="MMAction2 TSN ResNet-50 (tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_"
-                "kinetics400-rgb), Kinetics-400 top-1 72.83 (25 clips x 10 crops)"))
+                "kinetics400-rgb), Kinetics-400"))
 
 register_mapping(Mapping(
     "mmaction2", "tsm", (r"backbone\.layer1\.0\.conv1\.conv\.net\.weight",
                          r"cls_head\.fc_cls\.weight"),
-    _mmaction("tsm"), absent=(r".*non_local.*",),
+    _mmaction("tsm"),
     config={"model": {"shift_div": 8, "shift_direction": "next_first", "shift_every": 1,
                       "dropout": 0.5, "dropout_per_frame": True},
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 8, "test_seg_num": 8, "test_crops": 10},
             "eval": {"batch_size": 2}},
     description="MMAction2 TSM ResNet-50 (tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_"
-                "kinetics400-rgb), Kinetics-400 top-1 73.18 (8 segments x 10 crops)"))
+                "kinetics400-rgb), Kinetics-400"))
 
 register_mapping(Mapping(
     "mit-tsm", "tsn", (r"(module\.)?base_model\.conv1\.weight",),
@@ -431,13 +476,13 @@ register_mapping(Mapping(
     config={"model": {"dropout": 0.5, "dropout_per_frame": True},
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 5, "test_seg_num": 8, "test_crops": 1}},
     description="MIT temporal-shift-module TSN ResNet-50 (TSM_kinetics_RGB_resnet50_avg_"
-                "segment5_e50.pth), Kinetics-400 top-1 68.8 (8 segments, centre crop)"))
+                "segment5_e50.pth), Kinetics-400"))
 
 register_mapping(Mapping(
     "mit-tsm", "tsm", (r"(module\.)?base_model\.layer1\.0\.conv1\.net\.weight",),
-    _mit("tsm"), absent=(r".*\.nl\..*",),
+    _mit("tsm"),
     config={"model": {"shift_div": 8, "shift_direction": "next_first", "shift_every": 1,
                       "dropout": 0.5, "dropout_per_frame": True},
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 8, "test_seg_num": 8, "test_crops": 1}},
     description="MIT temporal-shift-module TSM ResNet-50 (TSM_kinetics_RGB_resnet50_shift8_"
-                "blockres_avg_segment8_e50.pth), Kinetics-400 top-1 71.2 (8 segments, centre crop)"))
+                "blockres_avg_segment8_e50.pth), Kinetics-400"))

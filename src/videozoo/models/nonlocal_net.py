@@ -16,6 +16,7 @@ Options that reproduce published weights (defaults: PaddleVideo v1.5, the refere
   ``dot_product``), ``nonlocal_pool`` (``before_conv``: phi/g see the max-pooled input, v1.5;
   ``after_conv``: their outputs are pooled, MMAction2), ``nonlocal_scale`` (theta^T phi times
   1/sqrt(C')), ``nonlocal_out_bias``;
+* ``nonlocal_blocks``: False leaves them out (plain C2D / I3D, e.g. MMAction2's I3D R50);
 * ``head``: ``average`` (global average pool -> dropout -> linear: logits) or
   ``window_softmax`` (v1.5's test head: average-pool the final map over all of time and
   ``head_window`` x ``head_window`` windows with stride 1, classify each window, softmax per
@@ -104,9 +105,10 @@ def nonlocal_net(num_classes: int = 400, depth: int = 50, arch: str = "c2d",
                  stem_pool_padding: int = 0, nonlocal_mode: str = "embedded_gaussian",
                  nonlocal_pool: str = "before_conv", nonlocal_scale: bool = True,
                  nonlocal_out_bias: bool = True, head: str = "average",
-                 head_window: int = 7) -> NonLocalClassifier:
-    """``pretrained``: local torchvision ImageNet state_dict. T comes from the input (the data
-    section's ``clip_len``). The other options: see the module docstring."""
+                 head_window: int = 7, nonlocal_blocks: bool = True) -> NonLocalClassifier:
+    """``pretrained``: local torchvision ImageNet state_dict (or a tag). T comes from the input
+    (the data section's ``clip_len``). ``nonlocal_blocks=False``: the plain C2D / I3D trunk
+    (MMAction2's I3D R50). The other options: see the module docstring."""
     _check_choice("arch", arch, ARCHS)
     _check_choice("nonlocal_mode", nonlocal_mode, NONLOCAL_MODES)
     _check_choice("nonlocal_pool", nonlocal_pool, NONLOCAL_POOLS)
@@ -114,7 +116,7 @@ def nonlocal_net(num_classes: int = 400, depth: int = 50, arch: str = "c2d",
     i3d = arch == "i3d"
 
     def non_local_after(stage: int, block: int, channels: int) -> nn.Module | None:
-        if not has_non_local(stage, block):
+        if not (nonlocal_blocks and has_non_local(stage, block)):
             return None
         return NonLocalBlock(channels, mode=nonlocal_mode, scale=nonlocal_scale,
                              pool_after_conv=nonlocal_pool == "after_conv",

@@ -61,13 +61,21 @@ class LoadReport:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state_dict from ``path``: plain, or under "state_dict" / "model"; "module." stripped."""
+    """A state_dict from ``path``: plain, or under "state_dict" / "model"; "module." stripped.
+    ``path`` may be a weights-table tag (``resnet50_imagenet.torchvision``): fetched, cached."""
     path = Path(path)
+    if not path.exists():
+        from videozoo.zoo import table
+        entry = table.get(str(path))
+        if entry is not None and entry.classes == "imagenet":
+            from videozoo.zoo.hub import fetch_file
+            path = fetch_file(entry)
     if not path.is_file():
         raise DataNotFoundError(
             f"{path}: ImageNet weights file not found. Point `model.pretrained` at a local "
-            f"torchvision ResNet state_dict (e.g. ~/.cache/torch/hub/checkpoints/"
-            f"resnet50-*.pth) or set it to null to train from scratch.")
+            f"torchvision ResNet state_dict, or a tag (resnet50_imagenet.torchvision, "
+            f"resnet101_imagenet.torchvision, ...: `videozoo models`), or set "
+            f"it to null to train from scratch.")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice

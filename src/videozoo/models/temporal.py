@@ -18,7 +18,7 @@ from torch import nn
 from videozoo.errors import ConfigError
 
 __all__ = ["SegmentModule", "set_num_segments", "TemporalShift", "TemporalModelingBlock",
-           "NonLocalBlock", "NONLOCAL_MODES", "SHIFT_DIRECTIONS"]
+           "NonLocalBlock", "FramesNonLocal", "NONLOCAL_MODES", "SHIFT_DIRECTIONS"]
 
 SHIFT_DIRECTIONS = ("previous_first", "next_first")
 
@@ -235,3 +235,16 @@ class NonLocalBlock(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mode={self.mode}, pool_after_conv={self.pool_after_conv}"
+
+
+class FramesNonLocal(SegmentModule):
+    """A ``NonLocalBlock`` inside a 2D trunk: ``[N*T, C, H, W]`` -> ``[N, C, T, H, W]`` ->
+    the block -> back (MMAction2's and MIT's non-local TSM wrap blocks this way)."""
+
+    def __init__(self, channels: int, num_segments: int, **options):
+        super().__init__(num_segments)
+        self.block = NonLocalBlock(channels, **options)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        clip = self.unfold_time(x).transpose(1, 2)                 # [N, C, T, H, W]
+        return self.block(clip).transpose(1, 2).flatten(0, 1)
