@@ -1,8 +1,9 @@
 """End-to-end inference on real video files: videozoo's Predictor vs MMAction2 1.2, same weights.
 
 What is timed is the whole path from a video file to its top-5 classes: open + decode + sample
-+ resize + crop + normalise + model (TSN or TSM ResNet-50, 8 segments x 1 frame, 1 clip x
-centre crop 224, Kinetics-400 head):
++ resize + crop + normalise + model, Kinetics-400 head, 1 clip x centre crop 224: TSN or
+TSM ResNet-50 (8 segments x 1 frame) or I3D-NL ResNet-50 dot product (``nonlocal``, one
+clip of 32 frames every 2):
 
 * videozoo: ``Predictor(ckpt).predict(...)`` (the fast path: BatchNorm folded, channels_last,
   decoding threads kept alive and overlapped with the model for a list);
@@ -45,9 +46,12 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PEER = os.environ.get("VIDEOZOO_MMACTION2_PYTHON", "/work/peers/mmaction2/bin/python")
-#: our Predictor's settings for MMAction2's test views: 8 segments, 1 clip, centre crop
-SAME_VIEWS = ["data.test_seg_num=8", "data.test_crops=1", "data.test_crop_size=224",
-              "data.short_side=256"]
+#: our Predictor's settings for the views the peer tests: 1 clip x centre crop 224 of the
+#: short side resized to 256; TSN / TSM 8 segments, I3D-NL one 32x2 clip
+SAME_VIEWS = {
+    "tsn": ["data.test_seg_num=8"], "tsm": ["data.test_seg_num=8"],
+    "nonlocal": ["data.test_num_clips=1", "data.clip_len=32", "data.frame_interval=2"]}
+COMMON_VIEWS = ["data.test_crops=1", "data.test_crop_size=224", "data.short_side=256"]
 
 
 def make_videos(folder: Path, count: int, seconds: float, width: int = 340, height: int = 256,
@@ -163,7 +167,8 @@ def run(args) -> dict:
     mm_weights = peer_weights(args.peer_python, args.model, work / f"mm_{args.model}") \
         if have_peer else None
     ckpt = our_checkpoint(args.model, work, mm_weights)
-    predictor = Predictor(ckpt, device="cpu", set=SAME_VIEWS, batch_size=args.batch_size,
+    predictor = Predictor(ckpt, device="cpu", set=SAME_VIEWS[args.model] + COMMON_VIEWS,
+                          batch_size=args.batch_size,
                           workers=args.workers, compile=args.compile)
     peer = Peer(args.peer_python, args.model, mm_weights, torch.get_num_threads()) \
         if have_peer else None
@@ -232,7 +237,7 @@ def print_table(result: dict) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=["tsm", "tsn"], default="tsm")
+    parser.add_argument("--model", choices=["tsm", "tsn", "nonlocal"], default="tsm")
     parser.add_argument("--videos", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=3)

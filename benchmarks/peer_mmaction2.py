@@ -3,6 +3,7 @@
     PEER/bin/python peer_mmaction2.py init --model tsm --out DIR       # random weights.pth
     PEER/bin/python peer_mmaction2.py serve --model tsm --weights W    # JSON commands on stdin
 
+Models: TSN and TSM ResNet-50 (8 segments) and I3D-NL ResNet-50 dot product (32x2).
 ``init`` builds MMAction2's recognizer with random weights (BatchNorm statistics and the
 classifier spread so the scores are not near-uniform) and saves them as MMAction2 publishes
 checkpoints (``{"meta", "state_dict"}``), which ``videozoo convert --from mmaction2`` reads.
@@ -39,20 +40,39 @@ BACKBONES = {
 }
 
 
+#: the I3D-NL config the wheel ships (mmaction/.mim/configs)
+NONLOCAL_CONFIG = ("recognition/i3d/i3d_imagenet-pretrained-r50-nl-dot-product_8xb8-32x2x1-"
+                   "100e_kinetics400-rgb.py")
+
+
 def config(model: str, segments: int):
-    """MMAction2's recognizer and test pipeline: ``segments`` frames, 1 clip, centre crop."""
+    """MMAction2's recognizer and test pipeline, 1 clip x centre crop 224: TSN / TSM
+    ``segments`` frames; I3D-NL ("nonlocal") 32 frames every 2."""
     from mmengine.config import Config
     try:
         import decord  # noqa: F401
         init, decode = dict(type="DecordInit", num_threads=1), dict(type="DecordDecode")
     except ImportError:  # the recipe without decord: MMAction2's OpenCV reader
         init, decode = dict(type="OpenCVInit"), dict(type="OpenCVDecode")
-    pipeline = [init,
-                dict(type="SampleFrames", clip_len=1, frame_interval=1, num_clips=segments,
-                     test_mode=True),
-                decode, dict(type="Resize", scale=(-1, 256)),
+    if model == "nonlocal":
+        sample = dict(type="SampleFrames", clip_len=32, frame_interval=2, num_clips=1,
+                      test_mode=True)
+    else:
+        sample = dict(type="SampleFrames", clip_len=1, frame_interval=1, num_clips=segments,
+                      test_mode=True)
+    pipeline = [init, sample, decode, dict(type="Resize", scale=(-1, 256)),
                 dict(type="CenterCrop", crop_size=224),
-                dict(type="FormatShape", input_format="NCHW"), dict(type="PackActionInputs")]
+                dict(type="FormatShape", input_format="NCTHW" if model == "nonlocal" else "NCHW"),
+                dict(type="PackActionInputs")]
+    if model == "nonlocal":
+        import mmaction
+        cfg = Config.fromfile(str(Path(mmaction.__file__).parent / ".mim" / "configs" /
+                                  NONLOCAL_CONFIG))
+        cfg.model.backbone.pretrained = None  # no download: the weights are random anyway
+        cfg.model.cls_head.average_clips = "prob"
+        cfg.test_pipeline = pipeline
+        cfg.test_dataloader.dataset.pipeline = pipeline
+        return cfg
     return Config(dict(model=dict(type="Recognizer2D", backbone=BACKBONES[model],
                                   cls_head=HEADS[model], data_preprocessor=PREPROCESSOR),
                        test_pipeline=pipeline, test_dataloader=dict(dataset=dict(
@@ -62,13 +82,15 @@ def config(model: str, segments: int):
 
 def randomise(model: torch.nn.Module, seed: int) -> None:
     """He-normal convs, BN scale ~U(0.5, 1), shift/mean ~N(0, 0.1), variance ~U(0.5, 1.5),
-    fc ~N(0, 4/in): finite activations, spread logits."""
+    fc ~N(0, 4/in): finite activations, spread logits. Non-local blocks keep their small
+    init (the dot product of two random projections would grow without bound)."""
     gen = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.Conv2d):
+    for name, module in model.named_modules():
+        nonlocal_inner = ".non_local_block" in name and not name.endswith("conv_out.bn")
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)) and not nonlocal_inner:
             fan_in = module.weight[0].numel()
             module.weight.data = torch.randn(module.weight.shape, generator=gen) * (2 / fan_in) ** 0.5
-        elif isinstance(module, torch.nn.BatchNorm2d):
+        elif isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             c = module.num_features
             module.weight.data = torch.rand(c, generator=gen) * 0.5 + 0.5
             module.bias.data = torch.randn(c, generator=gen) * 0.1
@@ -121,7 +143,7 @@ def serve(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["init", "serve"])
-    parser.add_argument("--model", choices=sorted(HEADS), required=True)
+    parser.add_argument("--model", choices=[*sorted(HEADS), "nonlocal"], required=True)
     parser.add_argument("--segments", type=int, default=8)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--weights", type=Path)
