@@ -110,8 +110,10 @@ def peer_weights(python: str, model: str, out: Path) -> Path:
     return weights
 
 
-def our_checkpoint(model: str, work: Path, mmaction_weights: Path | None) -> Path:
-    """MMAction2's weights converted (or, without the peer, random weights of ours)."""
+def our_checkpoint(model: str, work: Path, mmaction_weights: Path | None,
+                   overrides: tuple[str, ...] = ()) -> Path:
+    """MMAction2's weights converted (or, without the peer, random weights of ours, built with
+    ``overrides``)."""
     ckpt = work / f"{model}_{'from_mmaction2' if mmaction_weights else 'random'}.pt"
     if ckpt.exists():
         return ckpt
@@ -123,7 +125,7 @@ def our_checkpoint(model: str, work: Path, mmaction_weights: Path | None) -> Pat
     from videozoo.data.kinetics import kinetics400_classes
     from videozoo.engine.checkpoint import model_checkpoint, save_checkpoint
     from videozoo.registry import build_model
-    cfg = build_config(model, overrides=["model.num_classes=400"])
+    cfg = build_config(model, overrides=["model.num_classes=400", *overrides])
     torch.manual_seed(0)
     save_checkpoint(model_checkpoint(model, build_model(cfg).state_dict(), cfg,
                                      kinetics400_classes()), ckpt)
