@@ -293,7 +293,7 @@ def _pooled_batches(dataset: KineticsClips, keys: list[list], collate, pool):
     """Batches decoded by ``pool``'s threads (PyAV and the numpy transforms release the GIL),
     in order, the next batches' videos decoding while the caller runs the model on this one."""
     flat = [key for batch_keys in keys for key in batch_keys]
-    ahead = 2 * max(len(keys[0]), getattr(pool, "_max_workers", 1))
+    ahead = 2 * max(len(keys[0]), 2)  # videos in flight: this batch and the next
     futures = [pool.submit(dataset.__getitem__, key) for key in flat[:ahead]]
     submitted, done = len(futures), 0
     try:
