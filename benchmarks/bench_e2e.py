@@ -174,7 +174,9 @@ def run(args) -> dict:
                           workers=args.workers, compile=args.compile)
     peer = Peer(args.peer_python, args.model, mm_weights, torch.get_num_threads()) \
         if have_peer else None
-    ours_run(predictor, videos[:1], True)                       # warm-up (and compile)
+    warmup = ours_run(predictor, videos[:1], True)["total"]     # warm-up (and compile)
+    print(f"videozoo warm-up (first video{', compile' if args.compile else ''}): "
+          f"{warmup:.1f} s", flush=True)
     if peer:
         peer.run(videos[:1])
     rounds = {"latency": [], "throughput": []}
@@ -213,6 +215,7 @@ def run(args) -> dict:
     result = {"model": args.model, "videos": len(videos), "seconds": args.seconds,
               "size": "340x256", "threads": torch.get_num_threads(), "compile": args.compile,
               "batch_size": predictor.batch_size, "workers": predictor.workers,
+              "ours_warmup_s": warmup,
               "peer": "mmaction2 1.2.0" if peer else None, "rounds": rounds,
               "top5_agree": f"{agree[0]}/{agree[1]}" if peer else None}
     for mode, entries in rounds.items():
