@@ -102,23 +102,39 @@ def load_model(path: str | Path, device: str | torch.device = "cpu",
     return model
 
 
+def default_precision(config: dict) -> str:
+    """The inference precision when none is given: bf16 if the config forces autocast
+    (``train.amp: true``), else fp32 (exact; ``auto`` picks bf16 only where it is faster)."""
+    if config["train"]["amp"] is not True:
+        return "fp32"
+    return {"float16": "fp16"}.get(config["train"]["amp_dtype"], "bf16")
+
+
 class Predictor:
     """Top-k classes for videos (video models) or TFRecord shards (feature models).
 
-    ``Predictor(path)`` loads a checkpoint, bundle or published tag once;
-    ``predict(inputs, topk)`` takes a file, a folder, a list of them, a decoded video (uint8
-    RGB ``[F, H, W, 3]``, numpy or torch) or, for feature models,
+    ``Predictor(path)`` loads a checkpoint, bundle or published tag once and prepares the inference fast path
+    (``engine/inference.py``: BatchNorm folded, channels_last, ``precision`` fp32 / bf16 /
+    fp16 / auto, ``compile``); ``predict(inputs, topk)`` takes a file, a folder, a list of
+    them, a decoded video (uint8 RGB ``[F, H, W, 3]``, numpy or torch) or, for feature models,
     ``{"rgb": [T, 1024], "audio": [T, 128]}``, and returns one dict per input:
     ``{"id", "class_ids", "class_names", "scores"}``, or ``{"id", "error"}`` for an input that
     could not be used. A decoded input of the wrong shape or width, with no frames, or
     (features) holding NaN/Inf raises ``DataError`` naming what is wrong.
+
+    Video files are decoded in this process: one video directly, several by ``workers``
+    decoding threads (default ``train.num_workers``, at least 1) that the Predictor keeps
+    across calls, decoding the next videos while the model runs. ``close()`` (or ``with
+    Predictor(...) as p``) stops them; they also stop with the Predictor.
     """
 
     def __init__(self, path: str | Path, device: str = "auto", batch_size: int | None = None,
                  model: str | None = None, config: str | Path | None = None,
-                 set: Iterable[str] | dict | None = None, **overrides: Any):
+                 set: Iterable[str] | dict | None = None, *, precision: str | None = None,
+                 compile: bool = False, workers: int | None = None, **overrides: Any):
         from videozoo.engine.checkpoint import load_model as load
         from videozoo.engine.distributed import DistContext, resolve_device
+        from videozoo.engine.inference import prepare_inference
         from videozoo.engine.tasks import make_task
         from videozoo.zoo import resolve_weights
 
@@ -126,9 +142,41 @@ class Predictor:
         loaded = load(resolve_weights(path), model, overrides=config_overrides(set, **overrides),
                       config_file=str(config) if config else None, device=self.ctx.device,
                       purpose="prediction")
-        self.model, self.config, self.class_names = loaded.model, loaded.config, loaded.class_names
+        self.config, self.class_names = loaded.config, loaded.class_names
+        self.plan = prepare_inference(loaded.model, self.ctx.device, compile=compile,
+                                      precision=precision or default_precision(self.config))
+        self.model = loaded.model      # the prepared module (hooks work on it: embed)
+        self.runner = self.plan.model  # what scores inputs (compiled when asked)
         self.task = make_task(self.config, self.class_names)
         self.batch_size = batch_size or self.config["eval"]["batch_size"]
+        self.workers = max(1, workers or self.config["train"]["num_workers"])
+        self._pool = None
+
+    def decode_pool(self):
+        """The decoding threads (started on first use, kept across calls); None for data
+        formats that do not decode videos."""
+        from concurrent.futures import ThreadPoolExecutor
+        from videozoo.data import accepts_decode_pool
+
+        if self._pool is None and accepts_decode_pool(self.config):
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="videozoo-decode")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def predict(self, inputs, topk: int | None = None) -> list[dict]:
         from videozoo.engine.predict import predict_rows
@@ -143,19 +191,22 @@ class Predictor:
         if inputs and not isinstance(inputs[0], (str, Path)):
             return [self._predict_decoded(item, topk, f"decoded_{i}")
                     for i, item in enumerate(inputs)]
-        return predict_rows(self.model, self.config, [str(p) for p in inputs], self.class_names,
-                            self.ctx, topk=topk, batch_size=self.batch_size,
-                            amp=self.config["train"]["amp"] is True)
+        return predict_rows(self.runner, self.config, [str(p) for p in inputs],
+                            self.class_names, self.ctx, topk=topk, batch_size=self.batch_size,
+                            amp=self.plan.amp, amp_dtype=self.plan.amp_dtype or "bfloat16",
+                            decode_pool=self.decode_pool())
 
     @torch.inference_mode()
     def _predict_decoded(self, item, topk: int | None, name: str) -> dict:
+        from videozoo.engine.precision import autocast_context
         from videozoo.engine.predict import top_classes
         from videozoo.engine.tasks import to_device
 
         data_module = registry.dataset_module(self.config["data"]["format"])
         batch = to_device(data_module.batch_from_decoded(self.config["data"], item),
                           self.ctx.device)
-        scores = self.task.scores(self.model, batch).float().cpu()[0]
+        with autocast_context(self.ctx.device, self.plan.amp, self.plan.amp_dtype or "bfloat16"):
+            scores = self.task.scores(self.runner, batch).float().cpu()[0]
         if not bool(torch.isfinite(scores).all()):  # as predict_rows: NaN never reaches a row
             return {"id": name, "error": "the model gave non-finite (NaN/Inf) scores: its "
                                          "weights hold NaN/Inf"}
@@ -200,16 +251,20 @@ def train(model: str | None, data: str | Path | None = None, output: str | Path 
 
 def evaluate(weights: str | Path, data: str | Path | None = None, *, split: str = "validate",
              model: str | None = None, device: str = "auto", config: str | Path | None = None,
-             set: Iterable[str] | dict | None = None, **overrides: Any) -> dict:
+             set: Iterable[str] | dict | None = None, precision: str | None = None,
+             compile: bool = False, **overrides: Any) -> dict:
     """The official metrics of a checkpoint or bundle on ``split`` of ``data`` (default: the
-    dataset it was trained on); the dict the CLI writes as JSON."""
+    dataset it was trained on); the dict the CLI writes as JSON. ``precision`` / ``compile``:
+    as for ``Predictor``."""
     return evaluate_with_details(weights, data, split=split, model=model, device=device,
-                                 config=config, set=set, **overrides)[0]
+                                 config=config, set=set, precision=precision, compile=compile,
+                                 **overrides)[0]
 
 
 def evaluate_with_details(weights, data=None, *, split="validate", model=None, device="auto",
-                          config=None, set=None, **overrides):
+                          config=None, set=None, precision=None, compile=False, **overrides):
     """(metrics, metric accumulator, task): what ``videozoo eval --report`` needs too."""
+    from videozoo.engine.inference import prepare_inference
     from videozoo.data import build_source
     from videozoo.engine.checkpoint import load_model as load
     from videozoo.engine.distributed import init_distributed
@@ -230,7 +285,9 @@ def evaluate_with_details(weights, data=None, *, split="validate", model=None, d
     source = build_source(cfg, split, training=False, batch_size=per_rank, rank=ctx.rank,
                           world_size=ctx.world_size)
     task = make_task(cfg, loaded.class_names or source.class_names)
-    metrics, accumulator = run(loaded.model, source, task, ctx, amp=cfg["train"]["amp"] is True,
-                               amp_dtype=cfg["train"]["amp_dtype"], desc=split,
+    plan = prepare_inference(loaded.model, ctx.device, compile=compile,
+                             precision=precision or default_precision(cfg))
+    metrics, accumulator = run(plan.model, source, task, ctx, amp=plan.amp,
+                               amp_dtype=plan.amp_dtype or "bfloat16", desc=split,
                                return_metrics_object=True)
     return metrics, accumulator, task

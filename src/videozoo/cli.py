@@ -57,6 +57,19 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
                    help="where to run (default: cuda if available)")
 
 
+def _add_inference_args(p: argparse.ArgumentParser, compile: bool = True) -> None:
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"],
+                   help="numeric precision of the forward pass: fp32 (the default, exact), bf16, "
+                        "fp16 (CUDA), or auto: bf16 only where it is faster (CUDA with bf16 "
+                        "tensor cores, CPUs with AMX)")
+    if not compile:
+        return
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the model (static shapes; kernels cached under "
+                        "$VIDEOZOO_HOME/inductor, so a machine compiles a model once). Pays "
+                        "off for many videos: the first compile takes a minute or more on CPU")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="videozoo",
@@ -106,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="metrics JSON (default: next to CKPT)")
     p.add_argument("--report", metavar="DIR", help="also write plots and per-class tables here")
     _add_config_args(p)
+    _add_inference_args(p)
 
     p = sub.add_parser("predict", help="top-k classes for new inputs")
     p.add_argument("inputs", nargs="+", metavar="[MODEL] INPUT",
@@ -121,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--format csv for a spreadsheet: prefix ' to cells starting with "
                         "= + - @ (ids are then no longer verbatim)")
     _add_config_args(p)
+    _add_inference_args(p)
 
     p = sub.add_parser("embed", help="per-video feature vectors (the layer before the classifier)",
                        description="Write one feature vector per input video (the input of "
@@ -138,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write into a folder that holds files (an earlier embed's files that "
                         "this one does not write again are removed; other files stay)")
     _add_config_args(p)
+    _add_inference_args(p, compile=False)
 
     p = sub.add_parser("upgrade", help="rewrite an older videozoo checkpoint in the current format",
                        description="Rewrite a checkpoint written by videozoo 0.1 in the current "
@@ -315,7 +331,8 @@ def cmd_eval(args) -> int:
     try:
         metrics, accumulator, task = evaluate_with_details(
             args.weights, split=args.split, model=args.model, device=args.device,
-            config=args.config, set=_inference_overrides(args))
+            config=args.config, set=_inference_overrides(args), precision=args.precision,
+            compile=args.compile)
     except BaseException:
         shutdown(synchronize=False)
         raise
@@ -362,9 +379,10 @@ def cmd_predict(args) -> int:
     _model_from_weights(args, takes_inputs=True)
     fmt = infer_format(args.output, args.format)
     check_csv_escape(fmt, args.csv_escape)
-    predictor = Predictor(args.weights, device=args.device, model=args.model,
-                          config=args.config, set=_inference_overrides(args))
-    rows = predictor.predict(args.inputs, topk=args.topk)
+    with Predictor(args.weights, device=args.device, model=args.model, config=args.config,
+                   set=_inference_overrides(args), precision=args.precision,
+                   compile=args.compile) as predictor:
+        rows = predictor.predict(args.inputs, topk=args.topk)
     ext = {"jsonl": "jsonl", "csv": "csv", "kaggle": "csv"}[fmt]
     out = args.output or str(Path(args.weights).with_name(f"predictions.{ext}"))
     write_predictions(rows, out, fmt, csv_escape=args.csv_escape)
@@ -380,10 +398,14 @@ def cmd_embed(args) -> int:
     _model_from_weights(args, takes_inputs=True)
     with hold_output(args.output, "embed"):
         claim_output(args.output, args.overwrite)
-        predictor = Predictor(args.weights, device=args.device, model=args.model,
-                              config=args.config, set=_inference_overrides(args))
-        done, failed = embed_rows(predictor.model, predictor.config, args.inputs,
-                                  predictor.ctx, batch_size=predictor.batch_size)
+        # the classifier's input is captured by a hook: run the uncompiled (but prepared) module
+        with Predictor(args.weights, device=args.device, model=args.model, config=args.config,
+                       set=_inference_overrides(args), precision=args.precision) as predictor:
+            done, failed = embed_rows(predictor.model, predictor.config, args.inputs,
+                                      predictor.ctx, batch_size=predictor.batch_size,
+                                      amp=predictor.plan.amp,
+                                      amp_dtype=predictor.plan.amp_dtype or "bfloat16",
+                                      decode_pool=predictor.decode_pool())
         index = write_embeddings(done, failed, args.output, args.format)
     rows = [{"id": vid, "embedding": len(vector)} for vid, vector in done] + \
         [{"id": vid, "error": reason} for vid, reason in failed]

@@ -40,7 +40,7 @@ def test_amp_auto_never_picks_float16_without_cuda():
 def test_native_bf16_names_the_hardware_fact():
     native, reason = precision.native_bf16("cpu")
     assert isinstance(native, bool)
-    assert ("AVX512-BF16" in reason or "AMX" in reason) and "CPU" in reason
+    assert "AMX" in reason and "CPU" in reason
 
 
 def test_channels_last_auto_is_on_for_conv_models_only():
@@ -66,3 +66,47 @@ def test_training_logs_the_amp_choice_once(yt8m_dir, tmp_path, caplog):
         train(cfg, output_dir=tmp_path, device="cpu")
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mixed precision")]
     assert len(lines) == 1 and "train.amp=auto" in lines[0]
+
+
+@pytest.mark.parametrize("flags,native,word", [
+    ({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}, True, "AMX"),
+    ({"avx2", "avx512f", "avx512_bf16"}, False, "AVX512-BF16 but no AMX"),
+    ({"avx2", "fma"}, False, "no AMX"),
+])
+def test_cpu_bf16_only_with_amx(flags, native, word):
+    decided, reason = precision.cpu_bf16_decision(flags)
+    assert decided is native and word in reason
+
+
+@pytest.mark.parametrize("flags,expected", [({"avx512_bf16", "amx_bf16"}, True),
+                                            ({"avx512_bf16"}, False), ({"avx2"}, False)])
+def test_amp_auto_reads_the_cpu_flags(monkeypatch, flags, expected):
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: set(flags))
+    precision.native_bf16.cache_clear()
+    try:
+        on, reason = resolve_amp("auto", torch.device("cpu"))
+        dtype, why = precision.resolve_precision("auto", torch.device("cpu"))
+    finally:
+        precision.native_bf16.cache_clear()
+    assert on is expected and "train.amp=auto" in reason
+    assert (dtype == "bfloat16") is expected and "--precision auto" in why
+
+
+def test_resolve_precision_explicit_values():
+    cpu = torch.device("cpu")
+    assert precision.resolve_precision("fp32", cpu)[0] is None
+    assert precision.resolve_precision("bf16", cpu)[0] == "bfloat16"
+    with pytest.raises(ConfigError, match="fp16 needs CUDA"):
+        precision.resolve_precision("fp16", cpu)
+    with pytest.raises(ConfigError, match="--precision must be"):
+        precision.resolve_precision("int8", cpu)
+
+
+@pytest.mark.parametrize("command", ["eval", "predict", "embed"])
+def test_precision_flag_on_inference_commands(command):
+    extra = {"eval": [], "predict": ["x.mp4"], "embed": ["x.mp4", "--output", "o"]}[command]
+    args = build_parser().parse_args([command, "tsm", *extra, "--weights", "w.pt",
+                                      "--precision", "bf16"])
+    assert args.precision == "bf16"
+    assert build_parser().parse_args([command, "tsm", *extra, "--weights", "w.pt"]).precision \
+        is None

@@ -36,11 +36,13 @@ def ignore_stop_signals(_worker_id: int = 0) -> None:
 
 
 def build_source(cfg: dict, split: str, *, training: bool, batch_size: int, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, inputs: list[str] | None = None) -> DataSource:
+                 rank: int = 0, world_size: int = 1, inputs: list[str] | None = None,
+                 decode_pool=None) -> DataSource:
     """The DataSource for `split` of the dataset described by `cfg["data"]`.
 
     `batch_size` is per process. The model's class count is passed to the data section so
-    that labels outside it are reported as data errors.
+    that labels outside it are reported as data errors. `decode_pool`: an executor for
+    formats whose builder takes one (`accepts_decode_pool`), ignored by the others.
     """
     data_cfg = dict(cfg["data"])
     if "num_classes" in data_cfg and cfg["model"].get("num_classes") is not None:
@@ -48,9 +50,10 @@ def build_source(cfg: dict, split: str, *, training: bool, batch_size: int, seed
     if inputs is not None:
         data_cfg["inputs"] = list(inputs)
     build = registry.dataset_builder(data_cfg["format"])
+    extra = {"decode_pool": decode_pool} if decode_pool and accepts_decode_pool(cfg) else {}
     return build(data_cfg, split, training=training, batch_size=batch_size, seed=seed,
                  rank=rank, world_size=world_size, num_workers=cfg["train"]["num_workers"],
-                 pin_memory=cfg["train"]["pin_memory"] and torch.cuda.is_available())
+                 pin_memory=cfg["train"]["pin_memory"] and torch.cuda.is_available(), **extra)
 
 
 def freeze_split(cfg: dict, output_dir: str | Path, *, reuse: bool, write: bool) -> bool:
@@ -59,3 +62,10 @@ def freeze_split(cfg: dict, output_dir: str | Path, *, reuse: bool, write: bool)
     True when ``cfg["data"]`` now names such a split file."""
     freeze = getattr(registry.dataset_module(cfg["data"]["format"]), "freeze_split", None)
     return bool(freeze and freeze(cfg["data"], Path(output_dir), reuse=reuse, write=write))
+
+
+def accepts_decode_pool(cfg: dict) -> bool:
+    """Whether the data format of ``cfg`` decodes with a caller's thread pool."""
+    import inspect
+    builder = registry.dataset_builder(cfg["data"]["format"])
+    return "decode_pool" in inspect.signature(builder).parameters

@@ -233,7 +233,7 @@ class KineticsSource:
 
     def __init__(self, dataset: KineticsClips, class_names: list[str], *, batch_size: int, seed: int,
                  rank: int = 0, world_size: int = 1, num_workers: int = 0,
-                 pin_memory: bool = False, failures: list | None = None):
+                 pin_memory: bool = False, failures: list | None = None, decode_pool=None):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
         if dataset.training and len(dataset) < world_size:
@@ -248,6 +248,7 @@ class KineticsSource:
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.failures = list(failures or [])  # inputs that are not videos (predict)
+        self.decode_pool = decode_pool  # a concurrent.futures executor kept by the caller
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         """This rank's record indices for `epoch`, in order.
@@ -275,9 +276,16 @@ class KineticsSource:
                 for i in range(start_batch * self.batch_size, len(order), self.batch_size)]
         if not keys:
             return
-        loader = DataLoader(self.dataset, batch_sampler=keys, num_workers=self.num_workers,
-                            pin_memory=self.pin_memory, worker_init_fn=ignore_stop_signals,
-                            collate_fn=_Collate(self.dataset.training, self.dataset.video_shape))
+        collate = _Collate(self.dataset.training, self.dataset.video_shape)
+        if sum(map(len, keys)) == 1 and not self.pin_memory:
+            # one video: decode it here rather than wait for a worker process to start
+            loader = iter([collate([self.dataset[keys[0][0]]])])
+        elif self.decode_pool is not None:
+            loader = _pooled_batches(self.dataset, keys, collate, self.decode_pool)
+        else:
+            loader = DataLoader(self.dataset, batch_sampler=keys, num_workers=self.num_workers,
+                                pin_memory=self.pin_memory, worker_init_fn=ignore_stop_signals,
+                                collate_fn=collate)
         for position, batch in enumerate(loader):
             if position == 0 and start_batch == 0 and self.rank == 0:
                 batch["skipped"] = self.failures + batch["skipped"]
@@ -285,6 +293,29 @@ class KineticsSource:
                 logger.warning("%s %s: %s", "skipping" if self.dataset.training else "cannot decode",
                                path, reason)
             yield batch
+
+
+def _pooled_batches(dataset: KineticsClips, keys: list[list], collate, pool):
+    """Batches decoded by ``pool``'s threads (PyAV and the numpy transforms release the GIL),
+    in order, the next batches' videos decoding while the caller runs the model on this one."""
+    flat = [key for batch_keys in keys for key in batch_keys]
+    ahead = 2 * max(len(keys[0]), 2)  # videos in flight: this batch and the next
+    futures = [pool.submit(dataset.__getitem__, key) for key in flat[:ahead]]
+    submitted, done = len(futures), 0
+    try:
+        for batch_keys in keys:
+            items = [futures[done + i].result() for i in range(len(batch_keys))]
+            for i in range(len(batch_keys)):
+                futures[done + i] = None  # let finished videos be freed
+            done += len(batch_keys)
+            while submitted < min(len(flat), done + ahead):
+                futures.append(pool.submit(dataset.__getitem__, flat[submitted]))
+                submitted += 1
+            yield collate(items)
+    finally:
+        for future in futures:
+            if future is not None:
+                future.cancel()
 
 
 @dataclass(frozen=True)
@@ -299,8 +330,10 @@ class _Collate:  # a picklable collate_fn for worker processes
 @register_dataset("kinetics")
 def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: int,
           rank: int = 0, world_size: int = 1, num_workers: int = 0,
-          pin_memory: bool = False) -> KineticsSource:
-    """The Kinetics DataSource of `split` (train/validate/test/predict) for one rank."""
+          pin_memory: bool = False, decode_pool=None) -> KineticsSource:
+    """The Kinetics DataSource of `split` (train/validate/test/predict) for one rank;
+    ``decode_pool``: an executor whose threads decode instead of DataLoader workers (the
+    Predictor keeps one alive across calls)."""
     cfg = {**DEFAULTS, **(data_cfg or {})}
     try:
         names = resolve_classes(cfg)
@@ -335,7 +368,7 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
     dataset = KineticsClips(records, cfg, training=training, seed=seed)
     return KineticsSource(dataset, names, batch_size=batch_size, seed=seed, rank=rank,
                           world_size=world_size, num_workers=num_workers, pin_memory=pin_memory,
-                          failures=failures)
+                          failures=failures, decode_pool=decode_pool)
 
 
 def freeze_split(data_cfg: dict, output_dir: Path, *, reuse: bool, write: bool) -> bool:

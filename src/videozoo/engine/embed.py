@@ -71,14 +71,16 @@ class ClassifierInput:
 
 
 def embed_rows(model, cfg: dict, inputs: list[str], ctx: DistContext, *, batch_size: int = 8,
-               amp: bool = False) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
+               amp: bool = False, amp_dtype: str = "bfloat16", decode_pool=None
+               ) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
     """([(id, embedding float32 [D])], [(id, reason)]) for every input."""
-    source = build_source(cfg, "predict", training=False, batch_size=batch_size, inputs=inputs)
+    source = build_source(cfg, "predict", training=False, batch_size=batch_size, inputs=inputs,
+                          decode_pool=decode_pool)
     task = make_task(cfg, source.class_names)
     done, failed, skipped = [], [], []
     with ClassifierInput(model) as hook:
-        for batch, _ in iterate_scores(model, source, task, ctx, amp=amp, desc="embed",
-                                       skipped=skipped):
+        for batch, _ in iterate_scores(model, source, task, ctx, amp=amp, amp_dtype=amp_dtype,
+                                       desc="embed", skipped=skipped):
             features = hook.take()
             views = features.shape[0] // len(batch["ids"])
             features = features.view(len(batch["ids"]), views, -1).mean(1)

@@ -41,16 +41,19 @@ def top_classes(scores: torch.Tensor, class_names: list[str], k: int) -> dict:
 
 
 def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ctx: DistContext,
-                 *, topk: int | None = None, batch_size: int = 16, amp: bool = False) -> list[dict]:
-    """One row per input (see the module docstring); ``topk`` None: the task's default."""
-    source = build_source(cfg, "predict", training=False, batch_size=batch_size, inputs=inputs)
+                 *, topk: int | None = None, batch_size: int = 16, amp: bool = False,
+                 amp_dtype: str = "bfloat16", decode_pool=None) -> list[dict]:
+    """One row per input (see the module docstring); ``topk`` None: the task's default;
+    ``decode_pool``: an executor that decodes videos (see ``data.build_source``)."""
+    source = build_source(cfg, "predict", training=False, batch_size=batch_size, inputs=inputs,
+                          decode_pool=decode_pool)
     task = make_task(cfg, class_names or source.class_names)
     k_wanted = task.default_top_k if topk is None else topk
     if k_wanted < 1:
         raise ConfigError(f"--topk must be at least 1, got {k_wanted}")
     rows, skipped = [], []
-    for batch, scores in iterate_scores(model, source, task, ctx, amp=amp, desc="predict",
-                                        skipped=skipped):
+    for batch, scores in iterate_scores(model, source, task, ctx, amp=amp, amp_dtype=amp_dtype,
+                                        desc="predict", skipped=skipped):
         finite = torch.isfinite(scores).all(dim=1)
         valid = batch.get("valid", torch.ones(len(batch["ids"]), dtype=torch.bool))
         reasons = batch.get("reasons") or [""] * len(batch["ids"])

@@ -95,6 +95,7 @@ class BasicBlock(ResidualBlock):
     """Two 3x3 convs (ResNet-18/34). The first may carry a temporal kernel in 3D."""
 
     expansion = 1
+    conv_bn_pairs = (("conv1", "bn1"), ("conv2", "bn2"))  # BN right after its conv (models/fuse.py)
 
     def __init__(self, in_channels: int, width: int, stride: int = 1,
                  downsample: nn.Module | None = None, block_input: nn.Module | None = None,
@@ -118,6 +119,7 @@ class Bottleneck(ResidualBlock):
     """1x1 -> 3x3 (stride here, "v1.5") -> 1x1 x4. The first 1x1 may be 3x1x1 in 3D (I3D)."""
 
     expansion = 4
+    conv_bn_pairs = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
 
     def __init__(self, in_channels: int, width: int, stride: int = 1,
                  downsample: nn.Module | None = None, block_input: nn.Module | None = None,
@@ -142,6 +144,8 @@ class Bottleneck(ResidualBlock):
 
 class ResNet(nn.Module):
     """ResNet-18/34/50/101 trunk with plug-in points (see the module docstring)."""
+
+    conv_bn_pairs = (("conv1", "bn1"),)  # the stem (models/fuse.py)
 
     def __init__(self, depth: int = 50, in_channels: int = 3, num_classes: int = 0,
                  conv_dims: int = 2, stem_temporal_kernel: int = 1,

@@ -26,6 +26,8 @@ class TemporalXceptionHead(nn.Module):
     + (1x1 C->C/2) -> BN -> ReLU -> max over T. All convs have a bias (as PaddleVideo).
     """
 
+    conv_bn_pairs = (("pointwise1", "bn_mid"),)  # forward: bn_mid(pointwise1(...)) (models/fuse.py)
+
     def __init__(self, channels: int):
         super().__init__()
         out = channels // 2

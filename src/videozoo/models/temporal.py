@@ -191,6 +191,8 @@ class NonLocalBlock(nn.Module):
     BN's gamma starts at 0, so a fresh block is the identity.
     """
 
+    conv_bn_pairs = (("out", "bn"),)  # forward: bn(out(y)) (models/fuse.py)
+
     def __init__(self, channels: int, inner_channels: int | None = None,
                  subsample: bool = True, init_std: float = 0.01,
                  mode: str = "embedded_gaussian", scale: bool = True,

@@ -1,0 +1,89 @@
+"""BatchNorm folded into convs (models/fuse.py): same outputs as the unfused fp32 model."""
+import pytest
+import torch
+from torch import nn
+
+from videozoo.engine.inference import prepare_inference
+from videozoo.models.fuse import fold_batchnorm
+from videozoo.registry import create_model
+
+VIDEO_MODELS = {  # small but complete: every kind of (conv, BN) pair each model has
+    "tsn": dict(depth=18),
+    "tsm": dict(depth=18),
+    "stnet": dict(depth=18),
+    "nonlocal": dict(depth=50, base_width=8, arch="i3d"),
+}
+IMAGE_SIZE = {"nonlocal": 64}  # the others: 32
+
+
+def randomise_batchnorms(model: nn.Module, seed: int = 0) -> None:
+    """Running statistics and affine parameters far from the fresh 0 / 1 (so a wrong fold shows)."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.2)
+            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=gen) * 0.2)
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.mark.parametrize("name", sorted(VIDEO_MODELS))
+def test_folded_model_matches_unfused_fp32(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=5, **VIDEO_MODELS[name]).eval()
+    randomise_batchnorms(model)
+    batch = model.default_input(1, image_size=IMAGE_SIZE.get(name, 32))
+    with torch.no_grad():
+        reference = model(batch)
+        bns_before = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        folded = fold_batchnorm(model)
+        fused = model(batch)
+    bns_after = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    assert folded > 0 and bns_after == bns_before - folded
+    assert relative_error(fused, reference) < 1e-4
+
+
+def test_every_resnet_batchnorm_is_folded():
+    model = create_model("tsm", num_classes=3, depth=18).eval()
+    fold_batchnorm(model)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def test_fold_keeps_bias_and_adds_one_where_missing():
+    torch.manual_seed(0)
+    for bias in (True, False):
+        seq = nn.Sequential(nn.Conv2d(3, 4, 3, bias=bias), nn.BatchNorm2d(4), nn.ReLU()).eval()
+        randomise_batchnorms(seq, seed=1)
+        x = torch.randn(2, 3, 8, 8)
+        with torch.no_grad():
+            reference = seq(x)
+            assert fold_batchnorm(seq) == 1 and isinstance(seq[1], nn.Identity)
+            assert seq[0].bias is not None and relative_error(seq(x), reference) < 1e-5
+
+
+def test_fold_refuses_training_mode_and_leaves_non_adjacent_pairs():
+    with pytest.raises(ValueError, match="eval"):
+        fold_batchnorm(nn.Sequential(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1)))
+    # conv -> relu -> BN (StNet's temporal block order) must not be folded
+    seq = nn.Sequential(nn.Conv2d(1, 1, 1), nn.ReLU(), nn.BatchNorm2d(1)).eval()
+    assert fold_batchnorm(seq) == 0
+
+
+@pytest.mark.parametrize("name", ["tsm", "nonlocal"])
+def test_inference_plan_scores_match_plain_fp32(name):
+    """The fast path (folded BN + channels_last) gives the plain fp32 model's softmax scores."""
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=5, **VIDEO_MODELS[name]).eval()
+    randomise_batchnorms(model)
+    batch = model.default_input(2, image_size=IMAGE_SIZE.get(name, 32))
+    with torch.no_grad():
+        reference = torch.softmax(model(batch), -1)
+        plan = prepare_inference(model, torch.device("cpu"), precision="fp32")
+        scores = torch.softmax(plan.model(batch), -1)
+    assert plan.folded_bn > 0 and plan.channels_last and plan.amp_dtype is None
+    assert relative_error(scores, reference) < 1e-4
