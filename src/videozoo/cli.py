@@ -187,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for the shards, manifest.csv and pca.npz")
     p.add_argument("--fit-pca", action="store_true",
                    help="fit the PCA on these videos and save DIR/pca.npz (first run)")
-    p.add_argument("--pca", metavar="FILE", help="PCA to use (default: DIR/pca.npz)")
+    p.add_argument("--pca", metavar="FILE",
+                   help="youtube8m: Google's yt8m_pca.tgz; resnet50: the PCA to use "
+                        "(default: DIR/pca.npz)")
     p.add_argument("--pca-dims", type=int, metavar="K",
                    help="PCA components kept by --fit-pca (default: min(1024, trunk width)); "
                         "rgb is zero-padded to 1024 values")
@@ -206,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace shards with the same prefix (and pca.npz with --fit-pca)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--features", choices=["youtube8m", "resnet50"],
+                   help="youtube8m: Google's Inception-v3 + PCA, what the published YouTube-8M "
+                        "models expect (default when --inception/--pca or the files in "
+                        "$VIDEOZOO_HOME are found); resnet50: ImageNet ResNet + a PCA fitted "
+                        "on your videos, for models you train yourself")
+    p.add_argument("--inception", metavar="FILE",
+                   help="youtube8m: inception-2015-12-05.tgz, its classify_image_graph_def.pb, "
+                        "or pytorch-fid's pt_inception-2015-12-05-*.pth")
 
     p = sub.add_parser("plot", help="draw loss / lr / metric curves of a training run (PNG)")
     p.add_argument("run_dir", help="a folder written by `videozoo train`")
@@ -398,7 +408,8 @@ def cmd_extract(args) -> int:
                           image_size=args.image_size, device=args.device,
                           shard_size=args.shard_size, split_prefix=args.split_prefix,
                           labels=read_labels_csv(args.labels) if args.labels else None,
-                          overwrite=args.overwrite)
+                          overwrite=args.overwrite, features=args.features,
+                          inception=args.inception)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
