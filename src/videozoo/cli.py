@@ -104,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="top-k classes for new inputs")
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="TFRecord shards/globs (YouTube-8M models) or video files, folders, "
-                        "list files (Kinetics models)")
+                   help="TFRecord shards/globs or video files (YouTube-8M models: features "
+                        "extracted on the fly with the YouTube-8M files in $VIDEOZOO_HOME), "
+                        "video files, folders, list files (Kinetics models)")
     p.add_argument("--weights", required=True, metavar="CKPT")
     p.add_argument("--topk", type=int, default=None,
                    help="classes per video (default: 20 for YouTube-8M, 5 for Kinetics)")

@@ -1,8 +1,6 @@
 """``--features youtube8m``: GraphDef reader, Inception-v3 from the graph and from pytorch-fid's
 state dict, TF1 resize, Google's PCA and quantisation, the starter extractor's frame choice,
 and whole runs on real encoded videos (fixtures in the published layouts, tests/yt8m_support)."""
-import logging
-
 import numpy as np
 import pytest
 import torch
@@ -187,3 +185,75 @@ def test_cli_bad_inception_file_is_one_line(files, videos, tmp_path, capsys):
                  str(files["pca_file"])])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--inception" in err[0] and "GraphDef" in err[0]
+
+
+@pytest.fixture(scope="module")
+def nextvlad_checkpoint(tmp_path_factory):
+    """An untrained tiny NeXtVLAD with named classes (no training needed)."""
+    from support import TINY
+    from videozoo.config import build_config
+    from videozoo.engine import checkpoint as ck
+    from videozoo.registry import build_model
+    cfg = build_config("nextvlad", overrides=TINY["nextvlad"] + ["model.num_classes=3"])
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    path = tmp_path_factory.mktemp("nextvlad") / "nextvlad.pt"
+    return ck.save_checkpoint(ck.model_checkpoint("nextvlad", model.state_dict(), cfg,
+                                                  ["Game", "Vehicle", "Concert"]), path)
+
+
+def test_predict_on_video_files_with_a_feature_model(files, videos, nextvlad_checkpoint,
+                                                     tmp_path, monkeypatch, capsys):
+    import json
+    monkeypatch.setenv("VIDEOZOO_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    for name in ("inception-2015-12-05.tgz", "yt8m_pca.tgz"):
+        (tmp_path / "home" / name).write_bytes((files["folder"] / name).read_bytes())
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 100)
+    out = tmp_path / "p.jsonl"
+    args = ["predict", "nextvlad", "--weights", str(nextvlad_checkpoint), str(videos / "vfr.mp4"),
+            str(videos / "short.mp4"), str(broken), "--output", str(out), "--topk", "2"]
+    assert main(args) == 0
+    rows = {row["id"]: row for row in map(json.loads, out.read_text().splitlines())}
+    assert set(rows) == {str(videos / "vfr.mp4"), str(videos / "short.mp4"), str(broken)}
+    assert rows[str(videos / "vfr.mp4")]["class_names"][0] in {"Game", "Vehicle", "Concert"}
+    assert "error" in rows[str(broken)]
+    cached = sorted((tmp_path / "home" / "features").glob("*.npz"))
+    assert len(cached) == 2  # one per video content; a second run reads them back
+    stamp = [p.stat().st_mtime_ns for p in cached]
+    assert main(args) == 0
+    assert [p.stat().st_mtime_ns for p in cached] == stamp
+    assert {r["id"]: r for r in map(json.loads, out.read_text().splitlines())} == rows
+
+
+def test_predict_on_a_video_without_the_google_files_is_a_row(videos, nextvlad_checkpoint,
+                                                              tmp_path, monkeypatch):
+    import json
+    monkeypatch.setenv("VIDEOZOO_HOME", str(tmp_path / "empty"))
+    out = tmp_path / "p.jsonl"
+    code = main(["predict", "nextvlad", "--weights", str(nextvlad_checkpoint),
+                 str(videos / "short.mp4"), "--output", str(out)])
+    row = json.loads(out.read_text())
+    assert code == 3 and "yt8m_pca.tgz" in row["error"]
+
+
+def test_predict_warns_once_on_resnet_features(nextvlad_checkpoint, tmp_path, capsys):
+    from videozoo.data import youtube8m
+    from videozoo.data.tfrecord import TFRecordWriter
+    from videozoo.data.youtube8m_records import encode_frame_example
+    youtube8m._WARNED_PROVENANCE.clear()
+    rgb, audio = np.zeros((2, 1024), np.uint8), np.zeros((2, 128), np.uint8)
+    for name, extractor in (("mine", "resnet50"), ("google", "youtube8m")):
+        with TFRecordWriter(tmp_path / f"{name}.tfrecord") as writer:
+            for i in range(2):
+                writer.write(encode_frame_example(f"{name}{i}", None, rgb, audio,
+                                                  extra_context={"feature_extractor": extractor}))
+    for _ in range(2):
+        assert main(["predict", "nextvlad", "--weights", str(nextvlad_checkpoint),
+                     str(tmp_path / "mine.tfrecord"), "--output", str(tmp_path / "p.csv")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("meaningless") == 1 and "--features resnet50" in err
+    assert main(["predict", "nextvlad", "--weights", str(nextvlad_checkpoint),
+                 str(tmp_path / "google.tfrecord"), "--output", str(tmp_path / "q.csv")]) == 0
+    assert "meaningless" not in capsys.readouterr().err

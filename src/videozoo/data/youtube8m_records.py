@@ -425,6 +425,18 @@ def record_level(record: bytes) -> str:
     return "video" if "mean_rgb" in features or "mean_audio" in features else "unknown"
 
 
+def record_feature_extractor(record: bytes) -> str | None:
+    """The ``feature_extractor`` a record's context names (``youtube8m``, ``resnet50``, ...,
+    written by ``videozoo extract``), or None (Google's own shards name none)."""
+    try:
+        context_bytes, _ = _split_sequence_example(record)
+        values = _context_value(Features.FromString(context_bytes), ("feature_extractor",),
+                                "bytes_list")
+    except Exception:
+        return None
+    return values[0].decode("utf-8", "replace") if values else None
+
+
 # --------------------------------------------------------------------------------------------
 # Vocabulary
 

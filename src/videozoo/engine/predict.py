@@ -38,7 +38,15 @@ def top_classes(scores: torch.Tensor, class_names: list[str], k: int) -> dict:
 
 def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ctx: DistContext,
                  *, topk: int | None = None, batch_size: int = 16, amp: bool = False) -> list[dict]:
-    """One row per input (see the module docstring); ``topk`` None: the task's default."""
+    """One row per input (see the module docstring); ``topk`` None: the task's default.
+    Video files given to a feature model are turned into features first
+    (``videozoo.extract.on_the_fly``)."""
+    video_failures = []
+    if cfg["data"]["format"] == "youtube8m":
+        from videozoo.extract.on_the_fly import shards_for_videos
+        inputs, video_failures = shards_for_videos(inputs)
+        if not inputs:
+            return [{"id": path, "error": reason} for path, _, reason in video_failures]
     source = build_source(cfg, "predict", training=False, batch_size=batch_size, inputs=inputs)
     task = make_task(cfg, class_names or source.class_names)
     k_wanted = topk or task.default_top_k
@@ -58,7 +66,7 @@ def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ct
                                                  "its weights or this input hold NaN/Inf"})
             else:
                 rows.append({"id": vid, **top_classes(scores[i], class_names, k_wanted)})
-    for file, vid, reason in skipped:
+    for file, vid, reason in video_failures + skipped:
         rows.append({"id": vid or file, "error": reason})
     return rows
 
