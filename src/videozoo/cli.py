@@ -217,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inception", metavar="FILE",
                    help="youtube8m: inception-2015-12-05.tgz, its classify_image_graph_def.pb, "
                         "or pytorch-fid's pt_inception-2015-12-05-*.pth")
+    p.add_argument("--vggish", metavar="FILE",
+                   help="youtube8m audio: torchvggish's vggish-*.pth (without it: zero audio, "
+                        "as Google's starter extractor)")
+    p.add_argument("--vggish-pca", metavar="FILE",
+                   help="youtube8m audio: torchvggish's vggish_pca_params-*.pth")
 
     p = sub.add_parser("plot", help="draw loss / lr / metric curves of a training run (PNG)")
     p.add_argument("run_dir", help="a folder written by `videozoo train`")
@@ -410,7 +415,8 @@ def cmd_extract(args) -> int:
                           shard_size=args.shard_size, split_prefix=args.split_prefix,
                           labels=read_labels_csv(args.labels) if args.labels else None,
                           overwrite=args.overwrite, features=args.features,
-                          inception=args.inception)
+                          inception=args.inception, vggish=args.vggish,
+                          vggish_pca=args.vggish_pca)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 

@@ -51,7 +51,8 @@ def run_extract(inputs: list[str], output: str, *, fit_pca: bool = False, pca: s
                 device: str = "cpu", shard_size: int = 1000, split_prefix: str | None = None,
                 labels: dict[str, list[int]] | None = None, overwrite: bool = False,
                 progress: bool = True, features: str | None = None,
-                inception: str | None = None) -> dict:
+                inception: str | None = None, vggish: str | None = None,
+                vggish_pca: str | None = None) -> dict:
     """Extract frame-level features of the videos in `inputs` into TFRecord shards in `output`.
 
     See the module docstring for the pipeline and the files written. `pca_dims`: components
@@ -63,7 +64,8 @@ def run_extract(inputs: list[str], output: str, *, fit_pca: bool = False, pca: s
     picks youtube8m when its files are found (``weights_files.youtube8m_files``).
     """
     from videozoo.extract import yt8m_run
-    mode, yt8m_files = yt8m_run.choose_features(features, inception, pca, fit_pca)
+    mode, yt8m_files = yt8m_run.choose_features(features, inception, pca, fit_pca, vggish,
+                                                vggish_pca)
     if mode == "youtube8m":
         return yt8m_run.run_youtube8m(inputs, output, yt8m_files, batch_size=batch_size,
                                       max_seconds=max_seconds, device=device,

@@ -1,9 +1,10 @@
 """``videozoo extract --features youtube8m``: videos -> records with Google's own features.
 
 Per video: ``yt8m_rgb.read_frames`` (the starter extractor's frames) -> ``YT8MRGBExtractor``
-(Inception-v3 pool_3, Google's PCA, its quantisation) -> uint8 rgb ``[T, 1024]``; audio: the
-starter extractor's zero vectors (uint8 0, ``[T, 128]``) when no VGGish weights are given
-(said once per run, and in each record's ``audio_extractor``). Records carry their provenance
+(Inception-v3 pool_3, Google's PCA, its quantisation) -> uint8 rgb ``[T, 1024]``; audio:
+``vggish.VGGishAudio`` (one example per second, beside rgb frame k) with ``--vggish`` and
+``--vggish-pca``, else the starter extractor's zero vectors (uint8 0, ``[T, 128]``; said once
+per run, and in each record's ``audio_extractor``). Records carry their provenance
 in the context: ``feature_extractor`` (``youtube8m``), ``rgb_weights`` and ``rgb_pca`` (file
 name + sha256 prefix), ``audio_extractor``, plus ``has_audio`` as in resnet50 mode.
 
@@ -34,10 +35,11 @@ ZERO_AUDIO = "none: zero vectors (no --vggish weights), as Google's starter extr
 
 
 def choose_features(features: str | None, inception: str | None, pca: str | None,
-                    fit_pca: bool) -> tuple[str, dict]:
-    """(mode, {"inception": Path, "pca": Path}) for a run. With `features` None, youtube8m
-    when the Inception file and Google's PCA are given or in the cache folder (a ``--pca``
-    ending in .npz is a resnet50 PCA), else resnet50 (logged)."""
+                    fit_pca: bool, vggish: str | None = None,
+                    vggish_pca: str | None = None) -> tuple[str, dict]:
+    """(mode, {"inception", "pca", "vggish", "vggish_pca": Path or None}) for a run. With
+    `features` None, youtube8m when the Inception file and Google's PCA are given or in the
+    cache folder (a ``--pca`` ending in .npz is a resnet50 PCA), else resnet50 (logged)."""
     if features not in (None, *FEATURE_MODES):
         raise ConfigError(f"--features {features}: choose one of {', '.join(FEATURE_MODES)}")
     yt8m_pca = None if (pca or "").endswith(".npz") else pca
@@ -62,6 +64,11 @@ def choose_features(features: str | None, inception: str | None, pca: str | None
                 raise ConfigError(f"--features youtube8m needs --{option} FILE (or "
                                   f"{'inception-2015-12-05.tgz' if option == 'inception' else 'yt8m_pca.tgz'}"
                                   " in $VIDEOZOO_HOME, default ~/.cache/videozoo)")
+        files["vggish"] = resolve_file("vggish", vggish)
+        files["vggish_pca"] = resolve_file("vggish_pca", vggish_pca)
+        if bool(files["vggish"]) != bool(files["vggish_pca"]):
+            raise ConfigError("VGGish audio needs both --vggish FILE and --vggish-pca FILE "
+                              "(torchvggish's vggish-*.pth and vggish_pca_params-*.pth)")
     return features, files
 
 
@@ -89,6 +96,17 @@ def build_rgb_extractor(files: dict, device: str = "cpu", batch_size: int = 32):
     return extractor, provenance
 
 
+def build_audio_extractor(files: dict, device, batch_size: int = 32):
+    """(VGGishAudio or None, audio provenance text)."""
+    if not files.get("vggish"):
+        return None, ZERO_AUDIO
+    from videozoo.extract import vggish
+    audio = vggish.VGGishAudio(vggish.load_vggish(files["vggish"]),
+                               vggish.VGGishPCA.load(files["vggish_pca"]), device, batch_size)
+    return audio, (f"vggish {file_label(files['vggish'])}, "
+                   f"pca {file_label(files['vggish_pca'])}")
+
+
 def run_youtube8m(inputs: list[str], output: str, files: dict, *, batch_size: int = 32,
                   max_seconds: int = 300, device: str = "cpu", shard_size: int = 1000,
                   split_prefix: str | None = None, labels: dict | None = None,
@@ -106,8 +124,11 @@ def run_youtube8m(inputs: list[str], output: str, files: dict, *, batch_size: in
     old_shards = existing_shards(out, prefix, overwrite)
     videos = find_videos(inputs)
     extractor, provenance = build_rgb_extractor(files, device, batch_size)
-    log.warning("audio: no VGGish weights given: every record gets zero audio features, as "
-                "Google's starter extractor writes them (models use them as silence)")
+    audio_extractor, provenance["audio_extractor"] = build_audio_extractor(
+        files, extractor.device, batch_size)
+    if audio_extractor is None:
+        log.warning("audio: no VGGish weights given (--vggish/--vggish-pca): every record gets "
+                    "zero audio features, as Google's starter extractor writes them")
     out.mkdir(parents=True, exist_ok=True)
     rows = [{"id": vid, "path": str(path), "split": prefix, "shard": "", "frames": 0,
              "has_audio": 0, "status": "pending", "error": ""}
@@ -124,13 +145,16 @@ def run_youtube8m(inputs: list[str], output: str, files: dict, *, batch_size: in
                 log.warning("%s: skipped: %s", path, row["error"])
                 continue
             rgb = extractor(frames)
+            audio, has_audio = (audio_extractor(path, len(rgb)) if audio_extractor else
+                                (np.zeros((len(rgb), AUDIO_SIZE), np.uint8), False))
             video_labels = None if labels is None else labels.get(row["id"])
             if labels is not None and video_labels is None:
                 unlabelled, video_labels = unlabelled + 1, []
-            record = encode_frame_example(row["id"], video_labels, rgb,
-                                          np.zeros((len(rgb), AUDIO_SIZE), np.uint8),
-                                          extra_context={"has_audio": 0, **provenance})
-            row.update(shard=shards.write(record), frames=len(rgb), status="ok")
+            record = encode_frame_example(row["id"], video_labels, rgb, audio,
+                                          extra_context={"has_audio": int(has_audio),
+                                                         **provenance})
+            row.update(shard=shards.write(record), frames=len(rgb), status="ok",
+                       has_audio=int(has_audio))
     for stale in set(map(str, old_shards)) - set(shards.paths):
         Path(stale).unlink()
     manifest = out / MANIFEST_FILE
@@ -142,6 +166,6 @@ def run_youtube8m(inputs: list[str], output: str, files: dict, *, batch_size: in
                                  f"{first['path']}: {first['error']}. See {manifest}")
     return {"output": str(out), "features": "youtube8m", "split_prefix": prefix,
             "videos": len(rows), "written": len(written), "skipped": len(rows) - len(written),
-            "without_audio": len(written), "unlabelled": unlabelled,
+            "without_audio": sum(1 for row in written if not row["has_audio"]), "unlabelled": unlabelled,
             "frames": sum(row["frames"] for row in written), "shards": shards.paths,
             "manifest": str(manifest), **provenance}
