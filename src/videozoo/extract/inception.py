@@ -158,7 +158,7 @@ class InceptionPool3(nn.Module):
         for _, pt_block, layout in LAYOUT:
             outs = [self._branch(x, pt_block, branch) for branch in layout]
             x = outs[0] if len(outs) == 1 else torch.cat(outs, 1)
-        return F.avg_pool2d(x, x.shape[-2:]).flatten(1)  # pool_3: 8x8 VALID average
+        return F.adaptive_avg_pool2d(x, 1).flatten(1)  # pool_3: the 8x8 map averaged
 
 
 def _check_conv_node(nodes, scope: str, stride: int, same: bool) -> None:

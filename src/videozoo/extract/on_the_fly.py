@@ -7,6 +7,8 @@ of its ``--features youtube8m`` features, the record id being the path as given;
 inputs pass unchanged. Failures (undecodable file, missing Google files) are
 ``(path, "", reason)`` rows.
 
+Audio: VGGish when its two files are in the cache folder, else zeros (as ``extract``).
+
 Cache (``weights_files.cache_dir()/features``): ``<content>-<settings>.npz`` (uint8 rgb and
 audio) keyed by the sha256 of the file's bytes and of the extractor's provenance (weights and
 PCA files by their hashes), so a video is extracted once per extractor; the shard
@@ -65,7 +67,7 @@ class _Extractor:
     def get(self):
         if self._built is None:
             from videozoo.extract.weights_files import cache_dir, resolve_file
-            from videozoo.extract.yt8m_run import build_rgb_extractor
+            from videozoo.extract.yt8m_run import build_audio_extractor, build_rgb_extractor
             files = {"inception": resolve_file("inception", None), "pca": resolve_file("pca", None)}
             if not all(files.values()):
                 raise VideozooError(
@@ -73,26 +75,33 @@ class _Extractor:
                     "Google's files: put inception-2015-12-05.tgz and yt8m_pca.tgz in "
                     f"{cache_dir()} ($VIDEOZOO_HOME), or run `videozoo extract` and predict "
                     "on its shards")
-            self._built = build_rgb_extractor(files)
+            rgb, provenance = build_rgb_extractor(files)
+            files.update(vggish=resolve_file("vggish", None),
+                         vggish_pca=resolve_file("vggish_pca", None))
+            audio = None
+            if files["vggish"] and files["vggish_pca"]:  # else zero audio, as the starter's
+                audio, provenance["audio_extractor"] = build_audio_extractor(files, rgb.device)
+            self._built = rgb, audio, provenance
         return self._built
 
 
-def _features(path: str, extractor: _Extractor, folder: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    """(rgb, audio, cache key) of the video at `path`, from the cache when there."""
-    rgb_extractor, provenance = extractor.get()
+def _features(path: str, extractor: _Extractor, folder: Path) -> tuple:
+    """(rgb, audio, has_audio, cache key) of the video at `path`, from the cache when there."""
+    rgb_extractor, audio_extractor, provenance = extractor.get()
     key = f"{_content_hash(path)}-{_digest(repr(sorted(provenance.items())))}"
     cached = folder / f"{key}.npz"
     if cached.is_file():
         try:
             with np.load(cached) as data:
-                return data["rgb"], data["audio"], key
+                return data["rgb"], data["audio"], bool(data["has_audio"]), key
         except (OSError, KeyError, ValueError):
             log.warning("%s: unreadable cache entry, extracting again", cached)
     from videozoo.extract.yt8m_rgb import read_frames
     rgb = rgb_extractor(read_frames(path))
-    audio = np.zeros((len(rgb), AUDIO_SIZE), np.uint8)
-    atomic_write(cached, lambda f: np.savez(f, rgb=rgb, audio=audio))
-    return rgb, audio, key
+    audio, has_audio = (audio_extractor(path, len(rgb)) if audio_extractor
+                        else (np.zeros((len(rgb), AUDIO_SIZE), np.uint8), False))
+    atomic_write(cached, lambda f: np.savez(f, rgb=rgb, audio=audio, has_audio=has_audio))
+    return rgb, audio, has_audio, key
 
 
 def shards_for_videos(inputs: list[str]) -> tuple[list[str], list[tuple[str, str, str]]]:
@@ -109,7 +118,7 @@ def shards_for_videos(inputs: list[str]) -> tuple[list[str], list[tuple[str, str
              "(cached in %s)", len(videos), folder)
     for video in videos:
         try:
-            rgb, audio, key = _features(video, extractor, folder)
+            rgb, audio, has_audio, key = _features(video, extractor, folder)
         except VideozooError as err:
             failures.append((video, "", str(err)))
             continue
@@ -119,9 +128,9 @@ def shards_for_videos(inputs: list[str]) -> tuple[list[str], list[tuple[str, str
             continue
         shard = folder / f"{key}-{_digest(video, 12)}.tfrecord"
         if not shard.is_file():
-            _, provenance = extractor.get()
+            provenance = extractor.get()[2]
             record = encode_frame_example(video, None, rgb, audio,
-                                          extra_context={"has_audio": 0, **provenance})
+                                          extra_context={"has_audio": int(has_audio), **provenance})
             atomic_write_bytes(shard, frame_record(record))
         shards.append(str(shard))
     return others + shards, failures
