@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -133,7 +134,7 @@ def run_youtube8m(inputs: list[str], output: str, files: dict, *, batch_size: in
     rows = [{"id": vid, "path": str(path), "split": prefix, "shard": "", "frames": 0,
              "has_audio": 0, "status": "pending", "error": ""}
             for vid, path in zip(unique_ids(videos), videos)]
-    unlabelled = 0
+    unlabelled, started = 0, time.perf_counter()
     with ShardedTFRecordWriter(out, prefix, shard_size) as shards:
         for row, path in zip(rows, progress_bar(videos, main_process=progress, desc="extract",
                                                 unit="video")):
@@ -160,6 +161,10 @@ def run_youtube8m(inputs: list[str], output: str, files: dict, *, batch_size: in
     manifest = out / MANIFEST_FILE
     write_manifest(manifest, prefix, rows)
     written = [row for row in rows if row["status"] == "ok"]
+    frames, seconds = sum(row["frames"] for row in written), time.perf_counter() - started
+    log.info("%d frames of %d videos in %.1f s: %.1f frames/s (decoding, Inception, PCA%s)",
+             frames, len(written), seconds, frames / max(seconds, 1e-9),
+             ", VGGish" if audio_extractor else "")
     if not written:
         first = next((row for row in rows if row["error"]), rows[0])
         raise NothingUsableError(f"no video could be read ({len(rows)} tried); first error: "
@@ -167,5 +172,6 @@ def run_youtube8m(inputs: list[str], output: str, files: dict, *, batch_size: in
     return {"output": str(out), "features": "youtube8m", "split_prefix": prefix,
             "videos": len(rows), "written": len(written), "skipped": len(rows) - len(written),
             "without_audio": sum(1 for row in written if not row["has_audio"]), "unlabelled": unlabelled,
-            "frames": sum(row["frames"] for row in written), "shards": shards.paths,
+            "frames": frames, "frames_per_second": round(frames / max(seconds, 1e-9), 2),
+            "shards": shards.paths,
             "manifest": str(manifest), **provenance}
