@@ -29,6 +29,7 @@ from torch import nn
 from videozoo.errors import DataError
 
 INPUT_SIZE = 299
+PROBE_SIZE = 75  # the smallest input the stride-2 VALID layers leave a 1x1 map for
 FEATURES = 2048
 
 
@@ -229,8 +230,8 @@ def _built(shapes, state, eps: float, source: str) -> InceptionPool3:
         missing = {k for k in missing if not k.endswith("num_batches_tracked")}
         if missing:
             raise DataError(f"{source}: missing {sorted(missing)[0]} (and {len(missing) - 1} more)")
-        with torch.inference_mode():
-            probe = model.eval()(torch.zeros(1, shapes["Conv2d_1a_3x3"][1], INPUT_SIZE, INPUT_SIZE))
+        with torch.inference_mode():  # the smallest input that reaches pool_3: cheap check
+            probe = model.eval()(torch.zeros(1, shapes["Conv2d_1a_3x3"][1], PROBE_SIZE, PROBE_SIZE))
         model.num_features = probe.shape[1]
     except (RuntimeError, KeyError) as err:  # channel counts that do not chain
         raise DataError(f"{source}: tensor shapes do not form an Inception-v3 "
