@@ -238,7 +238,7 @@ def test_predict_on_a_video_without_the_google_files_is_a_row(videos, nextvlad_c
     assert code == 3 and "yt8m_pca.tgz" in row["error"]
 
 
-def test_predict_warns_once_on_resnet_features(nextvlad_checkpoint, tmp_path, capsys):
+def test_predict_and_eval_warn_once_on_resnet_features(nextvlad_checkpoint, tmp_path, capsys):
     from videozoo.data import youtube8m
     from videozoo.data.tfrecord import TFRecordWriter
     from videozoo.data.youtube8m_records import encode_frame_example
@@ -257,3 +257,12 @@ def test_predict_warns_once_on_resnet_features(nextvlad_checkpoint, tmp_path, ca
     assert main(["predict", "nextvlad", "--weights", str(nextvlad_checkpoint),
                  str(tmp_path / "google.tfrecord"), "--output", str(tmp_path / "q.csv")]) == 0
     assert "meaningless" not in capsys.readouterr().err
+    # eval says it too (once per process: reset as a new run would start)
+    youtube8m._WARNED_PROVENANCE.clear()
+    (tmp_path / "data").mkdir()
+    with TFRecordWriter(tmp_path / "data" / "validate0000.tfrecord") as writer:
+        writer.write(encode_frame_example("v0", [1], rgb, audio,
+                                          extra_context={"feature_extractor": "resnet50"}))
+    assert main(["eval", "nextvlad", "--weights", str(nextvlad_checkpoint), "--data",
+                 str(tmp_path / "data"), "--output", str(tmp_path / "m.json")]) == 0
+    assert capsys.readouterr().err.count("meaningless") == 1

@@ -473,7 +473,7 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
         raise DataError(f"unknown split '{split}'; expected train, validate, test or predict")
     if split != "predict":
         check_frame_level(files)
-    if not training:
+    if split == "predict":  # eval calls it from api.evaluate; training's validation does not
         warn_if_not_youtube8m_features(files)
     vocabulary = os.path.join(root, cfg["vocabulary"]) if root and cfg["vocabulary"] else None
     class_names = read_vocabulary(vocabulary, cfg["num_classes"])
