@@ -10,9 +10,9 @@
 * ``write_vfr_video``: an H.264 mp4 whose frames come at uneven times.
 """
 import io
-from fractions import Fraction
 import struct
 import tarfile
+from fractions import Fraction
 
 import av
 import numpy as np

@@ -3,11 +3,11 @@ torchvggish's layout (small widths here), its PCA and quantisation, one example 
 import numpy as np
 import pytest
 import torch
+from yt8m_support import pool3_width, write_graphdef, write_pca_tgz, write_timed_video
 
 from videozoo.errors import ConfigError, DataError
 from videozoo.extract import vggish
 from videozoo.extract.run import run_extract
-from yt8m_support import pool3_width, write_graphdef, write_pca_tgz, write_timed_video
 
 CHANNELS, HIDDEN = (2, 2, 3, 3, 4, 4), 8
 

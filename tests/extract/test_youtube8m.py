@@ -4,6 +4,14 @@ and whole runs on real encoded videos (fixtures in the published layouts, tests/
 import numpy as np
 import pytest
 import torch
+from yt8m_support import (
+    graphdef_bytes,
+    pool3_width,
+    random_state_dict,
+    write_graphdef,
+    write_pca_tgz,
+    write_timed_video,
+)
 
 from videozoo.cli import main
 from videozoo.data.tfrecord import iter_records
@@ -12,8 +20,6 @@ from videozoo.errors import ConfigError, DataError, DataNotFoundError
 from videozoo.extract import inception, yt8m_rgb
 from videozoo.extract.graphdef import read_graphdef
 from videozoo.extract.run import run_extract
-from yt8m_support import (graphdef_bytes, pool3_width, random_state_dict, write_graphdef,
-                          write_pca_tgz, write_timed_video)
 
 WIDTH = 2  # every conv 2 channels wide: the real graph's names and kernels, 12-d pool_3
 
@@ -191,6 +197,7 @@ def test_cli_bad_inception_file_is_one_line(files, videos, tmp_path, capsys):
 def nextvlad_checkpoint(tmp_path_factory):
     """An untrained tiny NeXtVLAD with named classes (no training needed)."""
     from support import TINY
+
     from videozoo.config import build_config
     from videozoo.engine import checkpoint as ck
     from videozoo.registry import build_model

@@ -53,8 +53,9 @@ def import_torchvision_models_only() -> None:
 
 def write_videos(folder: Path) -> list[Path]:
     """Textured moving H.264 videos: (name, fps as a fraction, frame times or None, rotation)."""
-    import av
     from fractions import Fraction
+
+    import av
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (120, 160, 3)).astype(np.float32)
     kernel = np.ones(9) / 9
@@ -94,6 +95,7 @@ def write_videos(folder: Path) -> list[Path]:
 def build_graphdef(state: dict) -> bytes:
     """The 2015 graph's nodes, built as NodeDefs so that every name is exactly the graph's."""
     import tensorflow as tf
+
     from videozoo.extract.inception import LAYOUT
     graph = tf.compat.v1.GraphDef()
 
@@ -109,8 +111,8 @@ def build_graphdef(state: dict) -> bytes:
                     value=tf.compat.v1.AttrValue(tensor=tf.make_tensor_proto(array, dtype)))
 
     f32 = tf.compat.v1.AttrValue(type=tf.float32.as_datatype_enum)
-    ints = lambda v: tf.compat.v1.AttrValue(list=tf.compat.v1.AttrValue.ListValue(i=v))  # noqa: E731
-    text = lambda v: tf.compat.v1.AttrValue(s=v.encode())  # noqa: E731
+    ints = lambda v: tf.compat.v1.AttrValue(list=tf.compat.v1.AttrValue.ListValue(i=v))
+    text = lambda v: tf.compat.v1.AttrValue(s=v.encode())
 
     node("DecodeJpeg/contents", "Placeholder", dtype=tf.compat.v1.AttrValue(
         type=tf.string.as_datatype_enum))
@@ -284,6 +286,7 @@ def check_vggish(work: Path) -> None:
     import torch
     import torchvggish
     from torchvggish import mel_features, vggish_params
+
     from videozoo.extract import vggish
     path = work / "audio.mp4"
     write_audio_video(path)
@@ -334,12 +337,13 @@ def main() -> int:
     import_torchvision_models_only()
     import torch
     from pytorch_fid import inception as fid
+    from yt8m_support import write_pca_tgz
+
     from videozoo.data.tfrecord import iter_records
     from videozoo.data.youtube8m_records import parse_frame_example
     from videozoo.extract import inception, yt8m_rgb
     from videozoo.extract.graphdef import read_graphdef
     from videozoo.extract.run import run_extract
-    from yt8m_support import write_pca_tgz
     torch.set_num_threads(2)
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="yt8m-parity-"))

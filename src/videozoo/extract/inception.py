@@ -229,7 +229,7 @@ def _built(shapes, state, eps: float, source: str) -> InceptionPool3:
         missing = set(model.state_dict()) - set(state)
         missing = {k for k in missing if not k.endswith("num_batches_tracked")}
         if missing:
-            raise DataError(f"{source}: missing {sorted(missing)[0]} (and {len(missing) - 1} more)")
+            raise DataError(f"{source}: missing {min(missing)} (and {len(missing) - 1} more)")
         with torch.inference_mode():  # the smallest input that reaches pool_3: cheap check
             probe = model.eval()(torch.zeros(1, shapes["Conv2d_1a_3x3"][1], PROBE_SIZE, PROBE_SIZE))
         model.num_features = probe.shape[1]

@@ -67,7 +67,10 @@ class _Extractor:
     def get(self):
         if self._built is None:
             from videozoo.extract.weights_files import cache_dir, resolve_file
-            from videozoo.extract.yt8m_run import build_audio_extractor, build_rgb_extractor
+            from videozoo.extract.yt8m_run import (
+                build_audio_extractor,
+                build_rgb_extractor,
+            )
             files = {"inception": resolve_file("inception", None), "pca": resolve_file("pca", None)}
             if not all(files.values()):
                 raise VideozooError(

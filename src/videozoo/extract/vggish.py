@@ -137,7 +137,7 @@ class VGGishPCA:
         self.means, self.eigen_vectors = means, eigen_vectors
 
     @classmethod
-    def load(cls, path) -> "VGGishPCA":
+    def load(cls, path) -> VGGishPCA:
         params = _load(path, "vggish-pca")
         try:
             vectors = np.asarray(params["pca_eigen_vectors"], np.float64)

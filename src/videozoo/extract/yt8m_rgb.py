@@ -125,7 +125,7 @@ class YT8MPCA:
         self.scale = np.sqrt(eigenvalues.astype(np.float32) + np.float32(WHITENING_EPS))
 
     @classmethod
-    def load(cls, path) -> "YT8MPCA":
+    def load(cls, path) -> YT8MPCA:
         path = Path(path)
         if not path.exists():
             raise DataNotFoundError(f"--pca {path}: no such file (pass yt8m_pca.tgz from "
