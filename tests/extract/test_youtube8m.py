@@ -133,10 +133,15 @@ def test_a_video_longer_than_300_s_gives_300_frames(tmp_path):
 
 def test_extract_youtube8m_on_real_videos(files, videos, tmp_path):
     out = tmp_path / "out"
-    summary = run_extract([str(videos)], str(out), features="youtube8m",
+    (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    summary = run_extract([str(videos), str(tmp_path / "broken.mp4")], str(out),
+                          features="youtube8m",
                           inception=str(files["inception"]), pca=str(files["pca_file"]),
                           progress=False)
     assert summary["written"] == 4 and summary["features"] == "youtube8m"
+    assert summary["skipped"] == 1 and summary["frames_per_second"] > 0
+    manifest = (out / "manifest.csv").read_text()
+    assert "broken.mp4" in manifest and "skipped" in manifest
     records = {}
     for shard in summary["shards"]:
         for record in iter_records(shard):

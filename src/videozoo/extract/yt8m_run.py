@@ -1,6 +1,7 @@
 """``videozoo extract --features youtube8m``: videos -> records with Google's own features.
 
-Per video: ``yt8m_rgb.read_frames`` (the starter extractor's frames) -> ``YT8MRGBExtractor``
+Per video (the next one decoding in a thread meanwhile, ``frames_ahead``):
+``yt8m_rgb.read_frames`` (the starter extractor's frames) -> ``YT8MRGBExtractor``
 (Inception-v3 pool_3, Google's PCA, its quantisation) -> uint8 rgb ``[T, 1024]``; audio:
 ``vggish.VGGishAudio`` (one example per second, beside rgb frame k) with ``--vggish`` and
 ``--vggish-pca``, else the starter extractor's zero vectors (uint8 0, ``[T, 128]``; said once
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +110,24 @@ def build_audio_extractor(files: dict, device, batch_size: int = 32):
                    f"pca {file_label(files['vggish_pca'])}")
 
 
+def frames_ahead(videos: list, max_seconds: int):
+    """Yield (path, uint8 frames [T, H, W, 3] or the exception reading them) per video; the
+    next video decodes in a thread while the caller runs the networks on this one (PyAV and
+    torch both release the GIL)."""
+    def read(path):
+        try:
+            return yt8m_rgb.read_frames(path, max_seconds)
+        except Exception as err:  # noqa: BLE001 - reported per video by the caller
+            return err
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(read, videos[0]) if videos else None
+        for index, path in enumerate(videos):
+            frames = pending.result()
+            pending = pool.submit(read, videos[index + 1]) if index + 1 < len(videos) else None
+            yield path, frames
+
+
 def run_youtube8m(inputs: list[str], output: str, files: dict, *, batch_size: int = 32,
                   max_seconds: int = 300, device: str = "cpu", shard_size: int = 1000,
                   split_prefix: str | None = None, labels: dict | None = None,
@@ -136,11 +156,11 @@ def run_youtube8m(inputs: list[str], output: str, files: dict, *, batch_size: in
             for vid, path in zip(unique_ids(videos), videos)]
     unlabelled, started = 0, time.perf_counter()
     with ShardedTFRecordWriter(out, prefix, shard_size) as shards:
-        for row, path in zip(rows, progress_bar(videos, main_process=progress, desc="extract",
-                                                unit="video")):
-            try:
-                frames = yt8m_rgb.read_frames(path, max_seconds)
-            except Exception as err:  # noqa: BLE001 - one bad file never stops the run
+        for row, (path, frames) in zip(rows, progress_bar(
+                frames_ahead(videos, max_seconds), main_process=progress, desc="extract",
+                unit="video", total=len(videos))):
+            if isinstance(frames, Exception):  # one bad file never stops the run
+                err = frames
                 reason = getattr(err, "reason", None) or f"{type(err).__name__}: {err}"
                 row.update(status="skipped", error=str(reason).splitlines()[0][:300])
                 log.warning("%s: skipped: %s", path, row["error"])
