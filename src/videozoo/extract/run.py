@@ -61,9 +61,12 @@ def run_extract(inputs: list[str], output: str, *, fit_pca: bool = False, pca: s
 
     `features`: ``youtube8m`` (Google's Inception-v3 + PCA, ``yt8m_run``; `inception` and
     `pca` are the published files) or ``resnet50`` (this module's trunk + fitted PCA); None
-    picks youtube8m when its files are found (``weights_files.youtube8m_files``).
+    picks youtube8m when its files are found (``yt8m_run.choose_features``) and no ResNet
+    `weights` are given.
     """
     from videozoo.extract import yt8m_run
+    if features is None and weights:  # ResNet weights given: that mode is meant
+        features = "resnet50"
     mode, yt8m_files = yt8m_run.choose_features(features, inception, pca, fit_pca, vggish,
                                                 vggish_pca)
     if mode == "youtube8m":
