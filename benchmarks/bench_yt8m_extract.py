@@ -7,7 +7,7 @@ one frame per ``session.run`` as the starter extractor feeds it), on the same fr
 `--graph`: the 2015 GraphDef (or any with its node names, e.g. the random one
 ``tools/parity/youtube8m_features.py`` writes). Each turn times, one after the other on the
 same random uint8 frames: ours at batch 1 and at batch `--frames` (preprocessing + Inception
-to pool_3), and, when TensorFlow is importable, the TF graph frame by frame (``DecodeJpeg:0``
+to pool_3, BatchNorm folded and channels_last as ``YT8MRGBExtractor`` runs it), and, when TensorFlow is importable, the TF graph frame by frame (``DecodeJpeg:0``
 fed, ``pool_3/_reshape:0`` fetched). Printed: median frames/s per path over the turns.
 """
 from __future__ import annotations
@@ -34,7 +34,8 @@ def main() -> None:
     height, width = map(int, args.size.split("x"))
     frames = np.random.default_rng(0).integers(0, 256, (args.frames, height, width, 3), np.uint8)
     data = Path(args.graph).read_bytes()
-    ours = inception.from_graphdef(read_graphdef(data))
+    ours = inception.from_graphdef(read_graphdef(data)).fold_batchnorm()
+    ours = ours.to(memory_format=torch.channels_last)
     session = None
     try:
         import tensorflow as tf
@@ -50,7 +51,8 @@ def main() -> None:
         start = time.perf_counter()
         with torch.inference_mode():
             for i in range(0, len(frames), batch):
-                ours(inception.preprocess(torch.from_numpy(frames[i:i + batch])))
+                images = inception.preprocess(torch.from_numpy(frames[i:i + batch]))
+                ours(images.contiguous(memory_format=torch.channels_last))  # as the extractor
         return len(frames) / (time.perf_counter() - start)
 
     def run_tf() -> float:

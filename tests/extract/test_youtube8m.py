@@ -171,7 +171,9 @@ def test_extracted_values_follow_the_network(files, videos, tmp_path):
     pca = yt8m_rgb.YT8MPCA.load(files["pca_file"])
     expected = np.zeros((3, 1024), np.float32)
     expected[:, :pool3.shape[1]] = pca.transform(pool3)
-    np.testing.assert_array_equal(extractor(frames), yt8m_rgb.quantize_starter(expected))
+    got, want = extractor(frames).astype(int), yt8m_rgb.quantize_starter(expected).astype(int)
+    # the extractor folds BatchNorm into the convs: float rounding may move a value one step
+    assert np.abs(got - want).max() <= 1 and (got == want).mean() > 0.99
 
 
 def test_default_mode_follows_the_files(files, videos, tmp_path, monkeypatch, caplog):
