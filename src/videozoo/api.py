@@ -284,6 +284,9 @@ def evaluate_with_details(weights, data=None, *, split="validate", model=None, d
     per_rank = max(1, cfg["eval"]["batch_size"] // ctx.world_size)
     source = build_source(cfg, split, training=False, batch_size=per_rank, rank=ctx.rank,
                           world_size=ctx.world_size)
+    if cfg["data"]["format"] == "youtube8m":  # features not made as YouTube-8M's: warn once
+        from videozoo.data.youtube8m import warn_if_not_youtube8m_features
+        warn_if_not_youtube8m_features(source.files)
     task = make_task(cfg, loaded.class_names or source.class_names)
     plan = prepare_inference(loaded.model, ctx.device, compile=compile,
                              precision=precision or default_precision(cfg))

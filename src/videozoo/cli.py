@@ -123,8 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="top-k classes for new inputs")
     p.add_argument("inputs", nargs="+", metavar="[MODEL] INPUT",
-                   help=MODEL_OPTIONAL + "; then TFRecord shards/globs (YouTube-8M models) or "
-                        "video files, folders, list files (Kinetics models)")
+                   help=MODEL_OPTIONAL + "; then TFRecord shards/globs or video files "
+                        "(YouTube-8M models: features extracted on the fly with the YouTube-8M "
+                        "files in $VIDEOZOO_HOME), video files, folders, list files (Kinetics "
+                        "models)")
     p.add_argument("--weights", required=True, metavar="CKPT", help=WEIGHTS_HELP)
     p.add_argument("--topk", type=int, default=None,
                    help="classes per video (default: 20 for YouTube-8M, 5 for Kinetics)")
@@ -217,7 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for the shards, manifest.csv and pca.npz")
     p.add_argument("--fit-pca", action="store_true",
                    help="fit the PCA on these videos and save DIR/pca.npz (first run)")
-    p.add_argument("--pca", metavar="FILE", help="PCA to use (default: DIR/pca.npz)")
+    p.add_argument("--pca", metavar="FILE",
+                   help="youtube8m: Google's yt8m_pca.tgz; resnet50: the PCA to use "
+                        "(default: DIR/pca.npz)")
     p.add_argument("--pca-dims", type=int, metavar="K",
                    help="PCA components kept by --fit-pca (default: min(1024, trunk width)); "
                         "rgb is zero-padded to 1024 values")
@@ -236,6 +240,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace shards with the same prefix (and pca.npz with --fit-pca)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--features", choices=["youtube8m", "resnet50"],
+                   help="youtube8m: Google's Inception-v3 + PCA, what the published YouTube-8M "
+                        "models expect (default when --inception/--pca or the files in "
+                        "$VIDEOZOO_HOME are found); resnet50: ImageNet ResNet + a PCA fitted "
+                        "on your videos, for models you train yourself")
+    p.add_argument("--inception", metavar="FILE",
+                   help="youtube8m: inception-2015-12-05.tgz, its classify_image_graph_def.pb, "
+                        "or pytorch-fid's pt_inception-2015-12-05-*.pth")
+    p.add_argument("--vggish", metavar="FILE",
+                   help="youtube8m audio: torchvggish's vggish-*.pth (without it: zero audio, "
+                        "as Google's starter extractor)")
+    p.add_argument("--vggish-pca", metavar="FILE",
+                   help="youtube8m audio: torchvggish's vggish_pca_params-*.pth")
 
     p = sub.add_parser("models", help="the weights table: every published file, by tag",
                        description="Every published weight file in the weights table (tag, "
@@ -536,7 +553,9 @@ def cmd_extract(args) -> int:
                           image_size=args.image_size, device=args.device,
                           shard_size=args.shard_size, split_prefix=args.split_prefix,
                           labels=read_labels_csv(args.labels) if args.labels else None,
-                          overwrite=args.overwrite)
+                          overwrite=args.overwrite, features=args.features,
+                          inception=args.inception, vggish=args.vggish,
+                          vggish_pca=args.vggish_pca)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 

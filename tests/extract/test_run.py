@@ -65,9 +65,15 @@ def test_records_are_encoded_once_with_has_audio(extracted):
         assert len(example.rgb) == len(example.audio) == FRAMES[vid]
         assert example.labels.tolist() == LABELS[vid]
         assert has_audio == (vid == "tone")
-        # The stored bytes are exactly what the codec writes for this content.
+        # The stored bytes are exactly what the codec writes for this content, with the
+        # provenance of the features (which extractor, weights, PCA) in the context.
+        context = SequenceExample.FromString(record).context.feature
+        assert context["feature_extractor"].bytes_list.value[0] == b"resnet18"
+        assert context["rgb_weights"].bytes_list.value[0] == extracted[1]["extractor"].encode()
+        provenance = {key: context[key].bytes_list.value[0].decode()
+                      for key in ("feature_extractor", "rgb_weights", "rgb_pca", "audio_extractor")}
         assert record == encode_frame_example(vid, LABELS[vid], example.rgb, example.audio,
-                                              extra_context={"has_audio": has_audio})
+                                              extra_context={"has_audio": has_audio, **provenance})
 
 
 def test_rgb_is_pca_whitened_then_zero_padded(extracted):

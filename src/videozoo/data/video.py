@@ -139,6 +139,15 @@ class VideoReader:
             if self._key_pts != sorted(self._key_pts):
                 self._timestamps = False
 
+    def presentation_seconds(self) -> np.ndarray | None:
+        """float64 [num_frames]: each frame's presentation time in seconds from the stream's
+        start (what OpenCV's CAP_PROP_POS_MSEC / 1000 reports after reading it), frame index
+        order; None when the packets carry no timestamps."""
+        if not self._timestamps:
+            return None
+        start = self._stream.start_time or 0
+        return (np.asarray(self._pts_sorted, np.float64) - start) * float(self._stream.time_base)
+
     def __enter__(self):
         return self
 

@@ -44,7 +44,8 @@ from videozoo.data.tfrecord import (CorruptRecordError, Damage, count_records, m
                                     scan_located_records, scan_records)
 from videozoo.data.youtube8m_records import (AUDIO_SIZE, RGB_SIZE, FrameExample, FrameRows,
                                              LocatedExample, RecordError, frames_in,
-                                             locate_frame_example, read_vocabulary, record_level)
+                                             locate_frame_example, read_vocabulary,
+                                             record_feature_extractor, record_level)
 from videozoo.errors import DataError, DataNotFoundError
 from videozoo.registry import models_of_track, register_dataset
 
@@ -134,6 +135,28 @@ def check_frame_level(paths: list[str]) -> None:
             f"{path}: holds {found}; this model needs frame-level records "
             "(tf.train.SequenceExample with 'rgb' and 'audio' feature lists). "
             "Use the frame-level shards of YouTube-8M (or `videozoo extract`).")
+
+
+_WARNED_PROVENANCE: set[str] = set()
+
+
+def warn_if_not_youtube8m_features(paths: list[str]) -> None:
+    """Warn once per process when the first record says its features were not made as
+    YouTube-8M's (``videozoo extract --features resnet50``): the published YouTube-8M weights
+    (and any model trained on Google's features) give meaningless scores on them. Records
+    without provenance (Google's own shards) pass silently."""
+    for path in paths[:1]:
+        first = next(scan_records(path, verify=False), None)
+        if first is None or isinstance(first, Damage):
+            return
+        extractor = record_feature_extractor(bytes(first))
+        if extractor and extractor != "youtube8m" and extractor not in _WARNED_PROVENANCE:
+            _WARNED_PROVENANCE.add(extractor)
+            log.warning("%s: these features were made by `videozoo extract --features %s`, not "
+                        "as YouTube-8M's (Inception-v3 + Google's PCA): models trained on "
+                        "YouTube-8M, every published weight among them, give meaningless "
+                        "scores on them. Fine if this model was trained on features from the "
+                        "same extractor; else extract with --features youtube8m", path, extractor)
 
 
 # --------------------------------------------------------------------------------------------
@@ -455,6 +478,8 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
         raise DataError(f"unknown split '{split}'; expected train, validate, test or predict")
     if split != "predict":
         check_frame_level(files)
+    if split == "predict":  # eval calls it from api.evaluate; training's validation does not
+        warn_if_not_youtube8m_features(files)
     vocabulary = os.path.join(root, cfg["vocabulary"]) if root and cfg["vocabulary"] else None
     class_names = read_vocabulary(vocabulary, cfg["num_classes"])
     return YouTube8MSource(files, class_names, split, training=training, batch_size=batch_size,

@@ -197,6 +197,10 @@ def _context(features, video_id: str, labels, extra_context: dict | None = None)
     for name, values in (extra_context or {}).items():
         if name in features.feature:
             raise ValueError(f"extra context feature '{name}' would replace the record's own")
+        if isinstance(values, (str, bytes)):  # provenance text (extractor, weights, PCA)
+            features.feature[name].bytes_list.value.append(
+                values.encode() if isinstance(values, str) else values)
+            continue
         values = [values] if np.ndim(values) == 0 else values
         features.feature[name].int64_list.value.extend(int(value) for value in values)
 
@@ -205,8 +209,9 @@ def encode_frame_example(video_id: str, labels, rgb: np.ndarray, audio: np.ndarr
                          extra_context: dict | None = None) -> bytes:
     """A frame-level SequenceExample. rgb uint8 [T, 1024], audio uint8 [T, 128]; labels None = unlabeled.
 
-    extra_context: more int64 context features, {name: int or list of ints} (e.g. ``has_audio``);
-    readers that do not know them ignore them.
+    extra_context: more context features, {name: int, list of ints (int64_list) or str
+    (bytes_list)} (e.g. ``has_audio``, ``feature_extractor``); readers that do not know them
+    ignore them.
     """
     context = Features()
     _context(context, video_id, labels, extra_context)
@@ -444,6 +449,18 @@ def record_level(record: bytes) -> str:
     except Exception:
         return "unknown"
     return "video" if "mean_rgb" in features or "mean_audio" in features else "unknown"
+
+
+def record_feature_extractor(record: bytes) -> str | None:
+    """The ``feature_extractor`` a record's context names (``youtube8m``, ``resnet50``, ...,
+    written by ``videozoo extract``), or None (Google's own shards name none)."""
+    try:
+        context_bytes, _ = _split_sequence_example(record)
+        values = _context_value(Features.FromString(context_bytes), ("feature_extractor",),
+                                "bytes_list")
+    except Exception:
+        return None
+    return values[0].decode("utf-8", "replace") if values else None
 
 
 # --------------------------------------------------------------------------------------------

@@ -44,7 +44,15 @@ def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ct
                  *, topk: int | None = None, batch_size: int = 16, amp: bool = False,
                  amp_dtype: str = "bfloat16", decode_pool=None) -> list[dict]:
     """One row per input (see the module docstring); ``topk`` None: the task's default;
-    ``decode_pool``: an executor that decodes videos (see ``data.build_source``)."""
+    ``decode_pool``: an executor that decodes videos (see ``data.build_source``).
+    Video files given to a feature model are turned into features first
+    (``videozoo.extract.on_the_fly``)."""
+    video_failures = []
+    if cfg["data"]["format"] == "youtube8m":
+        from videozoo.extract.on_the_fly import shards_for_videos
+        inputs, video_failures = shards_for_videos(inputs)
+        if not inputs:
+            return [{"id": path, "error": reason} for path, _, reason in video_failures]
     source = build_source(cfg, "predict", training=False, batch_size=batch_size, inputs=inputs,
                           decode_pool=decode_pool)
     task = make_task(cfg, class_names or source.class_names)
@@ -65,7 +73,7 @@ def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ct
                                                  "its weights or this input hold NaN/Inf"})
             else:
                 rows.append({"id": vid, **top_classes(scores[i], class_names, k_wanted)})
-    for file, vid, reason in skipped:
+    for file, vid, reason in video_failures + skipped:
         rows.append({"id": vid or file, "error": reason})
     return rows
 

@@ -1,13 +1,24 @@
 """Turn your own videos into YouTube-8M-format frame-level TFRecords (``videozoo extract``).
 
-**These features are NOT interchangeable with the official YouTube-8M features.** Google used
-Inception-v3 and its own PCA; this extractor uses a ResNet trunk and a PCA fitted on your
-videos. A model trained on the official shards gives meaningless scores on these features:
-train (or fine-tune) and predict on features from the same extractor, same weights and same
-``pca.npz``. Likewise, NeXtVLAD's ``pca_scale_rgb`` undoes Google's whitening with Google's
-eigenvalues; set ``model.pca_scale_rgb=false`` for features made here.
+Two feature modes (``run_extract(features=...)``):
 
-One video becomes one record of T "frames" (one per second, at most ``max_seconds``):
+* ``youtube8m``: Google's own features, what every published YouTube-8M model was trained on
+  (Inception-v3 of the 2015 graph, Google's PCA and quantisation, VGGish or zero audio; the
+  starter extractor's frames): ``yt8m_rgb.py``, ``inception.py``, ``graphdef.py``,
+  ``vggish.py``, ``yt8m_run.py``; ``on_the_fly.py`` does it for ``predict`` on video files;
+  ``weights_files.py`` says where the published files are found.
+* ``resnet50`` (below): an ImageNet ResNet trunk and a PCA fitted on your videos. **These
+  features are NOT interchangeable with the official ones**: a model trained on the official
+  shards gives meaningless scores on them (``predict``/``eval`` warn); train and predict on
+  features from the same extractor, same weights and same ``pca.npz``. NeXtVLAD's
+  ``pca_scale_rgb`` undoes Google's whitening with Google's eigenvalues; set
+  ``model.pca_scale_rgb=false`` for these.
+
+Records of both modes name their extractor, weights and PCA in their context
+(``feature_extractor``, ``rgb_weights``, ``rgb_pca``, ``audio_extractor``).
+
+In resnet50 mode one video becomes one record of T "frames" (one per second, at most
+``max_seconds``):
 
 * ``frames.py``: uint8 RGB ``[T, S, S, 3]`` (one centre-cropped frame per second) -> ResNet
   trunk -> float32 ``[T, D]`` (D = 2048 for depth 50, 512 for 18/34);

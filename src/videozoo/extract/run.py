@@ -24,7 +24,6 @@ Unreadable videos are logged, listed there with the reason and skipped.
 """
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import tempfile
@@ -35,45 +34,61 @@ import numpy as np
 from videozoo.data.tfrecord import ShardedTFRecordWriter
 from videozoo.data.youtube8m_records import RGB_SIZE, encode_frame_example
 from videozoo.engine.progress import progress_bar
-from videozoo.errors import ConfigError, NothingUsableError, OutputExistsError
+from videozoo.errors import ConfigError, NothingUsableError
 from videozoo.extract.audio import audio_record_features
 from videozoo.extract.frames import FrameFeatureExtractor, read_rgb_per_second
 from videozoo.extract.inputs import find_videos, unique_ids
-from videozoo.extract.pca import PCA, CovarianceAccumulator, load_matching_pca, pca_path_for_run
+from videozoo.extract.pca import (PCA, PCA_FILE, CovarianceAccumulator, load_matching_pca,
+                                  pca_path_for_run)
 from videozoo.extract.records import rgb_record_features
-from videozoo.fileio import write_csv
+from videozoo.extract.outputs import MANIFEST_FILE, existing_shards, write_manifest
 from videozoo.runlock import hold_output
 
 log = logging.getLogger("videozoo.extract")
-
-MANIFEST_FILE = "manifest.csv"
-MANIFEST_COLUMNS = ["id", "path", "split", "shard", "frames", "has_audio", "status", "error"]
-
 
 def run_extract(inputs: list[str], output: str, *, fit_pca: bool = False, pca: str | None = None,
                 weights: str | None = None, depth: int = 50, pca_dims: int | None = None,
                 batch_size: int = 32, max_seconds: int = 300, image_size: int = 224,
                 device: str = "cpu", shard_size: int = 1000, split_prefix: str | None = None,
                 labels: dict[str, list[int]] | None = None, overwrite: bool = False,
-                progress: bool = True) -> dict:
+                progress: bool = True, features: str | None = None,
+                inception: str | None = None, vggish: str | None = None,
+                vggish_pca: str | None = None) -> dict:
     """Extract frame-level features of the videos in `inputs` into TFRecord shards in `output`.
 
     See the module docstring for the pipeline and the files written. `pca_dims`: components
     kept when fitting (default min(1024, trunk width)). `labels`: {file stem: class indices}.
     Returns a summary dict (counts, shard paths, manifest and PCA paths). `output` is locked
     for the run (``runlock.hold_output``): a second extract into it is refused.
+
+    `features`: ``youtube8m`` (Google's Inception-v3 + PCA, ``yt8m_run``; `inception` and
+    `pca` are the published files) or ``resnet50`` (this module's trunk + fitted PCA); None
+    picks youtube8m when its files are found (``yt8m_run.choose_features``) and no ResNet
+    `weights` are given.
     """
+    from videozoo.extract import yt8m_run
+    if features is None and weights:  # ResNet weights given: that mode is meant
+        features = "resnet50"
     with hold_output(output, "extract"):
-        return _run_extract(inputs, output, fit_pca=fit_pca, pca=pca, weights=weights,
-                            depth=depth, pca_dims=pca_dims, batch_size=batch_size,
-                            max_seconds=max_seconds, image_size=image_size, device=device,
-                            shard_size=shard_size, split_prefix=split_prefix, labels=labels,
-                            overwrite=overwrite, progress=progress)
+        mode, yt8m_files = yt8m_run.choose_features(features, inception, pca, fit_pca, vggish,
+                                                    vggish_pca)
+        if mode == "youtube8m":
+            return yt8m_run.run_youtube8m(inputs, output, yt8m_files, batch_size=batch_size,
+                                          max_seconds=max_seconds, device=device,
+                                          shard_size=shard_size, split_prefix=split_prefix,
+                                          labels=labels, overwrite=overwrite,
+                                          progress=progress, pca_dims=pca_dims)
+        return _run_resnet_extract(inputs, output, fit_pca=fit_pca, pca=pca, weights=weights,
+                                   depth=depth, pca_dims=pca_dims, batch_size=batch_size,
+                                   max_seconds=max_seconds, image_size=image_size,
+                                   device=device, shard_size=shard_size,
+                                   split_prefix=split_prefix, labels=labels,
+                                   overwrite=overwrite, progress=progress)
 
 
-def _run_extract(inputs, output, *, fit_pca, pca, weights, depth, pca_dims, batch_size,
-                 max_seconds, image_size, device, shard_size, split_prefix, labels, overwrite,
-                 progress) -> dict:
+def _run_resnet_extract(inputs, output, *, fit_pca, pca, weights, depth, pca_dims, batch_size,
+                        max_seconds, image_size, device, shard_size, split_prefix, labels,
+                        overwrite, progress) -> dict:
     for option, value in (("max-seconds", max_seconds), ("shard-size", shard_size),
                           ("batch-size", batch_size)):
         if value < 1:
@@ -81,11 +96,7 @@ def _run_extract(inputs, output, *, fit_pca, pca, weights, depth, pca_dims, batc
     out = Path(output)
     prefix = split_prefix or ("train" if labels is not None else "test")
     pca_path = pca_path_for_run(out, fit_pca, pca, overwrite)
-    old_shards = sorted(out.glob(f"{prefix}[0-9][0-9][0-9][0-9].tfrecord"))
-    if old_shards and not overwrite:
-        raise OutputExistsError(f"{out} already holds {prefix}*.tfrecord shards "
-                                f"({old_shards[0].name}, ...); pass --overwrite to replace them "
-                                "or choose another --split-prefix")
+    old_shards = existing_shards(out, prefix, overwrite)
     videos = find_videos(inputs)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -102,6 +113,9 @@ def _run_extract(inputs, output, *, fit_pca, pca, weights, depth, pca_dims, batc
             for vid, path in zip(unique_ids(videos), videos)]
     stats = CovarianceAccumulator(extractor.num_features) if fit_pca else None
     unlabelled = 0
+    provenance = {"feature_extractor": f"resnet{depth}", "rgb_weights": extractor.fingerprint,
+                  "rgb_pca": f"{PCA_FILE} (fitted on your videos)",
+                  "audio_extractor": "log-mel (videozoo, not VGGish)"}
 
     with ShardedTFRecordWriter(out, prefix, shard_size) as shards, \
             tempfile.TemporaryDirectory(prefix=".extract-", dir=out) as cache:
@@ -115,7 +129,8 @@ def _run_extract(inputs, output, *, fit_pca, pca, weights, depth, pca_dims, batc
                 video_labels = []
             record = encode_frame_example(row["id"], video_labels,
                                           rgb_record_features(fitted, features), audio,
-                                          extra_context={"has_audio": int(has_audio)})
+                                          extra_context={"has_audio": int(has_audio),
+                                                         **provenance})
             row.update(shard=shards.write(record), frames=len(features),
                        has_audio=int(has_audio), status="ok")
 
@@ -149,7 +164,7 @@ def _run_extract(inputs, output, *, fit_pca, pca, weights, depth, pca_dims, batc
     for stale in set(map(str, old_shards)) - set(shards.paths):  # --overwrite: a longer old run
         os.unlink(stale)
     manifest = out / MANIFEST_FILE
-    _write_manifest(manifest, prefix, rows)
+    write_manifest(manifest, prefix, rows)
 
     written = [row for row in rows if row["status"] == "ok"]
     if not written:
@@ -168,15 +183,3 @@ def _run_extract(inputs, output, *, fit_pca, pca, weights, depth, pca_dims, batc
             "shards": shards.paths, "manifest": str(manifest),
             "pca": str(pca_path), "pca_fitted": fit_pca, "pca_dims": len(fitted.components),
             "extractor": extractor.fingerprint, "random_weights": extractor.random_weights}
-
-
-def _write_manifest(path: Path, prefix: str, rows: list[dict]) -> None:
-    """Write ``manifest.csv`` (atomically, text cells escaped against spreadsheet formulas);
-    rows of this run replace the rows of earlier runs with the same split prefix."""
-    kept = []
-    if path.is_file():
-        with path.open(newline="", encoding="utf-8") as f:
-            kept = [row for row in csv.DictReader(f) if row.get("split") != prefix]
-    write_csv(path, MANIFEST_COLUMNS,
-              ([row.get(column, "") for column in MANIFEST_COLUMNS] for row in kept + rows),
-              escape=True)
