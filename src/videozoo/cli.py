@@ -247,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requests waiting beyond the workers before 503 + Retry-After")
     p.add_argument("--timeout", type=float, default=120, metavar="S",
                    help="seconds a request may take before 504")
+    p.add_argument("--batch-wait-ms", type=float, default=10, metavar="MS",
+                   help="how long the model waits for other requests' clips to batch with")
     p.add_argument("--allow-urls", action="store_true",
                    help='accept JSON {"url": "http(s)://..."}: the server fetches the video')
     _add_config_args(p)
@@ -541,7 +543,7 @@ def cmd_serve(args) -> int:
     name = predictor.config["model"].get("name") or (args.model if args.weights else Path(weights).stem)
     run_server(predictor, model_name=name, weights=weights, host=args.host, port=args.port,
                workers=args.workers, queue_size=args.queue_size, max_upload_mb=args.max_upload_mb,
-               timeout=args.timeout, allow_urls=args.allow_urls)
+               timeout=args.timeout, allow_urls=args.allow_urls, batch_wait_ms=args.batch_wait_ms)
     return 0
 
 
