@@ -7,7 +7,7 @@ import av
 import numpy as np
 
 port, seconds, fps = int(sys.argv[1]), float(sys.argv[2]), 25
-with av.open(f"tcp://127.0.0.1:{port}?listen=1&listen_timeout=20000", "w", format="mpegts") as out:
+with av.open(f"tcp://127.0.0.1:{port}?listen=1&listen_timeout=90000", "w", format="mpegts") as out:
     stream = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "tune": "zerolatency",
                                                          "g": str(fps)})
     stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"

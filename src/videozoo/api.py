@@ -31,6 +31,10 @@ __all__ = ["list_models", "create_model", "load_model", "Predictor", "train", "e
 
 log = logging.getLogger("videozoo")
 
+#: windows per forward pass of a video timeline (at most the eval batch size): what is held
+#: besides the open windows' frames, so memory stays small whatever the video's length
+TIMELINE_BATCH = 4
+
 #: keyword shortcuts for the settings people change most
 SHORTCUTS = {"epochs": "train.epochs", "batch_size": "train.batch_size",
              "lr": "train.optimizer.lr", "num_classes": "model.num_classes"}
@@ -149,7 +153,7 @@ class Predictor:
                 return summary(tl.feature_timeline("decoded", batch["rgb"][0], batch["audio"][0],
                                                    self.score_batch, window=window, stride=stride))
             return [summary(result) for result in self._feature_timelines(input, window, stride)]
-        options.setdefault("batch_size", self.batch_size)
+        options.setdefault("batch_size", min(self.batch_size, TIMELINE_BATCH))
         return summary(tl.video_timeline(str(input), self.config["data"], self.score_batch,
                                          window=window, stride=stride, **options))
 

@@ -396,7 +396,7 @@ def _predict_timelines(args, predictor, fmt: str) -> int:
     from videozoo import timeline as tl
     from videozoo.data.video import VideoReadError
     from videozoo.engine.predict import write_timeline
-    from videozoo.errors import NothingUsableError
+    from videozoo.errors import DataError, NothingUsableError
 
     out = args.output or str(Path(args.weights).with_name(f"timeline.{fmt}"))
     video_model = predictor.config["data"]["format"] == "kinetics"
@@ -413,9 +413,10 @@ def _predict_timelines(args, predictor, fmt: str) -> int:
                 item, window=args.window, stride=args.stride, topk=args.topk, smooth=args.smooth,
                 **({"reconnect": args.reconnect, "on_window": follow if args.follow else None}
                    if video_model else {}))
-        except VideoReadError as err:
-            failures.append({"id": item, "error": err.reason})
-            print(f"{item}: FAILED ({err.reason})")
+        except (VideoReadError, DataError) as err:
+            reason = getattr(err, "reason", None) or str(err).removeprefix(f"{item}: ")
+            failures.append({"id": item, "error": reason})
+            print(f"{item}: FAILED ({reason})")
             continue
         found = found if isinstance(found, list) else [found]
         results += found

@@ -112,8 +112,78 @@ class _OpenWindow:
         return bool(((self.sorted_times >= start) & (self.sorted_times < end)).any())
 
 
+class _Schedule:
+    """The open windows of a run: created as the video reaches them, filled frame by frame."""
+
+    def __init__(self, window: float, stride: float, rel_times: np.ndarray, fps: float):
+        self.window, self.stride, self.rel_times = window, stride, rel_times
+        self.half_step = 0.5 / fps
+        self.open: list[_OpenWindow] = []
+        self.next_start = 0.0
+
+    def next_needed(self) -> float:
+        """The earliest time a frame is still wanted (for skipping and seeking)."""
+        times = [w.next_time() for w in self.open if w.next_time() is not None]
+        return min(times + [self.next_start])
+
+    def feed(self, t: float, rgb_of, lost=()) -> list[_OpenWindow]:
+        """Offer the frame at `t` (`rgb_of()` converts it once); returns completed windows.
+        `lost`: (start, end, why) stretches found since the last call: the windows that need
+        frames from them are dropped."""
+        while self.next_start < t + self.half_step:
+            self.open.append(_OpenWindow(self.next_start, self.next_start + self.window, self.rel_times))
+            self.next_start += self.stride
+        for start, end, _ in lost:
+            self.open = [w for w in self.open if not w.overlaps(start, end)]
+        for win in self.open:
+            win.take(t, self.half_step, rgb_of)
+        done = [w for w in self.open if w.complete()]
+        self.open = [w for w in self.open if not w.complete()]
+        return done
+
+    def tail(self, last_t: float, last_rgb: np.ndarray) -> list[_OpenWindow]:
+        """At the end: windows at least half covered by the video (and the first window)
+        take the last frame for their missing targets, as `VideoReader.read` does."""
+        kept = [w for w in self.open if w.start == 0.0 or last_t - w.start >= self.window / 2]
+        for win in kept:
+            while not win.complete():
+                win.frames[win.order[win.filled]] = last_rgb
+                win.filled += 1
+            win.end = min(win.end, last_t)
+        self.open = []
+        return kept
+
+
+class _Scorer:
+    """Completed windows -> model input -> scores, `batch_size` windows per call."""
+
+    def __init__(self, data_cfg: dict, score_fn: ScoreFn, batch_size: int, result: Timeline,
+                 on_window=None):
+        self.transform = build_transform(data_cfg, training=False)
+        self.short_side = self.transform.sample_short_side(np.random.default_rng(0))
+        self.score_fn, self.batch_size, self.result, self.on_window = score_fn, batch_size, result, on_window
+        self.batch: list[tuple[float, float, torch.Tensor]] = []
+
+    def add(self, win: _OpenWindow, source_hw: tuple[int, int]) -> None:
+        frames = np.stack(win.frames)
+        frames = self.transform.fit_frames(frames, source_hw).reshape(*win.shape, *frames.shape[1:])
+        self.batch.append((win.start, win.end, self.transform(frames)))
+        if len(self.batch) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        scores = self.score_fn(torch.stack([video for _, _, video in self.batch])).float().cpu().numpy()
+        for (start, end, _), row in zip(self.batch, scores):
+            self.result.windows.append((start, end, row))
+            if self.on_window:
+                self.on_window(start, end, row)
+        self.batch.clear()
+
+
 def video_timeline(spec: str, data_cfg: dict, score_fn: ScoreFn, *, window: float | None = None,
-                   stride: float | None = None, batch_size: int = 8, reconnect: int = 5,
+                   stride: float | None = None, batch_size: int = 4, reconnect: int = 5,
                    on_window: Callable[[float, float, np.ndarray], None] | None = None,
                    show_progress: bool = True) -> Timeline:
     """Slide the model's clip over the video `spec` (a path, URL, stream, ``-`` or device).
@@ -123,74 +193,39 @@ def video_timeline(spec: str, data_cfg: dict, score_fn: ScoreFn, *, window: floa
     (``interrupted``).
     """
     source = open_source(spec)
-    transform = build_transform(data_cfg, training=False)
-    short_side = transform.sample_short_side(np.random.default_rng(0))
     result = Timeline(id=spec)
-    pending: list[_OpenWindow] = []
-    batch: list[tuple[float, float, torch.Tensor]] = []
-    live = source.live or spec == "-"
-    if live:
-        batch_size = 1  # a live viewer wants each window as soon as it is complete
-
-    def flush():
-        if batch:
-            scores = score_fn(torch.stack([video for _, _, video in batch])).float().cpu().numpy()
-            for (start, end, _), row in zip(batch, scores):
-                result.windows.append((start, end, row))
-                if on_window:
-                    on_window(start, end, row)
-            batch.clear()
-
-    def finish(win: _OpenWindow, source_hw):
-        frames = np.stack(win.frames)
-        frames = transform.fit_frames(frames, source_hw).reshape(*win.shape, *frames.shape[1:])
-        batch.append((win.start, win.end, transform(frames)))
-        if len(batch) >= batch_size:
-            flush()
-
-    next_start = [0.0]
-
-    def next_needed():
-        times = [w.next_time() for w in pending if w.next_time() is not None]
-        return min(times + [next_start[0]])
-
-    stream = FrameStream(source, next_needed, reconnect=reconnect)
+    # a live viewer wants each window as soon as it is complete
+    scorer = _Scorer(data_cfg, score_fn, 1 if source.live or spec == "-" else batch_size, result,
+                     on_window)
+    schedule = None
+    stream = FrameStream(source, lambda: schedule.next_needed(), reconnect=reconnect)
     result.duration = stream.duration
     window, stride = resolve_window(window, stride, default_video_window(data_cfg, stream.fps))
-    rel_times = window_frame_times(data_cfg, window, stream.fps)
-    half_step = 0.5 / stream.fps
+    schedule = _Schedule(window, stride, window_frame_times(data_cfg, window, stream.fps), stream.fps)
     bar = progress_bar(total=round(stream.duration) if stream.duration else None, unit="s",
                        desc=f"timeline {spec}", main_process=show_progress)
-    last_t, last_frame, source_hw, known_damage = 0.0, None, None, 0
+    last_t, last_frame = 0.0, None
     try:
         with stream:
             for t, frame in stream:
-                if source_hw is None:
-                    source_hw = (frame.height, frame.width)
-                while next_start[0] < t + half_step:
-                    pending.append(_OpenWindow(next_start[0], next_start[0] + window, rel_times))
-                    next_start[0] += stride
-                if known_damage < len(stream.damaged):  # windows needing a lost stretch
-                    for start, end, _ in stream.damaged[known_damage:]:
-                        pending = [w for w in pending if not w.overlaps(start, end)]
-                    known_damage = len(stream.damaged)
-                rgb = []
+                lost = stream.damaged[len(result.damaged):]
+                result.damaged = list(stream.damaged)
+                converted = []
 
                 def rgb_of():
-                    if not rgb:
-                        rgb.append(frame_rgb(frame, short_side))
-                    return rgb[0]
+                    if not converted:
+                        converted.append(frame_rgb(frame, scorer.short_side))
+                    return converted[0]
 
-                for win in pending:
-                    win.take(t, half_step, rgb_of)
-                for win in [w for w in pending if w.complete()]:
-                    finish(win, source_hw)
-                pending = [w for w in pending if not w.complete()]
+                for win in schedule.feed(t, rgb_of, lost):
+                    scorer.add(win, (frame.height, frame.width))
                 last_t, last_frame = t, frame
                 bar.update(max(0, int(t) - bar.n))
             if last_frame is not None:
-                _finish_tail(pending, last_t, frame_rgb(last_frame, short_side), window, finish)
-            flush()
+                last_rgb = frame_rgb(last_frame, scorer.short_side)
+                for win in schedule.tail(last_t, last_rgb):
+                    scorer.add(win, (last_frame.height, last_frame.width))
+            scorer.flush()
     except KeyboardInterrupt:
         result.interrupted = True
         log.warning("%s: interrupted at %.1f s; keeping the %d windows scored so far", spec,
@@ -201,18 +236,6 @@ def video_timeline(spec: str, data_cfg: dict, score_fn: ScoreFn, *, window: floa
     if result.duration is None or result.interrupted:
         result.duration = last_t
     return result
-
-
-def _finish_tail(pending, last_t, last_rgb, window, finish):
-    """At the end: windows at least half covered by the video take the last frame for their
-    missing targets (as `VideoReader.read` does past the end); the first window always."""
-    for win in pending:
-        if win.start == 0.0 or last_t - win.start >= window / 2:
-            while not win.complete():
-                win.frames[win.order[win.filled]] = last_rgb
-                win.filled += 1
-            win.end = min(win.end, last_t)
-            finish(win, last_rgb.shape[:2])
 
 
 # -- feature models ------------------------------------------------------------------------------

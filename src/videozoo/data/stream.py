@@ -140,6 +140,7 @@ class FrameStream:
         self._sleep = sleep
         self.damaged: list[tuple[float, float, str]] = []
         self.reconnects = 0
+        self._seeked = False  # the next frame follows a seek: a jump in time is expected
         self._container = self._open_live() if source.live else self._open()
         self._describe()
 
@@ -296,8 +297,6 @@ class FrameStream:
             pass
         if bad_from is not None and self.source.live:
             self.damaged.append((bad_from, max(bad_from, last_t), bad_reason))
-
-    _seeked = False
 
     def _should_seek(self, packet_t: float, wanted: float, keys: list[float]) -> bool:
         if not self.source.seekable or wanted - packet_t <= self.seek_gap:
