@@ -1,5 +1,6 @@
 """Make the pictures of docs/timelines_and_serving.md and README: a timeline plot and the
-`videozoo serve` page, from a tiny TSN trained on synthetic motion clips and a "story" video
+`videozoo serve` page, from a tiny TSM trained on synthetic motion clips (their classes are
+directions of motion, which TSM's temporal shift sees and TSN cannot) and a "story" video
 whose motion direction changes every few seconds.
 
     python tools/timeline_pictures.py [--work /tmp/timeline_pictures] [--out docs/img]
@@ -24,7 +25,7 @@ STORY = [0, 0, 2, 1, 1, 3, 0]   # class per 4-second stretch
 FPS, SECONDS_EACH, SIZE = 8, 4, 96
 
 
-def train_tiny_tsn(work: Path) -> Path:
+def train_tiny_tsm(work: Path) -> Path:
     import videozoo
     from support import kinetics_overrides
     from videozoo.data.synth_kinetics import synth_kinetics
@@ -34,8 +35,8 @@ def train_tiny_tsn(work: Path) -> Path:
         synth_kinetics(data, videos=96, eval_videos=16, classes=4, size=48, frames=32, seed=0)
     run = work / "run"
     if not (run / "best.pt").exists():
-        videozoo.train("tsn", data=data, output=run, epochs=6, overwrite=True,
-                       set=kinetics_overrides("tsn") + ["train.optimizer.lr=0.003"])
+        videozoo.train("tsm", data=data, output=run, epochs=6, overwrite=True,
+                       set=kinetics_overrides("tsm", ["train.optimizer.lr=0.005", "data.flip=false"]))
     return run / "best.pt"
 
 
@@ -96,9 +97,9 @@ def main():
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = train_tiny_tsn(work)
+    ckpt = train_tiny_tsm(work)
     video = story_video(work / "story.mp4")
-    subprocess.run([sys.executable, "-m", "videozoo", "predict", "tsn", "--weights", str(ckpt), str(video),
+    subprocess.run([sys.executable, "-m", "videozoo", "predict", "tsm", "--weights", str(ckpt), str(video),
                     "--timeline", "--window", "2", "--stride", "1", "--smooth", "3",
                     "--output", str(work / "story.jsonl"), "--plot", str(out / "timeline_plot.png")],
                    check=True)
