@@ -222,3 +222,31 @@ def test_sigterm_finishes_the_request_in_flight(server, files):
     with pytest.raises(OSError):
         server.request("GET", "/healthz", timeout=2)
     assert not leftover_uploads(server)
+
+
+def test_url_fetch_is_bounded_by_the_upload_limit(files, tmp_path):
+    """What --allow-urls does with a URL: fetch it over http into the upload file, refusing
+    bodies over the limit (tested on the method, without a second server)."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    from types import SimpleNamespace
+
+    from videozoo.serve import HTTPFailure, VideoService
+
+    handler = partial(SimpleHTTPRequestHandler, directory=str(files["clip"].parent))
+    handler.log_message = lambda *a: None
+    web = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{web.server_address[1]}/{files['clip'].name}"
+    try:
+        size = files["clip"].stat().st_size
+        VideoService.download(SimpleNamespace(max_upload=size), url, tmp_path / "got")
+        assert (tmp_path / "got").read_bytes() == files["clip"].read_bytes()
+        with pytest.raises(HTTPFailure) as refused:
+            VideoService.download(SimpleNamespace(max_upload=size - 1), url, tmp_path / "big")
+        assert refused.value.status == 413
+        with pytest.raises(HTTPFailure) as missing:
+            VideoService.download(SimpleNamespace(max_upload=size), url + ".nope", tmp_path / "x")
+        assert missing.value.status == 422
+    finally:
+        web.shutdown()

@@ -173,6 +173,13 @@ def test_feature_model_timeline_over_per_second_features(tmp_path):
     whole = predictor.predict_timeline({k: v[10:30] for k, v in features.items()}, window=20, topk=3)
     assert whole["windows"][0]["scores"] == pytest.approx(result["windows"][1]["scores"], abs=1e-5)
 
+    from videozoo.data.synth import synth_youtube8m
+    synth_youtube8m(str(tmp_path / "yt"), videos=8, classes=8, seed=0, shards=1)
+    shard = sorted((tmp_path / "yt").glob("train*.tfrecord"))[0]
+    per_record = predictor.predict_timeline(shard, window=30, stride=30)
+    assert per_record and all(r["windows"] and r["windows"][0]["start"] == 0 for r in per_record)
+    assert len({r["id"] for r in per_record}) == len(per_record)
+
 
 def test_live_stream_follow_reconnect_and_ctrl_c(videos, tmp_path):
     port = free_port()
@@ -227,3 +234,21 @@ def test_stdin_input(videos, tmp_path):
         os.close(saved)
     assert [s for s, _, _ in result.windows] == [0.0, 5.0, 10.0, 15.0, 20.0]
     assert result.id == "-" and 29 <= result.duration <= 30.5
+
+
+def test_http_url_input(videos):
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(videos["short"].parent))
+    handler.log_message = lambda *a: None
+    web = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{web.server_address[1]}/{videos['short'].name}"
+        result = tl.video_timeline(url, DATA_CFG, lambda v: torch.ones(len(v), 4), window=10,
+                                   show_progress=False)
+    finally:
+        web.shutdown()
+    assert [s for s, _, _ in result.windows] == [0.0, 5.0, 10.0, 15.0, 20.0] and not result.damaged

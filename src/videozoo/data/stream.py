@@ -70,6 +70,8 @@ def open_source(spec: str) -> Source:
         options = {"rw_timeout": str(NETWORK_TIMEOUT_US)}
         if scheme.startswith("rtsp"):
             options = {"rtsp_transport": "tcp", "timeout": str(NETWORK_TIMEOUT_US)}
+        elif scheme in ("http", "https"):  # FFmpeg's own reconnects, mid-file included
+            options.update(reconnect="1", reconnect_streamed="1", reconnect_delay_max="30")
         live = scheme in LIVE_SCHEMES or spec.split("?", 1)[0].endswith(".m3u8")
         return Source(spec, spec, options=options, live=live)
     if spec.startswith("/dev/video"):
