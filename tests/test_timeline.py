@@ -252,3 +252,27 @@ def test_http_url_input(videos):
     finally:
         web.shutdown()
     assert [s for s, _, _ in result.windows] == [0.0, 5.0, 10.0, 15.0, 20.0] and not result.damaged
+
+
+@pytest.mark.parametrize("gop", [10, 600])
+def test_sparse_windows_seek_instead_of_decoding_everything(videos, tmp_path, monkeypatch, gop):
+    video = encode_levels(tmp_path / f"gop{gop}.mp4", 60, fps=10, gop=gop)
+    yielded = []
+
+    class Counting(tl.FrameStream):
+        def __iter__(self):
+            for item in super().__iter__():
+                yielded.append(item[0])
+                yield item
+
+    monkeypatch.setattr(tl, "FrameStream", Counting)
+    score, seen = grey_levels(videos)
+    result = tl.video_timeline(str(video), DATA_CFG, score, window=20, stride=20, show_progress=False)
+    assert [s for s, _, _ in result.windows] == [0.0, 20.0, 40.0]
+    if gop == 10:  # 1 s keyframe interval: seeks skip most of the 600 frames
+        assert len(yielded) < 300, len(yielded)
+    with VideoReader(video) as reader:  # the same frames as without seeking
+        rel = np.round(tl.window_frame_times(DATA_CFG, 20, 10) * 10).astype(int).reshape(-1)
+        expected = [build_transform(DATA_CFG, training=False)(
+            reader.read(int(s * 10) + rel, size=DATA_CFG["short_side"])[None]) for s in (0, 20, 40)]
+    assert torch.allclose(torch.cat(seen), torch.stack(expected), atol=1e-5)

@@ -143,6 +143,7 @@ class FrameStream:
         self.damaged: list[tuple[float, float, str]] = []
         self.reconnects = 0
         self._seeked = False  # the next frame follows a seek: a jump in time is expected
+        self._sought = -1.0   # the last wanted time sought to
         self._container = self._open_live() if source.live else self._open()
         self._describe()
 
@@ -236,78 +237,65 @@ class FrameStream:
     def _connection_frames(self, offset: float, last_t: float):
         """Frames of the current connection, times shifted by `offset` (the first frame of a
         live connection starts at `offset`)."""
-        stream, codec = self._stream, self._stream.codec_context
-        base = None  # this connection's first frame time
-        frame_step = 1.0 / self.fps
-        jump = max(2.0, 10 * frame_step)
-        bad_from, bad_reason = None, ""
+        codec = self._stream.codec_context
+        clock = _Clock(offset, max(2.0, 10 / self.fps))
+        damage = _Damage(self.damaged)
         keys: list[float] = []
-        packets = self._container.demux(stream)
+        packets = self._container.demux(self._stream)
         while True:
             try:
                 packet = next(packets)
             except StopIteration:
                 break
             except (av.FFmpegError, OSError) as err:
-                if bad_from is None:
-                    bad_from, bad_reason = max(last_t, 0.0), f"unreadable data: {_reason(err)}"
-                if not self.source.live and base is not None:
-                    self.damaged.append((bad_from, self.duration or bad_from, bad_reason))
+                damage.start(max(last_t, 0.0), f"unreadable data: {_reason(err)}")
                 break
-            packet_t = (float(packet.pts * packet.time_base) - base + offset
-                        if packet.pts is not None and base is not None else None)
+            packet_t = clock.of(packet.pts, packet.time_base)
             if packet.is_keyframe and packet_t is not None:
                 keys.append(packet_t)
             wanted = self.next_needed()
             if packet_t is not None and wanted is not None and packet.size:
                 if self._should_seek(packet_t, wanted, keys):
-                    self._seek(wanted - offset + base)
-                    packets = self._container.demux(stream)
+                    self._seek(wanted - offset + clock.base, wanted)
+                    packets = self._container.demux(self._stream)
                     continue
-                codec.skip_frame = "NONREF" if packet_t < wanted - frame_step else "DEFAULT"
+                codec.skip_frame = "NONREF" if packet_t < wanted - 1 / self.fps else "DEFAULT"
             try:
                 frames = codec.decode(packet)
             except (av.FFmpegError, ValueError) as err:
-                if bad_from is None:
-                    bad_from, bad_reason = max(last_t, 0.0), f"undecodable data: {_reason(err)}"
+                damage.start(max(last_t, 0.0), f"undecodable data: {_reason(err)}")
                 continue
             for frame in frames:
-                if frame.time is None:
-                    continue
-                if base is None:
-                    base = float(frame.time)
-                t = float(frame.time) - base + offset
-                if t <= last_t:
+                t = clock.frame_time(frame)
+                if t is None or t <= last_t:
                     continue  # frames before a seek target, repeated timestamps
-                if bad_from is None and last_t >= 0 and t - last_t > jump and not self._seeked:
-                    bad_from, bad_reason = last_t, "no frames (timestamps jump)"
-                if bad_from is not None:
-                    self.damaged.append((bad_from, t, bad_reason))
-                    bad_from = None
-                self._seeked = False
-                last_t = t
+                if last_t >= 0 and t - last_t > clock.jump and not self._seeked:
+                    damage.start(last_t, "no frames (timestamps jump)")
+                damage.end(t)
+                self._seeked, last_t = False, t
                 yield t, frame
         codec.skip_frame = "DEFAULT"
         try:
-            for frame in codec.decode(None):
-                if frame.time is not None and base is not None:
-                    t = float(frame.time) - base + offset
-                    if t > last_t:
-                        last_t = t
-                        yield t, frame
+            for frame in codec.decode(None):  # the frames the decoder still holds
+                t = clock.frame_time(frame)
+                if t is not None and t > last_t:
+                    last_t = t
+                    yield t, frame
         except (av.FFmpegError, ValueError):
             pass
-        if bad_from is not None and self.source.live:
-            self.damaged.append((bad_from, max(bad_from, last_t), bad_reason))
+        damage.end(max(last_t, self.duration or 0.0) if not self.source.live else last_t)
 
     def _should_seek(self, packet_t: float, wanted: float, keys: list[float]) -> bool:
-        if not self.source.seekable or wanted - packet_t <= self.seek_gap:
+        # Each wanted time is sought at most once (a seek may land far before it on a long
+        # GOP; decoding forward from there always progresses).
+        if not self.source.seekable or wanted - packet_t <= self.seek_gap or wanted <= self._sought:
             return False
         gaps = np.diff(keys[-8:]) if len(keys) > 1 else np.array([])
         gop = float(np.median(gaps)) if len(gaps) else 0.0
         return wanted - packet_t > 2 * gop  # the seek lands on a keyframe before `wanted`
 
-    def _seek(self, stream_seconds: float):
+    def _seek(self, stream_seconds: float, wanted: float):
+        self._sought = wanted
         stream = self._stream
         target = int(stream_seconds / stream.time_base)
         try:
@@ -316,3 +304,39 @@ class FrameStream:
             return
         stream.codec_context.flush_buffers()
         self._seeked = True
+
+
+class _Clock:
+    """Seconds of one connection: stream times minus its first frame's, plus `offset`."""
+
+    def __init__(self, offset: float, jump: float):
+        self.offset, self.jump, self.base = offset, jump, None
+
+    def of(self, pts, time_base) -> float | None:
+        if pts is None or self.base is None:
+            return None
+        return float(pts * time_base) - self.base + self.offset
+
+    def frame_time(self, frame) -> float | None:
+        if frame.time is None:
+            return None
+        if self.base is None:
+            self.base = float(frame.time)
+        return float(frame.time) - self.base + self.offset
+
+
+class _Damage:
+    """An open damaged stretch: started at the first failure, closed by the next good frame
+    (or the end), then appended to `found` as (start, end, reason)."""
+
+    def __init__(self, found: list):
+        self.found, self.since, self.reason = found, None, ""
+
+    def start(self, t: float, reason: str) -> None:
+        if self.since is None:
+            self.since, self.reason = t, reason
+
+    def end(self, t: float) -> None:
+        if self.since is not None:
+            self.found.append((self.since, max(self.since, t), self.reason))
+            self.since = None
