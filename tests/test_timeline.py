@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from stream_support import encode_levels, free_port, start_sender, tiny_tsn_checkpoint
-from support import kinetics_overrides, run_videozoo
+from support import kinetics_overrides
 from videozoo import timeline as tl
 from videozoo.cli import main
 from videozoo.config import build_config
-from videozoo.data.stream import FrameStream, open_source, sniff_container
+from videozoo.data.stream import open_source, sniff_container
 from videozoo.data.transforms import build_transform
 from videozoo.data.video import VideoReader
 from videozoo.errors import DataError, DataNotFoundError

@@ -40,6 +40,8 @@ log = logging.getLogger("videozoo")
 
 #: default window of segment-sampling models, seconds (a Kinetics clip's length)
 SEGMENT_WINDOW_S = 10.0
+#: a log line every this many seconds of video (the progress bar only shows on a terminal)
+LOG_EVERY_S = 600.0
 
 #: scores [N, C] of a batch of windows: videos float [N, V, T, 3, S, S] or a feature batch dict
 ScoreFn = Callable[[object], torch.Tensor]
@@ -204,7 +206,7 @@ def video_timeline(spec: str, data_cfg: dict, score_fn: ScoreFn, *, window: floa
     schedule = _Schedule(window, stride, window_frame_times(data_cfg, window, stream.fps), stream.fps)
     bar = progress_bar(total=round(stream.duration) if stream.duration else None, unit="s",
                        desc=f"timeline {spec}", main_process=show_progress)
-    last_t, last_frame = 0.0, None
+    last_t, last_frame, next_log = 0.0, None, LOG_EVERY_S
     try:
         with stream:
             for t, frame in stream:
@@ -221,6 +223,9 @@ def video_timeline(spec: str, data_cfg: dict, score_fn: ScoreFn, *, window: floa
                     scorer.add(win, (frame.height, frame.width))
                 last_t, last_frame = t, frame
                 bar.update(max(0, int(t) - bar.n))
+                if show_progress and t >= next_log:  # for logs, where no bar is drawn
+                    log.info("%s: %s of video done, %d windows", spec, clock(t), len(result.windows))
+                    next_log += LOG_EVERY_S
             if last_frame is not None:
                 last_rgb = frame_rgb(last_frame, scorer.short_side)
                 for win in schedule.tail(last_t, last_rgb):
