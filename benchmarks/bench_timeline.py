@@ -7,7 +7,8 @@ shifted timestamps (no re-encoding) up to `--minutes`: a two-hour 1080p file in 
 of CPU. The model: TSN ResNet-50 with random weights at its packaged settings (8 segments,
 224 crops), the default batch of windows.
 
-Runs (each a fresh `videozoo` process; RSS from the kernel's ru_maxrss of the child):
+Runs (each a fresh `videozoo` process; peak RSS and CPU seconds from the kernel's rusage of
+the child; video seconds per CPU second is the steadier figure on a shared machine):
 
 * the short piece and the long file with the same windows (memory must not grow with length);
 * `--window`/`--stride` sparse windows (default 60 s / 60 s: 8 frames a minute, decode seeks
@@ -105,8 +106,10 @@ def run_timeline(ckpt: Path, video: Path, out: Path, window: float | None,
     windows = sum(1 for line in out.read_text().splitlines() if '"error"' not in line)
     with av.open(str(video)) as container:
         seconds = float(container.duration / 1e6)
+    cpu = usage.ru_utime + usage.ru_stime
     return {"video_s": round(seconds), "window": window or 10.0, "stride": stride or 5.0,
             "windows": windows, "wall_s": round(wall, 1), "video_s_per_s": round(seconds / wall, 1),
+            "cpu_s": round(cpu), "video_s_per_cpu_s": round(seconds / cpu, 2),
             "peak_rss_mb": round(usage.ru_maxrss / 1024)}
 
 
@@ -136,12 +139,13 @@ def main():
         dense = repeat_by_remux(piece, folder / f"dense_{args.dense_minutes:g}min.mp4",
                                 args.dense_minutes * 60)
         runs.append(("dense", dense, None, None))
-    print("| input | video | window / stride | windows | wall | video s per s | peak RSS |")
-    print("|---|---|---|---|---|---|---|")
+    print("| input | video | window / stride | windows | wall | video s / s | CPU | video s / CPU s | peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, video, window, stride in runs:
         r = run_timeline(ckpt, video, folder / f"{name}.jsonl", window, stride)
         print(f"| {name} 1920x1080 | {r['video_s'] / 60:.1f} min | {r['window']:g} s / {r['stride']:g} s "
-              f"| {r['windows']} | {r['wall_s']:.0f} s | {r['video_s_per_s']} | {r['peak_rss_mb']} MB |",
+              f"| {r['windows']} | {r['wall_s']:.0f} s | {r['video_s_per_s']} | {r['cpu_s']} s "
+              f"| {r['video_s_per_cpu_s']} | {r['peak_rss_mb']} MB |",
               flush=True)
         print("#", json.dumps(r), flush=True)
 
