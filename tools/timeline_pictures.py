@@ -66,14 +66,15 @@ def screenshot_page(ckpt: Path, video: Path, png: Path) -> None:
                 time.sleep(0.3)
         options = webdriver.ChromeOptions()
         for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--no-first-run", "--window-size=820,760"):
+                     "--disable-component-update", "--no-first-run", "--window-size=820,900"):
             options.add_argument(flag)
         browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         try:
             browser.get(f"http://127.0.0.1:{port}/")
+            browser.find_element(By.ID, "window").send_keys("2")
             browser.find_element(By.ID, "file").send_keys(str(video))
             WebDriverWait(browser, 120).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#timeline .band"))
-            browser.execute_script("const p = document.getElementById('player'); p.pause(); p.currentTime = 9;")
+            browser.execute_script("const p = document.getElementById('player'); p.pause(); p.currentTime = 14;")
             time.sleep(1)
             browser.save_screenshot(str(png))
         finally:
