@@ -34,6 +34,11 @@ __all__ = ["list_models", "list_pretrained", "create_model", "load_model", "Pred
 
 log = logging.getLogger("videozoo")
 
+#: windows per forward pass of a video timeline, on CPU / on an accelerator (at most the eval
+#: batch size): with the open windows' frames, what a timeline holds whatever the video's
+#: length. On CPU a bigger batch is not faster, only bigger (ResNet-50: ~100 MB a window).
+TIMELINE_BATCH = {"cpu": 1, "accelerator": 4}
+
 #: keyword shortcuts for the settings people change most
 SHORTCUTS = {"epochs": "train.epochs", "batch_size": "train.batch_size",
              "lr": "train.optimizer.lr", "num_classes": "model.num_classes"}
@@ -195,6 +200,65 @@ class Predictor:
                             self.class_names, self.ctx, topk=topk, batch_size=self.batch_size,
                             amp=self.plan.amp, amp_dtype=self.plan.amp_dtype or "bfloat16",
                             decode_pool=self.decode_pool())
+
+    def predict_timeline(self, input, window: float | None = None, stride: float | None = None,
+                         topk: int | None = None, smooth: int = 1, **options: Any):
+        """Top-k per window of a long video (see ``videozoo.timeline``).
+
+        ``input``: a video file, URL, live stream, ``"-"`` or capture device (video models);
+        a TFRecord shard or ``{"rgb", "audio"}`` features (feature models: windows of
+        ``window`` seconds of per-second features). ``window`` / ``stride`` in seconds (default:
+        the model's clip, half of it). Returns ``{"id", "windows": [rows], "segments":
+        [merged windows], "duration", "interrupted"}``; a shard gives a list of those, one
+        per record. ``options``: ``batch_size``, ``reconnect``, ``on_window``,
+        ``show_progress`` (``video_timeline``).
+        """
+        from videozoo import timeline as tl
+
+        k = topk or self.task.default_top_k
+
+        def summary(result: tl.Timeline) -> dict:
+            rows = tl.timeline_rows(result, self.class_names, k, smooth)
+            return {"id": result.id, "windows": rows, "segments": tl.segments(rows),
+                    "duration": result.duration, "interrupted": result.interrupted}
+
+        if self.config["data"]["format"] != "kinetics":
+            if isinstance(input, dict):
+                batch = registry.dataset_module("youtube8m").batch_from_decoded(
+                    {"max_frames": 1 << 30}, input)
+                return summary(tl.feature_timeline("decoded", batch["rgb"][0], batch["audio"][0],
+                                                   self.score_batch, window=window, stride=stride))
+            return [summary(result) for result in self._feature_timelines(input, window, stride)]
+        per_call = TIMELINE_BATCH["cpu" if self.ctx.device.type == "cpu" else "accelerator"]
+        options.setdefault("batch_size", min(self.batch_size, per_call))
+        return summary(tl.video_timeline(str(input), self.config["data"], self.score_batch,
+                                         window=window, stride=stride, **options))
+
+    def _feature_timelines(self, path, window, stride):
+        """One feature timeline per record of the shard(s) ``path``, whole records (no
+        max_frames cut)."""
+        from videozoo import timeline as tl
+        from videozoo.data import build_source
+
+        cfg = {**self.config, "data": {**self.config["data"], "max_frames": 1 << 30}}
+        source = build_source(cfg, "predict", training=False, batch_size=1,
+                              inputs=[str(path)] if isinstance(path, (str, Path)) else list(path))
+        for batch in source.batches(0):
+            for file, vid, reason in batch.get("skipped", []):
+                log.warning("%s: skipped %s (%s)", file, vid, reason)
+            for i, vid in enumerate(batch["ids"]):
+                length = int(batch["mask"][i].sum())
+                yield tl.feature_timeline(vid, batch["rgb"][i, :length], batch["audio"][i, :length],
+                                          self.score_batch, window=window, stride=stride)
+
+    @torch.inference_mode()
+    def score_batch(self, inputs) -> torch.Tensor:
+        """Scores ``[N, C]`` of model inputs: videos float ``[N, V, T, 3, S, S]`` (video
+        models) or ``{"rgb", "audio", "mask"}`` batches (feature models)."""
+        from videozoo.engine.tasks import to_device
+
+        batch = inputs if isinstance(inputs, dict) else {"video": inputs}
+        return self.task.scores(self.model, to_device(batch, self.ctx.device)).float().cpu()
 
     @torch.inference_mode()
     def _predict_decoded(self, item, topk: int | None, name: str) -> dict:

@@ -70,6 +70,26 @@ def _add_inference_args(p: argparse.ArgumentParser, compile: bool = True) -> Non
                         "off for many videos: the first compile takes a minute or more on CPU")
 
 
+def _add_timeline_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("timelines (long videos, URLs, live streams: docs/timelines_and_serving.md)")
+    g.add_argument("--timeline", action="store_true",
+                   help="top-k per window slid over each input (inputs may also be http(s) URLs, "
+                        "rtsp/rtmp/udp/tcp/hls streams, - for stdin, /dev/videoN)")
+    g.add_argument("--window", type=float, metavar="S",
+                   help="window length in seconds (default: 10 s for segment-sampling and feature "
+                        "models, the clip's span for dense sampling)")
+    g.add_argument("--stride", type=float, metavar="S", help="seconds between window starts "
+                                                             "(default: half the window)")
+    g.add_argument("--smooth", type=int, default=1, metavar="K",
+                   help="average scores over K neighbouring windows before top-k (default 1: off)")
+    g.add_argument("--plot", metavar="PNG", help="also draw the timeline as a PNG")
+    g.add_argument("--follow", action="store_true",
+                   help="print each window as it completes (live streams); Ctrl-C stops and "
+                        "writes everything so far")
+    g.add_argument("--reconnect", type=int, default=5, metavar="N",
+                   help="live streams: reconnect attempts after a drop (backoff 0.5 s to 30 s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="videozoo",
@@ -136,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv-escape", action="store_true",
                    help="--format csv for a spreadsheet: prefix ' to cells starting with "
                         "= + - @ (ids are then no longer verbatim)")
+    _add_timeline_args(p)
     _add_config_args(p)
     _add_inference_args(p)
 
@@ -277,6 +298,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cache", help="list or clear the downloaded and converted weights")
     p.add_argument("action", choices=["list", "clear"])
 
+    p = sub.add_parser("serve", help="an HTTP service (and a web page) around a video model",
+                       description="Serve a video model over HTTP: POST /v1/predict (upload or "
+                       "URL; ?timeline=1 for windows), GET /v1/models, /healthz, /metrics, and "
+                       "a page at / to drop a video on. Needs the 'serve' extra: pip install "
+                       "'videozoo[serve]'. SIGTERM finishes the requests in flight, then stops.")
+    p.add_argument("model", metavar="MODEL_OR_TAG",
+                   help="a model name with --weights, or a checkpoint / bundle folder")
+    p.add_argument("--weights", metavar="CKPT", help="checkpoint or bundle folder of MODEL")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-upload-mb", type=float, default=200, metavar="N",
+                   help="largest accepted upload (default 200 MB; larger: 413)")
+    p.add_argument("--workers", type=int, default=2, metavar="N",
+                   help="requests decoded at once; the model itself runs on one batching thread")
+    p.add_argument("--queue-size", type=int, default=16, metavar="N",
+                   help="requests waiting beyond the workers before 503 + Retry-After")
+    p.add_argument("--timeout", type=float, default=120, metavar="S",
+                   help="seconds a request may take before 504")
+    p.add_argument("--batch-wait-ms", type=float, default=10, metavar="MS",
+                   help="how long the model waits for other requests' clips to batch with")
+    p.add_argument("--allow-urls", action="store_true",
+                   help='accept JSON {"url": "http(s)://..."}: the server fetches the video')
+    _add_config_args(p)
+
     p = sub.add_parser("plot", help="draw loss / lr / metric curves of a training run (PNG)")
     p.add_argument("run_dir", help="a folder written by `videozoo train`")
     p.add_argument("--output", metavar="FILE", help="PNG path (default: RUN_DIR/curves.png)")
@@ -396,14 +442,92 @@ def cmd_predict(args) -> int:
     _model_from_weights(args, takes_inputs=True)
     fmt = infer_format(args.output, args.format)
     check_csv_escape(fmt, args.csv_escape)
+    _check_timeline_args(args, fmt)
     with Predictor(args.weights, device=args.device, model=args.model, config=args.config,
                    set=_inference_overrides(args), precision=args.precision,
                    compile=args.compile) as predictor:
+        if args.timeline:
+            return _predict_timelines(args, predictor, fmt)
         rows = predictor.predict(args.inputs, topk=args.topk)
     ext = {"jsonl": "jsonl", "csv": "csv", "kaggle": "csv"}[fmt]
     out = args.output or str(Path(args.weights).with_name(f"predictions.{ext}"))
     write_predictions(rows, out, fmt, csv_escape=args.csv_escape)
     _print_rows(rows, out, fmt)
+    return 0
+
+
+def _check_timeline_args(args, fmt: str) -> None:
+    from videozoo.errors import ConfigError
+
+    if not args.timeline:
+        given = [flag for flag, value in (("--window", args.window), ("--stride", args.stride),
+                                          ("--plot", args.plot), ("--follow", args.follow),
+                                          ("--smooth", args.smooth != 1)) if value]
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply with --timeline")
+    elif fmt == "kaggle":
+        raise ConfigError("--timeline writes jsonl or csv rows per window, not --format kaggle")
+    elif args.smooth < 1:
+        raise ConfigError(f"--smooth must be at least 1 window, got {args.smooth}")
+
+
+def _timeline_inputs(inputs: list[str], video_model: bool) -> list[str]:
+    """Folders -> their videos (video models); everything else as given."""
+    from videozoo.data.video import find_video_files
+
+    out = []
+    for item in inputs:
+        out += [str(p) for p in find_video_files(item)] if video_model and Path(item).is_dir() else [item]
+    return out
+
+
+def _predict_timelines(args, predictor, fmt: str) -> int:
+    from videozoo import timeline as tl
+    from videozoo.data.video import VideoReadError
+    from videozoo.engine.predict import write_timeline
+    from videozoo.errors import DataError, NothingUsableError
+
+    out = args.output or str(Path(args.weights).with_name(f"timeline.{fmt}"))
+    video_model = predictor.config["data"]["format"] == "kinetics"
+
+    def follow(start, end, scores):
+        top = tl.top_k(scores, predictor.class_names, 3)
+        print(f"{tl.clock(start)}-{tl.clock(end)} " + ", ".join(
+            f"{n} {s:.2f}" for n, s in zip(top["class_names"], top["scores"])), flush=True)
+
+    results, failures, interrupted = [], [], False
+    for item in _timeline_inputs(args.inputs, video_model):
+        try:
+            found = predictor.predict_timeline(
+                item, window=args.window, stride=args.stride, topk=args.topk, smooth=args.smooth,
+                **({"reconnect": args.reconnect, "on_window": follow if args.follow else None}
+                   if video_model else {}))
+        except (VideoReadError, DataError) as err:
+            reason = getattr(err, "reason", None) or str(err).removeprefix(f"{item}: ")
+            failures.append({"id": item, "error": reason})
+            print(f"{item}: FAILED ({reason})")
+            continue
+        found = found if isinstance(found, list) else [found]
+        results += found
+        if any(r["interrupted"] for r in found):
+            interrupted = True
+            break
+    rows = [row for r in results for row in r["windows"]] + failures
+    segments_path = write_timeline(rows, out, fmt)
+    for result in results:
+        print(f"{result['id']} ({tl.clock(result['duration'] or 0)}):")
+        for seg in result["segments"][:40]:
+            print("  " + tl.segment_line(seg))
+        if len(result["segments"]) > 40:
+            print(f"  ... {len(result['segments']) - 40} more segments in {segments_path}")
+    if args.plot and results:
+        tl.plot_timeline({r["id"]: r["windows"] for r in results}, args.plot)
+        print(f"plot written to {args.plot}")
+    windows = sum(1 for row in rows if "error" not in row)
+    print(f"{windows} windows of {len(results)} input(s) written to {out} ({fmt}), segments to "
+          f"{segments_path}" + (" (interrupted: everything so far)" if interrupted else ""))
+    if not windows:
+        raise NothingUsableError(f"no window could be scored (reasons in {out})")
     return 0
 
 
@@ -560,6 +684,27 @@ def cmd_extract(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from videozoo.api import Predictor
+    from videozoo.errors import ConfigError
+
+    try:
+        import fastapi, multipart, prometheus_client, uvicorn  # noqa: F401,E401
+    except ImportError as err:
+        raise ConfigError(f"serve needs the 'serve' extra ({err.name} is missing): "
+                          "pip install 'videozoo[serve]'") from None
+    from videozoo.serve import run_server
+
+    weights = args.weights or args.model
+    predictor = Predictor(weights, device=args.device, model=args.model if args.weights else None,
+                          config=args.config, set=list(args.overrides))
+    name = predictor.config["model"].get("name") or (args.model if args.weights else Path(weights).stem)
+    run_server(predictor, model_name=name, weights=weights, host=args.host, port=args.port,
+               workers=args.workers, queue_size=args.queue_size, max_upload_mb=args.max_upload_mb,
+               timeout=args.timeout, allow_urls=args.allow_urls, batch_wait_ms=args.batch_wait_ms)
+    return 0
+
+
 def cmd_plot(args) -> int:
     from videozoo.reports import plot_run
     print(f"curves written to {plot_run(args.run_dir, args.output)}")
@@ -573,8 +718,8 @@ def cmd_demo(args) -> int:
 
 COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict,
             "info": cmd_info, "export": cmd_export, "convert": cmd_convert, "check": cmd_check, "upgrade": cmd_upgrade,
-            "embed": cmd_embed, "extract": cmd_extract, "plot": cmd_plot, "demo": cmd_demo,
-            "models": cmd_models, "download": cmd_download, "cache": cmd_cache}
+            "embed": cmd_embed, "extract": cmd_extract, "plot": cmd_plot, "serve": cmd_serve,
+            "demo": cmd_demo, "models": cmd_models, "download": cmd_download, "cache": cmd_cache}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -134,3 +134,44 @@ def write_predictions(rows: list[dict], path: str | Path, fmt: str,
                       csv_escape: bool = False) -> Path:
     """Write ``rows`` as ``fmt`` to ``path`` atomically (``csv_escape``: see the module doc)."""
     return atomic_write_text(path, format_predictions(rows, fmt, csv_escape))
+
+
+def format_timeline(rows: list[dict], fmt: str) -> str:
+    """Timeline rows (``videozoo.timeline.timeline_rows``) as JSON lines or CSV (one line per
+    window and rank; damaged stretches and failed inputs with their error). Cells are kept
+    verbatim: these files are for programs."""
+    import csv
+
+    if fmt == "jsonl":
+        return "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows)
+    if fmt != "csv":
+        raise ConfigError(f"a timeline is written as jsonl or csv, not {fmt}")
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["id", "start", "end", "rank", "class_id", "class_name", "score", "error"])
+    for row in rows:
+        span = [row.get("start", ""), row.get("end", "")]
+        if "error" in row:
+            writer.writerow([row["id"], *span, "", "", "", "",
+                             row["error"]])
+            continue
+        for rank, (c, n, s) in enumerate(zip(row["class_ids"], row["class_names"], row["scores"]), 1):
+            writer.writerow([row["id"], *span, rank, c, n,
+                             f"{s:.6f}", ""])
+    return text.getvalue()
+
+
+def write_timeline(rows: list[dict], path: str | Path, fmt: str) -> Path:
+    """Write the window rows to ``path`` and the merged segments (one line each, per input)
+    to ``<path stem>.segments.txt``, atomically; returns the segments path."""
+    from videozoo.timeline import segment_line, segments
+
+    atomic_write_text(path, format_timeline(rows, fmt))
+    lines = []
+    for vid in dict.fromkeys(row["id"] for row in rows):
+        mine = [row for row in rows if row["id"] == vid and "start" in row]
+        lines += [f"# {vid}"] + [segment_line(seg) for seg in segments(mine)]
+        lines += [f"failed: {row['error']}" for row in rows if row["id"] == vid and "start" not in row]
+    segments_path = Path(path).with_suffix(".segments.txt")
+    atomic_write_text(segments_path, "\n".join(lines) + "\n")
+    return segments_path
