@@ -722,16 +722,23 @@ COMMANDS = {"synth": cmd_synth, "train": cmd_train, "eval": cmd_eval, "predict":
             "demo": cmd_demo, "models": cmd_models, "download": cmd_download, "cache": cmd_cache}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; the exit code says how it ended (``errors.EXIT_MEANINGS``)."""
+def parse_command_line(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed command line; predict / embed inputs may also follow an option
+    (`predict tsm --weights W a.mp4`). Exits with usage (2) on a bad command line."""
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)
-    if extras:  # predict / embed inputs after an option (`predict tsm --weights W a.mp4`)
+    if extras:
         if getattr(args, "inputs", None) is not None and args.command in ("predict", "embed") \
                 and not any(e.startswith("-") for e in extras):
             args.inputs += extras
         else:
             parser.error("unrecognized arguments: " + " ".join(extras))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit code says how it ended (``errors.EXIT_MEANINGS``)."""
+    args = parse_command_line(argv)
     setup_logging(args.verbose)
     debug = bool(os.environ.get("VIDEOZOO_DEBUG"))
     try:
