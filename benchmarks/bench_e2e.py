@@ -257,7 +257,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     result = run(args)
     print_table(result)
-    out = args.json or HERE / "results" / f"e2e_{args.model}{'_compiled' if args.compile else ''}.json"
+    suffix = "_compiled" if args.compile else ""
+    out = args.json or HERE / "results" / f"e2e_{args.model}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"raw results: {out}")

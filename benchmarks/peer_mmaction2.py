@@ -89,7 +89,8 @@ def randomise(model: torch.nn.Module, seed: int) -> None:
         nonlocal_inner = ".non_local_block" in name and not name.endswith("conv_out.bn")
         if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)) and not nonlocal_inner:
             fan_in = module.weight[0].numel()
-            module.weight.data = torch.randn(module.weight.shape, generator=gen) * (2 / fan_in) ** 0.5
+            scale = (2 / fan_in) ** 0.5
+            module.weight.data = torch.randn(module.weight.shape, generator=gen) * scale
         elif isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             c = module.num_features
             module.weight.data = torch.rand(c, generator=gen) * 0.5 + 0.5
@@ -97,7 +98,8 @@ def randomise(model: torch.nn.Module, seed: int) -> None:
             module.running_mean = torch.randn(c, generator=gen) * 0.1
             module.running_var = torch.rand(c, generator=gen) + 0.5
         elif isinstance(module, torch.nn.Linear):
-            module.weight.data = torch.randn(module.weight.shape, generator=gen) * 2 * module.in_features ** -0.5
+            scale = 2 * module.in_features ** -0.5
+            module.weight.data = torch.randn(module.weight.shape, generator=gen) * scale
             module.bias.data = torch.randn(module.bias.shape, generator=gen) * 0.1
 
 
