@@ -199,7 +199,7 @@ def test_live_stream_follow_reconnect_and_ctrl_c(videos, tmp_path):
             lines.append(line)
             if line.startswith("0:0") and int(line[2:4]) >= 5:  # a window after the outage
                 break
-        cli.send_signal(signal.SIGINT)
+        cli.send_signal(signal.SIGTERM)  # as a supervisor stops it; Ctrl-C takes the same path
         rest, err = cli.communicate(timeout=30)
     finally:
         for proc in (cli, first, second):

@@ -482,6 +482,21 @@ def _timeline_inputs(inputs: list[str], video_model: bool) -> list[str]:
 
 
 def _predict_timelines(args, predictor, fmt: str) -> int:
+    """SIGTERM (a supervisor stopping a live timeline) ends it like Ctrl-C: what was scored
+    so far is written."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        return _write_timelines(args, predictor, fmt)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _write_timelines(args, predictor, fmt: str) -> int:
     from videozoo import timeline as tl
     from videozoo.data.video import VideoReadError
     from videozoo.engine.predict import write_timeline
