@@ -122,7 +122,7 @@ def our_checkpoint(model: str, work: Path, mmaction_weights: Path | None,
         convert_weights(mmaction_weights, model, ckpt, fmt="mmaction2", verbose=False)
         return ckpt
     from videozoo.config import build_config
-    from videozoo.data.kinetics import kinetics400_classes
+    from videozoo.data.layouts import kinetics400_classes
     from videozoo.engine.checkpoint import model_checkpoint, save_checkpoint
     from videozoo.registry import build_model
     cfg = build_config(model, overrides=["model.num_classes=400", *overrides])

@@ -32,7 +32,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def training_source(videos, model: str, batch_size: int, workers: int):
-    from videozoo.data.kinetics import DEFAULTS, KineticsClips, KineticsSource, VideoRecord
+    from videozoo.data.kinetics import DEFAULTS, KineticsClips, KineticsSource
+    from videozoo.data.layouts import VideoRecord
     cfg = {**DEFAULTS, "seg_num": 8, "multi_scale_crop": model == "tsm", "flip": True}
     records = [VideoRecord(str(v), i % 4, str(v)) for i, v in enumerate(videos)]
     clips = KineticsClips(records, cfg, training=True, seed=0)

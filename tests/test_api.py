@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import videozoo
-from support import KIN_CLASSES, kinetics_overrides, sets, yt8m_overrides
+from support import KIN_CLASSES, kinetics_overrides, yt8m_overrides
 from videozoo.cli import main
 from videozoo.config import build_config
 from videozoo.data.video import VideoReader

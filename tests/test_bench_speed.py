@@ -9,7 +9,6 @@ import torch
 
 from support import FEATURE_MODELS, TINY_MODELS, as_overrides, tiny_kwargs
 from videozoo.config import build_config
-from videozoo.registry import build_model
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_speed.py"
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from support import YT8M_CLASSES, sets, yt8m_overrides
+from support import sets, yt8m_overrides
 from videozoo.cli import main
 from videozoo.config import build_config
 from videozoo.data.synth_kinetics import encode_video
@@ -24,7 +24,6 @@ from videozoo.data.youtube8m_records import encode_frame_example
 from videozoo.engine import checkpoint as ck
 from videozoo.errors import (EXIT_NOTHING_USABLE, EXIT_USAGE, DiskFullError, TrainingStopped)
 from videozoo.fileio import atomic_write_text, remove_stale_temporaries
-from videozoo.registry import build_model
 
 pytestmark = pytest.mark.slow  # each fault is a short training or CLI run
 

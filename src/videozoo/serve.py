@@ -189,7 +189,8 @@ class VideoService:
             path.unlink(missing_ok=True)
 
     def _clip(self, path: Path) -> dict:
-        from videozoo.data.kinetics import KineticsClips, VideoRecord
+        from videozoo.data.kinetics import KineticsClips
+        from videozoo.data.layouts import VideoRecord
         from videozoo.engine.predict import top_classes
 
         clips = KineticsClips([VideoRecord(str(path), -1, "upload")], self.predictor.config["data"],

@@ -13,7 +13,6 @@ import torch
 
 from videozoo.cli import main
 from videozoo.convert import convert_weights
-from videozoo.convert.mapping import Mapping
 from videozoo.convert.sources import fluid_tensor_bytes, tar_directory, write_fluid_dir
 from videozoo.data.synth_kinetics import encode_video, motion_video
 from videozoo.engine.checkpoint import load_model
