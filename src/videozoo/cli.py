@@ -321,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long the model waits for other requests' clips to batch with")
     p.add_argument("--allow-urls", action="store_true",
                    help='accept JSON {"url": "http(s)://..."}: the server fetches the video')
+    _add_inference_args(p)
     _add_config_args(p)
 
     p = sub.add_parser("plot", help="draw loss / lr / metric curves of a training run (PNG)")
@@ -712,7 +713,8 @@ def cmd_serve(args) -> int:
 
     weights = args.weights or args.model
     predictor = Predictor(weights, device=args.device, model=args.model if args.weights else None,
-                          config=args.config, set=list(args.overrides))
+                          config=args.config, set=list(args.overrides), precision=args.precision,
+                          compile=args.compile)
     name = predictor.config["model"].get("name") or (args.model if args.weights else Path(weights).stem)
     run_server(predictor, model_name=name, weights=weights, host=args.host, port=args.port,
                workers=args.workers, queue_size=args.queue_size, max_upload_mb=args.max_upload_mb,
