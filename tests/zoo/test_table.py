@@ -76,7 +76,8 @@ def test_models_json_lists_every_entry(capsys):
     by_tag = {r["tag"]: r for r in rows}
     assert by_tag["tsm_r50_1x1x8_k400.mmaction2"]["sha256_prefix"] == "64d69186"
     assert by_tag["tsm_r50_1x1x8_k400.mmaction2"]["metrics"] == {"top1": 73.18, "top5": 90.56}
-    assert by_tag["tsn_r101_1x1x8_k400.mmaction2"]["parity"] is None   # no figure of its own
+    assert by_tag["tsm_r101_1x1x8_sthv2.mit"]["parity"] is None      # no figure of its own
+    assert by_tag["tsn_r101_1x1x8_k400.mmaction2"]["parity"].startswith("0, bit-identical")
 
 
 def test_models_pretrained_lists_only_loadable_tags(capsys):
