@@ -1,7 +1,21 @@
 """Shared fixtures: small synthetic datasets, written once per test session."""
+import os
+import shutil
+import tempfile
+
 import pytest
 
 from support import YT8M_CLASSES
+
+
+def pytest_configure(config):
+    """The tests never read or fill the user's cache (weights, features, compiled kernels):
+    ``$VIDEOZOO_HOME`` is a fresh folder for the session (subprocesses inherit it)."""
+    os.environ["VIDEOZOO_HOME"] = tempfile.mkdtemp(prefix="videozoo-home-")
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(os.environ.pop("VIDEOZOO_HOME", ""), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from videozoo.data import build_source
 from videozoo.engine.distributed import DistContext
 from videozoo.engine.evaluate import iterate_scores
 from videozoo.engine.tasks import make_task
-from videozoo.errors import ConfigError
+from videozoo.errors import ConfigError, DataError
 from videozoo.fileio import atomic_write_text, csv_text_cell
 
 log = logging.getLogger("videozoo")
@@ -53,8 +53,15 @@ def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ct
         inputs, video_failures = shards_for_videos(inputs)
         if not inputs:
             return [{"id": path, "error": reason} for path, _, reason in video_failures]
-    source = build_source(cfg, "predict", training=False, batch_size=batch_size, inputs=inputs,
-                          decode_pool=decode_pool)
+    try:
+        source = build_source(cfg, "predict", training=False, batch_size=batch_size,
+                              inputs=inputs, decode_pool=decode_pool)
+    except DataError as err:  # nothing usable: say why the videos could not be used either
+        if not video_failures:
+            raise
+        why = "; ".join(f"{path}: a video file whose features could not be made ({reason})"
+                        for path, _, reason in video_failures)
+        raise DataError(f"{err}; {why}") from None
     task = make_task(cfg, class_names or source.class_names)
     k_wanted = task.default_top_k if topk is None else topk
     if k_wanted < 1:
