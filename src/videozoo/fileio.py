@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import os
 import pickle
@@ -191,6 +192,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The file's sha256 as hex, read in 1 MiB blocks (any size in bounded memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def csv_text_cell(value):

@@ -14,7 +14,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from pathlib import Path
@@ -26,6 +25,7 @@ from videozoo.data.transforms import center_crop_box, crop, normalize
 from videozoo.data.video import VideoReader
 from videozoo.engine.distributed import resolve_device
 from videozoo.errors import ConfigError, DataError, DataNotFoundError
+from videozoo.fileio import sha256_of
 from videozoo.models.pretrained import load_imagenet_resnet
 from videozoo.models.resnet import ResNet
 
@@ -49,14 +49,6 @@ def read_rgb_per_second(path, max_seconds: int, image_size: int) -> np.ndarray:
     return crop(frames, center_crop_box(*frames.shape[1:3], image_size))
 
 
-def _file_hash(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 class FrameFeatureExtractor:
     """ResNet trunk on RGB frames: uint8 ``[T, H, W, 3]`` -> float32 ``[T, num_features]``
     (global-average-pooled, 2048 for depth 50, 512 for 18/34).
@@ -73,7 +65,7 @@ class FrameFeatureExtractor:
             self.trunk = ResNet(depth)
         if weights:
             self._load_weights(weights, depth)
-            self.fingerprint = f"resnet{depth} weights sha256:{_file_hash(weights)}"
+            self.fingerprint = f"resnet{depth} weights sha256:{sha256_of(weights)[:16]}"
         else:
             log.warning("!!! NO --weights GIVEN: the ResNet-%d trunk is RANDOMLY INITIALISED; its "
                         "features are ONLY GOOD FOR TESTING THE PIPELINE. For real use pass "

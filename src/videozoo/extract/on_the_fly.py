@@ -27,7 +27,7 @@ from videozoo.data.tfrecord import frame_record
 from videozoo.data.video import find_video_files, is_video_file
 from videozoo.data.youtube8m_records import AUDIO_SIZE, encode_frame_example
 from videozoo.errors import VideozooError
-from videozoo.fileio import atomic_write, atomic_write_bytes
+from videozoo.fileio import atomic_write, atomic_write_bytes, sha256_of
 
 log = logging.getLogger("videozoo.extract")
 
@@ -48,14 +48,6 @@ def _video_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
 
 def _digest(data: bytes | str, size: int = 16) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()[:size]
-
-
-def _content_hash(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:24]
 
 
 class _Extractor:
@@ -91,7 +83,7 @@ class _Extractor:
 def _features(path: str, extractor: _Extractor, folder: Path) -> tuple:
     """(rgb, audio, has_audio, cache key) of the video at `path`, from the cache when there."""
     rgb_extractor, audio_extractor, provenance = extractor.get()
-    key = f"{_content_hash(path)}-{_digest(repr(sorted(provenance.items())))}"
+    key = f"{sha256_of(path)[:24]}-{_digest(repr(sorted(provenance.items())))}"
     cached = folder / f"{key}.npz"
     if cached.is_file():
         try:

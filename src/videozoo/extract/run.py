@@ -67,6 +67,10 @@ def run_extract(inputs: list[str], output: str, *, fit_pca: bool = False, pca: s
     `weights` are given.
     """
     from videozoo.extract import yt8m_run
+    for option, value in (("max-seconds", max_seconds), ("shard-size", shard_size),
+                          ("batch-size", batch_size)):
+        if value < 1:
+            raise ConfigError(f"--{option} {value}: must be at least 1")
     if features is None and weights:  # ResNet weights given: that mode is meant
         features = "resnet50"
     with hold_output(output, "extract"):
@@ -89,10 +93,6 @@ def run_extract(inputs: list[str], output: str, *, fit_pca: bool = False, pca: s
 def _run_resnet_extract(inputs, output, *, fit_pca, pca, weights, depth, pca_dims, batch_size,
                         max_seconds, image_size, device, shard_size, split_prefix, labels,
                         overwrite, progress) -> dict:
-    for option, value in (("max-seconds", max_seconds), ("shard-size", shard_size),
-                          ("batch-size", batch_size)):
-        if value < 1:
-            raise ConfigError(f"--{option} {value}: must be at least 1")
     out = Path(output)
     prefix = split_prefix or ("train" if labels is not None else "test")
     pca_path = pca_path_for_run(out, fit_pca, pca, overwrite)

@@ -136,10 +136,6 @@ def run_youtube8m(inputs: list[str], output: str, files: dict, *, batch_size: in
     """``run_extract`` for ``--features youtube8m`` (same outputs, same summary keys)."""
     if pca_dims is not None:
         raise ConfigError("--pca-dims is for --features resnet50 (youtube8m keeps Google's 1024)")
-    for option, value in (("max-seconds", max_seconds), ("shard-size", shard_size),
-                          ("batch-size", batch_size)):
-        if value < 1:
-            raise ConfigError(f"--{option} {value}: must be at least 1")
     out = Path(output)
     prefix = split_prefix or ("train" if labels is not None else "test")
     old_shards = existing_shards(out, prefix, overwrite)

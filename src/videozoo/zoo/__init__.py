@@ -130,7 +130,7 @@ def _convert_into(entry: Weight, source: Path, classes: Path | None, overrides: 
 
     from videozoo.convert import convert_weights
     from videozoo.engine.bundle import write_bundle
-    from videozoo.zoo.hub import sha256_of
+    from videozoo.fileio import sha256_of
 
     logging.getLogger("videozoo").info("%s: converting %s once into the cache", entry.tag,
                                        source.name)

@@ -22,7 +22,6 @@ the cache, downloading it first when needed:
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -34,11 +33,12 @@ from http.client import HTTPException
 from pathlib import Path
 
 from videozoo.errors import DownloadError
+from videozoo.fileio import sha256_of
 from videozoo.zoo import table
 from videozoo.zoo.table import Weight
 
 __all__ = ["home", "files_dir", "fetch_file", "cached_file", "is_cached", "pin_sha256",
-           "sha256_of", "RETRIES", "BACKOFF_S"]
+           "RETRIES", "BACKOFF_S"]
 
 log = logging.getLogger("videozoo")
 
@@ -88,14 +88,6 @@ def _entry(tag_or_entry: str | Weight) -> Weight:
 
 
 # ----------------------------------------------------------------------------- checksums
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _record_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".sha256")
 
