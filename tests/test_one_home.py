@@ -1,4 +1,5 @@
 """Facts written once: where a fact has one home, the places that use it agree with it."""
+
 from __future__ import annotations
 
 import pytest

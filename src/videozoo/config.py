@@ -20,6 +20,7 @@ for (a "billion laughs" alias bomb is refused at the alias that crosses the boun
 are bounded too: ``model.num_classes`` <= ``MAX_CLASSES``, other model/data integers <=
 ``MAX_SIZE``. Messages show values through ``errors.brief`` (a bounded repr).
 """
+
 from __future__ import annotations
 
 import copy
@@ -145,7 +146,8 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
         return value
     raise ConfigError(
         f"config key '{key}' expects {_type_name(default)} (default {brief(default)}), "
-        f"got {_type_name(value)} {brief(value)}")
+        f"got {_type_name(value)} {brief(value)}"
+    )
 
 
 def _merge_checked(base: dict, update: dict, prefix: str = "") -> dict:
@@ -186,8 +188,11 @@ MODEL_CLIP_CONSTANTS = {"DEFAULT_SEGMENTS": "seg_num", "DEFAULT_CLIP_LEN": "clip
 def _model_clip_defaults(name: str, data_defaults: dict) -> dict:
     """The frame counts model `name` declares for its data section (its one home)."""
     module = registry.model_module(name)
-    return {key: getattr(module, constant) for constant, key in MODEL_CLIP_CONSTANTS.items()
-            if hasattr(module, constant) and key in data_defaults}
+    return {
+        key: getattr(module, constant)
+        for constant, key in MODEL_CLIP_CONSTANTS.items()
+        if hasattr(module, constant) and key in data_defaults
+    }
 
 
 def packaged_config_path(model: str) -> Path:
@@ -197,14 +202,16 @@ def packaged_config_path(model: str) -> Path:
 def _check_yaml_events(text: str, source: str) -> None:
     """Refuse YAML nested deeper than ``MAX_YAML_DEPTH`` or expanding (aliases counted as
     copies) to more than ``MAX_YAML_NODES`` values, from the event stream (nothing built)."""
-    anchored: dict[str, int] = {}   # anchor -> values its node expands to
-    starts: list[tuple] = []        # (anchor, values before it) per open collection
+    anchored: dict[str, int] = {}  # anchor -> values its node expands to
+    starts: list[tuple] = []  # (anchor, values before it) per open collection
     total = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             if len(starts) >= MAX_YAML_DEPTH:
-                raise ConfigError(f"{source}: YAML nested more than {MAX_YAML_DEPTH} levels "
-                                  "deep; configs are a few levels deep")
+                raise ConfigError(
+                    f"{source}: YAML nested more than {MAX_YAML_DEPTH} levels "
+                    "deep; configs are a few levels deep"
+                )
             starts.append((event.anchor, total))
             total += 1
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
@@ -218,8 +225,10 @@ def _check_yaml_events(text: str, source: str) -> None:
             if event.anchor is not None:
                 anchored[event.anchor] = 1
         if total > MAX_YAML_NODES:
-            raise ConfigError(f"{source}: YAML expands to more than {MAX_YAML_NODES} values "
-                              "(aliases counted as the copies they stand for); refusing it")
+            raise ConfigError(
+                f"{source}: YAML expands to more than {MAX_YAML_NODES} values "
+                "(aliases counted as the copies they stand for); refusing it"
+            )
 
 
 class InvalidYaml(ConfigError):
@@ -230,8 +239,9 @@ def load_yaml(text: str, source: str):
     """``yaml.safe_load(text)`` within the bounds in the module docstring; ConfigError
     naming ``source`` otherwise."""
     if len(text) > MAX_YAML_BYTES:
-        raise ConfigError(f"{source}: {len(text)} characters of YAML, more than a config holds "
-                          f"(limit {MAX_YAML_BYTES})")
+        raise ConfigError(
+            f"{source}: {len(text)} characters of YAML, more than a config holds (limit {MAX_YAML_BYTES})"
+        )
     try:
         _check_yaml_events(text, source)
         return yaml.safe_load(text)
@@ -252,13 +262,15 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     if path.stat().st_size > MAX_YAML_BYTES:
-        raise ConfigError(f"{path}: {path.stat().st_size} bytes, more than a config holds "
-                          f"(limit {MAX_YAML_BYTES} bytes)")
+        raise ConfigError(
+            f"{path}: {path.stat().st_size} bytes, more than a config holds (limit {MAX_YAML_BYTES} bytes)"
+        )
     try:
         text = path.read_text()
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{path} is not a UTF-8 text file (byte {err.start}); a config is "
-                          "YAML text") from None
+        raise ConfigError(
+            f"{path} is not a UTF-8 text file (byte {err.start}); a config is YAML text"
+        ) from None
     loaded = load_yaml(text, str(path)) or {}
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a mapping with sections model/data/train/eval")
@@ -304,13 +316,18 @@ def nested_to_overrides(nested: dict, prefix: str = "") -> list[str]:
 def _check_sections(cfg: dict, source: str) -> None:
     for section in cfg:
         if section not in ("model", "data", "train", "eval"):
-            raise ConfigError(f"{source}: unknown section {brief(section)}; "
-                              "valid sections: data, eval, model, train")
+            raise ConfigError(
+                f"{source}: unknown section {brief(section)}; valid sections: data, eval, model, train"
+            )
 
 
-def build_config(model: str | None, config_file: str | None = None,
-                 overrides: list[str] | None = None, base: dict | None = None,
-                 inherited: dict | None = None) -> dict:
+def build_config(
+    model: str | None,
+    config_file: str | None = None,
+    overrides: list[str] | None = None,
+    base: dict | None = None,
+    inherited: dict | None = None,
+) -> dict:
     """Assemble and validate the config for `model`.
 
     `base` replaces the packaged YAML (used to rebuild a config stored in a checkpoint).
@@ -330,8 +347,9 @@ def build_config(model: str | None, config_file: str | None = None,
         packaged = packaged_config_path(name)
         base = read_yaml(packaged) if packaged.is_file() else {}
     layers = [base, inherited or {}, user, cli]
-    fmt = next((layer["data"]["format"] for layer in reversed(layers)
-                if "format" in layer.get("data", {})), None)
+    fmt = next(
+        (layer["data"]["format"] for layer in reversed(layers) if "format" in layer.get("data", {})), None
+    )
     if fmt is None:
         raise ConfigError(f"config for '{name}' names no data.format (youtube8m or kinetics)")
     defaults = {"model": model_schema(name), "data": data_schema(fmt)}
@@ -352,12 +370,24 @@ def build_config(model: str | None, config_file: str | None = None,
 
 #: engine settings and their smallest sensible value
 _ENGINE_MINIMUMS = {
-    "train.epochs": 1, "train.batch_size": 1, "train.log_interval": 1, "train.valid_interval": 0,
-    "train.save_every_steps": 0, "train.keep_checkpoints": 1, "train.num_workers": 0,
-    "train.grad_accum": 1, "train.clip_grad_norm": 0, "train.max_bad_steps": 1,
-    "train.optimizer.lr": 0, "train.optimizer.weight_decay": 0, "train.optimizer.momentum": 0,
-    "train.optimizer.eps": 0, "train.schedule.warmup_epochs": 0, "train.schedule.gamma": 0,
-    "eval.batch_size": 1, "eval.top_k": 1,
+    "train.epochs": 1,
+    "train.batch_size": 1,
+    "train.log_interval": 1,
+    "train.valid_interval": 0,
+    "train.save_every_steps": 0,
+    "train.keep_checkpoints": 1,
+    "train.num_workers": 0,
+    "train.grad_accum": 1,
+    "train.clip_grad_norm": 0,
+    "train.max_bad_steps": 1,
+    "train.optimizer.lr": 0,
+    "train.optimizer.weight_decay": 0,
+    "train.optimizer.momentum": 0,
+    "train.optimizer.eps": 0,
+    "train.schedule.warmup_epochs": 0,
+    "train.schedule.gamma": 0,
+    "eval.batch_size": 1,
+    "eval.top_k": 1,
 }
 #: model / data integers that may be 0 although their default is positive
 _ZERO_ALLOWED = {"data.shuffle_buffer"}
@@ -365,6 +395,7 @@ _ZERO_ALLOWED = {"data.shuffle_buffer"}
 
 def _check_values(cfg: dict, defaults: dict) -> None:
     """One-line errors for values no run can use (``--epochs 0``, a negative crop size...)."""
+
     def get(path):
         node = cfg
         for part in path.split("."):
@@ -391,15 +422,16 @@ def _check_values(cfg: dict, defaults: dict) -> None:
                 raise ConfigError(f"config key '{path}' must be >= {minimum}, got {value}")
             maximum = MAX_CLASSES if key == "num_classes" else MAX_SIZE
             if value > maximum:
-                raise ConfigError(f"config key '{path}' must be <= {maximum}, got "
-                                  f"{brief(value)}: no model or dataset is that large")
+                raise ConfigError(
+                    f"config key '{path}' must be <= {maximum}, got "
+                    f"{brief(value)}: no model or dataset is that large"
+                )
             if ("drop" in key) and not 0.0 <= value < 1.0:
                 raise ConfigError(f"config key '{path}' is a probability in [0, 1), got {value}")
 
 
 #: data keys a fine-tuning run takes from its weights: what the network was trained to see
-INHERITED_DATA_KEYS = ("mean", "std", "sampling", "seg_num", "seglen", "clip_len",
-                       "frame_interval")
+INHERITED_DATA_KEYS = ("mean", "std", "sampling", "seg_num", "seglen", "clip_len", "frame_interval")
 
 
 def inherited_from_weights(weights_config: dict) -> dict:
@@ -407,8 +439,11 @@ def inherited_from_weights(weights_config: dict) -> dict:
     architecture options (not the class count, not ImageNet loading) and the input the
     network was trained on (normalisation, frames); the user's --config and --set still win.
     Weights converted from MMAction2's TSM, say, keep their shift direction this way."""
-    model = {k: v for k, v in weights_config.get("model", {}).items()
-             if k not in ("name", "num_classes", "pretrained")}
+    model = {
+        k: v
+        for k, v in weights_config.get("model", {}).items()
+        if k not in ("name", "num_classes", "pretrained")
+    }
     data = {k: v for k, v in weights_config.get("data", {}).items() if k in INHERITED_DATA_KEYS}
     return {"model": model, "data": data}
 
@@ -423,7 +458,8 @@ def classes_from_data(cfg: dict, class_names: list[str], where: str = "the data"
         raise ConfigError(
             f"model.num_classes={cfg['model']['num_classes']} but {where} has {count} classes; "
             f"drop --set model.num_classes (the class count follows the data) or set it to "
-            f"{count}")
+            f"{count}"
+        )
     if "num_classes" in cfg["data"] and cfg["data"]["num_classes"] is None:
         cfg["data"]["num_classes"] = count
 
@@ -436,9 +472,11 @@ def _shared_keys_agree(cfg: dict) -> None:
         if data_value is None:
             cfg["data"][key] = model_value
         elif model_value is not None and data_value != model_value:
-            raise ConfigError(f"data.{key}={brief(data_value)} but model.{key}="
-                              f"{brief(model_value)}: they "
-                              f"are one setting; set only model.{key} (the data section follows)")
+            raise ConfigError(
+                f"data.{key}={brief(data_value)} but model.{key}="
+                f"{brief(model_value)}: they "
+                f"are one setting; set only model.{key} (the data section follows)"
+            )
 
 
 def dump_config(cfg: dict) -> str:

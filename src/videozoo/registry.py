@@ -9,6 +9,7 @@ hyperparameters and the schema of the config's ``model:`` section; it returns an
 Registration happens when a module is imported, so the registries import every module of
 ``videozoo.models`` / ``videozoo.data`` the first time a name is looked up.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -28,6 +29,7 @@ def register_model(name: str):
             raise ValueError(f"model name '{name}' is registered twice")
         _MODELS[name] = fn
         return fn
+
     return wrap
 
 
@@ -37,6 +39,7 @@ def register_dataset(name: str):
             raise ValueError(f"data format '{name}' is registered twice")
         _DATASETS[name] = fn
         return fn
+
     return wrap
 
 
@@ -53,8 +56,13 @@ def _scan(package: str) -> None:
 #: Every shipped model and its track, in the order lists show them: ``youtube8m`` models read
 #: YouTube-8M frame features (TFRecord shards), ``video`` models read video files.
 MODEL_TRACKS = {
-    "nextvlad": "youtube8m", "attention_lstm": "youtube8m", "attention_cluster": "youtube8m",
-    "tsn": "video", "tsm": "video", "stnet": "video", "nonlocal": "video",
+    "nextvlad": "youtube8m",
+    "attention_lstm": "youtube8m",
+    "attention_cluster": "youtube8m",
+    "tsn": "video",
+    "tsm": "video",
+    "stnet": "video",
+    "nonlocal": "video",
 }
 
 
@@ -97,8 +105,7 @@ def build_model(cfg: dict):
     """The model described by a full config's ``model`` section (``name`` + builder kwargs);
     a null ``num_classes`` (not known from data yet, e.g. ``videozoo info``) takes the
     builder's default."""
-    kwargs = {k: v for k, v in cfg["model"].items()
-              if k != "name" and not (k == "num_classes" and v is None)}
+    kwargs = {k: v for k, v in cfg["model"].items() if k != "name" and not (k == "num_classes" and v is None)}
     return create_model(cfg["model"]["name"], **kwargs)
 
 

@@ -5,6 +5,7 @@ One row per logged step: when a run resumes from global step g, rows after g (wr
 interrupted run after its last checkpoint) are dropped first, so the files read as if the run
 had never stopped. Files stay open while the run lasts and are closed by ``close()``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -85,16 +86,25 @@ class RunLog:
         if enabled and tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
+
                 self.board = SummaryWriter(str(output_dir / "tensorboard"))
             except ImportError:
-                log.warning("train.tensorboard is on but the tensorboard package is not "
-                            "installed (pip install tensorboard); writing CSV logs only")
+                log.warning(
+                    "train.tensorboard is on but the tensorboard package is not "
+                    "installed (pip install tensorboard); writing CSV logs only"
+                )
 
     def train_row(self, row: dict) -> None:
         if not self.enabled:
             return
-        log.info("epoch %d step %d  loss %.4f  lr %.3g  %.1f samples/s", row["epoch"],
-                 row["step"], row["loss"], row["lr"], row["samples_per_s"])
+        log.info(
+            "epoch %d step %d  loss %.4f  lr %.3g  %.1f samples/s",
+            row["epoch"],
+            row["step"],
+            row["loss"],
+            row["lr"],
+            row["samples_per_s"],
+        )
         self.train_csv.write(row)
         if self.board:
             for key in ("loss", "lr", "samples_per_s"):
@@ -118,5 +128,8 @@ class RunLog:
 
 
 def format_metrics(metrics: dict) -> str:
-    return "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in metrics.items() if isinstance(v, (int, float)))
+    return "  ".join(
+        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in metrics.items()
+        if isinstance(v, (int, float))
+    )
