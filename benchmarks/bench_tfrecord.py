@@ -18,7 +18,8 @@ which a real epoch of millions of videos pays once. Prints videos/s (median and 
 ratio to tfrecord per turn (median and range). Before timing, the batches of every reader are
 checked to be equal.
 
-    python benchmarks/bench_tfrecord.py [--videos 600 --frames 195 --shards 4 --passes 4 --batch-size 32 --workers 0 1 2]
+    python benchmarks/bench_tfrecord.py [--videos 600 --frames 195 --shards 4 --passes 4 \
+        --batch-size 32 --workers 0 1 2]
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ import numpy as np
 import torch
 
 from videozoo.data.tfrecord import TFRecordWriter
-from videozoo.fileio import atomic_write_text
 from videozoo.data.youtube8m import build
 from videozoo.data.youtube8m_records import AUDIO_SIZE, RGB_SIZE, encode_frame_example
+from videozoo.fileio import atomic_write_text
 
 NUM_CLASSES = 3862
 

@@ -165,7 +165,8 @@ def main():
         )
         runs.append(("dense", dense, None, None))
     print(
-        "| input | video | window / stride | windows | wall | video s / s | CPU | video s / CPU s | peak RSS |"
+        "| input | video | window / stride | windows | wall | video s / s | CPU | video s / CPU s "
+        "| peak RSS |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, video, window, stride in runs:

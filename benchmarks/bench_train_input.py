@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from bench_e2e import make_videos
 
 HERE = Path(__file__).resolve().parent

@@ -5,10 +5,11 @@ one frame per ``session.run`` as the starter extractor feeds it), on the same fr
         [--frames 16] [--turns 3] [--size 240x320]
 
 `--graph`: the 2015 GraphDef (or any with its node names, e.g. the random one
-``tools/parity/youtube8m_features.py`` writes). Each turn times, one after the other on the
-same random uint8 frames: ours at batch 1 and at batch `--frames` (preprocessing + Inception
-to pool_3, BatchNorm folded and channels_last as ``YT8MRGBExtractor`` runs it), and, when TensorFlow is importable, the TF graph frame by frame (``DecodeJpeg:0``
-fed, ``pool_3/_reshape:0`` fetched). Printed: median frames/s per path over the turns.
+``tools/parity/youtube8m_features.py`` writes). Each turn times, one after the other on the same
+random uint8 frames: ours at batch 1 and at batch `--frames` (preprocessing + Inception to
+pool_3, BatchNorm folded and channels_last as ``YT8MRGBExtractor`` runs it), and, when
+TensorFlow is importable, the TF graph frame by frame (``DecodeJpeg:0`` fed,
+``pool_3/_reshape:0`` fetched). Printed: median frames/s per path over the turns.
 """
 
 from __future__ import annotations

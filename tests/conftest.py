@@ -1,7 +1,6 @@
 """Shared fixtures: small synthetic datasets, written once per test session."""
 
 import pytest
-
 from support import YT8M_CLASSES
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from support import kinetics_overrides
 
 SENDER = Path(__file__).with_name("stream_sender.py")

@@ -7,9 +7,9 @@ import struct
 import numpy as np
 import pytest
 import torch
+from support import KIN_CLASSES, kinetics_overrides, yt8m_overrides
 
 import videozoo
-from support import KIN_CLASSES, kinetics_overrides, yt8m_overrides
 from videozoo.cli import main
 from videozoo.config import build_config
 from videozoo.data.video import VideoReader

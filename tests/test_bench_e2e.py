@@ -1,8 +1,8 @@
 """benchmarks/bench_e2e.py's pieces on tiny inputs, without the MMAction2 peer."""
 
 import pytest
-
 from test_bench_speed import load_bench
+
 from videozoo.data.video import VideoReader
 
 

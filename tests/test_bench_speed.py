@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from support import FEATURE_MODELS, TINY_MODELS, as_overrides, tiny_kwargs
+
 from videozoo.config import build_config
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_speed.py"

@@ -2,11 +2,12 @@
 and the checkpoint's class names come from the data set, fine-tuning re-initialises the
 classifier for another class count, SSv2 trains without horizontal flip."""
 
-import pytest
 import json
 
+import pytest
 from layout_support import SSV2_TEMPLATES, UCF_CLASSES, make_folders, make_ssv2, make_ucf101, write_clip
 from support import kinetics_overrides, sets
+
 from videozoo.cli import main
 from videozoo.engine.checkpoint import read_checkpoint
 

@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 import pytest
-
 from support import KIN_CLASSES, kinetics_overrides, sets
+
 from videozoo.cli import main
 from videozoo.data.synth_kinetics import encode_video
 

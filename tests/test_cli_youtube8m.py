@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
 from support import YT8M_CLASSES, run_videozoo, sets, yt8m_overrides
+
 from videozoo.cli import main
 from videozoo.config import build_config
 from videozoo.data import build_source

@@ -1,17 +1,17 @@
 """README's commands stay runnable, and facts the docs repeat agree with their homes in code.
 
 The two set-up commands and every `videozoo ...` line in the bash blocks of README and docs/
-are parsed by the CLI's own argparse parser; the model list, install extras and the exit-code table are checked
-against registry.py, pyproject.toml and errors.py."""
+are parsed by the CLI's own argparse parser; the model list, install extras and the exit-code
+table are checked against registry.py, pyproject.toml and errors.py."""
 
 from __future__ import annotations
 
 import re
 import shlex
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from videozoo import errors, registry
 from videozoo.cli import build_parser, parse_command_line

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from support import sets, yt8m_overrides
+
 from videozoo.cli import main
 from videozoo.config import build_config
 from videozoo.data.synth_kinetics import encode_video
@@ -272,7 +272,7 @@ def test_weights_that_turn_nan_are_never_saved(yt8m_dir, tmp_path, monkeypatch):
 
 def test_nan_never_reaches_an_output_file(run_dir, yt8m_dir, tmp_path):
     state = ck.read_checkpoint(_last(run_dir))
-    for name, tensor in state["model"].items():
+    for tensor in state["model"].values():
         if tensor.is_floating_point():
             tensor.fill_(float("nan"))
     nan_ckpt = ck.save_checkpoint(state, tmp_path / "nan.pt")
@@ -363,6 +363,7 @@ def test_stale_temporaries_of_killed_saves_are_removed_on_start(run_dir, yt8m_di
 
 def test_resumed_run_keeps_one_log_row_per_step(run_dir, yt8m_dir, tmp_path):
     import shutil
+
     from videozoo.engine.runlog import truncate_logs
 
     run = tmp_path / "run"
@@ -515,6 +516,7 @@ def test_check_lists_bad_videos_and_damaged_records(yt8m_dir, tmp_path, capsys):
 
 def test_phone_video_with_rotation_is_decoded_upright(tmp_path):
     import av
+
     from videozoo.data.video import VideoReader
 
     path = tmp_path / "phone.mp4"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from support import TINY_MODELS
+
 from videozoo import registry
 from videozoo.config import build_config, packaged_config_path, read_yaml
 from videozoo.convert.resnet2d import IMAGENET

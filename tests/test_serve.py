@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from stream_support import encode_levels, free_port, tiny_tsn_checkpoint
 
 pytest.importorskip("fastapi")

@@ -12,9 +12,9 @@ import av
 import numpy as np
 import pytest
 import torch
-
 from stream_support import encode_levels, free_port, start_sender, tiny_tsn_checkpoint
 from support import kinetics_overrides
+
 from videozoo import timeline as tl
 from videozoo.cli import main
 from videozoo.config import build_config
@@ -197,8 +197,9 @@ def test_cli_timeline_writes_rows_segments_and_plot(videos, tmp_path, capsys):
 
 
 def test_feature_model_timeline_over_per_second_features(tmp_path):
-    import videozoo
     from support import yt8m_overrides
+
+    import videozoo
     from videozoo.engine import checkpoint as ck
     from videozoo.registry import build_model
 

@@ -27,8 +27,9 @@ FPS, SECONDS_EACH, SIZE = 8, 4, 96
 
 
 def train_tiny_tsm(work: Path) -> Path:
-    import videozoo
     from support import kinetics_overrides
+
+    import videozoo
     from videozoo.data.synth_kinetics import synth_kinetics
 
     data = work / "data"

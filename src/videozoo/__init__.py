@@ -5,7 +5,8 @@ The Python API (see ``videozoo.api``): ``list_models``, ``list_pretrained``, ``c
 over the same functions.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
     __version__ = _version("videozoo")

@@ -20,8 +20,9 @@ e.g. ``train__optimizer__lr=0.01``), the shortcuts ``epochs``, ``batch_size``, `
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -195,6 +196,7 @@ class Predictor:
         """The decoding threads (started on first use, kept across calls); None for data
         formats that do not decode videos."""
         from concurrent.futures import ThreadPoolExecutor
+
         from videozoo.data import accepts_decode_pool
 
         if self._pool is None and accepts_decode_pool(self.config):
@@ -455,13 +457,12 @@ def evaluate_with_details(
     **overrides,
 ):
     """(metrics, metric accumulator, task): what ``videozoo eval --report`` needs too."""
-    from videozoo.engine.inference import prepare_inference
     from videozoo.data import build_source
     from videozoo.engine.checkpoint import load_model as load
     from videozoo.engine.distributed import init_distributed
     from videozoo.engine.evaluate import evaluate as run
+    from videozoo.engine.inference import prepare_inference
     from videozoo.engine.tasks import make_task
-
     from videozoo.zoo import resolve_weights
 
     ctx = init_distributed(device)

@@ -74,7 +74,7 @@ def find_files(inputs: list[str]) -> list[tuple[str, str]]:
 
 def check_video(path: str, frames: int = 3) -> list[tuple]:
     """Problems of one video file (an empty list when it decodes)."""
-    from videozoo.data.video import VideoReadError, VideoReader
+    from videozoo.data.video import VideoReader, VideoReadError
 
     try:
         with VideoReader(path) as reader:

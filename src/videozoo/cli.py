@@ -1010,7 +1010,11 @@ def cmd_serve(args) -> int:
     from videozoo.errors import ConfigError
 
     try:
-        import fastapi, multipart, prometheus_client, uvicorn  # noqa: F401,E401
+        # imported only to fail early, with one line, when the [serve] extra is missing
+        import fastapi  # noqa: F401
+        import multipart  # noqa: F401
+        import prometheus_client  # noqa: F401
+        import uvicorn  # noqa: F401
     except ImportError as err:
         raise ConfigError(
             f"serve needs the 'serve' extra ({err.name} is missing): pip install 'videozoo[serve]'"

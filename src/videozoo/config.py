@@ -24,8 +24,8 @@ are bounded too: ``model.num_classes`` <= ``MAX_CLASSES``, other model/data inte
 from __future__ import annotations
 
 import copy
-import math
 import inspect
+import math
 import re
 from importlib import resources
 from pathlib import Path

@@ -64,12 +64,12 @@ DEMO = {
 
 def run_demo(track: str, output: str | Path, seed: int = 0) -> int:
     from videozoo.data import build_source
+    from videozoo.engine.checkpoint import load_model
     from videozoo.engine.distributed import DistContext, resolve_device
     from videozoo.engine.evaluate import evaluate
     from videozoo.engine.predict import predict_rows, write_predictions
-    from videozoo.engine.tasks import make_task
-    from videozoo.engine.checkpoint import load_model
     from videozoo.engine.runlog import format_metrics
+    from videozoo.engine.tasks import make_task
     from videozoo.engine.train import train
 
     spec = DEMO[track]

@@ -25,8 +25,8 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from videozoo.errors import OutputBusyError
 from videozoo.fileio import ensure_folder, output_error

@@ -25,8 +25,8 @@ coloured bands over time, and their scores).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -234,7 +234,8 @@ def video_timeline(
                 result.damaged = list(stream.damaged)
                 converted = []
 
-                def rgb_of():
+                # defaults bind this iteration's frame (feed() calls it before the next one)
+                def rgb_of(frame=frame, converted=converted):
                     if not converted:
                         converted.append(frame_rgb(frame, scorer.short_side))
                     return converted[0]

@@ -3,10 +3,10 @@
 import csv
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
-from pathlib import Path
 import torch
 
 from videozoo.data.kinetics import DEFAULTS, build, predict_records

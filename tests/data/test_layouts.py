@@ -7,7 +7,6 @@ import shutil
 
 import pytest
 import torch
-
 from layout_support import (
     HMDB_CLASSES,
     SSV2_TEMPLATES,
@@ -18,6 +17,7 @@ from layout_support import (
     make_ucf101,
     write_clip,
 )
+
 from videozoo.data import kinetics
 from videozoo.data.layouts import LAYOUTS, default_flip, detect_layout, load_records, resolve_classes
 from videozoo.errors import ConfigError, DataError, DataNotFoundError

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from videozoo.data.synth_kinetics import encode_video, motion_video
-from videozoo.data.video import VideoReadError, VideoReader, clip_indices, segment_indices, short_side_size
+from videozoo.data.video import VideoReader, VideoReadError, clip_indices, segment_indices, short_side_size
 
 NUM_FRAMES = 40
 

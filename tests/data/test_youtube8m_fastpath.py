@@ -87,7 +87,9 @@ def _plain_batches(paths, batch_size, max_frames):
         if not isinstance(item, Damage)
     ]
     examples = [
-        e for e in examples if len(e[2]) and e[1] is not None and all(0 <= l < NUM_CLASSES for l in e[1])
+        e
+        for e in examples
+        if len(e[2]) and e[1] is not None and all(0 <= label < NUM_CLASSES for label in e[1])
     ]
     for start in range(0, len(examples), batch_size):
         chunk = examples[start : start + batch_size]

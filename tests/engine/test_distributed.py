@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from ddp_support import OPT_CFG, global_batch, make_model, slice_batch
 from support import run_videozoo, sets, yt8m_overrides
+
 from videozoo.engine.distributed import DistContext
 from videozoo.engine.optim import build_optimizer
 from videozoo.engine.tasks import MultiLabelTask

@@ -6,8 +6,8 @@ import warnings
 
 import pytest
 import torch
-
 from support import FEATURE_MODELS, TINY_MODELS, tiny_kwargs
+
 from videozoo import registry
 from videozoo.engine import checkpoint as ck
 from videozoo.engine.export import (

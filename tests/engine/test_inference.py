@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+from support import KIN_CLASSES, kinetics_overrides
 
 import videozoo
-from support import KIN_CLASSES, kinetics_overrides
 from videozoo.config import build_config
 from videozoo.data import kinetics
 from videozoo.engine import checkpoint as ck
@@ -19,6 +19,7 @@ NAMES = [f"class{i}" for i in range(KIN_CLASSES)]
 @pytest.fixture(scope="module")
 def tiny_videos(tmp_path_factory):
     import numpy as np
+
     from videozoo.data.synth_kinetics import encode_video, motion_video
 
     folder = tmp_path_factory.mktemp("videos")

@@ -62,6 +62,7 @@ def test_train_amp_flag(argv, value):
 
 def test_training_logs_the_amp_choice_once(yt8m_dir, tmp_path, caplog):
     from support import yt8m_overrides
+
     from videozoo.engine.train import train
 
     cfg = build_config(

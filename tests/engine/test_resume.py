@@ -8,8 +8,8 @@ import time
 
 import pytest
 import torch
-
 from support import run_videozoo, sets, yt8m_overrides
+
 from videozoo.config import build_config
 from videozoo.engine import checkpoint as ck
 from videozoo.engine import train as train_mod

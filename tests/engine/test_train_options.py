@@ -4,8 +4,8 @@ import csv
 
 import pytest
 import torch
-
 from support import yt8m_overrides
+
 from videozoo.config import build_config
 from videozoo.engine.train import train
 

@@ -1,8 +1,8 @@
 """Audio: log-mel per second, and the has_audio flag."""
 
 import numpy as np
-
 from extract_support import TONES
+
 from videozoo.data.youtube8m_records import AUDIO_SIZE
 from videozoo.extract import log_mel_per_second, mel_filterbank, quantize_features
 from videozoo.extract.audio import AUDIO_LOG_MEL_SCALE, LOG_MEL_OFFSET, audio_record_features

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from extract_support import second_colour
+
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from videozoo.errors import ConfigError, DataError, DataNotFoundError
 from videozoo.extract import FrameFeatureExtractor

@@ -7,9 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
-
 from extract_support import FAST, LABELS, MAX_SECONDS, PCA_DIMS, TONES
 from support import TINY
+
 from videozoo.cli import main
 from videozoo.data import youtube8m
 from videozoo.data.tfrecord import iter_records

@@ -4,6 +4,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from support import YT8M_CLASSES, yt8m_overrides
+
 from videozoo.config import build_config
 from videozoo.engine import checkpoint as ck
 from videozoo.engine.optim import build_optimizer

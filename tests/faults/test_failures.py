@@ -13,9 +13,9 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-
 from faults.runs_support import MODEL, tiny_checkpoint, tiny_overrides
 from support import sets
+
 from videozoo.cli import main
 from videozoo.data import tfrecord
 from videozoo.engine import checkpoint as ck
@@ -105,6 +105,7 @@ def test_binary_yaml_and_binary_vocabulary(yt8m_dir, tmp_path, capsys):
 
 def test_kinetics_train_csv_without_a_label_column(tmp_path, capsys):
     from support import kinetics_overrides
+
     from videozoo.data.synth_kinetics import synth_kinetics
 
     data = synth_kinetics(tmp_path / "k", videos=2, eval_videos=0, classes=2, size=32, frames=8)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from support import TINY
+
 from videozoo.api import Predictor
 from videozoo.cli import main
 from videozoo.config import build_config

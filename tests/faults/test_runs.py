@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from faults.runs_support import MODEL, tiny_checkpoint, tiny_overrides
 from support import sets
+
 from videozoo.cli import main
 from videozoo.data.tfrecord import TFRecordWriter
 from videozoo.engine import checkpoint as ck

@@ -7,10 +7,10 @@ import inspect
 
 import pytest
 import torch
+from support import TINY_MODELS, tiny_kwargs
 
 from videozoo.engine.export import export_model, input_names, parity_check
 from videozoo.engine.precision import channels_last_format, resolve_channels_last
-from support import TINY_MODELS, tiny_kwargs
 from videozoo.registry import create_model, list_models, model_builder
 
 CLASSES = 6

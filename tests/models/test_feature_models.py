@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import FEATURE_MODELS, tiny_kwargs
 from torch import nn
 
 from videozoo.models.attention_cluster import segment_indices
 from videozoo.models.attention_lstm import PeepholeLSTM, reverse_within_length
 from videozoo.models.layers import MaskedBatchNorm1d, masked_softmax
 from videozoo.registry import create_model
-
-from support import FEATURE_MODELS, tiny_kwargs
 
 # Small configurations so that every forward runs in milliseconds.
 SMALL = {name: tiny_kwargs(name, num_classes=10) for name in FEATURE_MODELS}

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from videozoo.models.resnet import STAGE_BLOCKS, ResNet, ResidualBlock
+from videozoo.models.resnet import STAGE_BLOCKS, ResidualBlock, ResNet
 
 # Published torchvision parameter counts (1000-class fc), a check of the exact layout.
 TORCHVISION_PARAMS = {18: 11_689_512, 50: 25_557_032}

@@ -7,10 +7,10 @@ import multiprocessing
 import os
 
 import pytest
+from zoo_support import ZooServer, serve_entry
 
 from videozoo.errors import DownloadError
 from videozoo.zoo import hub, table
-from zoo_support import ZooServer, serve_entry
 
 DATA = os.urandom(300_000)
 SHA = hashlib.sha256(DATA).hexdigest()

@@ -9,13 +9,13 @@ import tarfile
 import numpy as np
 import pytest
 import torch
+from zoo_support import ZooServer, serve_entry
 
 import videozoo
 from videozoo.cli import main
 from videozoo.engine.bundle import is_bundle
 from videozoo.errors import CheckpointError
 from videozoo.zoo import bundles_dir, resolve_weights, table
-from zoo_support import ZooServer, serve_entry
 
 pytestmark = pytest.mark.slow  # converts and runs small models
 

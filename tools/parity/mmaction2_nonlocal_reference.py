@@ -39,10 +39,9 @@ CONFIG = "i3d_imagenet-pretrained-r50-nl-dot-product_8xb8-32x2x1-100e_kinetics40
 
 
 def build(config_path: str) -> tuple[nn.Module, dict]:
-    from mmengine.config import Config
-
     from mmaction.registry import MODELS
     from mmaction.utils import register_all_modules
+    from mmengine.config import Config
 
     register_all_modules()
     cfg = Config.fromfile(config_path)

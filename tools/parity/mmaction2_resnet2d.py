@@ -32,7 +32,8 @@ CONFIGS = {
     # variants (compare with the table entry's --set items, e.g. --set model.depth=101)
     "tsn_r101": "recognition/tsn/tsn_imagenet-pretrained-r101_8xb32-1x1x8-100e_kinetics400-rgb.py",
     "tsm_r101_sthv2": "recognition/tsm/tsm_imagenet-pretrained-r101_8xb16-1x1x8-50e_sthv2-rgb.py",
-    "tsm_nl_dot_product": "recognition/tsm/tsm_imagenet-pretrained-r50-nl-dot-product_8xb16-1x1x8-50e_kinetics400-rgb.py",
+    "tsm_nl_dot_product": "recognition/tsm/tsm_imagenet-pretrained-r50-nl-dot-product"
+    "_8xb16-1x1x8-50e_kinetics400-rgb.py",
     "tsm_nl_embedded_gaussian": "recognition/tsm/tsm_imagenet-pretrained-r50-nl-embedded-gaussian"
     "_8xb16-1x1x8-50e_kinetics400-rgb.py",
 }
@@ -81,9 +82,9 @@ def calibrate(model: torch.nn.Module, video: torch.Tensor) -> None:
 
 
 def main() -> None:
-    from mmengine.config import Config
     from mmaction.registry import MODELS
     from mmaction.utils import register_all_modules
+    from mmengine.config import Config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=list(CONFIGS), required=True)

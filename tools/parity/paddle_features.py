@@ -484,6 +484,7 @@ def random_videos(rng: np.random.Generator, lengths, rgb_size=1024, audio_size=1
 def our_batch(rgb: list, audio: list) -> dict:
     """Our reader's batch of these videos: official dequantisation, zero padding, mask."""
     import torch
+
     from videozoo.data.youtube8m_records import dequantize
 
     frames = max(len(v) for v in rgb)
@@ -499,6 +500,7 @@ def our_batch(rgb: list, audio: list) -> dict:
 
 def run_converted(checkpoint: Path, model: str, rgb: list, audio: list) -> np.ndarray:
     import torch
+
     from videozoo.engine.checkpoint import load_model
 
     loaded = load_model(checkpoint, model)

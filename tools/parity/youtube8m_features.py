@@ -123,8 +123,12 @@ def build_graphdef(state: dict) -> bytes:
         )
 
     f32 = tf.compat.v1.AttrValue(type=tf.float32.as_datatype_enum)
-    ints = lambda v: tf.compat.v1.AttrValue(list=tf.compat.v1.AttrValue.ListValue(i=v))
-    text = lambda v: tf.compat.v1.AttrValue(s=v.encode())
+
+    def ints(v):
+        return tf.compat.v1.AttrValue(list=tf.compat.v1.AttrValue.ListValue(i=v))
+
+    def text(v):
+        return tf.compat.v1.AttrValue(s=v.encode())
 
     node("DecodeJpeg/contents", "Placeholder", dtype=tf.compat.v1.AttrValue(type=tf.string.as_datatype_enum))
     node("DecodeJpeg", "DecodeJpeg", ["DecodeJpeg/contents"], channels=tf.compat.v1.AttrValue(i=3))
@@ -203,7 +207,7 @@ def build_graphdef(state: dict) -> bytes:
     pools = iter(["pool", "pool_1"])
     for tf_block, pt_block, layout in LAYOUT:
         outs = []
-        for b, branch in enumerate(layout):
+        for branch in layout:
             y = x
             for op in branch:
                 if op[0] in ("avg", "max"):

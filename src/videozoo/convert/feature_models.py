@@ -44,7 +44,7 @@ read off its tensor shapes.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -19,8 +19,8 @@ over that are not optimizer state make the conversion fail too (the file is anot
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch

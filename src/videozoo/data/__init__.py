@@ -9,8 +9,9 @@ A data format is a module that registers ``build(data_cfg, split, ...) -> DataSo
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Protocol
 
 import torch
 

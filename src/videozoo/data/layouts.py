@@ -73,11 +73,12 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from videozoo.data.holdout import check_val_fraction, read_split_file, stratified_split
 from videozoo.data.video import VIDEO_EXTENSIONS, find_video_files, is_video_file
@@ -232,7 +233,7 @@ def _check_split(split: str) -> None:
 
 
 # -- class names --------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def kinetics400_classes() -> tuple[str, ...]:
     text = resources.files("videozoo").joinpath("assets/kinetics400_classes.txt").read_text()
     return tuple(line.strip() for line in text.splitlines() if line.strip())

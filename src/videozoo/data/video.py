@@ -16,11 +16,12 @@ no decoding) and `read(indices, size)` returns exactly the requested frames as a
 `decode(indices)` does the demuxing and decoding of `read(indices)` without the conversion:
 the floor of what reading can cost (benchmarks/bench_decode.py reports it).
 
-Frames come out upright: a video with a rotation in its display matrix (phones) is turned
-the way players show it. The frame count comes from the packet index, not from the container header (`stream.frames`
-is 0 or wrong for webm/mkv/some avi). Requests past the real end (a truncated tail, packets that
-do not decode) get the last decodable frame. Every failure (zero bytes, truncated or garbage
-file, no video stream, nothing decodable) raises `VideoReadError(path, reason)`.
+Frames come out upright: a video with a rotation in its display matrix (phones) is turned the
+way players show it. The frame count comes from the packet index, not from the container header
+(`stream.frames` is 0 or wrong for webm/mkv/some avi). Requests past the real end (a truncated
+tail, packets that do not decode) get the last decodable frame. Every failure (zero bytes,
+truncated or garbage file, no video stream, nothing decodable) raises
+`VideoReadError(path, reason)`.
 
 `is_video_file(path)` tells videos by extension (`VIDEO_EXTENSIONS`); `find_video_files(folder)`
 lists every video under a folder (what `predict` and `extract` take a folder to mean).

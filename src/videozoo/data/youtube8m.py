@@ -35,7 +35,8 @@ import glob
 import heapq
 import logging
 import os
-from typing import Iterable, Iterator, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -517,7 +518,8 @@ def collate_examples(
     rows = [(i, e.labels) for i, e in enumerate(examples) if use_labels and e.labels is not None]
     if rows:
         labels[
-            np.repeat([i for i, _ in rows], [len(l) for _, l in rows]), np.concatenate([l for _, l in rows])
+            np.repeat([i for i, _ in rows], [len(ls) for _, ls in rows]),
+            np.concatenate([ls for _, ls in rows]),
         ] = 1.0
     return {
         "rgb": torch.from_numpy(rgb),

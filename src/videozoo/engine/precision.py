@@ -40,7 +40,7 @@ def _cpu_flags() -> set[str]:
     return set(line.partition(":")[2].split())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def native_bf16(device_type: str, device_index: int | None = None) -> tuple[bool, str]:
     """Whether bfloat16 is faster than float32 on ``device``, and the hardware fact that says so."""
     if device_type == "cuda":

@@ -140,7 +140,7 @@ def _tensor(buf) -> np.ndarray:
 
 
 def _attr_value(buf):
-    for number, wire, value in _fields(buf):
+    for number, _wire, value in _fields(buf):
         if number == 1:  # ListValue
             items = []
             for n, w, v in _fields(value):

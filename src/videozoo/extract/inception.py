@@ -232,7 +232,7 @@ class InceptionPool3(nn.Module):
                 x = self._layers[f"{pt_block}.{op[1]}" if pt_block else op[1]](x)
         return x
 
-    def fold_batchnorm(self) -> "InceptionPool3":
+    def fold_batchnorm(self) -> InceptionPool3:
         """Every BatchNorm folded into its conv (for inference only; the state dict then no
         longer has pytorch-fid's layout). Returns self."""
         for layer in self._layers.values():

@@ -56,7 +56,7 @@ class PCA:
     extractor: str = ""
 
     @classmethod
-    def fit(cls, stats: CovarianceAccumulator, dims: int, extractor: str = "") -> "PCA":
+    def fit(cls, stats: CovarianceAccumulator, dims: int, extractor: str = "") -> PCA:
         if stats.count <= dims:
             raise DataError(
                 f"fitting a {dims}-dim PCA needs at least {dims + 1} frames (seconds of video); "
@@ -94,7 +94,7 @@ class PCA:
         )
 
     @classmethod
-    def load(cls, path) -> "PCA":
+    def load(cls, path) -> PCA:
         try:
             with np.load(path) as data:  # allow_pickle stays False: no code runs from the file
                 return cls(

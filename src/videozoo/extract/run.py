@@ -39,9 +39,9 @@ from videozoo.errors import ConfigError, NothingUsableError
 from videozoo.extract.audio import audio_record_features
 from videozoo.extract.frames import FrameFeatureExtractor, read_rgb_per_second
 from videozoo.extract.inputs import find_videos, unique_ids
+from videozoo.extract.outputs import MANIFEST_FILE, existing_shards, write_manifest
 from videozoo.extract.pca import PCA, PCA_FILE, CovarianceAccumulator, load_matching_pca, pca_path_for_run
 from videozoo.extract.records import rgb_record_features
-from videozoo.extract.outputs import MANIFEST_FILE, existing_shards, write_manifest
 from videozoo.runlock import hold_output
 
 log = logging.getLogger("videozoo.extract")

@@ -15,7 +15,7 @@ an equal score and a lower index (``argmax`` picks the first maximum, the same r
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -117,7 +117,7 @@ class ClassificationMetrics:
         }
 
     @classmethod
-    def merge(cls, states: Iterable[dict]) -> "ClassificationMetrics":
+    def merge(cls, states: Iterable[dict]) -> ClassificationMetrics:
         """A new accumulator holding the sum of ``states`` (e.g. gathered from every rank)."""
         states = list(states)
         if not states:

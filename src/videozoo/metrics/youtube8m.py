@@ -25,7 +25,7 @@ boundaries, video order or the number of ranks. Scores are compared in float32.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -197,7 +197,7 @@ class YouTube8MMetrics:
         }
 
     @classmethod
-    def merge(cls, states: Iterable[dict]) -> "YouTube8MMetrics":
+    def merge(cls, states: Iterable[dict]) -> YouTube8MMetrics:
         """A new accumulator holding the sum of ``states`` (e.g. gathered from every rank)."""
         states = list(states)
         if not states:

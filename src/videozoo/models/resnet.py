@@ -36,7 +36,7 @@ Shapes: ``forward_features`` maps ``[N, in_channels, (T,) H, W]`` to
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -59,8 +59,8 @@ __all__ = [
 #: blocks per stage for each supported depth
 STAGE_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 
-BlockHook = Callable[[int, int, int], Optional[nn.Module]]  # (stage, block, channels)
-StageHook = Callable[[int, int], Optional[nn.Module]]  # (stage, channels)
+BlockHook = Callable[[int, int, int], nn.Module | None]  # (stage, block, channels)
+StageHook = Callable[[int, int], nn.Module | None]  # (stage, channels)
 
 
 def conv_nd(

@@ -27,7 +27,6 @@ import hashlib
 import logging
 import os
 import shutil
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -276,7 +275,7 @@ def _request_once(url: str, part: Path, progress: bool) -> None:
         if err.code in (408, 429) or err.code >= 500:
             raise _Transient(f"HTTP {err.code} {err.reason}") from None
         raise _Permanent(f"HTTP {err.code} {err.reason}") from None
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, HTTPException) as err:
+    except (urllib.error.URLError, TimeoutError, ConnectionError, HTTPException) as err:
         reason = getattr(err, "reason", err)
         raise _Transient(
             f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
@@ -304,7 +303,7 @@ def _receive(response, part: Path, have: int, url: str, progress: bool) -> None:
             while True:
                 try:
                     block = response.read(CHUNK)
-                except (socket.timeout, TimeoutError, ConnectionError, HTTPException) as err:
+                except (TimeoutError, ConnectionError, HTTPException) as err:
                     raise _Transient(
                         f"connection lost after {received} bytes ({type(err).__name__})"
                     ) from None
