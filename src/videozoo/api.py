@@ -94,6 +94,7 @@ def create_model(name: str, pretrained: str | None = None, **overrides: Any) -> 
             if pretrained
             else registry.create_model(name, **overrides)
         )
+    assert pretrained is not None  # model_of(None) is None
     if implied != name:
         raise ConfigError(f"pretrained='{pretrained}' holds '{implied}' weights, not '{name}'")
     return load_model(pretrained, set={f"model.{k}": v for k, v in overrides.items()})
@@ -117,9 +118,10 @@ def load_model(
     )
     data_module = registry.dataset_module(loaded.config["data"]["format"])
     model = loaded.model
-    model.class_names = loaded.class_names
+    # nn.Module types its attributes as Tensor | Module; these are the documented plain extras
+    model.class_names = loaded.class_names  # type: ignore[assignment]
     model.preprocessing = data_module.preprocessing(loaded.config["data"])
-    model.videozoo_config = loaded.config
+    model.videozoo_config = loaded.config  # type: ignore[assignment]
     return model
 
 

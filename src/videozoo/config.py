@@ -169,7 +169,7 @@ def _merge_checked(base: dict, update: dict, prefix: str = "") -> dict:
 def model_schema(name: str) -> dict:
     """The `model:` section schema: the registered builder's keyword defaults."""
     builder = registry.model_builder(name)
-    schema = {"name": name}
+    schema: dict[str, Any] = {"name": name}
     for param in inspect.signature(builder).parameters.values():
         if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
             continue
@@ -219,7 +219,7 @@ def _check_yaml_events(text: str, source: str) -> None:
             if anchor is not None:
                 anchored[anchor] = total - before
         elif isinstance(event, yaml.AliasEvent):
-            total += anchored.get(event.anchor, 1)
+            total += anchored.get(event.anchor or "", 1)  # an alias always names its anchor
         elif isinstance(event, yaml.ScalarEvent):
             total += 1
             if event.anchor is not None:

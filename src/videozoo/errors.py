@@ -53,7 +53,7 @@ _BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother, _BRIEF.maxlong = 2, 60, 60, 
 _BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = _BRIEF.maxset = 4
 
 
-def brief(value) -> str:
+def brief(value: object) -> str:
     """``repr(value)``, bounded: what messages show of a value read from a file or option."""
     return _BRIEF.repr(value)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterable
+from concurrent.futures import Executor
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -26,7 +27,7 @@ class DataSource(Protocol):
 
     def num_batches(self, epoch: int) -> int | None: ...
     def num_samples(self, epoch: int) -> int | None: ...
-    def batches(self, epoch: int, start_batch: int = 0) -> Iterable[dict]: ...
+    def batches(self, epoch: int, start_batch: int = 0) -> Iterable[dict[str, Any]]: ...
 
 
 def ignore_stop_signals(_worker_id: int = 0) -> None:
@@ -38,7 +39,7 @@ def ignore_stop_signals(_worker_id: int = 0) -> None:
 
 
 def build_source(
-    cfg: dict,
+    cfg: dict[str, Any],
     split: str,
     *,
     training: bool,
@@ -47,7 +48,7 @@ def build_source(
     rank: int = 0,
     world_size: int = 1,
     inputs: list[str] | None = None,
-    decode_pool=None,
+    decode_pool: Executor | None = None,
 ) -> DataSource:
     """The DataSource for `split` of the dataset described by `cfg["data"]`.
 
@@ -62,7 +63,7 @@ def build_source(
         data_cfg["inputs"] = list(inputs)
     build = registry.dataset_builder(data_cfg["format"])
     extra = {"decode_pool": decode_pool} if decode_pool and accepts_decode_pool(cfg) else {}
-    return build(
+    source: DataSource = build(
         data_cfg,
         split,
         training=training,
@@ -74,9 +75,10 @@ def build_source(
         pin_memory=cfg["train"]["pin_memory"] and torch.cuda.is_available(),
         **extra,
     )
+    return source
 
 
-def freeze_split(cfg: dict, output_dir: str | Path, *, reuse: bool, write: bool) -> bool:
+def freeze_split(cfg: dict[str, Any], output_dir: str | Path, *, reuse: bool, write: bool) -> bool:
     """Before a run reads its data: a data set published without a validation split gets one,
     fixed in the run folder (the format's optional ``freeze_split``; see data/kinetics.py).
     True when ``cfg["data"]`` now names such a split file."""
@@ -84,7 +86,7 @@ def freeze_split(cfg: dict, output_dir: str | Path, *, reuse: bool, write: bool)
     return bool(freeze and freeze(cfg["data"], Path(output_dir), reuse=reuse, write=write))
 
 
-def accepts_decode_pool(cfg: dict) -> bool:
+def accepts_decode_pool(cfg: dict[str, Any]) -> bool:
     """Whether the data format of ``cfg`` decodes with a caller's thread pool."""
     import inspect
 
