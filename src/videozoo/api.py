@@ -20,7 +20,8 @@ e.g. ``train__optimizer__lr=0.01``), the shortcuts ``epochs``, ``batch_size``, `
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ SHORTCUTS = {
 }
 
 
-def config_overrides(set: Iterable[str] | dict | None = None, **overrides: Any) -> list[str]:
+def config_overrides(set: Iterable[str] | dict[str, Any] | None = None, **overrides: Any) -> list[str]:
     """``set`` items (``"a.b=v"`` strings or a ``{"a.b": v}`` dict) plus keyword overrides
     (``a__b=v`` or a shortcut) as ``--set`` items."""
     if isinstance(set, dict):
@@ -101,7 +102,7 @@ def create_model(name: str, pretrained: str | None = None, **overrides: Any) -> 
 
 
 def load_model(
-    path: str | Path, device: str | torch.device = "cpu", set: Iterable[str] | dict | None = None
+    path: str | Path, device: str | torch.device = "cpu", set: Iterable[str] | dict[str, Any] | None = None
 ) -> torch.nn.Module:
     """A checkpoint file, a bundle folder or a published tag -> the model in eval mode, with
     attributes ``class_names`` (list), ``preprocessing`` (dict: input layout, sampling,
@@ -125,7 +126,7 @@ def load_model(
     return model
 
 
-def default_precision(config: dict) -> str:
+def default_precision(config: dict[str, Any]) -> str:
     """The inference precision when none is given: bf16 if the config forces autocast
     (``train.amp: true``), else fp32 (exact; ``auto`` picks bf16 only where it is faster)."""
     if config["train"]["amp"] is not True:
@@ -158,7 +159,7 @@ class Predictor:
         batch_size: int | None = None,
         model: str | None = None,
         config: str | Path | None = None,
-        set: Iterable[str] | dict | None = None,
+        set: Iterable[str] | dict[str, Any] | None = None,
         *,
         precision: str | None = None,
         compile: bool = False,
@@ -192,13 +193,11 @@ class Predictor:
         self.task = make_task(self.config, self.class_names)
         self.batch_size = batch_size or self.config["eval"]["batch_size"]
         self.workers = max(1, workers or self.config["train"]["num_workers"])
-        self._pool = None
+        self._pool: ThreadPoolExecutor | None = None
 
-    def decode_pool(self):
+    def decode_pool(self) -> ThreadPoolExecutor | None:
         """The decoding threads (started on first use, kept across calls); None for data
         formats that do not decode videos."""
-        from concurrent.futures import ThreadPoolExecutor
-
         from videozoo.data import accepts_decode_pool
 
         if self._pool is None and accepts_decode_pool(self.config):
@@ -210,18 +209,18 @@ class Predictor:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def __enter__(self):
+    def __enter__(self) -> Predictor:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def predict(self, inputs, topk: int | None = None) -> list[dict]:
+    def predict(self, inputs: Any, topk: int | None = None) -> list[dict[str, Any]]:
         from videozoo.engine.predict import predict_rows
 
         if topk is not None and topk < 1:
@@ -248,13 +247,13 @@ class Predictor:
 
     def predict_timeline(
         self,
-        input,
+        input: Any,
         window: float | None = None,
         stride: float | None = None,
         topk: int | None = None,
         smooth: int = 1,
         **options: Any,
-    ):
+    ) -> dict[str, Any] | list[dict[str, Any]]:
         """Top-k per window of a long video (see ``videozoo.timeline``).
 
         ``input``: a video file, URL, live stream, ``"-"`` or capture device (video models);
@@ -269,7 +268,7 @@ class Predictor:
 
         k = topk or self.task.default_top_k
 
-        def summary(result: tl.Timeline) -> dict:
+        def summary(result: tl.Timeline) -> dict[str, Any]:
             rows = tl.timeline_rows(result, self.class_names, k, smooth)
             return {
                 "id": result.id,
@@ -303,7 +302,7 @@ class Predictor:
             )
         )
 
-    def _feature_timelines(self, path, window, stride):
+    def _feature_timelines(self, path: Any, window: float | None, stride: float | None) -> Iterator[Any]:
         """One feature timeline per record of the shard(s) ``path``, whole records (no
         max_frames cut)."""
         from videozoo import timeline as tl
@@ -332,7 +331,7 @@ class Predictor:
                 )
 
     @torch.inference_mode()
-    def score_batch(self, inputs) -> torch.Tensor:
+    def score_batch(self, inputs: Any) -> torch.Tensor:
         """Scores ``[N, C]`` of model inputs: videos float ``[N, V, T, 3, S, S]`` (video
         models) or ``{"rgb", "audio", "mask"}`` batches (feature models)."""
         from videozoo.engine.tasks import to_device
@@ -341,7 +340,7 @@ class Predictor:
         return self.task.scores(self.model, to_device(batch, self.ctx.device)).float().cpu()
 
     @torch.inference_mode()
-    def _predict_decoded(self, item, topk: int | None, name: str) -> dict:
+    def _predict_decoded(self, item: Any, topk: int | None, name: str) -> dict[str, Any]:
         from videozoo.engine.precision import autocast_context
         from videozoo.engine.predict import top_classes
         from videozoo.engine.tasks import to_device
@@ -369,9 +368,9 @@ def train(
     seed: int = 0,
     device: str = "auto",
     overwrite: bool = False,
-    set: Iterable[str] | dict | None = None,
+    set: Iterable[str] | dict[str, Any] | None = None,
     **overrides: Any,
-) -> dict:
+) -> dict[str, Any]:
     """Train ``model`` on the dataset in ``data``; returns the summary the CLI prints
     (checkpoint paths, best metrics, steps). ``resume``: a checkpoint or ``"auto"``;
     ``weights``: a checkpoint, bundle or published tag to fine-tune from (``model`` may then be
@@ -423,15 +422,15 @@ def evaluate(
     model: str | None = None,
     device: str = "auto",
     config: str | Path | None = None,
-    set: Iterable[str] | dict | None = None,
+    set: Iterable[str] | dict[str, Any] | None = None,
     precision: str | None = None,
     compile: bool = False,
     **overrides: Any,
-) -> dict:
+) -> dict[str, Any]:
     """The official metrics of a checkpoint or bundle on ``split`` of ``data`` (default: the
     dataset it was trained on); the dict the CLI writes as JSON. ``precision`` / ``compile``:
     as for ``Predictor``."""
-    return evaluate_with_details(
+    metrics: dict[str, Any] = evaluate_with_details(
         weights,
         data,
         split=split,
@@ -443,21 +442,22 @@ def evaluate(
         compile=compile,
         **overrides,
     )[0]
+    return metrics
 
 
 def evaluate_with_details(
-    weights,
-    data=None,
+    weights: str | Path,
+    data: str | Path | None = None,
     *,
-    split="validate",
-    model=None,
-    device="auto",
-    config=None,
-    set=None,
-    precision=None,
-    compile=False,
-    **overrides,
-):
+    split: str = "validate",
+    model: str | None = None,
+    device: str = "auto",
+    config: str | Path | None = None,
+    set: Iterable[str] | dict[str, Any] | None = None,
+    precision: str | None = None,
+    compile: bool = False,
+    **overrides: Any,
+) -> tuple[dict[str, Any], Any, Any]:
     """(metrics, metric accumulator, task): what ``videozoo eval --report`` needs too."""
     from videozoo.data import build_source
     from videozoo.engine.checkpoint import load_model as load
@@ -487,7 +487,8 @@ def evaluate_with_details(
     if cfg["data"]["format"] == "youtube8m":  # features not made as YouTube-8M's: warn once
         from videozoo.data.youtube8m import warn_if_not_youtube8m_features
 
-        warn_if_not_youtube8m_features(source.files)
+        # only the youtube8m source has .files (the shard paths)
+        warn_if_not_youtube8m_features(source.files)  # type: ignore[attr-defined]
     task = make_task(cfg, loaded.class_names or source.class_names)
     plan = prepare_inference(
         loaded.model, ctx.device, compile=compile, precision=precision or default_precision(cfg)

@@ -150,7 +150,7 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     )
 
 
-def _merge_checked(base: dict, update: dict, prefix: str = "") -> dict:
+def _merge_checked(base: dict[str, Any], update: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Deep-merge `update` into a copy of `base`; every key of `update` must exist in `base`."""
     out = copy.deepcopy(base)
     for key, value in update.items():
@@ -166,7 +166,7 @@ def _merge_checked(base: dict, update: dict, prefix: str = "") -> dict:
     return out
 
 
-def model_schema(name: str) -> dict:
+def model_schema(name: str) -> dict[str, Any]:
     """The `model:` section schema: the registered builder's keyword defaults."""
     builder = registry.model_builder(name)
     schema: dict[str, Any] = {"name": name}
@@ -177,7 +177,7 @@ def model_schema(name: str) -> dict:
     return schema
 
 
-def data_schema(fmt: str) -> dict:
+def data_schema(fmt: str) -> dict[str, Any]:
     return {"format": fmt, **copy.deepcopy(registry.dataset_module(fmt).DEFAULTS)}
 
 
@@ -185,7 +185,7 @@ def data_schema(fmt: str) -> dict:
 MODEL_CLIP_CONSTANTS = {"DEFAULT_SEGMENTS": "seg_num", "DEFAULT_CLIP_LEN": "clip_len"}
 
 
-def _model_clip_defaults(name: str, data_defaults: dict) -> dict:
+def _model_clip_defaults(name: str, data_defaults: dict[str, Any]) -> dict[str, Any]:
     """The frame counts model `name` declares for its data section (its one home)."""
     module = registry.model_module(name)
     return {
@@ -203,7 +203,7 @@ def _check_yaml_events(text: str, source: str) -> None:
     """Refuse YAML nested deeper than ``MAX_YAML_DEPTH`` or expanding (aliases counted as
     copies) to more than ``MAX_YAML_NODES`` values, from the event stream (nothing built)."""
     anchored: dict[str, int] = {}  # anchor -> values its node expands to
-    starts: list[tuple] = []  # (anchor, values before it) per open collection
+    starts: list[tuple[str | None, int]] = []  # (anchor, values before it) per open collection
     total = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
@@ -235,7 +235,7 @@ class InvalidYaml(ConfigError):
     """Text that is not YAML (``--set`` then takes the value as a plain string)."""
 
 
-def load_yaml(text: str, source: str):
+def load_yaml(text: str, source: str) -> Any:
     """``yaml.safe_load(text)`` within the bounds in the module docstring; ConfigError
     naming ``source`` otherwise."""
     if len(text) > MAX_YAML_BYTES:
@@ -257,7 +257,7 @@ def _one_line(err: Exception, limit: int = 300) -> str:
     return " ".join(str(err).split())[:limit]
 
 
-def read_yaml(path: str | Path) -> dict:
+def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -277,9 +277,9 @@ def read_yaml(path: str | Path) -> dict:
     return loaded
 
 
-def parse_overrides(items: list[str]) -> dict:
+def parse_overrides(items: list[str]) -> dict[str, Any]:
     """Turn ['train.optimizer.lr=0.01', ...] into a nested dict (values parsed as YAML)."""
-    nested: dict = {}
+    nested: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
             raise ConfigError(f"--set expects key=value (e.g. train.epochs=3), got '{item}'")
@@ -302,7 +302,7 @@ def override_item(path: str, value: Any) -> str:
     return f"{path}={text.removesuffix('...').strip()}"
 
 
-def nested_to_overrides(nested: dict, prefix: str = "") -> list[str]:
+def nested_to_overrides(nested: dict[str, Any], prefix: str = "") -> list[str]:
     """``{"model": {"a": 1}}`` -> ``["model.a=1"]``."""
     items = []
     for key, value in nested.items():
@@ -313,7 +313,7 @@ def nested_to_overrides(nested: dict, prefix: str = "") -> list[str]:
     return items
 
 
-def _check_sections(cfg: dict, source: str) -> None:
+def _check_sections(cfg: dict[str, Any], source: str) -> None:
     for section in cfg:
         if section not in ("model", "data", "train", "eval"):
             raise ConfigError(
@@ -325,9 +325,9 @@ def build_config(
     model: str | None,
     config_file: str | None = None,
     overrides: list[str] | None = None,
-    base: dict | None = None,
-    inherited: dict | None = None,
-) -> dict:
+    base: dict[str, Any] | None = None,
+    inherited: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Assemble and validate the config for `model`.
 
     `base` replaces the packaged YAML (used to rebuild a config stored in a checkpoint).
@@ -393,11 +393,11 @@ _ENGINE_MINIMUMS = {
 _ZERO_ALLOWED = {"data.shuffle_buffer"}
 
 
-def _check_values(cfg: dict, defaults: dict) -> None:
+def _check_values(cfg: dict[str, Any], defaults: dict[str, Any]) -> None:
     """One-line errors for values no run can use (``--epochs 0``, a negative crop size...)."""
 
-    def get(path):
-        node = cfg
+    def get(path: str) -> Any:
+        node: Any = cfg
         for part in path.split("."):
             node = node[part]
         return node
@@ -434,7 +434,7 @@ def _check_values(cfg: dict, defaults: dict) -> None:
 INHERITED_DATA_KEYS = ("mean", "std", "sampling", "seg_num", "seglen", "clip_len", "frame_interval")
 
 
-def inherited_from_weights(weights_config: dict) -> dict:
+def inherited_from_weights(weights_config: dict[str, Any]) -> dict[str, Any]:
     """The layer a fine-tuning run takes from the config stored with its weights: the
     architecture options (not the class count, not ImageNet loading) and the input the
     network was trained on (normalisation, frames); the user's --config and --set still win.
@@ -448,7 +448,7 @@ def inherited_from_weights(weights_config: dict) -> dict:
     return {"model": model, "data": data}
 
 
-def classes_from_data(cfg: dict, class_names: list[str], where: str = "the data") -> None:
+def classes_from_data(cfg: dict[str, Any], class_names: list[str], where: str = "the data") -> None:
     """Fill ``model.num_classes`` from the dataset's class list when no config layer set it;
     when one did and the two disagree, a one-line error names both numbers and the fix."""
     count = len(class_names)
@@ -464,7 +464,7 @@ def classes_from_data(cfg: dict, class_names: list[str], where: str = "the data"
         cfg["data"]["num_classes"] = count
 
 
-def _shared_keys_agree(cfg: dict) -> None:
+def _shared_keys_agree(cfg: dict[str, Any]) -> None:
     """A key in both the model and the data section is one fact (``num_classes``, StNet's
     ``seglen``): the data section's null takes the model's value; set in both, they must agree."""
     for key in sorted(set(cfg["model"]) & set(cfg["data"]) - {"name", "format"}):
@@ -479,5 +479,5 @@ def _shared_keys_agree(cfg: dict) -> None:
             )
 
 
-def dump_config(cfg: dict) -> str:
+def dump_config(cfg: dict[str, Any]) -> str:
     return yaml.safe_dump(cfg, sort_keys=False)
