@@ -87,7 +87,9 @@ def embed_rows(
         cfg, "predict", training=False, batch_size=batch_size, inputs=inputs, decode_pool=decode_pool
     )
     task = make_task(cfg, source.class_names)
-    done, failed, skipped = [], [], []
+    done: list[tuple[str, np.ndarray]] = []
+    failed: list[tuple[str, str]] = []  # (id, reason)
+    skipped: list[tuple[str, str, str]] = []  # (file, id, reason)
     with ClassifierInput(model) as hook:
         for batch, _ in iterate_scores(
             model, source, task, ctx, amp=amp, amp_dtype=amp_dtype, desc="embed", skipped=skipped

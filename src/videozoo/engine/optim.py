@@ -26,7 +26,7 @@ _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
 
 def _norm_param_names(model: nn.Module) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for mod_name, module in model.named_modules():
         if isinstance(module, _NORM_TYPES):
             names.update(
@@ -98,6 +98,7 @@ def build_optimizer(model: nn.Module, opt_cfg: dict) -> torch.optim.Optimizer:
     name = opt_cfg["name"].lower()
     lr = opt_cfg["lr"]
     if name in ("adam", "adamw"):
+        cls: type[torch.optim.Adam | torch.optim.AdamW | torch.optim.SGD | torch.optim.RMSprop]
         cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
         kwargs = dict(lr=lr, betas=tuple(opt_cfg["betas"]), eps=opt_cfg["eps"])
     elif name == "sgd":
@@ -112,7 +113,8 @@ def build_optimizer(model: nn.Module, opt_cfg: dict) -> torch.optim.Optimizer:
         raise ConfigError(f"unknown optimizer '{opt_cfg['name']}'; use adam, adamw, sgd or rmsprop")
     # The fused kernels are ~5x faster for the step on large models (docs/benchmarks.md, Adam).
     try:
-        return cls(groups, fused=True, **kwargs)
+        # RMSprop has no fused kernel: its TypeError falls back below
+        return cls(groups, fused=True, **kwargs)  # type: ignore[call-arg]
     except (TypeError, RuntimeError, ValueError):
         return cls(groups, **kwargs)
 

@@ -60,7 +60,7 @@ def predict_rows(
     ``decode_pool``: an executor that decodes videos (see ``data.build_source``).
     Video files given to a feature model are turned into features first
     (``videozoo.extract.on_the_fly``)."""
-    video_failures = []
+    video_failures: list[tuple[str, str, str]] = []  # (path, id, reason)
     if cfg["data"]["format"] == "youtube8m":
         from videozoo.extract.on_the_fly import shards_for_videos
 
@@ -74,7 +74,8 @@ def predict_rows(
     k_wanted = task.default_top_k if topk is None else topk
     if k_wanted < 1:
         raise ConfigError(f"--topk must be at least 1, got {k_wanted}")
-    rows, skipped = [], []
+    rows: list[dict] = []
+    skipped: list[tuple[str, str, str]] = []  # (file, id, reason)
     for batch, scores in iterate_scores(
         model, source, task, ctx, amp=amp, amp_dtype=amp_dtype, desc="predict", skipped=skipped
     ):

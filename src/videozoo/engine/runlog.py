@@ -53,8 +53,8 @@ class _CsvFile:
 
     def __init__(self, path: Path):
         self.path = path
-        self.fields = None
-        self._fh = None
+        self.fields: list[str] | None = None
+        self._fh: io.TextIOWrapper | None = None
 
     def write(self, row: dict) -> None:
         if self._fh is None:
@@ -66,6 +66,7 @@ class _CsvFile:
             if not exists or not self.fields:
                 self.fields = list(row)
                 csv.writer(self._fh).writerow(self.fields)
+        assert self.fields is not None  # set above with the file
         csv.DictWriter(self._fh, fieldnames=self.fields, extrasaction="ignore").writerow(row)
         self._fh.flush()
 

@@ -41,7 +41,8 @@ def find_videos(inputs: list[str]) -> list[Path]:
 
 def unique_ids(paths: list[Path]) -> list[str]:
     """One record id per video: the file stem; a repeated stem gets ``_2``, ``_3``, ... (logged)."""
-    ids, seen = [], {}
+    ids: list[str] = []
+    seen: dict[str, int] = {}  # stem -> times seen
     for path in paths:
         count = seen.get(path.stem, 0)
         seen[path.stem] = count + 1
