@@ -20,6 +20,7 @@ ratios. Printed: median clips/s, and the ratios' median (range) over the turns.
 
     python benchmarks/bench_decode.py [--videos 3] [--clips 2] [--turns 7] [--seconds 8] [--breakdown]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,12 +65,13 @@ def videozoo_clip(path, sample, rng) -> torch.Tensor:
 
 def decord_clip(path, sample, rng, threads: int = 0, crop=224) -> torch.Tensor:
     import decord
+
     reader = decord.VideoReader(str(path), num_threads=threads)
     indices = sample(len(reader), rng)
     frames = reader.get_batch(indices).asnumpy()  # [T, H, W, 3] uint8
     height, width = frames.shape[1:3]
     top, left = rng.integers(0, height - crop + 1), rng.integers(0, width - crop + 1)
-    frames = frames[:, top:top + crop, left:left + crop]
+    frames = frames[:, top : top + crop, left : left + crop]
     if rng.random() < 0.5:
         frames = frames[:, :, ::-1]
     mean = np.array(IMAGENET_MEAN, np.float32) * 255
@@ -131,14 +133,19 @@ def main():
     parser.add_argument("--clips", type=int, default=2, help="clips per video per turn")
     parser.add_argument("--turns", type=int, default=7)
     parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--breakdown", action="store_true",
-                        help="also print CPU ms per clip of videozoo's steps")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also print CPU ms per clip of videozoo's steps"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the raw results to FILE")
     args = parser.parse_args()
-    print(f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; {args.turns} turns of "
-          f"{args.videos} videos x {args.clips} clips; clips/s median; ratio median (range)")
-    print(f"{'video':<16}{'sampling':<13}{'videozoo':>9}{'decord':>8}{'decord1t':>9}{'limit':>7}"
-          f"{'x decord':>19}{'x decord1t':>19}{'of limit':>19}")
+    print(
+        f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; {args.turns} turns of "
+        f"{args.videos} videos x {args.clips} clips; clips/s median; ratio median (range)"
+    )
+    print(
+        f"{'video':<16}{'sampling':<13}{'videozoo':>9}{'decord':>8}{'decord1t':>9}{'limit':>7}"
+        f"{'x decord':>19}{'x decord1t':>19}{'of limit':>19}"
+    )
     raw = {}  # clips/s of every backend in every turn, per case
     with tempfile.TemporaryDirectory() as tmp:
         for gop, label in ((250, "long GOP (250)"), (16, "short GOP (16)")):
@@ -151,13 +158,17 @@ def main():
                 raw[f"{label}, {name}"] = {backend: values.tolist() for backend, values in rates.items()}
                 ours = rates["videozoo"]
                 ratios = [ours / rates["decord"], ours / rates["decord 1 thread"], ours / rates["limit"]]
-                print(f"{label:<16}{name:<13}" + "".join(
-                    f"{np.median(rates[b]):>{w}.1f}" for b, w in zip(BACKENDS, (9, 8, 9, 7))) + "".join(
-                    f"{np.median(r):>10.2f} ({r.min():.2f}-{r.max():.2f})" for r in ratios))
+                print(
+                    f"{label:<16}{name:<13}"
+                    + "".join(f"{np.median(rates[b]):>{w}.1f}" for b, w in zip(BACKENDS, (9, 8, 9, 7)))
+                    + "".join(f"{np.median(r):>10.2f} ({r.min():.2f}-{r.max():.2f})" for r in ratios)
+                )
                 if args.breakdown:
                     steps = cpu_breakdown(paths, sample, args.clips)
-                    print(f"{'':<29}CPU ms per clip: open + index {steps[0]:.1f}, decode {steps[1]:.1f}, "
-                          f"read {steps[2]:.1f}, transform {steps[3]:.1f}")
+                    print(
+                        f"{'':<29}CPU ms per clip: open + index {steps[0]:.1f}, decode {steps[1]:.1f}, "
+                        f"read {steps[2]:.1f}, transform {steps[3]:.1f}"
+                    )
     if args.json:
         atomic_write_text(args.json, json.dumps({"clips_per_s": raw}, indent=2) + "\n")
 

@@ -30,6 +30,7 @@ Without the peer's venv the peer is skipped with a message and only videozoo is 
 random weights of its own). PaddleVideo 2.x is not compared: it does not install on Python
 3.11 from PyPI (its pinned dependencies have no 3.11 wheels).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,13 +50,22 @@ DEFAULT_PEER = os.environ.get("VIDEOZOO_MMACTION2_PYTHON", "/work/peers/mmaction
 #: our Predictor's settings for the views the peer tests: 1 clip x centre crop 224 of the
 #: short side resized to 256; TSN / TSM 8 segments, I3D-NL one 32x2 clip
 SAME_VIEWS = {
-    "tsn": ["data.test_seg_num=8"], "tsm": ["data.test_seg_num=8"],
-    "nonlocal": ["data.test_num_clips=1", "data.clip_len=32", "data.frame_interval=2"]}
+    "tsn": ["data.test_seg_num=8"],
+    "tsm": ["data.test_seg_num=8"],
+    "nonlocal": ["data.test_num_clips=1", "data.clip_len=32", "data.frame_interval=2"],
+}
 COMMON_VIEWS = ["data.test_crops=1", "data.test_crop_size=224", "data.short_side=256"]
 
 
-def make_videos(folder: Path, count: int, seconds: float, width: int = 340, height: int = 256,
-                fps: int = 25, seed: int = 0) -> list[Path]:
+def make_videos(
+    folder: Path,
+    count: int,
+    seconds: float,
+    width: int = 340,
+    height: int = 256,
+    fps: int = 25,
+    seed: int = 0,
+) -> list[Path]:
     """``count`` H.264 files of a moving pattern with grain, ``width`` x ``height``."""
     from videozoo.data.synth_kinetics import encode_video, motion_video
 
@@ -65,8 +75,9 @@ def make_videos(folder: Path, count: int, seconds: float, width: int = 340, heig
     for i in range(count):
         path = folder / f"video_{i:02d}.mp4"
         if not path.exists():
-            frames = motion_video(rng, 360 * rng.random(), max(width, height),
-                                  int(fps * seconds), object_frac=0.3)[:, :height, :width]
+            frames = motion_video(
+                rng, 360 * rng.random(), max(width, height), int(fps * seconds), object_frac=0.3
+            )[:, :height, :width]
             grain = rng.integers(-6, 7, size=frames.shape[1:], dtype=np.int16)
             frames = np.clip(frames.astype(np.int16) + grain, 0, 255).astype(np.uint8)
             encode_video(path, frames, fps=fps, codec="h264", gop=250)
@@ -79,9 +90,22 @@ class Peer:
 
     def __init__(self, python: str, model: str, weights: Path, threads: int):
         self.proc = subprocess.Popen(
-            [python, str(HERE / "peer_mmaction2.py"), "serve", "--model", model,
-             "--weights", str(weights), "--threads", str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            [
+                python,
+                str(HERE / "peer_mmaction2.py"),
+                "serve",
+                "--model",
+                model,
+                "--weights",
+                str(weights),
+                "--threads",
+                str(threads),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         self.hello = self._reply()
 
     def _reply(self) -> dict:
@@ -105,13 +129,17 @@ def peer_weights(python: str, model: str, out: Path) -> Path:
     """MMAction2's recognizer with random weights, saved in its checkpoint layout."""
     weights = out / "weights.pth"
     if not weights.exists():
-        subprocess.run([python, str(HERE / "peer_mmaction2.py"), "init", "--model", model,
-                        "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [python, str(HERE / "peer_mmaction2.py"), "init", "--model", model, "--out", str(out)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return weights
 
 
-def our_checkpoint(model: str, work: Path, mmaction_weights: Path | None,
-                   overrides: tuple[str, ...] = ()) -> Path:
+def our_checkpoint(
+    model: str, work: Path, mmaction_weights: Path | None, overrides: tuple[str, ...] = ()
+) -> Path:
     """MMAction2's weights converted (or, without the peer, random weights of ours, built with
     ``overrides``)."""
     ckpt = work / f"{model}_{'from_mmaction2' if mmaction_weights else 'random'}.pt"
@@ -119,16 +147,17 @@ def our_checkpoint(model: str, work: Path, mmaction_weights: Path | None,
         return ckpt
     if mmaction_weights is not None:
         from videozoo.convert import convert_weights
+
         convert_weights(mmaction_weights, model, ckpt, fmt="mmaction2", verbose=False)
         return ckpt
     from videozoo.config import build_config
     from videozoo.data.layouts import kinetics400_classes
     from videozoo.engine.checkpoint import model_checkpoint, save_checkpoint
     from videozoo.registry import build_model
+
     cfg = build_config(model, overrides=["model.num_classes=400", *overrides])
     torch.manual_seed(0)
-    save_checkpoint(model_checkpoint(model, build_model(cfg).state_dict(), cfg,
-                                     kinetics400_classes()), ckpt)
+    save_checkpoint(model_checkpoint(model, build_model(cfg).state_dict(), cfg, kinetics400_classes()), ckpt)
     return ckpt
 
 
@@ -153,8 +182,7 @@ def top5_agreement(ours: list, theirs: list) -> tuple[int, int]:
 
 
 def summary(values: list[float]) -> dict:
-    return {"median": float(np.median(values)), "min": float(min(values)),
-            "max": float(max(values))}
+    return {"median": float(np.median(values)), "min": float(min(values)), "max": float(max(values))}
 
 
 def run(args) -> dict:
@@ -164,21 +192,29 @@ def run(args) -> dict:
     videos = make_videos(work / f"videos_{args.seconds:g}s", args.videos, args.seconds)
     have_peer = Path(args.peer_python).exists()
     if not have_peer:
-        print(f"MMAction2 peer skipped: no venv at {args.peer_python} (recipe in "
-              "docs/benchmarks.md); timing videozoo alone", flush=True)
-    mm_weights = peer_weights(args.peer_python, args.model, work / f"mm_{args.model}") \
-        if have_peer else None
+        print(
+            f"MMAction2 peer skipped: no venv at {args.peer_python} (recipe in "
+            "docs/benchmarks.md); timing videozoo alone",
+            flush=True,
+        )
+    mm_weights = peer_weights(args.peer_python, args.model, work / f"mm_{args.model}") if have_peer else None
     ckpt = our_checkpoint(args.model, work, mm_weights)
-    predictor = Predictor(ckpt, device="cpu", set=SAME_VIEWS[args.model] + COMMON_VIEWS,
-                          batch_size=args.batch_size,
-                          workers=args.workers, compile=args.compile)
-    peer = Peer(args.peer_python, args.model, mm_weights, torch.get_num_threads()) \
-        if have_peer else None
+    predictor = Predictor(
+        ckpt,
+        device="cpu",
+        set=SAME_VIEWS[args.model] + COMMON_VIEWS,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        compile=args.compile,
+    )
+    peer = Peer(args.peer_python, args.model, mm_weights, torch.get_num_threads()) if have_peer else None
     # warm-up; compiled, each input shape compiles once: one video and a full batch
     warmup = ours_run(predictor, videos[:1], True)["total"]
-    warmup += ours_run(predictor, videos[:predictor.batch_size], False)["total"]
-    print(f"videozoo warm-up (one video, one batch{', compiling' if args.compile else ''}): "
-          f"{warmup:.1f} s", flush=True)
+    warmup += ours_run(predictor, videos[: predictor.batch_size], False)["total"]
+    print(
+        f"videozoo warm-up (one video, one batch{', compiling' if args.compile else ''}): {warmup:.1f} s",
+        flush=True,
+    )
     if peer:
         peer.run(videos[:1])
     rounds = {"latency": [], "throughput": []}
@@ -207,36 +243,56 @@ def run(args) -> dict:
                     if peer:
                         entry["peer_latency_s"] = pair["peer"]["times"]
                 rounds[mode].append(entry)
-                print(f"round {r + 1} {mode}: " + ", ".join(
-                    f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                    for k, v in entry.items() if not k.endswith("latency_s")), flush=True)
+                print(
+                    f"round {r + 1} {mode}: "
+                    + ", ".join(
+                        f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in entry.items()
+                        if not k.endswith("latency_s")
+                    ),
+                    flush=True,
+                )
     finally:
         if peer:
             peer.close()
         predictor.close()
-    result = {"model": args.model, "videos": len(videos), "seconds": args.seconds,
-              "size": "340x256", "threads": torch.get_num_threads(), "compile": args.compile,
-              "batch_size": predictor.batch_size, "workers": predictor.workers,
-              "ours_warmup_s": warmup,
-              "peer": "mmaction2 1.2.0" if peer else None, "rounds": rounds,
-              "top5_agree": f"{agree[0]}/{agree[1]}" if peer else None}
+    result = {
+        "model": args.model,
+        "videos": len(videos),
+        "seconds": args.seconds,
+        "size": "340x256",
+        "threads": torch.get_num_threads(),
+        "compile": args.compile,
+        "batch_size": predictor.batch_size,
+        "workers": predictor.workers,
+        "ours_warmup_s": warmup,
+        "peer": "mmaction2 1.2.0" if peer else None,
+        "rounds": rounds,
+        "top5_agree": f"{agree[0]}/{agree[1]}" if peer else None,
+    }
     for mode, entries in rounds.items():
-        result[mode] = {key: summary([e[key] for e in entries])
-                        for key in ("ours_videos_per_s", "peer_videos_per_s", "ratio")
-                        if key in entries[0]}
+        result[mode] = {
+            key: summary([e[key] for e in entries])
+            for key in ("ours_videos_per_s", "peer_videos_per_s", "ratio")
+            if key in entries[0]
+        }
     return result
 
 
 def print_table(result: dict) -> None:
-    print(f"\n{result['model']}: {result['videos']} videos x {result['seconds']} s, "
-          f"{result['size']}, {result['threads']} threads; peer: {result['peer']}")
+    print(
+        f"\n{result['model']}: {result['videos']} videos x {result['seconds']} s, "
+        f"{result['size']}, {result['threads']} threads; peer: {result['peer']}"
+    )
     for mode in ("latency", "throughput"):
         row = result[mode]
         text = f"{mode:>10}: videozoo {row['ours_videos_per_s']['median']:.3f} videos/s"
         if "ratio" in row:
-            text += (f", MMAction2 {row['peer_videos_per_s']['median']:.3f} videos/s, ratio "
-                     f"{row['ratio']['median']:.2f} ({row['ratio']['min']:.2f}-"
-                     f"{row['ratio']['max']:.2f})")
+            text += (
+                f", MMAction2 {row['peer_videos_per_s']['median']:.3f} videos/s, ratio "
+                f"{row['ratio']['median']:.2f} ({row['ratio']['min']:.2f}-"
+                f"{row['ratio']['max']:.2f})"
+            )
         print(text)
     if result["top5_agree"]:
         print(f"top-5 agree on {result['top5_agree']} videos (all rounds and modes)")

@@ -10,6 +10,7 @@ onto a Python heap, then a Python sort and loop. It runs on the first ``--refere
 only and its time is extrapolated linearly to N (said so in the output). Both are also
 extrapolated to the 1.1M-video validation set. The two GAPs are compared on the subset.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,7 +53,7 @@ class HeapGAPCalculator:
 
     def accumulate(self, scores: np.ndarray, labels: np.ndarray) -> None:
         for video_scores, video_labels in zip(scores, labels):
-            top = np.argpartition(video_scores, -self.top_k)[-self.top_k:]
+            top = np.argpartition(video_scores, -self.top_k)[-self.top_k :]
             for index in top:
                 heapq.heappush(self.heap, (float(video_scores[index]), float(video_labels[index])))
         self.num_positives += int(labels.sum())
@@ -114,23 +115,40 @@ def main() -> None:
     gap, seconds = timed_gap_ours(batches(args.videos), args.classes)
     ref_at_n = ref_seconds * args.videos / subset
 
-    print(f"GAP@20, {args.videos:,} videos x {args.classes} classes, batches of "
-          f"{args.batch_size}, torch threads {torch.get_num_threads()}")
-    print(f"  ours (YouTube8MMetrics):   {seconds:8.2f} s  GAP {gap:.10f} "
-          f"({seconds / args.videos * 1e6:.0f} us/video)")
-    print(f"  heap reference:            {ref_at_n:8.2f} s  (measured {ref_seconds:.2f} s on "
-          f"{subset:,} videos, extrapolated linearly)")
+    print(
+        f"GAP@20, {args.videos:,} videos x {args.classes} classes, batches of "
+        f"{args.batch_size}, torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"  ours (YouTube8MMetrics):   {seconds:8.2f} s  GAP {gap:.10f} "
+        f"({seconds / args.videos * 1e6:.0f} us/video)"
+    )
+    print(
+        f"  heap reference:            {ref_at_n:8.2f} s  (measured {ref_seconds:.2f} s on "
+        f"{subset:,} videos, extrapolated linearly)"
+    )
     print(f"  speed-up:                  {ref_at_n / seconds:8.1f} x")
-    print(f"  at 1.1M videos (linear):   ours {seconds * VALIDATION_VIDEOS / args.videos:.0f} s, "
-          f"reference {ref_seconds * VALIDATION_VIDEOS / subset:.0f} s")
+    print(
+        f"  at 1.1M videos (linear):   ours {seconds * VALIDATION_VIDEOS / args.videos:.0f} s, "
+        f"reference {ref_seconds * VALIDATION_VIDEOS / subset:.0f} s"
+    )
     difference = abs(subset_gap - ref_gap)
-    print(f"  agreement on {subset:,} videos: ours {subset_gap:.12f} vs reference "
-          f"{ref_gap:.12f} (|diff| {difference:.1e})")
+    print(
+        f"  agreement on {subset:,} videos: ours {subset_gap:.12f} vs reference "
+        f"{ref_gap:.12f} (|diff| {difference:.1e})"
+    )
     if difference > 1e-9:
         raise SystemExit("GAP mismatch between the accumulator and the reference")
-    results = {"videos": args.videos, "classes": args.classes, "threads": torch.get_num_threads(),
-               "ours_s": seconds, "reference_s": ref_at_n, "reference_measured_s": ref_seconds,
-               "reference_videos": subset, "gap": gap}
+    results = {
+        "videos": args.videos,
+        "classes": args.classes,
+        "threads": torch.get_num_threads(),
+        "ours_s": seconds,
+        "reference_s": ref_at_n,
+        "reference_measured_s": ref_seconds,
+        "reference_videos": subset,
+        "gap": gap,
+    }
     if args.json:
         atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
 

@@ -11,6 +11,7 @@ Sizes: UCF101 split 1 (9,537 / 3,783 of 13,320, 101 classes), HMDB51 split 1 (3,
 Kinetics-400 CSVs (246,534 / 19,906, 400 classes, clips in one folder per class) and class
 folders (UCF101's videos re-filed as train/<class>/ and val/<class>/). `--scale` shrinks all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,9 @@ def write_hmdb51(root: Path, scale: float) -> None:
 def write_ssv2(root: Path, scale: float) -> None:
     templates = [f"Doing [something] number {i}" for i in range(174)]
     (root / "labels").mkdir(parents=True, exist_ok=True)
-    (root / "labels" / "labels.json").write_text(json.dumps(
-        {t.replace("[", "").replace("]", ""): str(i) for i, t in enumerate(templates)}))
+    (root / "labels" / "labels.json").write_text(
+        json.dumps({t.replace("[", "").replace("]", ""): str(i) for i, t in enumerate(templates)})
+    )
     video_id = 0
     for split, count in (("train", 168913), ("validation", 24777), ("test", 27157)):
         items = []
@@ -71,8 +73,9 @@ def write_ssv2(root: Path, scale: float) -> None:
             item = {"id": str(video_id)}
             if split != "test":
                 template = templates[k % 174]
-                item.update(label=template.replace("[something]", "a cup"), template=template,
-                            placeholders=["a cup"])
+                item.update(
+                    label=template.replace("[something]", "a cup"), template=template, placeholders=["a cup"]
+                )
             items.append(item)
         (root / "labels" / f"{split}.json").write_text(json.dumps(items))
 
@@ -95,8 +98,13 @@ def write_folders(root: Path, scale: float) -> None:
         _touch(root / split / f"class_{k % 101:03d}" / f"clip_{k}.mp4")
 
 
-LAYOUTS = {"ucf101": write_ucf101, "hmdb51": write_hmdb51, "ssv2": write_ssv2,
-           "kinetics": write_kinetics, "folders": write_folders}
+LAYOUTS = {
+    "ucf101": write_ucf101,
+    "hmdb51": write_hmdb51,
+    "ssv2": write_ssv2,
+    "kinetics": write_kinetics,
+    "folders": write_folders,
+}
 
 
 def main() -> None:
@@ -104,8 +112,10 @@ def main() -> None:
     parser.add_argument("--dir", default="/tmp/videozoo_layouts", help="where to write the data sets")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the published sizes")
     args = parser.parse_args()
-    print(f"{'layout':9s} {'classes':>8s} {'train':>8s} {'validate':>8s}   "
-          f"{'classes s':>9s} {'train s':>8s} {'valid s':>8s}")
+    print(
+        f"{'layout':9s} {'classes':>8s} {'train':>8s} {'validate':>8s}   "
+        f"{'classes s':>9s} {'train s':>8s} {'valid s':>8s}"
+    )
     for layout, write in LAYOUTS.items():
         root = Path(args.dir) / f"{layout}_{args.scale:g}"
         if not (root / ".complete").exists():
@@ -121,8 +131,10 @@ def main() -> None:
             start = time.perf_counter()
             counts.append(len(load_records(cfg, split, names)))
             times.append(time.perf_counter() - start)
-        print(f"{layout:9s} {len(names):8d} {counts[0]:8d} {counts[1]:8d}   "
-              f"{t_classes:9.2f} {times[0]:8.2f} {times[1]:8.2f}")
+        print(
+            f"{layout:9s} {len(names):8d} {counts[0]:8d} {counts[1]:8d}   "
+            f"{t_classes:9.2f} {times[0]:8.2f} {times[1]:8.2f}"
+        )
 
 
 if __name__ == "__main__":

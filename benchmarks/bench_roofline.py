@@ -14,6 +14,7 @@ case: seconds (median over turns), achieved GFLOP/s, and that over the matmul pe
 
     python benchmarks/bench_roofline.py [--models tsm,nextvlad] [--turns 3] [--no-compile]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ def matmul_gflops(size: int = 2048, repeats: int = 3) -> float:
         t0 = time.perf_counter()
         torch.mm(a, b)
         best = min(best, time.perf_counter() - t0)
-    return 2 * size ** 3 / best / 1e9
+    return 2 * size**3 / best / 1e9
 
 
 def forward_flops(model, batch) -> int:
@@ -71,8 +72,7 @@ def make_cases(name: str, compile: bool) -> tuple[dict, int, dict]:
         runner(batch).float().logsumexp(-1).mean().backward()
         optimizer.step()
 
-    cases = {"inference eager": lambda: infer_step(infer),
-             "training eager": lambda: train_step(train)}
+    cases = {"inference eager": lambda: infer_step(infer), "training eager": lambda: train_step(train)}
     if compile:
         infer_c, train_c = torch.compile(infer, dynamic=False), torch.compile(train, dynamic=False)
         cases["inference compiled"] = lambda: infer_step(infer_c)
@@ -107,16 +107,28 @@ def main(argv=None) -> None:
         for label, seconds in times.items():
             work = flops * (3 if label.startswith("training") else 1)
             median = float(np.median(seconds))
-            rows[label] = {"seconds": median, "gflops": work / median / 1e9,
-                           "fraction_of_peak": work / median / 1e9 / peak,
-                           "seconds_all": seconds}
-            print(f"{name:>9} {label:<19} {median:7.3f} s  {work / median / 1e9:7.1f} GFLOP/s "
-                  f" {rows[label]['fraction_of_peak']:.2f} of the matmul peak", flush=True)
-        print(f"{name:>9} matmul 2048^3 fp32 peak {peak:.1f} GFLOP/s (turns: "
-              f"{', '.join(f'{p:.0f}' for p in peaks)}); forward {flops / 1e9:.2f} GFLOP")
-        result["models"][name] = {"forward_gflop": flops / 1e9, "matmul_peak_gflops": peak,
-                                  "matmul_turns": peaks, "cases": rows,
-                                  "input": INPUTS[name]}
+            rows[label] = {
+                "seconds": median,
+                "gflops": work / median / 1e9,
+                "fraction_of_peak": work / median / 1e9 / peak,
+                "seconds_all": seconds,
+            }
+            print(
+                f"{name:>9} {label:<19} {median:7.3f} s  {work / median / 1e9:7.1f} GFLOP/s "
+                f" {rows[label]['fraction_of_peak']:.2f} of the matmul peak",
+                flush=True,
+            )
+        print(
+            f"{name:>9} matmul 2048^3 fp32 peak {peak:.1f} GFLOP/s (turns: "
+            f"{', '.join(f'{p:.0f}' for p in peaks)}); forward {flops / 1e9:.2f} GFLOP"
+        )
+        result["models"][name] = {
+            "forward_gflop": flops / 1e9,
+            "matmul_peak_gflops": peak,
+            "matmul_turns": peaks,
+            "cases": rows,
+            "input": INPUTS[name],
+        }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"raw results: {args.json}")

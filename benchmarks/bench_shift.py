@@ -9,6 +9,7 @@ export records; TSM trained through it before), and a plain ``clone()`` (one cop
 free: the floor). The last line adds the stages up for one ResNet-50 (3, 4, 6, 3 blocks): the
 milliseconds per clip a TSM training step spends shifting. Times are this process's CPU time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,7 @@ class TracedPathShift(TemporalShift):
 
     def _shift(self, x, channel_dim):
         frames = self.unfold_time(x)
-        return _shift_by_cat(frames, self.fold, channel_dim,
-                             self.direction == "previous_first").flatten(0, 1)
+        return _shift_by_cat(frames, self.fold, channel_dim, self.direction == "previous_first").flatten(0, 1)
 
 
 def forward_backward(fn, x, grad) -> float:
@@ -50,17 +50,19 @@ def main(argv=None) -> dict:
     parser.add_argument("--json", metavar="FILE", help="also write the raw results to FILE")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), CPU "
-          f"{torch.backends.cpu.get_cpu_capability()}; milliseconds forward + backward, "
-          "median (min) over rounds")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), CPU "
+        f"{torch.backends.cpu.get_cpu_capability()}; milliseconds forward + backward, "
+        "median (min) over rounds"
+    )
     totals = {"function": 0.0, "slices+cat": 0.0, "clone": 0.0}
     results = {}
     for channels, size, blocks in STAGES:
         contenders = {
             "function": TemporalShift(channels, args.segments, args.shift_div, "previous_first"),
-            "slices+cat": TracedPathShift(channels, args.segments, args.shift_div,
-                                          "previous_first"),
-            "clone": torch.clone}
+            "slices+cat": TracedPathShift(channels, args.segments, args.shift_div, "previous_first"),
+            "clone": torch.clone,
+        }
         shape = (args.segments, channels, size, size)
         x = torch.randn(shape).to(memory_format=torch.channels_last).requires_grad_()
         grad = torch.randn(shape).to(memory_format=torch.channels_last)
@@ -74,12 +76,20 @@ def main(argv=None) -> dict:
         results[f"{channels}x{size}x{size}"] = row
         for name, value in row.items():
             totals[name] += blocks * value
-        print(f"  [{args.segments}, {channels}, {size}, {size}] x {blocks} blocks: "
-              + "  ".join(f"{name} {row[name]:.2f} ({min(ms[name]):.2f})" for name in row))
-    print("  per clip, all 16 blocks: " + "  ".join(f"{name} {value:.1f} ms"
-                                                   for name, value in totals.items()))
-    results = {"stages": results, "totals_ms": totals, "rounds": args.rounds,
-               "threads": args.threads, "segments": args.segments}
+        print(
+            f"  [{args.segments}, {channels}, {size}, {size}] x {blocks} blocks: "
+            + "  ".join(f"{name} {row[name]:.2f} ({min(ms[name]):.2f})" for name in row)
+        )
+    print(
+        "  per clip, all 16 blocks: " + "  ".join(f"{name} {value:.1f} ms" for name, value in totals.items())
+    )
+    results = {
+        "stages": results,
+        "totals_ms": totals,
+        "rounds": args.rounds,
+        "threads": args.threads,
+        "segments": args.segments,
+    }
     if args.json:
         atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
     return results

@@ -34,6 +34,7 @@ fastest rounds are the least disturbed).
 On a shared machine run with ``--threads 1``: an OpenMP team waiting for a descheduled
 thread made 2-thread steps up to 10x slower here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -92,8 +93,19 @@ class BareGating(nn.Module):
 
 
 class BareNeXtVLAD(nn.Module):
-    def __init__(self, num_classes, rgb_size, audio_size, cluster_size, groups, expansion,
-                 hidden_size, gating_reduction, drop_rate, **_):
+    def __init__(
+        self,
+        num_classes,
+        rgb_size,
+        audio_size,
+        cluster_size,
+        groups,
+        expansion,
+        hidden_size,
+        gating_reduction,
+        drop_rate,
+        **_,
+    ):
         super().__init__()
         self.register_buffer("rgb_scale", torch.ones(rgb_size))
         self.rgb_pool = BareNeXtVLADPool(rgb_size, cluster_size, groups, expansion)
@@ -106,8 +118,9 @@ class BareNeXtVLAD(nn.Module):
         self.classifier = nn.Linear(hidden_size, num_classes)
 
     def forward(self, batch):
-        pooled = torch.cat([self.rgb_pool(batch["rgb"] * self.rgb_scale),
-                            self.audio_pool(batch["audio"])], dim=1)
+        pooled = torch.cat(
+            [self.rgb_pool(batch["rgb"] * self.rgb_scale), self.audio_pool(batch["audio"])], dim=1
+        )
         return self.classifier(self.gating(self.hidden_norm(self.hidden(self.dropout(pooled)))))
 
 
@@ -127,13 +140,27 @@ class BareLSTMEncoder(nn.Module):
 
 
 class BareAttentionLSTM(nn.Module):
-    def __init__(self, num_classes, rgb_size, audio_size, embedding_size, lstm_size, drop_rate,
-                 fusion_relu_size, fusion_tanh_size, **_):
+    def __init__(
+        self,
+        num_classes,
+        rgb_size,
+        audio_size,
+        embedding_size,
+        lstm_size,
+        drop_rate,
+        fusion_relu_size,
+        fusion_tanh_size,
+        **_,
+    ):
         super().__init__()
         self.rgb_encoder = BareLSTMEncoder(rgb_size, embedding_size, lstm_size, drop_rate)
         self.audio_encoder = BareLSTMEncoder(audio_size, embedding_size, lstm_size, drop_rate)
-        self.fusion = nn.Sequential(nn.Linear(4 * lstm_size, fusion_relu_size), nn.ReLU(),
-                                    nn.Linear(fusion_relu_size, fusion_tanh_size), nn.Tanh())
+        self.fusion = nn.Sequential(
+            nn.Linear(4 * lstm_size, fusion_relu_size),
+            nn.ReLU(),
+            nn.Linear(fusion_relu_size, fusion_tanh_size),
+            nn.Tanh(),
+        )
         self.classifier = nn.Linear(fusion_tanh_size, num_classes)
 
     def forward(self, batch):
@@ -149,25 +176,39 @@ class BareShiftingAttention(nn.Module):
         self.scale = nn.Parameter(torch.randn(units))
         self.shift = nn.Parameter(torch.randn(units))
 
-    def forward(self, x):                                             # [B, S, F]
+    def forward(self, x):  # [B, S, F]
         pooled = torch.softmax(self.scores(x), dim=1).transpose(1, 2) @ x  # [B, C, F]
         pooled = pooled * self.scale[:, None] + self.shift[:, None]
-        return (F.normalize(pooled, dim=-1) / self.units ** 0.5).flatten(1)
+        return (F.normalize(pooled, dim=-1) / self.units**0.5).flatten(1)
 
 
 class BareAttentionCluster(nn.Module):
     """Samples ``seg_num`` frames (one per segment of all T frames: no mask), attention units."""
 
-    def __init__(self, num_classes, rgb_size, audio_size, rgb_clusters, audio_clusters, seg_num,
-                 drop_rate, fc_size, fc2_size, **_):
+    def __init__(
+        self,
+        num_classes,
+        rgb_size,
+        audio_size,
+        rgb_clusters,
+        audio_clusters,
+        seg_num,
+        drop_rate,
+        fc_size,
+        fc2_size,
+        **_,
+    ):
         super().__init__()
         self.seg_num = seg_num
         self.rgb_attention = BareShiftingAttention(rgb_size, rgb_clusters)
         self.audio_attention = BareShiftingAttention(audio_size, audio_clusters)
         self.dropout = nn.Dropout(drop_rate)
         self.fc = nn.Sequential(
-            nn.Linear(rgb_clusters * rgb_size + audio_clusters * audio_size, fc_size), nn.Tanh(),
-            nn.Linear(fc_size, fc2_size), nn.Tanh())
+            nn.Linear(rgb_clusters * rgb_size + audio_clusters * audio_size, fc_size),
+            nn.Tanh(),
+            nn.Linear(fc_size, fc2_size),
+            nn.Tanh(),
+        )
         self.classifier = nn.Linear(fc2_size, num_classes)
 
     def forward(self, batch):
@@ -202,8 +243,7 @@ class BareBottleneck(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = None
         if stride != 1 or cin != 4 * width:
-            self.downsample = nn.Sequential(bare_conv(dims, cin, 4 * width, 1, stride),
-                                            norm(4 * width))
+            self.downsample = nn.Sequential(bare_conv(dims, cin, 4 * width, 1, stride), norm(4 * width))
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -225,14 +265,18 @@ class BareResNet50(nn.Module):
         norm = nn.BatchNorm2d if dims == 2 else nn.BatchNorm3d
         self.conv1, self.bn1 = bare_conv(dims, in_channels, 64, 7, 2), norm(64)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = (nn.MaxPool2d(3, 2, pool_padding) if dims == 2 else
-                        nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, pool_padding, pool_padding)))
+        self.maxpool = (
+            nn.MaxPool2d(3, 2, pool_padding)
+            if dims == 2
+            else nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, pool_padding, pool_padding))
+        )
         cin = 64
         for stage, blocks in enumerate((3, 4, 6, 3), start=1):
             layers = OrderedDict()
             for index in range(blocks):
-                layers[str(index)] = BareBottleneck(dims, cin, 64 * 2 ** (stage - 1),
-                                                    2 if index == 0 and stage > 1 else 1)
+                layers[str(index)] = BareBottleneck(
+                    dims, cin, 64 * 2 ** (stage - 1), 2 if index == 0 and stage > 1 else 1
+                )
                 cin = 256 * 2 ** (stage - 1)
                 if (stage, index) in extras:
                     layers[f"after{index}"] = extras[(stage, index)]
@@ -255,7 +299,7 @@ class BareFrameResNet(nn.Module):
         self.classifier = nn.Linear(2048, num_classes)
 
     def forward(self, batch):
-        video = batch["video"]                                      # [N, T, 3, H, W]
+        video = batch["video"]  # [N, T, 3, H, W]
         logits = self.classifier(self.backbone(video.flatten(0, 1)))
         return logits.view(video.shape[0], video.shape[1], -1).mean(1)
 
@@ -269,7 +313,7 @@ class BareTemporalBlock(nn.Module):
         self.conv = nn.Conv2d(channels, channels, (3, 1), padding=(1, 0))
         self.relu, self.bn = nn.ReLU(inplace=True), nn.BatchNorm2d(channels)
 
-    def forward(self, x):                                           # [N*T, C, H, W]
+    def forward(self, x):  # [N*T, C, H, W]
         nt, c, h, w = x.shape
         clip = x.view(-1, self.segments, c, h * w).transpose(1, 2)  # [N, C, T, H*W]
         update = self.bn(self.relu(self.conv(clip)))
@@ -287,7 +331,7 @@ class BareXceptionHead(nn.Module):
         self.pointwise2, self.shortcut = nn.Conv1d(c // 2, c // 2, 1), nn.Conv1d(c, c // 2, 1)
         self.bn_out = nn.BatchNorm1d(c // 2)
 
-    def forward(self, x):                                           # [N, C, T]
+    def forward(self, x):  # [N, C, T]
         x = self.bn_in(x)
         main = F.relu(self.bn_mid(self.pointwise1(self.depthwise1(x))))
         main = self.pointwise2(self.depthwise2(main))
@@ -298,9 +342,13 @@ class BareStNet(nn.Module):
     def __init__(self, num_classes, seglen, segments, **_):
         super().__init__()
         self.seglen = seglen
-        self.backbone = BareResNet50(in_channels=3 * seglen, extras={
-            (2, None): BareTemporalBlock(512, segments),
-            (3, None): BareTemporalBlock(1024, segments)})
+        self.backbone = BareResNet50(
+            in_channels=3 * seglen,
+            extras={
+                (2, None): BareTemporalBlock(512, segments),
+                (3, None): BareTemporalBlock(1024, segments),
+            },
+        )
         self.head = BareXceptionHead(2048)
         self.classifier = nn.Linear(1024, num_classes)
 
@@ -319,7 +367,7 @@ class BareNonLocalBlock(nn.Module):
         self.pool = nn.MaxPool3d((1, 2, 2), (1, 2, 2))
         self.out, self.bn = nn.Conv3d(c // 2, c, 1), nn.BatchNorm3d(c)
 
-    def forward(self, x):                                           # [N, C, T, H, W]
+    def forward(self, x):  # [N, C, T, H, W]
         pooled = self.pool(x)
         query, key = self.theta(x).flatten(2), self.phi(pooled).flatten(2)
         value = self.g(pooled).flatten(2)
@@ -334,8 +382,13 @@ class BareNonLocal(nn.Module):
     def __init__(self, num_classes, dropout, **_):
         super().__init__()
         extras = {(1, None): nn.MaxPool3d((2, 1, 1), (2, 1, 1))}
-        extras.update({(stage, b): BareNonLocalBlock(256 * 2 ** (stage - 1))
-                       for stage, blocks in ((2, (1, 3)), (3, (1, 3, 5))) for b in blocks})
+        extras.update(
+            {
+                (stage, b): BareNonLocalBlock(256 * 2 ** (stage - 1))
+                for stage, blocks in ((2, (1, 3)), (3, (1, 3, 5)))
+                for b in blocks
+            }
+        )
         self.backbone = BareResNet50(dims=3, pool_padding=0, extras=extras)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(2048, num_classes)
@@ -344,9 +397,15 @@ class BareNonLocal(nn.Module):
         return self.classifier(self.dropout(self.backbone(batch["video"].transpose(1, 2))))
 
 
-BARE_MODELS = {"nextvlad": BareNeXtVLAD, "attention_lstm": BareAttentionLSTM,
-               "attention_cluster": BareAttentionCluster, "tsn": BareFrameResNet,
-               "tsm": BareFrameResNet, "stnet": BareStNet, "nonlocal": BareNonLocal}
+BARE_MODELS = {
+    "nextvlad": BareNeXtVLAD,
+    "attention_lstm": BareAttentionLSTM,
+    "attention_cluster": BareAttentionCluster,
+    "tsn": BareFrameResNet,
+    "tsm": BareFrameResNet,
+    "stnet": BareStNet,
+    "nonlocal": BareNonLocal,
+}
 
 
 def bare_name(name: str, key: str) -> str:
@@ -367,18 +426,30 @@ def youtube8m_lengths(batch_size: int, frames: int, generator: torch.Generator) 
     return (seconds * frames / 300).long().clamp(1, frames)
 
 
-def make_batch(model, data_format: str, num_classes: int, batch_size: int, frames: int | None,
-               resolution: int | None, padding: str, seed: int = 0) -> dict:
+def make_batch(
+    model,
+    data_format: str,
+    num_classes: int,
+    batch_size: int,
+    frames: int | None,
+    resolution: int | None,
+    padding: str,
+    seed: int = 0,
+) -> dict:
     """Random inputs of ``model.default_input`` shape, wrapped as the data source would."""
     gen = torch.Generator().manual_seed(seed)
     ids = [f"video{i}" for i in range(batch_size)]
     if data_format == "youtube8m":
         shape = model.default_input(1, num_frames=frames)
         frames = shape["rgb"].shape[1]
-        batch = {k: torch.randn(batch_size, frames, shape[k].shape[-1], generator=gen)
-                 for k in ("rgb", "audio")}
-        lengths = (youtube8m_lengths(batch_size, frames, gen) if padding == "youtube8m"
-                   else torch.full((batch_size,), frames))
+        batch = {
+            k: torch.randn(batch_size, frames, shape[k].shape[-1], generator=gen) for k in ("rgb", "audio")
+        }
+        lengths = (
+            youtube8m_lengths(batch_size, frames, gen)
+            if padding == "youtube8m"
+            else torch.full((batch_size,), frames)
+        )
         batch["mask"] = torch.arange(frames) < lengths.unsqueeze(1)
         for key in ("rgb", "audio"):  # padded frames are zeros, as the reader writes them
             batch[key] *= batch["mask"].unsqueeze(-1)
@@ -389,16 +460,22 @@ def make_batch(model, data_format: str, num_classes: int, batch_size: int, frame
     video = model.default_input(batch_size, num_frames=frames)["video"]
     if resolution:
         video = torch.randn(*video.shape[:3], resolution, resolution, generator=gen)
-    return {"video": video.unsqueeze(1), "label": torch.randint(num_classes, (batch_size,)),
-            "valid": torch.ones(batch_size, dtype=torch.bool), "ids": ids}
+    return {
+        "video": video.unsqueeze(1),
+        "label": torch.randint(num_classes, (batch_size,)),
+        "valid": torch.ones(batch_size, dtype=torch.bool),
+        "ids": ids,
+    }
 
 
 # ----------------------------------------------------------------------------- contenders
 def loss_of(logits: torch.Tensor, batch: dict) -> torch.Tensor:
     """The tasks' losses, written plainly: BCE summed over classes (multi-label), or CE."""
     if "labels" in batch:
-        return F.binary_cross_entropy_with_logits(logits.float(), batch["labels"],
-                                                  reduction="sum") / logits.shape[0]
+        return (
+            F.binary_cross_entropy_with_logits(logits.float(), batch["labels"], reduction="sum")
+            / logits.shape[0]
+        )
     return F.cross_entropy(logits.float(), batch["label"])
 
 
@@ -427,6 +504,7 @@ def ours_contender(label, model, cfg, batch, device, amp: bool) -> Contender:
         model.eval()
         with torch.inference_mode(), autocast_context(device, amp, "bfloat16"):
             model(inputs)
+
     contender = Contender(label, train, infer)
     contender.optimizer = optimizer
     return contender
@@ -437,8 +515,10 @@ def same_optimizer(optimizer_like, ours, bare, name: str) -> torch.optim.Optimiz
     decay where ours has it), on the bare model's parameters of the same names."""
     names = {id(p): n for n, p in ours.named_parameters()}
     params = dict(bare.named_parameters())
-    groups = [{**group, "params": [params[bare_name(name, names[id(p)])] for p in group["params"]]}
-              for group in optimizer_like.param_groups]
+    groups = [
+        {**group, "params": [params[bare_name(name, names[id(p)])] for p in group["params"]]}
+        for group in optimizer_like.param_groups
+    ]
     return type(optimizer_like)(groups, **optimizer_like.defaults)
 
 
@@ -456,6 +536,7 @@ def bare_contender(model, optimizer, inputs, batch, device, amp: bool) -> Conten
         model.eval()
         with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=amp):
             model(inputs)
+
     return Contender("bare", train, infer)
 
 
@@ -472,9 +553,15 @@ def timed(fn, device: torch.device, clock=time.perf_counter) -> float:
     return clock() - start
 
 
-def interleaved_seconds(contenders: list[Contender], phase: str, warmup: int, rounds: int,
-                        device, clock=time.perf_counter, min_seconds: float = 0.0
-                        ) -> dict[str, list[float]]:
+def interleaved_seconds(
+    contenders: list[Contender],
+    phase: str,
+    warmup: int,
+    rounds: int,
+    device,
+    clock=time.perf_counter,
+    min_seconds: float = 0.0,
+) -> dict[str, list[float]]:
     """Seconds per ``phase`` ("train" / "infer") of each contender, round by round; the order
     is reversed every other round so that drifting machine load hits all alike. A round
     repeats short steps until it lasts ``min_seconds`` (the last warmup round sets how many)."""
@@ -501,8 +588,12 @@ def summarise(seconds: dict[str, list[float]], batch_size: int) -> dict:
             ratios = [b / o for b, o in zip(seconds["bare"], values)]
             # best: fastest round against fastest round, the estimate least moved by other
             # jobs on a shared machine (interference only ever adds time)
-            row.update(x_bare=statistics.median(ratios), x_bare_min=min(ratios),
-                       x_bare_max=max(ratios), x_bare_best=min(seconds["bare"]) / min(values))
+            row.update(
+                x_bare=statistics.median(ratios),
+                x_bare_min=min(ratios),
+                x_bare_max=max(ratios),
+                x_bare_best=min(seconds["bare"]) / min(values),
+            )
         rows[label] = row
     return rows
 
@@ -514,10 +605,13 @@ DEFAULT_VIDEO_FRAMES = {"tsn": 8}  # TSN's default clip is 3 frames; 8 like TSM 
 
 def model_config(name: str, args) -> dict:
     from videozoo.config import build_config
+
     # "--set key=value" applies to every model, "--set nextvlad:key=value" to one
-    overrides = [item.partition(":")[2] if ":" in item.split("=")[0] else item
-                 for item in args.set if ":" not in item.split("=")[0]
-                 or item.split(":")[0] == name]
+    overrides = [
+        item.partition(":")[2] if ":" in item.split("=")[0] else item
+        for item in args.set
+        if ":" not in item.split("=")[0] or item.split(":")[0] == name
+    ]
     cfg = build_config(name, overrides=overrides)
     if cfg["model"]["num_classes"] is None:
         cfg["model"]["num_classes"] = 3862 if cfg["data"]["format"] == "youtube8m" else 400
@@ -546,6 +640,7 @@ def build_pair(name: str, cfg: dict, device, frames_per_clip: int | None):
 def without_shift(model: nn.Module) -> nn.Module:
     """A copy of our TSM with every temporal shift replaced by the identity: TSN's network."""
     from videozoo.models.temporal import TemporalShift
+
     model = copy.deepcopy(model)
     for module in model.modules():
         if isinstance(getattr(module, "block_input", None), TemporalShift):
@@ -562,12 +657,15 @@ def bench_case(name: str, cfg: dict, args, device, precision: str, padding: str)
     probe = None
     if video and frames is None:
         from videozoo.registry import build_model
+
         probe = build_model(cfg).default_input(1)["video"].shape[1]
     frames = frames or probe
     ours, bare = build_pair(name, cfg, device, frames)
     from videozoo.engine.tasks import make_task, to_device
-    batch = make_batch(ours, data_format, cfg["model"]["num_classes"], batch_size, frames,
-                       args.resolution, padding)
+
+    batch = make_batch(
+        ours, data_format, cfg["model"]["num_classes"], batch_size, frames, args.resolution, padding
+    )
     batch = to_device(batch, device)  # once, so that steps time compute, not the copy
     inputs = make_task(cfg, ["0"]).model_inputs(batch)
     amp = precision == "bf16"
@@ -578,27 +676,35 @@ def bench_case(name: str, cfg: dict, args, device, precision: str, padding: str)
         contiguous = copy.deepcopy(ours).to(memory_format=torch.contiguous_format)
         contenders.append(ours_contender("ours contiguous", contiguous, cfg, batch, device, amp))
     if args.no_shift and name == "tsm":
-        contenders.append(ours_contender("ours no shift", without_shift(ours), cfg, batch,
-                                         device, amp))
-    params = {label: sum(p.numel() for p in model.parameters())
-              for label, model in (("ours", ours), ("bare", bare))}
+        contenders.append(ours_contender("ours no shift", without_shift(ours), cfg, batch, device, amp))
+    params = {
+        label: sum(p.numel() for p in model.parameters()) for label, model in (("ours", ours), ("bare", bare))
+    }
     shape = list((batch["video"] if video else batch["rgb"]).shape)
     real = None if video else round(float(batch["mask"].float().mean()), 3)
-    print(f"\n{name} {precision}" + ("" if video else f" padding={padding} (real frames {real})")
-          + f": input {shape}, params ours {params['ours'] / 1e6:.2f}M / bare "
-          f"{params['bare'] / 1e6:.2f}M, optimizer {type(contenders[0].optimizer).__name__}",
-          flush=True)
+    print(
+        f"\n{name} {precision}"
+        + ("" if video else f" padding={padding} (real frames {real})")
+        + f": input {shape}, params ours {params['ours'] / 1e6:.2f}M / bare "
+        f"{params['bare'] / 1e6:.2f}M, optimizer {type(contenders[0].optimizer).__name__}",
+        flush=True,
+    )
     result = {"input_shape": shape, "params": params, "real_frame_fraction": real}
     for phase in ("train", "infer"):
-        seconds = interleaved_seconds(contenders, phase, args.warmup, args.rounds, device,
-                                      CLOCKS[args.clock], args.min_seconds)
+        seconds = interleaved_seconds(
+            contenders, phase, args.warmup, args.rounds, device, CLOCKS[args.clock], args.min_seconds
+        )
         result[phase] = summarise(seconds, batch_size)
         for label, row in result[phase].items():
-            ratio = "" if label == "bare" else (
-                f"  x bare {row['x_bare']:.3f} ({row['x_bare_min']:.3f}-{row['x_bare_max']:.3f})"
-                f", best/best {row['x_bare_best']:.3f}")
-            print(f"  {phase:<6}{label:<17}{row['samples_per_s']:>10.3f} samples/s{ratio}",
-                  flush=True)
+            ratio = (
+                ""
+                if label == "bare"
+                else (
+                    f"  x bare {row['x_bare']:.3f} ({row['x_bare_min']:.3f}-{row['x_bare_max']:.3f})"
+                    f", best/best {row['x_bare_best']:.3f}"
+                )
+            )
+            print(f"  {phase:<6}{label:<17}{row['samples_per_s']:>10.3f} samples/s{ratio}", flush=True)
     return result
 
 
@@ -607,8 +713,7 @@ def bench_adam_step(model, warmup: int, steps: int, device) -> dict:
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:
         p.grad = torch.randn_like(p) * 1e-3
-    variants = {"for_loop": dict(foreach=False), "foreach": dict(foreach=True),
-                "fused": dict(fused=True)}
+    variants = {"for_loop": dict(foreach=False), "foreach": dict(foreach=True), "fused": dict(fused=True)}
     optimizers = {name: torch.optim.Adam(params, lr=1e-4, **kw) for name, kw in variants.items()}
     times = {name: [] for name in optimizers}
     for round_index in range(warmup + steps):
@@ -617,66 +722,107 @@ def bench_adam_step(model, warmup: int, steps: int, device) -> dict:
             if round_index >= warmup:
                 times[name].append(seconds)
     ms = {name: 1000 * statistics.median(values) for name, values in times.items()}
-    print(f"\nAdam step on {sum(p.numel() for p in params) / 1e6:.1f}M params: "
-          + ", ".join(f"{name} {value:.1f} ms" for name, value in ms.items())
-          + f"  (foreach / fused = {ms['foreach'] / ms['fused']:.1f}x)", flush=True)
-    return {**{f"{name}_ms": value for name, value in ms.items()},
-            "foreach_over_fused": ms["foreach"] / ms["fused"]}
+    print(
+        f"\nAdam step on {sum(p.numel() for p in params) / 1e6:.1f}M params: "
+        + ", ".join(f"{name} {value:.1f} ms" for name, value in ms.items())
+        + f"  (foreach / fused = {ms['foreach'] / ms['fused']:.1f}x)",
+        flush=True,
+    )
+    return {
+        **{f"{name}_ms": value for name, value in ms.items()},
+        "foreach_over_fused": ms["foreach"] / ms["fused"],
+    }
 
 
 # ----------------------------------------------------------------------------- main
 def environment(device: torch.device) -> dict:
     from videozoo.engine.precision import native_bf16, resolve_amp
+
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh
-                       if line.startswith("model name"))
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"torch": torch.__version__, "python": platform.python_version(),
-            "threads": torch.get_num_threads(), "cpu": cpu,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "native_bf16": native_bf16(device.type, device.index)[0],
-            "amp_auto": resolve_amp("auto", device)[1], "device": str(device),
-            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
+    return {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "cpu": cpu,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "native_bf16": native_bf16(device.type, device.index)[0],
+        "amp_auto": resolve_amp("auto", device)[1],
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+    }
 
 
 def parse_args(argv=None):
     from videozoo import registry
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default=",".join(registry.list_models()),
-                        help="comma-separated model names (default: all)")
-    parser.add_argument("--precision", default=None,
-                        help="fp32,bf16 (default: fp32, plus bf16 where it is native)")
-    parser.add_argument("--padding", default="none,youtube8m",
-                        help="feature models: none,youtube8m (default: both)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help=f"default: {DEFAULT_BATCH} for feature models, 1 clip for video "
-                             "models")
-    parser.add_argument("--frames", type=int, default=None,
-                        help="input T (default: 300 for feature models, the model's default "
-                             "clip for video models, 8 for TSN)")
+    parser.add_argument(
+        "--models",
+        default=",".join(registry.list_models()),
+        help="comma-separated model names (default: all)",
+    )
+    parser.add_argument(
+        "--precision", default=None, help="fp32,bf16 (default: fp32, plus bf16 where it is native)"
+    )
+    parser.add_argument(
+        "--padding", default="none,youtube8m", help="feature models: none,youtube8m (default: both)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"default: {DEFAULT_BATCH} for feature models, 1 clip for video models",
+    )
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        help="input T (default: 300 for feature models, the model's default "
+        "clip for video models, 8 for TSN)",
+    )
     parser.add_argument("--resolution", type=int, default=None, help="video models: H = W")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds")
-    parser.add_argument("--warmup", type=int, default=1,
-                        help="untimed rounds first (at least 1)")
-    parser.add_argument("--min-seconds", type=float, default=2.0,
-                        help="repeat shorter steps within a round until it lasts this long")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (at least 1)")
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=2.0,
+        help="repeat shorter steps within a round until it lasts this long",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall time, or the process's CPU time (with --threads 1 on a shared "
-                             "machine: time other processes take the core from us is not counted)")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall time, or the process's CPU time (with --threads 1 on a shared "
+        "machine: time other processes take the core from us is not counted)",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override for every model (model.depth=18) or for one "
-                             "(nextvlad:model.cluster_size=32)")
-    parser.add_argument("--contiguous", action="store_true",
-                        help="video models: also time ours without channels_last")
-    parser.add_argument("--no-shift", action="store_true",
-                        help="tsm: also time ours with the shifts removed (what the shift costs)")
-    parser.add_argument("--adam", action="store_true",
-                        help="also time Adam for-loop / foreach / fused on NeXtVLAD's parameters")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every model (model.depth=18) or for one (nextvlad:model.cluster_size=32)",
+    )
+    parser.add_argument(
+        "--contiguous", action="store_true", help="video models: also time ours without channels_last"
+    )
+    parser.add_argument(
+        "--no-shift",
+        action="store_true",
+        help="tsm: also time ours with the shifts removed (what the shift costs)",
+    )
+    parser.add_argument(
+        "--adam",
+        action="store_true",
+        help="also time Adam for-loop / foreach / fused on NeXtVLAD's parameters",
+    )
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
     unknown = [m for m in args.models.split(",") if m not in registry.list_models()]
@@ -695,8 +841,10 @@ def main(argv=None) -> dict:
     env = environment(device)
     print("  ".join(f"{k}={v}" for k, v in env.items() if v is not None))
     precisions = (args.precision or ("fp32,bf16" if env["native_bf16"] else "fp32")).split(",")
-    print(f"rounds={args.rounds} warmup={args.warmup} precisions={precisions}; ratio = bare "
-          "seconds / our seconds per round (> 1: ours faster), median (min-max)")
+    print(
+        f"rounds={args.rounds} warmup={args.warmup} precisions={precisions}; ratio = bare "
+        "seconds / our seconds per round (> 1: ours faster), median (min-max)"
+    )
     results = {"environment": env, "settings": vars(args), "models": {}}
     for name in args.models.split(","):
         cfg = model_config(name, args)
@@ -704,13 +852,18 @@ def main(argv=None) -> dict:
         paddings = ["none"] if video else args.padding.split(",")
         results["models"][name] = {
             f"{precision}/{padding}": bench_case(name, cfg, args, device, precision, padding)
-            for precision in precisions for padding in paddings}
+            for precision in precisions
+            for padding in paddings
+        }
     if args.adam:
         from videozoo.registry import build_model
-        results["adam_step"] = bench_adam_step(build_model(model_config("nextvlad", args)),
-                                               args.warmup, args.rounds, device)
+
+        results["adam_step"] = bench_adam_step(
+            build_model(model_config("nextvlad", args)), args.warmup, args.rounds, device
+        )
     if args.json:
         from videozoo.fileio import atomic_write_text
+
         atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return results

@@ -18,8 +18,10 @@ which a real epoch of millions of videos pays once. Prints videos/s (median and 
 ratio to tfrecord per turn (median and range). Before timing, the batches of every reader are
 checked to be equal.
 
-    python benchmarks/bench_tfrecord.py [--videos 600 --frames 195 --shards 4 --passes 4 --batch-size 32 --workers 0 1 2]
+    python benchmarks/bench_tfrecord.py [--videos 600 --frames 195 --shards 4 --passes 4 \
+        --batch-size 32 --workers 0 1 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +35,9 @@ import numpy as np
 import torch
 
 from videozoo.data.tfrecord import TFRecordWriter
-from videozoo.fileio import atomic_write_text
 from videozoo.data.youtube8m import build
 from videozoo.data.youtube8m_records import AUDIO_SIZE, RGB_SIZE, encode_frame_example
+from videozoo.fileio import atomic_write_text
 
 NUM_CLASSES = 3862
 
@@ -48,10 +50,14 @@ def write_shards(folder: str, videos: int, mean_frames: int, shards: int, seed: 
             for index in range(shard, videos, shards):
                 num_frames = int(np.clip(rng.normal(mean_frames, 60), 1, 300))
                 labels = rng.choice(NUM_CLASSES, size=rng.integers(1, 6), replace=False)
-                writer.write(encode_frame_example(
-                    f"v{index:06d}", labels,
-                    rng.integers(0, 256, (num_frames, RGB_SIZE), dtype=np.uint8),
-                    rng.integers(0, 256, (num_frames, AUDIO_SIZE), dtype=np.uint8)))
+                writer.write(
+                    encode_frame_example(
+                        f"v{index:06d}",
+                        labels,
+                        rng.integers(0, 256, (num_frames, RGB_SIZE), dtype=np.uint8),
+                        rng.integers(0, 256, (num_frames, AUDIO_SIZE), dtype=np.uint8),
+                    )
+                )
     return paths
 
 
@@ -74,18 +80,23 @@ def tfrecord_batches(paths: list[str], batch_size: int, max_frames: int):
         mask = np.zeros((len(examples), length), bool)
         labels = np.zeros((len(examples), NUM_CLASSES), np.float32)
         for i, (_, label_ids, frames_rgb, frames_audio) in enumerate(examples):
-            rgb[i, :len(frames_rgb)] = frames_rgb
-            audio[i, :len(frames_audio)] = frames_audio
-            mask[i, :len(frames_rgb)] = True
+            rgb[i, : len(frames_rgb)] = frames_rgb
+            audio[i, : len(frames_audio)] = frames_audio
+            mask[i, : len(frames_rgb)] = True
             labels[i, label_ids] = 1.0
-        return {"rgb": torch.from_numpy(rgb), "audio": torch.from_numpy(audio),
-                "mask": torch.from_numpy(mask), "labels": torch.from_numpy(labels),
-                "ids": [video_id for video_id, _, _, _ in examples]}
+        return {
+            "rgb": torch.from_numpy(rgb),
+            "audio": torch.from_numpy(audio),
+            "mask": torch.from_numpy(mask),
+            "labels": torch.from_numpy(labels),
+            "ids": [video_id for video_id, _, _, _ in examples],
+        }
 
     examples = []
     for path in paths:
-        for context, features in sequence_loader(path, None, {"id": "byte", "labels": "int"},
-                                                 {"rgb": "byte", "audio": "byte"}):
+        for context, features in sequence_loader(
+            path, None, {"id": "byte", "labels": "int"}, {"rgb": "byte", "audio": "byte"}
+        ):
             frames = min(len(features["rgb"]), len(features["audio"]), max_frames)
             rgb = np.frombuffer(b"".join(features["rgb"][:frames]), np.uint8).reshape(-1, RGB_SIZE)
             audio = np.frombuffer(b"".join(features["audio"][:frames]), np.uint8).reshape(-1, AUDIO_SIZE)
@@ -127,8 +138,13 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=4, help="times an epoch reads the shards")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-frames", type=int, default=300)
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
-                        help="DataLoader worker counts to measure videozoo with")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="DataLoader worker counts to measure videozoo with",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", metavar="FILE", help="also write the raw results to FILE")
     args = parser.parse_args()
@@ -141,10 +157,19 @@ def main() -> None:
         num_batches = -(-args.videos * args.passes // args.batch_size)
         readers = {"tfrecord": lambda: tfrecord_batches(paths, args.batch_size, args.max_frames)}
         for workers in args.workers:
-            source = build({"root": folder, "validate_files": "bench*.tfrecord",
-                            "num_classes": NUM_CLASSES, "max_frames": args.max_frames},
-                           "validate", training=False, batch_size=args.batch_size, seed=0,
-                           num_workers=workers)
+            source = build(
+                {
+                    "root": folder,
+                    "validate_files": "bench*.tfrecord",
+                    "num_classes": NUM_CLASSES,
+                    "max_frames": args.max_frames,
+                },
+                "validate",
+                training=False,
+                batch_size=args.batch_size,
+                seed=0,
+                num_workers=workers,
+            )
             label = f"videozoo, {workers} worker{'' if workers == 1 else 's'}"
             readers[label] = lambda source=source: source.batches(0)
         for name, batches in readers.items():
@@ -155,18 +180,32 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, batches in readers.items():
                 rates[name].append(epoch_rate(batches(), num_batches))
-        print(f"{args.videos} videos, {megabytes:.1f} MB in {args.shards} shards, read {args.passes} "
-              f"times per epoch, batch {args.batch_size}, {args.repeats} turns; "
-              f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs")
+        print(
+            f"{args.videos} videos, {megabytes:.1f} MB in {args.shards} shards, read {args.passes} "
+            f"times per epoch, batch {args.batch_size}, {args.repeats} turns; "
+            f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs"
+        )
         print(f"{'reader':22} {'videos/s median (range)':>26} {'x tfrecord (range)':>22}")
         for name, values in rates.items():
             ratios = np.array(values) / np.array(rates["tfrecord"])
-            print(f"{name:22} {spread(values):>26} {np.median(ratios):>9.2f} "
-                  f"({ratios.min():.2f}-{ratios.max():.2f})")
+            print(
+                f"{name:22} {spread(values):>26} {np.median(ratios):>9.2f} "
+                f"({ratios.min():.2f}-{ratios.max():.2f})"
+            )
     if args.json:  # videos/s of every reader in every turn
-        atomic_write_text(args.json, json.dumps({"videos": args.videos, "passes": args.passes,
-                                                 "batch_size": args.batch_size,
-                                                 "videos_per_s": rates}, indent=2) + "\n")
+        atomic_write_text(
+            args.json,
+            json.dumps(
+                {
+                    "videos": args.videos,
+                    "passes": args.passes,
+                    "batch_size": args.batch_size,
+                    "videos_per_s": rates,
+                },
+                indent=2,
+            )
+            + "\n",
+        )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ the child; video seconds per CPU second is the steadier figure on a shared machi
     python benchmarks/bench_timeline.py [--minutes 120] [--piece 20] [--window 60 --stride 60]
                                         [--dense-minutes 5] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,17 +38,18 @@ FPS, SIZE = 25, (1080, 1920)
 
 
 def encode_piece(path: Path, seconds: float) -> Path:
-    rows, cols = np.mgrid[0:SIZE[0], 0:SIZE[1] + 512].astype(np.float32)
+    rows, cols = np.mgrid[0 : SIZE[0], 0 : SIZE[1] + 512].astype(np.float32)
     texture = (127 + 60 * np.sin(rows / 37) + 60 * np.cos(cols / 53)).astype(np.uint8)
     texture = np.stack([texture, texture[::-1], 255 - texture], axis=-1)
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "crf": "28",
-                                                             "g": str(2 * FPS)})
+        stream = out.add_stream(
+            "libx264", rate=FPS, options={"preset": "ultrafast", "crf": "28", "g": str(2 * FPS)}
+        )
         stream.width, stream.height, stream.pix_fmt = SIZE[1], SIZE[0], "yuv420p"
         for i in range(int(seconds * FPS)):
-            image = np.ascontiguousarray(texture[:, (i * 4) % 512:][:, :SIZE[1]])
+            image = np.ascontiguousarray(texture[:, (i * 4) % 512 :][:, : SIZE[1]])
             top = (i * 7) % (SIZE[0] - 200)
-            image[top:top + 200, 600:800] = (i * 3) % 256
+            image[top : top + 200, 600:800] = (i * 3) % 256
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 out.mux(packet)
         for packet in stream.encode():
@@ -88,11 +90,23 @@ def tsn_checkpoint(path: Path) -> Path:
     return ck.save_checkpoint(ck.model_checkpoint("tsn", build_model(cfg).state_dict(), cfg, names), path)
 
 
-def run_timeline(ckpt: Path, video: Path, out: Path, window: float | None,
-                 stride: float | None) -> dict:
+def run_timeline(ckpt: Path, video: Path, out: Path, window: float | None, stride: float | None) -> dict:
     """One `videozoo predict --timeline` process: wall seconds, peak RSS (MB), windows."""
-    args = [sys.executable, "-m", "videozoo", "predict", "tsn", "--weights", str(ckpt), str(video),
-            "--timeline", "--output", str(out), "--device", "cpu"]
+    args = [
+        sys.executable,
+        "-m",
+        "videozoo",
+        "predict",
+        "tsn",
+        "--weights",
+        str(ckpt),
+        str(video),
+        "--timeline",
+        "--output",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     args += ["--window", str(window)] if window else []
     args += ["--stride", str(stride)] if stride else []
     log = out.with_suffix(".log")
@@ -107,10 +121,17 @@ def run_timeline(ckpt: Path, video: Path, out: Path, window: float | None,
     with av.open(str(video)) as container:
         seconds = float(container.duration / 1e6)
     cpu = usage.ru_utime + usage.ru_stime
-    return {"video_s": round(seconds), "window": window or 10.0, "stride": stride or 5.0,
-            "windows": windows, "wall_s": round(wall, 1), "video_s_per_s": round(seconds / wall, 1),
-            "cpu_s": round(cpu), "video_s_per_cpu_s": round(seconds / cpu, 2),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024)}
+    return {
+        "video_s": round(seconds),
+        "window": window or 10.0,
+        "stride": stride or 5.0,
+        "windows": windows,
+        "wall_s": round(wall, 1),
+        "video_s_per_s": round(seconds / wall, 1),
+        "cpu_s": round(cpu),
+        "video_s_per_cpu_s": round(seconds / cpu, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+    }
 
 
 def main():
@@ -132,21 +153,30 @@ def main():
     ckpt = folder / "tsn_r50.pt"
     if not ckpt.exists():
         tsn_checkpoint(ckpt)
-    print(f"# inputs ready in {time.monotonic() - started:.0f} s: {long} "
-          f"({long.stat().st_size / 2**20:.0f} MB)", flush=True)
+    print(
+        f"# inputs ready in {time.monotonic() - started:.0f} s: {long} "
+        f"({long.stat().st_size / 2**20:.0f} MB)",
+        flush=True,
+    )
     runs = [("piece", piece, args.window, args.stride), ("long", long, args.window, args.stride)]
     if args.dense_minutes:
-        dense = repeat_by_remux(piece, folder / f"dense_{args.dense_minutes:g}min.mp4",
-                                args.dense_minutes * 60)
+        dense = repeat_by_remux(
+            piece, folder / f"dense_{args.dense_minutes:g}min.mp4", args.dense_minutes * 60
+        )
         runs.append(("dense", dense, None, None))
-    print("| input | video | window / stride | windows | wall | video s / s | CPU | video s / CPU s | peak RSS |")
+    print(
+        "| input | video | window / stride | windows | wall | video s / s | CPU | video s / CPU s "
+        "| peak RSS |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, video, window, stride in runs:
         r = run_timeline(ckpt, video, folder / f"{name}.jsonl", window, stride)
-        print(f"| {name} 1920x1080 | {r['video_s'] / 60:.1f} min | {r['window']:g} s / {r['stride']:g} s "
-              f"| {r['windows']} | {r['wall_s']:.0f} s | {r['video_s_per_s']} | {r['cpu_s']} s "
-              f"| {r['video_s_per_cpu_s']} | {r['peak_rss_mb']} MB |",
-              flush=True)
+        print(
+            f"| {name} 1920x1080 | {r['video_s'] / 60:.1f} min | {r['window']:g} s / {r['stride']:g} s "
+            f"| {r['windows']} | {r['wall_s']:.0f} s | {r['video_s_per_s']} | {r['cpu_s']} s "
+            f"| {r['video_s_per_cpu_s']} | {r['peak_rss_mb']} MB |",
+            flush=True,
+        )
         print("#", json.dumps(r), flush=True)
 
 

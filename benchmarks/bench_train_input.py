@@ -15,6 +15,7 @@ workers a GPU step of ``--gpu-step`` seconds would need at the measured decoding
 
     python benchmarks/bench_train_input.py [--model tsm] [--batch-size 2] [--steps 4] [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from bench_e2e import make_videos
 
 HERE = Path(__file__).resolve().parent
@@ -34,11 +34,13 @@ HERE = Path(__file__).resolve().parent
 def training_source(videos, model: str, batch_size: int, workers: int):
     from videozoo.data.kinetics import DEFAULTS, KineticsClips, KineticsSource
     from videozoo.data.layouts import VideoRecord
+
     cfg = {**DEFAULTS, "seg_num": 8, "multi_scale_crop": model == "tsm", "flip": True}
     records = [VideoRecord(str(v), i % 4, str(v)) for i, v in enumerate(videos)]
     clips = KineticsClips(records, cfg, training=True, seed=0)
-    return clips, KineticsSource(clips, [str(i) for i in range(4)], batch_size=batch_size,
-                                 seed=0, num_workers=workers)
+    return clips, KineticsSource(
+        clips, [str(i) for i in range(4)], batch_size=batch_size, seed=0, num_workers=workers
+    )
 
 
 def main(argv=None) -> None:
@@ -71,8 +73,10 @@ def main(argv=None) -> None:
         torch.nn.functional.cross_entropy(logits, batch["label"]).backward()
         optimizer.step()
 
-    ready = {"video": torch.stack([d["video"] for d in decoded[:args.batch_size]]),
-             "label": torch.tensor([d["label"] for d in decoded[:args.batch_size]])}
+    ready = {
+        "video": torch.stack([d["video"] for d in decoded[: args.batch_size]]),
+        "label": torch.tensor([d["label"] for d in decoded[: args.batch_size]]),
+    }
     step(ready)  # warm-up
     t0 = time.perf_counter()
     for _ in range(args.steps):
@@ -92,12 +96,18 @@ def main(argv=None) -> None:
                 break
         epoch += 1
     whole_step = float(np.mean(whole))
-    result = {"model": args.model, "batch_size": args.batch_size, "workers": args.workers,
-              "threads": torch.get_num_threads(), "clips_per_s_per_worker": per_worker,
-              "model_step_s": model_step, "whole_step_s": whole_step,
-              "keeps_up_ratio": model_step / whole_step,
-              "workers_for_gpu_step": args.batch_size / args.gpu_step / per_worker,
-              "gpu_step_s": args.gpu_step}
+    result = {
+        "model": args.model,
+        "batch_size": args.batch_size,
+        "workers": args.workers,
+        "threads": torch.get_num_threads(),
+        "clips_per_s_per_worker": per_worker,
+        "model_step_s": model_step,
+        "whole_step_s": whole_step,
+        "keeps_up_ratio": model_step / whole_step,
+        "workers_for_gpu_step": args.batch_size / args.gpu_step / per_worker,
+        "gpu_step_s": args.gpu_step,
+    }
     print(json.dumps(result, indent=2))
     out = args.json or HERE / "results" / f"train_input_{args.model}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,11 +5,13 @@ one frame per ``session.run`` as the starter extractor feeds it), on the same fr
         [--frames 16] [--turns 3] [--size 240x320]
 
 `--graph`: the 2015 GraphDef (or any with its node names, e.g. the random one
-``tools/parity/youtube8m_features.py`` writes). Each turn times, one after the other on the
-same random uint8 frames: ours at batch 1 and at batch `--frames` (preprocessing + Inception
-to pool_3, BatchNorm folded and channels_last as ``YT8MRGBExtractor`` runs it), and, when TensorFlow is importable, the TF graph frame by frame (``DecodeJpeg:0``
-fed, ``pool_3/_reshape:0`` fetched). Printed: median frames/s per path over the turns.
+``tools/parity/youtube8m_features.py`` writes). Each turn times, one after the other on the same
+random uint8 frames: ours at batch 1 and at batch `--frames` (preprocessing + Inception to
+pool_3, BatchNorm folded and channels_last as ``YT8MRGBExtractor`` runs it), and, when
+TensorFlow is importable, the TF graph frame by frame (``DecodeJpeg:0`` fed,
+``pool_3/_reshape:0`` fetched). Printed: median frames/s per path over the turns.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,6 +41,7 @@ def main() -> None:
     session = None
     try:
         import tensorflow as tf
+
         tf.compat.v1.disable_eager_execution()
         graph = tf.Graph()
         with graph.as_default():
@@ -51,7 +54,7 @@ def main() -> None:
         start = time.perf_counter()
         with torch.inference_mode():
             for i in range(0, len(frames), batch):
-                images = inception.preprocess(torch.from_numpy(frames[i:i + batch]))
+                images = inception.preprocess(torch.from_numpy(frames[i : i + batch]))
                 ours(images.contiguous(memory_format=torch.channels_last))  # as the extractor
         return len(frames) / (time.perf_counter() - start)
 

@@ -13,6 +13,7 @@ and each video's top-5 class ids, every video through ``inference_recognizer`` (
 one video per call; decord decoding with ``num_threads=1``, MMAction2's setting).
 Replies start with ``@@`` so library log lines on stdout are skipped by the driver.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,58 +27,94 @@ import torch
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 PREPROCESSOR = dict(type="ActionDataPreprocessor", mean=MEAN, std=STD, format_shape="NCHW")
 HEADS = {
-    "tsn": dict(type="TSNHead", num_classes=400, in_channels=2048, spatial_type="avg",
-                consensus=dict(type="AvgConsensus", dim=1), dropout_ratio=0.4, init_std=0.01,
-                average_clips="prob"),
-    "tsm": dict(type="TSMHead", num_classes=400, in_channels=2048, spatial_type="avg",
-                consensus=dict(type="AvgConsensus", dim=1), dropout_ratio=0.5, init_std=0.001,
-                is_shift=True, num_segments=8, average_clips="prob"),
+    "tsn": dict(
+        type="TSNHead",
+        num_classes=400,
+        in_channels=2048,
+        spatial_type="avg",
+        consensus=dict(type="AvgConsensus", dim=1),
+        dropout_ratio=0.4,
+        init_std=0.01,
+        average_clips="prob",
+    ),
+    "tsm": dict(
+        type="TSMHead",
+        num_classes=400,
+        in_channels=2048,
+        spatial_type="avg",
+        consensus=dict(type="AvgConsensus", dim=1),
+        dropout_ratio=0.5,
+        init_std=0.001,
+        is_shift=True,
+        num_segments=8,
+        average_clips="prob",
+    ),
 }
 BACKBONES = {
     "tsn": dict(type="ResNet", pretrained=None, depth=50, norm_eval=False),
-    "tsm": dict(type="ResNetTSM", pretrained=None, depth=50, norm_eval=False, shift_div=8,
-                num_segments=8),
+    "tsm": dict(type="ResNetTSM", pretrained=None, depth=50, norm_eval=False, shift_div=8, num_segments=8),
 }
 
 
 #: the I3D-NL config the wheel ships (mmaction/.mim/configs)
-NONLOCAL_CONFIG = ("recognition/i3d/i3d_imagenet-pretrained-r50-nl-dot-product_8xb8-32x2x1-"
-                   "100e_kinetics400-rgb.py")
+NONLOCAL_CONFIG = (
+    "recognition/i3d/i3d_imagenet-pretrained-r50-nl-dot-product_8xb8-32x2x1-100e_kinetics400-rgb.py"
+)
 
 
 def config(model: str, segments: int):
     """MMAction2's recognizer and test pipeline, 1 clip x centre crop 224: TSN / TSM
     ``segments`` frames; I3D-NL ("nonlocal") 32 frames every 2."""
     from mmengine.config import Config
+
     try:
         import decord  # noqa: F401
+
         init, decode = dict(type="DecordInit", num_threads=1), dict(type="DecordDecode")
     except ImportError:  # the recipe without decord: MMAction2's OpenCV reader
         init, decode = dict(type="OpenCVInit"), dict(type="OpenCVDecode")
     if model == "nonlocal":
-        sample = dict(type="SampleFrames", clip_len=32, frame_interval=2, num_clips=1,
-                      test_mode=True)
+        sample = dict(type="SampleFrames", clip_len=32, frame_interval=2, num_clips=1, test_mode=True)
     else:
-        sample = dict(type="SampleFrames", clip_len=1, frame_interval=1, num_clips=segments,
-                      test_mode=True)
-    pipeline = [init, sample, decode, dict(type="Resize", scale=(-1, 256)),
-                dict(type="CenterCrop", crop_size=224),
-                dict(type="FormatShape", input_format="NCTHW" if model == "nonlocal" else "NCHW"),
-                dict(type="PackActionInputs")]
+        sample = dict(type="SampleFrames", clip_len=1, frame_interval=1, num_clips=segments, test_mode=True)
+    pipeline = [
+        init,
+        sample,
+        decode,
+        dict(type="Resize", scale=(-1, 256)),
+        dict(type="CenterCrop", crop_size=224),
+        dict(type="FormatShape", input_format="NCTHW" if model == "nonlocal" else "NCHW"),
+        dict(type="PackActionInputs"),
+    ]
     if model == "nonlocal":
         import mmaction
-        cfg = Config.fromfile(str(Path(mmaction.__file__).parent / ".mim" / "configs" /
-                                  NONLOCAL_CONFIG))
+
+        cfg = Config.fromfile(str(Path(mmaction.__file__).parent / ".mim" / "configs" / NONLOCAL_CONFIG))
         cfg.model.backbone.pretrained = None  # no download: the weights are random anyway
         cfg.model.cls_head.average_clips = "prob"
         cfg.test_pipeline = pipeline
         cfg.test_dataloader.dataset.pipeline = pipeline
         return cfg
-    return Config(dict(model=dict(type="Recognizer2D", backbone=BACKBONES[model],
-                                  cls_head=HEADS[model], data_preprocessor=PREPROCESSOR),
-                       test_pipeline=pipeline, test_dataloader=dict(dataset=dict(
-                           type="VideoDataset", ann_file="", data_prefix=dict(video=""),
-                           pipeline=pipeline, test_mode=True))))
+    return Config(
+        dict(
+            model=dict(
+                type="Recognizer2D",
+                backbone=BACKBONES[model],
+                cls_head=HEADS[model],
+                data_preprocessor=PREPROCESSOR,
+            ),
+            test_pipeline=pipeline,
+            test_dataloader=dict(
+                dataset=dict(
+                    type="VideoDataset",
+                    ann_file="",
+                    data_prefix=dict(video=""),
+                    pipeline=pipeline,
+                    test_mode=True,
+                )
+            ),
+        )
+    )
 
 
 def randomise(model: torch.nn.Module, seed: int) -> None:
@@ -98,7 +135,7 @@ def randomise(model: torch.nn.Module, seed: int) -> None:
             module.running_mean = torch.randn(c, generator=gen) * 0.1
             module.running_var = torch.rand(c, generator=gen) + 0.5
         elif isinstance(module, torch.nn.Linear):
-            scale = 2 * module.in_features ** -0.5
+            scale = 2 * module.in_features**-0.5
             module.weight.data = torch.randn(module.weight.shape, generator=gen) * scale
             module.bias.data = torch.randn(module.bias.shape, generator=gen) * 0.1
 

@@ -1,11 +1,12 @@
 """Helpers of the extract tests (tests/extract/): tiny H.264 videos made here, and the options
 that keep an extraction to about a second on a CPU."""
+
 import av
 import numpy as np
 
 FPS = 8
 SIZE = 64
-TONES = [300, 600, 1200, 2400]     # Hz, one per second of the video with sound
+TONES = [300, 600, 1200, 2400]  # Hz, one per second of the video with sound
 MAX_SECONDS = 4
 PCA_DIMS = 4
 FAST = dict(depth=18, image_size=64, pca_dims=PCA_DIMS, max_seconds=MAX_SECONDS, progress=False)
@@ -40,8 +41,9 @@ def write_video(path, seconds, tones=None, shade=0):
             frequency = np.repeat(np.asarray(tones, float), 16000)
             wave = (0.5 * np.sin(2 * np.pi * np.cumsum(frequency) / 16000)).astype(np.float32)
             for start in range(0, wave.size, 1024):
-                frame = av.AudioFrame.from_ndarray(wave[None, start:start + 1024], format="fltp",
-                                                   layout="mono")
+                frame = av.AudioFrame.from_ndarray(
+                    wave[None, start : start + 1024], format="fltp", layout="mono"
+                )
                 frame.sample_rate, frame.pts = 16000, start
                 for packet in audio.encode(frame):
                     container.mux(packet)

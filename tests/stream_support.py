@@ -1,5 +1,6 @@
 """Helpers for the timeline and serve tests: a tiny video model, videos whose content changes
 over time, and a live MPEG-TS stream served on 127.0.0.1."""
+
 import socket
 import subprocess
 import sys
@@ -7,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from support import kinetics_overrides
 
 SENDER = Path(__file__).with_name("stream_sender.py")
@@ -37,6 +37,7 @@ def level_frames(seconds: float, fps: int = 10, size=(48, 64), period: float = 5
 
 def encode_levels(path, seconds: float, fps: int = 10, gop: int = 20, **kwargs) -> Path:
     from videozoo.data.synth_kinetics import encode_video
+
     return encode_video(path, level_frames(seconds, fps, **kwargs), fps=fps, gop=gop)
 
 
@@ -48,5 +49,8 @@ def free_port() -> int:
 
 def start_sender(port: int, seconds: float) -> subprocess.Popen:
     """A live MPEG-TS stream on tcp://127.0.0.1:port (FFmpeg listen mode), real-time paced."""
-    return subprocess.Popen([sys.executable, str(SENDER), str(port), str(seconds)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, str(SENDER), str(port), str(seconds)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )

@@ -1,4 +1,5 @@
 """The Python API, model bundles and clip embeddings: what a notebook user does."""
+
 import csv
 import json
 import struct
@@ -6,9 +7,9 @@ import struct
 import numpy as np
 import pytest
 import torch
+from support import KIN_CLASSES, kinetics_overrides, yt8m_overrides
 
 import videozoo
-from support import KIN_CLASSES, kinetics_overrides, yt8m_overrides
 from videozoo.cli import main
 from videozoo.config import build_config
 from videozoo.data.video import VideoReader
@@ -35,8 +36,9 @@ def tsn_checkpoint(kinetics_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def feature_run(yt8m_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("feature_run")
-    summary = videozoo.train(FEATURE_MODEL, data=yt8m_dir, output=out, epochs=1,
-                             set=yt8m_overrides(FEATURE_MODEL))
+    summary = videozoo.train(
+        FEATURE_MODEL, data=yt8m_dir, output=out, epochs=1, set=yt8m_overrides(FEATURE_MODEL)
+    )
     return summary
 
 
@@ -50,8 +52,10 @@ def test_list_and_create_models():
 def test_train_and_evaluate_return_what_the_cli_prints(feature_run, tmp_path, capsys):
     assert set(feature_run) >= {"best", "last", "best_metrics", "steps"}
     metrics = videozoo.evaluate(feature_run["best"])
-    assert main(["eval", FEATURE_MODEL, "--weights", feature_run["best"], "--output",
-                 str(tmp_path / "m.json")]) == 0
+    assert (
+        main(["eval", FEATURE_MODEL, "--weights", feature_run["best"], "--output", str(tmp_path / "m.json")])
+        == 0
+    )
     assert json.loads((tmp_path / "m.json").read_text())["gap"] == pytest.approx(metrics["gap"])
     with pytest.raises(ConfigError, match="section__key"):
         videozoo.train(FEATURE_MODEL, data="x", output=tmp_path / "y", nonsense=1)
@@ -69,8 +73,7 @@ def test_predictor_on_files_and_on_decoded_videos(tsn_checkpoint, kinetics_dir):
     videos = sorted((kinetics_dir / "validate").glob("*.mp4"))[:3]
     rows = predictor.predict(videos, topk=2)
     assert [row["id"] for row in rows] == [str(v) for v in videos]
-    assert all(len(row["class_ids"]) == 2 and row["class_names"][0] in predictor.class_names
-               for row in rows)
+    assert all(len(row["class_ids"]) == 2 and row["class_names"][0] in predictor.class_names for row in rows)
     with VideoReader(videos[0]) as reader:
         frames = reader.read(range(reader.num_frames))  # the whole video, decoded by the user
     decoded = predictor.predict(torch.from_numpy(frames), topk=2)[0]
@@ -83,6 +86,7 @@ def test_predictor_on_files_and_on_decoded_videos(tsn_checkpoint, kinetics_dir):
 def test_feature_predictor_takes_features_in_memory(feature_run, yt8m_dir):
     from videozoo.data.tfrecord import iter_records
     from videozoo.data.youtube8m_records import parse_frame_example
+
     predictor = videozoo.Predictor(feature_run["best"])
     shard = yt8m_dir / "test0000.tfrecord"
     example = parse_frame_example(next(iter_records(shard)))
@@ -95,13 +99,25 @@ def test_feature_predictor_takes_features_in_memory(feature_run, yt8m_dir):
 
 def test_bundle_round_trip_without_pickle(feature_run, yt8m_dir, tmp_path):
     bundle = tmp_path / "bundle"
-    assert main(["export", FEATURE_MODEL, "--weights", feature_run["best"], "--format",
-                 "bundle", "--output", str(bundle)]) == 0
-    assert sorted(p.name for p in bundle.iterdir()) == ["README.md", "config.json",
-                                                       "model.safetensors"]
+    assert (
+        main(
+            [
+                "export",
+                FEATURE_MODEL,
+                "--weights",
+                feature_run["best"],
+                "--format",
+                "bundle",
+                "--output",
+                str(bundle),
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in bundle.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     raw = (bundle / "model.safetensors").read_bytes()
     header_len = struct.unpack("<Q", raw[:8])[0]
-    assert raw[8:9] == b"{" and json.loads(raw[8:8 + header_len])  # a JSON header, no pickle
+    assert raw[8:9] == b"{" and json.loads(raw[8 : 8 + header_len])  # a JSON header, no pickle
     meta = json.loads((bundle / "config.json").read_text())
     assert meta["model_name"] == FEATURE_MODEL and meta["scores"] == "sigmoid"
     assert meta["metrics"]["gap"] == pytest.approx(feature_run["best_metrics"]["gap"])
@@ -113,12 +129,24 @@ def test_bundle_round_trip_without_pickle(feature_run, yt8m_dir, tmp_path):
     with torch.no_grad():
         assert torch.equal(from_ckpt(batch), from_bundle(batch))
     out = tmp_path / "p.jsonl"
-    assert main(["predict", FEATURE_MODEL, str(yt8m_dir / "test0000.tfrecord"), "--weights",
-                 str(bundle), "--output", str(out)]) == 0
-    assert main(["eval", FEATURE_MODEL, "--weights", str(bundle), "--output",
-                 str(tmp_path / "m.json")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                FEATURE_MODEL,
+                str(yt8m_dir / "test0000.tfrecord"),
+                "--weights",
+                str(bundle),
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert main(["eval", FEATURE_MODEL, "--weights", str(bundle), "--output", str(tmp_path / "m.json")]) == 0
     assert json.loads((tmp_path / "m.json").read_text())["gap"] == pytest.approx(
-        videozoo.evaluate(feature_run["best"])["gap"])
+        videozoo.evaluate(feature_run["best"])["gap"]
+    )
 
 
 def test_embed_videos_to_npy_and_npz(tsn_checkpoint, kinetics_dir, tmp_path):
@@ -126,8 +154,7 @@ def test_embed_videos_to_npy_and_npz(tsn_checkpoint, kinetics_dir, tmp_path):
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     inputs = [str(v) for v in videos] + [str(tmp_path / "broken.mp4")]
     out = tmp_path / "emb"
-    assert main(["embed", "tsn", *inputs, "--weights", str(tsn_checkpoint), "--output",
-                 str(out)]) == 0
+    assert main(["embed", "tsn", *inputs, "--weights", str(tsn_checkpoint), "--output", str(out)]) == 0
     rows = list(csv.DictReader((out / "index.csv").open()))
     good = [r for r in rows if not r["error"]]
     assert [r["id"] for r in good] == [str(v) for v in videos]
@@ -135,32 +162,74 @@ def test_embed_videos_to_npy_and_npz(tsn_checkpoint, kinetics_dir, tmp_path):
     assert vectors.shape == (4, 512) and np.isfinite(vectors).all()  # ResNet-18 pooled width
     assert [r["id"] for r in rows if r["error"]] == [str(tmp_path / "broken.mp4")]
     # The same vectors as the model's own pooled features (classifier input), one file.
-    assert main(["embed", "tsn", *inputs[:4], "--weights", str(tsn_checkpoint), "--output",
-                 str(tmp_path / "npz"), "--format", "npz"]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "tsn",
+                *inputs[:4],
+                "--weights",
+                str(tsn_checkpoint),
+                "--output",
+                str(tmp_path / "npz"),
+                "--format",
+                "npz",
+            ]
+        )
+        == 0
+    )
     packed = np.load(tmp_path / "npz" / "embeddings.npz")
     assert list(packed["ids"]) == [str(v) for v in videos]
     np.testing.assert_allclose(packed["embeddings"], vectors, rtol=1e-6)
-    assert main(["embed", "tsn", str(tmp_path / "broken.mp4"), "--weights",
-                 str(tsn_checkpoint), "--output", str(tmp_path / "none")]) == 3
+    assert (
+        main(
+            [
+                "embed",
+                "tsn",
+                str(tmp_path / "broken.mp4"),
+                "--weights",
+                str(tsn_checkpoint),
+                "--output",
+                str(tmp_path / "none"),
+            ]
+        )
+        == 3
+    )
 
 
 def test_fine_tuning_keeps_the_weights_architecture_and_input(kinetics_dir, tmp_path):
     """Weights converted from MIT / MMAction2 TSM shift the other channel group first and may
     normalise differently: a fine-tuning run must compute what they were trained for."""
-    cfg = build_config("tsm", overrides=kinetics_overrides("tsm") + [
-        "model.shift_direction=next_first", "data.mean=[0.5,0.5,0.5]", "data.std=[0.25,0.25,0.25]"])
+    cfg = build_config(
+        "tsm",
+        overrides=kinetics_overrides("tsm")
+        + ["model.shift_direction=next_first", "data.mean=[0.5,0.5,0.5]", "data.std=[0.25,0.25,0.25]"],
+    )
     torch.manual_seed(0)
-    start = ck.save_checkpoint(ck.model_checkpoint(
-        "tsm", build_model(cfg).state_dict(), cfg, [f"c{i}" for i in range(KIN_CLASSES)]),
-        tmp_path / "start.pt")
+    start = ck.save_checkpoint(
+        ck.model_checkpoint("tsm", build_model(cfg).state_dict(), cfg, [f"c{i}" for i in range(KIN_CLASSES)]),
+        tmp_path / "start.pt",
+    )
     tiny = [o for o in kinetics_overrides("tsm") if not o.startswith("model.")]
-    run = videozoo.train("tsm", data=kinetics_dir, output=tmp_path / "ft", weights=start,
-                         epochs=1, set=tiny + ["model.depth=18", "train.valid_interval=0"])
+    run = videozoo.train(
+        "tsm",
+        data=kinetics_dir,
+        output=tmp_path / "ft",
+        weights=start,
+        epochs=1,
+        set=tiny + ["model.depth=18", "train.valid_interval=0"],
+    )
     saved = ck.read_checkpoint(run["last"])["config"]
     assert saved["model"]["shift_direction"] == "next_first"
     assert saved["data"]["mean"] == [0.5, 0.5, 0.5] and saved["data"]["std"] == [0.25] * 3
-    mine = videozoo.train("tsm", data=kinetics_dir, output=tmp_path / "mine", weights=start,
-                          epochs=1, set=tiny + ["model.depth=18", "train.valid_interval=0",
-                                                "model.shift_direction=previous_first"])
-    assert ck.read_checkpoint(mine["last"])["config"]["model"]["shift_direction"] == \
-        "previous_first"  # the user's --set still wins
+    mine = videozoo.train(
+        "tsm",
+        data=kinetics_dir,
+        output=tmp_path / "mine",
+        weights=start,
+        epochs=1,
+        set=tiny + ["model.depth=18", "train.valid_interval=0", "model.shift_direction=previous_first"],
+    )
+    assert (
+        ck.read_checkpoint(mine["last"])["config"]["model"]["shift_direction"] == "previous_first"
+    )  # the user's --set still wins

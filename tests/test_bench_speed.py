@@ -1,4 +1,5 @@
 """benchmarks/bench_speed.py: its bare models compute what ours do; a tiny run reports ratios."""
+
 import importlib.util
 import json
 import sys
@@ -6,21 +7,26 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from support import FEATURE_MODELS, TINY_MODELS, as_overrides, tiny_kwargs
+
 from videozoo.config import build_config
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_speed.py"
 
 # Small settings per model (the bare ResNet is always a ResNet-50: tiny frames keep it fast);
 # Attention Cluster's segments fit the 6 frames the benchmark test feeds.
-SMALL = {name: as_overrides(tiny_kwargs(name)) if name in FEATURE_MODELS else []
-         for name in TINY_MODELS}
+SMALL = {name: as_overrides(tiny_kwargs(name)) if name in FEATURE_MODELS else [] for name in TINY_MODELS}
 SMALL["nextvlad"].append("model.pca_scale_rgb=false")
 SMALL["attention_cluster"].append("model.seg_num=6")
-NO_DROPOUT = {"nextvlad": "model.drop_rate=0", "attention_lstm": "model.drop_rate=0",
-              "attention_cluster": "model.drop_rate=0", "tsn": "model.dropout=0",
-              "tsm": "model.dropout=0", "stnet": "model.dropout=0", "nonlocal": "model.dropout=0"}
+NO_DROPOUT = {
+    "nextvlad": "model.drop_rate=0",
+    "attention_lstm": "model.drop_rate=0",
+    "attention_cluster": "model.drop_rate=0",
+    "tsn": "model.dropout=0",
+    "tsm": "model.dropout=0",
+    "stnet": "model.dropout=0",
+    "nonlocal": "model.dropout=0",
+}
 
 
 def load_bench(script: str = "bench_speed.py"):
@@ -35,16 +41,22 @@ def small_pair(bench, name):
     cfg = build_config(name, overrides=SMALL[name] + [NO_DROPOUT[name], "model.num_classes=7"])
     frames = 10 if name == "stnet" else 4
     ours, bare = bench.build_pair(name, cfg, torch.device("cpu"), frames)
-    batch = bench.make_batch(ours, cfg["data"]["format"], 7, batch_size=2, frames=frames,
-                             resolution=32, padding="none")
-    inputs = {k: v for k, v in batch.items() if k in ("rgb", "audio", "mask")} \
-        or {"video": batch["video"].flatten(0, 1)}
+    batch = bench.make_batch(
+        ours, cfg["data"]["format"], 7, batch_size=2, frames=frames, resolution=32, padding="none"
+    )
+    inputs = {k: v for k, v in batch.items() if k in ("rgb", "audio", "mask")} or {
+        "video": batch["video"].flatten(0, 1)
+    }
     return ours, bare, inputs
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow)
-                                  if n in ("tsn", "tsm", "stnet", "nonlocal") else n
-                                  for n in SMALL])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n in ("tsn", "tsm", "stnet", "nonlocal") else n
+        for n in SMALL
+    ],
+)
 def test_bare_model_is_the_same_network(name):
     """Same parameters (count, names via load_state_dict) and the same outputs, in eval mode and
     in training mode (batch statistics); the bare Attention Cluster samples its own frames, so
@@ -75,9 +87,30 @@ def test_bench_speed_reports_ratios(tmp_path):
     bench = load_bench()
     out = tmp_path / "speed.json"
     sets = [f"--set=nextvlad:{item}" for item in SMALL["nextvlad"]]
-    results = bench.main(["--models", "nextvlad", "--batch-size", "2", "--frames", "6",
-                          "--rounds", "2", "--warmup", "0", "--min-seconds", "0", "--threads", "1",
-                          "--precision", "fp32,bf16", *sets, "--adam", "--json", str(out)])
+    results = bench.main(
+        [
+            "--models",
+            "nextvlad",
+            "--batch-size",
+            "2",
+            "--frames",
+            "6",
+            "--rounds",
+            "2",
+            "--warmup",
+            "0",
+            "--min-seconds",
+            "0",
+            "--threads",
+            "1",
+            "--precision",
+            "fp32,bf16",
+            *sets,
+            "--adam",
+            "--json",
+            str(out),
+        ]
+    )
     cases = results["models"]["nextvlad"]
     assert set(cases) == {"fp32/none", "fp32/youtube8m", "bf16/none", "bf16/youtube8m"}
     assert cases["fp32/none"]["real_frame_fraction"] == 1
@@ -95,16 +128,16 @@ def test_bench_speed_reports_ratios(tmp_path):
 def test_summary_ratios_per_round_and_best_against_best():
     bench = load_bench()
     row = bench.summarise({"bare": [2.0, 1.0, 4.0], "ours": [1.0, 2.0, 2.0]}, batch_size=4)["ours"]
-    assert row["samples_per_s"] == 2.0                       # 4 samples / median 2 s
+    assert row["samples_per_s"] == 2.0  # 4 samples / median 2 s
     assert (row["x_bare"], row["x_bare_min"], row["x_bare_max"]) == (2.0, 0.5, 2.0)
-    assert row["x_bare_best"] == 1.0                         # fastest 1 s against fastest 1 s
+    assert row["x_bare_best"] == 1.0  # fastest 1 s against fastest 1 s
 
 
 def test_bare_model_gets_our_optimizer_groups():
     bench = load_bench()
     from videozoo.engine.optim import build_optimizer
-    cfg = build_config("attention_lstm",
-                       overrides=SMALL["attention_lstm"] + ["model.num_classes=7"])
+
+    cfg = build_config("attention_lstm", overrides=SMALL["attention_lstm"] + ["model.num_classes=7"])
     ours, bare = bench.build_pair("attention_lstm", cfg, torch.device("cpu"), None)
     ours_opt = build_optimizer(ours, cfg["train"]["optimizer"])
     bare_opt = bench.same_optimizer(ours_opt, ours, bare, "attention_lstm")

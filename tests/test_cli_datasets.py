@@ -1,11 +1,13 @@
 """`videozoo train/eval/predict tsm --data DIR` on miniature published layouts: the class count
 and the checkpoint's class names come from the data set, fine-tuning re-initialises the
 classifier for another class count, SSv2 trains without horizontal flip."""
-import pytest
+
 import json
 
+import pytest
 from layout_support import SSV2_TEMPLATES, UCF_CLASSES, make_folders, make_ssv2, make_ucf101, write_clip
 from support import kinetics_overrides, sets
+
 from videozoo.cli import main
 from videozoo.engine.checkpoint import read_checkpoint
 
@@ -30,8 +32,22 @@ def _train_eval_predict(root, run, predict_input, capsys):
     metrics_file = run / "metrics.json"
     assert main(["eval", "tsm", "--weights", str(weights), "--output", str(metrics_file)]) == 0
     predictions = run / "predictions.jsonl"
-    assert main(["predict", "tsm", "--weights", str(weights), str(predict_input), "--topk", "2",
-                 "--output", str(predictions)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "tsm",
+                "--weights",
+                str(weights),
+                str(predict_input),
+                "--topk",
+                "2",
+                "--output",
+                str(predictions),
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in predictions.read_text().splitlines()]
     return read_checkpoint(weights), json.loads(metrics_file.read_text()), rows, log
 
@@ -62,8 +78,24 @@ def test_flat_class_folders_hold_out_a_split_that_eval_and_resume_keep(tmp_path,
     assert ckpt["config"]["data"]["split_file"] == str((run / "split.json").resolve())
     assert metrics["num_videos"] == 3 and ckpt["class_names"] == ["alpha", "beta", "gamma"]
     write_clip(root / "alpha" / "late.mp4", 0, 3, seed=99)  # a video added after the run
-    assert main(["train", "tsm", "--data", str(root), "--output", str(run), "--epochs", "2",
-                 "--resume", "auto", *_tiny()]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "tsm",
+                "--data",
+                str(root),
+                "--output",
+                str(run),
+                "--epochs",
+                "2",
+                "--resume",
+                "auto",
+                *_tiny(),
+            ]
+        )
+        == 0
+    )
     assert json.loads((run / "split.json").read_text()) == split
     assert "(flat layout): 9 videos, 3 classes" in capsys.readouterr().err
 
@@ -80,7 +112,8 @@ def test_ucf101_train_eval_predict(tmp_path, capsys):
 def test_ssv2_train_eval_predict_without_flip(tmp_path, capsys):
     root = make_ssv2(tmp_path / "ssv2")
     ckpt, metrics, rows, log = _train_eval_predict(
-        root, tmp_path / "run", root / "20bn-something-something-v2" / "1013.webm", capsys)
+        root, tmp_path / "run", root / "20bn-something-something-v2" / "1013.webm", capsys
+    )
     names = [t.replace("[", "").replace("]", "") for t in SSV2_TEMPLATES][::-1]
     assert ckpt["class_names"] == names
     assert metrics["num_videos"] == 3
@@ -91,18 +124,63 @@ def test_ssv2_train_eval_predict_without_flip(tmp_path, capsys):
 def test_fine_tune_to_another_class_count_and_explicit_mismatch(tmp_path, capsys):
     folders = make_folders(tmp_path / "mine")
     ucf = make_ucf101(tmp_path / "ucf101")
-    assert main(["train", "tsm", "--data", str(folders), "--output", str(tmp_path / "a"), "--epochs", "1",
-                 *_tiny("train.valid_interval=0")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "tsm",
+                "--data",
+                str(folders),
+                "--output",
+                str(tmp_path / "a"),
+                "--epochs",
+                "1",
+                *_tiny("train.valid_interval=0"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["train", "tsm", "--data", str(ucf), "--output", str(tmp_path / "b"), "--epochs", "1",
-                 "--weights", str(_last_checkpoint(tmp_path / "a")), *_tiny("train.valid_interval=0")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "tsm",
+                "--data",
+                str(ucf),
+                "--output",
+                str(tmp_path / "b"),
+                "--epochs",
+                "1",
+                "--weights",
+                str(_last_checkpoint(tmp_path / "a")),
+                *_tiny("train.valid_interval=0"),
+            ]
+        )
+        == 0
+    )
     log = capsys.readouterr().err
     assert "2 shape-mismatched (re-initialised)" in log
     assert "classifier.weight (3, 512) -> (4, 512)" in log
     ckpt = read_checkpoint(_last_checkpoint(tmp_path / "b"))
     assert ckpt["class_names"] == list(UCF_CLASSES)
-    assert main(["train", "tsm", "--data", str(ucf), "--output", str(tmp_path / "c"), "--epochs", "1",
-                 *_tiny("model.num_classes=5")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "tsm",
+                "--data",
+                str(ucf),
+                "--output",
+                str(tmp_path / "c"),
+                "--epochs",
+                "1",
+                *_tiny("model.num_classes=5"),
+            ]
+        )
+        == 2
+    )
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("videozoo train: config error: model.num_classes=5 but the training data has 4 "
-                           "classes")
+    assert last.startswith(
+        "videozoo train: config error: model.num_classes=5 but the training data has 4 classes"
+    )

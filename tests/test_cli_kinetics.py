@@ -1,11 +1,12 @@
 """The Kinetics track from the command line: four models, eval/predict, TSM vs TSN, bad videos."""
+
 import csv
 import json
 
 import numpy as np
 import pytest
-
 from support import KIN_CLASSES, kinetics_overrides, sets
+
 from videozoo.cli import main
 from videozoo.data.synth_kinetics import encode_video
 
@@ -15,8 +16,22 @@ pytestmark = pytest.mark.slow  # the CLI end to end: trains small models on enco
 @pytest.mark.parametrize("model", ["tsn", "tsm", "stnet", "nonlocal"])
 def test_model_trains_evaluates_and_predicts_from_cli(model, kinetics_dir, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", model, "--data", str(kinetics_dir), "--output", str(run),
-                 "--epochs", "1", *sets(kinetics_overrides(model))]) == 0
+    assert (
+        main(
+            [
+                "train",
+                model,
+                "--data",
+                str(kinetics_dir),
+                "--output",
+                str(run),
+                "--epochs",
+                "1",
+                *sets(kinetics_overrides(model)),
+            ]
+        )
+        == 0
+    )
     weights = run / "best.pt"
     assert weights.exists()
     out = tmp_path / "m.json"
@@ -25,8 +40,22 @@ def test_model_trains_evaluates_and_predicts_from_cli(model, kinetics_dir, tmp_p
     assert metrics["num_videos"] == 16 and metrics["num_invalid"] == 0
     assert 0 <= metrics["top1"] <= metrics["top5"] <= 1
     capsys.readouterr()
-    assert main(["predict", model, "--weights", str(weights), str(kinetics_dir / "test"),
-                 "--topk", "2", "--output", str(tmp_path / "p.jsonl")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                model,
+                "--weights",
+                str(weights),
+                str(kinetics_dir / "test"),
+                "--topk",
+                "2",
+                "--output",
+                str(tmp_path / "p.jsonl"),
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert len(rows) == 16 and all(len(r["class_names"]) == 2 for r in rows)
     names = (kinetics_dir / "classes.txt").read_text().split()
@@ -39,13 +68,30 @@ def test_tsm_learns_motion_that_tsn_cannot(kinetics_dir, tmp_path):
     top1 = {}
     for model in ("tsm", "tsn"):
         run = tmp_path / model
-        over = kinetics_overrides(model, ["train.optimizer.lr=0.005", "data.flip=false",
-                                          "data.seg_num=8",
-                                          "data.test_seg_num=8"])
-        assert main(["train", model, "--data", str(kinetics_dir), "--output", str(run),
-                     "--epochs", "6", *sets(over)]) == 0
-        best = json.loads(json.dumps(__import__("torch").load(
-            run / "best.pt", weights_only=False)["progress"]["best_metrics"]))
+        over = kinetics_overrides(
+            model, ["train.optimizer.lr=0.005", "data.flip=false", "data.seg_num=8", "data.test_seg_num=8"]
+        )
+        assert (
+            main(
+                [
+                    "train",
+                    model,
+                    "--data",
+                    str(kinetics_dir),
+                    "--output",
+                    str(run),
+                    "--epochs",
+                    "6",
+                    *sets(over),
+                ]
+            )
+            == 0
+        )
+        best = json.loads(
+            json.dumps(
+                __import__("torch").load(run / "best.pt", weights_only=False)["progress"]["best_metrics"]
+            )
+        )
         top1[model] = best["top1"]
     assert top1["tsn"] <= 0.5, top1  # chance is 0.25
     assert top1["tsm"] >= top1["tsn"] + 0.3, top1
@@ -54,25 +100,40 @@ def test_tsm_learns_motion_that_tsn_cannot(kinetics_dir, tmp_path):
 @pytest.fixture(scope="module")
 def tsm_weights(kinetics_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("tsm")
-    assert main(["train", "tsm", "--data", str(kinetics_dir), "--output", str(run), "--epochs",
-                 "1", *sets(kinetics_overrides("tsm"))]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "tsm",
+                "--data",
+                str(kinetics_dir),
+                "--output",
+                str(run),
+                "--epochs",
+                "1",
+                *sets(kinetics_overrides("tsm")),
+            ]
+        )
+        == 0
+    )
     return run / "best.pt"
 
 
 def test_predict_on_real_world_files_and_broken_ones(tsm_weights, tmp_path, capsys):
     rng = np.random.default_rng(0)
-    good = [encode_video(tmp_path / "phone.mp4", rng.integers(0, 255, (50, 120, 90, 3), np.uint8), 30),
-            encode_video(tmp_path / "old.avi", rng.integers(0, 255, (12, 48, 64, 3), np.uint8), 10,
-                         codec="mpeg4"),
-            encode_video(tmp_path / "web.webm", rng.integers(0, 255, (20, 36, 64, 3), np.uint8), 25,
-                         codec="vp9")]
+    good = [
+        encode_video(tmp_path / "phone.mp4", rng.integers(0, 255, (50, 120, 90, 3), np.uint8), 30),
+        encode_video(
+            tmp_path / "old.avi", rng.integers(0, 255, (12, 48, 64, 3), np.uint8), 10, codec="mpeg4"
+        ),
+        encode_video(tmp_path / "web.webm", rng.integers(0, 255, (20, 36, 64, 3), np.uint8), 25, codec="vp9"),
+    ]
     (tmp_path / "empty.mp4").write_bytes(b"")
     data = good[0].read_bytes()
     (tmp_path / "truncated.mp4").write_bytes(data[: len(data) // 3])
     (tmp_path / "notes.txt").write_text("not a video")
     out = tmp_path / "pred.csv"
-    assert main(["predict", "tsm", "--weights", str(tsm_weights), str(tmp_path),
-                 "--output", str(out)]) == 0
+    assert main(["predict", "tsm", "--weights", str(tsm_weights), str(tmp_path), "--output", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
     by_id = {}
     for row in rows:

@@ -1,4 +1,5 @@
 """Config loading: packaged defaults, --config files, --set overrides, and clear errors."""
+
 import pytest
 import yaml
 
@@ -15,8 +16,9 @@ def test_every_model_has_a_valid_packaged_config(model):
 
 
 def test_set_overrides_nested_keys_and_coerces_numbers():
-    cfg = build_config("nextvlad", overrides=["train.optimizer.lr=1e-3", "train.epochs=3",
-                                              "model.num_classes=7"])
+    cfg = build_config(
+        "nextvlad", overrides=["train.optimizer.lr=1e-3", "train.epochs=3", "model.num_classes=7"]
+    )
     assert cfg["train"]["optimizer"]["lr"] == pytest.approx(1e-3)
     assert isinstance(cfg["train"]["optimizer"]["lr"], float)
     assert cfg["train"]["epochs"] == 3 and cfg["model"]["num_classes"] == 7
@@ -66,7 +68,9 @@ def test_unknown_model():
 
 def test_yaml_aliases_within_the_bound_still_work(tmp_path):
     path = tmp_path / "ok.yaml"
-    path.write_text("train:\n  optimizer:\n    betas: &b [0.8, 0.9]\n"
-                    "    lr_mult: {x: 2.0}\n  schedule:\n    milestones: *b\n")
+    path.write_text(
+        "train:\n  optimizer:\n    betas: &b [0.8, 0.9]\n"
+        "    lr_mult: {x: 2.0}\n  schedule:\n    milestones: *b\n"
+    )
     cfg = build_config("attention_cluster", str(path))
     assert cfg["train"]["schedule"]["milestones"] == [0.8, 0.9]

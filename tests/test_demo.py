@@ -1,4 +1,5 @@
 """`videozoo demo` does what the README promises: GAP >= 0.8 and the outputs it lists."""
+
 import json
 
 import pytest

@@ -1,16 +1,17 @@
 """README's commands stay runnable, and facts the docs repeat agree with their homes in code.
 
 The two set-up commands and every `videozoo ...` line in the bash blocks of README and docs/
-are parsed by the CLI's own argparse parser; the model list, install extras and the exit-code table are checked
-against registry.py, pyproject.toml and errors.py."""
+are parsed by the CLI's own argparse parser; the model list, install extras and the exit-code
+table are checked against registry.py, pyproject.toml and errors.py."""
+
 from __future__ import annotations
 
 import re
 import shlex
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from videozoo import errors, registry
 from videozoo.cli import build_parser, parse_command_line
@@ -74,8 +75,7 @@ def test_documented_commands_parse(doc):
 
 
 def test_setup_commands_install_what_exists_and_run_known_commands():
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get(
-        "optional-dependencies", {})
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("optional-dependencies", {})
     parser = build_parser()
     demo, tests = setup_commands(README.read_text())
     for command in (demo, tests):
@@ -109,6 +109,7 @@ def test_readme_model_list_is_the_registry():
 def test_exit_code_table_is_errors_py():
     text = (ROOT / "docs" / "reliability.md").read_text()
     assert errors.exit_code_table() in text
-    codes = {value for name, value in vars(errors).items() if name.startswith("EXIT_")
-             and isinstance(value, int)}
+    codes = {
+        value for name, value in vars(errors).items() if name.startswith("EXIT_") and isinstance(value, int)
+    }
     assert codes == set(errors.EXIT_MEANINGS)

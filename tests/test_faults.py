@@ -1,6 +1,7 @@
 """A new user's bad day, as tests: crafted pickles, clashing file names, damaged bytes,
 occupied folders, NaN runs, full disks, killed saves and bad options. Each one must end in a
 clear one-line answer (and the documented exit code), never in lost work or run code."""
+
 import csv
 import errno
 import io
@@ -14,15 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from support import sets, yt8m_overrides
+
 from videozoo.cli import main
 from videozoo.config import build_config
 from videozoo.data.synth_kinetics import encode_video
 from videozoo.data.tfrecord import TFRecordWriter, iter_records
 from videozoo.data.youtube8m_records import encode_frame_example
 from videozoo.engine import checkpoint as ck
-from videozoo.errors import (EXIT_NOTHING_USABLE, EXIT_USAGE, DiskFullError, TrainingStopped)
+from videozoo.errors import EXIT_NOTHING_USABLE, EXIT_USAGE, DiskFullError, TrainingStopped
 from videozoo.fileio import atomic_write_text, remove_stale_temporaries
 
 pytestmark = pytest.mark.slow  # each fault is a short training or CLI run
@@ -38,8 +39,22 @@ def _over(extra=()):
 def run_dir(yt8m_dir, tmp_path_factory):
     """A finished one-epoch tiny run: ckpt-*.pt, best.pt (validated), logs."""
     out = tmp_path_factory.mktemp("run")
-    assert main(["train", MODEL, "--data", str(yt8m_dir), "--output", str(out), "--epochs", "1",
-                 *sets(yt8m_overrides(MODEL))]) == 0
+    assert (
+        main(
+            [
+                "train",
+                MODEL,
+                "--data",
+                str(yt8m_dir),
+                "--output",
+                str(out),
+                "--epochs",
+                "1",
+                *sets(yt8m_overrides(MODEL)),
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -73,17 +88,46 @@ def test_crafted_checkpoint_runs_nothing_through_any_command(run_dir, yt8m_dir, 
         ["eval", MODEL, "--weights", str(bad)],
         ["predict", MODEL, shard, "--weights", str(bad)],
         ["export", MODEL, "--weights", str(bad)],
-        ["train", MODEL, "--data", str(yt8m_dir), "--output", str(tmp_path / "a"), "--weights",
-         str(bad), *sets(_over())],
-        ["train", MODEL, "--data", str(yt8m_dir), "--output", str(tmp_path / "b"), "--resume",
-         str(bad), *sets(_over())],
+        [
+            "train",
+            MODEL,
+            "--data",
+            str(yt8m_dir),
+            "--output",
+            str(tmp_path / "a"),
+            "--weights",
+            str(bad),
+            *sets(_over()),
+        ],
+        [
+            "train",
+            MODEL,
+            "--data",
+            str(yt8m_dir),
+            "--output",
+            str(tmp_path / "b"),
+            "--resume",
+            str(bad),
+            *sets(_over()),
+        ],
         ["upgrade", str(bad), "--output", str(tmp_path / "up.pt")],
     ]
     dropped = tmp_path / "c"
     dropped.mkdir()
     _crafted(dropped / "ckpt-00000009.pt", marker)  # a file dropped into the run folder
-    attempts.append(["train", MODEL, "--data", str(yt8m_dir), "--output", str(dropped),
-                     "--resume", "auto", *sets(_over())])
+    attempts.append(
+        [
+            "train",
+            MODEL,
+            "--data",
+            str(yt8m_dir),
+            "--output",
+            str(dropped),
+            "--resume",
+            "auto",
+            *sets(_over()),
+        ]
+    )
     for argv in attempts:
         assert main(argv) == EXIT_USAGE, argv
         err = capsys.readouterr().err
@@ -104,31 +148,73 @@ def test_checkpoints_are_plain_data_and_old_ones_still_load(run_dir, yt8m_dir, t
     torch.save(old, legacy)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(legacy, weights_only=True)  # plain torch refuses the numpy arrays...
-    assert main(["eval", MODEL, "--weights", str(legacy), "--output",
-                 str(tmp_path / "m.json")]) == 0   # ...we read them safely (numpy allowed)
+    assert (
+        main(["eval", MODEL, "--weights", str(legacy), "--output", str(tmp_path / "m.json")]) == 0
+    )  # ...we read them safely (numpy allowed)
     assert main(["upgrade", str(legacy), "--output", str(tmp_path / "new.pt")]) == 0
     new = torch.load(tmp_path / "new.pt", weights_only=True)
     assert new["format"] == ck.FORMAT and isinstance(new["rng"]["numpy"]["key"], torch.Tensor)
-    assert main(["train", MODEL, "--data", str(yt8m_dir), "--output", str(tmp_path / "r"),
-                 "--resume", str(tmp_path / "new.pt"), "--epochs", "2", *sets(_over())]) == 0
+    assert (
+        main(
+            [
+                "train",
+                MODEL,
+                "--data",
+                str(yt8m_dir),
+                "--output",
+                str(tmp_path / "r"),
+                "--resume",
+                str(tmp_path / "new.pt"),
+                "--epochs",
+                "2",
+                *sets(_over()),
+            ]
+        )
+        == 0
+    )
 
 
 def test_bare_state_dict_is_for_fine_tuning_only(run_dir, yt8m_dir, tmp_path, capsys):
     bare = tmp_path / "bare.pt"
     torch.save(ck.read_checkpoint(_last(run_dir))["model"], bare)
-    for argv in (["eval", MODEL, "--weights", str(bare)],
-                 ["train", MODEL, "--data", str(yt8m_dir), "--output", str(tmp_path / "x"),
-                  "--resume", str(bare), *sets(_over())]):
+    for argv in (
+        ["eval", MODEL, "--weights", str(bare)],
+        [
+            "train",
+            MODEL,
+            "--data",
+            str(yt8m_dir),
+            "--output",
+            str(tmp_path / "x"),
+            "--resume",
+            str(bare),
+            *sets(_over()),
+        ],
+    ):
         assert main(argv) == EXIT_USAGE
         assert "bare weights (a state_dict)" in capsys.readouterr().err
-    assert main(["train", MODEL, "--data", str(yt8m_dir), "--output", str(tmp_path / "ft"),
-                 "--weights", str(bare), *sets(_over())]) == 0
+    assert (
+        main(
+            [
+                "train",
+                MODEL,
+                "--data",
+                str(yt8m_dir),
+                "--output",
+                str(tmp_path / "ft"),
+                "--weights",
+                str(bare),
+                *sets(_over()),
+            ]
+        )
+        == 0
+    )
 
 
 # ---------------------------------------------------------------- 2. nothing is lost silently
-def test_occupied_run_folder_is_refused_unless_resumed_or_overwritten(run_dir, yt8m_dir,
-                                                                      tmp_path, capsys):
+def test_occupied_run_folder_is_refused_unless_resumed_or_overwritten(run_dir, yt8m_dir, tmp_path, capsys):
     import shutil
+
     other = tmp_path / "other"
     shutil.copytree(run_dir, other)
     before = sorted(p.name for p in other.iterdir())
@@ -143,6 +229,7 @@ def test_occupied_run_folder_is_refused_unless_resumed_or_overwritten(run_dir, y
 
 def test_resume_auto_skips_a_damaged_newest_checkpoint(run_dir, yt8m_dir, tmp_path, caplog):
     import shutil
+
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     good = _last(run)
@@ -159,15 +246,16 @@ def test_synth_refuses_to_overwrite_a_dataset(tmp_path, capsys):
     assert main(["synth", "youtube8m", str(tmp_path), "--videos", "30", "--classes", "5"]) == EXIT_USAGE
     assert "already holds a dataset" in capsys.readouterr().err
     assert (tmp_path / "vocabulary.csv").read_text() == vocab
-    assert main(["synth", "youtube8m", str(tmp_path), "--videos", "30", "--classes", "5",
-                 "--overwrite"]) == 0
+    assert main(["synth", "youtube8m", str(tmp_path), "--videos", "30", "--classes", "5", "--overwrite"]) == 0
     assert (tmp_path / "vocabulary.csv").read_text() != vocab
 
 
 def test_weights_that_turn_nan_are_never_saved(yt8m_dir, tmp_path, monkeypatch):
     from videozoo.engine import train as train_mod
-    cfg = build_config(MODEL, overrides=_over(["train.epochs=1", "train.save_every_steps=1"])
-                       + [f"data.root={yt8m_dir}"])
+
+    cfg = build_config(
+        MODEL, overrides=_over(["train.epochs=1", "train.save_every_steps=1"]) + [f"data.root={yt8m_dir}"]
+    )
     real_step = train_mod.train_step
 
     def step_then_poison(model, optimizer, *args, **kwargs):
@@ -184,18 +272,28 @@ def test_weights_that_turn_nan_are_never_saved(yt8m_dir, tmp_path, monkeypatch):
 
 def test_nan_never_reaches_an_output_file(run_dir, yt8m_dir, tmp_path):
     state = ck.read_checkpoint(_last(run_dir))
-    for name, tensor in state["model"].items():
+    for tensor in state["model"].values():
         if tensor.is_floating_point():
             tensor.fill_(float("nan"))
     nan_ckpt = ck.save_checkpoint(state, tmp_path / "nan.pt")
     out = tmp_path / "pred.jsonl"
-    code = main(["predict", MODEL, str(yt8m_dir / "test0000.tfrecord"), "--weights",
-                 str(nan_ckpt), "--output", str(out)])
+    code = main(
+        [
+            "predict",
+            MODEL,
+            str(yt8m_dir / "test0000.tfrecord"),
+            "--weights",
+            str(nan_ckpt),
+            "--output",
+            str(out),
+        ]
+    )
     assert code == EXIT_NOTHING_USABLE
     rows = [json.loads(line) for line in out.read_text().splitlines()]  # valid JSON throughout
     assert rows and all("non-finite" in row["error"] for row in rows)
-    assert main(["eval", MODEL, "--weights", str(nan_ckpt), "--output",
-                 str(tmp_path / "m.json")]) == EXIT_USAGE  # said plainly, no file of NaNs
+    assert (
+        main(["eval", MODEL, "--weights", str(nan_ckpt), "--output", str(tmp_path / "m.json")]) == EXIT_USAGE
+    )  # said plainly, no file of NaNs
     assert not (tmp_path / "m.json").exists()
 
 
@@ -227,13 +325,15 @@ class _FullDisk(io.RawIOBase):
 
 def test_full_disk_keeps_the_previous_file_and_says_so(run_dir, tmp_path, monkeypatch):
     import videozoo.fileio as fileio
+
     predictions = tmp_path / "pred.jsonl"
     atomic_write_text(predictions, "previous predictions\n")
     ckpt_path = ck.save_checkpoint(ck.read_checkpoint(_last(run_dir)), tmp_path / "ckpt.pt")
     ckpt_bytes = ckpt_path.read_bytes()
     real_fdopen = os.fdopen
-    monkeypatch.setattr(fileio.os, "fdopen",
-                        lambda fd, mode="r", *a, **k: _FullDisk(real_fdopen(fd, mode, *a, **k), 64))
+    monkeypatch.setattr(
+        fileio.os, "fdopen", lambda fd, mode="r", *a, **k: _FullDisk(real_fdopen(fd, mode, *a, **k), 64)
+    )
     with pytest.raises(DiskFullError, match=f"no space left on {tmp_path}"):
         atomic_write_text(predictions, "new predictions\n" * 1000)
     with pytest.raises(DiskFullError, match=f"no space left on {tmp_path} while writing ckpt.pt"):
@@ -246,6 +346,7 @@ def test_full_disk_keeps_the_previous_file_and_says_so(run_dir, tmp_path, monkey
 
 def test_stale_temporaries_of_killed_saves_are_removed_on_start(run_dir, yt8m_dir, tmp_path):
     import shutil
+
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     stale = run / ".ckpt-00000099.pt.x1y2z3ab.tmp"
@@ -262,7 +363,9 @@ def test_stale_temporaries_of_killed_saves_are_removed_on_start(run_dir, yt8m_di
 
 def test_resumed_run_keeps_one_log_row_per_step(run_dir, yt8m_dir, tmp_path):
     import shutil
+
     from videozoo.engine.runlog import truncate_logs
+
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     rows = list(csv.DictReader((run / "train_log.csv").open()))
@@ -274,14 +377,19 @@ def test_resumed_run_keeps_one_log_row_per_step(run_dir, yt8m_dir, tmp_path):
 
 
 # ---------------------------------------------------------------- 3. inputs get a clear answer
-@pytest.mark.parametrize("argv, message", [
-    (["--epochs", "0"], "'train.epochs' must be >= 1"),
-    (["--set", "train.log_interval=0"], "'train.log_interval' must be >= 1"),
-    (["--set", "model.seg_num=-3"], "'model.seg_num' must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "0"], "'train.epochs' must be >= 1"),
+        (["--set", "train.log_interval=0"], "'train.log_interval' must be >= 1"),
+        (["--set", "model.seg_num=-3"], "'model.seg_num' must be >= 1"),
+    ],
+)
 def test_bad_training_options_are_one_line_errors(yt8m_dir, tmp_path, capsys, argv, message):
-    assert main(["train", MODEL, "--data", str(yt8m_dir), "--output", str(tmp_path),
-                 *sets(_over()), *argv]) == EXIT_USAGE
+    assert (
+        main(["train", MODEL, "--data", str(yt8m_dir), "--output", str(tmp_path), *sets(_over()), *argv])
+        == EXIT_USAGE
+    )
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 
@@ -289,8 +397,20 @@ def test_bad_training_options_are_one_line_errors(yt8m_dir, tmp_path, capsys, ar
 def test_bad_kinetics_crop_and_topk(run_dir, yt8m_dir, capsys):
     assert main(["info", "tsm", "--set", "data.crop_size=-4"]) == EXIT_USAGE
     assert "'data.crop_size' must be >= 1" in capsys.readouterr().err
-    assert main(["predict", MODEL, str(yt8m_dir / "test0000.tfrecord"), "--weights",
-                 str(_last(run_dir)), "--topk", "-2"]) == EXIT_USAGE
+    assert (
+        main(
+            [
+                "predict",
+                MODEL,
+                str(yt8m_dir / "test0000.tfrecord"),
+                "--weights",
+                str(_last(run_dir)),
+                "--topk",
+                "-2",
+            ]
+        )
+        == EXIT_USAGE
+    )
     assert "--topk must be at least 1" in capsys.readouterr().err
 
 
@@ -299,8 +419,9 @@ def test_feature_model_given_videos_and_junk(run_dir, tmp_path, capsys):
     junk = tmp_path / "junk.tfrecord"
     junk.write_bytes(os.urandom(3000))
     out = tmp_path / "p.jsonl"
-    code = main(["predict", MODEL, str(video), str(junk), "--weights", str(_last(run_dir)),
-                 "--output", str(out)])
+    code = main(
+        ["predict", MODEL, str(video), str(junk), "--weights", str(_last(run_dir)), "--output", str(out)]
+    )
     assert code == EXIT_USAGE  # nothing usable among the inputs: said before any work
     err = capsys.readouterr().err
     assert "clip.mp4" in err and "a video file" in err and "CRC" not in err
@@ -309,6 +430,7 @@ def test_feature_model_given_videos_and_junk(run_dir, tmp_path, capsys):
 def test_vocabulary_missing_warns_and_malformed_names_the_line(yt8m_dir, tmp_path, caplog):
     from videozoo.data.youtube8m_records import read_vocabulary
     from videozoo.errors import DataError
+
     with caplog.at_level(logging.WARNING, logger="videozoo.data"):
         names = read_vocabulary(str(tmp_path / "vocabulary.csv"), 3)
     assert names == ["class_0", "class_1", "class_2"] and "vocabulary.csv" in caplog.text
@@ -323,13 +445,26 @@ def test_csv_for_a_spreadsheet_does_not_carry_formulas(run_dir, tmp_path):
     audio = np.zeros((3, 128), np.uint8)
     shard = tmp_path / "test0000.tfrecord"
     with TFRecordWriter(shard) as writer:
-        writer.write(encode_frame_example("=HYPERLINK(\"x\")", None, rgb, audio))
+        writer.write(encode_frame_example('=HYPERLINK("x")', None, rgb, audio))
         writer.write(encode_frame_example("@SUM(A1)", None, rgb, audio))
     out = tmp_path / "p.csv"
-    assert main(["predict", MODEL, str(shard), "--weights", str(_last(run_dir)), "--output",
-                 str(out), "--csv-escape"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                MODEL,
+                str(shard),
+                "--weights",
+                str(_last(run_dir)),
+                "--output",
+                str(out),
+                "--csv-escape",
+            ]
+        )
+        == 0
+    )
     ids = {row["id"] for row in csv.DictReader(out.open())}
-    assert ids == {"'=HYPERLINK(\"x\")", "'@SUM(A1)"}
+    assert ids == {'\'=HYPERLINK("x")', "'@SUM(A1)"}
 
 
 def test_sigterm_during_validation_checkpoints_at_once(yt8m_dir, tmp_path, monkeypatch):
@@ -340,8 +475,7 @@ def test_sigterm_during_validation_checkpoints_at_once(yt8m_dir, tmp_path, monke
             self.signal_name = None
             return self
 
-    cfg = build_config(MODEL, overrides=yt8m_overrides(MODEL, ["train.epochs=2"])
-                       + [f"data.root={yt8m_dir}"])
+    cfg = build_config(MODEL, overrides=yt8m_overrides(MODEL, ["train.epochs=2"]) + [f"data.root={yt8m_dir}"])
     real_validate = train_mod.validate_and_checkpoint
 
     def validate_with_signal(run, epoch, stop):
@@ -370,8 +504,7 @@ def test_check_lists_bad_videos_and_damaged_records(yt8m_dir, tmp_path, capsys):
     raw[16 + first + 20] ^= 0xFF  # a data byte of the second record
     shard.write_bytes(bytes(raw))
     report = tmp_path / "bad.csv"
-    assert main(["check", str(data), "--output", str(report), "--workers", "2"]) \
-        == EXIT_NOTHING_USABLE
+    assert main(["check", str(data), "--output", str(report), "--workers", "2"]) == EXIT_NOTHING_USABLE
     rows = list(csv.DictReader(report.open()))
     by_file = {Path(r["path"]).name: r["reason"] for r in rows}
     assert set(by_file) == {"empty.mp4", "cut.mp4", "train0000.tfrecord"}
@@ -383,7 +516,9 @@ def test_check_lists_bad_videos_and_damaged_records(yt8m_dir, tmp_path, capsys):
 
 def test_phone_video_with_rotation_is_decoded_upright(tmp_path):
     import av
+
     from videozoo.data.video import VideoReader
+
     path = tmp_path / "phone.mp4"
     container = av.open(str(path), "w")
     stream = container.add_stream("h264", rate=8)

@@ -1,9 +1,10 @@
 """Facts written once: where a fact has one home, the places that use it agree with it."""
+
 from __future__ import annotations
 
 import pytest
-
 from support import TINY_MODELS
+
 from videozoo import registry
 from videozoo.config import build_config, packaged_config_path, read_yaml
 from videozoo.convert.resnet2d import IMAGENET

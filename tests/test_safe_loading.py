@@ -1,5 +1,6 @@
 """The numpy-only unpickler behind `.pdparams` reading: real Paddle files load (pickle protocols
 2 and 4), a crafted file is refused by name and nothing in it runs."""
+
 import os
 import pickle
 import time
@@ -13,9 +14,13 @@ from videozoo.fileio import UnsafeFileError, load_numpy_pickle
 
 
 def _params():
-    return OrderedDict([("conv1_weights", np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2)),
-                        ("fc_0.b_0", np.zeros(5, np.float32)), ("StructuredToParameterName@@",
-                                                                 {"fc_0.b_0": "linear_0.b_0"})])
+    return OrderedDict(
+        [
+            ("conv1_weights", np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2)),
+            ("fc_0.b_0", np.zeros(5, np.float32)),
+            ("StructuredToParameterName@@", {"fc_0.b_0": "linear_0.b_0"}),
+        ]
+    )
 
 
 @pytest.mark.parametrize("protocol", [2, 4])

@@ -1,5 +1,6 @@
 """`videozoo serve`: a real server in a subprocess on 127.0.0.1, real encoded videos uploaded,
 concurrent clients, bad input, the page in a headless browser, SIGTERM."""
+
 import http.client
 import json
 import os
@@ -14,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from stream_support import encode_levels, free_port, tiny_tsn_checkpoint
 
 pytest.importorskip("fastapi")
@@ -44,27 +44,56 @@ class Server:
 
 def multipart(data: bytes, name="clip.mp4", field="file"):
     boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     out = tmp_path_factory.mktemp("serve")
-    return {"ckpt": tiny_tsn_checkpoint(out / "tsn.pt"), "clip": encode_levels(out / "clip.mp4", 12),
-            "dir": out}
+    return {
+        "ckpt": tiny_tsn_checkpoint(out / "tsn.pt"),
+        "clip": encode_levels(out / "clip.mp4", 12),
+        "dir": out,
+    }
 
 
 @pytest.fixture(scope="module")
 def server(files):
     port, tmp = free_port(), files["dir"] / "server_tmp"
     tmp.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "videozoo", "serve", "tsn", "--weights", str(files["ckpt"]),
-                             "--port", str(port), "--max-upload-mb", "1", "--workers", "4",
-                             "--queue-size", str(CLIENTS - 4), "--batch-wait-ms", "100"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TMPDIR": str(tmp)})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "videozoo",
+            "serve",
+            "tsn",
+            "--weights",
+            str(files["ckpt"]),
+            "--port",
+            str(port),
+            "--max-upload-mb",
+            "1",
+            "--workers",
+            "4",
+            "--queue-size",
+            str(CLIENTS - 4),
+            "--batch-wait-ms",
+            "100",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp)},
+    )
     srv = Server(port, proc, tmp)
     deadline = time.monotonic() + 90
     while True:
@@ -146,8 +175,12 @@ def test_bad_uploads_are_refused_cleanly(server, files):
     for what, (payload, status, message) in cases.items():
         got, _, answer = server.json("POST", "/v1/predict", *multipart(payload, name="../../etc/x.mp4"))
         assert (got, message in answer["error"]) == (status, True), (what, answer)
-    got, _, answer = server.json("POST", "/v1/predict", json.dumps({"url": "http://127.0.0.1/x.mp4"}),
-                                 {"Content-Type": "application/json"})
+    got, _, answer = server.json(
+        "POST",
+        "/v1/predict",
+        json.dumps({"url": "http://127.0.0.1/x.mp4"}),
+        {"Content-Type": "application/json"},
+    )
     assert got == 403 and "--allow-urls" in answer["error"]
     got, _, answer = server.json("POST", "/v1/predict", *multipart(data, field="video"))
     assert got == 400 and "'file'" in answer["error"]
@@ -165,8 +198,15 @@ def _chromium():
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--window-size=900,800"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--window-size=900,800",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
@@ -180,8 +220,12 @@ def test_the_page_in_a_headless_browser(server, files, tmp_path):
     try:
         browser.get(f"http://127.0.0.1:{server.port}/")
         browser.find_element(By.ID, "file").send_keys(str(files["clip"]))
-        WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#timeline .band")
-                                         or "error" in b.find_element(By.ID, "status").get_attribute("class"))
+        WebDriverWait(browser, 60).until(
+            lambda b: (
+                b.find_elements(By.CSS_SELECTOR, "#timeline .band")
+                or "error" in b.find_element(By.ID, "status").get_attribute("class")
+            )
+        )
         rows = browser.find_elements(By.CSS_SELECTOR, "#top tr")
         bands = browser.find_elements(By.CSS_SELECTOR, "#timeline .band")
         status = browser.find_element(By.ID, "status").text

@@ -1,4 +1,5 @@
 """Timelines: the model's clip slid over long videos, damaged files, live streams and stdin."""
+
 import json
 import os
 import signal
@@ -11,9 +12,9 @@ import av
 import numpy as np
 import pytest
 import torch
-
 from stream_support import encode_levels, free_port, start_sender, tiny_tsn_checkpoint
 from support import kinetics_overrides
+
 from videozoo import timeline as tl
 from videozoo.cli import main
 from videozoo.config import build_config
@@ -28,8 +29,11 @@ DATA_CFG = build_config("tsn", overrides=kinetics_overrides("tsn"))["data"]
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     out = tmp_path_factory.mktemp("timeline")
-    return {"short": encode_levels(out / "short.mp4", 30), "ckpt": tiny_tsn_checkpoint(out / "tsn.pt"),
-            "dir": out}
+    return {
+        "short": encode_levels(out / "short.mp4", 30),
+        "ckpt": tiny_tsn_checkpoint(out / "tsn.pt"),
+        "dir": out,
+    }
 
 
 def grey_levels(videos):
@@ -40,13 +44,15 @@ def grey_levels(videos):
         seen.append(batch)
         level = batch.mean(dim=(1, 2, 3, 4, 5))  # normalised grey, rising with the level
         return torch.softmax(torch.stack([level * k for k in (-4.0, 0.0, 4.0, 8.0)], 1), 1)
+
     return score, seen
 
 
 def test_windows_take_the_frames_evaluation_would_take(videos):
     score, seen = grey_levels(videos)
-    result = tl.video_timeline(str(videos["short"]), DATA_CFG, score, window=4, stride=3,
-                               batch_size=4, show_progress=False)
+    result = tl.video_timeline(
+        str(videos["short"]), DATA_CFG, score, window=4, stride=3, batch_size=4, show_progress=False
+    )
     assert [(s, e) for s, e, _ in result.windows][:3] == [(0.0, 4.0), (3.0, 7.0), (6.0, 10.0)]
     assert len(result.windows) == 10  # starts 0..27; 27 + 4 > 30 still half covered
     got = torch.cat(seen)
@@ -64,16 +70,29 @@ def test_windows_take_the_frames_evaluation_would_take(videos):
 def test_rows_segments_and_smoothing():
     names = ["walk", "run", "jump"]
     hot = [np.eye(3, dtype=np.float32)[c] * 0.8 + 0.1 for c in (0, 0, 1, 1, 1, 2)]
-    result = tl.Timeline("v.mp4", [(2.0 * i, 2.0 * i + 4, s) for i, s in enumerate(hot)],
-                         damaged=[(12.5, 14.0, "undecodable data")])
+    result = tl.Timeline(
+        "v.mp4",
+        [(2.0 * i, 2.0 * i + 4, s) for i, s in enumerate(hot)],
+        damaged=[(12.5, 14.0, "undecodable data")],
+    )
     rows = tl.timeline_rows(result, names, topk=2)
-    assert [r.get("class_names", ["-"])[0] for r in rows] == ["walk", "walk", "run", "run", "run",
-                                                               "jump", "-"]
+    assert [r.get("class_names", ["-"])[0] for r in rows] == [
+        "walk",
+        "walk",
+        "run",
+        "run",
+        "run",
+        "jump",
+        "-",
+    ]
     assert rows[-1] == {"id": "v.mp4", "start": 12.5, "end": 14.0, "error": "damaged: undecodable data"}
     segs = tl.segments(rows)
     assert [tl.segment_line(s) for s in segs] == [
-        "0:00-0:05 walk 0.90", "0:05-0:11 run 0.90", "0:11-0:14 jump 0.90",
-        "0:12-0:14 damaged: undecodable data"]
+        "0:00-0:05 walk 0.90",
+        "0:05-0:11 run 0.90",
+        "0:11-0:14 jump 0.90",
+        "0:12-0:14 damaged: undecodable data",
+    ]
     smooth = tl.timeline_rows(result, names, topk=3, smooth=3)
     first = dict(zip(smooth[0]["class_names"], smooth[0]["scores"]))
     assert first["walk"] == pytest.approx(0.9) and first["run"] == pytest.approx(0.1)
@@ -87,8 +106,9 @@ def test_memory_is_bounded_by_the_window_not_the_video(videos):
 
     def peak(path):
         tracemalloc.start()
-        result = tl.video_timeline(str(path), DATA_CFG, lambda v: torch.ones(len(v), 4),
-                                   window=4, stride=2, show_progress=False)
+        result = tl.video_timeline(
+            str(path), DATA_CFG, lambda v: torch.ones(len(v), 4), window=4, stride=2, show_progress=False
+        )
         used = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         return used, result
@@ -106,19 +126,20 @@ def test_a_damaged_stretch_is_skipped_and_reported(videos, tmp_path):
     rng = np.random.default_rng(0)
     for t, pos, size in packets:
         if 12 <= t < 16:
-            data[pos:pos + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+            data[pos : pos + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
     damaged = tmp_path / "damaged.mp4"
     damaged.write_bytes(bytes(data))
-    result = tl.video_timeline(str(damaged), DATA_CFG, lambda v: torch.ones(len(v), 4),
-                               window=2, stride=2, show_progress=False)
+    result = tl.video_timeline(
+        str(damaged), DATA_CFG, lambda v: torch.ones(len(v), 4), window=2, stride=2, show_progress=False
+    )
     assert len(result.damaged) == 1
     start, end, reason = result.damaged[0]
     assert 11 <= start <= 12.5 and 15.5 <= end <= 18, result.damaged
     starts = [s for s, _, _ in result.windows]
-    assert 0.0 in starts and 28.0 in starts                       # before and after: kept
+    assert 0.0 in starts and 28.0 in starts  # before and after: kept
     rel = tl.window_frame_times(DATA_CFG, 2, 10).reshape(-1)
     needing = [s for s in np.arange(0, 30, 2.0) if ((s + rel >= start) & (s + rel < end)).any()]
-    assert needing and not set(needing) & set(starts)          # windows needing the stretch: gone
+    assert needing and not set(needing) & set(starts)  # windows needing the stretch: gone
     assert len(starts) + len(needing) == 15
 
 
@@ -139,9 +160,28 @@ def test_sources_and_container_sniffing(tmp_path):
 def test_cli_timeline_writes_rows_segments_and_plot(videos, tmp_path, capsys):
     out = tmp_path / "timeline.csv"
     missing = tmp_path / "missing.mp4"
-    assert main(["predict", "tsn", "--weights", str(videos["ckpt"]), str(videos["short"]),
-                 str(missing), "--timeline", "--window", "6", "--smooth", "2", "--output", str(out),
-                 "--plot", str(tmp_path / "t.png")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "tsn",
+                "--weights",
+                str(videos["ckpt"]),
+                str(videos["short"]),
+                str(missing),
+                "--timeline",
+                "--window",
+                "6",
+                "--smooth",
+                "2",
+                "--output",
+                str(out),
+                "--plot",
+                str(tmp_path / "t.png"),
+            ]
+        )
+        == 0
+    )
     lines = out.read_text().splitlines()
     assert lines[0] == "id,start,end,rank,class_id,class_name,score,error"
     assert len(lines) == 1 + 9 * 4 + 1  # windows 0, 3, ..., 24 (27 covers half), 4 ranks each
@@ -151,29 +191,38 @@ def test_cli_timeline_writes_rows_segments_and_plot(videos, tmp_path, capsys):
     assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
     printed = capsys.readouterr().out
     assert "9 windows of 1 input(s)" in printed
-    assert main(["predict", "tsn", "--weights", str(videos["ckpt"]), str(videos["short"]),
-                 "--window", "6"]) == 2  # --window without --timeline: a clear error
+    assert (
+        main(["predict", "tsn", "--weights", str(videos["ckpt"]), str(videos["short"]), "--window", "6"]) == 2
+    )  # --window without --timeline: a clear error
 
 
 def test_feature_model_timeline_over_per_second_features(tmp_path):
-    import videozoo
     from support import yt8m_overrides
+
+    import videozoo
     from videozoo.engine import checkpoint as ck
     from videozoo.registry import build_model
 
     cfg = build_config("attention_cluster", overrides=yt8m_overrides("attention_cluster"))
-    ckpt = ck.save_checkpoint(ck.model_checkpoint("attention_cluster", build_model(cfg).state_dict(),
-                                                  cfg, [f"c{i}" for i in range(8)]), tmp_path / "f.pt")
+    ckpt = ck.save_checkpoint(
+        ck.model_checkpoint(
+            "attention_cluster", build_model(cfg).state_dict(), cfg, [f"c{i}" for i in range(8)]
+        ),
+        tmp_path / "f.pt",
+    )
     predictor = videozoo.Predictor(ckpt, device="cpu")
     rng = np.random.default_rng(0)
-    features = {"rgb": rng.integers(0, 255, (47, 1024), dtype=np.uint8),
-                "audio": rng.integers(0, 255, (47, 128), dtype=np.uint8)}
+    features = {
+        "rgb": rng.integers(0, 255, (47, 1024), dtype=np.uint8),
+        "audio": rng.integers(0, 255, (47, 128), dtype=np.uint8),
+    }
     result = predictor.predict_timeline(features, window=20, stride=10, topk=3)
     assert [(w["start"], w["end"]) for w in result["windows"]] == [(0, 20), (10, 30), (20, 40), (27, 47)]
     whole = predictor.predict_timeline({k: v[10:30] for k, v in features.items()}, window=20, topk=3)
     assert whole["windows"][0]["scores"] == pytest.approx(result["windows"][1]["scores"], abs=1e-5)
 
     from videozoo.data.synth import synth_youtube8m
+
     synth_youtube8m(str(tmp_path / "yt"), videos=8, classes=8, seed=0, shards=1)
     shard = sorted((tmp_path / "yt").glob("train*.tfrecord"))[0]
     per_record = predictor.predict_timeline(shard, window=30, stride=30)
@@ -185,10 +234,31 @@ def test_live_stream_follow_reconnect_and_ctrl_c(videos, tmp_path):
     port = free_port()
     first = start_sender(port, 2.5)
     out = tmp_path / "live.jsonl"
-    cli = subprocess.Popen([sys.executable, "-m", "videozoo", "predict", "tsn", "--weights",
-                            str(videos["ckpt"]), f"tcp://127.0.0.1:{port}", "--timeline", "--window", "1",
-                            "--stride", "1", "--follow", "--reconnect", "4", "--output", str(out)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cli = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "videozoo",
+            "predict",
+            "tsn",
+            "--weights",
+            str(videos["ckpt"]),
+            f"tcp://127.0.0.1:{port}",
+            "--timeline",
+            "--window",
+            "1",
+            "--stride",
+            "1",
+            "--follow",
+            "--reconnect",
+            "4",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     second = None
     try:
         first.wait(timeout=120)
@@ -210,7 +280,7 @@ def test_live_stream_follow_reconnect_and_ctrl_c(videos, tmp_path):
     windows = [r for r in rows if "error" not in r]
     drops = [r for r in rows if "reconnected" in r.get("error", "")]
     assert len(drops) == 1 and windows[0]["start"] == 0.0
-    assert any(w["start"] >= drops[0]["end"] for w in windows)   # windows after the reconnect
+    assert any(w["start"] >= drops[0]["end"] for w in windows)  # windows after the reconnect
     printed = [line for line in lines if line[:1].isdigit()]
     assert len(printed) >= 3 and "interrupted" in rest
 
@@ -227,8 +297,9 @@ def test_stdin_input(videos, tmp_path):
     try:
         with open(ts, "rb") as stdin:
             os.dup2(stdin.fileno(), 0)  # what `videozoo predict ... - < clip.ts` reads
-            result = tl.video_timeline("-", DATA_CFG, lambda v: torch.ones(len(v), 4), window=10,
-                                       show_progress=False)
+            result = tl.video_timeline(
+                "-", DATA_CFG, lambda v: torch.ones(len(v), 4), window=10, show_progress=False
+            )
     finally:
         os.dup2(saved, 0)
         os.close(saved)
@@ -247,8 +318,9 @@ def test_http_url_input(videos):
     threading.Thread(target=web.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{web.server_address[1]}/{videos['short'].name}"
-        result = tl.video_timeline(url, DATA_CFG, lambda v: torch.ones(len(v), 4), window=10,
-                                   show_progress=False)
+        result = tl.video_timeline(
+            url, DATA_CFG, lambda v: torch.ones(len(v), 4), window=10, show_progress=False
+        )
     finally:
         web.shutdown()
     assert [s for s, _, _ in result.windows] == [0.0, 5.0, 10.0, 15.0, 20.0] and not result.damaged
@@ -273,6 +345,10 @@ def test_sparse_windows_seek_instead_of_decoding_everything(videos, tmp_path, mo
         assert len(yielded) < 300, len(yielded)
     with VideoReader(video) as reader:  # the same frames as without seeking
         rel = np.round(tl.window_frame_times(DATA_CFG, 20, 10) * 10).astype(int).reshape(-1)
-        expected = [build_transform(DATA_CFG, training=False)(
-            reader.read(int(s * 10) + rel, size=DATA_CFG["short_side"])[None]) for s in (0, 20, 40)]
+        expected = [
+            build_transform(DATA_CFG, training=False)(
+                reader.read(int(s * 10) + rel, size=DATA_CFG["short_side"])[None]
+            )
+            for s in (0, 20, 40)
+        ]
     assert torch.allclose(torch.cat(seen), torch.stack(expected), atol=1e-5)

@@ -9,6 +9,7 @@
   eigenvals.npy [K, 1].
 * ``write_vfr_video``: an H.264 mp4 whose frames come at uneven times.
 """
+
 import io
 import struct
 import tarfile
@@ -22,17 +23,41 @@ from videozoo.data.protobuf_wire import encode_varint
 from videozoo.extract.inception import LAYOUT, conv_specs
 
 # kernel sizes of the real network (pytorch-fid / torchvision names)
-KERNELS = {"Conv2d_1a_3x3": (3, 3), "Conv2d_2a_3x3": (3, 3), "Conv2d_2b_3x3": (3, 3),
-           "Conv2d_3b_1x1": (1, 1), "Conv2d_4a_3x3": (3, 3)}
-_BRANCH_KERNELS = {"branch1x1": (1, 1), "branch5x5_1": (1, 1), "branch5x5_2": (5, 5),
-                   "branch3x3dbl_1": (1, 1), "branch3x3dbl_2": (3, 3), "branch3x3dbl_3": (3, 3),
-                   "branch_pool": (1, 1), "branch3x3": (3, 3), "branch7x7_1": (1, 1),
-                   "branch7x7_2": (1, 7), "branch7x7_3": (7, 1), "branch7x7dbl_1": (1, 1),
-                   "branch7x7dbl_2": (7, 1), "branch7x7dbl_3": (1, 7), "branch7x7dbl_4": (7, 1),
-                   "branch7x7dbl_5": (1, 7), "branch3x3_1": (1, 1), "branch3x3_2": (3, 3),
-                   "branch7x7x3_1": (1, 1), "branch7x7x3_2": (1, 7), "branch7x7x3_3": (7, 1),
-                   "branch7x7x3_4": (3, 3), "branch3x3_2a": (1, 3), "branch3x3_2b": (3, 1),
-                   "branch3x3dbl_3a": (1, 3), "branch3x3dbl_3b": (3, 1)}
+KERNELS = {
+    "Conv2d_1a_3x3": (3, 3),
+    "Conv2d_2a_3x3": (3, 3),
+    "Conv2d_2b_3x3": (3, 3),
+    "Conv2d_3b_1x1": (1, 1),
+    "Conv2d_4a_3x3": (3, 3),
+}
+_BRANCH_KERNELS = {
+    "branch1x1": (1, 1),
+    "branch5x5_1": (1, 1),
+    "branch5x5_2": (5, 5),
+    "branch3x3dbl_1": (1, 1),
+    "branch3x3dbl_2": (3, 3),
+    "branch3x3dbl_3": (3, 3),
+    "branch_pool": (1, 1),
+    "branch3x3": (3, 3),
+    "branch7x7_1": (1, 1),
+    "branch7x7_2": (1, 7),
+    "branch7x7_3": (7, 1),
+    "branch7x7dbl_1": (1, 1),
+    "branch7x7dbl_2": (7, 1),
+    "branch7x7dbl_3": (1, 7),
+    "branch7x7dbl_4": (7, 1),
+    "branch7x7dbl_5": (1, 7),
+    "branch3x3_1": (1, 1),
+    "branch3x3_2": (3, 3),
+    "branch7x7x3_1": (1, 1),
+    "branch7x7x3_2": (1, 7),
+    "branch7x7x3_3": (7, 1),
+    "branch7x7x3_4": (3, 3),
+    "branch3x3_2a": (1, 3),
+    "branch3x3_2b": (3, 1),
+    "branch3x3dbl_3a": (1, 3),
+    "branch3x3dbl_3b": (3, 1),
+}
 
 
 def kernel(prefix: str) -> tuple[int, int]:
@@ -80,8 +105,12 @@ def _field(number: int, payload: bytes) -> bytes:
 
 def _tensor(array: np.ndarray) -> bytes:
     shape = b"".join(_field(2, encode_varint(1 << 3) + encode_varint(d)) for d in array.shape)
-    return (encode_varint(1 << 3) + encode_varint(1) + _field(2, shape)
-            + _field(4, np.ascontiguousarray(array, np.float32).tobytes()))
+    return (
+        encode_varint(1 << 3)
+        + encode_varint(1)
+        + _field(2, shape)
+        + _field(4, np.ascontiguousarray(array, np.float32).tobytes())
+    )
 
 
 def _attr(key: str, value: bytes) -> bytes:
@@ -99,23 +128,38 @@ def graphdef_bytes(state: dict[str, torch.Tensor]) -> bytes:
     out = [_node("Mul/y", "Const", attrs=_attr("value", _field(8, _tensor(np.float32(1 / 128)))))]
     for scope, prefix, stride, same in conv_specs():
         weight = state[f"{prefix}.conv.weight"].permute(2, 3, 1, 0).numpy()
-        out.append(_node(f"{scope}/conv2d_params", "Const",
-                         attrs=_attr("value", _field(8, _tensor(weight)))))
+        out.append(_node(f"{scope}/conv2d_params", "Const", attrs=_attr("value", _field(8, _tensor(weight)))))
         strides = _field(1, _field(3, b"".join(encode_varint(s) for s in (1, stride, stride, 1))))
-        out.append(_node(f"{scope}/Conv2D", "Conv2D", [f"{scope}/conv2d_params"],
-                         _attr("strides", strides)
-                         + _attr("padding", _field(2, b"SAME" if same else b"VALID"))))
-        for tf_name, pt_name in (("beta", "bias"), ("gamma", "weight"),
-                                 ("moving_mean", "running_mean"),
-                                 ("moving_variance", "running_var")):
-            out.append(_node(f"{scope}/batchnorm/{tf_name}", "Const",
-                             attrs=_attr("value", _field(8, _tensor(
-                                 state[f"{prefix}.bn.{pt_name}"].numpy())))))
+        out.append(
+            _node(
+                f"{scope}/Conv2D",
+                "Conv2D",
+                [f"{scope}/conv2d_params"],
+                _attr("strides", strides) + _attr("padding", _field(2, b"SAME" if same else b"VALID")),
+            )
+        )
+        for tf_name, pt_name in (
+            ("beta", "bias"),
+            ("gamma", "weight"),
+            ("moving_mean", "running_mean"),
+            ("moving_variance", "running_var"),
+        ):
+            out.append(
+                _node(
+                    f"{scope}/batchnorm/{tf_name}",
+                    "Const",
+                    attrs=_attr("value", _field(8, _tensor(state[f"{prefix}.bn.{pt_name}"].numpy()))),
+                )
+            )
         eps = encode_varint(4 << 3 | 5) + struct.pack("<f", 1e-3)
         scale = encode_varint(5 << 3) + encode_varint(1)
-        out.append(_node(f"{scope}/batchnorm", "BatchNormWithGlobalNormalization",
-                         attrs=_attr("variance_epsilon", eps)
-                         + _attr("scale_after_normalization", scale)))
+        out.append(
+            _node(
+                f"{scope}/batchnorm",
+                "BatchNormWithGlobalNormalization",
+                attrs=_attr("variance_epsilon", eps) + _attr("scale_after_normalization", scale),
+            )
+        )
     return b"".join(out)
 
 
@@ -144,10 +188,11 @@ def write_pca_tgz(path, dims: int, components: int | None = None, seed: int = 0)
     """``yt8m_pca.tgz`` for `dims`-d features (components = dims by default)."""
     rng = np.random.default_rng(seed)
     components = components or dims
-    arrays = {"mean.npy": rng.normal(size=(dims, 1)).astype(np.float32),
-              "eigenvecs.npy": np.linalg.qr(rng.normal(size=(dims, dims)))[0][:components]
-              .astype(np.float32),
-              "eigenvals.npy": rng.uniform(0.01, 1.0, size=(components, 1)).astype(np.float32)}
+    arrays = {
+        "mean.npy": rng.normal(size=(dims, 1)).astype(np.float32),
+        "eigenvecs.npy": np.linalg.qr(rng.normal(size=(dims, dims)))[0][:components].astype(np.float32),
+        "eigenvals.npy": rng.uniform(0.01, 1.0, size=(components, 1)).astype(np.float32),
+    }
     with tarfile.open(path, "w:gz") as archive:
         for name, array in arrays.items():
             buffer = io.BytesIO()
@@ -174,7 +219,8 @@ def write_timed_video(path, times_s, size=(32, 48), rotation=0, tone_s: float = 
         audio = container.add_stream("aac", rate=16000, layout="mono") if tone_s else None
         for i, t in enumerate(times_s):
             frame = av.VideoFrame.from_ndarray(
-                np.full((height, width, 3), min(5 * i, 250), np.uint8), format="rgb24")
+                np.full((height, width, 3), min(5 * i, 250), np.uint8), format="rgb24"
+            )
             frame.pts = int(round(t * 1000))
             frame.time_base = Fraction(1, 1000)  # the muxer may change the stream's
             for packet in stream.encode(frame):
@@ -184,8 +230,9 @@ def write_timed_video(path, times_s, size=(32, 48), rotation=0, tone_s: float = 
         if audio is not None:
             wave = (0.3 * np.sin(np.arange(int(tone_s * 16000)) * 0.2)).astype(np.float32)
             for start in range(0, wave.size, 1024):
-                chunk = av.AudioFrame.from_ndarray(wave[None, start:start + 1024], format="fltp",
-                                                   layout="mono")
+                chunk = av.AudioFrame.from_ndarray(
+                    wave[None, start : start + 1024], format="fltp", layout="mono"
+                )
                 chunk.sample_rate, chunk.pts = 16000, start
                 for packet in audio.encode(chunk):
                     container.mux(packet)

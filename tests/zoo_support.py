@@ -8,6 +8,7 @@ HTML page, redirects in a loop. Range requests are honoured (206), as by the zoo
         url = server.url("/a/file.pth")
         server.gets["/a/file.pth"]                  # GETs served, with their Range headers
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,13 +58,13 @@ class _Handler(BaseHTTPRequestHandler):
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.end_headers()
-        if fault == "drop":   # half of it, then the connection goes away
-            self.wfile.write(body[:len(body) // 2])
+        if fault == "drop":  # half of it, then the connection goes away
+            self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
             self.close_connection = True
             return None
         for i in range(0, len(body), zoo.chunk):
-            self.wfile.write(body[i:i + zoo.chunk])
+            self.wfile.write(body[i : i + zoo.chunk])
             if zoo.delay_s:
                 time.sleep(zoo.delay_s)
         return None
@@ -103,8 +104,9 @@ class ZooServer:
         self.httpd.server_close()
 
 
-def serve_entry(monkeypatch, server: ZooServer, tag: str, data: bytes, *, folder: str = "/zoo",
-                **changes) -> table.Weight:
+def serve_entry(
+    monkeypatch, server: ZooServer, tag: str, data: bytes, *, folder: str = "/zoo", **changes
+) -> table.Weight:
     """Point table entry ``tag`` at ``server`` (same published file name), serving ``data``;
     ``changes``: other fields to replace (e.g. ``sha256=``, ``overrides=``)."""
     entry = table.get(tag)

@@ -5,6 +5,7 @@
 Both come from ``src/videozoo/zoo/table.py`` (``zoo/render.py``); tests/zoo/test_table.py
 fails while either is stale.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -7,6 +7,7 @@ whose motion direction changes every few seconds.
 
 Needs the `serve` and `test` extras and Debian's chromium + chromium-driver.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,13 +22,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-STORY = [0, 0, 2, 1, 1, 3, 0]   # class per 4-second stretch
+STORY = [0, 0, 2, 1, 1, 3, 0]  # class per 4-second stretch
 FPS, SECONDS_EACH, SIZE = 8, 4, 96
 
 
 def train_tiny_tsm(work: Path) -> Path:
-    import videozoo
     from support import kinetics_overrides
+
+    import videozoo
     from videozoo.data.synth_kinetics import synth_kinetics
 
     data = work / "data"
@@ -35,8 +37,14 @@ def train_tiny_tsm(work: Path) -> Path:
         synth_kinetics(data, videos=96, eval_videos=16, classes=4, size=48, frames=32, seed=0)
     run = work / "run"
     if not (run / "best.pt").exists():
-        videozoo.train("tsm", data=data, output=run, epochs=6, overwrite=True,
-                       set=kinetics_overrides("tsm", ["train.optimizer.lr=0.005", "data.flip=false"]))
+        videozoo.train(
+            "tsm",
+            data=data,
+            output=run,
+            epochs=6,
+            overwrite=True,
+            set=kinetics_overrides("tsm", ["train.optimizer.lr=0.005", "data.flip=false"]),
+        )
     return run / "best.pt"
 
 
@@ -65,8 +73,15 @@ def screenshot_page(ckpt: Path, video: Path, png: Path) -> None:
             except OSError:
                 time.sleep(0.3)
         options = webdriver.ChromeOptions()
-        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--no-first-run", "--window-size=820,900"):
+        for flag in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--window-size=820,900",
+        ):
             options.add_argument(flag)
         browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         try:
@@ -74,7 +89,9 @@ def screenshot_page(ckpt: Path, video: Path, png: Path) -> None:
             browser.find_element(By.ID, "window").send_keys("2")
             browser.find_element(By.ID, "file").send_keys(str(video))
             WebDriverWait(browser, 120).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#timeline .band"))
-            browser.execute_script("const p = document.getElementById('player'); p.pause(); p.currentTime = 14;")
+            browser.execute_script(
+                "const p = document.getElementById('player'); p.pause(); p.currentTime = 14;"
+            )
             time.sleep(1)
             browser.save_screenshot(str(png))
         finally:
@@ -100,10 +117,30 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     ckpt = train_tiny_tsm(work)
     video = story_video(work / "story.mp4")
-    subprocess.run([sys.executable, "-m", "videozoo", "predict", "tsm", "--weights", str(ckpt), str(video),
-                    "--timeline", "--window", "2", "--stride", "1", "--smooth", "3",
-                    "--output", str(work / "story.jsonl"), "--plot", str(out / "timeline_plot.png")],
-                   check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "videozoo",
+            "predict",
+            "tsm",
+            "--weights",
+            str(ckpt),
+            str(video),
+            "--timeline",
+            "--window",
+            "2",
+            "--stride",
+            "1",
+            "--smooth",
+            "3",
+            "--output",
+            str(work / "story.jsonl"),
+            "--plot",
+            str(out / "timeline_plot.png"),
+        ],
+        check=True,
+    )
     shrink_png(out / "timeline_plot.png")
     screenshot_page(ckpt, video, out / "serve_page.png")
     shrink_png(out / "serve_page.png")

@@ -16,11 +16,14 @@ Config overrides are keyword arguments: ``section__key=value`` (double underscor
 e.g. ``train__optimizer__lr=0.01``), the shortcuts ``epochs``, ``batch_size``, ``lr`` and
 ``num_classes``, or ``set=["train.epochs=3", ...]`` as on the command line.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,8 +32,7 @@ from videozoo import registry
 from videozoo.config import build_config, override_item
 from videozoo.errors import ConfigError
 
-__all__ = ["list_models", "list_pretrained", "create_model", "load_model", "Predictor", "train",
-           "evaluate"]
+__all__ = ["list_models", "list_pretrained", "create_model", "load_model", "Predictor", "train", "evaluate"]
 
 log = logging.getLogger("videozoo")
 
@@ -40,11 +42,15 @@ log = logging.getLogger("videozoo")
 TIMELINE_BATCH = {"cpu": 1, "accelerator": 4}
 
 #: keyword shortcuts for the settings people change most
-SHORTCUTS = {"epochs": "train.epochs", "batch_size": "train.batch_size",
-             "lr": "train.optimizer.lr", "num_classes": "model.num_classes"}
+SHORTCUTS = {
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.optimizer.lr",
+    "num_classes": "model.num_classes",
+}
 
 
-def config_overrides(set: Iterable[str] | dict | None = None, **overrides: Any) -> list[str]:
+def config_overrides(set: Iterable[str] | dict[str, Any] | None = None, **overrides: Any) -> list[str]:
     """``set`` items (``"a.b=v"`` strings or a ``{"a.b": v}`` dict) plus keyword overrides
     (``a__b=v`` or a shortcut) as ``--set`` items."""
     if isinstance(set, dict):
@@ -54,9 +60,11 @@ def config_overrides(set: Iterable[str] | dict | None = None, **overrides: Any) 
     for key, value in overrides.items():
         path = SHORTCUTS.get(key, key.replace("__", "."))
         if "." not in path:
-            raise ConfigError(f"unknown keyword '{key}': name a config key as section__key "
-                              f"(e.g. train__epochs=3), use one of {', '.join(SHORTCUTS)}, or "
-                              "pass set=['train.epochs=3']")
+            raise ConfigError(
+                f"unknown keyword '{key}': name a config key as section__key "
+                f"(e.g. train__epochs=3), use one of {', '.join(SHORTCUTS)}, or "
+                "pass set=['train.epochs=3']"
+            )
         items.append(override_item(path, value))
     return items
 
@@ -69,6 +77,7 @@ def list_models() -> list[str]:
 def list_pretrained(model: str | None = None) -> list[str]:
     """Tags of the published weights videozoo loads (``videozoo models --pretrained``)."""
     from videozoo.zoo import list_pretrained as tags
+
     return tags(model)
 
 
@@ -78,17 +87,23 @@ def create_model(name: str, pretrained: str | None = None, **overrides: Any) -> 
     model tag (the model comes with those weights, in eval mode, as ``load_model``), or an
     ImageNet trunk tag / file (``model.pretrained``: the trunk only)."""
     from videozoo.zoo import model_of
+
     implied = model_of(pretrained)
     if implied is None:
-        return registry.create_model(name, pretrained=pretrained, **overrides) if pretrained \
+        return (
+            registry.create_model(name, pretrained=pretrained, **overrides)
+            if pretrained
             else registry.create_model(name, **overrides)
+        )
+    assert pretrained is not None  # model_of(None) is None
     if implied != name:
         raise ConfigError(f"pretrained='{pretrained}' holds '{implied}' weights, not '{name}'")
     return load_model(pretrained, set={f"model.{k}": v for k, v in overrides.items()})
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu",
-               set: Iterable[str] | dict | None = None) -> torch.nn.Module:
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu", set: Iterable[str] | dict[str, Any] | None = None
+) -> torch.nn.Module:
     """A checkpoint file, a bundle folder or a published tag -> the model in eval mode, with
     attributes ``class_names`` (list), ``preprocessing`` (dict: input layout, sampling,
     mean/std ...) and ``videozoo_config`` (the full config) attached."""
@@ -96,18 +111,22 @@ def load_model(path: str | Path, device: str | torch.device = "cpu",
     from videozoo.engine.distributed import resolve_device
     from videozoo.zoo import resolve_weights
 
-    loaded = load(resolve_weights(path),
-                  device=resolve_device(str(device)) if isinstance(device, str) else device,
-                  overrides=config_overrides(set), purpose="videozoo.load_model")
+    loaded = load(
+        resolve_weights(path),
+        device=resolve_device(str(device)) if isinstance(device, str) else device,
+        overrides=config_overrides(set),
+        purpose="videozoo.load_model",
+    )
     data_module = registry.dataset_module(loaded.config["data"]["format"])
     model = loaded.model
-    model.class_names = loaded.class_names
+    # nn.Module types its attributes as Tensor | Module; these are the documented plain extras
+    model.class_names = loaded.class_names  # type: ignore[assignment]
     model.preprocessing = data_module.preprocessing(loaded.config["data"])
-    model.videozoo_config = loaded.config
+    model.videozoo_config = loaded.config  # type: ignore[assignment]
     return model
 
 
-def default_precision(config: dict) -> str:
+def default_precision(config: dict[str, Any]) -> str:
     """The inference precision when none is given: bf16 if the config forces autocast
     (``train.amp: true``), else fp32 (exact; ``auto`` picks bf16 only where it is faster)."""
     if config["train"]["amp"] is not True:
@@ -133,10 +152,20 @@ class Predictor:
     Predictor(...) as p``) stops them; they also stop with the Predictor.
     """
 
-    def __init__(self, path: str | Path, device: str = "auto", batch_size: int | None = None,
-                 model: str | None = None, config: str | Path | None = None,
-                 set: Iterable[str] | dict | None = None, *, precision: str | None = None,
-                 compile: bool = False, workers: int | None = None, **overrides: Any):
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "auto",
+        batch_size: int | None = None,
+        model: str | None = None,
+        config: str | Path | None = None,
+        set: Iterable[str] | dict[str, Any] | None = None,
+        *,
+        precision: str | None = None,
+        compile: bool = False,
+        workers: int | None = None,
+        **overrides: Any,
+    ):
         from videozoo.engine.checkpoint import load_model as load
         from videozoo.engine.distributed import DistContext, resolve_device
         from videozoo.engine.inference import prepare_inference
@@ -144,23 +173,31 @@ class Predictor:
         from videozoo.zoo import resolve_weights
 
         self.ctx = DistContext(device=resolve_device(device))
-        loaded = load(resolve_weights(path), model, overrides=config_overrides(set, **overrides),
-                      config_file=str(config) if config else None, device=self.ctx.device,
-                      purpose="prediction")
+        loaded = load(
+            resolve_weights(path),
+            model,
+            overrides=config_overrides(set, **overrides),
+            config_file=str(config) if config else None,
+            device=self.ctx.device,
+            purpose="prediction",
+        )
         self.config, self.class_names = loaded.config, loaded.class_names
-        self.plan = prepare_inference(loaded.model, self.ctx.device, compile=compile,
-                                      precision=precision or default_precision(self.config))
-        self.model = loaded.model      # the prepared module (hooks work on it: embed)
+        self.plan = prepare_inference(
+            loaded.model,
+            self.ctx.device,
+            compile=compile,
+            precision=precision or default_precision(self.config),
+        )
+        self.model = loaded.model  # the prepared module (hooks work on it: embed)
         self.runner = self.plan.model  # what scores inputs (compiled when asked)
         self.task = make_task(self.config, self.class_names)
         self.batch_size = batch_size or self.config["eval"]["batch_size"]
         self.workers = max(1, workers or self.config["train"]["num_workers"])
-        self._pool = None
+        self._pool: ThreadPoolExecutor | None = None
 
-    def decode_pool(self):
+    def decode_pool(self) -> ThreadPoolExecutor | None:
         """The decoding threads (started on first use, kept across calls); None for data
         formats that do not decode videos."""
-        from concurrent.futures import ThreadPoolExecutor
         from videozoo.data import accepts_decode_pool
 
         if self._pool is None and accepts_decode_pool(self.config):
@@ -172,18 +209,18 @@ class Predictor:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def __enter__(self):
+    def __enter__(self) -> Predictor:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def predict(self, inputs, topk: int | None = None) -> list[dict]:
+    def predict(self, inputs: Any, topk: int | None = None) -> list[dict[str, Any]]:
         from videozoo.engine.predict import predict_rows
 
         if topk is not None and topk < 1:
@@ -194,15 +231,29 @@ class Predictor:
             return [self._predict_decoded(inputs, topk, "decoded")]
         inputs = list(inputs)
         if inputs and not isinstance(inputs[0], (str, Path)):
-            return [self._predict_decoded(item, topk, f"decoded_{i}")
-                    for i, item in enumerate(inputs)]
-        return predict_rows(self.runner, self.config, [str(p) for p in inputs],
-                            self.class_names, self.ctx, topk=topk, batch_size=self.batch_size,
-                            amp=self.plan.amp, amp_dtype=self.plan.amp_dtype or "bfloat16",
-                            decode_pool=self.decode_pool())
+            return [self._predict_decoded(item, topk, f"decoded_{i}") for i, item in enumerate(inputs)]
+        return predict_rows(
+            self.runner,
+            self.config,
+            [str(p) for p in inputs],
+            self.class_names,
+            self.ctx,
+            topk=topk,
+            batch_size=self.batch_size,
+            amp=self.plan.amp,
+            amp_dtype=self.plan.amp_dtype or "bfloat16",
+            decode_pool=self.decode_pool(),
+        )
 
-    def predict_timeline(self, input, window: float | None = None, stride: float | None = None,
-                         topk: int | None = None, smooth: int = 1, **options: Any):
+    def predict_timeline(
+        self,
+        input: Any,
+        window: float | None = None,
+        stride: float | None = None,
+        topk: int | None = None,
+        smooth: int = 1,
+        **options: Any,
+    ) -> dict[str, Any] | list[dict[str, Any]]:
         """Top-k per window of a long video (see ``videozoo.timeline``).
 
         ``input``: a video file, URL, live stream, ``"-"`` or capture device (video models);
@@ -217,42 +268,70 @@ class Predictor:
 
         k = topk or self.task.default_top_k
 
-        def summary(result: tl.Timeline) -> dict:
+        def summary(result: tl.Timeline) -> dict[str, Any]:
             rows = tl.timeline_rows(result, self.class_names, k, smooth)
-            return {"id": result.id, "windows": rows, "segments": tl.segments(rows),
-                    "duration": result.duration, "interrupted": result.interrupted}
+            return {
+                "id": result.id,
+                "windows": rows,
+                "segments": tl.segments(rows),
+                "duration": result.duration,
+                "interrupted": result.interrupted,
+            }
 
         if self.config["data"]["format"] != "kinetics":
             if isinstance(input, dict):
                 batch = registry.dataset_module("youtube8m").batch_from_decoded(
-                    {"max_frames": 1 << 30}, input)
-                return summary(tl.feature_timeline("decoded", batch["rgb"][0], batch["audio"][0],
-                                                   self.score_batch, window=window, stride=stride))
+                    {"max_frames": 1 << 30}, input
+                )
+                return summary(
+                    tl.feature_timeline(
+                        "decoded",
+                        batch["rgb"][0],
+                        batch["audio"][0],
+                        self.score_batch,
+                        window=window,
+                        stride=stride,
+                    )
+                )
             return [summary(result) for result in self._feature_timelines(input, window, stride)]
         per_call = TIMELINE_BATCH["cpu" if self.ctx.device.type == "cpu" else "accelerator"]
         options.setdefault("batch_size", min(self.batch_size, per_call))
-        return summary(tl.video_timeline(str(input), self.config["data"], self.score_batch,
-                                         window=window, stride=stride, **options))
+        return summary(
+            tl.video_timeline(
+                str(input), self.config["data"], self.score_batch, window=window, stride=stride, **options
+            )
+        )
 
-    def _feature_timelines(self, path, window, stride):
+    def _feature_timelines(self, path: Any, window: float | None, stride: float | None) -> Iterator[Any]:
         """One feature timeline per record of the shard(s) ``path``, whole records (no
         max_frames cut)."""
         from videozoo import timeline as tl
         from videozoo.data import build_source
 
         cfg = {**self.config, "data": {**self.config["data"], "max_frames": 1 << 30}}
-        source = build_source(cfg, "predict", training=False, batch_size=1,
-                              inputs=[str(path)] if isinstance(path, (str, Path)) else list(path))
+        source = build_source(
+            cfg,
+            "predict",
+            training=False,
+            batch_size=1,
+            inputs=[str(path)] if isinstance(path, (str, Path)) else list(path),
+        )
         for batch in source.batches(0):
             for file, vid, reason in batch.get("skipped", []):
                 log.warning("%s: skipped %s (%s)", file, vid, reason)
             for i, vid in enumerate(batch["ids"]):
                 length = int(batch["mask"][i].sum())
-                yield tl.feature_timeline(vid, batch["rgb"][i, :length], batch["audio"][i, :length],
-                                          self.score_batch, window=window, stride=stride)
+                yield tl.feature_timeline(
+                    vid,
+                    batch["rgb"][i, :length],
+                    batch["audio"][i, :length],
+                    self.score_batch,
+                    window=window,
+                    stride=stride,
+                )
 
     @torch.inference_mode()
-    def score_batch(self, inputs) -> torch.Tensor:
+    def score_batch(self, inputs: Any) -> torch.Tensor:
         """Scores ``[N, C]`` of model inputs: videos float ``[N, V, T, 3, S, S]`` (video
         models) or ``{"rgb", "audio", "mask"}`` batches (feature models)."""
         from videozoo.engine.tasks import to_device
@@ -261,28 +340,37 @@ class Predictor:
         return self.task.scores(self.model, to_device(batch, self.ctx.device)).float().cpu()
 
     @torch.inference_mode()
-    def _predict_decoded(self, item, topk: int | None, name: str) -> dict:
+    def _predict_decoded(self, item: Any, topk: int | None, name: str) -> dict[str, Any]:
         from videozoo.engine.precision import autocast_context
         from videozoo.engine.predict import top_classes
         from videozoo.engine.tasks import to_device
 
         data_module = registry.dataset_module(self.config["data"]["format"])
-        batch = to_device(data_module.batch_from_decoded(self.config["data"], item),
-                          self.ctx.device)
+        batch = to_device(data_module.batch_from_decoded(self.config["data"], item), self.ctx.device)
         with autocast_context(self.ctx.device, self.plan.amp, self.plan.amp_dtype or "bfloat16"):
             scores = self.task.scores(self.runner, batch).float().cpu()[0]
         if not bool(torch.isfinite(scores).all()):  # as predict_rows: NaN never reaches a row
-            return {"id": name, "error": "the model gave non-finite (NaN/Inf) scores: its "
-                                         "weights hold NaN/Inf"}
-        return {"id": name, **top_classes(scores, self.class_names,
-                                          topk or self.task.default_top_k)}
+            return {
+                "id": name,
+                "error": "the model gave non-finite (NaN/Inf) scores: its weights hold NaN/Inf",
+            }
+        return {"id": name, **top_classes(scores, self.class_names, topk or self.task.default_top_k)}
 
 
-def train(model: str | None, data: str | Path | None = None, output: str | Path | None = None, *,
-          config: str | Path | None = None, weights: str | Path | None = None,
-          resume: str | Path | None = None, seed: int = 0, device: str = "auto",
-          overwrite: bool = False, set: Iterable[str] | dict | None = None,
-          **overrides: Any) -> dict:
+def train(
+    model: str | None,
+    data: str | Path | None = None,
+    output: str | Path | None = None,
+    *,
+    config: str | Path | None = None,
+    weights: str | Path | None = None,
+    resume: str | Path | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    overwrite: bool = False,
+    set: Iterable[str] | dict[str, Any] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
     """Train ``model`` on the dataset in ``data``; returns the summary the CLI prints
     (checkpoint paths, best metrics, steps). ``resume``: a checkpoint or ``"auto"``;
     ``weights``: a checkpoint, bundle or published tag to fine-tune from (``model`` may then be
@@ -293,68 +381,126 @@ def train(model: str | None, data: str | Path | None = None, output: str | Path 
 
     model = model or model_of(weights)
     if model is None:
-        raise ConfigError("name the model to train (e.g. `videozoo train tsm ...`), or pass a "
-                          "published tag as --weights")
+        raise ConfigError(
+            "name the model to train (e.g. `videozoo train tsm ...`), or pass a published tag as --weights"
+        )
     output = Path(output) if output else Path("runs") / model
     items = config_overrides(set, **overrides) + ([f"data.root={data}"] if data else [])
     point = resolve_resume(str(resume), output, model) if resume else None
-    start = read_fine_tune_weights(resolve_weights(weights), model) \
-        if weights and point is None else None
+    start = read_fine_tune_weights(resolve_weights(weights), model) if weights and point is None else None
     if start and start.inherited.get("model"):
-        log.info("fine-tuning from %s: keeping its architecture and input settings (%s); "
-                 "--set overrides them", start.path, ", ".join(
-                     f"{section}.{k}={v}" for section, keys in start.inherited.items()
-                     for k, v in keys.items()))
-    cfg = build_config(model, str(config) if config else None, items,
-                       base=point.state["config"] if point else None,
-                       inherited=start.inherited if start else None)
-    return run(cfg, output_dir=output, resume=point or (str(resume) if resume else None),
-               weights=start.state if start else None, device=device, seed=seed,
-               overwrite=overwrite)
+        log.info(
+            "fine-tuning from %s: keeping its architecture and input settings (%s); --set overrides them",
+            start.path,
+            ", ".join(
+                f"{section}.{k}={v}" for section, keys in start.inherited.items() for k, v in keys.items()
+            ),
+        )
+    cfg = build_config(
+        model,
+        str(config) if config else None,
+        items,
+        base=point.state["config"] if point else None,
+        inherited=start.inherited if start else None,
+    )
+    return run(
+        cfg,
+        output_dir=output,
+        resume=point or (str(resume) if resume else None),
+        weights=start.state if start else None,
+        device=device,
+        seed=seed,
+        overwrite=overwrite,
+    )
 
 
-def evaluate(weights: str | Path, data: str | Path | None = None, *, split: str = "validate",
-             model: str | None = None, device: str = "auto", config: str | Path | None = None,
-             set: Iterable[str] | dict | None = None, precision: str | None = None,
-             compile: bool = False, **overrides: Any) -> dict:
+def evaluate(
+    weights: str | Path,
+    data: str | Path | None = None,
+    *,
+    split: str = "validate",
+    model: str | None = None,
+    device: str = "auto",
+    config: str | Path | None = None,
+    set: Iterable[str] | dict[str, Any] | None = None,
+    precision: str | None = None,
+    compile: bool = False,
+    **overrides: Any,
+) -> dict[str, Any]:
     """The official metrics of a checkpoint or bundle on ``split`` of ``data`` (default: the
     dataset it was trained on); the dict the CLI writes as JSON. ``precision`` / ``compile``:
     as for ``Predictor``."""
-    return evaluate_with_details(weights, data, split=split, model=model, device=device,
-                                 config=config, set=set, precision=precision, compile=compile,
-                                 **overrides)[0]
+    metrics: dict[str, Any] = evaluate_with_details(
+        weights,
+        data,
+        split=split,
+        model=model,
+        device=device,
+        config=config,
+        set=set,
+        precision=precision,
+        compile=compile,
+        **overrides,
+    )[0]
+    return metrics
 
 
-def evaluate_with_details(weights, data=None, *, split="validate", model=None, device="auto",
-                          config=None, set=None, precision=None, compile=False, **overrides):
+def evaluate_with_details(
+    weights: str | Path,
+    data: str | Path | None = None,
+    *,
+    split: str = "validate",
+    model: str | None = None,
+    device: str = "auto",
+    config: str | Path | None = None,
+    set: Iterable[str] | dict[str, Any] | None = None,
+    precision: str | None = None,
+    compile: bool = False,
+    **overrides: Any,
+) -> tuple[dict[str, Any], Any, Any]:
     """(metrics, metric accumulator, task): what ``videozoo eval --report`` needs too."""
-    from videozoo.engine.inference import prepare_inference
     from videozoo.data import build_source
     from videozoo.engine.checkpoint import load_model as load
     from videozoo.engine.distributed import init_distributed
     from videozoo.engine.evaluate import evaluate as run
+    from videozoo.engine.inference import prepare_inference
     from videozoo.engine.tasks import make_task
-
     from videozoo.zoo import resolve_weights
 
     ctx = init_distributed(device)
     items = config_overrides(set, **overrides) + ([f"data.root={data}"] if data else [])
-    loaded = load(resolve_weights(weights), model, overrides=items,
-                  config_file=str(config) if config else None,
-                  device=ctx.device, purpose="evaluation")
+    loaded = load(
+        resolve_weights(weights),
+        model,
+        overrides=items,
+        config_file=str(config) if config else None,
+        device=ctx.device,
+        purpose="evaluation",
+    )
     cfg = loaded.config
     if "classes" in cfg["data"] and not cfg["data"]["classes"] and loaded.class_names:
         cfg["data"]["classes"] = list(loaded.class_names)  # label names -> the model's ids
     per_rank = max(1, cfg["eval"]["batch_size"] // ctx.world_size)
-    source = build_source(cfg, split, training=False, batch_size=per_rank, rank=ctx.rank,
-                          world_size=ctx.world_size)
+    source = build_source(
+        cfg, split, training=False, batch_size=per_rank, rank=ctx.rank, world_size=ctx.world_size
+    )
     if cfg["data"]["format"] == "youtube8m":  # features not made as YouTube-8M's: warn once
         from videozoo.data.youtube8m import warn_if_not_youtube8m_features
-        warn_if_not_youtube8m_features(source.files)
+
+        # only the youtube8m source has .files (the shard paths)
+        warn_if_not_youtube8m_features(source.files)  # type: ignore[attr-defined]
     task = make_task(cfg, loaded.class_names or source.class_names)
-    plan = prepare_inference(loaded.model, ctx.device, compile=compile,
-                             precision=precision or default_precision(cfg))
-    metrics, accumulator = run(plan.model, source, task, ctx, amp=plan.amp,
-                               amp_dtype=plan.amp_dtype or "bfloat16", desc=split,
-                               return_metrics_object=True)
+    plan = prepare_inference(
+        loaded.model, ctx.device, compile=compile, precision=precision or default_precision(cfg)
+    )
+    metrics, accumulator = run(
+        plan.model,
+        source,
+        task,
+        ctx,
+        amp=plan.amp,
+        amp_dtype=plan.amp_dtype or "bfloat16",
+        desc=split,
+        return_metrics_object=True,
+    )
     return metrics, accumulator, task

@@ -18,6 +18,7 @@ The report keeps ids and paths verbatim (no spreadsheet escaping: it is for find
 The result is a CSV with one row per problem (``path, kind, record, video_id, reason``),
 written atomically, and a summary; ``run_check`` returns the summary as a dict.
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,8 +55,9 @@ def find_files(inputs: list[str]) -> list[tuple[str, str]]:
         path = Path(item)
         if not path.exists():
             raise DataNotFoundError(f"{item}: no such file or folder")
-        candidates = sorted(p for p in path.rglob("*") if p.is_file() or _is_special(p)) \
-            if path.is_dir() else [path]
+        candidates = (
+            sorted(p for p in path.rglob("*") if p.is_file() or _is_special(p)) if path.is_dir() else [path]
+        )
         for file in candidates:
             suffix = file.suffix.lower()
             checkable = suffix in VIDEO_EXTENSIONS or suffix in SHARD_EXTENSIONS
@@ -72,20 +74,19 @@ def find_files(inputs: list[str]) -> list[tuple[str, str]]:
 
 def check_video(path: str, frames: int = 3) -> list[tuple]:
     """Problems of one video file (an empty list when it decodes)."""
-    from videozoo.data.video import VideoReadError, VideoReader
+    from videozoo.data.video import VideoReader, VideoReadError
 
     try:
         with VideoReader(path) as reader:
             last = reader.num_frames - 1
-            wanted = sorted({0, last // 2, last})[:max(1, frames)]
+            wanted = sorted({0, last // 2, last})[: max(1, frames)]
             reader.read(wanted, size=64)
     except VideoReadError as err:
         return [(path, "video", "", "", err.reason)]
     return []
 
 
-def check_shard(path: str, num_classes: int | None = None
-                ) -> tuple[int, list[tuple], list[tuple[str, int]]]:
+def check_shard(path: str, num_classes: int | None = None) -> tuple[int, list[tuple], list[tuple[str, int]]]:
     """(sound records, problems, (video id, record index) of each parsed record) of one
     TFRecord shard."""
     from videozoo.data.tfrecord import Damage, scan_records
@@ -95,8 +96,15 @@ def check_shard(path: str, num_classes: int | None = None
     try:
         for index, item in enumerate(scan_records(path, verify=True)):
             if isinstance(item, Damage):
-                problems.append((path, "shard", f"byte {item.offset}", "",
-                                 f"{item.reason}; {item.skipped_bytes} bytes unreadable"))
+                problems.append(
+                    (
+                        path,
+                        "shard",
+                        f"byte {item.offset}",
+                        "",
+                        f"{item.reason}; {item.skipped_bytes} bytes unreadable",
+                    )
+                )
                 continue
             records += 1
             try:
@@ -105,13 +113,22 @@ def check_shard(path: str, num_classes: int | None = None
                 problems.append((path, "shard", index, err.video_id, err.reason))
                 continue
             ids.append((example.video_id, index))
-            problems += [(path, "shard", index, example.video_id, note)
-                         for note in record_notes(item)]
-            if num_classes is not None and example.labels is not None and example.labels.size \
-                    and (example.labels.min() < 0 or example.labels.max() >= num_classes):
-                problems.append((path, "shard", index, example.video_id,
-                                 f"label {int(example.labels.max())} outside the vocabulary "
-                                 f"({num_classes} classes)"))
+            problems += [(path, "shard", index, example.video_id, note) for note in record_notes(item)]
+            if (
+                num_classes is not None
+                and example.labels is not None
+                and example.labels.size
+                and (example.labels.min() < 0 or example.labels.max() >= num_classes)
+            ):
+                problems.append(
+                    (
+                        path,
+                        "shard",
+                        index,
+                        example.video_id,
+                        f"label {int(example.labels.max())} outside the vocabulary ({num_classes} classes)",
+                    )
+                )
     except OSError as err:
         problems.append((path, "shard", "", "", f"cannot be read: {err}"))
         return records, problems, ids
@@ -127,8 +144,12 @@ def _check_one(job: tuple[str, str, int | None, int]) -> tuple[str, int, list[tu
     if kind == "shard":
         return kind, *check_shard(path, num_classes)
     if kind == "special":
-        return "other", 0, [(path, "other", "", "", "not a regular file (a FIFO, device or "
-                             "socket): not opened")], []
+        return (
+            "other",
+            0,
+            [(path, "other", "", "", "not a regular file (a FIFO, device or socket): not opened")],
+            [],
+        )
     return kind, 0, [(path, "other", "", "", "neither a video nor a TFRecord shard")], []
 
 
@@ -138,13 +159,22 @@ def _duplicates(path: str, ids: list[tuple[str, int]], first_seen: dict) -> list
     for video_id, index in ids:
         first = first_seen.setdefault(video_id, (path, index))
         if first != (path, index):
-            problems.append((path, "shard", index, video_id, f"duplicate video id (also record "
-                             f"{first[1]} of {first[0]}): predict would write two rows for it"))
+            problems.append(
+                (
+                    path,
+                    "shard",
+                    index,
+                    video_id,
+                    f"duplicate video id (also record "
+                    f"{first[1]} of {first[0]}): predict would write two rows for it",
+                )
+            )
     return problems
 
 
 def _vocabulary_size(inputs: list[str]) -> int | None:
     from videozoo.data.youtube8m_records import read_vocabulary
+
     for item in inputs:
         vocab = Path(item) / "vocabulary.csv"
         if vocab.is_file():
@@ -152,8 +182,7 @@ def _vocabulary_size(inputs: list[str]) -> int | None:
     return None
 
 
-def run_check(inputs: list[str], output: str | Path, *, workers: int | None = None,
-              frames: int = 3) -> dict:
+def run_check(inputs: list[str], output: str | Path, *, workers: int | None = None, frames: int = 3) -> dict:
     """Check ``inputs``; write the problems CSV to ``output``; return a summary dict."""
     files = find_files(inputs)
     if not files:
@@ -180,5 +209,11 @@ def run_check(inputs: list[str], output: str | Path, *, workers: int | None = No
             pool.shutdown()
     path = write_csv(output, COLUMNS, problems)
     bad_files = len({p[0] for p in problems})
-    return {"videos": counts["video"], "shards": counts["shard"], "records": records,
-            "problems": len(problems), "bad_files": bad_files, "report": str(path)}
+    return {
+        "videos": counts["video"],
+        "shards": counts["shard"],
+        "records": records,
+        "problems": len(problems),
+        "bad_files": bad_files,
+        "report": str(path),
+    }

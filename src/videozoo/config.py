@@ -20,11 +20,12 @@ for (a "billion laughs" alias bomb is refused at the alias that crosses the boun
 are bounded too: ``model.num_classes`` <= ``MAX_CLASSES``, other model/data integers <=
 ``MAX_SIZE``. Messages show values through ``errors.brief`` (a bounded repr).
 """
+
 from __future__ import annotations
 
 import copy
-import math
 import inspect
+import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -145,10 +146,11 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
         return value
     raise ConfigError(
         f"config key '{key}' expects {_type_name(default)} (default {brief(default)}), "
-        f"got {_type_name(value)} {brief(value)}")
+        f"got {_type_name(value)} {brief(value)}"
+    )
 
 
-def _merge_checked(base: dict, update: dict, prefix: str = "") -> dict:
+def _merge_checked(base: dict[str, Any], update: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Deep-merge `update` into a copy of `base`; every key of `update` must exist in `base`."""
     out = copy.deepcopy(base)
     for key, value in update.items():
@@ -164,10 +166,10 @@ def _merge_checked(base: dict, update: dict, prefix: str = "") -> dict:
     return out
 
 
-def model_schema(name: str) -> dict:
+def model_schema(name: str) -> dict[str, Any]:
     """The `model:` section schema: the registered builder's keyword defaults."""
     builder = registry.model_builder(name)
-    schema = {"name": name}
+    schema: dict[str, Any] = {"name": name}
     for param in inspect.signature(builder).parameters.values():
         if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
             continue
@@ -175,7 +177,7 @@ def model_schema(name: str) -> dict:
     return schema
 
 
-def data_schema(fmt: str) -> dict:
+def data_schema(fmt: str) -> dict[str, Any]:
     return {"format": fmt, **copy.deepcopy(registry.dataset_module(fmt).DEFAULTS)}
 
 
@@ -183,11 +185,14 @@ def data_schema(fmt: str) -> dict:
 MODEL_CLIP_CONSTANTS = {"DEFAULT_SEGMENTS": "seg_num", "DEFAULT_CLIP_LEN": "clip_len"}
 
 
-def _model_clip_defaults(name: str, data_defaults: dict) -> dict:
+def _model_clip_defaults(name: str, data_defaults: dict[str, Any]) -> dict[str, Any]:
     """The frame counts model `name` declares for its data section (its one home)."""
     module = registry.model_module(name)
-    return {key: getattr(module, constant) for constant, key in MODEL_CLIP_CONSTANTS.items()
-            if hasattr(module, constant) and key in data_defaults}
+    return {
+        key: getattr(module, constant)
+        for constant, key in MODEL_CLIP_CONSTANTS.items()
+        if hasattr(module, constant) and key in data_defaults
+    }
 
 
 def packaged_config_path(model: str) -> Path:
@@ -197,14 +202,16 @@ def packaged_config_path(model: str) -> Path:
 def _check_yaml_events(text: str, source: str) -> None:
     """Refuse YAML nested deeper than ``MAX_YAML_DEPTH`` or expanding (aliases counted as
     copies) to more than ``MAX_YAML_NODES`` values, from the event stream (nothing built)."""
-    anchored: dict[str, int] = {}   # anchor -> values its node expands to
-    starts: list[tuple] = []        # (anchor, values before it) per open collection
+    anchored: dict[str, int] = {}  # anchor -> values its node expands to
+    starts: list[tuple[str | None, int]] = []  # (anchor, values before it) per open collection
     total = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             if len(starts) >= MAX_YAML_DEPTH:
-                raise ConfigError(f"{source}: YAML nested more than {MAX_YAML_DEPTH} levels "
-                                  "deep; configs are a few levels deep")
+                raise ConfigError(
+                    f"{source}: YAML nested more than {MAX_YAML_DEPTH} levels "
+                    "deep; configs are a few levels deep"
+                )
             starts.append((event.anchor, total))
             total += 1
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
@@ -212,26 +219,29 @@ def _check_yaml_events(text: str, source: str) -> None:
             if anchor is not None:
                 anchored[anchor] = total - before
         elif isinstance(event, yaml.AliasEvent):
-            total += anchored.get(event.anchor, 1)
+            total += anchored.get(event.anchor or "", 1)  # an alias always names its anchor
         elif isinstance(event, yaml.ScalarEvent):
             total += 1
             if event.anchor is not None:
                 anchored[event.anchor] = 1
         if total > MAX_YAML_NODES:
-            raise ConfigError(f"{source}: YAML expands to more than {MAX_YAML_NODES} values "
-                              "(aliases counted as the copies they stand for); refusing it")
+            raise ConfigError(
+                f"{source}: YAML expands to more than {MAX_YAML_NODES} values "
+                "(aliases counted as the copies they stand for); refusing it"
+            )
 
 
 class InvalidYaml(ConfigError):
     """Text that is not YAML (``--set`` then takes the value as a plain string)."""
 
 
-def load_yaml(text: str, source: str):
+def load_yaml(text: str, source: str) -> Any:
     """``yaml.safe_load(text)`` within the bounds in the module docstring; ConfigError
     naming ``source`` otherwise."""
     if len(text) > MAX_YAML_BYTES:
-        raise ConfigError(f"{source}: {len(text)} characters of YAML, more than a config holds "
-                          f"(limit {MAX_YAML_BYTES})")
+        raise ConfigError(
+            f"{source}: {len(text)} characters of YAML, more than a config holds (limit {MAX_YAML_BYTES})"
+        )
     try:
         _check_yaml_events(text, source)
         return yaml.safe_load(text)
@@ -247,27 +257,29 @@ def _one_line(err: Exception, limit: int = 300) -> str:
     return " ".join(str(err).split())[:limit]
 
 
-def read_yaml(path: str | Path) -> dict:
+def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     if path.stat().st_size > MAX_YAML_BYTES:
-        raise ConfigError(f"{path}: {path.stat().st_size} bytes, more than a config holds "
-                          f"(limit {MAX_YAML_BYTES} bytes)")
+        raise ConfigError(
+            f"{path}: {path.stat().st_size} bytes, more than a config holds (limit {MAX_YAML_BYTES} bytes)"
+        )
     try:
         text = path.read_text()
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{path} is not a UTF-8 text file (byte {err.start}); a config is "
-                          "YAML text") from None
+        raise ConfigError(
+            f"{path} is not a UTF-8 text file (byte {err.start}); a config is YAML text"
+        ) from None
     loaded = load_yaml(text, str(path)) or {}
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a mapping with sections model/data/train/eval")
     return loaded
 
 
-def parse_overrides(items: list[str]) -> dict:
+def parse_overrides(items: list[str]) -> dict[str, Any]:
     """Turn ['train.optimizer.lr=0.01', ...] into a nested dict (values parsed as YAML)."""
-    nested: dict = {}
+    nested: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
             raise ConfigError(f"--set expects key=value (e.g. train.epochs=3), got '{item}'")
@@ -290,7 +302,7 @@ def override_item(path: str, value: Any) -> str:
     return f"{path}={text.removesuffix('...').strip()}"
 
 
-def nested_to_overrides(nested: dict, prefix: str = "") -> list[str]:
+def nested_to_overrides(nested: dict[str, Any], prefix: str = "") -> list[str]:
     """``{"model": {"a": 1}}`` -> ``["model.a=1"]``."""
     items = []
     for key, value in nested.items():
@@ -301,16 +313,21 @@ def nested_to_overrides(nested: dict, prefix: str = "") -> list[str]:
     return items
 
 
-def _check_sections(cfg: dict, source: str) -> None:
+def _check_sections(cfg: dict[str, Any], source: str) -> None:
     for section in cfg:
         if section not in ("model", "data", "train", "eval"):
-            raise ConfigError(f"{source}: unknown section {brief(section)}; "
-                              "valid sections: data, eval, model, train")
+            raise ConfigError(
+                f"{source}: unknown section {brief(section)}; valid sections: data, eval, model, train"
+            )
 
 
-def build_config(model: str | None, config_file: str | None = None,
-                 overrides: list[str] | None = None, base: dict | None = None,
-                 inherited: dict | None = None) -> dict:
+def build_config(
+    model: str | None,
+    config_file: str | None = None,
+    overrides: list[str] | None = None,
+    base: dict[str, Any] | None = None,
+    inherited: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Assemble and validate the config for `model`.
 
     `base` replaces the packaged YAML (used to rebuild a config stored in a checkpoint).
@@ -330,8 +347,9 @@ def build_config(model: str | None, config_file: str | None = None,
         packaged = packaged_config_path(name)
         base = read_yaml(packaged) if packaged.is_file() else {}
     layers = [base, inherited or {}, user, cli]
-    fmt = next((layer["data"]["format"] for layer in reversed(layers)
-                if "format" in layer.get("data", {})), None)
+    fmt = next(
+        (layer["data"]["format"] for layer in reversed(layers) if "format" in layer.get("data", {})), None
+    )
     if fmt is None:
         raise ConfigError(f"config for '{name}' names no data.format (youtube8m or kinetics)")
     defaults = {"model": model_schema(name), "data": data_schema(fmt)}
@@ -352,21 +370,34 @@ def build_config(model: str | None, config_file: str | None = None,
 
 #: engine settings and their smallest sensible value
 _ENGINE_MINIMUMS = {
-    "train.epochs": 1, "train.batch_size": 1, "train.log_interval": 1, "train.valid_interval": 0,
-    "train.save_every_steps": 0, "train.keep_checkpoints": 1, "train.num_workers": 0,
-    "train.grad_accum": 1, "train.clip_grad_norm": 0, "train.max_bad_steps": 1,
-    "train.optimizer.lr": 0, "train.optimizer.weight_decay": 0, "train.optimizer.momentum": 0,
-    "train.optimizer.eps": 0, "train.schedule.warmup_epochs": 0, "train.schedule.gamma": 0,
-    "eval.batch_size": 1, "eval.top_k": 1,
+    "train.epochs": 1,
+    "train.batch_size": 1,
+    "train.log_interval": 1,
+    "train.valid_interval": 0,
+    "train.save_every_steps": 0,
+    "train.keep_checkpoints": 1,
+    "train.num_workers": 0,
+    "train.grad_accum": 1,
+    "train.clip_grad_norm": 0,
+    "train.max_bad_steps": 1,
+    "train.optimizer.lr": 0,
+    "train.optimizer.weight_decay": 0,
+    "train.optimizer.momentum": 0,
+    "train.optimizer.eps": 0,
+    "train.schedule.warmup_epochs": 0,
+    "train.schedule.gamma": 0,
+    "eval.batch_size": 1,
+    "eval.top_k": 1,
 }
 #: model / data integers that may be 0 although their default is positive
 _ZERO_ALLOWED = {"data.shuffle_buffer"}
 
 
-def _check_values(cfg: dict, defaults: dict) -> None:
+def _check_values(cfg: dict[str, Any], defaults: dict[str, Any]) -> None:
     """One-line errors for values no run can use (``--epochs 0``, a negative crop size...)."""
-    def get(path):
-        node = cfg
+
+    def get(path: str) -> Any:
+        node: Any = cfg
         for part in path.split("."):
             node = node[part]
         return node
@@ -391,29 +422,33 @@ def _check_values(cfg: dict, defaults: dict) -> None:
                 raise ConfigError(f"config key '{path}' must be >= {minimum}, got {value}")
             maximum = MAX_CLASSES if key == "num_classes" else MAX_SIZE
             if value > maximum:
-                raise ConfigError(f"config key '{path}' must be <= {maximum}, got "
-                                  f"{brief(value)}: no model or dataset is that large")
+                raise ConfigError(
+                    f"config key '{path}' must be <= {maximum}, got "
+                    f"{brief(value)}: no model or dataset is that large"
+                )
             if ("drop" in key) and not 0.0 <= value < 1.0:
                 raise ConfigError(f"config key '{path}' is a probability in [0, 1), got {value}")
 
 
 #: data keys a fine-tuning run takes from its weights: what the network was trained to see
-INHERITED_DATA_KEYS = ("mean", "std", "sampling", "seg_num", "seglen", "clip_len",
-                       "frame_interval")
+INHERITED_DATA_KEYS = ("mean", "std", "sampling", "seg_num", "seglen", "clip_len", "frame_interval")
 
 
-def inherited_from_weights(weights_config: dict) -> dict:
+def inherited_from_weights(weights_config: dict[str, Any]) -> dict[str, Any]:
     """The layer a fine-tuning run takes from the config stored with its weights: the
     architecture options (not the class count, not ImageNet loading) and the input the
     network was trained on (normalisation, frames); the user's --config and --set still win.
     Weights converted from MMAction2's TSM, say, keep their shift direction this way."""
-    model = {k: v for k, v in weights_config.get("model", {}).items()
-             if k not in ("name", "num_classes", "pretrained")}
+    model = {
+        k: v
+        for k, v in weights_config.get("model", {}).items()
+        if k not in ("name", "num_classes", "pretrained")
+    }
     data = {k: v for k, v in weights_config.get("data", {}).items() if k in INHERITED_DATA_KEYS}
     return {"model": model, "data": data}
 
 
-def classes_from_data(cfg: dict, class_names: list[str], where: str = "the data") -> None:
+def classes_from_data(cfg: dict[str, Any], class_names: list[str], where: str = "the data") -> None:
     """Fill ``model.num_classes`` from the dataset's class list when no config layer set it;
     when one did and the two disagree, a one-line error names both numbers and the fix."""
     count = len(class_names)
@@ -423,12 +458,13 @@ def classes_from_data(cfg: dict, class_names: list[str], where: str = "the data"
         raise ConfigError(
             f"model.num_classes={cfg['model']['num_classes']} but {where} has {count} classes; "
             f"drop --set model.num_classes (the class count follows the data) or set it to "
-            f"{count}")
+            f"{count}"
+        )
     if "num_classes" in cfg["data"] and cfg["data"]["num_classes"] is None:
         cfg["data"]["num_classes"] = count
 
 
-def _shared_keys_agree(cfg: dict) -> None:
+def _shared_keys_agree(cfg: dict[str, Any]) -> None:
     """A key in both the model and the data section is one fact (``num_classes``, StNet's
     ``seglen``): the data section's null takes the model's value; set in both, they must agree."""
     for key in sorted(set(cfg["model"]) & set(cfg["data"]) - {"name", "format"}):
@@ -436,10 +472,12 @@ def _shared_keys_agree(cfg: dict) -> None:
         if data_value is None:
             cfg["data"][key] = model_value
         elif model_value is not None and data_value != model_value:
-            raise ConfigError(f"data.{key}={brief(data_value)} but model.{key}="
-                              f"{brief(model_value)}: they "
-                              f"are one setting; set only model.{key} (the data section follows)")
+            raise ConfigError(
+                f"data.{key}={brief(data_value)} but model.{key}="
+                f"{brief(model_value)}: they "
+                f"are one setting; set only model.{key} (the data section follows)"
+            )
 
 
-def dump_config(cfg: dict) -> str:
+def dump_config(cfg: dict[str, Any]) -> str:
     return yaml.safe_dump(cfg, sort_keys=False)

@@ -6,6 +6,7 @@ youtube8m track: synthesise frame-level TFRecord shards + vocabulary.csv, train 
 kinetics track: synthesise motion-defined H.264 clips, train TSM on a small ResNet, evaluate
 and predict the raw video files.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,21 +23,39 @@ DEMO = {
     "youtube8m": {
         "model": "nextvlad",
         "synth": {"videos": 1000, "classes": 20, "max_frames": 150},
-        "overrides": ["model.cluster_size=32", "model.hidden_size=256", "model.groups=8",
-                      "train.epochs=4", "train.batch_size=32", "train.optimizer.lr=1e-3",
-                      "train.schedule.name=constant", "train.log_interval=20",
-                      "train.num_workers=1", "eval.batch_size=64"],
+        "overrides": [
+            "model.cluster_size=32",
+            "model.hidden_size=256",
+            "model.groups=8",
+            "train.epochs=4",
+            "train.batch_size=32",
+            "train.optimizer.lr=1e-3",
+            "train.schedule.name=constant",
+            "train.log_interval=20",
+            "train.num_workers=1",
+            "eval.batch_size=64",
+        ],
         "predict_glob": "test*.tfrecord",
         "predict_format": "kaggle",
     },
     "kinetics": {
         "model": "tsm",
         "synth": {"videos": 240, "classes": 4},
-        "overrides": ["model.depth=18", "data.seg_num=8",
-                      "data.short_side=64", "data.crop_size=56", "data.multi_scale_crop=false",
-                      "data.flip=false", "train.epochs=6", "train.batch_size=16",
-                      "train.optimizer.lr=0.01", "train.schedule.name=constant",
-                      "train.log_interval=5", "train.num_workers=1", "eval.batch_size=16"],
+        "overrides": [
+            "model.depth=18",
+            "data.seg_num=8",
+            "data.short_side=64",
+            "data.crop_size=56",
+            "data.multi_scale_crop=false",
+            "data.flip=false",
+            "train.epochs=6",
+            "train.batch_size=16",
+            "train.optimizer.lr=0.01",
+            "train.schedule.name=constant",
+            "train.log_interval=5",
+            "train.num_workers=1",
+            "eval.batch_size=16",
+        ],
         "predict_glob": "test/*",
         "predict_format": "jsonl",
     },
@@ -45,12 +64,12 @@ DEMO = {
 
 def run_demo(track: str, output: str | Path, seed: int = 0) -> int:
     from videozoo.data import build_source
+    from videozoo.engine.checkpoint import load_model
     from videozoo.engine.distributed import DistContext, resolve_device
     from videozoo.engine.evaluate import evaluate
     from videozoo.engine.predict import predict_rows, write_predictions
-    from videozoo.engine.tasks import make_task
-    from videozoo.engine.checkpoint import load_model
     from videozoo.engine.runlog import format_metrics
+    from videozoo.engine.tasks import make_task
     from videozoo.engine.train import train
 
     spec = DEMO[track]
@@ -67,8 +86,9 @@ def run_demo(track: str, output: str | Path, seed: int = 0) -> int:
     else:
         log.info("[1/4] reusing the dataset in %s", data_dir)
     classes = spec["synth"]["classes"]
-    cfg = build_config(spec["model"], overrides=spec["overrides"] + [
-        f"data.root={data_dir}", f"model.num_classes={classes}"])
+    cfg = build_config(
+        spec["model"], overrides=spec["overrides"] + [f"data.root={data_dir}", f"model.num_classes={classes}"]
+    )
 
     log.info("[2/4] training %s (%d epochs) -> %s", spec["model"], cfg["train"]["epochs"], run_dir)
     result = train(cfg, output_dir=run_dir, device="cpu", seed=seed)

@@ -9,6 +9,7 @@ expect (``ValueError``, ``FileNotFoundError``, ...), so plain ``except ValueErro
 The exit codes and what each means are ``EXIT_MEANINGS`` below (docs/reliability.md shows
 ``exit_code_table()``; a test keeps the two equal).
 """
+
 from __future__ import annotations
 
 import reprlib
@@ -24,17 +25,17 @@ EXIT_ABORTED = 130
 EXIT_MEANINGS = {
     EXIT_OK: "finished",
     EXIT_INTERNAL: "internal error: a bug in videozoo (rerun with `VIDEOZOO_DEBUG=1` and report "
-                   "the traceback)",
+    "the traceback)",
     EXIT_USAGE: "bad command, option, config, checkpoint or input, an output that cannot be "
-                "written (read-only, full disk, occupied) or is in use by another videozoo "
-                "process: one line says which and how to fix it",
+    "written (read-only, full disk, occupied) or is in use by another videozoo "
+    "process: one line says which and how to fix it",
     EXIT_NOTHING_USABLE: "the command ran but produced nothing usable: no input could be "
-                         "predicted or embedded (or the inputs held nothing), or `videozoo check` "
-                         "found problems (listed in its CSV)",
+    "predicted or embedded (or the inputs held nothing), or `videozoo check` "
+    "found problems (listed in its CSV)",
     EXIT_TRAINING_STOPPED: "training stopped: `train.max_bad_steps` non-finite losses in a row, "
-                           "or weights became NaN/Inf (nothing non-finite is saved)",
+    "or weights became NaN/Inf (nothing non-finite is saved)",
     EXIT_INTERRUPTED: "interrupted by SIGTERM / SIGINT after writing a checkpoint: continue with "
-                      "`--resume auto` (75 is EX_TEMPFAIL, \"try again\")",
+    '`--resume auto` (75 is EX_TEMPFAIL, "try again")',
     EXIT_ABORTED: "interrupted by a second Ctrl-C, without a checkpoint",
 }
 
@@ -52,7 +53,7 @@ _BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother, _BRIEF.maxlong = 2, 60, 60, 
 _BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = _BRIEF.maxset = 4
 
 
-def brief(value) -> str:
+def brief(value: object) -> str:
     """``repr(value)``, bounded: what messages show of a value read from a file or option."""
     return _BRIEF.repr(value)
 

@@ -19,6 +19,7 @@
 * ``read_json(path, max_bytes)``: JSON at most ``max_bytes`` long and ``MAX_JSON_DEPTH``
   deep (checked before parsing: deep nesting would exhaust Python's stack).
 """
+
 from __future__ import annotations
 
 import errno
@@ -31,8 +32,9 @@ import stat
 import struct
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -40,9 +42,20 @@ from videozoo.errors import CheckpointError, DiskFullError, OutputError, OutputE
 
 _TMP_PATTERN = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{6,}\.tmp$")
 # what the OS says about a path the user chose or the disk, never about videozoo itself
-_USER_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
-                errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP,
-                errno.EFBIG}
+_USER_ERRNOS = {
+    errno.ENOENT,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.EEXIST,
+    errno.ENAMETOOLONG,
+    errno.ELOOP,
+    errno.EFBIG,
+}
 #: JSON files videozoo reads (bundle configs, metrics) are a few levels deep
 MAX_JSON_DEPTH = 64
 _JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
@@ -61,16 +74,20 @@ def output_error(err: OSError, path: str | os.PathLike) -> OutputError | DiskFul
     """``err`` (raised while writing ``path``) as one line naming ``path``, not a temporary."""
     path = Path(path)
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskFullError(f"no space left on {path.parent} while writing {path.name}; free "
-                             "some space and run again")
+        return DiskFullError(
+            f"no space left on {path.parent} while writing {path.name}; free some space and run again"
+        )
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OutputError(f"cannot write {path}: permission denied (a read-only folder?); "
-                           "choose a writable output or fix the folder's permissions")
+        return OutputError(
+            f"cannot write {path}: permission denied (a read-only folder?); "
+            "choose a writable output or fix the folder's permissions"
+        )
     if err.errno in (errno.ENOTDIR, errno.EEXIST):
         blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
         if blocker is not None:
-            return OutputError(f"cannot write {path}: {blocker} is a file, not a folder; "
-                               "choose another output")
+            return OutputError(
+                f"cannot write {path}: {blocker} is a file, not a folder; choose another output"
+            )
     return OutputError(f"cannot write {path}: {err.strerror or err}")
 
 
@@ -90,8 +107,10 @@ def describe_os_error(err: OSError) -> str:
     """One line for ``err`` naming the real target, never an atomic write's temporary."""
     name = real_name(err.filename) if err.filename is not None else None
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"no space left on the disk{f' while writing {name}' if name else ''}; free " \
-               "some space and run again"
+        return (
+            f"no space left on the disk{f' while writing {name}' if name else ''}; free "
+            "some space and run again"
+        )
     text = err.strerror or str(err)
     return f"{text}: {name}" if name else text
 
@@ -155,9 +174,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> P
         if os.path.exists(tmp):
             os.unlink(tmp)
         if _is_disk_full(err) or (isinstance(err, RuntimeError) and _disk_nearly_full(path.parent)):
-            raise DiskFullError(f"no space left on {path.parent} while writing {path.name}; "
-                                "the previous version of the file is intact: free some space "
-                                "and run again") from None
+            raise DiskFullError(
+                f"no space left on {path.parent} while writing {path.name}; "
+                "the previous version of the file is intact: free some space "
+                "and run again"
+            ) from None
         if isinstance(err, OSError) and err.filename in (None, tmp, str(path)):
             raise output_error(err, path) from None  # not an input that `write` read
         raise
@@ -168,6 +189,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> P
 def _disk_nearly_full(folder: Path) -> bool:
     try:
         import shutil
+
         return shutil.disk_usage(folder).free < (1 << 20)
     except OSError:
         return False
@@ -212,8 +234,7 @@ def csv_text_cell(value):
     return value
 
 
-def write_csv(path: str | os.PathLike, header: list[str], rows: Iterable, *,
-              escape: bool = False) -> Path:
+def write_csv(path: str | os.PathLike, header: list[str], rows: Iterable, *, escape: bool = False) -> Path:
     """Write a CSV atomically; ``escape``: text cells through ``csv_text_cell`` (files meant
     for spreadsheets); without it every cell is kept verbatim (files meant for programs)."""
     import csv
@@ -233,21 +254,26 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-def refuse_to_overwrite(folder: str | os.PathLike, patterns: Iterable[str], what: str,
-                        overwrite: bool, flag: str = "--overwrite",
-                        ignore: Callable[[str], bool] = lambda name: False) -> None:
+def refuse_to_overwrite(
+    folder: str | os.PathLike,
+    patterns: Iterable[str],
+    what: str,
+    overwrite: bool,
+    flag: str = "--overwrite",
+    ignore: Callable[[str], bool] = lambda name: False,
+) -> None:
     """Raise ``OutputExistsError`` when ``folder`` already holds files matching ``patterns``
     (e.g. another dataset; names for which ``ignore`` is true do not count) unless
     ``overwrite``; the message names the files and the flag."""
     folder = Path(folder)
     if overwrite or not folder.is_dir():
         return
-    found = sorted({p.name for pattern in patterns for p in folder.glob(pattern)
-                    if not ignore(p.name)})
+    found = sorted({p.name for pattern in patterns for p in folder.glob(pattern) if not ignore(p.name)})
     if found:
         shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
-        raise OutputExistsError(f"{folder} already holds {what} ({shown}); choose an empty folder "
-                                f"or pass {flag} to replace it")
+        raise OutputExistsError(
+            f"{folder} already holds {what} ({shown}); choose an empty folder or pass {flag} to replace it"
+        )
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, min_age_s: float = 60.0) -> int:
@@ -288,8 +314,7 @@ def _unsupported_global(err: Exception) -> str | None:
     return match.group(1) if match else None
 
 
-def torch_load(path: str | os.PathLike, *, allow_numpy: bool = False,
-               extra_globals: Iterable = ()) -> Any:
+def torch_load(path: str | os.PathLike, *, allow_numpy: bool = False, extra_globals: Iterable = ()) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU.
 
     ``allow_numpy``: also admit numpy arrays, scalars and dtypes (their reconstruction runs
@@ -306,17 +331,21 @@ def torch_load(path: str | os.PathLike, *, allow_numpy: bool = False,
     except pickle.UnpicklingError as err:
         name = _unsupported_global(err)
         if name is None:
-            raise CheckpointError(f"{path} is not a readable PyTorch file (damaged, or "
-                                  "another kind of file)") from None
+            raise CheckpointError(
+                f"{path} is not a readable PyTorch file (damaged, or another kind of file)"
+            ) from None
         raise UnsafeFileError(
             f"{path}: refused to load: it asks to construct the Python object '{name}', and "
             "loading it would run code from the file; videozoo only loads tensors and plain "
-            "data") from None
+            "data"
+        ) from None
     except FileNotFoundError:
         raise
     except Exception as err:  # zip/pickle framing errors of a damaged or foreign file
-        raise CheckpointError(f"{path} is not a readable PyTorch file ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0][:160] if str(err) else ''})") from None
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch file ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:160] if str(err) else ''})"
+        ) from None
     _refuse_non_dense(loaded, path)
     return loaded
 
@@ -330,10 +359,12 @@ def _refuse_non_dense(obj: Any, path) -> None:
         where, item = stack.pop()
         if isinstance(item, torch.Tensor):
             if item.layout != torch.strided:
-                raise CheckpointError(f"{path}: tensor {where or '(top level)'} is "
-                                      f"{str(item.layout).removeprefix('torch.')}, not dense; "
-                                      "videozoo reads dense tensors only (save it with "
-                                      ".to_dense())")
+                raise CheckpointError(
+                    f"{path}: tensor {where or '(top level)'} is "
+                    f"{str(item.layout).removeprefix('torch.')}, not dense; "
+                    "videozoo reads dense tensors only (save it with "
+                    ".to_dense())"
+                )
         elif isinstance(item, dict):
             stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in item.items())
         elif isinstance(item, (list, tuple)):
@@ -368,7 +399,7 @@ class _CheckedArray(np.ndarray):
 def _check_array_size(shape, dtype, budget: int) -> None:
     try:
         count = 1
-        for dim in (shape if isinstance(shape, (tuple, list)) else (shape,)):
+        for dim in shape if isinstance(shape, (tuple, list)) else (shape,):
             if int(dim) < 0:
                 raise ValueError
             count *= int(dim)
@@ -376,8 +407,10 @@ def _check_array_size(shape, dtype, budget: int) -> None:
     except (TypeError, ValueError, OverflowError):
         raise pickle.UnpicklingError("malformed array shape or dtype") from None
     if nbytes > budget:
-        raise _PickleTooLarge(f"the pickle asks for an array of {count} values ({nbytes} "
-                              f"bytes), more than the file's {budget} bytes can hold")
+        raise _PickleTooLarge(
+            f"the pickle asks for an array of {count} values ({nbytes} "
+            f"bytes), more than the file's {budget} bytes can hold"
+        )
 
 
 class _BoundedBytes(io.BytesIO):
@@ -386,8 +419,10 @@ class _BoundedBytes(io.BytesIO):
     def read(self, n: int | None = -1) -> bytes:
         size = len(self.getbuffer())
         if n is not None and n > size - self.tell():
-            raise _PickleTooLarge(f"the pickle claims a length of {n} bytes where "
-                                  f"{size - self.tell()} remain (the file holds {size} bytes)")
+            raise _PickleTooLarge(
+                f"the pickle claims a length of {n} bytes where "
+                f"{size - self.tell()} remain (the file holds {size} bytes)"
+            )
         return super().read(n)
 
 
@@ -399,11 +434,17 @@ class _NumpyOnlyUnpickler(pickle._Unpickler):
     and arrays are bounded by the file's size (``_CheckedArray``)."""
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"),
-        ("builtins", "complex"), ("builtins", "slice"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("collections", "OrderedDict"),
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "complex"),
+        ("builtins", "slice"),
         ("_codecs", "encode"),  # how protocol-2 pickles store bytes (old Paddle .pdparams)
     }
 
@@ -413,8 +454,7 @@ class _NumpyOnlyUnpickler(pickle._Unpickler):
         self.array_type = type("_CheckedArray", (_CheckedArray,), {"budget": len(data)})
 
     def find_class(self, module: str, name: str):
-        if (module, name) not in self._ALLOWED and not (module == "numpy.dtypes"
-                                                        and name.endswith("DType")):
+        if (module, name) not in self._ALLOWED and not (module == "numpy.dtypes" and name.endswith("DType")):
             raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
         if name == "ndarray":
             return self.array_type
@@ -460,8 +500,9 @@ def _plain_arrays(obj: Any, max_depth: int = 64) -> Any:
     while stack:
         node, depth = stack.pop()
         if depth > max_depth:
-            raise _PickleTooLarge(f"containers nested more than {max_depth} deep (weights "
-                                  "files are a dict of arrays)")
+            raise _PickleTooLarge(
+                f"containers nested more than {max_depth} deep (weights files are a dict of arrays)"
+            )
         if id(node) in seen:  # shared (memoised) containers are visited once
             continue
         seen.add(id(node))
@@ -494,19 +535,20 @@ def load_numpy_pickle(source: str | os.PathLike | BinaryIO, *, name: str | None 
                 data = fh.read()
         return _plain_arrays(_NumpyOnlyUnpickler(data).load())
     except _PickleTooLarge as err:
-        raise CheckpointError(f"{label}: refused: {err}; the file is damaged or crafted"
-                              ) from None
+        raise CheckpointError(f"{label}: refused: {err}; the file is damaged or crafted") from None
     except pickle.UnpicklingError as err:
         if str(err).startswith("forbidden global"):
-            raise UnsafeFileError(f"{label}: refused to load: the pickle asks for "
-                                  f"{str(err).removeprefix('forbidden global ')}, which could "
-                                  "run code; only numpy arrays and plain containers are "
-                                  "accepted") from None
+            raise UnsafeFileError(
+                f"{label}: refused to load: the pickle asks for "
+                f"{str(err).removeprefix('forbidden global ')}, which could "
+                "run code; only numpy arrays and plain containers are "
+                "accepted"
+            ) from None
         raise CheckpointError(f"{label} is not a readable pickle ({str(err)[:200]})") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            struct.error) as err:
-        raise CheckpointError(f"{label} is not a readable pickle ({type(err).__name__}: "
-                              f"{str(err)[:200]})") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, struct.error) as err:
+        raise CheckpointError(
+            f"{label} is not a readable pickle ({type(err).__name__}: {str(err)[:200]})"
+        ) from None
 
 
 def read_json(path: str | os.PathLike, max_bytes: int, error: type = CheckpointError) -> Any:
@@ -528,8 +570,7 @@ def read_json(path: str | os.PathLike, max_bytes: int, error: type = CheckpointE
         if bracket in "[{":
             depth += 1
             if depth > MAX_JSON_DEPTH:
-                raise error(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep; "
-                            "refusing it")
+                raise error(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep; refusing it")
         elif bracket in "]}":
             depth -= 1
     try:

@@ -9,34 +9,45 @@ hyperparameters and the schema of the config's ``model:`` section; it returns an
 Registration happens when a module is imported, so the registries import every module of
 ``videozoo.models`` / ``videozoo.data`` the first time a name is looked up.
 """
+
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any, Callable
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from videozoo.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported by the registered modules, not by the registry itself
+    from torch import nn
+
+#: a builder: a function or an ``nn.Module`` class; the decorators return it unchanged
+Builder = TypeVar("Builder", bound=Callable[..., Any])
 
 _MODELS: dict[str, Callable[..., Any]] = {}
 _DATASETS: dict[str, Callable[..., Any]] = {}
 _SCANNED: set[str] = set()
 
 
-def register_model(name: str):
-    def wrap(fn):
+def register_model(name: str) -> Callable[[Builder], Builder]:
+    def wrap(fn: Builder) -> Builder:
         if name in _MODELS and _MODELS[name] is not fn:
             raise ValueError(f"model name '{name}' is registered twice")
         _MODELS[name] = fn
         return fn
+
     return wrap
 
 
-def register_dataset(name: str):
-    def wrap(fn):
+def register_dataset(name: str) -> Callable[[Builder], Builder]:
+    def wrap(fn: Builder) -> Builder:
         if name in _DATASETS and _DATASETS[name] is not fn:
             raise ValueError(f"data format '{name}' is registered twice")
         _DATASETS[name] = fn
         return fn
+
     return wrap
 
 
@@ -53,8 +64,13 @@ def _scan(package: str) -> None:
 #: Every shipped model and its track, in the order lists show them: ``youtube8m`` models read
 #: YouTube-8M frame features (TFRecord shards), ``video`` models read video files.
 MODEL_TRACKS = {
-    "nextvlad": "youtube8m", "attention_lstm": "youtube8m", "attention_cluster": "youtube8m",
-    "tsn": "video", "tsm": "video", "stnet": "video", "nonlocal": "video",
+    "nextvlad": "youtube8m",
+    "attention_lstm": "youtube8m",
+    "attention_cluster": "youtube8m",
+    "tsn": "video",
+    "tsm": "video",
+    "stnet": "video",
+    "nonlocal": "video",
 }
 
 
@@ -82,23 +98,23 @@ def model_builder(name: str) -> Callable[..., Any]:
     return _MODELS[name]
 
 
-def model_module(name: str):
+def model_module(name: str) -> ModuleType:
     """The module that registered model `name` (it may declare ``DEFAULT_SEGMENTS``, the
     frames or segments of the model's reference training clip)."""
     return importlib.import_module(model_builder(name).__module__)
 
 
-def create_model(name: str, **kwargs):
+def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build model `name`; `kwargs` override the builder's defaults (the config's model keys)."""
-    return model_builder(name)(**kwargs)
+    model: nn.Module = model_builder(name)(**kwargs)
+    return model
 
 
-def build_model(cfg: dict):
+def build_model(cfg: dict[str, Any]) -> nn.Module:
     """The model described by a full config's ``model`` section (``name`` + builder kwargs);
     a null ``num_classes`` (not known from data yet, e.g. ``videozoo info``) takes the
     builder's default."""
-    kwargs = {k: v for k, v in cfg["model"].items()
-              if k != "name" and not (k == "num_classes" and v is None)}
+    kwargs = {k: v for k, v in cfg["model"].items() if k != "name" and not (k == "num_classes" and v is None)}
     return create_model(cfg["model"]["name"], **kwargs)
 
 
@@ -109,6 +125,6 @@ def dataset_builder(fmt: str) -> Callable[..., Any]:
     return _DATASETS[fmt]
 
 
-def dataset_module(fmt: str):
+def dataset_module(fmt: str) -> ModuleType:
     """The module that registered data format `fmt` (it holds the format's DEFAULTS)."""
     return importlib.import_module(dataset_builder(fmt).__module__)

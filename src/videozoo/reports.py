@@ -7,6 +7,7 @@
 * ``plot_run(run_dir)``: `videozoo plot RUN_DIR` draws loss / lr / throughput / validation
   metrics from the run's ``train_log.csv`` and ``valid_log.csv`` into ``curves.png``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,10 @@ from videozoo.fileio import save_figure, write_csv
 
 def _pyplot():
     import matplotlib
+
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -46,8 +49,9 @@ def write_pr_curve(scores, is_label, num_positives: int, path: Path, title: str)
     return path
 
 
-def write_confusion_png(confusion: np.ndarray, class_names: list[str], path: Path,
-                        max_classes: int = 50) -> Path:
+def write_confusion_png(
+    confusion: np.ndarray, class_names: list[str], path: Path, max_classes: int = 50
+) -> Path:
     """Row-normalised confusion matrix; with many classes, the most confused ones are shown."""
     confusion = np.asarray(confusion, dtype=np.float64)
     idx = np.arange(len(confusion))
@@ -84,21 +88,23 @@ def _namer(class_names: list[str]):
     return lambda i: class_names[i] if i < len(class_names) else str(i)
 
 
-def write_multilabel_report(metrics, class_names: list[str], out_dir: str | Path,
-                            top_k: int) -> list[Path]:
+def write_multilabel_report(metrics, class_names: list[str], out_dir: str | Path, top_k: int) -> list[Path]:
     """YouTube-8M: ``pr_curve.png`` and ``per_class_ap.csv`` (classes by positives)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = _namer(class_names)
     scores, is_label, positives = metrics.pooled_predictions()
-    curve = write_pr_curve(scores, is_label, positives, out / "pr_curve.png",
-                           f"global precision-recall (top-{top_k} per video)")
+    curve = write_pr_curve(
+        scores, is_label, positives, out / "pr_curve.png", f"global precision-recall (top-{top_k} per video)"
+    )
     ap, counts = metrics.per_class_average_precision()
     order = np.argsort(-counts, kind="stable")
-    table = write_csv(out / "per_class_ap.csv",
-                      ["class_id", "class_name", "positives", "average_precision"],
-                      ([int(c), name(c), int(counts[c]), "" if np.isnan(ap[c]) else f"{ap[c]:.6f}"]
-                       for c in order), escape=True)
+    table = write_csv(
+        out / "per_class_ap.csv",
+        ["class_id", "class_name", "positives", "average_precision"],
+        ([int(c), name(c), int(counts[c]), "" if np.isnan(ap[c]) else f"{ap[c]:.6f}"] for c in order),
+        escape=True,
+    )
     return [curve, table]
 
 
@@ -110,21 +116,30 @@ def write_singlelabel_report(metrics, class_names: list[str], out_dir: str | Pat
     name = _namer(class_names)
     confusion = metrics.confusion_matrix()
     totals = confusion.sum(1)
-    acc = np.divide(np.diag(confusion), totals, out=np.full(len(totals), np.nan),
-                    where=totals > 0)
+    acc = np.divide(np.diag(confusion), totals, out=np.full(len(totals), np.nan), where=totals > 0)
     written = [
-        write_csv(out / "per_class_accuracy.csv", ["class_id", "class_name", "videos", "accuracy"],
-                  ([c, name(c), int(totals[c]), "" if np.isnan(acc[c]) else f"{acc[c]:.6f}"]
-                   for c in range(len(totals))), escape=True),
-        write_csv(out / "confused_pairs.csv", ["true_class", "predicted_class", "count"],
-                  ([name(i), name(j), n] for i, j, n in most_confused_pairs(confusion)),
-                  escape=True),
+        write_csv(
+            out / "per_class_accuracy.csv",
+            ["class_id", "class_name", "videos", "accuracy"],
+            (
+                [c, name(c), int(totals[c]), "" if np.isnan(acc[c]) else f"{acc[c]:.6f}"]
+                for c in range(len(totals))
+            ),
+            escape=True,
+        ),
+        write_csv(
+            out / "confused_pairs.csv",
+            ["true_class", "predicted_class", "count"],
+            ([name(i), name(j), n] for i, j, n in most_confused_pairs(confusion)),
+            escape=True,
+        ),
         write_confusion_png(confusion, class_names, out / "confusion_matrix.png"),
     ]
     invalid = getattr(metrics, "invalid_ids", None)
     if invalid:
-        written.append(write_csv(out / "undecodable_videos.csv", ["video"],
-                                 ([vid] for vid in invalid), escape=True))
+        written.append(
+            write_csv(out / "undecodable_videos.csv", ["video"], ([vid] for vid in invalid), escape=True)
+        )
     return written
 
 
@@ -134,7 +149,7 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
     with path.open() as fh:
         rows = list(csv.DictReader(fh))
     columns = {}
-    for key in (rows[0] if rows else {}):
+    for key in rows[0] if rows else {}:
         try:
             columns[key] = np.array([float(r[key]) for r in rows])
         except (TypeError, ValueError):
@@ -147,14 +162,16 @@ def plot_run(run_dir: str | Path, output: str | Path | None = None) -> Path:
     train = _read_csv(run_dir / "train_log.csv")
     valid = _read_csv(run_dir / "valid_log.csv")
     if not train and not valid:
-        raise DataNotFoundError(f"{run_dir} has no train_log.csv / valid_log.csv; "
-                                "point `videozoo plot` at a folder written by `videozoo train`")
-    metric_keys = [k for k in valid if k not in ("epoch", "step", "num_videos", "num_invalid",
-                                                  "skipped_records")]
+        raise DataNotFoundError(
+            f"{run_dir} has no train_log.csv / valid_log.csv; "
+            "point `videozoo plot` at a folder written by `videozoo train`"
+        )
+    metric_keys = [
+        k for k in valid if k not in ("epoch", "step", "num_videos", "num_invalid", "skipped_records")
+    ]
     panels = [k for k in ("loss", "lr", "samples_per_s") if k in train] + (["metrics"] if metric_keys else [])
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), dpi=110,
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), dpi=110, squeeze=False)
     for ax, panel in zip(axes[0], panels):
         if panel == "metrics":
             for key in metric_keys:

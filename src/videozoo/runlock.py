@@ -15,6 +15,7 @@ holder is named in the log. The holder removes the file when it is done (and the
 it created it and left it empty). Locks are advisory:
 they keep videozoo commands apart, not other programs; under torchrun only rank 0 locks.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,8 +25,8 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from videozoo.errors import OutputBusyError
 from videozoo.fileio import ensure_folder, output_error
@@ -60,10 +61,15 @@ def _describe(holder: dict) -> str:
     if not holder:
         return "another videozoo process"
     started = holder.get("started")
-    since = time.strftime(" since %Y-%m-%d %H:%M:%S", time.localtime(started)) \
-        if isinstance(started, (int, float)) else ""
-    return (f"videozoo {holder.get('command', '?')} (pid {holder.get('pid', '?')} on "
-            f"{holder.get('host', '?')}{since})")
+    since = (
+        time.strftime(" since %Y-%m-%d %H:%M:%S", time.localtime(started))
+        if isinstance(started, (int, float))
+        else ""
+    )
+    return (
+        f"videozoo {holder.get('command', '?')} (pid {holder.get('pid', '?')} on "
+        f"{holder.get('host', '?')}{since})"
+    )
 
 
 def _open_locked(path: Path, what: str) -> int:
@@ -78,8 +84,9 @@ def _open_locked(path: Path, what: str) -> int:
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
-            raise OutputBusyError(f"{what} is in use by {_describe(holder)}; wait for it to "
-                                  "finish or choose another output") from None
+            raise OutputBusyError(
+                f"{what} is in use by {_describe(holder)}; wait for it to finish or choose another output"
+            ) from None
         # The previous holder may have removed the file between our open and our flock:
         # then we hold a lock on a file nobody else sees; start over.
         try:
@@ -91,8 +98,9 @@ def _open_locked(path: Path, what: str) -> int:
 
 
 @contextlib.contextmanager
-def hold_output(path: str | os.PathLike, command: str, *, folder: bool = True,
-                enabled: bool = True) -> Iterator[Path]:
+def hold_output(
+    path: str | os.PathLike, command: str, *, folder: bool = True, enabled: bool = True
+) -> Iterator[Path]:
     """Hold the exclusive lock of output ``path`` while the block runs (see the module
     docstring); yields the lock file's path. ``enabled=False``: do nothing (other ranks)."""
     path = Path(path)
@@ -105,10 +113,10 @@ def hold_output(path: str | os.PathLike, command: str, *, folder: bool = True,
     fd = _open_locked(where, str(path))
     stale = _read_holder(fd)
     if stale:
-        log.warning("%s: taking over the stale lock of %s: that process is no longer running",
-                    path, _describe(stale))
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
-              "started": time.time()}
+        log.warning(
+            "%s: taking over the stale lock of %s: that process is no longer running", path, _describe(stale)
+        )
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "command": command, "started": time.time()}
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
     try:

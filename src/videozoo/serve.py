@@ -25,6 +25,7 @@ threads decode; every model call goes through one `Batcher` thread that stacks t
 concurrent requests into one forward pass (up to the model's evaluation batch size, waiting
 at most ``batch_wait_ms`` for company). At most ``workers + queue_size`` requests are admitted at once.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -111,7 +112,7 @@ class Batcher:
                     self.on_batch(len(scores))
                 start = 0
                 for videos, future in group:
-                    future.set_result(scores[start:start + len(videos)])
+                    future.set_result(scores[start : start + len(videos)])
                     start += len(videos)
 
 
@@ -123,19 +124,34 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry()
-        self.requests = Counter("videozoo_requests", "HTTP requests by endpoint and status",
-                                ["endpoint", "status"], registry=self.registry)
-        self.latency = Histogram("videozoo_request_latency_seconds", "predict latency",
-                                 ["endpoint"], registry=self.registry,
-                                 buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
-        self.queue_depth = Gauge("videozoo_queue_depth", "admitted requests waiting for a worker",
-                                 registry=self.registry)
-        self.in_flight = Gauge("videozoo_in_flight", "admitted requests not yet answered",
-                               registry=self.registry)
-        self.errors = Counter("videozoo_errors", "refused or failed requests by reason",
-                              ["reason"], registry=self.registry)
-        self.batch_size = Histogram("videozoo_batch_size", "rows per model forward pass",
-                                    registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64))
+        self.requests = Counter(
+            "videozoo_requests",
+            "HTTP requests by endpoint and status",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "videozoo_request_latency_seconds",
+            "predict latency",
+            ["endpoint"],
+            registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )
+        self.queue_depth = Gauge(
+            "videozoo_queue_depth", "admitted requests waiting for a worker", registry=self.registry
+        )
+        self.in_flight = Gauge(
+            "videozoo_in_flight", "admitted requests not yet answered", registry=self.registry
+        )
+        self.errors = Counter(
+            "videozoo_errors", "refused or failed requests by reason", ["reason"], registry=self.registry
+        )
+        self.batch_size = Histogram(
+            "videozoo_batch_size",
+            "rows per model forward pass",
+            registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+        )
 
 
 class HTTPFailure(Exception):
@@ -147,12 +163,23 @@ class HTTPFailure(Exception):
 class VideoService:
     """The model side of the server: admission, uploads, decoding, batching."""
 
-    def __init__(self, predictor, *, model_name: str, weights: str, workers: int = 2,
-                 queue_size: int = 16, max_upload_mb: float = 200, timeout: float = 120,
-                 allow_urls: bool = False, batch_wait_ms: float = 10):
+    def __init__(
+        self,
+        predictor,
+        *,
+        model_name: str,
+        weights: str,
+        workers: int = 2,
+        queue_size: int = 16,
+        max_upload_mb: float = 200,
+        timeout: float = 120,
+        allow_urls: bool = False,
+        batch_wait_ms: float = 10,
+    ):
         if predictor.config["data"]["format"] != "kinetics":
-            raise ConfigError(f"serve takes video models; {model_name} reads "
-                              f"{predictor.config['data']['format']} features")
+            raise ConfigError(
+                f"serve takes video models; {model_name} reads {predictor.config['data']['format']} features"
+            )
         self.predictor, self.model_name, self.weights = predictor, model_name, weights
         self.workers, self.capacity = max(1, workers), max(1, workers) + max(0, queue_size)
         self.max_upload = int(max_upload_mb * 1024 * 1024)
@@ -160,8 +187,12 @@ class VideoService:
         self.metrics = Metrics()
         self.admitted = 0
         self.upload_dir = Path(tempfile.mkdtemp(prefix="videozoo-serve-"))
-        self.batcher = Batcher(predictor.score_batch, predictor.batch_size, batch_wait_ms / 1000,
-                               on_batch=self.metrics.batch_size.observe)
+        self.batcher = Batcher(
+            predictor.score_batch,
+            predictor.batch_size,
+            batch_wait_ms / 1000,
+            on_batch=self.metrics.batch_size.observe,
+        )
         self.pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="videozoo-decode")
 
     def close(self):
@@ -173,10 +204,13 @@ class VideoService:
         from videozoo.registry import dataset_module
 
         data_cfg = self.predictor.config["data"]
-        return {"name": self.model_name, "weights": Path(self.weights).name,
-                "num_classes": len(self.predictor.class_names),
-                "class_names": self.predictor.class_names,
-                "preprocessing": dataset_module("kinetics").preprocessing(data_cfg)}
+        return {
+            "name": self.model_name,
+            "weights": Path(self.weights).name,
+            "num_classes": len(self.predictor.class_names),
+            "class_names": self.predictor.class_names,
+            "preprocessing": dataset_module("kinetics").preprocessing(data_cfg),
+        }
 
     # -- the work, on a decode thread ------------------------------------------------------------
     def analyse(self, path: Path, timeline: bool, window, stride) -> dict:
@@ -193,28 +227,43 @@ class VideoService:
         from videozoo.data.layouts import VideoRecord
         from videozoo.engine.predict import top_classes
 
-        clips = KineticsClips([VideoRecord(str(path), -1, "upload")], self.predictor.config["data"],
-                              training=False, seed=0)
+        clips = KineticsClips(
+            [VideoRecord(str(path), -1, "upload")], self.predictor.config["data"], training=False, seed=0
+        )
         item = clips[(0, 0)]
         if item["error"]:
             raise VideoReadError("upload", item["error"])
         scores = self.batcher.score(item["video"][None])[0]
-        return {"id": "upload", "model": self.model_name,
-                **top_classes(scores, self.predictor.class_names, self.predictor.task.default_top_k)}
+        return {
+            "id": "upload",
+            "model": self.model_name,
+            **top_classes(scores, self.predictor.class_names, self.predictor.task.default_top_k),
+        }
 
     def _timeline(self, path: Path, window, stride) -> dict:
         from videozoo import timeline as tl
 
-        result = tl.video_timeline(str(path), self.predictor.config["data"], self.batcher.score,
-                                   window=window, stride=stride, batch_size=self.predictor.batch_size,
-                                   show_progress=False)
+        result = tl.video_timeline(
+            str(path),
+            self.predictor.config["data"],
+            self.batcher.score,
+            window=window,
+            stride=stride,
+            batch_size=self.predictor.batch_size,
+            show_progress=False,
+        )
         if not result.windows:
             raise VideoReadError("upload", "no window could be decoded")
         rows = tl.timeline_rows(result, self.predictor.class_names, self.predictor.task.default_top_k)
         for row in rows:
             row["id"] = "upload"
-        return {"id": "upload", "model": self.model_name, "duration": result.duration,
-                "windows": rows, "segments": tl.segments(rows)}
+        return {
+            "id": "upload",
+            "model": self.model_name,
+            "duration": result.duration,
+            "windows": rows,
+            "segments": tl.segments(rows),
+        }
 
     # -- admission and files, on the event loop ------------------------------------------------
     def new_upload_path(self) -> Path:
@@ -230,8 +279,9 @@ class VideoService:
             raise HTTPFailure(413, f"upload over the limit of {self.max_upload // 2**20} MB", "too_large")
         with open(path, "rb") as f:
             if sniff_container(f.read(400)) is None:
-                raise HTTPFailure(415, "not a video container (mp4/mov, webm/mkv, avi, flv, "
-                                       "mpeg-ts/ps, ogg)", "not_video")
+                raise HTTPFailure(
+                    415, "not a video container (mp4/mov, webm/mkv, avi, flv, mpeg-ts/ps, ogg)", "not_video"
+                )
 
     def download(self, url: str, path: Path) -> None:
         """An http(s) URL's body into `path`, at most `max_upload` bytes."""
@@ -325,8 +375,7 @@ def create_app(service: VideoService):
         yield
         await asyncio.get_running_loop().run_in_executor(None, service.close)
 
-    app = FastAPI(title="videozoo", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(title="videozoo", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     metrics = service.metrics
     page = resources.files("videozoo").joinpath("static/index.html").read_text(encoding="utf-8")
 
@@ -339,8 +388,12 @@ def create_app(service: VideoService):
     async def predict(request: Request):
         started = time.monotonic()
         if service.admitted >= service.capacity:
-            return failure(HTTPFailure(503, "busy: the queue is full, retry shortly", "queue_full",
-                                       {"Retry-After": "2"}), "predict")
+            return failure(
+                HTTPFailure(
+                    503, "busy: the queue is full, retry shortly", "queue_full", {"Retry-After": "2"}
+                ),
+                "predict",
+            )
         service.admitted += 1
         metrics.in_flight.inc()
         path = service.new_upload_path()
@@ -361,8 +414,9 @@ def create_app(service: VideoService):
                     metrics.queue_depth.dec()
                 raise HTTPFailure(504, f"no answer within {service.timeout:g} s", "timeout") from None
             except (VideoReadError, DataError) as err:
-                raise HTTPFailure(422, f"the video cannot be decoded: "
-                                       f"{getattr(err, 'reason', None) or err}", "undecodable") from None
+                raise HTTPFailure(
+                    422, f"the video cannot be decoded: {getattr(err, 'reason', None) or err}", "undecodable"
+                ) from None
             metrics.requests.labels("predict", "200").inc()
             return JSONResponse(result)
         except HTTPFailure as err:
@@ -384,8 +438,7 @@ def create_app(service: VideoService):
     @app.get("/healthz")
     async def healthz():
         metrics.requests.labels("healthz", "200").inc()
-        return JSONResponse({"status": "ok", "model": service.model_name,
-                             "in_flight": service.admitted})
+        return JSONResponse({"status": "ok", "model": service.model_name, "in_flight": service.admitted})
 
     @app.get("/metrics")
     async def prometheus():
@@ -410,8 +463,7 @@ def _server_class():
 
         @contextlib.contextmanager
         def capture_signals(self):
-            previous = {sig: signal.signal(sig, self.handle_exit)
-                        for sig in (signal.SIGINT, signal.SIGTERM)}
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
             try:
                 yield
             finally:
@@ -421,17 +473,27 @@ def _server_class():
     return Server
 
 
-def run_server(predictor, *, model_name: str, weights: str, host: str = "127.0.0.1",
-               port: int = 8000, **options) -> None:
+def run_server(
+    predictor, *, model_name: str, weights: str, host: str = "127.0.0.1", port: int = 8000, **options
+) -> None:
     """Serve until SIGTERM / Ctrl-C; in-flight requests are finished first."""
     import uvicorn
 
     service = VideoService(predictor, model_name=model_name, weights=weights, **options)
-    config = uvicorn.Config(create_app(service), host=host, port=port, log_level="warning",
-                            timeout_graceful_shutdown=service.timeout + 5, access_log=False)
+    config = uvicorn.Config(
+        create_app(service),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=service.timeout + 5,
+        access_log=False,
+    )
     server = _server_class()(config)
-    print(f"videozoo serve: {model_name} ({Path(weights).name}) on http://{host}:{port}/ "
-          f"({service.workers} workers, queue {service.capacity - service.workers}, "
-          f"upload limit {service.max_upload // 2**20} MB)", flush=True)
+    print(
+        f"videozoo serve: {model_name} ({Path(weights).name}) on http://{host}:{port}/ "
+        f"({service.workers} workers, queue {service.capacity - service.workers}, "
+        f"upload limit {service.max_upload // 2**20} MB)",
+        flush=True,
+    )
     server.run()
     print("videozoo serve: stopped", flush=True)

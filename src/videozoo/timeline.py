@@ -21,11 +21,12 @@ windows, then top-k per window), `segments` (neighbouring windows with the same 
 merged: ``0:00-0:42 playing guitar 0.83``) and `plot_timeline` (PNG: the top classes as
 coloured bands over time, and their scores).
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -72,11 +73,20 @@ def window_frame_times(data_cfg: dict, window: float, fps: float) -> np.ndarray:
     frames = max(1, int(round(window * fps)))
     if data_cfg.get("sampling", "segment") == "segment":
         indices = reference_segment_indices(
-            frames, int(data_cfg["test_seg_num"]), int(data_cfg.get("seglen") or 1),
-            data_cfg.get("test_segment_positions", "centred"))[None]
+            frames,
+            int(data_cfg["test_seg_num"]),
+            int(data_cfg.get("seglen") or 1),
+            data_cfg.get("test_segment_positions", "centred"),
+        )[None]
     else:
-        indices = clip_indices(frames, int(data_cfg["clip_len"]), int(data_cfg["frame_interval"]),
-                               1, training=False, positions="centred")
+        indices = clip_indices(
+            frames,
+            int(data_cfg["clip_len"]),
+            int(data_cfg["frame_interval"]),
+            1,
+            training=False,
+            positions="centred",
+        )
     return indices / fps
 
 
@@ -159,8 +169,7 @@ class _Schedule:
 class _Scorer:
     """Completed windows -> model input -> scores, `batch_size` windows per call."""
 
-    def __init__(self, data_cfg: dict, score_fn: ScoreFn, batch_size: int, result: Timeline,
-                 on_window=None):
+    def __init__(self, data_cfg: dict, score_fn: ScoreFn, batch_size: int, result: Timeline, on_window=None):
         self.transform = build_transform(data_cfg, training=False)
         self.short_side = self.transform.sample_short_side(np.random.default_rng(0))
         self.score_fn, self.batch_size, self.result, self.on_window = score_fn, batch_size, result, on_window
@@ -184,10 +193,18 @@ class _Scorer:
         self.batch.clear()
 
 
-def video_timeline(spec: str, data_cfg: dict, score_fn: ScoreFn, *, window: float | None = None,
-                   stride: float | None = None, batch_size: int = 4, reconnect: int = 5,
-                   on_window: Callable[[float, float, np.ndarray], None] | None = None,
-                   show_progress: bool = True) -> Timeline:
+def video_timeline(
+    spec: str,
+    data_cfg: dict,
+    score_fn: ScoreFn,
+    *,
+    window: float | None = None,
+    stride: float | None = None,
+    batch_size: int = 4,
+    reconnect: int = 5,
+    on_window: Callable[[float, float, np.ndarray], None] | None = None,
+    show_progress: bool = True,
+) -> Timeline:
     """Slide the model's clip over the video `spec` (a path, URL, stream, ``-`` or device).
 
     `score_fn(videos [N, V, T, 3, S, S]) -> [N, C]`; `on_window(start, end, scores)` is called
@@ -197,24 +214,28 @@ def video_timeline(spec: str, data_cfg: dict, score_fn: ScoreFn, *, window: floa
     source = open_source(spec)
     result = Timeline(id=spec)
     # a live viewer wants each window as soon as it is complete
-    scorer = _Scorer(data_cfg, score_fn, 1 if source.live or spec == "-" else batch_size, result,
-                     on_window)
+    scorer = _Scorer(data_cfg, score_fn, 1 if source.live or spec == "-" else batch_size, result, on_window)
     schedule = None
     stream = FrameStream(source, lambda: schedule.next_needed(), reconnect=reconnect)
     result.duration = stream.duration
     window, stride = resolve_window(window, stride, default_video_window(data_cfg, stream.fps))
     schedule = _Schedule(window, stride, window_frame_times(data_cfg, window, stream.fps), stream.fps)
-    bar = progress_bar(total=round(stream.duration) if stream.duration else None, unit="s",
-                       desc=f"timeline {spec}", main_process=show_progress)
+    bar = progress_bar(
+        total=round(stream.duration) if stream.duration else None,
+        unit="s",
+        desc=f"timeline {spec}",
+        main_process=show_progress,
+    )
     last_t, last_frame, next_log = 0.0, None, LOG_EVERY_S
     try:
         with stream:
             for t, frame in stream:
-                lost = stream.damaged[len(result.damaged):]
+                lost = stream.damaged[len(result.damaged) :]
                 result.damaged = list(stream.damaged)
                 converted = []
 
-                def rgb_of():
+                # defaults bind this iteration's frame (feed() calls it before the next one)
+                def rgb_of(frame=frame, converted=converted):
                     if not converted:
                         converted.append(frame_rgb(frame, scorer.short_side))
                     return converted[0]
@@ -233,8 +254,12 @@ def video_timeline(spec: str, data_cfg: dict, score_fn: ScoreFn, *, window: floa
             scorer.flush()
     except KeyboardInterrupt:
         result.interrupted = True
-        log.warning("%s: interrupted at %.1f s; keeping the %d windows scored so far", spec,
-                    last_t, len(result.windows))
+        log.warning(
+            "%s: interrupted at %.1f s; keeping the %d windows scored so far",
+            spec,
+            last_t,
+            len(result.windows),
+        )
     finally:
         bar.close()
     result.damaged = list(stream.damaged)
@@ -255,9 +280,16 @@ def feature_windows(length: int, window: int, stride: int) -> list[tuple[int, in
     return [(s, s + window) for s in starts]
 
 
-def feature_timeline(video_id: str, rgb: torch.Tensor, audio: torch.Tensor, score_fn: ScoreFn,
-                     *, window: float | None = None, stride: float | None = None,
-                     batch_size: int = 64) -> Timeline:
+def feature_timeline(
+    video_id: str,
+    rgb: torch.Tensor,
+    audio: torch.Tensor,
+    score_fn: ScoreFn,
+    *,
+    window: float | None = None,
+    stride: float | None = None,
+    batch_size: int = 64,
+) -> Timeline:
     """Windows of `window` seconds over one video's features rgb ``[T, 1024]``, audio
     ``[T, 128]`` (one row per second); `score_fn` takes ``{"rgb", "audio", "mask"}``."""
     window, stride = resolve_window(window, stride, SEGMENT_WINDOW_S)
@@ -265,15 +297,17 @@ def feature_timeline(video_id: str, rgb: torch.Tensor, audio: torch.Tensor, scor
     spans = feature_windows(len(rgb), size, step)
     result = Timeline(id=video_id, duration=float(len(rgb)))
     for first in range(0, len(spans), batch_size):
-        chunk = spans[first:first + batch_size]
+        chunk = spans[first : first + batch_size]
         width = max(end - start for start, end in chunk)
-        feats = {"rgb": torch.zeros(len(chunk), width, rgb.shape[1], dtype=rgb.dtype),
-                 "audio": torch.zeros(len(chunk), width, audio.shape[1], dtype=audio.dtype),
-                 "mask": torch.zeros(len(chunk), width, dtype=torch.bool)}
+        feats = {
+            "rgb": torch.zeros(len(chunk), width, rgb.shape[1], dtype=rgb.dtype),
+            "audio": torch.zeros(len(chunk), width, audio.shape[1], dtype=audio.dtype),
+            "mask": torch.zeros(len(chunk), width, dtype=torch.bool),
+        }
         for i, (start, end) in enumerate(chunk):
-            feats["rgb"][i, :end - start] = rgb[start:end]
-            feats["audio"][i, :end - start] = audio[start:end]
-            feats["mask"][i, :end - start] = True
+            feats["rgb"][i, : end - start] = rgb[start:end]
+            feats["audio"][i, : end - start] = audio[start:end]
+            feats["mask"][i, : end - start] = True
         scores = score_fn(feats).float().cpu().numpy()
         result.windows += [(float(s), float(e), row) for (s, e), row in zip(chunk, scores)]
     return result
@@ -293,9 +327,11 @@ def smoothed(scores: np.ndarray, k: int) -> np.ndarray:
 
 def top_k(scores: np.ndarray, class_names: list[str], k: int) -> dict:
     ids = np.argsort(-scores, kind="stable")[:k].tolist()
-    return {"class_ids": ids,
-            "class_names": [class_names[c] if c < len(class_names) else str(c) for c in ids],
-            "scores": [round(float(scores[c]), 6) for c in ids]}
+    return {
+        "class_ids": ids,
+        "class_names": [class_names[c] if c < len(class_names) else str(c) for c in ids],
+        "scores": [round(float(scores[c]), 6) for c in ids],
+    }
 
 
 def timeline_rows(result: Timeline, class_names: list[str], topk: int, smooth: int = 1) -> list[dict]:
@@ -304,11 +340,14 @@ def timeline_rows(result: Timeline, class_names: list[str], topk: int, smooth: i
     rows = []
     if result.windows:
         scores = smoothed(np.stack([s for _, _, s in result.windows]), smooth)
-        rows += [{"id": result.id, "start": round(start, 3), "end": round(end, 3),
-                  **top_k(row, class_names, topk)}
-                 for (start, end, _), row in zip(result.windows, scores)]
-    rows += [{"id": result.id, "start": round(a, 3), "end": round(b, 3), "error": f"damaged: {why}"}
-             for a, b, why in result.damaged]
+        rows += [
+            {"id": result.id, "start": round(start, 3), "end": round(end, 3), **top_k(row, class_names, topk)}
+            for (start, end, _), row in zip(result.windows, scores)
+        ]
+    rows += [
+        {"id": result.id, "start": round(a, 3), "end": round(b, 3), "error": f"damaged: {why}"}
+        for a, b, why in result.damaged
+    ]
     return sorted(rows, key=lambda r: (r["start"], "error" in r))
 
 
@@ -341,8 +380,17 @@ def segments(rows: list[dict]) -> list[dict]:
             if previous is not None and previous["id"] == row["id"]:
                 start = (((previous["start"] + previous["end"]) / 2) + centre) / 2
                 out[-1]["end"] = min(out[-1]["end"], start)
-            out.append({"id": row["id"], "start": start, "end": row["end"], "class_id": top,
-                        "class_name": row["class_names"][0], "score": row["scores"][0], "_n": 1})
+            out.append(
+                {
+                    "id": row["id"],
+                    "start": start,
+                    "end": row["end"],
+                    "class_id": top,
+                    "class_name": row["class_names"][0],
+                    "score": row["scores"][0],
+                    "_n": 1,
+                }
+            )
         previous = row
     for seg in out:
         seg.pop("_n", None)
@@ -365,8 +413,13 @@ def plot_timeline(rows_by_input: dict[str, list[dict]], path, classes_shown: int
 
     plt = _pyplot()
     inputs = list(rows_by_input)[:8]
-    fig, axes = plt.subplots(2 * len(inputs), 1, figsize=(11, 3.2 * len(inputs)), squeeze=False,
-                             gridspec_kw={"height_ratios": [1, 3] * len(inputs)})
+    fig, axes = plt.subplots(
+        2 * len(inputs),
+        1,
+        figsize=(11, 3.2 * len(inputs)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [1, 3] * len(inputs)},
+    )
     palette = plt.get_cmap("tab10").colors
     for n, name in enumerate(inputs):
         rows = [r for r in rows_by_input[name] if "error" not in r]
@@ -381,8 +434,16 @@ def plot_timeline(rows_by_input: dict[str, list[dict]], path, classes_shown: int
             c = "black" if "error" in seg else colour.get(seg["class_name"], "lightgrey")
             bands.axvspan(seg["start"], seg["end"], color=c, alpha=0.85)
             label = "damaged" if "error" in seg else seg["class_name"]
-            bands.text((seg["start"] + seg["end"]) / 2, 0.5, label, ha="center", va="center",
-                       fontsize=8, clip_on=True, color="white" if c != "lightgrey" else "black")
+            bands.text(
+                (seg["start"] + seg["end"]) / 2,
+                0.5,
+                label,
+                ha="center",
+                va="center",
+                fontsize=8,
+                clip_on=True,
+                color="white" if c != "lightgrey" else "black",
+            )
         bands.set_yticks([])
         bands.set_title(name, fontsize=9, loc="left")
         centres = [(r["start"] + r["end"]) / 2 for r in rows]
@@ -401,4 +462,3 @@ def plot_timeline(rows_by_input: dict[str, list[dict]], path, classes_shown: int
         return save_figure(fig, path)
     finally:
         plt.close(fig)
-

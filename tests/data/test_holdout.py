@@ -1,5 +1,6 @@
 """Class folders without split folders (`my_videos/<class>/*.mp4`): the `flat` layout, its
 seeded stratified validation split (data/holdout.py) and the split file a run keeps."""
+
 import json
 import logging
 
@@ -28,7 +29,7 @@ def test_split_is_stratified_seeded_and_keeps_one_per_class():
     videos = {"a": [f"a/{i}" for i in range(20)], "b": [f"b/{i}" for i in range(3)], "c": ["c/0"]}
     split = stratified_split(videos, 0.1, seed=0)
     held = {name: [v for v in split["validate"] if v.startswith(name)] for name in videos}
-    assert [len(held[name]) for name in "abc"] == [2, 1, 0]   # 10%, at least 1, never a lone one
+    assert [len(held[name]) for name in "abc"] == [2, 1, 0]  # 10%, at least 1, never a lone one
     assert sorted(split["train"] + split["validate"]) == sorted(sum(videos.values(), []))
     assert stratified_split(videos, 0.1, seed=0) == split
     assert stratified_split(videos, 0.1, seed=1)["validate"] != split["validate"]

@@ -1,11 +1,12 @@
 """Kinetics annotations, class ids, the `kinetics` DataSource and the synthetic data set."""
+
 import csv
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
-from pathlib import Path
 import torch
 
 from videozoo.data.kinetics import DEFAULTS, build, predict_records
@@ -39,7 +40,13 @@ def test_synth_layout_and_csv(synth_dir):
     for split, count in (("train", 8), ("validate", 5), ("test", 5)):
         with open(synth_dir / f"{split}.csv") as f:
             rows = list(csv.DictReader(f))
-        assert len(rows) == count and set(rows[0]) == {"label", "youtube_id", "time_start", "time_end", "split"}
+        assert len(rows) == count and set(rows[0]) == {
+            "label",
+            "youtube_id",
+            "time_start",
+            "time_end",
+            "split",
+        }
         for row in rows:
             name = f"{row['youtube_id']}_{int(row['time_start']):06d}_{int(row['time_end']):06d}.mp4"
             assert (synth_dir / split / name).is_file() and row["split"] == split
@@ -139,14 +146,26 @@ def test_workers_do_not_change_batches(synth_dir):
 def test_eval_ranks_cover_every_video_exactly_once(synth_dir):
     seen = []
     for rank in range(3):
-        source = build(_cfg(synth_dir), "validate", training=False, batch_size=2, seed=0, rank=rank, world_size=3)
+        source = build(
+            _cfg(synth_dir), "validate", training=False, batch_size=2, seed=0, rank=rank, world_size=3
+        )
         seen += sum((b["ids"] for b in _all_batches(source)), [])
     assert sorted(seen) == sorted(r.path for r in source.dataset.records)
 
 
 def test_training_ranks_are_disjoint(synth_dir):
-    ids = [sum((b["ids"] for b in _all_batches(build(_cfg(synth_dir), "train", training=True, batch_size=8,
-                                                      seed=0, rank=r, world_size=3))), []) for r in range(3)]
+    ids = [
+        sum(
+            (
+                b["ids"]
+                for b in _all_batches(
+                    build(_cfg(synth_dir), "train", training=True, batch_size=8, seed=0, rank=r, world_size=3)
+                )
+            ),
+            [],
+        )
+        for r in range(3)
+    ]
     assert all(len(part) == 8 // 3 for part in ids)
     assert len(set(sum(ids, []))) == 3 * (8 // 3)
 
@@ -199,8 +218,13 @@ def test_predict_inputs(synth_dir, tmp_path):
     # The same file named three ways is one row; ids are the paths as given.
     assert sorted(r.path for r in records) == sorted(map(str, videos)) and failures == []
     assert all(r.video_id == r.path for r in records)
-    source = build({**SMALL, "inputs": inputs, "classes": str(synth_dir / "classes.txt")}, "predict",
-                   training=False, batch_size=16, seed=0)
+    source = build(
+        {**SMALL, "inputs": inputs, "classes": str(synth_dir / "classes.txt")},
+        "predict",
+        training=False,
+        batch_size=16,
+        seed=0,
+    )
     (batch,) = _all_batches(source)
     assert batch["video"].shape[0] == len(videos) and batch["valid"].all()
     assert source.class_names == class_names(4)
@@ -214,18 +238,31 @@ def test_predict_keeps_same_named_files_apart_and_reports_non_videos(synth_dir, 
     (tmp_path / "in" / "cat" / "0001.avi").write_bytes(video.read_bytes())  # other container, same stem
     (tmp_path / "song.mp3").write_bytes(b"ID3")
     (tmp_path / "x.mp4").mkdir()  # a folder with a video's name
-    inputs = [str(tmp_path / "in"), str(tmp_path / "song.mp3"), str(tmp_path / "x.mp4"),
-              str(tmp_path / "nope.mp4")]
+    inputs = [
+        str(tmp_path / "in"),
+        str(tmp_path / "song.mp3"),
+        str(tmp_path / "x.mp4"),
+        str(tmp_path / "nope.mp4"),
+    ]
     records, failures = predict_records(inputs)
-    assert sorted(Path(r.path).relative_to(tmp_path / "in").as_posix() for r in records) == \
-        ["cat/0001.avi", "cat/0001.mp4", "dog/0001.mp4"]
+    assert sorted(Path(r.path).relative_to(tmp_path / "in").as_posix() for r in records) == [
+        "cat/0001.avi",
+        "cat/0001.mp4",
+        "dog/0001.mp4",
+    ]
     reasons = {Path(path).name: why for path, _, why in failures}
     assert "not a video file (.mp3" in reasons["song.mp3"]
     assert "no video files" in reasons["x.mp4"] and "no such file" in reasons["nope.mp4"]
-    source = build({**SMALL, "inputs": inputs, "classes": str(synth_dir / "classes.txt")},
-                   "predict", training=False, batch_size=16, seed=0)
+    source = build(
+        {**SMALL, "inputs": inputs, "classes": str(synth_dir / "classes.txt")},
+        "predict",
+        training=False,
+        batch_size=16,
+        seed=0,
+    )
     (batch,) = _all_batches(source)
     assert len(batch["ids"]) == 3 and len(batch["skipped"]) == 3
+
 
 def test_multi_view_evaluation_decodes_each_video_once(synth_dir, monkeypatch):
     """10 clips x 3 crops per video (Non-local testing): one open, one read, and no packet
@@ -255,7 +292,7 @@ def test_multi_view_evaluation_decodes_each_video_once(synth_dir, monkeypatch):
     (batch,) = _all_batches(source)
     assert batch["video"].shape == (5, 30, 4, 3, 28, 28) and batch["valid"].all()
     videos = sorted(set(opened))
-    assert len(videos) == 5 and sorted(opened) == videos             # each video opened once
-    assert sorted(path for path, _ in reads) == videos                  # and read once,
-    assert all(count == 10 * 4 for _, count in reads)                   # all clips in that read
-    assert len(fed) == len(set(fed))                                    # no packet decoded twice
+    assert len(videos) == 5 and sorted(opened) == videos  # each video opened once
+    assert sorted(path for path, _ in reads) == videos  # and read once,
+    assert all(count == 10 * 4 for _, count in reads)  # all clips in that read
+    assert len(fed) == len(set(fed))  # no packet decoded twice

@@ -1,14 +1,23 @@
 """Published data set layouts (data/layouts.py): detection, class lists, splits, missing videos,
 malformed annotations and the flip default, on miniature copies written by the tests."""
+
 import json
 import logging
 import shutil
 
 import pytest
 import torch
+from layout_support import (
+    HMDB_CLASSES,
+    SSV2_TEMPLATES,
+    UCF_CLASSES,
+    make_folders,
+    make_hmdb51,
+    make_ssv2,
+    make_ucf101,
+    write_clip,
+)
 
-from layout_support import (HMDB_CLASSES, SSV2_TEMPLATES, UCF_CLASSES, make_folders, make_hmdb51, make_ssv2,
-                            make_ucf101, write_clip)
 from videozoo.data import kinetics
 from videozoo.data.layouts import LAYOUTS, default_flip, detect_layout, load_records, resolve_classes
 from videozoo.errors import ConfigError, DataError, DataNotFoundError
@@ -54,7 +63,7 @@ def ssv2_dir(tmp_path_factory):
 def test_folders_classes_are_sorted_train_folders_and_labels_follow(folders_dir, tmp_path, caplog):
     root = _copy(folders_dir, tmp_path)
     write_clip(root / "train" / "aardvark" / "deep" / "x.mp4", 0, 3, seed=1)  # nested: still its class
-    (root / "train" / "empty").mkdir()                                         # no video: no class
+    (root / "train" / "empty").mkdir()  # no video: no class
     write_clip(root / "train" / "loose.mp4", 0, 3, seed=2)
     (root / "val").rename(root / "validate")
     assert detect_layout(_cfg(root)) == "folders"
@@ -96,11 +105,16 @@ def test_ucf101_as_published(ucf_dir):
 def test_ucf101_split_id_and_other_video_folders(ucf_dir, tmp_path):
     root = _copy(ucf_dir, tmp_path)
     (root / "ucfTrainTestlist" / "trainlist02.txt").write_text(
-        "Archery/v_Archery_g08_c01.avi 2\nYoYo/v_YoYo_g09_c01.avi 4\n")
+        "Archery/v_Archery_g08_c01.avi 2\nYoYo/v_YoYo_g09_c01.avi 4\n"
+    )
     _, second = _records(root, "train", split_id=2)
-    assert [(r.video_id, r.label) for r in second] == [("Archery/v_Archery_g08_c01.avi", 1),
-                                                       ("YoYo/v_YoYo_g09_c01.avi", 3)]
-    with pytest.raises(DataNotFoundError, match=r"trainlist03.txt does not exist: data.split_id=3; .*\[1, 2\]"):
+    assert [(r.video_id, r.label) for r in second] == [
+        ("Archery/v_Archery_g08_c01.avi", 1),
+        ("YoYo/v_YoYo_g09_c01.avi", 3),
+    ]
+    with pytest.raises(
+        DataNotFoundError, match=r"trainlist03.txt does not exist: data.split_id=3; .*\[1, 2\]"
+    ):
         _records(root, "train", split_id=3)
     # videos directly in DIR/<Class>/, re-encoded to mp4 with the file names' case fixed
     for path in list((root / "UCF-101").rglob("*.avi")):
@@ -123,12 +137,15 @@ def test_ucf101_missing_videos_counted_once(ucf_dir, tmp_path, caplog):
     assert "3 annotated video(s) not found" in caplog.text
 
 
-@pytest.mark.parametrize("file,line,pattern", [
-    ("trainlist01.txt", "YoYo/v_YoYo_g08_c01.avi", r"trainlist01.txt:13: malformed line"),
-    ("trainlist01.txt", "YoYo/v_YoYo_g08_c01.avi 5", r"trainlist01.txt:13: .*<1..4>"),
-    ("testlist01.txt", "Juggling/v_Juggling_g01_c01.avi", r"testlist01.txt:5: malformed line"),
-    ("classInd.txt", "five Juggling", r"classInd.txt:5: malformed line"),
-])
+@pytest.mark.parametrize(
+    "file,line,pattern",
+    [
+        ("trainlist01.txt", "YoYo/v_YoYo_g08_c01.avi", r"trainlist01.txt:13: malformed line"),
+        ("trainlist01.txt", "YoYo/v_YoYo_g08_c01.avi 5", r"trainlist01.txt:13: .*<1..4>"),
+        ("testlist01.txt", "Juggling/v_Juggling_g01_c01.avi", r"testlist01.txt:5: malformed line"),
+        ("classInd.txt", "five Juggling", r"classInd.txt:5: malformed line"),
+    ],
+)
 def test_ucf101_malformed_line_names_file_and_line(ucf_dir, tmp_path, file, line, pattern):
     root = _copy(ucf_dir, tmp_path)
     path = root / "ucfTrainTestlist" / file
@@ -182,7 +199,8 @@ def test_ssv2_classes_from_label_ids_and_templates(ssv2_dir):
     items = json.loads((ssv2_dir / "labels" / "train.json").read_text())
     by_id = {r.video_id: r for r in train}
     assert len(train) == 9 and all(
-        names[by_id[item["id"]].label] == item["template"].replace("[", "").replace("]", "") for item in items)
+        names[by_id[item["id"]].label] == item["template"].replace("[", "").replace("]", "") for item in items
+    )
     assert all(r.path.endswith(f"20bn-something-something-v2/{r.video_id}.webm") for r in train)
     _, valid = _records(ssv2_dir, "validate")
     _, test = _records(ssv2_dir, "test")

@@ -1,4 +1,5 @@
 """Synthetic YouTube-8M: official layout, label statistics, determinism, learnable signal."""
+
 import csv
 import os
 
@@ -25,8 +26,15 @@ def _examples(paths):
 def test_official_layout(dataset):
     root, summary = dataset
     names = sorted(os.listdir(root))
-    assert names == ["test0000.tfrecord", "test0001.tfrecord", "train0000.tfrecord", "train0001.tfrecord",
-                     "validate0000.tfrecord", "validate0001.tfrecord", "vocabulary.csv"]
+    assert names == [
+        "test0000.tfrecord",
+        "test0001.tfrecord",
+        "train0000.tfrecord",
+        "train0001.tfrecord",
+        "validate0000.tfrecord",
+        "validate0001.tfrecord",
+        "vocabulary.csv",
+    ]
     with open(root / "vocabulary.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == records.VOCABULARY_COLUMNS
@@ -83,7 +91,7 @@ def test_labels_are_learnable_from_the_video_not_from_one_frame(dataset):
         """Share of the true labels among each video's top-k scores (k = its label count)."""
         found = total = 0
         for e in validate:
-            top = np.argsort(templates @ features(e, frame))[::-1][:e.labels.size]
+            top = np.argsort(templates @ features(e, frame))[::-1][: e.labels.size]
             found += np.isin(e.labels, top).sum()
             total += e.labels.size
         return found / total

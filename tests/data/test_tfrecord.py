@@ -1,10 +1,18 @@
 """TFRecord framing: round trip, CRC and truncation errors with file + offset, counting."""
+
 import os
 
 import pytest
 
-from videozoo.data.tfrecord import (CorruptRecordError, Damage, TFRecordWriter, count_records,
-                                    iter_records, masked_crc32c, scan_records)
+from videozoo.data.tfrecord import (
+    CorruptRecordError,
+    Damage,
+    TFRecordWriter,
+    count_records,
+    iter_records,
+    masked_crc32c,
+    scan_records,
+)
 
 RECORDS = [b"", b"a", b"hello world" * 100, bytes(range(256)) * 50]
 
@@ -110,6 +118,7 @@ def test_interoperates_with_tfrecord_package(tmp_path):
 
 # ---- re-sync after damage: one bad byte costs one record, not the rest of the file
 
+
 def _scan(path):
     return [item if isinstance(item, Damage) else bytes(item) for item in scan_records(path)]
 
@@ -119,8 +128,12 @@ def test_one_flipped_byte_loses_one_record(tmp_path, where):
     records = [bytes([i]) * (200 + 37 * i) for i in range(12)]
     path = _write(tmp_path / "r.tfrecord", records)
     start = _offsets(records)[5]
-    offset = {"length": start + 3, "length crc": start + 9, "data": start + 12 + 50,
-              "data crc": start + 12 + len(records[5]) + 1}[where]
+    offset = {
+        "length": start + 3,
+        "length crc": start + 9,
+        "data": start + 12 + 50,
+        "data crc": start + 12 + len(records[5]) + 1,
+    }[where]
     _flip_byte(path, offset)
     items = _scan(path)
     damage = [i for i in items if isinstance(i, Damage)]

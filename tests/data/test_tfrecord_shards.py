@@ -1,4 +1,5 @@
 """ShardedTFRecordWriter: rotating prefix0000.tfrecord shards of N records."""
+
 import pytest
 
 from videozoo.data.tfrecord import ShardedTFRecordWriter, iter_records

@@ -1,11 +1,24 @@
 """Video transforms: shapes, one parameter draw per video, crop/flip correctness, normalisation."""
+
 import numpy as np
 import pytest
 import torch
 
-from videozoo.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, VideoTransform, build_transform,
-                                      center_crop_box, crop, five_crop_boxes, hflip, multi_scale_crop_box,
-                                      normalize, random_crop_box, resize_frames, three_crop_boxes)
+from videozoo.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    VideoTransform,
+    build_transform,
+    center_crop_box,
+    crop,
+    five_crop_boxes,
+    hflip,
+    multi_scale_crop_box,
+    normalize,
+    random_crop_box,
+    resize_frames,
+    three_crop_boxes,
+)
 from videozoo.data.video import reference_segment_indices
 
 
@@ -48,8 +61,9 @@ def test_normalize_is_bitwise_the_plain_route(views):
     elif views == "clips x crops":
         frames = np.stack([crop(frames, box) for box in three_crop_boxes(40, 60, 28)])[None]
     assert torch.equal(normalize(frames), _normalize_reference(frames))
-    assert torch.equal(normalize(frames, (0.45,) * 3, (0.225,) * 3),
-                       _normalize_reference(frames, (0.45,) * 3, (0.225,) * 3))
+    assert torch.equal(
+        normalize(frames, (0.45,) * 3, (0.225,) * 3), _normalize_reference(frames, (0.45,) * 3, (0.225,) * 3)
+    )
 
 
 def test_crop_boxes_fit_and_centre():
@@ -99,8 +113,12 @@ def test_training_transform_crop_is_a_window_of_the_frame():
     flips = 0
     for seed in range(12):
         out = _denormalize(transform(frames[None], np.random.default_rng(seed))[0])
-        windows = {(top, left, flipped): crop(hflip(frames) if flipped else frames, (top, left, 32, 32))
-                   for flipped in (False, True) for top in range(9) for left in range(29)}
+        windows = {
+            (top, left, flipped): crop(hflip(frames) if flipped else frames, (top, left, 32, 32))
+            for flipped in (False, True)
+            for top in range(9)
+            for left in range(29)
+        }
         matches = [key for key, window in windows.items() if (out == window).all()]
         assert len(matches) == 1
         flips += matches[0][2]
@@ -123,7 +141,7 @@ def test_eval_three_crops_and_clips_layout():
     views = _denormalize(video)
     for c in range(2):
         for k, left in enumerate((0, 10, 20)):
-            assert (views[c * 3 + k] == clips[c][:, :, left:left + 40]).all()
+            assert (views[c * 3 + k] == clips[c][:, :, left : left + 40]).all()
 
 
 def test_resize_frames_keeps_content():
@@ -134,8 +152,15 @@ def test_resize_frames_keeps_content():
 
 
 def test_build_transform_from_data_config():
-    cfg = {"short_side": 64, "crop_size": 56, "test_crop_size": 64, "test_crops": 3,
-           "multi_scale_crop": True, "flip": False, "short_side_range": [64, 80]}
+    cfg = {
+        "short_side": 64,
+        "crop_size": 56,
+        "test_crop_size": 64,
+        "test_crops": 3,
+        "multi_scale_crop": True,
+        "flip": False,
+        "short_side_range": [64, 80],
+    }
     train, test = build_transform(cfg, True), build_transform(cfg, False)
     assert train.crop_size == 56 and train.multi_scale and not train.flip and train.views_per_clip == 1
     assert test.crop_size == 64 and test.num_crops == 3 and test.views_per_clip == 3
@@ -147,8 +172,13 @@ def test_build_transform_from_data_config():
 
 
 def test_ten_crops_are_corners_centre_and_their_mirrors():
-    assert five_crop_boxes(40, 60, 32) == [(0, 0, 32, 32), (0, 28, 32, 32), (8, 0, 32, 32),
-                                            (8, 28, 32, 32), (4, 14, 32, 32)]   # steps 2 and 7
+    assert five_crop_boxes(40, 60, 32) == [
+        (0, 0, 32, 32),
+        (0, 28, 32, 32),
+        (8, 0, 32, 32),
+        (8, 28, 32, 32),
+        (4, 14, 32, 32),
+    ]  # steps 2 and 7
     clips = _frames(2, 40, 60)[None]
     video = VideoTransform(training=False, short_side=40, crop_size=32, num_crops=10)(clips)
     assert video.shape == (10, 2, 3, 32, 32)
@@ -159,14 +189,16 @@ def test_ten_crops_are_corners_centre_and_their_mirrors():
 
 def test_fixed_long_side_resize_like_paddlevideo_v15():
     transform = VideoTransform(training=False, short_side=40, crop_size=32, long_side=53)
-    landscape = np.zeros((2, 40, 71, 3), np.uint8)          # decoded at short side 40, 16:9
+    landscape = np.zeros((2, 40, 71, 3), np.uint8)  # decoded at short side 40, 16:9
     assert transform.fit_frames(landscape, (360, 640)).shape == (2, 40, 53, 3)
     portrait = np.zeros((2, 71, 40, 3), np.uint8)
     assert transform.fit_frames(portrait, (640, 360)).shape == (2, 53, 40, 3)
     # the reference keeps frames whose source short side already is short_side
     assert transform.fit_frames(landscape, (40, 71)) is landscape
-    assert VideoTransform(training=False, short_side=40, crop_size=32).fit_frames(
-        landscape, (360, 640)) is landscape
+    assert (
+        VideoTransform(training=False, short_side=40, crop_size=32).fit_frames(landscape, (360, 640))
+        is landscape
+    )
     with pytest.raises(ValueError, match="long_side"):
         VideoTransform(training=False, short_side=40, crop_size=32, long_side=30)
 
@@ -175,8 +207,9 @@ def test_multi_scale_crop_resized_then_randomly_cropped():
     """PaddleVideo v1.5 TSM: multi-scale crop -> resize to 48 -> random 32 crop -> flip."""
     frames = np.full((2, 40, 60, 3), 100, np.uint8)
     frames[:, :, :30] = 200
-    transform = VideoTransform(training=True, short_side=40, crop_size=32, multi_scale=True,
-                               multi_scale_resize=48, flip=False)
+    transform = VideoTransform(
+        training=True, short_side=40, crop_size=32, multi_scale=True, multi_scale_resize=48, flip=False
+    )
     video = transform(frames, np.random.default_rng(0))
     assert video.shape == (1, 2, 3, 32, 32)
     values = set(np.unique(_denormalize(video)))
@@ -187,15 +220,18 @@ def test_multi_scale_crop_resized_then_randomly_cropped():
         VideoTransform(training=True, crop_size=224, multi_scale=True, multi_scale_resize=200)
 
 
-@pytest.mark.parametrize("positions,frames,seg_num,seglen,expected", [
-    # PaddleVideo v1.5: segments of int(N / seg) frames, snippet (len - seglen) // 2 in
-    ("paddle-v1.5", 300, 8, 1, [18, 55, 92, 129, 166, 203, 240, 277]),
-    ("paddle-v1.5", 100, 3, 5, [14, 15, 16, 17, 18, 47, 48, 49, 50, 51, 80, 81, 82, 83, 84]),
-    ("paddle-v1.5", 10, 3, 5, [0, 1, 2, 3, 4, 3, 4, 5, 6, 7, 6, 7, 8, 9, 0]),
-    ("paddle-v1.5", 2, 3, 1, [0, 1, 0]),
-    # MMAction2 / MIT / PaddleVideo 2.x: int(tick / 2 + i * tick), tick = (N - seglen + 1) / seg
-    ("tsn", 300, 8, 1, [18, 56, 93, 131, 168, 206, 243, 281]),
-    ("tsn", 10, 4, 1, [1, 3, 6, 8]),
-])
+@pytest.mark.parametrize(
+    "positions,frames,seg_num,seglen,expected",
+    [
+        # PaddleVideo v1.5: segments of int(N / seg) frames, snippet (len - seglen) // 2 in
+        ("paddle-v1.5", 300, 8, 1, [18, 55, 92, 129, 166, 203, 240, 277]),
+        ("paddle-v1.5", 100, 3, 5, [14, 15, 16, 17, 18, 47, 48, 49, 50, 51, 80, 81, 82, 83, 84]),
+        ("paddle-v1.5", 10, 3, 5, [0, 1, 2, 3, 4, 3, 4, 5, 6, 7, 6, 7, 8, 9, 0]),
+        ("paddle-v1.5", 2, 3, 1, [0, 1, 0]),
+        # MMAction2 / MIT / PaddleVideo 2.x: int(tick / 2 + i * tick), tick = (N - seglen + 1) / seg
+        ("tsn", 300, 8, 1, [18, 56, 93, 131, 168, 206, 243, 281]),
+        ("tsn", 10, 4, 1, [1, 3, 6, 8]),
+    ],
+)
 def test_reference_segment_positions(positions, frames, seg_num, seglen, expected):
     assert reference_segment_indices(frames, seg_num, seglen, positions).tolist() == expected

@@ -1,11 +1,11 @@
 """Video reader (exact frames, failures) and frame-index sampling."""
+
 import av
 import numpy as np
 import pytest
 
 from videozoo.data.synth_kinetics import encode_video, motion_video
-from videozoo.data.video import (VideoReadError, VideoReader, clip_indices, segment_indices,
-                                 short_side_size)
+from videozoo.data.video import VideoReader, VideoReadError, clip_indices, segment_indices, short_side_size
 
 NUM_FRAMES = 40
 
@@ -89,8 +89,7 @@ def test_clip_indices_wrap_follows_paddle_v15_test_clips():
             assert idx[k].tolist() == [(start + i * 8) % num_frames for i in range(8)]
     late = clip_indices(95, 8, 8, 10, False, positions="wrap")[9]
     assert late[0] == 85 and late[2] == 6  # 85 + 16 = 101 wraps to 6
-    assert (clip_indices(95, 8, 8, 10, False, positions="wrap")
-            != clip_indices(95, 8, 8, 10, False)).any()
+    assert (clip_indices(95, 8, 8, 10, False, positions="wrap") != clip_indices(95, 8, 8, 10, False)).any()
 
 
 def test_clip_indices_spread_follows_mmaction2_test_clips():
@@ -99,7 +98,7 @@ def test_clip_indices_spread_follows_mmaction2_test_clips():
     idx = clip_indices(300, 32, 2, 10, False, positions="spread")
     max_offset = 300 - (31 * 2 + 1)
     assert idx[:, 0].tolist() == [int(np.round(k * max_offset / 9)) for k in range(10)]
-    assert idx[0, 0] == 0 and idx[-1, -1] == 299          # first frame and last frame used
+    assert idx[0, 0] == 0 and idx[-1, -1] == 299  # first frame and last frame used
     assert (np.diff(idx, axis=1) == 2).all()
     assert clip_indices(300, 32, 2, 1, False, positions="spread")[0, 0] == max_offset // 2
     short = clip_indices(40, 32, 2, 3, False, positions="spread")
@@ -112,8 +111,10 @@ def test_clip_positions_reach_the_dataset_and_are_checked():
 
     cfg = {**DEFAULTS, "sampling": "dense", "test_clip_positions": "wrap"}
     clips = KineticsClips([], cfg, training=False, seed=0)
-    assert (clips.frame_indices(95, np.random.default_rng(0))
-            == clip_indices(95, 8, 8, 10, False, positions="wrap")).all()
+    assert (
+        clips.frame_indices(95, np.random.default_rng(0))
+        == clip_indices(95, 8, 8, 10, False, positions="wrap")
+    ).all()
     with pytest.raises(ConfigError, match="test_clip_positions"):
         KineticsClips([], {**cfg, "test_clip_positions": "random"}, training=False, seed=0)
     with pytest.raises(ValueError, match="clip positions"):
@@ -126,8 +127,13 @@ def test_sampling_rejects_empty_video():
 
 
 # -- reading ----------------------------------------------------------------------------------
-CODECS = [("h264", ".mp4", None), ("h264", ".mp4", 6), ("h264", ".mkv", 6), ("mpeg4", ".avi", 6),
-          ("vp9", ".webm", 6)]
+CODECS = [
+    ("h264", ".mp4", None),
+    ("h264", ".mp4", 6),
+    ("h264", ".mkv", 6),
+    ("mpeg4", ".avi", 6),
+    ("vp9", ".webm", 6),
+]
 
 
 @pytest.mark.parametrize("codec,ext,gop", CODECS)
@@ -189,13 +195,16 @@ def _audio_only(path):
             container.mux(packet)
 
 
-@pytest.mark.parametrize("case,reason", [
-    ("zero", "empty file"),
-    ("truncated", "corrupt or truncated"),
-    ("garbage", "corrupt or truncated"),
-    ("audio", "no video stream"),
-    ("missing", "cannot open"),
-])
+@pytest.mark.parametrize(
+    "case,reason",
+    [
+        ("zero", "empty file"),
+        ("truncated", "corrupt or truncated"),
+        ("garbage", "corrupt or truncated"),
+        ("audio", "no video stream"),
+        ("missing", "cannot open"),
+    ],
+)
 def test_unreadable_files_raise_video_read_error(tmp_path, clip_frames, case, reason):
     path = tmp_path / f"{case}.mp4"
     if case == "zero":
@@ -241,8 +250,11 @@ def test_reads_feed_no_packet_twice_and_none_past_the_last_target(tmp_path, clip
     position = _decode_positions(path)
     rng = np.random.default_rng(2)
     for draw in range(8):
-        indices = (segment_indices(NUM_FRAMES, 8, 1, True, rng) if draw % 2
-                   else clip_indices(NUM_FRAMES, 4, 3, 1, True, rng)[0])
+        indices = (
+            segment_indices(NUM_FRAMES, 8, 1, True, rng)
+            if draw % 2
+            else clip_indices(NUM_FRAMES, 4, 3, 1, True, rng)[0]
+        )
         with _CountingReader(path) as reader:
             frames = reader.read(indices)
             assert (frames == reference[indices]).all()
@@ -250,7 +262,9 @@ def test_reads_feed_no_packet_twice_and_none_past_the_last_target(tmp_path, clip
             # Frames held back by the decoder are drained, not pushed out by later packets.
             assert max(reader.fed) == max(position[i] for i in indices.tolist())
         with _CountingReader(path) as reader:
-            assert reader.decode(indices) > 0 and max(reader.fed) == max(position[i] for i in indices.tolist())
+            assert reader.decode(indices) > 0 and max(reader.fed) == max(
+                position[i] for i in indices.tolist()
+            )
 
 
 def _non_reference_frames(path) -> list[int]:

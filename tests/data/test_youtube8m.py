@@ -1,4 +1,5 @@
 """YouTube-8M reader: record parsing, file handling, and the DataSource's order and coverage."""
+
 import csv
 import os
 import struct
@@ -40,10 +41,10 @@ def _write_dataset(root, videos_per_file=(5, 4, 3), prefix="train", start=0):
 
 
 def _source(root, split="train", training=True, batch_size=4, **kwargs):
-    data_cfg = {"root": str(root), "num_classes": NUM_CLASSES, "shuffle_buffer": 8,
-                **kwargs.pop("data", {})}
-    return y8m.build(data_cfg, split, training=training, batch_size=batch_size, seed=kwargs.pop("seed", 0),
-                     **kwargs)
+    data_cfg = {"root": str(root), "num_classes": NUM_CLASSES, "shuffle_buffer": 8, **kwargs.pop("data", {})}
+    return y8m.build(
+        data_cfg, split, training=training, batch_size=batch_size, seed=kwargs.pop("seed", 0), **kwargs
+    )
 
 
 def _ids(batches):
@@ -51,6 +52,7 @@ def _ids(batches):
 
 
 # ---- records
+
 
 def test_frame_example_round_trip_matches_protobuf():
     rgb, audio = _frames(7, 6)
@@ -88,8 +90,9 @@ def test_irregular_wire_encoding_falls_back_to_protobuf():
     audio_list = b"".join(prefix[records.AUDIO_SIZE] + row.tobytes() for row in audio)
     context = records.Features()
     context.feature["id"].bytes_list.value.append(b"pad")
-    lists = (records._wire_field(1, records._wire_field(1, b"rgb") + records._wire_field(2, rgb_list))
-             + records._wire_field(1, records._wire_field(1, b"audio") + records._wire_field(2, audio_list)))
+    lists = records._wire_field(
+        1, records._wire_field(1, b"rgb") + records._wire_field(2, rgb_list)
+    ) + records._wire_field(1, records._wire_field(1, b"audio") + records._wire_field(2, audio_list))
     record = records._wire_field(1, context.SerializeToString()) + records._wire_field(2, lists)
     example = records.parse_frame_example(record)
     assert np.array_equal(example.rgb, rgb) and np.array_equal(example.audio, audio)
@@ -109,7 +112,9 @@ def test_dequantize_official_formula():
     np.testing.assert_allclose(values, [-1.9921875, 2.0078125], rtol=0, atol=1e-6)  # spec values
     tensor = records.dequantize(torch.tensor([0, 255], dtype=torch.uint8))
     assert torch.allclose(tensor, torch.tensor([-1.9921875, 2.0078125]))
-    assert np.array_equal(records.quantize(records.dequantize(np.arange(256, dtype=np.uint8))), np.arange(256))
+    assert np.array_equal(
+        records.quantize(records.dequantize(np.arange(256, dtype=np.uint8))), np.arange(256)
+    )
 
 
 def test_record_level_and_bad_records():
@@ -126,8 +131,11 @@ def test_record_level_and_bad_records():
         records.parse_frame_example(message.SerializeToString())
     assert info.value.video_id == "noaudio"
     with pytest.raises(records.RecordError, match="'rgb' frames"):
-        records.parse_frame_example(records.encode_frame_example("short", [], rgb, audio).replace(
-            bytes(records._FRAME_PREFIX[records.RGB_SIZE]), b"\x0a\x85\x08\x0a\x82\x08\x0a\xff\x07", 1))
+        records.parse_frame_example(
+            records.encode_frame_example("short", [], rgb, audio).replace(
+                bytes(records._FRAME_PREFIX[records.RGB_SIZE]), b"\x0a\x85\x08\x0a\x82\x08\x0a\xff\x07", 1
+            )
+        )
 
 
 def test_video_level_shards_give_one_clear_error(tmp_path):
@@ -160,12 +168,16 @@ def test_vocabulary_names_and_fallback(tmp_path):
 
 # ---- the DataSource
 
+
 def test_batches_content(tmp_path):
     truth = _write_dataset(tmp_path)
-    batches = list(_source(tmp_path, "validate", training=False, batch_size=5,
-                           data={"validate_files": "train*.tfrecord"}).batches(0))
+    batches = list(
+        _source(
+            tmp_path, "validate", training=False, batch_size=5, data={"validate_files": "train*.tfrecord"}
+        ).batches(0)
+    )
     assert [len(b["ids"]) for b in batches] == [5, 5, 2]  # evaluation keeps the last partial batch
-    assert _ids(batches) == sorted(truth)                 # files and records in order
+    assert _ids(batches) == sorted(truth)  # files and records in order
     for batch in batches:
         for i, video_id in enumerate(batch["ids"]):
             labels, num_frames = truth[video_id]
@@ -185,8 +197,9 @@ def test_training_drops_last_partial_batch_and_counts_batches(tmp_path):
     train = _source(tmp_path, batch_size=5)
     assert [len(b["ids"]) for b in train.batches(0)] == [5, 5]
     assert train.num_batches(0) == 2
-    evaluation = _source(tmp_path, "validate", training=False, batch_size=5,
-                         data={"validate_files": "train*.tfrecord"})
+    evaluation = _source(
+        tmp_path, "validate", training=False, batch_size=5, data={"validate_files": "train*.tfrecord"}
+    )
     assert evaluation.num_batches(0) == 3
 
 
@@ -196,8 +209,15 @@ def test_every_record_exactly_once_across_ranks(tmp_path, files, world_size):
     truth = _write_dataset(tmp_path, files)
     ids = []
     for rank in range(world_size):
-        source = _source(tmp_path, "validate", training=False, batch_size=2, rank=rank,
-                         world_size=world_size, data={"validate_files": "train*.tfrecord"})
+        source = _source(
+            tmp_path,
+            "validate",
+            training=False,
+            batch_size=2,
+            rank=rank,
+            world_size=world_size,
+            data={"validate_files": "train*.tfrecord"},
+        )
         ids += _ids(source.batches(0))
     assert sorted(ids) == sorted(truth)
 
@@ -206,8 +226,9 @@ def test_workers_do_not_change_the_order(tmp_path):
     truth = _write_dataset(tmp_path, (7, 6, 5))
     for training in (True, False):
         serial = [b["ids"] for b in _source(tmp_path, "train", training, batch_size=3).batches(1)]
-        parallel = [b["ids"] for b in _source(tmp_path, "train", training, batch_size=3,
-                                               num_workers=2).batches(1)]
+        parallel = [
+            b["ids"] for b in _source(tmp_path, "train", training, batch_size=3, num_workers=2).batches(1)
+        ]
         assert serial == parallel
         ids = sum(serial, [])
         assert len(ids) == len(set(ids)) == (18 if training else len(truth))
@@ -249,8 +270,11 @@ def test_bad_records_are_skipped_and_reported(tmp_path, caplog):
     data[third + 40] ^= 0xFF
     shard1.write_bytes(bytes(data))
 
-    batches = list(_source(tmp_path, "validate", training=False, batch_size=3,
-                           data={"validate_files": "train*.tfrecord"}).batches(0))
+    batches = list(
+        _source(
+            tmp_path, "validate", training=False, batch_size=3, data={"validate_files": "train*.tfrecord"}
+        ).batches(0)
+    )
     ids = _ids(batches)
     skipped = [s for b in batches for s in b["skipped"]]
     # The flipped byte costs shard 1 its third record only: reading re-syncs after it.
@@ -272,8 +296,9 @@ def test_test_and_predict_splits_read_unlabeled_records(tmp_path):
         writer.write(records.encode_frame_example("t2", [99], rgb, audio))  # labels ignored here
     (batch,) = _source(tmp_path, "test", training=False).batches(0)
     assert batch["ids"] == ["t1", "t2"] and batch["labels"].sum() == 0 and batch["skipped"] == []
-    predict = y8m.build({"inputs": [str(tmp_path)], "num_classes": 5}, "predict", training=False,
-                        batch_size=8, seed=0)
+    predict = y8m.build(
+        {"inputs": [str(tmp_path)], "num_classes": 5}, "predict", training=False, batch_size=8, seed=0
+    )
     assert _ids(predict.batches(0)) == ["t1", "t2"]
     # In a labeled split, an unlabeled record is a data error.
     (batch,) = _source(tmp_path, "validate", training=False, data={"validate_files": "test*"}).batches(0)
@@ -291,6 +316,7 @@ def test_frame_counts_header_constant():
 
 # ---- damage and balance (issue: one flipped byte dropped the rest of the shard)
 
+
 def test_flipped_byte_in_a_long_shard_loses_one_video(tmp_path):
     truth = _write_dataset(tmp_path, (140,))
     path = tmp_path / "train0000.tfrecord"
@@ -300,8 +326,11 @@ def test_flipped_byte_in_a_long_shard_loses_one_video(tmp_path):
     data = bytearray(path.read_bytes())
     data[offsets[30] + 4] ^= 0x40  # inside the length of record 30: the framing is lost there
     path.write_bytes(bytes(data))
-    batches = list(_source(tmp_path, "validate", training=False, batch_size=16,
-                           data={"validate_files": "train*.tfrecord"}).batches(0))
+    batches = list(
+        _source(
+            tmp_path, "validate", training=False, batch_size=16, data={"validate_files": "train*.tfrecord"}
+        ).batches(0)
+    )
     assert len(_ids(batches)) == 139 and sorted(truth)[30] not in _ids(batches)
     skipped = [s for b in batches for s in b["skipped"]]
     assert len(skipped) == 1 and "bytes skipped" in skipped[0][2]
@@ -311,12 +340,19 @@ def test_shards_are_balanced_over_ranks_by_bytes(tmp_path):
     truth = _write_dataset(tmp_path, (40, 5, 5, 5, 5, 5, 5, 5, 5))  # one big shard, eight small
     seen, counts = [], []
     for rank in range(2):
-        source = _source(tmp_path, "validate", training=False, batch_size=4, rank=rank,
-                         world_size=2, data={"validate_files": "train*.tfrecord"})
+        source = _source(
+            tmp_path,
+            "validate",
+            training=False,
+            batch_size=4,
+            rank=rank,
+            world_size=2,
+            data={"validate_files": "train*.tfrecord"},
+        )
         ids = _ids(source.batches(0))
         seen += ids
         counts.append(len(ids))
         assert source.num_samples(0) == len(ids)
-    assert sorted(seen) == sorted(truth)          # every record exactly once
-    assert counts == [40, 40]                     # round-robin by file would give 65 / 15
+    assert sorted(seen) == sorted(truth)  # every record exactly once
+    assert counts == [40, 40]  # round-robin by file would give 65 / 15
     assert y8m.balanced_assignment([5, 1, 1, 1, 1, 1], 2) == [[0], [1, 2, 3, 4, 5]]

@@ -1,5 +1,6 @@
 """YouTube-8M fast paths give what the plain route gives: protobuf parsing of each record,
 then numpy padding, on shards with damage and with the other valid protobuf encodings."""
+
 import os
 import pickle
 
@@ -33,16 +34,21 @@ def _irregular_record(video_id, labels, rgb, audio):
     """Valid protobuf the fast path cannot take as a byte matrix: the feature lists come
     first, an unknown field sits between them, and one rgb frame's length is a padded varint."""
     prefix = records._FRAME_PREFIX_BYTES
-    rgb_list = b"".join((b"\x0a\x86\x88\x00" + prefix[records.RGB_SIZE][3:] if t == 0 else
-                         prefix[records.RGB_SIZE]) + row.tobytes() for t, row in enumerate(rgb))
+    rgb_list = b"".join(
+        (b"\x0a\x86\x88\x00" + prefix[records.RGB_SIZE][3:] if t == 0 else prefix[records.RGB_SIZE])
+        + row.tobytes()
+        for t, row in enumerate(rgb)
+    )
     audio_list = b"".join(prefix[records.AUDIO_SIZE] + row.tobytes() for row in audio)
     context = records.Features()
     context.feature["id"].bytes_list.value.append(video_id.encode())
     if labels is not None:
         context.feature["labels"].int64_list.value.extend(labels)
-    lists = (records._wire_field(1, records._wire_field(1, b"rgb") + records._wire_field(2, rgb_list))
-             + b"\x10\x07"  # field 2, varint 7: unknown to a FeatureLists, skipped by parsers
-             + records._wire_field(1, records._wire_field(1, b"audio") + records._wire_field(2, audio_list)))
+    lists = (
+        records._wire_field(1, records._wire_field(1, b"rgb") + records._wire_field(2, rgb_list))
+        + b"\x10\x07"  # field 2, varint 7: unknown to a FeatureLists, skipped by parsers
+        + records._wire_field(1, records._wire_field(1, b"audio") + records._wire_field(2, audio_list))
+    )
     return records._wire_field(2, lists) + records._wire_field(1, context.SerializeToString())
 
 
@@ -64,26 +70,41 @@ def _plain_parse(record, max_frames):
     rgb = [f.bytes_list.value[0] for f in lists["rgb"].feature[:max_frames]]
     audio = [f.bytes_list.value[0] for f in lists["audio"].feature[:max_frames]]
     count = min(len(rgb), len(audio))
-    return (video_id, labels, np.frombuffer(b"".join(rgb[:count]), np.uint8).reshape(count, -1),
-            np.frombuffer(b"".join(audio[:count]), np.uint8).reshape(count, -1))
+    return (
+        video_id,
+        labels,
+        np.frombuffer(b"".join(rgb[:count]), np.uint8).reshape(count, -1),
+        np.frombuffer(b"".join(audio[:count]), np.uint8).reshape(count, -1),
+    )
 
 
 def _plain_batches(paths, batch_size, max_frames):
     """Batches by the plain route: records in file order, protobuf parsing, numpy padding."""
-    examples = [_plain_parse(item, max_frames) for path in paths
-                for item in scan_records(path) if not isinstance(item, Damage)]
-    examples = [e for e in examples if len(e[2]) and e[1] is not None and all(0 <= l < NUM_CLASSES for l in e[1])]
+    examples = [
+        _plain_parse(item, max_frames)
+        for path in paths
+        for item in scan_records(path)
+        if not isinstance(item, Damage)
+    ]
+    examples = [
+        e
+        for e in examples
+        if len(e[2]) and e[1] is not None and all(0 <= label < NUM_CLASSES for label in e[1])
+    ]
     for start in range(0, len(examples), batch_size):
-        chunk = examples[start:start + batch_size]
+        chunk = examples[start : start + batch_size]
         length = max(len(rgb) for _, _, rgb, _ in chunk)
-        batch = {"ids": [], "rgb": np.zeros((len(chunk), length, 1024), np.uint8),
-                 "audio": np.zeros((len(chunk), length, 128), np.uint8),
-                 "mask": np.zeros((len(chunk), length), bool),
-                 "labels": np.zeros((len(chunk), NUM_CLASSES), np.float32)}
+        batch = {
+            "ids": [],
+            "rgb": np.zeros((len(chunk), length, 1024), np.uint8),
+            "audio": np.zeros((len(chunk), length, 128), np.uint8),
+            "mask": np.zeros((len(chunk), length), bool),
+            "labels": np.zeros((len(chunk), NUM_CLASSES), np.float32),
+        }
         for i, (video_id, labels, rgb, audio) in enumerate(chunk):
             batch["ids"].append(video_id)
-            batch["rgb"][i, :len(rgb)], batch["audio"][i, :len(rgb)] = rgb, audio
-            batch["mask"][i, :len(rgb)] = True
+            batch["rgb"][i, : len(rgb)], batch["audio"][i, : len(rgb)] = rgb, audio
+            batch["mask"][i, : len(rgb)] = True
             batch["labels"][i, labels] = 1.0
         yield batch
 
@@ -92,8 +113,9 @@ def _random_example(rng, index, max_len=9):
     frames = int(rng.integers(1, max_len))
     labels = sorted(set(rng.integers(0, NUM_CLASSES, int(rng.integers(0, 4))).tolist()))
     rgb = rng.integers(0, 256, (frames, records.RGB_SIZE), dtype=np.uint8)
-    audio = rng.integers(0, 256, (frames + int(rng.integers(-1, 2)) if frames > 1 else 1, records.AUDIO_SIZE),
-                         dtype=np.uint8)  # audio a frame shorter or longer at times
+    audio = rng.integers(
+        0, 256, (frames + int(rng.integers(-1, 2)) if frames > 1 else 1, records.AUDIO_SIZE), dtype=np.uint8
+    )  # audio a frame shorter or longer at times
     return f"vid{index:03d}", labels, rgb, audio
 
 
@@ -137,7 +159,7 @@ def test_scan_located_records_gives_file_offsets(tmp_path):
     data = path.read_bytes()
     located = list(scan_located_records(path))
     assert [bytes(record) for _, record in located] == payloads
-    assert [data[offset:offset + len(record)] for offset, record in located] == payloads
+    assert [data[offset : offset + len(record)] for offset, record in located] == payloads
 
 
 def test_map_file_is_shared_until_the_file_changes(tmp_path):
@@ -170,9 +192,9 @@ def _damaged_shards(root, rng):
         paths.append(path)
     offsets = [offset - 12 for offset, _ in scan_located_records(paths[1])]
     data = bytearray(open(paths[1], "rb").read())
-    data[offsets[2] + 100] ^= 0x01          # a data byte: that record's data CRC fails
-    data[offsets[5] + 3] ^= 0x10            # a length byte: the framing is lost until record 6
-    data[offsets[7]:offsets[7]] = b"garbage!" * 5  # bytes between records
+    data[offsets[2] + 100] ^= 0x01  # a data byte: that record's data CRC fails
+    data[offsets[5] + 3] ^= 0x10  # a length byte: the framing is lost until record 6
+    data[offsets[7] : offsets[7]] = b"garbage!" * 5  # bytes between records
     open(paths[1], "wb").write(bytes(data))
     os.truncate(paths[2], os.path.getsize(paths[2]) - 30)  # the last record cut short
     return paths
@@ -181,14 +203,25 @@ def _damaged_shards(root, rng):
 @pytest.mark.parametrize("workers", [0, 2])
 def test_batches_equal_the_plain_route_on_damaged_shards(tmp_path, workers):
     paths = _damaged_shards(tmp_path, np.random.default_rng(3))
-    source = y8m.build({"root": str(tmp_path), "validate_files": "train*.tfrecord",
-                        "num_classes": NUM_CLASSES}, "validate", training=False, batch_size=4,
-                       seed=0, num_workers=workers)
+    source = y8m.build(
+        {"root": str(tmp_path), "validate_files": "train*.tfrecord", "num_classes": NUM_CLASSES},
+        "validate",
+        training=False,
+        batch_size=4,
+        seed=0,
+        num_workers=workers,
+    )
     ours = list(source.batches(0))
-    got = [example for batch in ours for example in zip(batch["ids"], batch["rgb"], batch["audio"],
-                                                         batch["mask"], batch["labels"])]
-    expected = [example for batch in _plain_batches(paths, 4, 300)
-                for example in zip(batch["ids"], batch["rgb"], batch["audio"], batch["mask"], batch["labels"])]
+    got = [
+        example
+        for batch in ours
+        for example in zip(batch["ids"], batch["rgb"], batch["audio"], batch["mask"], batch["labels"])
+    ]
+    expected = [
+        example
+        for batch in _plain_batches(paths, 4, 300)
+        for example in zip(batch["ids"], batch["rgb"], batch["audio"], batch["mask"], batch["labels"])
+    ]
     assert [e[0] for e in got] == [e[0] for e in expected] and len(got) == 27 - 4
     for (_, rgb, audio, mask, labels), (_, rgb_e, audio_e, mask_e, labels_e) in zip(got, expected):
         length = int(mask_e.sum())
@@ -199,9 +232,16 @@ def test_batches_equal_the_plain_route_on_damaged_shards(tmp_path, workers):
     for batch in ours:  # padded to the batch's longest video, uint8 and bool as documented
         assert batch["rgb"].dtype == torch.uint8 and batch["mask"].dtype == torch.bool
         assert batch["rgb"].shape[1] == max((int(m.sum()) for m in batch["mask"]), default=0)
-    kinds = sorted(reason.split(" at byte")[0].split(":")[0] for batch in ours for _, _, reason in batch["skipped"])
-    assert kinds == ["data CRC mismatch", f"label {NUM_CLASSES + 3} outside the vocabulary (num_classes {NUM_CLASSES})",
-                     "length CRC mismatch", "length CRC mismatch", "truncated record"]
+    kinds = sorted(
+        reason.split(" at byte")[0].split(":")[0] for batch in ours for _, _, reason in batch["skipped"]
+    )
+    assert kinds == [
+        "data CRC mismatch",
+        f"label {NUM_CLASSES + 3} outside the vocabulary (num_classes {NUM_CLASSES})",
+        "length CRC mismatch",
+        "length CRC mismatch",
+        "truncated record",
+    ]
 
 
 def test_located_batches_survive_pickling(tmp_path):
@@ -211,14 +251,17 @@ def test_located_batches_survive_pickling(tmp_path):
         for index, encoder in enumerate(list(ENCODERS.values()) * 2):
             video_id, labels, rgb, audio = _random_example(rng, index)
             writer.write(encoder(video_id, None if index % 3 == 0 else labels, rgb, audio))
-    source = y8m.build({"root": str(tmp_path), "num_classes": NUM_CLASSES}, "test", training=False,
-                       batch_size=8, seed=0)
+    source = y8m.build(
+        {"root": str(tmp_path), "num_classes": NUM_CLASSES}, "test", training=False, batch_size=8, seed=0
+    )
     located = next(iter(y8m._BatchStream(source, 0, 0)))
     sent = pickle.loads(pickle.dumps(located))
     assert sent.files == located.files and sent.skipped == located.skipped
     for a, b in zip(sent.examples, located.examples):
         assert (a.video_id, a.num_frames) == (b.video_id, b.num_frames)
-        assert (a.labels is None) == (b.labels is None) and (a.labels is None or a.labels.tolist() == b.labels.tolist())
+        assert (a.labels is None) == (b.labels is None) and (
+            a.labels is None or a.labels.tolist() == b.labels.tolist()
+        )
         assert type(a.rgb) is type(b.rgb) and type(a.audio) is type(b.audio)
     for key, value in source.assemble(sent).items():
         other = source.assemble(located)[key]
@@ -231,7 +274,9 @@ def test_pinned_batches_equal_ordinary_ones():
     for index in range(3):
         video_id, labels, rgb, audio = _random_example(rng, index)
         count = min(len(rgb), len(audio))
-        examples.append(records.FrameExample(video_id, np.array(labels, np.int64), rgb[:count], audio[:count]))
+        examples.append(
+            records.FrameExample(video_id, np.array(labels, np.int64), rgb[:count], audio[:count])
+        )
     pinned = y8m.collate_examples(examples, NUM_CLASSES, pin_memory=True)
     plain = y8m.collate_examples(examples, NUM_CLASSES)
     for key in ("rgb", "audio", "mask", "labels"):

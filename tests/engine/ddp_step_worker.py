@@ -1,5 +1,6 @@
 """Launched by test_distributed.py under torchrun: one DDP training step on this rank's half
 of a fixed global batch; rank 0 saves the resulting parameters."""
+
 import sys
 
 import torch

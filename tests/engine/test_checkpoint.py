@@ -1,4 +1,5 @@
 """Atomic checkpoint writes, pruning, --resume auto and fine-tuning loads."""
+
 import os
 
 import pytest
@@ -54,8 +55,9 @@ def test_load_rejects_non_checkpoints_and_other_models(tmp_path):
 def test_load_weights_reinitialises_mismatched_classifier(tmp_path):
     torch.manual_seed(0)
     src = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 5))
-    path = ck.save_checkpoint({"format": ck.FORMAT, "model_name": "toy",
-                           "model": src.state_dict()}, tmp_path / "src.pt")
+    path = ck.save_checkpoint(
+        {"format": ck.FORMAT, "model_name": "toy", "model": src.state_dict()}, tmp_path / "src.pt"
+    )
     dst = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 3))
     fresh_head = dst[1].weight.clone()
     report = ck.load_weights(dst, path, "toy")

@@ -1,4 +1,5 @@
 """Distributed training and evaluation on 2 CPU processes (gloo) equal one process."""
+
 import json
 import socket
 import subprocess
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from ddp_support import OPT_CFG, global_batch, make_model, slice_batch
 from support import run_videozoo, sets, yt8m_overrides
+
 from videozoo.engine.distributed import DistContext
 from videozoo.engine.optim import build_optimizer
 from videozoo.engine.tasks import MultiLabelTask
@@ -27,8 +28,15 @@ def _free_port() -> int:
 
 
 def _torchrun(*args, nproc=2):
-    return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-            "--master_addr=127.0.0.1", f"--master_port={_free_port()}", *map(str, args)]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={nproc}",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
+        *map(str, args),
+    ]
 
 
 def _single_step(micro_batches):
@@ -41,8 +49,12 @@ def _single_step(micro_batches):
 
 def test_ddp_step_equals_single_process_step(tmp_path):
     out_file = tmp_path / "ddp.pt"
-    proc = subprocess.run(_torchrun(HERE / "ddp_step_worker.py", out_file, HERE.parent),
-                          capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        _torchrun(HERE / "ddp_step_worker.py", out_file, HERE.parent),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp_params = torch.load(out_file)
     single_params, out = _single_step([global_batch()])
@@ -68,17 +80,48 @@ def test_gradient_accumulation_equals_full_batch():
 def test_torchrun_training_and_distributed_eval_equal_single_process(yt8m_dir, tmp_path):
     over = sets(yt8m_overrides("nextvlad", ["train.valid_interval=0"]))
     run = tmp_path / "run"
-    proc = subprocess.run(_torchrun("-m", "videozoo", "train", "nextvlad", "--data", yt8m_dir,
-                                    "--output", run, "--epochs", 1, "--device", "cpu", *over),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        _torchrun(
+            "-m",
+            "videozoo",
+            "train",
+            "nextvlad",
+            "--data",
+            yt8m_dir,
+            "--output",
+            run,
+            "--epochs",
+            1,
+            "--device",
+            "cpu",
+            *over,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpts = sorted(run.glob("ckpt-*.pt"))
     assert len(ckpts) == 1  # rank 0 alone writes checkpoints
     weights = ckpts[0]
     run_videozoo("eval", "nextvlad", "--weights", weights, "--output", tmp_path / "one.json")
-    proc = subprocess.run(_torchrun("-m", "videozoo", "eval", "nextvlad", "--weights", weights,
-                                    "--device", "cpu", "--output", tmp_path / "two.json"),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        _torchrun(
+            "-m",
+            "videozoo",
+            "eval",
+            "nextvlad",
+            "--weights",
+            weights,
+            "--device",
+            "cpu",
+            "--output",
+            tmp_path / "two.json",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     one = json.loads((tmp_path / "one.json").read_text())
     two = json.loads((tmp_path / "two.json").read_text())

@@ -1,24 +1,32 @@
 """ONNX / TorchScript export of all seven models: parity on another batch size (and frame count
 for the feature models), no tracer warnings from TSM, and the `videozoo export` entry point."""
+
 import json
 import warnings
 
 import pytest
 import torch
-
 from support import FEATURE_MODELS, TINY_MODELS, tiny_kwargs
+
 from videozoo import registry
 from videozoo.engine import checkpoint as ck
-from videozoo.engine.export import (ExportError, cli_export, export_model, parity_batch,
-                                    parity_check, sidecar_path)
+from videozoo.engine.export import (
+    ExportError,
+    cli_export,
+    export_model,
+    parity_batch,
+    parity_check,
+    sidecar_path,
+)
 
 pytestmark = pytest.mark.slow  # exports every model to ONNX and TorchScript
 
 pytest.importorskip("onnxruntime")
 
-TINY = {name: tiny_kwargs(name, small_features=False,
-                          num_classes=10 if name in FEATURE_MODELS else 5)
-        for name in TINY_MODELS}
+TINY = {
+    name: tiny_kwargs(name, small_features=False, num_classes=10 if name in FEATURE_MODELS else 5)
+    for name in TINY_MODELS
+}
 FEATURE_FRAMES, VIDEO_SIZE = 12, 32
 # TSM is exported for a T other than its seg_num: the trace must take T from the example.
 VIDEO_FRAMES = {"tsm": 4}
@@ -82,8 +90,11 @@ def test_export_matches_eager_on_another_batch_shape(exported, name, fmt):
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_tsm_exports_without_tracer_warnings(exported, fmt):
     *_, caught = exported("tsm", fmt)
-    tracer = [f"{w.filename}:{w.lineno}: {w.message}" for w in caught
-              if issubclass(w.category, torch.jit.TracerWarning)]
+    tracer = [
+        f"{w.filename}:{w.lineno}: {w.message}"
+        for w in caught
+        if issubclass(w.category, torch.jit.TracerWarning)
+    ]
     assert tracer == []
 
 
@@ -103,8 +114,7 @@ def test_attention_cluster_output_follows_real_length_after_export(exported):
 def test_segment_count_models_refuse_dynamic_frames(tmp_path):
     model = tiny_model("tsm")
     with pytest.raises(ExportError, match="fixed frame count"):
-        export_model(model, example_batch("tsm", model), "onnx", tmp_path / "tsm.onnx",
-                     dynamic_frames=True)
+        export_model(model, example_batch("tsm", model), "onnx", tmp_path / "tsm.onnx", dynamic_frames=True)
     with pytest.raises(ExportError, match="unknown export format"):
         export_model(model, example_batch("tsm", model), "tflite", tmp_path / "tsm.tflite")
 
@@ -117,15 +127,20 @@ def _write_checkpoint(tmp_path, name, overrides):
     torch.manual_seed(1)
     model = build_model(cfg)
     class_names = [f"class_{i}" for i in range(cfg["model"]["num_classes"])]
-    state = {"format": ck.FORMAT, "model_name": name, "model": model.state_dict(),
-             "config": cfg, "class_names": class_names, "reason": "test"}
+    state = {
+        "format": ck.FORMAT,
+        "model_name": name,
+        "model": model.state_dict(),
+        "config": cfg,
+        "class_names": class_names,
+        "reason": "test",
+    }
     return ck.save_checkpoint(state, tmp_path / "run" / "best.pt"), class_names
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_cli_export_from_checkpoint(tmp_path, fmt, capsys):
-    weights, class_names = _write_checkpoint(
-        tmp_path, "attention_cluster", TINY["attention_cluster"])
+    weights, class_names = _write_checkpoint(tmp_path, "attention_cluster", TINY["attention_cluster"])
     result = cli_export("attention_cluster", weights, fmt=fmt)
 
     path = tmp_path / "run" / ("best.onnx" if fmt == "onnx" else "best.torchscript.pt")
@@ -147,12 +162,13 @@ def test_cli_export_runs_without_videozoo_from_sidecar(tmp_path):
     import onnxruntime
 
     weights, _ = _write_checkpoint(tmp_path, "attention_cluster", TINY["attention_cluster"])
-    result = cli_export("attention_cluster", weights, fmt="onnx",
-                        output=tmp_path / "out" / "model.onnx")
+    result = cli_export("attention_cluster", weights, fmt="onnx", output=tmp_path / "out" / "model.onnx")
     sidecar = json.loads(sidecar_path(result["path"]).read_text())
     sizes = {"batch": 1, "frames": 40}
-    feeds = {spec["name"]: np.ones([sizes.get(d, d) for d in spec["shape"]], dtype=spec["dtype"])
-             for spec in sidecar["inputs"]}
+    feeds = {
+        spec["name"]: np.ones([sizes.get(d, d) for d in spec["shape"]], dtype=spec["dtype"])
+        for spec in sidecar["inputs"]
+    }
     session = onnxruntime.InferenceSession(result["path"], providers=["CPUExecutionProvider"])
     (logits,) = session.run(None, feeds)
     assert logits.shape == (1, len(sidecar["class_names"]))

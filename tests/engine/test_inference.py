@@ -1,9 +1,10 @@
 """The inference fast path: Predictor scores equal the plain fp32 path's; decoding in-process."""
+
 import pytest
 import torch
+from support import KIN_CLASSES, kinetics_overrides
 
 import videozoo
-from support import KIN_CLASSES, kinetics_overrides
 from videozoo.config import build_config
 from videozoo.data import kinetics
 from videozoo.engine import checkpoint as ck
@@ -18,11 +19,12 @@ NAMES = [f"class{i}" for i in range(KIN_CLASSES)]
 @pytest.fixture(scope="module")
 def tiny_videos(tmp_path_factory):
     import numpy as np
+
     from videozoo.data.synth_kinetics import encode_video, motion_video
+
     folder = tmp_path_factory.mktemp("videos")
     rng = np.random.default_rng(0)
-    return [encode_video(folder / f"v{i}.mp4", motion_video(rng, 90.0 * i, 48, 20), gop=8)
-            for i in range(3)]
+    return [encode_video(folder / f"v{i}.mp4", motion_video(rng, 90.0 * i, 48, 20), gop=8) for i in range(3)]
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,15 @@ def plain_fp32_rows(checkpoint, videos):
     """The reference: the model as loaded (no folding, no channels_last), DataLoader decoding."""
     loaded = ck.load_model(checkpoint)
     loaded.config["train"]["num_workers"] = 0
-    return predict_rows(loaded.model, loaded.config, [str(v) for v in videos], NAMES,
-                        DistContext(), topk=KIN_CLASSES, batch_size=2)
+    return predict_rows(
+        loaded.model,
+        loaded.config,
+        [str(v) for v in videos],
+        NAMES,
+        DistContext(),
+        topk=KIN_CLASSES,
+        batch_size=2,
+    )
 
 
 def assert_same_scores(fast, plain):
@@ -58,8 +67,9 @@ def assert_same_scores(fast, plain):
         assert a["scores"] == pytest.approx(b["scores"], rel=1e-4, abs=2e-6)
 
 
-def test_predictor_matches_plain_fp32_and_keeps_its_decoding_threads(tsm_checkpoint, tiny_videos,
-                                                                     monkeypatch):
+def test_predictor_matches_plain_fp32_and_keeps_its_decoding_threads(
+    tsm_checkpoint, tiny_videos, monkeypatch
+):
     plain = plain_fp32_rows(tsm_checkpoint, tiny_videos)
 
     def no_dataloader(*args, **kwargs):
@@ -91,9 +101,9 @@ def test_compile_uses_static_shapes_and_the_persistent_cache(monkeypatch, tmp_pa
     monkeypatch.setenv("VIDEOZOO_HOME", str(tmp_path))
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     monkeypatch.setattr(torch, "compile", lambda model, **kw: calls.append(kw) or model)
-    plan = inference.prepare_inference(torch.nn.Linear(2, 2).eval(), torch.device("cpu"),
-                                       compile=True)
+    plan = inference.prepare_inference(torch.nn.Linear(2, 2).eval(), torch.device("cpu"), compile=True)
     assert plan.compiled and calls == [{"dynamic": False}]
     import os
+
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "inductor")
     assert (tmp_path / "inductor").is_dir()

@@ -1,4 +1,5 @@
 """Per-parameter-group rules and learning-rate schedules from config."""
+
 import copy
 
 import pytest
@@ -36,8 +37,9 @@ def test_decay_only_restricts_weight_decay_to_matching_names():
 
 def test_no_decay_keywords_and_lr_multiplier():
     model = Net()
-    cfg = _opt(lr=0.01, weight_decay=1e-4, no_decay=["norm", "classifier.bias"],
-               lr_mult={"classifier.bias": 2.0})
+    cfg = _opt(
+        lr=0.01, weight_decay=1e-4, no_decay=["norm", "classifier.bias"], lr_mult={"classifier.bias": 2.0}
+    )
     table = _lookup(param_groups(model, cfg), model)
     assert table["conv.weight"] == (1e-4, 0.01)
     assert table["bn.weight"][0] == 0 and table["bn.bias"][0] == 0  # "norm": BN parameters

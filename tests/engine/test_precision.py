@@ -1,4 +1,5 @@
 """Fast by default: train.amp / train.channels_last "auto", what auto picks, and --amp."""
+
 import logging
 
 import pytest
@@ -16,7 +17,7 @@ def test_amp_and_channels_last_default_to_auto_and_accept_booleans():
     train = build_config("nextvlad")["train"]
     assert train["amp"] == "auto" and train["channels_last"] == "auto"
     train = build_config("tsn", overrides=["train.amp=true", "train.channels_last=off"])["train"]
-    assert train["amp"] is True and train["channels_last"] is False   # YAML: off = false
+    assert train["amp"] is True and train["channels_last"] is False  # YAML: off = false
     with pytest.raises(ConfigError, match="'train.amp' expects true, false or auto"):
         build_config("nextvlad", overrides=["train.amp=fast"])
 
@@ -45,13 +46,15 @@ def test_native_bf16_names_the_hardware_fact():
 
 def test_channels_last_auto_is_on_for_conv_models_only():
     assert resolve_channels_last("auto", create_model("tsn", depth=18, num_classes=3))
-    assert not resolve_channels_last("auto", create_model("nextvlad", num_classes=3,
-                                                          cluster_size=4, hidden_size=8))
+    assert not resolve_channels_last(
+        "auto", create_model("nextvlad", num_classes=3, cluster_size=4, hidden_size=8)
+    )
     assert resolve_channels_last(True, torch.nn.Linear(2, 2))
 
 
-@pytest.mark.parametrize("argv,value", [([], None), (["--amp"], "on"), (["--amp", "off"], "off"),
-                                        (["--amp", "auto"], "auto")])
+@pytest.mark.parametrize(
+    "argv,value", [([], None), (["--amp"], "on"), (["--amp", "off"], "off"), (["--amp", "auto"], "auto")]
+)
 def test_train_amp_flag(argv, value):
     args = build_parser().parse_args(["train", "nextvlad", *argv])
     assert args.amp == value
@@ -59,27 +62,37 @@ def test_train_amp_flag(argv, value):
 
 def test_training_logs_the_amp_choice_once(yt8m_dir, tmp_path, caplog):
     from support import yt8m_overrides
+
     from videozoo.engine.train import train
-    cfg = build_config("attention_cluster", overrides=yt8m_overrides("attention_cluster", [
-        "train.epochs=1", "train.valid_interval=0", f"data.root={yt8m_dir}"]))
+
+    cfg = build_config(
+        "attention_cluster",
+        overrides=yt8m_overrides(
+            "attention_cluster", ["train.epochs=1", "train.valid_interval=0", f"data.root={yt8m_dir}"]
+        ),
+    )
     with caplog.at_level(logging.INFO, logger="videozoo"):
         train(cfg, output_dir=tmp_path, device="cpu")
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mixed precision")]
     assert len(lines) == 1 and "train.amp=auto" in lines[0]
 
 
-@pytest.mark.parametrize("flags,native,word", [
-    ({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}, True, "AMX"),
-    ({"avx2", "avx512f", "avx512_bf16"}, False, "AVX512-BF16 but no AMX"),
-    ({"avx2", "fma"}, False, "no AMX"),
-])
+@pytest.mark.parametrize(
+    "flags,native,word",
+    [
+        ({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}, True, "AMX"),
+        ({"avx2", "avx512f", "avx512_bf16"}, False, "AVX512-BF16 but no AMX"),
+        ({"avx2", "fma"}, False, "no AMX"),
+    ],
+)
 def test_cpu_bf16_only_with_amx(flags, native, word):
     decided, reason = precision.cpu_bf16_decision(flags)
     assert decided is native and word in reason
 
 
-@pytest.mark.parametrize("flags,expected", [({"avx512_bf16", "amx_bf16"}, True),
-                                            ({"avx512_bf16"}, False), ({"avx2"}, False)])
+@pytest.mark.parametrize(
+    "flags,expected", [({"avx512_bf16", "amx_bf16"}, True), ({"avx512_bf16"}, False), ({"avx2"}, False)]
+)
 def test_amp_auto_reads_the_cpu_flags(monkeypatch, flags, expected):
     monkeypatch.setattr(precision, "_cpu_flags", lambda: set(flags))
     precision.native_bf16.cache_clear()
@@ -105,8 +118,6 @@ def test_resolve_precision_explicit_values():
 @pytest.mark.parametrize("command", ["eval", "predict", "embed"])
 def test_precision_flag_on_inference_commands(command):
     extra = {"eval": [], "predict": ["x.mp4"], "embed": ["x.mp4", "--output", "o"]}[command]
-    args = build_parser().parse_args([command, "tsm", *extra, "--weights", "w.pt",
-                                      "--precision", "bf16"])
+    args = build_parser().parse_args([command, "tsm", *extra, "--weights", "w.pt", "--precision", "bf16"])
     assert args.precision == "bf16"
-    assert build_parser().parse_args([command, "tsm", *extra, "--weights", "w.pt"]).precision \
-        is None
+    assert build_parser().parse_args([command, "tsm", *extra, "--weights", "w.pt"]).precision is None

@@ -1,4 +1,5 @@
 """Never lose a run: SIGKILL + --resume auto is exact, SIGTERM checkpoints, NaN guard, fine-tune."""
+
 import os
 import signal
 import subprocess
@@ -7,8 +8,8 @@ import time
 
 import pytest
 import torch
-
 from support import run_videozoo, sets, yt8m_overrides
+
 from videozoo.config import build_config
 from videozoo.engine import checkpoint as ck
 from videozoo.engine import train as train_mod
@@ -21,14 +22,38 @@ MODEL = "attention_cluster"
 
 
 def _overrides(extra=()):
-    return yt8m_overrides(MODEL, ["train.batch_size=8", "train.valid_interval=0",
-                                  "train.save_every_steps=2", "train.keep_checkpoints=50",
-                                  "train.optimizer.lr=3e-3", *extra])
+    return yt8m_overrides(
+        MODEL,
+        [
+            "train.batch_size=8",
+            "train.valid_interval=0",
+            "train.save_every_steps=2",
+            "train.keep_checkpoints=50",
+            "train.optimizer.lr=3e-3",
+            *extra,
+        ],
+    )
 
 
 def _train_cmd(data, out, extra=()):
-    return [sys.executable, "-m", "videozoo", "train", MODEL, "--data", str(data), "--output",
-            str(out), "--epochs", "2", "--seed", "3", "--device", "cpu", *sets(_overrides(extra))]
+    return [
+        sys.executable,
+        "-m",
+        "videozoo",
+        "train",
+        MODEL,
+        "--data",
+        str(data),
+        "--output",
+        str(out),
+        "--epochs",
+        "2",
+        "--seed",
+        "3",
+        "--device",
+        "cpu",
+        *sets(_overrides(extra)),
+    ]
 
 
 def _final_params(run_dir):
@@ -41,8 +66,9 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(yt8m_dir, tmp_p
     subprocess.run(_train_cmd(yt8m_dir, full_dir), check=True, capture_output=True, timeout=600)
     expected, expected_ckpt = _final_params(full_dir)
 
-    proc = subprocess.Popen(_train_cmd(yt8m_dir, cut_dir), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _train_cmd(yt8m_dir, cut_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     target = ck.checkpoint_path(cut_dir, 4)  # mid first epoch (about 24 steps per epoch)
     deadline = time.time() + 300
     while not target.exists() and proc.poll() is None and time.time() < deadline:
@@ -53,8 +79,9 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(yt8m_dir, tmp_p
     killed_at = ck.list_checkpoints(cut_dir)[-1]
     assert ck.read_checkpoint(killed_at)["progress"]["step_in_epoch"] > 0  # really mid-epoch
 
-    subprocess.run(_train_cmd(yt8m_dir, cut_dir) + ["--resume", "auto"], check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        _train_cmd(yt8m_dir, cut_dir) + ["--resume", "auto"], check=True, capture_output=True, timeout=600
+    )
     resumed, resumed_ckpt = _final_params(cut_dir)
     assert resumed_ckpt.name == expected_ckpt.name
     for name, value in expected.items():
@@ -63,8 +90,9 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(yt8m_dir, tmp_p
 
 def test_sigterm_saves_a_checkpoint_and_exits_with_the_interrupted_code(yt8m_dir, tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen(_train_cmd(yt8m_dir, out), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _train_cmd(yt8m_dir, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     first = ck.checkpoint_path(out, 2)
     deadline = time.time() + 300
     while not first.exists() and proc.poll() is None and time.time() < deadline:
@@ -99,9 +127,11 @@ def test_nan_losses_skip_steps_then_stop_naming_last_checkpoint(yt8m_dir, tmp_pa
         return holder["model"]
 
     monkeypatch.setattr(train_mod, "build_model", build)
-    cfg = build_config(MODEL, overrides=_overrides(["train.max_bad_steps=3",
-                                                    "train.save_every_steps=0"])
-                       + [f"data.root={yt8m_dir}", "train.epochs=1"])
+    cfg = build_config(
+        MODEL,
+        overrides=_overrides(["train.max_bad_steps=3", "train.save_every_steps=0"])
+        + [f"data.root={yt8m_dir}", "train.epochs=1"],
+    )
     train_mod.train(cfg, output_dir=tmp_path / "ok", device="cpu")
     good = ck.list_checkpoints(tmp_path / "ok")[-1]
     before = {k: v.clone() for k, v in holder["model"].state_dict().items()}
@@ -123,18 +153,47 @@ def test_nan_losses_skip_steps_then_stop_naming_last_checkpoint(yt8m_dir, tmp_pa
 
 def test_finetune_with_other_class_count_and_clear_errors(yt8m_dir, tmp_path):
     src = tmp_path / "src"
-    run_videozoo("train", MODEL, "--data", yt8m_dir, "--output", src, "--epochs", 1,
-                 *sets(_overrides()))
+    run_videozoo("train", MODEL, "--data", yt8m_dir, "--output", src, "--epochs", 1, *sets(_overrides()))
     weights = ck.list_checkpoints(src)[-1]
-    proc = run_videozoo("train", MODEL, "--data", yt8m_dir, "--output", tmp_path / "ft",
-                        "--epochs", 1, "--weights", weights,
-                        *sets(_overrides(["model.num_classes=12"])))
+    proc = run_videozoo(
+        "train",
+        MODEL,
+        "--data",
+        yt8m_dir,
+        "--output",
+        tmp_path / "ft",
+        "--epochs",
+        1,
+        "--weights",
+        weights,
+        *sets(_overrides(["model.num_classes=12"])),
+    )
     assert "shape-mismatched (re-initialised)" in proc.stderr and "classifier" in proc.stderr
     junk = tmp_path / "junk.pt"
     junk.write_bytes(os.urandom(100))
-    proc = run_videozoo("train", MODEL, "--data", yt8m_dir, "--output", tmp_path / "x",
-                        "--weights", junk, *sets(_overrides()), check=False)
+    proc = run_videozoo(
+        "train",
+        MODEL,
+        "--data",
+        yt8m_dir,
+        "--output",
+        tmp_path / "x",
+        "--weights",
+        junk,
+        *sets(_overrides()),
+        check=False,
+    )
     assert proc.returncode == 2 and "not a readable PyTorch file" in proc.stderr
-    proc = run_videozoo("train", "nextvlad", "--data", yt8m_dir, "--output", tmp_path / "y",
-                        "--weights", weights, *sets(yt8m_overrides("nextvlad")), check=False)
+    proc = run_videozoo(
+        "train",
+        "nextvlad",
+        "--data",
+        yt8m_dir,
+        "--output",
+        tmp_path / "y",
+        "--weights",
+        weights,
+        *sets(yt8m_overrides("nextvlad")),
+        check=False,
+    )
     assert proc.returncode == 2 and "'attention_cluster' checkpoint, not 'nextvlad'" in proc.stderr

@@ -1,6 +1,6 @@
 """Fixtures of the extract tests: the test videos and one extraction of them, made once."""
-import pytest
 
+import pytest
 from extract_support import FAST, LABELS, MAX_SECONDS, TONES, write_video
 
 

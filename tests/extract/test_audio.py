@@ -1,7 +1,8 @@
 """Audio: log-mel per second, and the has_audio flag."""
-import numpy as np
 
+import numpy as np
 from extract_support import TONES
+
 from videozoo.data.youtube8m_records import AUDIO_SIZE
 from videozoo.extract import log_mel_per_second, mel_filterbank, quantize_features
 from videozoo.extract.audio import AUDIO_LOG_MEL_SCALE, LOG_MEL_OFFSET, audio_record_features
@@ -10,14 +11,14 @@ from videozoo.extract.audio import AUDIO_LOG_MEL_SCALE, LOG_MEL_OFFSET, audio_re
 def test_mel_filterbank_has_no_empty_band():
     bank = mel_filterbank()
     assert bank.shape == (513, 128) and (bank.max(0) > 0).all()
-    silence = log_mel_per_second(np.zeros(100, np.float32), 2)     # shorter than 2 s: padded
+    silence = log_mel_per_second(np.zeros(100, np.float32), 2)  # shorter than 2 s: padded
     assert silence.shape == (2, 128) and np.allclose(silence, np.log(0.01))
 
 
 def test_a_rising_tone_moves_up_the_mel_bands(videos):
     audio, has_audio = audio_record_features(videos / "tone.mp4", len(TONES) + 2)
     assert has_audio and audio.shape == (len(TONES) + 2, AUDIO_SIZE) and audio.dtype == np.uint8
-    tone = audio[:len(TONES)]
+    tone = audio[: len(TONES)]
     assert len(np.unique(tone, axis=0)) == len(TONES)
     assert np.all(np.diff(tone.argmax(1).astype(int)) > 0)
     # Past the end of the sound track: silence.

@@ -1,22 +1,26 @@
 """One frame per second, and the ResNet trunk that turns frames into features."""
+
 import numpy as np
 import pytest
 import torch
-
 from extract_support import second_colour
+
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from videozoo.errors import ConfigError, DataError, DataNotFoundError
 from videozoo.extract import FrameFeatureExtractor
 from videozoo.extract.frames import frame_times, read_rgb_per_second
 
 
-@pytest.mark.parametrize("num_frames, fps, max_seconds, expected", [
-    (24, 8.0, 10, [0, 8, 16]),            # exactly 3 s: 3 frames
-    (26, 8.0, 10, [0, 8, 16, 24]),        # 3.25 s: the 4th second has started
-    (90, 29.97, 10, [0, 29, 59, 89]),     # 3.003 s at NTSC rate
-    (240, 8.0, 4, [0, 8, 16, 24]),        # capped by max_seconds
-    (1, 25.0, 10, [0]),                   # a single frame
-])
+@pytest.mark.parametrize(
+    "num_frames, fps, max_seconds, expected",
+    [
+        (24, 8.0, 10, [0, 8, 16]),  # exactly 3 s: 3 frames
+        (26, 8.0, 10, [0, 8, 16, 24]),  # 3.25 s: the 4th second has started
+        (90, 29.97, 10, [0, 29, 59, 89]),  # 3.003 s at NTSC rate
+        (240, 8.0, 4, [0, 8, 16, 24]),  # capped by max_seconds
+        (1, 25.0, 10, [0]),  # a single frame
+    ],
+)
 def test_frame_times(num_frames, fps, max_seconds, expected):
     assert frame_times(num_frames, fps, max_seconds).tolist() == expected
 
@@ -35,8 +39,9 @@ def test_trunk_features_shape_normalisation_and_batching():
     one_by_one = FrameFeatureExtractor(depth=18, device="cpu", batch_size=1)
     features = one_by_one(frames)
     assert features.shape == (5, 512) and features.dtype == np.float32
-    np.testing.assert_allclose(FrameFeatureExtractor(depth=18, device="cpu", batch_size=32)(frames),
-                               features, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        FrameFeatureExtractor(depth=18, device="cpu", batch_size=32)(frames), features, rtol=1e-4, atol=1e-5
+    )
     # The trunk sees ImageNet-normalised frames, channels first: (x - 255 mean) / (255 std).
     seen = []
     one_by_one.trunk.register_forward_pre_hook(lambda module, args: seen.append(args[0]))

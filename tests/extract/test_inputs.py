@@ -1,4 +1,5 @@
 """Which files `extract` takes, the ids it gives them, and the labels CSV."""
+
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,18 @@ def test_find_videos_searches_folders_takes_named_files_and_globs(tmp_path):
     folder = tmp_path / "in"
     for name in ("b.mp4", "Z.MKV", "notes.txt", "sub/c.webm", "sub/deeper/d.avi", "e.mov"):
         touch(folder / name)
-    named = touch(tmp_path / "clip.dat")              # named explicitly: taken whatever its type
+    named = touch(tmp_path / "clip.dat")  # named explicitly: taken whatever its type
     found = find_videos([str(folder), str(named), str(folder / "b.mp4"), str(folder / "*.mov")])
     relative = [p.relative_to(tmp_path).as_posix() for p in found]
     # A folder's videos sorted by path, then the other inputs in order; b.mp4 only once.
-    assert relative == ["in/Z.MKV", "in/b.mp4", "in/e.mov", "in/sub/c.webm", "in/sub/deeper/d.avi",
-                        "clip.dat"]
+    assert relative == [
+        "in/Z.MKV",
+        "in/b.mp4",
+        "in/e.mov",
+        "in/sub/c.webm",
+        "in/sub/deeper/d.avi",
+        "clip.dat",
+    ]
 
 
 def test_find_videos_errors_name_the_input(tmp_path):
@@ -45,10 +52,13 @@ def test_labels_csv_header_paths_and_empty_labels(tmp_path):
     assert read_labels_csv(str(path)) == {"a": [3, 17], "b": [4], "c": [], "d": []}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("a,1\nb,x;2\n", r"line 2: labels must be integers"),
-    ("a,1;-3\n", r"line 1: negative class index"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a,1\nb,x;2\n", r"line 2: labels must be integers"),
+        ("a,1;-3\n", r"line 1: negative class index"),
+    ],
+)
 def test_bad_labels_csv_names_file_and_line(tmp_path, text, message):
     path = tmp_path / "labels.csv"
     path.write_text(text)

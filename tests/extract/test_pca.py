@@ -1,4 +1,5 @@
 """PCA fitting, whitening, pca.npz, and the checks that keep one extractor per feature set."""
+
 import numpy as np
 import pytest
 
@@ -37,7 +38,7 @@ def test_pca_file_round_trip_and_bad_files(tmp_path):
     pca, _ = fitted_pca(extractor="resnet18 random init (seed 0)")
     path = tmp_path / "pca.npz"
     pca.save(path)
-    assert [p.name for p in tmp_path.iterdir()] == ["pca.npz"]     # no temporary left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["pca.npz"]  # no temporary left behind
     loaded = PCA.load(path)
     for key in ("mean", "components", "eigenvalues"):
         np.testing.assert_array_equal(getattr(loaded, key), getattr(pca, key))
@@ -48,8 +49,14 @@ def test_pca_file_round_trip_and_bad_files(tmp_path):
         PCA.load(junk)
     # An npz holding a pickled object is refused: loading never runs code from the file.
     pickled = tmp_path / "pickled.npz"
-    np.savez(pickled, mean=np.array([object()], dtype=object), components=pca.components,
-             eigenvalues=pca.eigenvalues, num_frames=1, extractor="")
+    np.savez(
+        pickled,
+        mean=np.array([object()], dtype=object),
+        components=pca.components,
+        eigenvalues=pca.eigenvalues,
+        num_frames=1,
+        extractor="",
+    )
     with pytest.raises(DataError, match="pickled.npz: not a PCA file"):
         PCA.load(pickled)
 

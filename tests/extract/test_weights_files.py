@@ -1,4 +1,5 @@
 """The YouTube-8M extractor's files come by path, by weights-table tag, or from the cache."""
+
 from videozoo.extract.weights_files import TAGS, resolve_file
 from videozoo.zoo import hub, table
 
@@ -15,11 +16,11 @@ def test_a_tag_is_fetched_through_the_mirror_and_then_found_in_the_cache(tmp_pat
     (mirror / published).write_bytes(b"not really a tgz, but a file of that name")
     monkeypatch.setenv("VIDEOZOO_HOME", str(home))
     monkeypatch.setenv("VIDEOZOO_MIRROR", str(mirror))
-    assert resolve_file("pca", None) is None          # nothing cached yet, nothing downloaded
+    assert resolve_file("pca", None) is None  # nothing cached yet, nothing downloaded
     fetched = resolve_file("pca", "yt8m_pca.google")
     assert fetched == hub.cached_file("yt8m_pca.google")
     assert fetched.read_bytes() == (mirror / published).read_bytes()
-    assert resolve_file("pca", None) == fetched       # later runs find it without the tag
+    assert resolve_file("pca", None) == fetched  # later runs find it without the tag
 
 
 def test_a_path_is_taken_as_given(tmp_path):

@@ -1,6 +1,7 @@
 """``--features youtube8m``: GraphDef reader, Inception-v3 from the graph and from pytorch-fid's
 state dict, TF1 resize, Google's PCA and quantisation, the starter extractor's frame choice,
 and whole runs on real encoded videos (fixtures in the published layouts, tests/yt8m_support)."""
+
 import numpy as np
 import pytest
 import torch
@@ -29,8 +30,13 @@ def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("yt8m")
     state = write_graphdef(folder / "inception-2015-12-05.tgz", WIDTH, tgz=True)
     pca = write_pca_tgz(folder / "yt8m_pca.tgz", pool3_width(WIDTH))
-    return {"folder": folder, "state": state, "pca": pca,
-            "inception": folder / "inception-2015-12-05.tgz", "pca_file": folder / "yt8m_pca.tgz"}
+    return {
+        "folder": folder,
+        "state": state,
+        "pca": pca,
+        "inception": folder / "inception-2015-12-05.tgz",
+        "pca_file": folder / "yt8m_pca.tgz",
+    }
 
 
 def test_graphdef_reader_gives_const_tensors_and_attrs():
@@ -38,8 +44,9 @@ def test_graphdef_reader_gives_const_tensors_and_attrs():
     nodes = read_graphdef(graphdef_bytes(state))
     weight = nodes["mixed_4/tower/conv_1/conv2d_params"].value
     assert weight.shape == (1, 7, WIDTH, WIDTH)  # [kh, kw, in, out] as TF stores it
-    np.testing.assert_array_equal(weight, state["Mixed_6b.branch7x7_2.conv.weight"]
-                                  .permute(2, 3, 1, 0).numpy())
+    np.testing.assert_array_equal(
+        weight, state["Mixed_6b.branch7x7_2.conv.weight"].permute(2, 3, 1, 0).numpy()
+    )
     assert nodes["conv/Conv2D"].attrs["strides"] == [1, 2, 2, 1]
     assert nodes["conv/Conv2D"].attrs["padding"] == b"VALID"
     assert nodes["conv/batchnorm"].attrs["scale_after_normalization"] is True
@@ -57,7 +64,8 @@ def test_graph_and_pt_inception_state_dict_give_the_same_network():
     assert a.shape == (2, pool3_width(WIDTH)) and torch.equal(a, b)
     # the structure pytorch-fid uses for the 2015 graph loads the same keys
     assert set(from_pth.state_dict()) - set(state) <= {
-        k for k in from_pth.state_dict() if k.endswith("num_batches_tracked")}
+        k for k in from_pth.state_dict() if k.endswith("num_batches_tracked")
+    }
 
 
 def test_truncated_or_foreign_graph_is_one_line(tmp_path):
@@ -80,8 +88,8 @@ def test_tf1_resize_has_no_half_pixel_centres():
     image = torch.arange(4, dtype=torch.float32).view(1, 1, 4, 1)  # one row: 0 1 2 3
     out = inception.tf1_resize_bilinear(image, 1, 8)[0, 0, :, 0]
     # source x = dest * 4/8: 0, .5, 1, ... 3, 3.5 -> the last neighbour is clamped
-    np.testing.assert_allclose(out.numpy(), [0, .5, 1, 1.5, 2, 2.5, 3, 3])
-    down = inception.tf1_resize_bilinear(torch.arange(6.).view(1, 1, 6, 1), 1, 4)[0, 0, :, 0]
+    np.testing.assert_allclose(out.numpy(), [0, 0.5, 1, 1.5, 2, 2.5, 3, 3])
+    down = inception.tf1_resize_bilinear(torch.arange(6.0).view(1, 1, 6, 1), 1, 4)[0, 0, :, 0]
     np.testing.assert_allclose(down.numpy(), [0, 1.5, 3, 4.5])  # x = 0, 1.5, 3, 4.5
 
 
@@ -134,10 +142,14 @@ def test_a_video_longer_than_300_s_gives_300_frames(tmp_path):
 def test_extract_youtube8m_on_real_videos(files, videos, tmp_path):
     out = tmp_path / "out"
     (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
-    summary = run_extract([str(videos), str(tmp_path / "broken.mp4")], str(out),
-                          features="youtube8m",
-                          inception=str(files["inception"]), pca=str(files["pca_file"]),
-                          progress=False)
+    summary = run_extract(
+        [str(videos), str(tmp_path / "broken.mp4")],
+        str(out),
+        features="youtube8m",
+        inception=str(files["inception"]),
+        pca=str(files["pca_file"]),
+        progress=False,
+    )
     assert summary["written"] == 4 and summary["features"] == "youtube8m"
     assert summary["skipped"] == 1 and summary["frames_per_second"] > 0
     manifest = (out / "manifest.csv").read_text()
@@ -158,8 +170,10 @@ def test_extract_youtube8m_on_real_videos(files, videos, tmp_path):
 
 def test_extracted_values_follow_the_network(files, videos, tmp_path):
     from videozoo.data.video import VideoReader
+
     extractor, _ = __import__("videozoo.extract.yt8m_run", fromlist=["x"]).build_rgb_extractor(
-        {"inception": files["inception"], "pca": files["pca_file"]})
+        {"inception": files["inception"], "pca": files["pca_file"]}
+    )
     frames = yt8m_rgb.read_frames(videos / "vfr.mp4")
     with VideoReader(videos / "vfr.mp4") as reader:
         np.testing.assert_array_equal(frames, reader.read([0, 4, 6]))
@@ -170,7 +184,7 @@ def test_extracted_values_follow_the_network(files, videos, tmp_path):
         pool3 = model(inception.preprocess(torch.from_numpy(frames))).numpy()
     pca = yt8m_rgb.YT8MPCA.load(files["pca_file"])
     expected = np.zeros((3, 1024), np.float32)
-    expected[:, :pool3.shape[1]] = pca.transform(pool3)
+    expected[:, : pool3.shape[1]] = pca.transform(pool3)
     got, want = extractor(frames).astype(int), yt8m_rgb.quantize_starter(expected).astype(int)
     # the extractor folds BatchNorm into the convs: float rounding may move a value one step
     assert np.abs(got - want).max() <= 1 and (got == want).mean() > 0.99
@@ -178,6 +192,7 @@ def test_extracted_values_follow_the_network(files, videos, tmp_path):
 
 def test_default_mode_follows_the_files(files, videos, tmp_path, monkeypatch, caplog):
     from videozoo.extract.yt8m_run import choose_features
+
     monkeypatch.setenv("VIDEOZOO_HOME", str(tmp_path / "empty"))
     assert choose_features(None, None, None, False)[0] == "resnet50"
     assert choose_features(None, None, "pca.npz", False)[0] == "resnet50"
@@ -193,9 +208,20 @@ def test_default_mode_follows_the_files(files, videos, tmp_path, monkeypatch, ca
 def test_cli_bad_inception_file_is_one_line(files, videos, tmp_path, capsys):
     bad = tmp_path / "classify_image_graph_def.pb"
     bad.write_bytes(b"\x0a\x05abc")
-    code = main(["extract", str(videos / "short.mp4"), "--output", str(tmp_path / "o"),
-                 "--features", "youtube8m", "--inception", str(bad), "--pca",
-                 str(files["pca_file"])])
+    code = main(
+        [
+            "extract",
+            str(videos / "short.mp4"),
+            "--output",
+            str(tmp_path / "o"),
+            "--features",
+            "youtube8m",
+            "--inception",
+            str(bad),
+            "--pca",
+            str(files["pca_file"]),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--inception" in err[0] and "GraphDef" in err[0]
 
@@ -208,17 +234,21 @@ def nextvlad_checkpoint(tmp_path_factory):
     from videozoo.config import build_config
     from videozoo.engine import checkpoint as ck
     from videozoo.registry import build_model
+
     cfg = build_config("nextvlad", overrides=TINY["nextvlad"] + ["model.num_classes=3"])
     torch.manual_seed(0)
     model = build_model(cfg)
     path = tmp_path_factory.mktemp("nextvlad") / "nextvlad.pt"
-    return ck.save_checkpoint(ck.model_checkpoint("nextvlad", model.state_dict(), cfg,
-                                                  ["Game", "Vehicle", "Concert"]), path)
+    return ck.save_checkpoint(
+        ck.model_checkpoint("nextvlad", model.state_dict(), cfg, ["Game", "Vehicle", "Concert"]), path
+    )
 
 
-def test_predict_on_video_files_with_a_feature_model(files, videos, nextvlad_checkpoint,
-                                                     tmp_path, monkeypatch, capsys):
+def test_predict_on_video_files_with_a_feature_model(
+    files, videos, nextvlad_checkpoint, tmp_path, monkeypatch, capsys
+):
     import json
+
     monkeypatch.setenv("VIDEOZOO_HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
     for name in ("inception-2015-12-05.tgz", "yt8m_pca.tgz"):
@@ -226,8 +256,19 @@ def test_predict_on_video_files_with_a_feature_model(files, videos, nextvlad_che
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00" * 100)
     out = tmp_path / "p.jsonl"
-    args = ["predict", "nextvlad", "--weights", str(nextvlad_checkpoint), str(videos / "vfr.mp4"),
-            str(videos / "short.mp4"), str(broken), "--output", str(out), "--topk", "2"]
+    args = [
+        "predict",
+        "nextvlad",
+        "--weights",
+        str(nextvlad_checkpoint),
+        str(videos / "vfr.mp4"),
+        str(videos / "short.mp4"),
+        str(broken),
+        "--output",
+        str(out),
+        "--topk",
+        "2",
+    ]
     assert main(args) == 0
     rows = {row["id"]: row for row in map(json.loads, out.read_text().splitlines())}
     assert set(rows) == {str(videos / "vfr.mp4"), str(videos / "short.mp4"), str(broken)}
@@ -241,13 +282,24 @@ def test_predict_on_video_files_with_a_feature_model(files, videos, nextvlad_che
     assert {r["id"]: r for r in map(json.loads, out.read_text().splitlines())} == rows
 
 
-def test_predict_on_a_video_without_the_google_files_is_a_row(videos, nextvlad_checkpoint,
-                                                              tmp_path, monkeypatch):
+def test_predict_on_a_video_without_the_google_files_is_a_row(
+    videos, nextvlad_checkpoint, tmp_path, monkeypatch
+):
     import json
+
     monkeypatch.setenv("VIDEOZOO_HOME", str(tmp_path / "empty"))
     out = tmp_path / "p.jsonl"
-    code = main(["predict", "nextvlad", "--weights", str(nextvlad_checkpoint),
-                 str(videos / "short.mp4"), "--output", str(out)])
+    code = main(
+        [
+            "predict",
+            "nextvlad",
+            "--weights",
+            str(nextvlad_checkpoint),
+            str(videos / "short.mp4"),
+            "--output",
+            str(out),
+        ]
+    )
     row = json.loads(out.read_text())
     assert code == 3 and "yt8m_pca.tgz" in row["error"]
 
@@ -256,27 +308,69 @@ def test_predict_and_eval_warn_once_on_resnet_features(nextvlad_checkpoint, tmp_
     from videozoo.data import youtube8m
     from videozoo.data.tfrecord import TFRecordWriter
     from videozoo.data.youtube8m_records import encode_frame_example
+
     youtube8m._WARNED_PROVENANCE.clear()
     rgb, audio = np.zeros((2, 1024), np.uint8), np.zeros((2, 128), np.uint8)
     for name, extractor in (("mine", "resnet50"), ("google", "youtube8m")):
         with TFRecordWriter(tmp_path / f"{name}.tfrecord") as writer:
             for i in range(2):
-                writer.write(encode_frame_example(f"{name}{i}", None, rgb, audio,
-                                                  extra_context={"feature_extractor": extractor}))
+                writer.write(
+                    encode_frame_example(
+                        f"{name}{i}", None, rgb, audio, extra_context={"feature_extractor": extractor}
+                    )
+                )
     for _ in range(2):
-        assert main(["predict", "nextvlad", "--weights", str(nextvlad_checkpoint),
-                     str(tmp_path / "mine.tfrecord"), "--output", str(tmp_path / "p.csv")]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    "nextvlad",
+                    "--weights",
+                    str(nextvlad_checkpoint),
+                    str(tmp_path / "mine.tfrecord"),
+                    "--output",
+                    str(tmp_path / "p.csv"),
+                ]
+            )
+            == 0
+        )
     err = capsys.readouterr().err
     assert err.count("meaningless") == 1 and "--features resnet50" in err
-    assert main(["predict", "nextvlad", "--weights", str(nextvlad_checkpoint),
-                 str(tmp_path / "google.tfrecord"), "--output", str(tmp_path / "q.csv")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "nextvlad",
+                "--weights",
+                str(nextvlad_checkpoint),
+                str(tmp_path / "google.tfrecord"),
+                "--output",
+                str(tmp_path / "q.csv"),
+            ]
+        )
+        == 0
+    )
     assert "meaningless" not in capsys.readouterr().err
     # eval says it too (once per process: reset as a new run would start)
     youtube8m._WARNED_PROVENANCE.clear()
     (tmp_path / "data").mkdir()
     with TFRecordWriter(tmp_path / "data" / "validate0000.tfrecord") as writer:
-        writer.write(encode_frame_example("v0", [1], rgb, audio,
-                                          extra_context={"feature_extractor": "resnet50"}))
-    assert main(["eval", "nextvlad", "--weights", str(nextvlad_checkpoint), "--data",
-                 str(tmp_path / "data"), "--output", str(tmp_path / "m.json")]) == 0
+        writer.write(
+            encode_frame_example("v0", [1], rgb, audio, extra_context={"feature_extractor": "resnet50"})
+        )
+    assert (
+        main(
+            [
+                "eval",
+                "nextvlad",
+                "--weights",
+                str(nextvlad_checkpoint),
+                "--data",
+                str(tmp_path / "data"),
+                "--output",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().err.count("meaningless") == 1

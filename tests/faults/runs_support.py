@@ -1,8 +1,10 @@
 """Shared by the run and failure fault tests: tiny checkpoints written without training."""
+
 from dataclasses import asdict
 from pathlib import Path
 
 from support import YT8M_CLASSES, yt8m_overrides
+
 from videozoo.config import build_config
 from videozoo.engine import checkpoint as ck
 from videozoo.engine.optim import build_optimizer
@@ -24,8 +26,9 @@ def tiny_checkpoint(path, data_dir, *, extra=(), training=False, epoch=0) -> Pat
     model = build_model(cfg)
     if training:
         optimizer = build_optimizer(model, cfg["train"]["optimizer"])
-        state = ck.training_checkpoint(cfg, model.state_dict(), optimizer, None,
-                                       asdict(TrainState(epoch=epoch)), CLASS_NAMES, "epoch")
+        state = ck.training_checkpoint(
+            cfg, model.state_dict(), optimizer, None, asdict(TrainState(epoch=epoch)), CLASS_NAMES, "epoch"
+        )
     else:
         state = ck.model_checkpoint(MODEL, model.state_dict(), cfg, CLASS_NAMES)
     return ck.save_checkpoint(state, path)

@@ -2,6 +2,7 @@
 things go wrong"): each case here ended in "internal error" (exit 1), in exit 0 although
 something was wrong, or in an unclear message. Each is a direct CLI call that fails before
 (or without) a training step, so the file runs in seconds."""
+
 import errno
 import json
 import os
@@ -12,9 +13,9 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-
 from faults.runs_support import MODEL, tiny_checkpoint, tiny_overrides
 from support import sets
+
 from videozoo.cli import main
 from videozoo.data import tfrecord
 from videozoo.engine import checkpoint as ck
@@ -32,8 +33,18 @@ def error_line(capsys, command: str) -> str:
 
 
 def train_argv(data, out, extra=(), *more):
-    return ["train", MODEL, "--data", str(data), "--output", str(out), "--device", "cpu",
-            *sets(tiny_overrides(extra)), *more]
+    return [
+        "train",
+        MODEL,
+        "--data",
+        str(data),
+        "--output",
+        str(out),
+        "--device",
+        "cpu",
+        *sets(tiny_overrides(extra)),
+        *more,
+    ]
 
 
 @pytest.fixture()
@@ -52,8 +63,21 @@ def resumable(yt8m_dir, tmp_path):
 # ---------------------------------------------------------------- files that are not what they say
 def test_sparse_tensor_in_a_pth(tmp_path, capsys):
     torch.save({"conv.weight": torch.eye(3).to_sparse()}, tmp_path / "w.pth")
-    assert main(["convert", str(tmp_path / "w.pth"), "--model", "tsm", "--from", "mit-tsm",
-                 "--output", str(tmp_path / "o.pt")]) == EXIT_USAGE
+    assert (
+        main(
+            [
+                "convert",
+                str(tmp_path / "w.pth"),
+                "--model",
+                "tsm",
+                "--from",
+                "mit-tsm",
+                "--output",
+                str(tmp_path / "o.pt"),
+            ]
+        )
+        == EXIT_USAGE
+    )
     assert "conv.weight is sparse_coo, not dense" in error_line(capsys, "convert")
 
 
@@ -68,8 +92,9 @@ def test_checkpoint_whose_rng_is_an_object_array(resumable, yt8m_dir, capsys):
 
 def test_binary_yaml_and_binary_vocabulary(yt8m_dir, tmp_path, capsys):
     (tmp_path / "bad.yaml").write_bytes(b"\xff\xfe\x00\x81binary")
-    assert main(train_argv(yt8m_dir, tmp_path / "a", (), "--config",
-                           str(tmp_path / "bad.yaml"))) == EXIT_USAGE
+    assert (
+        main(train_argv(yt8m_dir, tmp_path / "a", (), "--config", str(tmp_path / "bad.yaml"))) == EXIT_USAGE
+    )
     assert "bad.yaml is not a UTF-8 text file" in error_line(capsys, "train")
     data = tmp_path / "data"
     shutil.copytree(yt8m_dir, data)
@@ -80,36 +105,67 @@ def test_binary_yaml_and_binary_vocabulary(yt8m_dir, tmp_path, capsys):
 
 def test_kinetics_train_csv_without_a_label_column(tmp_path, capsys):
     from support import kinetics_overrides
+
     from videozoo.data.synth_kinetics import synth_kinetics
-    data = synth_kinetics(tmp_path / "k", videos=2, eval_videos=0, classes=2, size=32,
-                          frames=8)
+
+    data = synth_kinetics(tmp_path / "k", videos=2, eval_videos=0, classes=2, size=32, frames=8)
     rows = (data / "train.csv").read_text().splitlines()
     (data / "train.csv").write_text("\n".join(",".join(r.split(",")[1:]) for r in rows) + "\n")
-    assert main(["train", "tsn", "--data", str(data), "--output", str(tmp_path / "run"),
-                 "--device", "cpu", *sets(kinetics_overrides("tsn", ["model.num_classes=null"]))]
-                ) == EXIT_USAGE
-    assert "2 of the 2 training videos of split 'train' have no label" in \
-        error_line(capsys, "train")
+    assert (
+        main(
+            [
+                "train",
+                "tsn",
+                "--data",
+                str(data),
+                "--output",
+                str(tmp_path / "run"),
+                "--device",
+                "cpu",
+                *sets(kinetics_overrides("tsn", ["model.num_classes=null"])),
+            ]
+        )
+        == EXIT_USAGE
+    )
+    assert "2 of the 2 training videos of split 'train' have no label" in error_line(capsys, "train")
 
 
 def test_bundle_with_fewer_class_names_than_classes(checkpoint, yt8m_dir, tmp_path, capsys):
     bundle = tmp_path / "bundle"
-    assert main(["export", MODEL, "--weights", str(checkpoint), "--format", "bundle",
-                 "--output", str(bundle)]) == 0
+    assert (
+        main(["export", MODEL, "--weights", str(checkpoint), "--format", "bundle", "--output", str(bundle)])
+        == 0
+    )
     meta = json.loads((bundle / "config.json").read_text())
     meta["class_names"] = meta["class_names"][:5]
     (bundle / "config.json").write_text(json.dumps(meta))
-    assert main(["predict", MODEL, str(yt8m_dir / "test0000.tfrecord"), "--weights",
-                 str(bundle), "--output", str(tmp_path / "p.jsonl")]) == EXIT_USAGE
+    assert (
+        main(
+            [
+                "predict",
+                MODEL,
+                str(yt8m_dir / "test0000.tfrecord"),
+                "--weights",
+                str(bundle),
+                "--output",
+                str(tmp_path / "p.jsonl"),
+            ]
+        )
+        == EXIT_USAGE
+    )
     assert "5 class names for a model with 8 classes" in error_line(capsys, "predict")
 
 
 # ---------------------------------------------------------------- settings no run can use
-@pytest.mark.parametrize("extra, expected", [
-    (["train.optimizer.lr=.nan"], "'train.optimizer.lr' must be a finite number"),
-    (["model.num_classes=5"], "model.num_classes=5 but"),
-    (["train.batch_size=4096"], "no step could be taken"),
-], ids=["lr-nan", "num-classes-vs-vocabulary", "batch-larger-than-data"])
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["train.optimizer.lr=.nan"], "'train.optimizer.lr' must be a finite number"),
+        (["model.num_classes=5"], "model.num_classes=5 but"),
+        (["train.batch_size=4096"], "no step could be taken"),
+    ],
+    ids=["lr-nan", "num-classes-vs-vocabulary", "batch-larger-than-data"],
+)
 def test_training_settings_refused_before_any_step(extra, expected, yt8m_dir, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(train_argv(yt8m_dir, out, extra)) == EXIT_USAGE
@@ -118,12 +174,13 @@ def test_training_settings_refused_before_any_step(extra, expected, yt8m_dir, tm
 
 
 def test_alias_list_in_decay_only(yt8m_dir, tmp_path, capsys):
-    (tmp_path / "c.yaml").write_text("train:\n  optimizer:\n    decay_only: &names [classifier]\n"
-                                     "    no_decay: [*names]\n")
-    assert main(train_argv(yt8m_dir, tmp_path / "run", (), "--config",
-                           str(tmp_path / "c.yaml"))) == EXIT_USAGE
-    assert "train.optimizer.no_decay lists parameter-name substrings" in \
-        error_line(capsys, "train")
+    (tmp_path / "c.yaml").write_text(
+        "train:\n  optimizer:\n    decay_only: &names [classifier]\n    no_decay: [*names]\n"
+    )
+    assert (
+        main(train_argv(yt8m_dir, tmp_path / "run", (), "--config", str(tmp_path / "c.yaml"))) == EXIT_USAGE
+    )
+    assert "train.optimizer.no_decay lists parameter-name substrings" in error_line(capsys, "train")
 
 
 @pytest.mark.parametrize("dataset", ["youtube8m", "kinetics"])
@@ -135,8 +192,15 @@ def test_synth_counts_below_one(dataset, option, tmp_path, capsys):
 
 
 def test_predict_topk_0_and_an_empty_shard(checkpoint, yt8m_dir, tmp_path, capsys):
-    argv = ["predict", MODEL, str(yt8m_dir / "test0000.tfrecord"), "--weights",
-            str(checkpoint), "--output", str(tmp_path / "p.jsonl")]
+    argv = [
+        "predict",
+        MODEL,
+        str(yt8m_dir / "test0000.tfrecord"),
+        "--weights",
+        str(checkpoint),
+        "--output",
+        str(tmp_path / "p.jsonl"),
+    ]
     assert main(argv + ["--topk", "0"]) == EXIT_USAGE
     assert "--topk must be at least 1, got 0" in error_line(capsys, "predict")
     (tmp_path / "empty.tfrecord").write_bytes(b"")
@@ -152,8 +216,7 @@ def read_only_dir(tmp_path):
     folder.mkdir()
     folder.chmod(0o555)
     immutable = os.geteuid() == 0  # root writes through permissions: make it immutable
-    if immutable and subprocess.run(["chattr", "+i", str(folder)],
-                                    capture_output=True).returncode != 0:
+    if immutable and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
         pytest.skip("running as root without chattr: cannot make a read-only folder")
     yield folder
     if immutable:
@@ -164,11 +227,26 @@ def read_only_dir(tmp_path):
 def _write_commands(data, checkpoint, target):
     return {
         "train": train_argv(data, target),
-        "predict": ["predict", MODEL, str(data / "test0000.tfrecord"), "--weights",
-                    str(checkpoint), "--output", str(target / "p.jsonl")],
+        "predict": [
+            "predict",
+            MODEL,
+            str(data / "test0000.tfrecord"),
+            "--weights",
+            str(checkpoint),
+            "--output",
+            str(target / "p.jsonl"),
+        ],
         "synth": ["synth", "youtube8m", str(target / "d"), "--videos", "6", "--classes", "2"],
-        "export": ["export", MODEL, "--weights", str(checkpoint), "--format", "bundle",
-                   "--output", str(target / "b")],
+        "export": [
+            "export",
+            MODEL,
+            "--weights",
+            str(checkpoint),
+            "--format",
+            "bundle",
+            "--output",
+            str(target / "b"),
+        ],
     }
 
 
@@ -209,22 +287,37 @@ def test_full_disk_during_synth(tmp_path, monkeypatch, capsys):
 
 def test_errno_names_the_target_not_the_temporary(checkpoint, yt8m_dir, tmp_path, capsys):
     (tmp_path / "p.jsonl").mkdir()  # the output exists, as a folder
-    assert main(["predict", MODEL, str(yt8m_dir / "test0000.tfrecord"), "--weights",
-                 str(checkpoint), "--output", str(tmp_path / "p.jsonl")]) == EXIT_USAGE
+    assert (
+        main(
+            [
+                "predict",
+                MODEL,
+                str(yt8m_dir / "test0000.tfrecord"),
+                "--weights",
+                str(checkpoint),
+                "--output",
+                str(tmp_path / "p.jsonl"),
+            ]
+        )
+        == EXIT_USAGE
+    )
     line = error_line(capsys, "predict")
     assert f"cannot write {tmp_path / 'p.jsonl'}" in line and ".tmp" not in line
 
 
 # ---------------------------------------------------------------- resuming
 def test_resume_with_another_architecture_is_one_line(resumable, yt8m_dir, capsys):
-    assert main(train_argv(yt8m_dir, resumable, ["model.fc_size=16"], "--resume", "auto",
-                           "--epochs", "2")) == EXIT_USAGE
+    assert (
+        main(train_argv(yt8m_dir, resumable, ["model.fc_size=16"], "--resume", "auto", "--epochs", "2"))
+        == EXIT_USAGE
+    )
     line = error_line(capsys, "train")
     assert "its weights do not fit the model built for this run (size mismatch" in line
 
 
 def test_resume_with_changed_settings_says_what_changed_and_which_wins(
-        resumable, yt8m_dir, monkeypatch, capsys):
+    resumable, yt8m_dir, monkeypatch, capsys
+):
     seen = {}
 
     def record(run):
@@ -232,8 +325,14 @@ def test_resume_with_changed_settings_says_what_changed_and_which_wins(
         return {}
 
     monkeypatch.setattr(train_mod, "_run_epochs", record)
-    assert main(train_argv(yt8m_dir, resumable, ["train.optimizer.lr=0.5",
-                                                 "train.batch_size=8"], "--resume", "auto")) == 0
+    assert (
+        main(
+            train_argv(
+                yt8m_dir, resumable, ["train.optimizer.lr=0.5", "train.batch_size=8"], "--resume", "auto"
+            )
+        )
+        == 0
+    )
     log = capsys.readouterr().err  # the CLI logs to stderr
     assert re.search(r"train\.optimizer\.lr [0-9.e-]+ -> 0\.5", log), log
     assert "train.batch_size 16 -> 8" in log and "the values given now are used" in log
@@ -242,10 +341,24 @@ def test_resume_with_changed_settings_says_what_changed_and_which_wins(
 
 def test_resume_class_count_mismatch_names_the_checkpoint(yt8m_dir, tmp_path, capsys):
     run = tmp_path / "run"
-    path = tiny_checkpoint(ck.checkpoint_path(run, 5), yt8m_dir, training=True,
-                           extra=["model.num_classes=5"])
-    assert main(["train", MODEL, "--data", str(yt8m_dir), "--output", str(run), "--device",
-                 "cpu", "--resume", "auto"]) == EXIT_USAGE
+    path = tiny_checkpoint(ck.checkpoint_path(run, 5), yt8m_dir, training=True, extra=["model.num_classes=5"])
+    assert (
+        main(
+            [
+                "train",
+                MODEL,
+                "--data",
+                str(yt8m_dir),
+                "--output",
+                str(run),
+                "--device",
+                "cpu",
+                "--resume",
+                "auto",
+            ]
+        )
+        == EXIT_USAGE
+    )
     line = error_line(capsys, "train")
     assert f"the checkpoint {path} was trained for 5 classes but the training data has 8" in line
     assert "--set" not in line  # the user set nothing
@@ -262,6 +375,7 @@ def test_resume_auto_over_only_damaged_checkpoints_says_so(yt8m_dir, tmp_path, c
 
 def test_os_error_line_never_names_a_temporary(tmp_path):
     from videozoo.fileio import describe_os_error
+
     err = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / ".ckpt.pt.ab12cd34.tmp"))
     text = describe_os_error(err)
     assert str(tmp_path / "ckpt.pt") in text and ".tmp" not in text

@@ -2,6 +2,7 @@
 ``check`` reporting what predict would otherwise pass over (empty shards, duplicate and
 non-UTF-8 ids, rgb/audio length mismatches, FIFOs named like videos), and the Python API
 refusing inputs it cannot score instead of returning NaN or a raw traceback."""
+
 import csv
 import os
 import signal
@@ -10,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from support import TINY
+
 from videozoo.api import Predictor
 from videozoo.cli import main
 from videozoo.config import build_config
@@ -30,20 +31,21 @@ IDS = ["-abc", "=SUM(A1)", "+1", "@x", "plain"]
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """An untrained tiny checkpoint (prediction needs weights, not good ones)."""
-    cfg = build_config(MODEL, overrides=TINY[MODEL] + [f"model.num_classes={CLASSES}",
-                                                        "train.amp=false"])
+    cfg = build_config(MODEL, overrides=TINY[MODEL] + [f"model.num_classes={CLASSES}", "train.amp=false"])
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "tiny.pt"
-    save_checkpoint(model_checkpoint(MODEL, build_model(cfg).state_dict(), cfg,
-                                     [f"c{i}" for i in range(CLASSES)]), path)
+    save_checkpoint(
+        model_checkpoint(MODEL, build_model(cfg).state_dict(), cfg, [f"c{i}" for i in range(CLASSES)]), path
+    )
     return path
 
 
 def _frames(count, audio_count=None):
     rng = np.random.default_rng(count)
-    return (rng.integers(0, 255, (count, 1024), dtype=np.uint8),
-            rng.integers(0, 255, (count if audio_count is None else audio_count, 128),
-                         dtype=np.uint8))
+    return (
+        rng.integers(0, 255, (count, 1024), dtype=np.uint8),
+        rng.integers(0, 255, (count if audio_count is None else audio_count, 128), dtype=np.uint8),
+    )
 
 
 def _shard(path, records):
@@ -56,11 +58,14 @@ def _shard(path, records):
 # ----------------------------------------------------------------------------- ids verbatim
 @pytest.mark.parametrize("fmt", ["kaggle", "csv"])
 def test_predictions_keep_ids_verbatim(weights, tmp_path, fmt):
-    shard = _shard(tmp_path / "test0000.tfrecord",
-                   [encode_frame_example(vid, None, *_frames(5)) for vid in IDS])
+    shard = _shard(
+        tmp_path / "test0000.tfrecord", [encode_frame_example(vid, None, *_frames(5)) for vid in IDS]
+    )
     out = tmp_path / f"p.{fmt}"
-    assert main(["predict", MODEL, str(shard), "--weights", str(weights), "--output", str(out),
-                 "--format", fmt]) == 0
+    assert (
+        main(["predict", MODEL, str(shard), "--weights", str(weights), "--output", str(out), "--format", fmt])
+        == 0
+    )
     rows = list(csv.reader(out.open(newline="")))[1:]
     assert list(dict.fromkeys(row[0] for row in rows)) == IDS
 
@@ -71,8 +76,12 @@ def test_spreadsheet_escape_is_an_explicit_csv_option(weights, tmp_path, capsys)
     assert [row[0] for row in escaped[1:]] == ["'-abc", "'=SUM(A1)", "'+1", "'@x", "plain"]
     assert escaped[1][3] == "'=c1"
     capsys.readouterr()
-    assert main(["predict", MODEL, "x.tfrecord", "--weights", str(weights), "--format", "kaggle",
-                 "--csv-escape"]) == EXIT_USAGE
+    assert (
+        main(
+            ["predict", MODEL, "x.tfrecord", "--weights", str(weights), "--format", "kaggle", "--csv-escape"]
+        )
+        == EXIT_USAGE
+    )
     assert "--csv-escape is for --format csv" in capsys.readouterr().err
 
 
@@ -98,11 +107,16 @@ def test_check_reports_what_predict_would_pass_over(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     (data / "empty0000.tfrecord").write_bytes(b"")
-    _shard(data / "a0000.tfrecord", [encode_frame_example("-dup", None, *_frames(4)),
-                                     encode_frame_example("ok", None, *_frames(4)),
-                                     encode_frame_example("-dup", None, *_frames(3)),
-                                     _non_utf8_record(),
-                                     encode_frame_example("short", None, *_frames(6, 4))])
+    _shard(
+        data / "a0000.tfrecord",
+        [
+            encode_frame_example("-dup", None, *_frames(4)),
+            encode_frame_example("ok", None, *_frames(4)),
+            encode_frame_example("-dup", None, *_frames(3)),
+            _non_utf8_record(),
+            encode_frame_example("short", None, *_frames(6, 4)),
+        ],
+    )
     _shard(data / "b0000.tfrecord", [encode_frame_example("ok", None, *_frames(2))])
     code, rows = _check(tmp_path, data)
     assert code == EXIT_NOTHING_USABLE
@@ -136,13 +150,18 @@ def predictor(weights):
     return Predictor(weights, device="cpu")
 
 
-@pytest.mark.parametrize("features, message", [
-    ({"rgb": np.full((4, 1024), np.nan, np.float32), "audio": np.zeros((4, 128), np.float32)},
-     "rgb holds NaN/Inf"),
-    ({"rgb": np.zeros((0, 1024), np.uint8), "audio": np.zeros((0, 128), np.uint8)}, "T >= 1"),
-    ({"rgb": np.zeros((4, 512), np.uint8), "audio": np.zeros((4, 128), np.uint8)},
-     r"\[T, 1024\]"),
-], ids=["nan", "no-frames", "width"])
+@pytest.mark.parametrize(
+    "features, message",
+    [
+        (
+            {"rgb": np.full((4, 1024), np.nan, np.float32), "audio": np.zeros((4, 128), np.float32)},
+            "rgb holds NaN/Inf",
+        ),
+        ({"rgb": np.zeros((0, 1024), np.uint8), "audio": np.zeros((0, 128), np.uint8)}, "T >= 1"),
+        ({"rgb": np.zeros((4, 512), np.uint8), "audio": np.zeros((4, 128), np.uint8)}, r"\[T, 1024\]"),
+    ],
+    ids=["nan", "no-frames", "width"],
+)
 def test_api_refuses_features_it_cannot_score(predictor, features, message):
     with pytest.raises(DataError, match=message):
         predictor.predict(features)
@@ -153,12 +172,12 @@ def test_api_never_returns_nan_scores(weights, tmp_path):
     with torch.no_grad():
         for parameter in predictor.model.parameters():
             parameter.fill_(float("nan"))
-    row = predictor.predict({"rgb": np.zeros((4, 1024), np.uint8),
-                             "audio": np.zeros((4, 128), np.uint8)})[0]
+    row = predictor.predict({"rgb": np.zeros((4, 1024), np.uint8), "audio": np.zeros((4, 128), np.uint8)})[0]
     assert "scores" not in row and "NaN/Inf" in row["error"]
 
 
 def test_api_refuses_a_video_without_frames():
     from videozoo.data.kinetics import batch_from_decoded
+
     with pytest.raises(DataError, match=r"\[F, H, W, 3\]"):
         batch_from_decoded({}, np.zeros((0, 32, 32, 3), np.uint8))

@@ -2,6 +2,7 @@
 SIGTERM to the whole process group checkpoints and exits 75 (also under torchrun), occupied
 export/embed outputs are refused, atomic writes keep file modes. Processes are synchronised
 through files and pipes (a checkpoint appearing, a "ready" line), never by sleeping."""
+
 import json
 import logging
 import os
@@ -14,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from faults.runs_support import MODEL, tiny_checkpoint, tiny_overrides
 from support import sets
+
 from videozoo.cli import main
 from videozoo.data.tfrecord import TFRecordWriter
 from videozoo.engine import checkpoint as ck
@@ -28,8 +29,19 @@ SIGNAL_RUN = ["train.batch_size=4", "train.num_workers=2", "train.save_every_ste
 
 
 def _train_argv(data, out, extra=()):
-    return ["train", MODEL, "--data", str(data), "--output", str(out), "--epochs", "50",
-            "--device", "cpu", *sets(tiny_overrides([*SIGNAL_RUN, *extra]))]
+    return [
+        "train",
+        MODEL,
+        "--data",
+        str(data),
+        "--output",
+        str(out),
+        "--epochs",
+        "50",
+        "--device",
+        "cpu",
+        *sets(tiny_overrides([*SIGNAL_RUN, *extra])),
+    ]
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, limit_s: float = 300) -> None:
@@ -52,8 +64,9 @@ with hold_output(sys.argv[1], "train"):
 
 
 def _start_holder(folder):
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "ready"
     return proc
 
@@ -79,13 +92,17 @@ def test_locked_folder_refuses_a_second_writer_and_a_dead_holder_is_named(tmp_pa
     assert not (folder / LOCK_NAME).exists()
 
 
-@pytest.mark.parametrize("argv", [
-    ["synth", "youtube8m", "{out}", "--videos", "10", "--classes", "3"],
-    ["extract", "{data}/test0000.tfrecord", "--output", "{out}"],
-    ["embed", MODEL, "{data}/test0000.tfrecord", "--weights", "{ckpt}", "--output", "{out}"],
-    ["export", MODEL, "--weights", "{ckpt}", "--format", "bundle", "--output", "{out}"],
-    ["export", MODEL, "--weights", "{ckpt}", "--format", "onnx", "--output", "{out}/m.onnx"],
-], ids=["synth", "extract", "embed", "export-bundle", "export-onnx"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["synth", "youtube8m", "{out}", "--videos", "10", "--classes", "3"],
+        ["extract", "{data}/test0000.tfrecord", "--output", "{out}"],
+        ["embed", MODEL, "{data}/test0000.tfrecord", "--weights", "{ckpt}", "--output", "{out}"],
+        ["export", MODEL, "--weights", "{ckpt}", "--format", "bundle", "--output", "{out}"],
+        ["export", MODEL, "--weights", "{ckpt}", "--format", "onnx", "--output", "{out}/m.onnx"],
+    ],
+    ids=["synth", "extract", "embed", "export-bundle", "export-onnx"],
+)
 def test_every_command_writing_a_folder_refuses_a_locked_one(argv, yt8m_dir, tmp_path, capsys):
     ckpt = tiny_checkpoint(tmp_path / "m.pt", yt8m_dir)
     out = tmp_path / "out"
@@ -100,12 +117,15 @@ def test_every_command_writing_a_folder_refuses_a_locked_one(argv, yt8m_dir, tmp
 
 
 @pytest.mark.slow  # a training process, killed
-def test_group_sigterm_checkpoints_and_exits_75_while_a_second_train_is_refused(
-        yt8m_dir, tmp_path, capsys):
+def test_group_sigterm_checkpoints_and_exits_75_while_a_second_train_is_refused(yt8m_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "videozoo", *_train_argv(yt8m_dir, out)],
-                            start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "videozoo", *_train_argv(yt8m_dir, out)],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(ck.checkpoint_path(out, 2), proc)
         # two trains, or two --resume auto, into one folder: the second refuses in one line
@@ -134,16 +154,31 @@ def _free_port() -> int:
 @pytest.mark.slow  # a torchrun process group, killed
 def test_torchrun_group_sigterm_every_rank_checkpoints_and_exits_75(yt8m_dir, tmp_path):
     out = tmp_path / "run"
-    train = " ".join(f"'{a}'" for a in [sys.executable, "-m", "videozoo",
-                                          *_train_argv(yt8m_dir, out, ["train.num_workers=1"])])
+    train = " ".join(
+        f"'{a}'"
+        for a in [sys.executable, "-m", "videozoo", *_train_argv(yt8m_dir, out, ["train.num_workers=1"])]
+    )
     # Each rank runs in a shell that survives the signal (the trap runs after the rank ends)
     # only to record the rank's own exit code.
     rank_cmd = f"trap : TERM INT; {train}; echo $? > '{tmp_path}'/rc.$RANK"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-         "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "--no-python",
-         "sh", "-c", rank_cmd], start_new_session=True, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_addr=127.0.0.1",
+            f"--master_port={_free_port()}",
+            "--no-python",
+            "sh",
+            "-c",
+            rank_cmd,
+        ],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(ck.checkpoint_path(out, 2), proc)
         os.killpg(proc.pid, signal.SIGTERM)  # what torchrun's agent and Slurm preemption send
@@ -158,8 +193,7 @@ def test_torchrun_group_sigterm_every_rank_checkpoints_and_exits_75(yt8m_dir, tm
 
 
 # ---------------------------------------------------------------- occupied outputs
-def test_bundle_export_refuses_an_occupied_folder_and_overwrite_keeps_other_files(
-        yt8m_dir, tmp_path, capsys):
+def test_bundle_export_refuses_an_occupied_folder_and_overwrite_keeps_other_files(yt8m_dir, tmp_path, capsys):
     ckpt = tiny_checkpoint(tmp_path / "m.pt", yt8m_dir)
     out = tmp_path / "share"
     out.mkdir()
@@ -171,13 +205,13 @@ def test_bundle_export_refuses_an_occupied_folder_and_overwrite_keeps_other_file
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "README.md").read_text() == "my notes"  # untouched
     assert main(argv + ["--overwrite"]) == 0
-    assert sorted(os.listdir(out)) == ["README.md", "config.json", "model.safetensors",
-                                       "notes.txt"]
+    assert sorted(os.listdir(out)) == ["README.md", "config.json", "model.safetensors", "notes.txt"]
     assert (out / "notes.txt").read_text() == "keep me"
 
 
 def test_embed_refuses_an_occupied_folder_and_overwrite_removes_only_its_stale_files(
-        yt8m_dir, tmp_path, capsys):
+    yt8m_dir, tmp_path, capsys
+):
     ckpt = tiny_checkpoint(tmp_path / "m.pt", yt8m_dir)
     out = tmp_path / "emb"
     shards = sorted(str(p) for p in Path(yt8m_dir).glob("test*.tfrecord"))
@@ -188,7 +222,8 @@ def test_embed_refuses_an_occupied_folder_and_overwrite_removes_only_its_stale_f
     (out / "mine.txt").write_text("not embed's")
     assert main(base[:2] + shards[:1] + base[2:]) == EXIT_USAGE
     assert "--overwrite" in capsys.readouterr().err and sorted(os.listdir(out)) == sorted(
-        first + ["mine.txt"])
+        first + ["mine.txt"]
+    )
     assert main(base[:2] + shards[:1] + base[2:] + ["--format", "npz", "--overwrite"]) == 0
     assert sorted(os.listdir(out)) == ["embeddings.npz", "index.csv", "mine.txt"]
 

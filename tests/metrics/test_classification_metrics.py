@@ -1,4 +1,5 @@
 """Classification metrics against a plain-loop reference (ties: lower class index ranks first)."""
+
 from __future__ import annotations
 
 import math
@@ -23,9 +24,13 @@ def reference(scores: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor) -
         top5 += label in ranked[:5]
         correct[label] += ranked[0] == label
     per_class = [c / t for c, t in zip(correct, total) if t]
-    return {"top1": top1 / len(labels), "top5": top5 / len(labels),
-            "mean_class_accuracy": sum(per_class) / len(per_class),
-            "num_videos": len(labels), "num_invalid": int((~valid).sum())}
+    return {
+        "top1": top1 / len(labels),
+        "top5": top5 / len(labels),
+        "mean_class_accuracy": sum(per_class) / len(per_class),
+        "num_videos": len(labels),
+        "num_invalid": int((~valid).sum()),
+    }
 
 
 def random_inputs(num_videos: int, num_classes: int, seed: int, tied: bool = False):
@@ -53,15 +58,14 @@ def test_matches_reference(tied):
 
 
 def test_invalid_video_counts_as_wrong_and_stays_in_the_denominator():
-    scores = torch.eye(3)          # every video predicted right
+    scores = torch.eye(3)  # every video predicted right
     metrics = ClassificationMetrics(3, class_names=["a", "b", "c"])
-    metrics.update(scores, torch.tensor([0, 1, 2]), torch.tensor([True, False, True]),
-                   ids=["x", "y", "z"])
+    metrics.update(scores, torch.tensor([0, 1, 2]), torch.tensor([True, False, True]), ids=["x", "y", "z"])
     result = metrics.compute()
     assert result["top1"] == pytest.approx(2 / 3) and result["top5"] == pytest.approx(2 / 3)
     assert result["num_invalid"] == 1 and metrics.invalid_ids == ["y"]
     assert metrics.per_class_accuracy().tolist() == [1.0, 0.0, 1.0]
-    assert int(metrics.confusion_matrix().sum()) == 2   # only decoded videos have a prediction
+    assert int(metrics.confusion_matrix().sum()) == 2  # only decoded videos have a prediction
 
 
 def test_confusion_matrix_and_per_class_accuracy():

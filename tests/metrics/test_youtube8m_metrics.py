@@ -3,6 +3,7 @@
 The reference ranks a video's classes by (score desc, non-label first, class index asc) and
 the pooled pairs by (score desc, non-label first): the documented tie rule.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -11,8 +12,13 @@ import math
 import pytest
 import torch
 
-from videozoo.metrics.youtube8m import (YouTube8MMetrics, global_average_precision, hit_at_one,
-                                        mean_average_precision, precision_at_equal_recall_rate)
+from videozoo.metrics.youtube8m import (
+    YouTube8MMetrics,
+    global_average_precision,
+    hit_at_one,
+    mean_average_precision,
+    precision_at_equal_recall_rate,
+)
 
 
 def reference_metrics(scores: torch.Tensor, labels: torch.Tensor, top_k: int) -> dict:
@@ -22,8 +28,7 @@ def reference_metrics(scores: torch.Tensor, labels: torch.Tensor, top_k: int) ->
     per_class = [[] for _ in range(num_classes)]
     positives = [0] * num_classes
     for video_scores, video_labels in zip(scores, labels):
-        ranked = sorted(range(num_classes),
-                        key=lambda c: (-video_scores[c], video_labels[c], c))
+        ranked = sorted(range(num_classes), key=lambda c: (-video_scores[c], video_labels[c], c))
         k = sum(video_labels)
         hits.append(float(video_labels[ranked[0]]))
         perrs.append(sum(video_labels[c] for c in ranked[:k]) / k if k else 0.0)
@@ -42,11 +47,14 @@ def reference_metrics(scores: torch.Tensor, labels: torch.Tensor, top_k: int) ->
         return total / num_positives if num_positives else 0.0
 
     ordered = [heapq.heappop(pool) for _ in range(len(pool))]
-    aps = [average_precision(per_class[c], positives[c])
-           for c in range(num_classes) if positives[c]]
-    return {"hit_at_one": sum(hits) / len(hits), "perr": sum(perrs) / len(perrs),
-            "gap": average_precision(ordered, sum(positives)),
-            "map": sum(aps) / len(aps) if aps else 0.0, "num_videos": len(hits)}
+    aps = [average_precision(per_class[c], positives[c]) for c in range(num_classes) if positives[c]]
+    return {
+        "hit_at_one": sum(hits) / len(hits),
+        "perr": sum(perrs) / len(perrs),
+        "gap": average_precision(ordered, sum(positives)),
+        "map": sum(aps) / len(aps) if aps else 0.0,
+        "num_videos": len(hits),
+    }
 
 
 def random_inputs(num_videos: int, num_classes: int, seed: int, tied: bool = False):
@@ -82,7 +90,7 @@ def test_tie_rule_counts_ties_against_the_model():
     scores = torch.tensor([[0.9, 0.9, 0.1], [0.5, 0.5, 0.5]])
     labels = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
     result = one_shot(scores, labels, top_k=2)
-    assert result["hit_at_one"] == 0.0            # the non-label wins each tie
+    assert result["hit_at_one"] == 0.0  # the non-label wins each tie
     assert result["perr"] == pytest.approx(0.25)  # video 1: 0/1, video 2: 1/2
     # Pool [0.9 no, 0.9 yes, 0.5 no, 0.5 yes] (video 2 keeps 0 and the lower index 1),
     # precisions 1/2 and 2/4 at the hits, M = 3.
@@ -93,7 +101,7 @@ def test_streaming_batches_equal_one_shot():
     scores, labels = random_inputs(90, 23, seed=4, tied=True)
     streaming = YouTube8MMetrics(23, top_k=6)
     for start in range(0, 90, 16):
-        streaming.update(scores[start:start + 16], labels[start:start + 16])
+        streaming.update(scores[start : start + 16], labels[start : start + 16])
     assert streaming.compute() == one_shot(scores, labels, top_k=6)
 
 

@@ -2,14 +2,15 @@
 plain-typed builder defaults, a `classifier`, `default_input`, logits of the right shape,
 padding that changes nothing, bf16 autocast (channels_last for conv models), and a TorchScript
 export that agrees."""
+
 import inspect
 
 import pytest
 import torch
+from support import TINY_MODELS, tiny_kwargs
 
 from videozoo.engine.export import export_model, input_names, parity_check
 from videozoo.engine.precision import channels_last_format, resolve_channels_last
-from support import TINY_MODELS, tiny_kwargs
 from videozoo.registry import create_model, list_models, model_builder
 
 CLASSES = 6
@@ -51,18 +52,20 @@ def test_logits_shape_default_input_and_classifier(name):
     assert model.classifier.out_features == CLASSES
 
 
-@pytest.mark.parametrize("name", [n for n in sorted(TINY_MODELS) if n in ("nextvlad", "attention_lstm",
-                                                                     "attention_cluster")])
+@pytest.mark.parametrize(
+    "name", [n for n in sorted(TINY_MODELS) if n in ("nextvlad", "attention_lstm", "attention_cluster")]
+)
 @pytest.mark.parametrize("training", [False, True])
 def test_padded_frames_never_change_the_output(name, training):
     # Without dropout, training-mode outputs are deterministic given the RNG seed.
     model = _tiny(name, drop_rate=0.0).train(training)
     batch = _input(model, batch_size=3)
-    batch["mask"][0, 6:] = False                       # video 0 has 6 real frames
+    batch["mask"][0, 6:] = False  # video 0 has 6 real frames
     padded = {k: torch.cat([v, torch.zeros_like(v[:, :5])], dim=1) for k, v in batch.items()}
-    for key in ("rgb", "audio"):                     # garbage where the mask says padding
-        padded[key] = torch.where(padded["mask"].unsqueeze(-1), padded[key],
-                                  1e3 * torch.randn_like(padded[key]))
+    for key in ("rgb", "audio"):  # garbage where the mask says padding
+        padded[key] = torch.where(
+            padded["mask"].unsqueeze(-1), padded[key], 1e3 * torch.randn_like(padded[key])
+        )
     torch.manual_seed(1)
     expected = model(batch)
     torch.manual_seed(1)

@@ -1,6 +1,7 @@
 """TSN / TSM / StNet / Non-local: parameter counts, segment counts, ImageNet loading, ONNX, options.
 
 What every model must do (shapes, bf16, export) is checked once in test_contract.py."""
+
 import io
 import logging
 import warnings
@@ -15,13 +16,23 @@ from videozoo.models.temporal import TemporalShift
 from videozoo.registry import create_model
 
 # (registry name, builder overrides, frames T in the small test input)
-SMALL = [("tsn", {}, 3), ("tsm", {}, 4), ("stnet", {"seglen": 5}, 10),
-         ("nonlocal", {}, 4), ("nonlocal", {"arch": "i3d"}, 4)]
+SMALL = [
+    ("tsn", {}, 3),
+    ("tsm", {}, 4),
+    ("stnet", {"seglen": 5}, 10),
+    ("nonlocal", {}, 4),
+    ("nonlocal", {"arch": "i3d"}, 4),
+]
 SIZE = 32
 
 # Spec (400 classes, ResNet-50), in millions: a shape check within 0.5%.
-SPEC_PARAMS = [("tsn", {}, 24.33), ("tsm", {}, 24.33), ("stnet", {}, 33.16),
-               ("nonlocal", {}, 31.69), ("nonlocal", {"arch": "i3d"}, 35.40)]
+SPEC_PARAMS = [
+    ("tsn", {}, 24.33),
+    ("tsm", {}, 24.33),
+    ("stnet", {}, 33.16),
+    ("nonlocal", {}, 31.69),
+    ("nonlocal", {"arch": "i3d"}, 35.40),
+]
 
 
 def _small(name, overrides, **extra):
@@ -59,6 +70,7 @@ def test_shift_adds_no_macs():
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model.eval()(_video(2, n=1))
         return counter.get_total_flops()
+
     assert macs(_small("tsm", {})) == macs(_small("tsn", {})) > 0
 
 
@@ -87,8 +99,14 @@ def test_tsm_exports_to_onnx_without_tracer_warnings():
     buffer = io.BytesIO()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        torch.onnx.export(VideoOnly(model).eval(), (video,), buffer, dynamo=False,
-                          input_names=["video"], output_names=["logits"])
+        torch.onnx.export(
+            VideoOnly(model).eval(),
+            (video,),
+            buffer,
+            dynamo=False,
+            input_names=["video"],
+            output_names=["logits"],
+        )
     tracer = [str(w.message) for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
     assert tracer == []
     session = ort.InferenceSession(buffer.getvalue())
@@ -97,6 +115,7 @@ def test_tsm_exports_to_onnx_without_tracer_warnings():
 
 
 # --- ImageNet weights ---------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def imagenet_file(tmp_path_factory):
@@ -120,10 +139,10 @@ def test_pretrained_builder_loads_and_adapts(imagenet_file, name, overrides, fra
     for key in ("layer3.1.conv2.weight", "layer4.0.downsample.1.running_mean", "bn1.bias"):
         assert torch.equal(trunk[key].reshape(source[key].shape), source[key])  # 3D: 1x3x3
     stem, source_stem = trunk["conv1.weight"], source["conv1.weight"]
-    if name == "stnet":       # RGB kernel averaged, / 5, repeated 15 times
+    if name == "stnet":  # RGB kernel averaged, / 5, repeated 15 times
         expected = (source_stem.mean(1, keepdim=True) / 5).repeat(1, 15, 1, 1)
         assert torch.allclose(stem, expected)
-    elif overrides.get("arch") == "i3d":   # inflated: sums over time to the 2D kernel
+    elif overrides.get("arch") == "i3d":  # inflated: sums over time to the 2D kernel
         assert stem.shape[2] == 5 and torch.allclose(stem.sum(2), source_stem, atol=1e-6)
         assert torch.allclose(stem[:, :, 0], stem[:, :, 4])
     elif name == "nonlocal":  # 1x7x7
@@ -170,8 +189,10 @@ def test_pretrained_shape_mismatch_and_bad_files(tmp_path, imagenet_file):
     assert "backbone.layer1.1.conv1.weight" in report.loaded
     report = load_imagenet_resnet(ResNet(18, in_channels=4), path, verbose=False)
     assert report.mismatched == ["conv1.weight: file [64, 3, 7, 7] vs model [64, 4, 7, 7]"]
-    assert any(m.startswith("layer1.0.conv1.weight") for m in
-               load_imagenet_resnet(ResNet(50), path, verbose=False).mismatched)
+    assert any(
+        m.startswith("layer1.0.conv1.weight")
+        for m in load_imagenet_resnet(ResNet(50), path, verbose=False).mismatched
+    )
     torch.save({"model": {"encoder.weight": torch.zeros(3)}}, tmp_path / "other.pth")
     with pytest.raises(ValueError, match="no tensor fits"):
         load_imagenet_resnet(model, tmp_path / "other.pth")
@@ -184,19 +205,27 @@ def test_pretrained_shape_mismatch_and_bad_files(tmp_path, imagenet_file):
 
 # --- Non-local options that reproduce published weights -------------------------------------
 
+
 def test_nonlocal_stem_options_set_the_feature_map_size():
     """v1.5: stem pool padding 0 (224 -> 55x55 after the stem, 7x7 at the end); MMAction2's
     32x2 I3D: temporal strides 2 in the stem conv and pool (32 frames -> 8 -> 4 after res2)."""
     torch.manual_seed(0)
     v15 = create_model("nonlocal", depth=18, num_classes=5).eval()
     clip = torch.randn(1, 3, 8, 224, 224)
-    conv1 = v15.backbone.conv1(clip)                                 # [1, 64, 8, 112, 112]
+    conv1 = v15.backbone.conv1(clip)  # [1, 64, 8, 112, 112]
     assert v15.backbone.maxpool(conv1).shape[2:] == (8, 55, 55)
     assert v15.backbone.forward_features(clip).shape[2:] == (4, 7, 7)
     torchvision_like = create_model("nonlocal", depth=18, num_classes=5, stem_pool_padding=1)
     assert torchvision_like.backbone.maxpool(conv1).shape[2:] == (8, 56, 56)
-    mma = create_model("nonlocal", depth=18, num_classes=5, arch="i3d", stem_temporal_stride=2,
-                       stem_pool_temporal_stride=2, stem_pool_padding=1).eval()
+    mma = create_model(
+        "nonlocal",
+        depth=18,
+        num_classes=5,
+        arch="i3d",
+        stem_temporal_stride=2,
+        stem_pool_temporal_stride=2,
+        stem_pool_padding=1,
+    ).eval()
     features = mma.backbone.forward_features(torch.randn(1, 3, 32, 64, 64))
     assert features.shape[2:] == (4, 2, 2)
     with pytest.raises(ValueError, match="nonlocal_pool"):
@@ -209,19 +238,19 @@ def test_nonlocal_window_softmax_head_averages_window_probabilities():
     """v1.5's test head: pool5 (all of T x 7 x 7, stride 1), per-window fc + softmax, mean.
     Returned as log-probabilities: on one window it is log_softmax of the average head."""
     torch.manual_seed(0)
-    model = create_model("nonlocal", depth=18, num_classes=5, head="window_softmax",
-                         head_window=2).eval()
-    video = torch.randn(2, 4, 3, 96, 96)                          # final map 3x3: 2x2 windows
+    model = create_model("nonlocal", depth=18, num_classes=5, head="window_softmax", head_window=2).eval()
+    video = torch.randn(2, 4, 3, 96, 96)  # final map 3x3: 2x2 windows
     with torch.no_grad():
         out = model({"video": video})
         fmap = model.backbone.forward_features(video.transpose(1, 2))
         assert fmap.shape[2:] == (2, 3, 3)
-        windows = [fmap[:, :, :, i:i + 2, j:j + 2].mean(dim=(2, 3, 4))
-                   for i in range(2) for j in range(2)]
+        windows = [
+            fmap[:, :, :, i : i + 2, j : j + 2].mean(dim=(2, 3, 4)) for i in range(2) for j in range(2)
+        ]
         probs = torch.stack([torch.softmax(model.classifier(w), -1) for w in windows]).mean(0)
         assert torch.allclose(out.exp(), probs, atol=1e-6)
         assert torch.allclose(out.exp().sum(-1), torch.ones(2), atol=1e-5)
-        model.head_window = 7                                      # the whole 3x3 map: one window
+        model.head_window = 7  # the whole 3x3 map: one window
         single = model({"video": video})
         model.head = "average"
         assert torch.allclose(single, torch.log_softmax(model({"video": video}), -1), atol=1e-5)
@@ -237,16 +266,16 @@ def test_nonlocal_base_width_keeps_names():
 def test_tsm_dropout_per_frame_draws_a_mask_per_frame():
     torch.manual_seed(0)
     model = create_model("tsm", depth=18, num_classes=5, dropout=0.5).eval()
-    assert model.dropout_per_frame        # the reference (PaddleVideo TSM) default
+    assert model.dropout_per_frame  # the reference (PaddleVideo TSM) default
     seen = []
     model.dropout.register_forward_hook(lambda module, args, out: seen.append((args[0], out)))
     video = _video(4)
     with torch.no_grad():
         logits = model(video)
         frames, _ = seen[-1]
-        assert frames.shape == (2, 4, 512)                  # [N, T, C]: before the average
+        assert frames.shape == (2, 4, 512)  # [N, T, C]: before the average
         assert torch.allclose(logits, model.classifier(frames.mean(1)), atol=1e-6)
-        model.dropout.train()                               # only the dropout in training mode
+        model.dropout.train()  # only the dropout in training mode
         logits = model(video)
         frames, dropped = seen[-1]
     masks = dropped != 0
@@ -256,8 +285,11 @@ def test_tsm_dropout_per_frame_draws_a_mask_per_frame():
 
 def test_tsm_shift_every_other_block():
     model = create_model("tsm", depth=18, num_classes=5, shift_every=2)
-    shifted = [isinstance(block.block_input, TemporalShift)
-               for stage in (model.backbone.layer1, model.backbone.layer3) for block in stage]
+    shifted = [
+        isinstance(block.block_input, TemporalShift)
+        for stage in (model.backbone.layer1, model.backbone.layer3)
+        for block in stage
+    ]
     assert shifted == [True, False, True, False]
     with pytest.raises(ValueError, match="shift_every"):
         create_model("tsm", depth=18, shift_every=0)

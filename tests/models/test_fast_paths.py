@@ -4,6 +4,7 @@ Each fast path is checked against the implementation it replaced (written out be
 random inputs with and without padding, in float32 and under bfloat16 autocast, in training
 (batch statistics, running-statistics updates, gradients) and in eval mode.
 """
+
 from __future__ import annotations
 
 import copy
@@ -11,13 +12,12 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from support import tiny_kwargs
 
 from videozoo.engine.export import PositionalInputs
 from videozoo.models.layers import MaskedBatchNorm1d, RealFrames, zero_padding
 from videozoo.models.temporal import TemporalShift
 from videozoo.registry import create_model
-
-from support import tiny_kwargs
 
 SMALL_NEXTVLAD = tiny_kwargs("nextvlad", num_classes=10, drop_rate=0.0)
 
@@ -25,9 +25,11 @@ SMALL_NEXTVLAD = tiny_kwargs("nextvlad", num_classes=10, drop_rate=0.0)
 def padded_batch(lengths, frames, seed=0):
     gen = torch.Generator().manual_seed(seed)
     mask = torch.arange(frames) < torch.tensor(lengths).unsqueeze(1)
-    return {"rgb": torch.randn(len(lengths), frames, 64, generator=gen) * mask.unsqueeze(-1),
-            "audio": torch.randn(len(lengths), frames, 16, generator=gen) * mask.unsqueeze(-1),
-            "mask": mask}
+    return {
+        "rgb": torch.randn(len(lengths), frames, 64, generator=gen) * mask.unsqueeze(-1),
+        "audio": torch.randn(len(lengths), frames, 16, generator=gen) * mask.unsqueeze(-1),
+        "mask": mask,
+    }
 
 
 def previous_pool(pool, x, mask):
@@ -35,7 +37,7 @@ def previous_pool(pool, x, mask):
     batch, frames = x.shape[:2]
     x = pool.expand(zero_padding(x, mask))
     alpha = torch.sigmoid(pool.group_attention(x)) * mask.unsqueeze(-1).to(x.dtype)
-    logits = pool.assignment_norm(pool.assignment(x), mask)   # the masked-statistics path
+    logits = pool.assignment_norm(pool.assignment(x), mask)  # the masked-statistics path
     assign = torch.softmax(logits.reshape(batch, frames, pool.groups, pool.cluster_size), -1)
     assign = (assign * alpha.unsqueeze(-1)).to(x.dtype)
     assign = assign.reshape(batch, frames * pool.groups, pool.cluster_size)
@@ -48,8 +50,13 @@ def previous_pool(pool, x, mask):
 
 def previous_nextvlad(model, batch):
     mask = batch["mask"]
-    pooled = torch.cat([previous_pool(model.rgb_pool, batch["rgb"] * model.rgb_scale, mask),
-                        previous_pool(model.audio_pool, batch["audio"], mask)], dim=1)
+    pooled = torch.cat(
+        [
+            previous_pool(model.rgb_pool, batch["rgb"] * model.rgb_scale, mask),
+            previous_pool(model.audio_pool, batch["audio"], mask),
+        ],
+        dim=1,
+    )
     hidden = model.hidden_norm(model.hidden(model.dropout(pooled)))
     return model.classifier(model.gating(hidden))
 
@@ -84,8 +91,7 @@ def test_nextvlad_traced_for_export_still_follows_the_mask():
     names = ("rgb", "audio", "mask")
     full, padded = padded_batch([7, 7], 7), padded_batch([7, 2, 5], 7, seed=1)
     with torch.no_grad():
-        traced = torch.jit.trace(PositionalInputs(model, list(names)),
-                                 tuple(full[n] for n in names))
+        traced = torch.jit.trace(PositionalInputs(model, list(names)), tuple(full[n] for n in names))
         torch.testing.assert_close(traced(*(padded[n] for n in names)), model(padded))
 
 
@@ -99,20 +105,21 @@ def test_nextvlad_compiled_training_path_masks_with_tensor_ops(monkeypatch):
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
     assert RealFrames(batch["mask"]).row_mask is not None
     torch.testing.assert_close(twin(batch), packed, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(twin.rgb_pool.assignment_norm.running_var,
-                               model.rgb_pool.assignment_norm.running_var)
+    torch.testing.assert_close(
+        twin.rgb_pool.assignment_norm.running_var, model.rgb_pool.assignment_norm.running_var
+    )
 
 
 def test_real_frames_pack_and_unpack():
     x = torch.randn(3, 4, 2)
     full = RealFrames(torch.ones(3, 4, dtype=torch.bool))
     assert full.index is None and full.row_mask is None
-    assert full.pack(x).data_ptr() == x.data_ptr()           # no padding: a view, no copy
+    assert full.pack(x).data_ptr() == x.data_ptr()  # no padding: a view, no copy
     assert torch.equal(full.unpack(full.pack(x)), x)
     mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]], dtype=torch.bool)
     frames = RealFrames(mask)
     rows = frames.pack(x)
-    assert torch.equal(rows, x[mask])                         # real frames only, in order
+    assert torch.equal(rows, x[mask])  # real frames only, in order
     assert torch.equal(frames.unpack(rows), x * mask.unsqueeze(-1))
 
 
@@ -129,13 +136,13 @@ def previous_shift(shift, x):
     """TemporalShift before the speed work: three narrows (contiguous layout)."""
     frames = shift.unfold_time(x)
     fold = shift.fold
-    first, second = frames[:, :, :fold], frames[:, :, fold:2 * fold]
+    first, second = frames[:, :, :fold], frames[:, :, fold : 2 * fold]
     zero = torch.zeros_like(first[:, :1])
     if shift.direction == "previous_first":
         first, second = torch.cat([zero, first[:, :-1]], dim=1), torch.cat([second[:, 1:], zero], 1)
     else:
         first, second = torch.cat([first[:, 1:], zero], dim=1), torch.cat([zero, second[:, :-1]], 1)
-    return torch.cat([first, second, frames[:, :, 2 * fold:]], dim=2).flatten(0, 1)
+    return torch.cat([first, second, frames[:, :, 2 * fold :]], dim=2).flatten(0, 1)
 
 
 def autograd_node_names(tensor):

@@ -1,8 +1,10 @@
 """Tests for the YouTube-8M feature-sequence models and their shared layers."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from support import FEATURE_MODELS, tiny_kwargs
 from torch import nn
 
 from videozoo.models.attention_cluster import segment_indices
@@ -10,15 +12,14 @@ from videozoo.models.attention_lstm import PeepholeLSTM, reverse_within_length
 from videozoo.models.layers import MaskedBatchNorm1d, masked_softmax
 from videozoo.registry import create_model
 
-from support import FEATURE_MODELS, tiny_kwargs
-
 # Small configurations so that every forward runs in milliseconds.
 SMALL = {name: tiny_kwargs(name, num_classes=10) for name in FEATURE_MODELS}
 MODELS = list(SMALL)
 
 
-def make_batch(lengths: list[int], num_frames: int, rgb_size: int = 64, audio_size: int = 16,
-               seed: int = 0) -> dict:
+def make_batch(
+    lengths: list[int], num_frames: int, rgb_size: int = 64, audio_size: int = 16, seed: int = 0
+) -> dict:
     gen = torch.Generator().manual_seed(seed)
     batch = {
         "rgb": torch.randn(len(lengths), num_frames, rgb_size, generator=gen),
@@ -45,8 +46,9 @@ def small_model(name: str, **overrides) -> nn.Module:
     return create_model(name, **{**SMALL[name], **overrides})
 
 
-@pytest.mark.parametrize("name,expected", [("nextvlad", 89.09e6), ("attention_lstm", 108.7e6),
-                                           ("attention_cluster", 57.8e6)])
+@pytest.mark.parametrize(
+    "name,expected", [("nextvlad", 89.09e6), ("attention_lstm", 108.7e6), ("attention_cluster", 57.8e6)]
+)
 def test_default_parameter_count_matches_reference(name, expected):
     model = create_model(name)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -78,8 +80,9 @@ def test_masked_batchnorm_matches_batchnorm_when_nothing_is_padded():
     torch.testing.assert_close(masked.running_var, plain.running_var)
     masked.eval()
     plain.eval()
-    torch.testing.assert_close(masked(x, torch.ones(3, 5, dtype=torch.bool)),
-                               plain(x.reshape(15, 6)).reshape(3, 5, 6))
+    torch.testing.assert_close(
+        masked(x, torch.ones(3, 5, dtype=torch.bool)), plain(x.reshape(15, 6)).reshape(3, 5, 6)
+    )
 
 
 @pytest.mark.slow
@@ -122,7 +125,7 @@ def test_segment_indices_stay_inside_real_frames():
     eval_index = segment_indices(lengths, 100, training=False)
     assert eval_index.shape == (4, 100)
     assert (eval_index[:3] < lengths[:3, None]).all() and (eval_index >= 0).all()
-    assert eval_index[0].tolist() == [3 * i + 1 for i in range(100)]   # floor((i+.5)*3)
+    assert eval_index[0].tolist() == [3 * i + 1 for i in range(100)]  # floor((i+.5)*3)
     assert torch.equal(eval_index, segment_indices(lengths, 100, training=False))
     torch.manual_seed(0)
     train_index = segment_indices(lengths, 100, training=True)
@@ -155,8 +158,7 @@ def test_peephole_lstm_step_formula():
     x = torch.randn(1, 2, 3)
     h, c = torch.zeros(2), torch.zeros(2)
     for t in range(2):
-        gates = (lstm.weight_ih_l0 @ x[0, t] + lstm.bias_ih_l0 + lstm.bias_hh_l0
-                 + lstm.weight_hh_l0 @ h)
+        gates = lstm.weight_ih_l0 @ x[0, t] + lstm.bias_ih_l0 + lstm.bias_hh_l0 + lstm.weight_hh_l0 @ h
         i, f, g, o = gates.split(2)
         i = torch.sigmoid(i + lstm.peephole_l0[0] * c)
         f = torch.sigmoid(f + lstm.peephole_l0[1] * c)
@@ -169,8 +171,9 @@ def test_peephole_attention_lstm_ignores_padding_and_trains_under_autocast():
     model = small_model("attention_lstm", peepholes=True).eval()
     batch = make_batch([20, 7, 1], num_frames=20)
     with torch.no_grad():
-        torch.testing.assert_close(model(pad_with_garbage(batch, extra=9)), model(batch),
-                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            model(pad_with_garbage(batch, extra=9)), model(batch), rtol=1e-4, atol=1e-5
+        )
     model.train()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits = model(batch)
@@ -180,11 +183,13 @@ def test_peephole_attention_lstm_ignores_padding_and_trains_under_autocast():
 
 def test_traced_peephole_lstm_keeps_a_dynamic_frame_count():
     from videozoo.engine.export import PositionalInputs
+
     model = small_model("attention_lstm", peepholes=True).eval()
     names = ("rgb", "audio", "mask")
     with torch.no_grad():
-        traced = torch.jit.trace(PositionalInputs(model, list(names)),
-                                 tuple(make_batch([5, 3], 5)[n] for n in names))
+        traced = torch.jit.trace(
+            PositionalInputs(model, list(names)), tuple(make_batch([5, 3], 5)[n] for n in names)
+        )
         other = make_batch([11, 4, 9], 11, seed=2)
         torch.testing.assert_close(traced(*(other[n] for n in names)), model(other))
 
@@ -192,13 +197,14 @@ def test_traced_peephole_lstm_keeps_a_dynamic_frame_count():
 def test_nextvlad_centres_are_drawn_with_std_sqrt_2_over_k():
     # PaddleVideo's centres are [K, d] with MSRA init; fluid's fan_in of a matrix is its rows.
     model = small_model("nextvlad", cluster_size=32, groups=2)
-    centres = model.rgb_pool.cluster_centers    # [32, 64]
+    centres = model.rgb_pool.cluster_centers  # [32, 64]
     assert abs(centres.std().item() / (2 / 32) ** 0.5 - 1) < 0.1
 
 
 def test_attention_lstm_recipe_follows_the_reference_sum_loss_and_sample_count():
     from videozoo.config import build_config
     from videozoo.engine.optim import lr_factor
+
     train = build_config("attention_lstm")["train"]
     # L2 8e-4 on a loss summed over 1024 videos == 8e-4 / 1024 on our batch-mean loss.
     assert train["optimizer"]["weight_decay"] * train["batch_size"] == pytest.approx(8e-4)

@@ -1,4 +1,5 @@
 """BatchNorm folded into convs (models/fuse.py): same outputs as the unfused fp32 model."""
+
 import pytest
 import torch
 from torch import nn

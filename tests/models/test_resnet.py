@@ -1,9 +1,10 @@
 """The one ResNet: torchvision layout and names, 2D/3D shapes, plug-in points, init flags."""
+
 import pytest
 import torch
 from torch import nn
 
-from videozoo.models.resnet import STAGE_BLOCKS, ResNet, ResidualBlock
+from videozoo.models.resnet import STAGE_BLOCKS, ResidualBlock, ResNet
 
 # Published torchvision parameter counts (1000-class fc), a check of the exact layout.
 TORCHVISION_PARAMS = {18: 11_689_512, 50: 25_557_032}
@@ -19,8 +20,13 @@ def test_layout_matches_torchvision(depth):
         model = ResNet(depth, num_classes=1000)
     assert _params(model) == TORCHVISION_PARAMS[depth]
     keys = model.state_dict().keys()
-    assert {"conv1.weight", "bn1.running_var", "layer2.0.downsample.0.weight",
-            "layer2.0.downsample.1.bias", "fc.weight"} <= set(keys)
+    assert {
+        "conv1.weight",
+        "bn1.running_var",
+        "layer2.0.downsample.0.weight",
+        "layer2.0.downsample.1.bias",
+        "fc.weight",
+    } <= set(keys)
     # "v1.5": the stride sits on the 3x3 conv of the first block of a stage.
     block = model.layer3[0]
     stride_conv = block.conv2 if depth >= 50 else block.conv1
@@ -48,12 +54,23 @@ def test_plug_in_points_keep_torchvision_names():
         seen.append((stage, block, channels))
         return nn.Identity()
 
-    hooked = ResNet(18, block_input=block_input,
-                    after_block=lambda s, b, c: nn.BatchNorm2d(c) if (s, b) == (2, 1) else None,
-                    after_stage=lambda s, c: nn.BatchNorm2d(c) if s == 3 else None)
+    hooked = ResNet(
+        18,
+        block_input=block_input,
+        after_block=lambda s, b, c: nn.BatchNorm2d(c) if (s, b) == (2, 1) else None,
+        after_stage=lambda s, c: nn.BatchNorm2d(c) if s == 3 else None,
+    )
     # every block's input channels, in order
-    assert seen == [(1, 0, 64), (1, 1, 64), (2, 0, 64), (2, 1, 128), (3, 0, 128), (3, 1, 256),
-                    (4, 0, 256), (4, 1, 512)]
+    assert seen == [
+        (1, 0, 64),
+        (1, 1, 64),
+        (2, 0, 64),
+        (2, 1, 128),
+        (3, 0, 128),
+        (3, 1, 256),
+        (4, 0, 256),
+        (4, 1, 512),
+    ]
     assert isinstance(hooked.layer2.after1, nn.BatchNorm2d)
     assert hooked.layer2.after1.num_features == 128
     assert isinstance(hooked.layer3.after, nn.BatchNorm2d)

@@ -1,12 +1,12 @@
 """TemporalShift, TemporalModelingBlock and NonLocalBlock: exact semantics on small tensors."""
+
 import pytest
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from videozoo.models.resnet import Bottleneck
-from videozoo.models.temporal import (NonLocalBlock, TemporalModelingBlock, TemporalShift,
-                                      set_num_segments)
+from videozoo.models.temporal import NonLocalBlock, TemporalModelingBlock, TemporalShift, set_num_segments
 
 
 def _clip(n=2, t=5, c=16, h=3, w=2):
@@ -24,10 +24,11 @@ def test_shift_takes_neighbouring_frames_with_zero_ends(direction, first_offset)
     for group, offset in ((slice(0, fold), first_offset), (slice(fold, 2 * fold), -first_offset)):
         for step in range(t):
             source = step + offset
-            expected = frames[:, source, group] if 0 <= source < t else torch.zeros_like(
-                frames[:, step, group])
+            expected = (
+                frames[:, source, group] if 0 <= source < t else torch.zeros_like(frames[:, step, group])
+            )
             assert torch.equal(out[:, step, group], expected), (group, step)
-    assert torch.equal(out[:, :, 2 * fold:], frames[:, :, 2 * fold:])  # the rest untouched
+    assert torch.equal(out[:, :, 2 * fold :], frames[:, :, 2 * fold :])  # the rest untouched
 
 
 def test_shift_has_no_parameters_and_no_macs():
@@ -65,7 +66,9 @@ def test_residual_shift_keeps_shortcut_unshifted():
 
 
 def test_set_num_segments_reaches_nested_modules():
-    model = nn.Sequential(TemporalShift(16, 8, 8, "previous_first"), nn.Sequential(TemporalModelingBlock(16, 8)))
+    model = nn.Sequential(
+        TemporalShift(16, 8, 8, "previous_first"), nn.Sequential(TemporalModelingBlock(16, 8))
+    )
     set_num_segments(model, 3)
     assert [m.num_segments for m in (model[0], model[1][0])] == [3, 3]
 
@@ -83,7 +86,7 @@ def test_temporal_modeling_block_equals_3x1x1_conv3d():
     conv3d = nn.Conv3d(c, c, (3, 1, 1), padding=(1, 0, 0))
     conv3d.weight.data = block.conv.weight.data.unsqueeze(-1)
     conv3d.bias.data = block.conv.bias.data
-    clip = x.view(n, t, c, h, w).transpose(1, 2)                  # [N, C, T, H, W]
+    clip = x.view(n, t, c, h, w).transpose(1, 2)  # [N, C, T, H, W]
     bn = nn.BatchNorm3d(c).eval()
     bn.load_state_dict(block.bn.state_dict())
     expected = clip + bn(torch.relu(conv3d(clip)))
@@ -105,11 +108,13 @@ def test_non_local_matches_explicit_embedded_gaussian():
     block.eval()
     x = torch.randn(2, c, 2, 4, 4)
     pooled = nn.functional.max_pool3d(x, (1, 2, 2))
-    theta = torch.einsum("oc,nczyx->nozyx", block.theta.weight.flatten(1), x).flatten(2) \
+    theta = (
+        torch.einsum("oc,nczyx->nozyx", block.theta.weight.flatten(1), x).flatten(2)
         + block.theta.bias[:, None]
+    )
     phi = block.phi(pooled).flatten(2)
     g = block.g(pooled).flatten(2)
-    attention = torch.softmax(torch.einsum("nci,ncj->nij", theta, phi) / inner ** 0.5, dim=-1)
+    attention = torch.softmax(torch.einsum("nci,ncj->nij", theta, phi) / inner**0.5, dim=-1)
     y = torch.einsum("ncj,nij->nci", g, attention).view(2, inner, 2, 4, 4)
     expected = x + block.bn(block.out(y))
     assert torch.allclose(block(x), expected, atol=1e-5)
@@ -121,16 +126,17 @@ def test_non_local_dot_product_pooled_after_conv_matches_mmcv_formula():
     are conv -> max-pool, pairwise = theta^T phi / S (no softmax), conv_out has no bias."""
     torch.manual_seed(0)
     c, inner = 8, 4
-    block = NonLocalBlock(c, init_std=0.5, mode="dot_product", scale=False,
-                          pool_after_conv=True, out_bias=False)
+    block = NonLocalBlock(
+        c, init_std=0.5, mode="dot_product", scale=False, pool_after_conv=True, out_bias=False
+    )
     nn.init.ones_(block.bn.weight)
     block.eval()
     assert block.out.bias is None
     x = torch.randn(2, c, 2, 4, 6)
-    theta = block.theta(x).view(2, inner, -1).permute(0, 2, 1)            # [N, P, C']
+    theta = block.theta(x).view(2, inner, -1).permute(0, 2, 1)  # [N, P, C']
     phi = nn.functional.max_pool3d(block.phi(x), (1, 2, 2)).view(2, inner, -1)
     g = nn.functional.max_pool3d(block.g(x), (1, 2, 2)).view(2, inner, -1).permute(0, 2, 1)
-    pairwise = theta @ phi / phi.shape[-1]                                # S = 2 * 2 * 3
+    pairwise = theta @ phi / phi.shape[-1]  # S = 2 * 2 * 3
     y = (pairwise @ g).permute(0, 2, 1).reshape(2, inner, 2, 4, 6)
     expected = x + block.bn(block.out(y))
     assert torch.allclose(block(x), expected, atol=1e-5)

@@ -19,6 +19,7 @@ script declares those two schemas first when they are missing.
 
 Frames: 8 (MIT's Kinetics test setting for both); batch 2; 224 x 224.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,7 @@ def import_torchvision() -> None:
         library = torch.library.Library("torchvision", "DEF")
         for op in ("nms", "qnms"):
             library.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        import_torchvision.library = library      # keep the definitions alive
+        import_torchvision.library = library  # keep the definitions alive
         import torchvision  # noqa: F401
 
 
@@ -62,21 +63,31 @@ def main() -> None:
     sys.path.insert(0, str(args.repo))
     from ops.models import TSN
 
-    model = TSN(400, FRAMES, "RGB", base_model="resnet50", consensus_type="avg", dropout=0.5,
-                pretrain="none", is_shift=args.model == "tsm", shift_div=8,
-                shift_place="blockres", print_spec=False)
+    model = TSN(
+        400,
+        FRAMES,
+        "RGB",
+        base_model="resnet50",
+        consensus_type="avg",
+        dropout=0.5,
+        pretrain="none",
+        is_shift=args.model == "tsm",
+        shift_div=8,
+        shift_place="blockres",
+        print_spec=False,
+    )
     randomise(model, args.seed)
     model.eval()
     print(f"input mean/std on 0..1: {model.input_mean} {model.input_std}")
 
-    video = np.random.default_rng(args.seed).standard_normal(
-        (2, FRAMES, 3, 224, 224)).astype(np.float32)
+    video = np.random.default_rng(args.seed).standard_normal((2, FRAMES, 3, 224, 224)).astype(np.float32)
     with torch.no_grad():
         logits = model(torch.from_numpy(video).view(2, FRAMES * 3, 224, 224))
     args.out.mkdir(parents=True, exist_ok=True)
     state = {f"module.{name}": tensor for name, tensor in model.state_dict().items()}
-    torch.save({"epoch": 50, "arch": "resnet50", "state_dict": state, "best_prec1": 71.2},
-               args.out / "weights.pth")
+    torch.save(
+        {"epoch": 50, "arch": "resnet50", "state_dict": state, "best_prec1": 71.2}, args.out / "weights.pth"
+    )
     np.save(args.out / "input.npy", video)
     np.save(args.out / "logits.npy", logits.double().numpy())
     print(f"{args.model}: logits {tuple(logits.shape)} |max| {logits.abs().max():.3g} -> {args.out}")

@@ -22,6 +22,7 @@ saves) and ``clip224.npz`` / ``clip256.npz`` (``inputs`` ``[2, 3, 32, S, S]`` no
 config's data preprocessor does, ``logits`` from ``recognizer(inputs, mode="tensor",
 stage="head")``). Step 2: ``python tools/parity/nonlocal.py mmaction2 OUT`` in the project.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,14 +39,13 @@ CONFIG = "i3d_imagenet-pretrained-r50-nl-dot-product_8xb8-32x2x1-100e_kinetics40
 
 
 def build(config_path: str) -> tuple[nn.Module, dict]:
-    from mmengine.config import Config
-
     from mmaction.registry import MODELS
     from mmaction.utils import register_all_modules
+    from mmengine.config import Config
 
     register_all_modules()
     cfg = Config.fromfile(config_path)
-    cfg.model.backbone.pretrained = None      # no torchvision download; weights set below
+    cfg.model.backbone.pretrained = None  # no torchvision download; weights set below
     return MODELS.build(cfg.model), cfg
 
 
@@ -66,7 +66,7 @@ def randomise(model: nn.Module, calibration: torch.Tensor) -> None:
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.weight.uniform_(0.5, 1.5, generator=generator)
             module.bias.normal_(0, 0.1, generator=generator)
-            module.momentum = 1.0             # running stats = this batch's
+            module.momentum = 1.0  # running stats = this batch's
         elif isinstance(module, nn.Linear):
             module.weight.normal_(0, 0.01, generator=generator)
             module.bias.normal_(0, 0.1, generator=generator)
@@ -75,7 +75,7 @@ def randomise(model: nn.Module, calibration: torch.Tensor) -> None:
     model.eval()
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            mean_square = (module.running_var + module.running_mean ** 2).mean()
+            mean_square = (module.running_var + module.running_mean**2).mean()
             module.running_var.clamp_(min=0.1 * float(mean_square))
     logits = logits_of(model, calibration)
     model.cls_head.fc_cls.weight.mul_(2.0 / logits.std())
@@ -101,12 +101,18 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--config", default=os.path.join(
-        os.path.dirname(mmaction.__file__), ".mim", "configs", "recognition", "i3d",
-        f"{CONFIG}.py"))
-    parser.add_argument("--float64", action="store_true",
-                        help="also save the logits of the same model run in float64 "
-                             "(`logits64`), to tell float32 rounding from a real difference")
+    parser.add_argument(
+        "--config",
+        default=os.path.join(
+            os.path.dirname(mmaction.__file__), ".mim", "configs", "recognition", "i3d", f"{CONFIG}.py"
+        ),
+    )
+    parser.add_argument(
+        "--float64",
+        action="store_true",
+        help="also save the logits of the same model run in float64 "
+        "(`logits64`), to tell float32 rounding from a real difference",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
@@ -114,10 +120,14 @@ def main(argv=None) -> int:
     model, cfg = build(args.config)
     generator = torch.Generator().manual_seed(1)
     randomise(model, clips(cfg, 2, 224, generator))
-    meta = {"mmaction_version": mmaction.__version__, "epoch": np.int64(100),
-            "iter": np.int64(0), "config": cfg.pretty_text, "experiment_name": CONFIG}
-    torch.save({"meta": meta, "state_dict": model.state_dict()},
-               args.out / "i3d_nl_dot_product.pth")
+    meta = {
+        "mmaction_version": mmaction.__version__,
+        "epoch": np.int64(100),
+        "iter": np.int64(0),
+        "config": cfg.pretty_text,
+        "experiment_name": CONFIG,
+    }
+    torch.save({"meta": meta, "state_dict": model.state_dict()}, args.out / "i3d_nl_dot_product.pth")
     for size in (224, 256):
         inputs = clips(cfg, 2, size, generator)
         logits = logits_of(model, inputs)
@@ -125,8 +135,7 @@ def main(argv=None) -> int:
         if args.float64:
             extra["logits64"] = logits_of(model.double(), inputs.double()).numpy()
             model.float()
-        np.savez(args.out / f"clip{size}.npz", inputs=inputs.numpy(), logits=logits.numpy(),
-                 **extra)
+        np.savez(args.out / f"clip{size}.npz", inputs=inputs.numpy(), logits=logits.numpy(), **extra)
         print(f"{size}: logits {tuple(logits.shape)}, std {float(logits.std()):.3f}")
     print(f"wrote {args.out}; now run: python tools/parity/nonlocal.py mmaction2 {args.out}")
     return 0

@@ -17,6 +17,7 @@ normalised input. ``resnet2d.py compare`` then converts and compares in videozoo
 
 Frames: TSN 25 (its test protocol), TSM 8; batch 2; 224 x 224.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,13 +32,19 @@ CONFIGS = {
     # variants (compare with the table entry's --set items, e.g. --set model.depth=101)
     "tsn_r101": "recognition/tsn/tsn_imagenet-pretrained-r101_8xb32-1x1x8-100e_kinetics400-rgb.py",
     "tsm_r101_sthv2": "recognition/tsm/tsm_imagenet-pretrained-r101_8xb16-1x1x8-50e_sthv2-rgb.py",
-    "tsm_nl_dot_product":
-        "recognition/tsm/tsm_imagenet-pretrained-r50-nl-dot-product_8xb16-1x1x8-50e_kinetics400-rgb.py",
+    "tsm_nl_dot_product": "recognition/tsm/tsm_imagenet-pretrained-r50-nl-dot-product"
+    "_8xb16-1x1x8-50e_kinetics400-rgb.py",
     "tsm_nl_embedded_gaussian": "recognition/tsm/tsm_imagenet-pretrained-r50-nl-embedded-gaussian"
-                                "_8xb16-1x1x8-50e_kinetics400-rgb.py",
+    "_8xb16-1x1x8-50e_kinetics400-rgb.py",
 }
-FRAMES = {"tsn": 25, "tsm": 8, "tsn_r101": 25, "tsm_r101_sthv2": 8, "tsm_nl_dot_product": 8,
-          "tsm_nl_embedded_gaussian": 8}
+FRAMES = {
+    "tsn": 25,
+    "tsm": 8,
+    "tsn_r101": 25,
+    "tsm_r101_sthv2": 8,
+    "tsm_nl_dot_product": 8,
+    "tsm_nl_embedded_gaussian": 8,
+}
 
 
 def randomise(model: torch.nn.Module, seed: int) -> None:
@@ -50,7 +57,7 @@ def randomise(model: torch.nn.Module, seed: int) -> None:
             module.bias.data = torch.randn(module.bias.shape, generator=gen) * 0.1
         if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)):
             fan_in = module.weight[0].numel()
-            gain = 2.0 if isinstance(module, torch.nn.Conv2d) else 0.25   # NL: keep theta^T phi finite
+            gain = 2.0 if isinstance(module, torch.nn.Conv2d) else 0.25  # NL: keep theta^T phi finite
             module.weight.data = torch.randn(module.weight.shape, generator=gen) * (gain / fan_in) ** 0.5
         elif isinstance(module, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
             c = module.num_features
@@ -59,7 +66,7 @@ def randomise(model: torch.nn.Module, seed: int) -> None:
             module.running_mean = torch.randn(c, generator=gen) * 0.1
             module.running_var = torch.rand(c, generator=gen) + 0.5
         elif isinstance(module, torch.nn.Linear):
-            module.weight.data = torch.randn(module.weight.shape, generator=gen) * module.in_features ** -0.5
+            module.weight.data = torch.randn(module.weight.shape, generator=gen) * module.in_features**-0.5
             module.bias.data = torch.randn(module.bias.shape, generator=gen) * 0.1
 
 
@@ -75,23 +82,26 @@ def calibrate(model: torch.nn.Module, video: torch.Tensor) -> None:
 
 
 def main() -> None:
-    from mmengine.config import Config
     from mmaction.registry import MODELS
     from mmaction.utils import register_all_modules
+    from mmengine.config import Config
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=list(CONFIGS), required=True)
     parser.add_argument("--configs", type=Path, required=True, help="mmaction2's configs/ folder")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--calibrate", action="store_true",
-                        help="BN statistics from a forward pass on the input (keeps the dot-product "
-                             "non-local products finite)")
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="BN statistics from a forward pass on the input (keeps the dot-product "
+        "non-local products finite)",
+    )
     args = parser.parse_args()
 
     register_all_modules()
     cfg = Config.fromfile(str(args.configs / CONFIGS[args.model]))
-    cfg.model.backbone.pretrained = None        # no download: the weights are random anyway
+    cfg.model.backbone.pretrained = None  # no download: the weights are random anyway
     model = MODELS.build(cfg.model)
     randomise(model, args.seed)
     model.eval()
@@ -99,16 +109,23 @@ def main() -> None:
     std = np.asarray(cfg.model.data_preprocessor.std) / 255
     print(f"data_preprocessor mean/std on 0..1: {mean.round(6).tolist()} {std.round(6).tolist()}")
 
-    video = np.random.default_rng(args.seed).standard_normal(
-        (2, FRAMES[args.model], 3, 224, 224)).astype(np.float32)
+    video = (
+        np.random.default_rng(args.seed)
+        .standard_normal((2, FRAMES[args.model], 3, 224, 224))
+        .astype(np.float32)
+    )
     if args.calibrate:
         calibrate(model, torch.from_numpy(video))
     with torch.no_grad():
         feats, kwargs = model.extract_feat(torch.from_numpy(video), test_mode=True)
         logits = model.cls_head(feats, **kwargs)
     args.out.mkdir(parents=True, exist_ok=True)
-    meta = {"mmengine_version": "0.10.7", "epoch": 50, "seed": np.int64(args.seed),
-            "dataset_meta": {"num_classes": int(cfg.model.cls_head.num_classes)}}
+    meta = {
+        "mmengine_version": "0.10.7",
+        "epoch": 50,
+        "seed": np.int64(args.seed),
+        "dataset_meta": {"num_classes": int(cfg.model.cls_head.num_classes)},
+    }
     torch.save({"meta": meta, "state_dict": model.state_dict()}, args.out / "weights.pth")
     np.save(args.out / "input.npy", video)
     np.save(args.out / "logits.npy", logits.double().numpy())

@@ -29,6 +29,7 @@ saves ``i3d_nl_dot_product.pth`` ({"meta", "state_dict"}) and its logits on fixe
 Both print ``relative max error = max|ours - ref| / max|ref|`` and whether every row has the
 same top-5 classes; the target is <= 1e-4.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -107,12 +108,14 @@ def random_weights(shapes: dict[str, tuple], rng: np.random.Generator) -> dict[s
     return out
 
 
-def optimizer_state(weights: dict[str, np.ndarray],
-                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+def optimizer_state(weights: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
     """What ``save_persistables`` also writes for v1.5's Momentum optimizer: a velocity per
     trainable parameter (not for BN running statistics) and the learning-rate variables."""
-    state = {f"{name}_velocity_0": rng.normal(0, 1e-3, w.shape).astype(np.float32)
-             for name, w in weights.items() if not name.endswith(("_mean", "_variance"))}
+    state = {
+        f"{name}_velocity_0": rng.normal(0, 1e-3, w.shape).astype(np.float32)
+        for name, w in weights.items()
+        if not name.endswith(("_mean", "_variance"))
+    }
     state["learning_rate_0"] = np.array([0.01], dtype=np.float32)
     state["@LR_DECAY_COUNTER@"] = np.array([400000], dtype=np.int64)
     return state
@@ -127,11 +130,12 @@ def _bn(x, w, bn, calibrate):
     blow up rounding noise (no trained network does that)."""
     if calibrate:
         axes = (0, 2, 3, 4)
-        floor = 0.1 * (x ** 2).mean()
+        floor = 0.1 * (x**2).mean()
         w[f"{bn}_mean"] = x.mean(axis=axes).astype(np.float32)
         w[f"{bn}_variance"] = np.maximum(x.var(axis=axes), floor).astype(np.float32)
-    return ops.batch_norm(x, w[f"{bn}_scale"], w[f"{bn}_offset"], w[f"{bn}_mean"],
-                          w[f"{bn}_variance"], eps=BN_EPS)
+    return ops.batch_norm(
+        x, w[f"{bn}_scale"], w[f"{bn}_offset"], w[f"{bn}_mean"], w[f"{bn}_variance"], eps=BN_EPS
+    )
 
 
 def _conv_bn(x, w, prefix, stride, padding, calibrate, relu=True):
@@ -148,8 +152,7 @@ def _bottleneck(x, w, prefix, c_out, stride, calibrate):
     y = _conv_bn(y, w, f"{prefix}_branch2b", (1, stride, stride), (0, 1, 1), calibrate)
     y = _conv_bn(y, w, f"{prefix}_branch2c", (1, 1, 1), (0, 0, 0), calibrate, relu=False)
     if x.shape[1] != c_out or stride != 1:
-        x = _conv_bn(x, w, f"{prefix}_branch1", (1, stride, stride), (0, 0, 0), calibrate,
-                     relu=False)
+        x = _conv_bn(x, w, f"{prefix}_branch1", (1, stride, stride), (0, 0, 0), calibrate, relu=False)
     return ops.relu(y + x)
 
 
@@ -162,15 +165,16 @@ def _non_local(x, w, prefix, calibrate):
     pooled = ops.max_pool(x, (1, 2, 2), (1, 2, 2))
     phi = ops.conv(pooled, w[f"{prefix}_phi_w"], w[f"{prefix}_phi_b"])
     g = ops.conv(pooled, w[f"{prefix}_g_w"], w[f"{prefix}_g_b"])
-    theta_t = theta.reshape(n, inner, -1).transpose(0, 2, 1)       # [N, P, C']
-    affinity = ops.softmax(theta_t @ phi.reshape(n, inner, -1) * inner ** -0.5, axis=-1)
+    theta_t = theta.reshape(n, inner, -1).transpose(0, 2, 1)  # [N, P, C']
+    affinity = ops.softmax(theta_t @ phi.reshape(n, inner, -1) * inner**-0.5, axis=-1)
     y = (g.reshape(n, inner, -1) @ affinity.transpose(0, 2, 1)).reshape(theta.shape)
     y = ops.conv(y, w[f"{prefix}_out_w"], w[f"{prefix}_out_b"])
     return _bn(y, w, f"{prefix}_bn", calibrate) + x
 
 
-def paddle_forward(w: dict[str, np.ndarray], clip: np.ndarray, test_head: bool,
-                   calibrate: bool = False) -> np.ndarray:
+def paddle_forward(
+    w: dict[str, np.ndarray], clip: np.ndarray, test_head: bool, calibrate: bool = False
+) -> np.ndarray:
     """v1.5's inference graph on ``clip`` ``[N, 3, T, H, W]`` (normalised).
 
     ``test_head=False``: the valid graph's fc logits ``[N, classes]``; True: the test graph's
@@ -178,19 +182,20 @@ def paddle_forward(w: dict[str, np.ndarray], clip: np.ndarray, test_head: bool,
     ``calibrate``: set every BN's statistics in ``w`` from this clip on the way, and scale
     ``pred_w`` so that its logits have a standard deviation of 2."""
     x = _conv_bn(clip, w, "conv1", (1, 2, 2), (0, 3, 3), calibrate)
-    x = ops.max_pool(x, (1, 3, 3), (1, 2, 2), 0)                 # pool1: no padding
+    x = ops.max_pool(x, (1, 3, 3), (1, 2, 2), 0)  # pool1: no padding
     for stage, blocks in enumerate(PADDLE_BLOCKS, start=2):
         c_out = w[f"res{stage}a_branch2c_weights"].shape[0]
         for idx in range(blocks):
-            x = _bottleneck(x, w, f"res{stage}{chr(97 + idx)}", c_out,
-                            2 if idx == 0 and stage > 2 else 1, calibrate)
-            if stage in (3, 4) and idx % 2 == 1:                 # layer_mod 2
+            x = _bottleneck(
+                x, w, f"res{stage}{chr(97 + idx)}", c_out, 2 if idx == 0 and stage > 2 else 1, calibrate
+            )
+            if stage in (3, 4) and idx % 2 == 1:  # layer_mod 2
                 x = _non_local(x, w, f"nonlocal_conv{stage}_{idx}", calibrate)
         if stage == 2:
-            x = ops.max_pool(x, (2, 1, 1), (2, 1, 1))            # pool2
-    pool_stride = clip.shape[2] // 2                             # int(video_length / 2)
-    x = ops.avg_pool(x, (pool_stride, 7, 7), 1)                  # pool5
-    x = x * (1 - 0.5)                                            # dropout, downgrade_in_infer
+            x = ops.max_pool(x, (2, 1, 1), (2, 1, 1))  # pool2
+    pool_stride = clip.shape[2] // 2  # int(video_length / 2)
+    x = ops.avg_pool(x, (pool_stride, 7, 7), 1)  # pool5
+    x = x * (1 - 0.5)  # dropout, downgrade_in_infer
     if calibrate:  # logits spread over a few units, as a trained classifier's
         logits = ops.linear(x.reshape(x.shape[0], -1), w["pred_w"], w_in_out=True)
         w["pred_w"] = (w["pred_w"] * (2.0 / logits.std())).astype(np.float32)
@@ -211,13 +216,16 @@ def paddle_clip(rng: np.random.Generator, n: int, frames: int, size: int) -> np.
 def compare(label: str, ours, reference) -> tuple[float, bool]:
     error = ops.relative_max_error(ours, reference)
     same = ops.same_top_k(ours, reference, 5)
-    print(f"{label}: relative max error {error:.2e}, same top-5: {same} "
-          f"(reference range {np.min(reference):.4g} .. {np.max(reference):.4g})")
+    print(
+        f"{label}: relative max error {error:.2e}, same top-5: {same} "
+        f"(reference range {np.min(reference):.4g} .. {np.max(reference):.4g})"
+    )
     return error, same
 
 
-def run_ours(checkpoint: Path, clip_ncthw: np.ndarray, head: str | None = None,
-             float64: bool = False) -> np.ndarray:
+def run_ours(
+    checkpoint: Path, clip_ncthw: np.ndarray, head: str | None = None, float64: bool = False
+) -> np.ndarray:
     """Our converted model on the clip (``[N, 3, T, H, W]`` -> ``[N, T, 3, H, W]``)."""
     import torch
 
@@ -232,8 +240,9 @@ def run_ours(checkpoint: Path, clip_ncthw: np.ndarray, head: str | None = None,
         return model.to(dtype)({"video": video.to(dtype)}).double().numpy()
 
 
-def check_paddle(workdir: Path, width: int = 64, num_classes: int = 400, seed: int = 0,
-                 batch: int = 2, quiet: bool = False) -> dict[str, tuple[float, bool]]:
+def check_paddle(
+    workdir: Path, width: int = 64, num_classes: int = 400, seed: int = 0, batch: int = 2, quiet: bool = False
+) -> dict[str, tuple[float, bool]]:
     """Write, convert and compare (see the module docstring); returns {check: (error, top5)}."""
     from videozoo.convert import convert_weights
     from videozoo.convert.sources import tar_directory, write_fluid_dir
@@ -241,8 +250,7 @@ def check_paddle(workdir: Path, width: int = 64, num_classes: int = 400, seed: i
     rng = np.random.default_rng(seed)
     weights = random_weights(paddle_weight_shapes(num_classes, width), rng)
     paddle_forward(weights, paddle_clip(rng, 2, 8, 224), test_head=False, calibrate=True)
-    folder = write_fluid_dir(workdir / "nonlocal_kinetics", {**weights,
-                                                             **optimizer_state(weights, rng)})
+    folder = write_fluid_dir(workdir / "nonlocal_kinetics", {**weights, **optimizer_state(weights, rng)})
     archive = tar_directory(folder, workdir / "nonlocal_kinetics.tar.gz")
     checkpoint = workdir / "nonlocal_v15.pt"
     overrides = [f"model.base_width={width}", f"model.num_classes={num_classes}"]
@@ -250,32 +258,37 @@ def check_paddle(workdir: Path, width: int = 64, num_classes: int = 400, seed: i
     results = {}
     clip = paddle_clip(rng, batch, 8, 224)
     results["valid graph, 8x224 logits"] = compare(
-        "valid graph, 8x224 logits", run_ours(checkpoint, clip, head="average"),
-        paddle_forward(weights, clip, test_head=False))
+        "valid graph, 8x224 logits",
+        run_ours(checkpoint, clip, head="average"),
+        paddle_forward(weights, clip, test_head=False),
+    )
     clip = paddle_clip(rng, 1, 8, 256)
     results["test graph, 8x256 scores"] = compare(
-        "test graph, 8x256 scores (2x2 windows)", np.exp(run_ours(checkpoint, clip)),
-        paddle_forward(weights, clip, test_head=True))
+        "test graph, 8x256 scores (2x2 windows)",
+        np.exp(run_ours(checkpoint, clip)),
+        paddle_forward(weights, clip, test_head=True),
+    )
     return results
 
 
-def check_mmaction2(folder: Path, overrides: list[str] | None = None
-                    ) -> dict[str, tuple[float, bool]]:
+def check_mmaction2(folder: Path, overrides: list[str] | None = None) -> dict[str, tuple[float, bool]]:
     """Convert step 1's .pth (``overrides``: the table entry's ``--set`` items, e.g.
     ``model.nonlocal_blocks=false`` for the plain I3D) and compare with its saved logits."""
     from videozoo.convert import convert_weights
 
     checkpoint = folder / "nonlocal_mmaction2.pt"
-    convert_weights(folder / "i3d_nl_dot_product.pth", "nonlocal", checkpoint,
-                    overrides=overrides, verbose=False)
+    convert_weights(
+        folder / "i3d_nl_dot_product.pth", "nonlocal", checkpoint, overrides=overrides, verbose=False
+    )
     results = {}
     for size in (224, 256):
         data = np.load(folder / f"clip{size}.npz")
         label = f"I3D {' '.join(overrides or []) or 'NL dot product'}, 32x{size} logits"
         results[label] = compare(label, run_ours(checkpoint, data["inputs"]), data["logits"])
-        if "logits64" in data:   # both graphs in float64: float32 rounding taken out
-            compare(label + " (float64)", run_ours(checkpoint, data["inputs"], float64=True),
-                    data["logits64"])
+        if "logits64" in data:  # both graphs in float64: float32 rounding taken out
+            compare(
+                label + " (float64)", run_ours(checkpoint, data["inputs"], float64=True), data["logits64"]
+            )
     return results
 
 
@@ -287,8 +300,14 @@ def main(argv=None) -> int:
     paddle.add_argument("--workdir", type=Path, default=None)
     mma = sub.add_parser("mmaction2", help="MMAction2 against step 1's saved logits")
     mma.add_argument("folder", type=Path)
-    mma.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="conversion overrides of the variant (e.g. model.nonlocal_blocks=false)")
+    mma.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="conversion overrides of the variant (e.g. model.nonlocal_blocks=false)",
+    )
     args = parser.parse_args(argv)
     if args.source == "paddle":
         with tempfile.TemporaryDirectory() as tmp:

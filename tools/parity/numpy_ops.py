@@ -7,6 +7,7 @@ clips ``[N, C, T, H, W]``, linear weights as given (pass ``w_in_out=True`` for P
 ``[in, out]`` fc weights). Everything is computed in float64 so the reference itself adds no
 rounding error of note.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,8 +54,7 @@ def batch_norm(x, scale, offset, mean, variance, *, eps: float = 1e-5, axis: int
     shape = [1] * x.ndim
     shape[axis] = -1
     inv = 1.0 / np.sqrt(as64(variance).reshape(shape) + eps)
-    return (x - as64(mean).reshape(shape)) * inv * as64(scale).reshape(shape) \
-        + as64(offset).reshape(shape)
+    return (x - as64(mean).reshape(shape)) * inv * as64(scale).reshape(shape) + as64(offset).reshape(shape)
 
 
 def _pad(x, pads, value=0.0):
@@ -77,14 +77,16 @@ def conv(x, weight, bias=None, *, stride=1, padding=0, groups: int = 1):
     cg, og = c // groups, o // groups
     out = np.zeros((n, o, *out_size))
     for offset in np.ndindex(*kernel):
-        window = tuple(slice(offset[d], offset[d] + stride[d] * (out_size[d] - 1) + 1, stride[d])
-                       for d in range(dims))
-        patch = x[(slice(None), slice(None)) + window]            # [N, C, *S']
+        window = tuple(
+            slice(offset[d], offset[d] + stride[d] * (out_size[d] - 1) + 1, stride[d]) for d in range(dims)
+        )
+        patch = x[(slice(None), slice(None)) + window]  # [N, C, *S']
         for g in range(groups):
-            wk = w[g * og:(g + 1) * og, :, *offset]                 # [og, cg]
+            wk = w[(slice(g * og, (g + 1) * og), slice(None), *offset)]  # [og, cg]
             # tensordot runs on BLAS (einsum would not): [og, N, *S'] -> [N, og, *S']
-            out[:, g * og:(g + 1) * og] += np.moveaxis(
-                np.tensordot(wk, patch[:, g * cg:(g + 1) * cg], axes=([1], [1])), 0, 1)
+            out[:, g * og : (g + 1) * og] += np.moveaxis(
+                np.tensordot(wk, patch[:, g * cg : (g + 1) * cg], axes=([1], [1])), 0, 1
+            )
     if bias is not None:
         out += as64(bias).reshape((1, -1) + (1,) * dims)
     return out
@@ -101,8 +103,9 @@ def max_pool(x, kernel, stride, padding=0):
     out_size = [(x.shape[2 + d] - kernel[d]) // stride[d] + 1 for d in range(dims)]
     out = np.full(x.shape[:2] + tuple(out_size), -np.inf)
     for offset in np.ndindex(*kernel):
-        window = tuple(slice(offset[d], offset[d] + stride[d] * (out_size[d] - 1) + 1, stride[d])
-                       for d in range(dims))
+        window = tuple(
+            slice(offset[d], offset[d] + stride[d] * (out_size[d] - 1) + 1, stride[d]) for d in range(dims)
+        )
         out = np.maximum(out, x[(slice(None), slice(None)) + window])
     return out
 
@@ -116,8 +119,9 @@ def avg_pool(x, kernel, stride):
     out_size = [(x.shape[2 + d] - kernel[d]) // stride[d] + 1 for d in range(dims)]
     out = np.zeros(x.shape[:2] + tuple(out_size))
     for offset in np.ndindex(*kernel):
-        window = tuple(slice(offset[d], offset[d] + stride[d] * (out_size[d] - 1) + 1, stride[d])
-                       for d in range(dims))
+        window = tuple(
+            slice(offset[d], offset[d] + stride[d] * (out_size[d] - 1) + 1, stride[d]) for d in range(dims)
+        )
         out += x[(slice(None), slice(None)) + window]
     return out / float(np.prod(kernel))
 

@@ -23,6 +23,7 @@ here takes the frames our eval mode takes (u = 0.5 in the reader's formula).
 ``--paddle-reference DIR`` compares with real Paddle instead: the logits of PaddleVideo 2.x's
 own head written by ``paddle_reference.py head`` (see there), for ours and for the numpy graph.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy_ops as ops  # noqa: E402
 
 BN_EPS = 1e-5
-DROPOUT_KEEP = 0.5            # v1.5 dropout (downgrade_in_infer) at inference
+DROPOUT_KEEP = 0.5  # v1.5 dropout (downgrade_in_infer) at inference
 PAIRS = ("nextvlad", "attention_lstm", "attention_cluster", "attention_lstm_2x")
 
 
@@ -55,8 +56,16 @@ def nextvlad_dequantize(x: np.ndarray, modality: str) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- name tables
-def nextvlad_v15_shapes(num_classes=3862, rgb_size=1024, audio_size=128, cluster_size=128,
-                        groups=8, expansion=2, hidden_size=2048, gating_reduction=8) -> dict:
+def nextvlad_v15_shapes(
+    num_classes=3862,
+    rgb_size=1024,
+    audio_size=128,
+    cluster_size=128,
+    groups=8,
+    expansion=2,
+    hidden_size=2048,
+    gating_reduction=8,
+) -> dict:
     """Every persistable parameter of v1.5 NeXtVLAD, name -> shape, in creation order."""
     shapes = {"eigen_param": (rgb_size,)}
     bn = iter(range(6))
@@ -88,9 +97,15 @@ def nextvlad_v15_shapes(num_classes=3862, rgb_size=1024, audio_size=128, cluster
     return shapes
 
 
-def attention_lstm_v15_shapes(num_classes=3862, rgb_size=1024, audio_size=128,
-                              embedding_size=512, lstm_size=1024, fusion_relu_size=8192,
-                              fusion_tanh_size=4096) -> dict:
+def attention_lstm_v15_shapes(
+    num_classes=3862,
+    rgb_size=1024,
+    audio_size=128,
+    embedding_size=512,
+    lstm_size=1024,
+    fusion_relu_size=8192,
+    fusion_tanh_size=4096,
+) -> dict:
     """v1.5 Attention LSTM's parameters (auto-named ``fc_<n>``, ``lstm_<n>``), creation order."""
     shapes, hidden = {}, lstm_size
     fc, lstm = iter(range(11)), iter(range(4))
@@ -112,9 +127,15 @@ def attention_lstm_v15_shapes(num_classes=3862, rgb_size=1024, audio_size=128,
     return shapes
 
 
-def attention_lstm_2x_shapes(num_classes=3862, rgb_size=1024, audio_size=128,
-                             embedding_size=512, lstm_size=1024, fusion_relu_size=8192,
-                             fusion_tanh_size=4096) -> dict:
+def attention_lstm_2x_shapes(
+    num_classes=3862,
+    rgb_size=1024,
+    audio_size=128,
+    embedding_size=512,
+    lstm_size=1024,
+    fusion_relu_size=8192,
+    fusion_tanh_size=4096,
+) -> dict:
     """2.x ``AttentionLstmHead``'s ``state_dict`` (under ``head.``), without the LSTM
     parameters' second names (``write_pdparams`` adds them)."""
     shapes, hidden = {}, lstm_size
@@ -128,17 +149,25 @@ def attention_lstm_2x_shapes(num_classes=3862, rgb_size=1024, audio_size=128,
             shapes[f"head.bi_lstm{k}.bias_hh_l0{suffix}"] = (4 * hidden,)
         shapes[f"head.att_fc{k}.weight"] = (2 * hidden, 1)
         shapes[f"head.att_fc{k}.bias"] = (1,)
-    for name, size_in, size_out in (("fc_out1", 4 * hidden, fusion_relu_size),
-                                    ("fc_out2", fusion_relu_size, fusion_tanh_size),
-                                    ("fc_logit", fusion_tanh_size, num_classes)):
+    for name, size_in, size_out in (
+        ("fc_out1", 4 * hidden, fusion_relu_size),
+        ("fc_out2", fusion_relu_size, fusion_tanh_size),
+        ("fc_logit", fusion_tanh_size, num_classes),
+    ):
         shapes[f"head.{name}.weight"] = (size_in, size_out)
         shapes[f"head.{name}.bias"] = (size_out,)
     return shapes
 
 
-def attention_cluster_v15_shapes(num_classes=3862, rgb_size=1024, audio_size=128,
-                                 rgb_clusters=32, audio_clusters=32, fc_size=1024,
-                                 fc2_size=4096) -> dict:
+def attention_cluster_v15_shapes(
+    num_classes=3862,
+    rgb_size=1024,
+    audio_size=128,
+    rgb_clusters=32,
+    audio_clusters=32,
+    fc_size=1024,
+    fc2_size=4096,
+) -> dict:
     shapes = {}
     for k, (size, clusters) in enumerate(((rgb_size, rgb_clusters), (audio_size, audio_clusters))):
         shapes[f"satt{k}.conv.weight"] = (clusters, size, 1, 1)
@@ -146,8 +175,11 @@ def attention_cluster_v15_shapes(num_classes=3862, rgb_size=1024, audio_size=128
         shapes[f"satt{k}.shift_w"] = (clusters,)
         shapes[f"satt{k}.shift_b"] = (clusters,)
     width = rgb_size * rgb_clusters + audio_size * audio_clusters
-    for name, size_in, size_out in (("fc1", width, fc_size), ("fc2", fc_size, fc2_size),
-                                    ("logistic", fc2_size, num_classes)):
+    for name, size_in, size_out in (
+        ("fc1", width, fc_size),
+        ("fc2", fc_size, fc2_size),
+        ("logistic", fc2_size, num_classes),
+    ):
         shapes[f"{name}.weights"], shapes[f"{name}.bias"] = (size_in, size_out), (size_out,)
     return shapes
 
@@ -163,15 +195,20 @@ def random_weights(shapes: dict, rng: np.random.Generator) -> dict[str, np.ndarr
     for name, shape in shapes.items():
         if name == "eigen_param":
             from videozoo.models.nextvlad import pca_unwhitening_scale
+
             value = pca_unwhitening_scale(shape[0]).numpy()
         elif name.startswith("batch_norm_"):
-            value = (rng.uniform(0.5, 1.5, shape) if name.endswith((".w_0", ".w_2"))
-                     else rng.normal(0.0, 0.1, shape))
+            value = (
+                rng.uniform(0.5, 1.5, shape)
+                if name.endswith((".w_0", ".w_2"))
+                else rng.normal(0.0, 0.1, shape)
+            )
         elif name.startswith("lstm_") or ".bi_lstm" in name:
             hidden = shape[0] if name.startswith("lstm_") else shape[0] // 4
             matrix = name.endswith(".w_0") or ".weight_" in name
-            value = (rng.uniform(-hidden ** -0.5, hidden ** -0.5, shape) if matrix
-                     else rng.normal(0.0, 0.1, shape))
+            value = (
+                rng.uniform(-(hidden**-0.5), hidden**-0.5, shape) if matrix else rng.normal(0.0, 0.1, shape)
+            )
         elif ".shift_" in name:
             value = rng.normal(0.0, shape[0] ** -0.25, shape)
         elif len(shape) == 1:
@@ -188,19 +225,22 @@ def adam_state(weights: dict) -> dict[str, np.ndarray]:
     two beta powers (zeros here: they are only read for their names and shapes)."""
     state = {}
     for name, w in weights.items():
-        if name == "eigen_param" or name.endswith((".w_1", ".w_2")):   # not trainable
+        if name == "eigen_param" or name.endswith((".w_1", ".w_2")):  # not trainable
             continue
         state[f"{name}_moment1_0"] = np.zeros_like(w)
         state[f"{name}_moment2_0"] = np.zeros_like(w)
-        state[f"{name}_beta1_pow_acc_0"] = np.full((1,), 0.9 ** 1000, np.float32)
-        state[f"{name}_beta2_pow_acc_0"] = np.full((1,), 0.999 ** 1000, np.float32)
+        state[f"{name}_beta1_pow_acc_0"] = np.full((1,), 0.9**1000, np.float32)
+        state[f"{name}_beta2_pow_acc_0"] = np.full((1,), 0.999**1000, np.float32)
     return state
 
 
 def rmsprop_state(weights: dict) -> dict[str, np.ndarray]:
     """fluid's centred RMSProp: ``_momentum_0``, ``_mean_square_0``, ``_mean_grad_0``."""
-    return {f"{name}_{acc}_0": np.zeros_like(w) for name, w in weights.items()
-            for acc in ("momentum", "mean_square", "mean_grad")}
+    return {
+        f"{name}_{acc}_0": np.zeros_like(w)
+        for name, w in weights.items()
+        for acc in ("momentum", "mean_square", "mean_grad")
+    }
 
 
 def write_v15_tarball(folder: Path, weights: dict, optimizer: str, piecewise_lr: bool) -> Path:
@@ -208,6 +248,7 @@ def write_v15_tarball(folder: Path, weights: dict, optimizer: str, piecewise_lr:
     ``<folder>.tar.gz``: the weights, the optimizer state, the learning rate
     (``learning_rate`` from ``piecewise_decay``, else ``learning_rate_0``) and step counter."""
     from videozoo.convert.sources import tar_directory, write_fluid_dir
+
     state = adam_state(weights) if optimizer == "adam" else rmsprop_state(weights)
     if piecewise_lr:
         state["learning_rate"] = np.array([1e-4], np.float32)
@@ -247,27 +288,29 @@ def _bn(x, w, index: int, calibrate: bool) -> np.ndarray:
     prefix = f"batch_norm_{index}"
     if calibrate:
         w[f"{prefix}.w_1"] = x.mean(axis=0).astype(np.float32)
-        w[f"{prefix}.w_2"] = np.maximum(x.var(axis=0), 0.1 * (x ** 2).mean()).astype(np.float32)
-    return ops.batch_norm(x, w[f"{prefix}.w_0"], w[f"{prefix}.b_0"], w[f"{prefix}.w_1"],
-                          w[f"{prefix}.w_2"], eps=BN_EPS)
+        w[f"{prefix}.w_2"] = np.maximum(x.var(axis=0), 0.1 * (x**2).mean()).astype(np.float32)
+    return ops.batch_norm(
+        x, w[f"{prefix}.w_0"], w[f"{prefix}.b_0"], w[f"{prefix}.w_1"], w[f"{prefix}.w_2"], eps=BN_EPS
+    )
 
 
 def _nextvlad_branch(w, prefix: str, frames, lengths, bn: int, calibrate: bool) -> np.ndarray:
     """``nextvlad_model.NeXtVLAD.forward`` on the frames of all videos ``[sum T, N]``."""
-    x = ops.linear(frames, w[f"{prefix}_fc_expansion_w"], w[f"{prefix}_fc_expansion_b"],
-                   w_in_out=True)                                             # [F, 2N]
-    attention = ops.sigmoid(ops.linear(x, w[f"{prefix}_fc_group_attention_w"],
-                                       w[f"{prefix}_fc_group_attention_b"], w_in_out=True))
-    centres = ops.as64(w[f"{prefix}_cluster_weights2"])                       # [K, d]
+    x = ops.linear(
+        frames, w[f"{prefix}_fc_expansion_w"], w[f"{prefix}_fc_expansion_b"], w_in_out=True
+    )  # [F, 2N]
+    attention = ops.sigmoid(
+        ops.linear(x, w[f"{prefix}_fc_group_attention_w"], w[f"{prefix}_fc_group_attention_b"], w_in_out=True)
+    )
+    centres = ops.as64(w[f"{prefix}_cluster_weights2"])  # [K, d]
     clusters, dim = centres.shape
     groups = attention.shape[1]
-    activation = _bn(ops.linear(x, w[f"{prefix}_cluster_weights"], w_in_out=True), w, bn,
-                     calibrate)
+    activation = _bn(ops.linear(x, w[f"{prefix}_cluster_weights"], w_in_out=True), w, bn, calibrate)
     activation = ops.softmax(activation.reshape(-1, groups, clusters)) * attention[:, :, None]
-    a_sum = segment_sum(activation, lengths).sum(axis=1)                      # [B, K]
+    a_sum = segment_sum(activation, lengths).sum(axis=1)  # [B, K]
     vlad = segment_sum(activation.transpose(0, 2, 1) @ x.reshape(-1, groups, dim), lengths)
-    vlad = vlad - a_sum[:, :, None] * centres                                 # [B, K, d]
-    vlad = ops.l2_normalize(vlad.transpose(0, 2, 1), axis=1)                  # [B, d, K]
+    vlad = vlad - a_sum[:, :, None] * centres  # [B, K, d]
+    vlad = ops.l2_normalize(vlad.transpose(0, 2, 1), axis=1)  # [B, d, K]
     return _bn(vlad.reshape(len(lengths), -1), w, bn + 1, calibrate)
 
 
@@ -278,19 +321,20 @@ def nextvlad_v15_forward(w: dict, rgb: list, audio: list, calibrate: bool = Fals
     lengths = [len(v) for v in rgb]
     video = nextvlad_dequantize(np.concatenate(rgb), "rgb") * ops.as64(w["eigen_param"])
     sound = nextvlad_dequantize(np.concatenate(audio), "audio")
-    vlad = np.concatenate([_nextvlad_branch(w, "video", video, lengths, 0, calibrate),
-                           _nextvlad_branch(w, "audio", sound, lengths, 2, calibrate)], axis=1)
-    hidden = _bn(ops.linear(vlad * DROPOUT_KEEP, w["hidden1_fc_weights"], w_in_out=True), w, 4,
-                 calibrate)
-    gates = ops.relu(_bn(ops.linear(hidden, w["gating_fc1_weights"], w_in_out=True), w, 5,
-                         calibrate))
+    vlad = np.concatenate(
+        [
+            _nextvlad_branch(w, "video", video, lengths, 0, calibrate),
+            _nextvlad_branch(w, "audio", sound, lengths, 2, calibrate),
+        ],
+        axis=1,
+    )
+    hidden = _bn(ops.linear(vlad * DROPOUT_KEEP, w["hidden1_fc_weights"], w_in_out=True), w, 4, calibrate)
+    gates = ops.relu(_bn(ops.linear(hidden, w["gating_fc1_weights"], w_in_out=True), w, 5, calibrate))
     gates = ops.sigmoid(ops.linear(gates, w["gating_fc2_weights"], w_in_out=True))
-    return ops.linear(hidden * gates, w["logits_clf_weights"], w["logits_clf_bias"],
-                      w_in_out=True)
+    return ops.linear(hidden * gates, w["logits_clf_weights"], w["logits_clf_bias"], w_in_out=True)
 
 
-def lstm_sequence(gates_x, weight_hh, *, fluid: bool, peepholes=None,
-                  reverse: bool = False) -> np.ndarray:
+def lstm_sequence(gates_x, weight_hh, *, fluid: bool, peepholes=None, reverse: bool = False) -> np.ndarray:
     """One sequence through an LSTM: ``gates_x [T, 4H]`` (input projection + gate biases),
     ``weight_hh`` (``[H, 4H]`` fluid, used as ``h @ W``; ``[4H, H]`` Paddle 2.x / PyTorch).
     Gate blocks: fluid (c, i, f, o), 2.x (i, f, g, o). ``peepholes`` (w_ic, w_fc, w_oc): fluid
@@ -301,7 +345,7 @@ def lstm_sequence(gates_x, weight_hh, *, fluid: bool, peepholes=None,
     w_ic, w_fc, w_oc = (np.zeros(hidden),) * 3 if peepholes is None else map(ops.as64, peepholes)
     h, c = np.zeros(hidden), np.zeros(hidden)
     out = np.zeros((len(gates_x), hidden))
-    for t in (reversed(range(len(gates_x))) if reverse else range(len(gates_x))):
+    for t in reversed(range(len(gates_x))) if reverse else range(len(gates_x)):
         gates = np.split(gates_x[t] + h @ weight, 4)
         cand, i, f, o = gates if fluid else (gates[2], gates[0], gates[1], gates[3])
         i = ops.sigmoid(i + c * w_ic)
@@ -318,8 +362,13 @@ def _fluid_lstm(w, x, projection: int, lstm: int, reverse: bool) -> np.ndarray:
     gates_x = ops.linear(x, w[f"fc_{projection}.w_0"], w[f"fc_{projection}.b_0"], w_in_out=True)
     bias = ops.as64(w[f"lstm_{lstm}.b_0"]).reshape(-1)
     hidden = bias.shape[0] // 7
-    return lstm_sequence(gates_x + bias[:4 * hidden], w[f"lstm_{lstm}.w_0"], fluid=True,
-                         peepholes=np.split(bias[4 * hidden:], 3), reverse=reverse)
+    return lstm_sequence(
+        gates_x + bias[: 4 * hidden],
+        w[f"lstm_{lstm}.w_0"],
+        fluid=True,
+        peepholes=np.split(bias[4 * hidden :], 3),
+        reverse=reverse,
+    )
 
 
 def attention_lstm_v15_forward(w: dict, rgb: list, audio: list) -> np.ndarray:
@@ -329,16 +378,20 @@ def attention_lstm_v15_forward(w: dict, rgb: list, audio: list) -> np.ndarray:
         pooled = []
         for k, frames in enumerate(video):
             fc = 4 * k
-            x = ops.tanh(ops.linear(reader_dequantize(frames), w[f"fc_{fc}.w_0"],
-                                    w[f"fc_{fc}.b_0"], w_in_out=True))
-            states = np.concatenate([_fluid_lstm(w, x, fc + 1, 2 * k, reverse=False),
-                                     _fluid_lstm(w, x, fc + 2, 2 * k + 1, reverse=True)], axis=1)
+            x = ops.tanh(
+                ops.linear(reader_dequantize(frames), w[f"fc_{fc}.w_0"], w[f"fc_{fc}.b_0"], w_in_out=True)
+            )
+            states = np.concatenate(
+                [
+                    _fluid_lstm(w, x, fc + 1, 2 * k, reverse=False),
+                    _fluid_lstm(w, x, fc + 2, 2 * k + 1, reverse=True),
+                ],
+                axis=1,
+            )
             states = states * DROPOUT_KEEP
-            scores = ops.linear(states, w[f"fc_{fc + 3}.w_0"], w[f"fc_{fc + 3}.b_0"],
-                                w_in_out=True)
-            pooled.append((ops.softmax(scores, axis=0) * states).sum(axis=0))   # sequence_softmax
-        x = ops.relu(ops.linear(np.concatenate(pooled), w["fc_8.w_0"], w["fc_8.b_0"],
-                                w_in_out=True))
+            scores = ops.linear(states, w[f"fc_{fc + 3}.w_0"], w[f"fc_{fc + 3}.b_0"], w_in_out=True)
+            pooled.append((ops.softmax(scores, axis=0) * states).sum(axis=0))  # sequence_softmax
+        x = ops.relu(ops.linear(np.concatenate(pooled), w["fc_8.w_0"], w["fc_8.b_0"], w_in_out=True))
         x = ops.tanh(ops.linear(x, w["fc_9.w_0"], w["fc_9.b_0"], w_in_out=True))
         logits.append(ops.linear(x, w["fc_10.w_0"], w["fc_10.b_0"], w_in_out=True))
     return np.stack(logits)
@@ -356,27 +409,29 @@ def attention_lstm_2x_forward(w: dict, rgb: list, audio: list, max_len: int = 51
             padded = np.zeros((max_len, frames.shape[1]))
             padded[:length] = reader_dequantize(frames)
             mask = (np.arange(max_len) < length).astype(np.float64)[:, None]
-            x = ops.tanh(ops.linear(padded, w[f"head.fc_feature{k}.weight"],
-                                    w[f"head.fc_feature{k}.bias"], w_in_out=True))
+            x = ops.tanh(
+                ops.linear(
+                    padded, w[f"head.fc_feature{k}.weight"], w[f"head.fc_feature{k}.bias"], w_in_out=True
+                )
+            )
             states = np.zeros((max_len, 2 * w[f"head.bi_lstm{k}.weight_hh_l0"].shape[1]))
             for d, suffix in enumerate(("", "_reverse")):
                 lstm = f"head.bi_lstm{k}"
-                gates_x = (ops.linear(x[:length], w[f"{lstm}.weight_ih_l0{suffix}"],
-                                      w[f"{lstm}.bias_ih_l0{suffix}"])
-                           + ops.as64(w[f"{lstm}.bias_hh_l0{suffix}"]))
-                out = lstm_sequence(gates_x, w[f"{lstm}.weight_hh_l0{suffix}"], fluid=False,
-                                    reverse=d == 1)
-                states[:length, d * out.shape[1]:(d + 1) * out.shape[1]] = out
-            scores = ops.linear(states, w[f"head.att_fc{k}.weight"], w[f"head.att_fc{k}.bias"],
-                                w_in_out=True)
+                gates_x = ops.linear(
+                    x[:length], w[f"{lstm}.weight_ih_l0{suffix}"], w[f"{lstm}.bias_ih_l0{suffix}"]
+                ) + ops.as64(w[f"{lstm}.bias_hh_l0{suffix}"])
+                out = lstm_sequence(gates_x, w[f"{lstm}.weight_hh_l0{suffix}"], fluid=False, reverse=d == 1)
+                states[:length, d * out.shape[1] : (d + 1) * out.shape[1]] = out
+            scores = ops.linear(states, w[f"head.att_fc{k}.weight"], w[f"head.att_fc{k}.bias"], w_in_out=True)
             weights = np.exp(scores) * mask / (np.exp(scores) * mask).sum(axis=0)
             pooled.append((states * weights * mask).sum(axis=0))
-        x = ops.relu(ops.linear(np.concatenate(pooled), w["head.fc_out1.weight"],
-                                w["head.fc_out1.bias"], w_in_out=True))
-        x = ops.tanh(ops.linear(x, w["head.fc_out2.weight"], w["head.fc_out2.bias"],
-                                w_in_out=True))
-        logits.append(ops.linear(x, w["head.fc_logit.weight"], w["head.fc_logit.bias"],
-                                 w_in_out=True))
+        x = ops.relu(
+            ops.linear(
+                np.concatenate(pooled), w["head.fc_out1.weight"], w["head.fc_out1.bias"], w_in_out=True
+            )
+        )
+        x = ops.tanh(ops.linear(x, w["head.fc_out2.weight"], w["head.fc_out2.bias"], w_in_out=True))
+        logits.append(ops.linear(x, w["head.fc_logit.weight"], w["head.fc_logit.bias"], w_in_out=True))
     return np.stack(logits)
 
 
@@ -391,24 +446,24 @@ def _shifting_attention(w, unit: str, x) -> np.ndarray:
     """``shifting_attention.ShiftingAttentionModel.forward``: ``x [N, L, F]`` -> ``[N, C*F]``."""
     conv = ops.as64(w[f"{unit}.conv.weight"])
     clusters = conv.shape[0]
-    scores = (np.einsum("nlf,cf->ncl", x, conv[:, :, 0, 0])
-              + ops.as64(w[f"{unit}.conv.bias"])[:, None])                     # [N, C, L]
-    weights = ops.softmax(scores, axis=-1)                                    # over L
+    scores = (
+        np.einsum("nlf,cf->ncl", x, conv[:, :, 0, 0]) + ops.as64(w[f"{unit}.conv.bias"])[:, None]
+    )  # [N, C, L]
+    weights = ops.softmax(scores, axis=-1)  # over L
     outs = []
     for i in range(clusters):
-        shift = (x * weights[:, i, :, None]).sum(axis=1) * ops.as64(w[f"{unit}.shift_w"])[i] \
-            + ops.as64(w[f"{unit}.shift_b"])[i]
+        shift = (x * weights[:, i, :, None]).sum(axis=1) * ops.as64(w[f"{unit}.shift_w"])[i] + ops.as64(
+            w[f"{unit}.shift_b"]
+        )[i]
         outs.append(ops.l2_normalize(shift, axis=-1) / np.sqrt(clusters))
     return np.concatenate(outs, axis=1)
 
 
-def attention_cluster_v15_forward(w: dict, rgb: list, audio: list,
-                                  seg_num: int = 100) -> np.ndarray:
+def attention_cluster_v15_forward(w: dict, rgb: list, audio: list, seg_num: int = 100) -> np.ndarray:
     """v1.5 Attention Cluster on ``seg_num`` frames per video (``cluster_frame_index``)."""
     units = []
     for k, videos in enumerate((rgb, audio)):
-        sampled = np.stack([reader_dequantize(v[cluster_frame_index(len(v), seg_num)])
-                            for v in videos])
+        sampled = np.stack([reader_dequantize(v[cluster_frame_index(len(v), seg_num)]) for v in videos])
         units.append(_shifting_attention(w, f"satt{k}", sampled))
     x = np.concatenate(units, axis=1) * DROPOUT_KEEP
     x = ops.tanh(ops.linear(x, w["fc1.weights"], w["fc1.bias"], w_in_out=True))
@@ -419,29 +474,35 @@ def attention_cluster_v15_forward(w: dict, rgb: list, audio: list,
 # ----------------------------------------------------------------------------- comparison
 def random_videos(rng: np.random.Generator, lengths, rgb_size=1024, audio_size=128):
     """uint8 features around the middle of the range, like real (whitened) ones."""
+
     def frames(length, size):
         return np.clip(rng.normal(128, 40, (length, size)), 0, 255).astype(np.uint8)
+
     return [frames(n, rgb_size) for n in lengths], [frames(n, audio_size) for n in lengths]
 
 
 def our_batch(rgb: list, audio: list) -> dict:
     """Our reader's batch of these videos: official dequantisation, zero padding, mask."""
     import torch
+
     from videozoo.data.youtube8m_records import dequantize
+
     frames = max(len(v) for v in rgb)
     batch = {"mask": torch.zeros(len(rgb), frames, dtype=torch.bool)}
     for key, videos in (("rgb", rgb), ("audio", audio)):
         batch[key] = torch.zeros(len(videos), frames, videos[0].shape[1])
         for i, v in enumerate(videos):
-            batch[key][i, :len(v)] = torch.from_numpy(dequantize(v))
+            batch[key][i, : len(v)] = torch.from_numpy(dequantize(v))
     for i, v in enumerate(rgb):
-        batch["mask"][i, :len(v)] = True
+        batch["mask"][i, : len(v)] = True
     return batch
 
 
 def run_converted(checkpoint: Path, model: str, rgb: list, audio: list) -> np.ndarray:
     import torch
+
     from videozoo.engine.checkpoint import load_model
+
     loaded = load_model(checkpoint, model)
     with torch.no_grad():
         return loaded.model(our_batch(rgb, audio)).double().numpy()
@@ -450,22 +511,26 @@ def run_converted(checkpoint: Path, model: str, rgb: list, audio: list) -> np.nd
 def compare(label: str, ours, reference) -> tuple[float, bool]:
     error = ops.relative_max_error(ours, reference)
     same = ops.same_top_k(ours, reference, 5)
-    print(f"{label}: relative max error {error:.2e}, same top-5: {same} "
-          f"(reference logits {np.min(reference):.3g} .. {np.max(reference):.3g})", flush=True)
+    print(
+        f"{label}: relative max error {error:.2e}, same top-5: {same} "
+        f"(reference logits {np.min(reference):.3g} .. {np.max(reference):.3g})",
+        flush=True,
+    )
     return error, same
 
 
-def check_pair(pair: str, workdir: Path, lengths, seed: int = 0, sizes: dict | None = None,
-               seg_num: int = 100) -> dict:
+def check_pair(
+    pair: str, workdir: Path, lengths, seed: int = 0, sizes: dict | None = None, seg_num: int = 100
+) -> dict:
     """Write ``pair``'s weights (full size, or ``sizes``: keywords of its ``*_shapes``, which
     are also the model's options), convert them (``--set`` of those sizes), compare. Returns
     ``{"error", "same_top5", "summary" (convert_weights'), "source", "checkpoint"}``."""
     from videozoo.convert import convert_weights
+
     rng = np.random.default_rng(seed)
     sizes = dict(sizes or {})
     overrides = [f"model.{key}={value}" for key, value in sizes.items()]
-    rgb, audio = random_videos(rng, lengths, sizes.get("rgb_size", 1024),
-                               sizes.get("audio_size", 128))
+    rgb, audio = random_videos(rng, lengths, sizes.get("rgb_size", 1024), sizes.get("audio_size", 128))
     model = "attention_lstm" if pair == "attention_lstm_2x" else pair
     if pair == "nextvlad":
         weights = random_weights(nextvlad_v15_shapes(**sizes), rng)
@@ -489,10 +554,10 @@ def check_pair(pair: str, workdir: Path, lengths, seed: int = 0, sizes: dict | N
         raise ValueError(f"unknown pair {pair!r}; use one of {PAIRS}")
     output = workdir / f"{pair}.pt"
     summary = convert_weights(source, model, output, overrides=overrides, verbose=False)
-    error, same = compare(f"{pair} ({Path(source).name})",
-                          run_converted(output, model, rgb, audio), reference)
-    return {"error": error, "same_top5": same, "summary": summary, "source": source,
-            "checkpoint": output}
+    error, same = compare(
+        f"{pair} ({Path(source).name})", run_converted(output, model, rgb, audio), reference
+    )
+    return {"error": error, "same_top5": same, "summary": summary, "source": source, "checkpoint": output}
 
 
 def check_paddle_reference(folder: Path, workdir: Path) -> float:
@@ -500,6 +565,7 @@ def check_paddle_reference(folder: Path, workdir: Path) -> float:
     compare ours, and the numpy graph above, with Paddle's own logits. Returns the worse error."""
     from videozoo.convert import convert_weights
     from videozoo.fileio import load_numpy_pickle
+
     videos = np.load(folder / "videos.npz")
     count = sum(name.startswith("rgb_") for name in videos.files)
     rgb = [videos[f"rgb_{i}"] for i in range(count)]
@@ -507,12 +573,17 @@ def check_paddle_reference(folder: Path, workdir: Path) -> float:
     paddle_logits = np.load(folder / "logits.npy")
     source = folder / "AttentionLSTM_yt8.pdparams"
     convert_weights(source, "attention_lstm", workdir / "al2x.pt", verbose=False)
-    ours, _ = compare("attention_lstm_2x, ours vs Paddle's AttentionLstmHead",
-                      run_converted(workdir / "al2x.pt", "attention_lstm", rgb, audio),
-                      paddle_logits)
+    ours, _ = compare(
+        "attention_lstm_2x, ours vs Paddle's AttentionLstmHead",
+        run_converted(workdir / "al2x.pt", "attention_lstm", rgb, audio),
+        paddle_logits,
+    )
     weights = {k: v for k, v in load_numpy_pickle(source).items() if isinstance(v, np.ndarray)}
-    numpy_graph, _ = compare("attention_lstm_2x, numpy graph vs Paddle's AttentionLstmHead",
-                             attention_lstm_2x_forward(weights, rgb, audio), paddle_logits)
+    numpy_graph, _ = compare(
+        "attention_lstm_2x, numpy graph vs Paddle's AttentionLstmHead",
+        attention_lstm_2x_forward(weights, rgb, audio),
+        paddle_logits,
+    )
     return max(ours, numpy_graph)
 
 
@@ -520,15 +591,23 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("pairs", nargs="*", metavar="PAIR", help=f"of {PAIRS} (default: all)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--lengths", type=int, nargs="+", default=[299, 120, 37, 5],
-                        help="frames of each test video (padded to the longest in our batch)")
-    parser.add_argument("--paddle-reference", type=Path, metavar="DIR",
-                        help="instead: compare with real Paddle's output written to DIR by "
-                             "paddle_reference.py head")
+    parser.add_argument(
+        "--lengths",
+        type=int,
+        nargs="+",
+        default=[299, 120, 37, 5],
+        help="frames of each test video (padded to the longest in our batch)",
+    )
+    parser.add_argument(
+        "--paddle-reference",
+        type=Path,
+        metavar="DIR",
+        help="instead: compare with real Paddle's output written to DIR by paddle_reference.py head",
+    )
     args = parser.parse_args(argv)
     if set(args.pairs) - set(PAIRS):
         parser.error(f"unknown pair(s) {sorted(set(args.pairs) - set(PAIRS))}; use {PAIRS}")
-    logging.getLogger("videozoo").setLevel(logging.ERROR)   # no "--classes" warnings
+    logging.getLogger("videozoo").setLevel(logging.ERROR)  # no "--classes" warnings
     worst = 0.0
     with tempfile.TemporaryDirectory(prefix="videozoo-parity-") as tmp:
         if args.paddle_reference:

@@ -26,6 +26,7 @@ graphs); prints the largest difference::
 
     OMP_NUM_THREADS=1 /tmp/paddle-venv/bin/python tools/parity/paddle_reference.py lstm-op
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import paddle_features  # noqa: E402  (numpy only)
 
 HEAD_FILE = "paddlevideo/modeling/heads/attention_lstm_head.py"
-MAX_LEN = 512                      # FeatureDecoder's padding
+MAX_LEN = 512  # FeatureDecoder's padding
 LENGTHS = (299, 120, 37, 5)
 
 
@@ -49,7 +50,7 @@ def load_head_class(checkout: Path):
     """``AttentionLstmHead`` from the checkout's source, its package imports stood in."""
     import paddle
 
-    class BaseHead(paddle.nn.Layer):   # keeps what the head's __init__ passes; no parameters
+    class BaseHead(paddle.nn.Layer):  # keeps what the head's __init__ passes; no parameters
         def __init__(self, num_classes=None, in_channels=None, loss_cfg=None, ls_eps=0.0):
             super().__init__()
             self.num_classes, self.in_channels = num_classes, in_channels
@@ -59,11 +60,15 @@ def load_head_class(checkout: Path):
             return cls if cls is not None else (lambda c: c)
 
     stand_ins = {
-        "pv": {}, "pv.metrics": {}, "pv.metrics.youtube8m": {},
-        "pv.metrics.youtube8m.eval_util": {}, "pv.modeling": {},
+        "pv": {},
+        "pv.metrics": {},
+        "pv.metrics.youtube8m": {},
+        "pv.metrics.youtube8m.eval_util": {},
+        "pv.modeling": {},
         "pv.modeling.registry": {"HEADS": Registry()},
         "pv.modeling.weight_init": {"weight_init_": None},
-        "pv.modeling.heads": {}, "pv.modeling.heads.base": {"BaseHead": BaseHead},
+        "pv.modeling.heads": {},
+        "pv.modeling.heads.base": {"BaseHead": BaseHead},
     }
     for name, attributes in stand_ins.items():
         module = types.ModuleType(name)
@@ -81,11 +86,12 @@ def load_head_class(checkout: Path):
 def feature_decoder_inputs(videos: list[np.ndarray]):
     """2.x ``FeatureDecoder``: dequantise (float64, then float32), pad to 512, length, mask."""
     import paddle
+
     data = np.zeros((len(videos), MAX_LEN, videos[0].shape[1]), np.float32)
     mask = np.zeros_like(data)
     for i, v in enumerate(videos):
-        data[i, :len(v)] = paddle_features.reader_dequantize(v)
-        mask[i, :len(v)] = 1.0
+        data[i, : len(v)] = paddle_features.reader_dequantize(v)
+        mask[i, : len(v)] = 1.0
     lengths = np.array([len(v) for v in videos], np.int64)
     return paddle.to_tensor(data), paddle.to_tensor(lengths), paddle.to_tensor(mask)
 
@@ -100,8 +106,11 @@ def run_head(checkout: Path, out: Path, seed: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
     paddle.save(recognizer.state_dict(), str(out / "AttentionLSTM_yt8.pdparams"))
     rgb, audio = paddle_features.random_videos(np.random.default_rng(seed), LENGTHS)
-    np.savez(out / "videos.npz", **{f"rgb_{i}": v for i, v in enumerate(rgb)},
-             **{f"audio_{i}": v for i, v in enumerate(audio)})
+    np.savez(
+        out / "videos.npz",
+        **{f"rgb_{i}": v for i, v in enumerate(rgb)},
+        **{f"audio_{i}": v for i, v in enumerate(audio)},
+    )
     with paddle.no_grad():
         logits, _ = recognizer.head([feature_decoder_inputs(rgb), feature_decoder_inputs(audio)])
     np.save(out / "logits.npy", logits.numpy())
@@ -110,7 +119,7 @@ def run_head(checkout: Path, out: Path, seed: int) -> None:
 
 # ----------------------------------------------------------------------------- fluid lstm op
 def run_lstm_op(seed: int, hidden: int = 16, lengths=(9, 4, 1, 6)) -> float:
-    os.environ["FLAGS_enable_pir_api"] = "0"   # the old static graph, where the op lives
+    os.environ["FLAGS_enable_pir_api"] = "0"  # the old static graph, where the op lives
     import paddle
     from paddle.base import core
     from paddle.base.layer_helper import LayerHelper
@@ -128,13 +137,22 @@ def run_lstm_op(seed: int, hidden: int = 16, lengths=(9, 4, 1, 6)) -> float:
             w = paddle.static.create_parameter([hidden, 4 * hidden], "float32", name="w")
             b = paddle.static.create_parameter([1, 7 * hidden], "float32", name="b")
             helper = LayerHelper("lstm")
-            outputs = {key: helper.create_variable_for_type_inference("float32")
-                       for key in ("Hidden", "Cell", "BatchGate", "BatchCellPreAct")}
-            helper.append_op(type="lstm", inputs={"Input": x, "Weight": w, "Bias": b},
-                             outputs=outputs,
-                             attrs={"use_peepholes": True, "is_reverse": reverse,
-                                    "gate_activation": "sigmoid", "cell_activation": "tanh",
-                                    "candidate_activation": "tanh"})
+            outputs = {
+                key: helper.create_variable_for_type_inference("float32")
+                for key in ("Hidden", "Cell", "BatchGate", "BatchCellPreAct")
+            }
+            helper.append_op(
+                type="lstm",
+                inputs={"Input": x, "Weight": w, "Bias": b},
+                outputs=outputs,
+                attrs={
+                    "use_peepholes": True,
+                    "is_reverse": reverse,
+                    "gate_activation": "sigmoid",
+                    "cell_activation": "tanh",
+                    "candidate_activation": "tanh",
+                },
+            )
         executor = paddle.static.Executor(place)
         executor.run(startup)
         scope = paddle.static.global_scope()
@@ -143,16 +161,22 @@ def run_lstm_op(seed: int, hidden: int = 16, lengths=(9, 4, 1, 6)) -> float:
         feed = core.LoDTensor()
         feed.set(gates_x, place)
         feed.set_recursive_sequence_lengths([list(lengths)])
-        (result,) = executor.run(main, feed={"x": feed}, fetch_list=[outputs["Hidden"]],
-                                 return_numpy=False)
-        gate_bias, peepholes = bias[0, :4 * hidden], np.split(bias[0, 4 * hidden:], 3)
+        (result,) = executor.run(main, feed={"x": feed}, fetch_list=[outputs["Hidden"]], return_numpy=False)
+        gate_bias, peepholes = bias[0, : 4 * hidden], np.split(bias[0, 4 * hidden :], 3)
         starts = np.cumsum((0,) + tuple(lengths))
-        expected = np.concatenate([paddle_features.lstm_sequence(
-            gates_x[s:e] + gate_bias, weight, fluid=True, peepholes=peepholes, reverse=reverse)
-            for s, e in zip(starts[:-1], starts[1:])])
+        expected = np.concatenate(
+            [
+                paddle_features.lstm_sequence(
+                    gates_x[s:e] + gate_bias, weight, fluid=True, peepholes=peepholes, reverse=reverse
+                )
+                for s, e in zip(starts[:-1], starts[1:])
+            ]
+        )
         error = float(np.abs(np.array(result) - expected).max())
-        print(f"fluid lstm op (peepholes, is_reverse={reverse}) vs lstm_sequence: max abs "
-              f"difference {error:.2e} (outputs up to {np.abs(expected).max():.2f})")
+        print(
+            f"fluid lstm op (peepholes, is_reverse={reverse}) vs lstm_sequence: max abs "
+            f"difference {error:.2e} (outputs up to {np.abs(expected).max():.2f})"
+        )
         worst = max(worst, error)
     return worst
 

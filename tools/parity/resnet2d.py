@@ -23,6 +23,7 @@ Logits are compared before the softmax the v1.5 graphs end with (``fc(..., act='
 Shapes: inputs ``[N, T, 3, H, W]`` (v1.5 StNet: ``[N, segments, 3 * seglen, H, W]``, the 5
 frames of a segment stacked frame by frame along channels).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from numpy_ops import (as64, batch_norm, conv, global_avg_pool, linear, max_pool,  # noqa: E402
-                       relative_max_error, relu, same_top_k)
+from numpy_ops import (
+    as64,
+    batch_norm,
+    conv,
+    global_avg_pool,
+    linear,
+    max_pool,  # noqa: E402
+    relative_max_error,
+    relu,
+    same_top_k,
+)
 
 #: blocks per stage of the reference ResNets
 LAYOUT = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
@@ -101,8 +111,9 @@ def temporal_shift(x, seg_num: int, shift_ratio: float):
     nt, c, h, w = x.shape
     padded = np.pad(x.reshape(-1, seg_num, c, h, w), [(0, 0), (1, 1), (0, 0), (0, 0), (0, 0)])
     c1, c2 = int(c * shift_ratio), int(c * 2 * shift_ratio)
-    out = np.concatenate([padded[:, :seg_num, :c1], padded[:, 2:seg_num + 2, c1:c2],
-                          padded[:, 1:seg_num + 1, c2:]], axis=2)
+    out = np.concatenate(
+        [padded[:, :seg_num, :c1], padded[:, 2 : seg_num + 2, c1:c2], padded[:, 1 : seg_num + 1, c2:]], axis=2
+    )
     return out.reshape(nt, c, h, w)
 
 
@@ -132,8 +143,9 @@ def fluid_fc(w, x, name="fc_0"):
 def v15_tsn(w, video, depth=50):
     """TSN_ResNet.net: frames -> trunk -> avg pool -> mean over segments -> fc."""
     n, seg = video.shape[:2]
-    feature = global_avg_pool(paddle_resnet(w, fluid_conv_bn_names, as64(video).reshape(
-        -1, *video.shape[2:]), depth))
+    feature = global_avg_pool(
+        paddle_resnet(w, fluid_conv_bn_names, as64(video).reshape(-1, *video.shape[2:]), depth)
+    )
     return fluid_fc(w, feature.reshape(n, seg, -1).mean(axis=1))
 
 
@@ -141,8 +153,13 @@ def v15_tsm(w, video, depth=50):
     """TSM_ResNet.net: shift(1/8) before every bottleneck; dropout(0.5) at inference is
     fluid's downgrade_in_infer, x * (1 - 0.5), before the segment mean and fc."""
     n, seg = video.shape[:2]
-    trunk = paddle_resnet(w, fluid_conv_bn_names, as64(video).reshape(-1, *video.shape[2:]),
-                          depth, shift=lambda x: temporal_shift(x, seg, 1.0 / 8))
+    trunk = paddle_resnet(
+        w,
+        fluid_conv_bn_names,
+        as64(video).reshape(-1, *video.shape[2:]),
+        depth,
+        shift=lambda x: temporal_shift(x, seg, 1.0 / 8),
+    )
     dropped = global_avg_pool(trunk) * (1 - 0.5)
     return fluid_fc(w, dropped.reshape(n, seg, -1).mean(axis=1))
 
@@ -173,13 +190,14 @@ def v15_stnet(w, video, depth=50):
     def temporal_block(stage, x):
         if stage not in (1, 2):
             return x
-        clip = x.reshape(-1, seg, *x.shape[1:]).transpose(0, 2, 1, 3, 4)   # [N, C, T, H, W]
+        clip = x.reshape(-1, seg, *x.shape[1:]).transpose(0, 2, 1, 3, 4)  # [N, C, T, H, W]
         out = relu(fluid_conv(w, clip, f"conv3d_{stage - 1}", padding=(1, 0, 0)))
         out = fluid_bn(w, out, bn_names[stage - 1]) + clip
         return out.transpose(0, 2, 1, 3, 4).reshape(x.shape)
 
-    trunk = paddle_resnet(w, fluid_conv_bn_names, as64(video).reshape(-1, *video.shape[2:]),
-                          depth, after_stage=temporal_block)
+    trunk = paddle_resnet(
+        w, fluid_conv_bn_names, as64(video).reshape(-1, *video.shape[2:]), depth, after_stage=temporal_block
+    )
     feature = global_avg_pool(trunk).reshape(n, seg, -1, 1).transpose(0, 2, 1, 3)  # [N, C, T, 1]
     bn = fluid_bn(w, feature, "xception_bn")
     att = fluid_conv(w, bn, "xception_att_conv", padding=(1, 0), groups=bn.shape[1])
@@ -195,10 +213,12 @@ def paddle2_tsn(w, video, depth=50):
     """Recognizer2D + ResNet + TSNHead: avg pool, mean over segments, dropout (identity at
     inference: upscale_in_train), Linear ([in, out])."""
     n, seg = video.shape[:2]
-    feature = global_avg_pool(paddle_resnet(w, paddle2_conv_bn_names, as64(video).reshape(
-        -1, *video.shape[2:]), depth))
-    return linear(feature.reshape(n, seg, -1).mean(axis=1), w["head.fc.weight"],
-                  w["head.fc.bias"], w_in_out=True)
+    feature = global_avg_pool(
+        paddle_resnet(w, paddle2_conv_bn_names, as64(video).reshape(-1, *video.shape[2:]), depth)
+    )
+    return linear(
+        feature.reshape(n, seg, -1).mean(axis=1), w["head.fc.weight"], w["head.fc.bias"], w_in_out=True
+    )
 
 
 def paddle2_tsm(w, video, depth=50, num_seg=8):
@@ -207,8 +227,13 @@ def paddle2_tsm(w, video, depth=50, num_seg=8):
     dropout (identity), Linear per frame, then the mean over segments. Takes T = num_seg."""
     n, seg = video.shape[:2]
     assert seg == num_seg, f"PaddleVideo 2.x TSM built for {num_seg} segments takes T={num_seg}"
-    trunk = paddle_resnet(w, paddle2_conv_bn_names, as64(video).reshape(-1, *video.shape[2:]),
-                          depth, shift=lambda x: temporal_shift(x, num_seg, 1.0 / num_seg))
+    trunk = paddle_resnet(
+        w,
+        paddle2_conv_bn_names,
+        as64(video).reshape(-1, *video.shape[2:]),
+        depth,
+        shift=lambda x: temporal_shift(x, num_seg, 1.0 / num_seg),
+    )
     scores = linear(global_avg_pool(trunk), w["head.fc.weight"], w["head.fc.bias"], w_in_out=True)
     return scores.reshape(n, seg, -1).mean(axis=1)
 
@@ -221,10 +246,12 @@ def he_normal(rng, shape):
 
 def bn_values(rng, channels):
     """scale, offset, mean, variance (variance ~U(0.5, 1.5) keeps activations finite)."""
-    return (rng.uniform(0.5, 1.0, channels).astype(np.float32),
-            rng.normal(0.0, 0.1, channels).astype(np.float32),
-            rng.normal(0.0, 0.1, channels).astype(np.float32),
-            rng.uniform(0.5, 1.5, channels).astype(np.float32))
+    return (
+        rng.uniform(0.5, 1.0, channels).astype(np.float32),
+        rng.normal(0.0, 0.1, channels).astype(np.float32),
+        rng.normal(0.0, 0.1, channels).astype(np.float32),
+        rng.uniform(0.5, 1.5, channels).astype(np.float32),
+    )
 
 
 def resnet_weights(rng, names, depth, in_channels=3) -> dict[str, np.ndarray]:
@@ -238,13 +265,14 @@ def resnet_weights(rng, names, depth, in_channels=3) -> dict[str, np.ndarray]:
 
 def fc_weights(rng, n_in, n_out):
     """``[in, out]`` (Paddle's layout) and the bias."""
-    return (rng.standard_normal((n_in, n_out), dtype=np.float32) * np.float32(n_in ** -0.5),
-            rng.normal(0, 0.1, n_out).astype(np.float32))
+    return (
+        rng.standard_normal((n_in, n_out), dtype=np.float32) * np.float32(n_in**-0.5),
+        rng.normal(0, 0.1, n_out).astype(np.float32),
+    )
 
 
 def fluid_auto_bn(rng, name, channels):
-    return dict(zip((f"{name}.w_0", f"{name}.b_0", f"{name}.w_1", f"{name}.w_2"),
-                    bn_values(rng, channels)))
+    return dict(zip((f"{name}.w_0", f"{name}.b_0", f"{name}.w_1", f"{name}.w_2"), bn_values(rng, channels)))
 
 
 def v15_weights(model: str, rng, depth=50, num_classes=400, seglen=5) -> dict[str, np.ndarray]:
@@ -254,15 +282,16 @@ def v15_weights(model: str, rng, depth=50, num_classes=400, seglen=5) -> dict[st
             w[f"conv3d_{index}.w_0"] = he_normal(rng, (channels, channels, 3, 1, 1)) * 0.5
             w[f"conv3d_{index}.b_0"] = rng.normal(0, 0.1, channels).astype(np.float32)
             w.update(fluid_auto_bn(rng, bn, channels))
-        for name, shape in (("xception_att_conv", (2048, 1, 3, 1)),
-                            ("xception_att_2", (1024, 2048, 1, 1)),
-                            ("xception_att1", (1024, 1, 3, 1)),
-                            ("xception_att1_2", (1024, 1024, 1, 1)),
-                            ("xception_dw", (1024, 2048, 1, 1))):
+        for name, shape in (
+            ("xception_att_conv", (2048, 1, 3, 1)),
+            ("xception_att_2", (1024, 2048, 1, 1)),
+            ("xception_att1", (1024, 1, 3, 1)),
+            ("xception_att1_2", (1024, 1024, 1, 1)),
+            ("xception_dw", (1024, 2048, 1, 1)),
+        ):
             w[f"{name}.w_0"] = he_normal(rng, shape)
             w[f"{name}.b_0"] = rng.normal(0, 0.1, shape[0]).astype(np.float32)
-        for name, channels in (("xception_bn", 2048), ("xception_bndw", 1024),
-                               ("xception_bn2", 1024)):
+        for name, channels in (("xception_bn", 2048), ("xception_bndw", 1024), ("xception_bn2", 1024)):
             w.update(fluid_auto_bn(rng, name, channels))
         w["fc_0.w_0"], w["fc_0.b_0"] = fc_weights(rng, 1024, num_classes)
     else:
@@ -274,8 +303,11 @@ def momentum_state(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """What fluid.io.save_persistables adds for Momentum + piecewise_decay: a velocity per
     trainable parameter (BN statistics are not trainable), the learning rate and its counter."""
     statistics = ("_mean", "_variance", ".w_1", ".w_2")
-    state = {f"{name}_velocity_0": np.zeros_like(array) for name, array in weights.items()
-             if not name.endswith(statistics)}
+    state = {
+        f"{name}_velocity_0": np.zeros_like(array)
+        for name, array in weights.items()
+        if not name.endswith(statistics)
+    }
     state["learning_rate_0"] = np.array([0.01], np.float32)
     state["@LR_DECAY_COUNTER@"] = np.array([1000], np.int64)
     return state
@@ -291,6 +323,7 @@ def write_v15(folder: Path, weights: dict, archive: Path | None = None) -> Path:
     """The published layout: one LoDTensor file per persistable in a folder (optimizer state
     included), optionally packed as ``.tar.gz``."""
     from videozoo.convert.sources import tar_directory, write_fluid_dir
+
     write_fluid_dir(folder, {**weights, **momentum_state(weights)})
     return tar_directory(folder, archive) if archive else folder
 
@@ -320,9 +353,11 @@ def report(label: str, ours: np.ndarray, reference: np.ndarray, seconds: float) 
     error = relative_max_error(ours, reference)
     top5 = same_top_k(ours, reference, 5)
     ok = error <= 1e-4 and top5
-    print(f"{label:<22} relative max error {error:.2e}  top-5 same: {top5}  "
-          f"|ref| max {np.abs(reference).max():.3g}  ({seconds:.0f} s)  {'OK' if ok else 'FAIL'}",
-          flush=True)
+    print(
+        f"{label:<22} relative max error {error:.2e}  top-5 same: {top5}  "
+        f"|ref| max {np.abs(reference).max():.3g}  ({seconds:.0f} s)  {'OK' if ok else 'FAIL'}",
+        flush=True,
+    )
     return ok
 
 
@@ -343,15 +378,14 @@ def run_paddle(pair: str, batch: int, size: int, seed: int, workdir: Path) -> bo
     rng = np.random.default_rng(seed)
     weights = make_weights(rng)
     if fmt == "paddle-v1.5":
-        source = write_v15(workdir / f"{model}_kinetics", weights,
-                           workdir / f"{model}_kinetics.tar.gz")
+        source = write_v15(workdir / f"{model}_kinetics", weights, workdir / f"{model}_kinetics.tar.gz")
     else:
         source = write_pdparams(workdir / f"{model.upper()}_k400.pdparams", weights)
     checkpoint = workdir / f"{pair}.pt"
     convert_weights(source, model, checkpoint, verbose=False)
 
     start = time.time()
-    if model == "stnet":   # the reference's [N, seg, 15, H, W]; ours the same frames in order
+    if model == "stnet":  # the reference's [N, seg, 15, H, W]; ours the same frames in order
         video = rng.standard_normal((batch, frames, 15, size, size)).astype(np.float32)
         ref = reference(weights, video)
         ours = our_logits(checkpoint, model, video.reshape(batch, frames * 5, 3, size, size))
@@ -369,13 +403,13 @@ def compare(folder: Path, fmt: str, model: str, overrides: list[str] | None = No
     from videozoo.convert import convert_weights
 
     checkpoint = folder / f"videozoo-{model}.pt"
-    convert_weights(folder / "weights.pth", model, checkpoint, fmt=fmt, overrides=overrides,
-                    verbose=False)
+    convert_weights(folder / "weights.pth", model, checkpoint, fmt=fmt, overrides=overrides, verbose=False)
     video = np.load(folder / "input.npy")
     start = time.time()
     ours = our_logits(checkpoint, model, video)
-    return report(f"{fmt}-{model} (T={video.shape[1]})", ours, np.load(folder / "logits.npy"),
-                  time.time() - start)
+    return report(
+        f"{fmt}-{model} (T={video.shape[1]})", ours, np.load(folder / "logits.npy"), time.time() - start
+    )
 
 
 def main(argv=None) -> int:
@@ -390,8 +424,14 @@ def main(argv=None) -> int:
     cmp.add_argument("folder", type=Path)
     cmp.add_argument("--from", dest="fmt", required=True, choices=["mmaction2", "mit-tsm"])
     cmp.add_argument("--model", required=True, choices=["tsn", "tsm"])
-    cmp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="conversion overrides of the variant (e.g. model.depth=101)")
+    cmp.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="conversion overrides of the variant (e.g. model.depth=101)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "compare":

@@ -23,6 +23,7 @@ TensorFlow runs in TF1 graph mode (``tf.compat.v1``), as the starter extractor d
    ``run_extract(features="youtube8m")`` reading the shards back: frames per video equal,
    share of identical uint8 values (target >= 99.9%), largest difference (target <= 1).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,10 +44,12 @@ def import_torchvision_models_only() -> None:
     pure-Python ``torchvision.models``: register the package without running its __init__."""
     import importlib.util
     import types
+
     spec = importlib.util.find_spec("torchvision")
     package = types.ModuleType("torchvision")
     package.__path__ = list(spec.submodule_search_locations)
     from importlib.metadata import version
+
     package.__version__ = version("torchvision")  # pytorch-fid checks it
     sys.modules.setdefault("torchvision", package)
 
@@ -56,14 +59,18 @@ def write_videos(folder: Path) -> list[Path]:
     from fractions import Fraction
 
     import av
+
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (120, 160, 3)).astype(np.float32)
     kernel = np.ones(9) / 9
     for axis in (0, 1):  # smooth texture, so that codecs keep detail and features vary
         base = np.apply_along_axis(lambda v: np.convolve(v, kernel, "same"), axis, base)
-    cases = [("pal25", Fraction(25), None, 0, 7.0), ("ntsc2997", Fraction(30000, 1001), None, 0, 6.5),
-             ("vfr", Fraction(1000), np.cumsum(rng.uniform(0.02, 0.09, 120)), 0, None),
-             ("phone", Fraction(30), None, 90, 4.2)]
+    cases = [
+        ("pal25", Fraction(25), None, 0, 7.0),
+        ("ntsc2997", Fraction(30000, 1001), None, 0, 6.5),
+        ("vfr", Fraction(1000), np.cumsum(rng.uniform(0.02, 0.09, 120)), 0, None),
+        ("phone", Fraction(30), None, 90, 4.2),
+    ]
     paths = []
     for name, rate, times, rotation, seconds in cases:
         path = folder / f"{name}.mp4"
@@ -79,7 +86,7 @@ def write_videos(folder: Path) -> list[Path]:
             for i in range(count):
                 shift = (3 * i) % 160
                 image = np.roll(base, shift, axis=1)
-                image[(2 * i) % 100:(2 * i) % 100 + 20, 40:70] = (255, 40 + i % 200, 0)
+                image[(2 * i) % 100 : (2 * i) % 100 + 20, 40:70] = (255, 40 + i % 200, 0)
                 frame = av.VideoFrame.from_ndarray(np.clip(image, 0, 255).astype(np.uint8), "rgb24")
                 if times is not None:
                     frame.pts, frame.time_base = int(times[i] * 1000), Fraction(1, 1000)
@@ -97,6 +104,7 @@ def build_graphdef(state: dict) -> bytes:
     import tensorflow as tf
 
     from videozoo.extract.inception import LAYOUT
+
     graph = tf.compat.v1.GraphDef()
 
     def node(name, op, inputs=(), **attrs):
@@ -107,25 +115,42 @@ def build_graphdef(state: dict) -> bytes:
         return name
 
     def const(name, array, dtype=tf.float32):
-        return node(name, "Const", dtype=tf.compat.v1.AttrValue(type=dtype.as_datatype_enum),
-                    value=tf.compat.v1.AttrValue(tensor=tf.make_tensor_proto(array, dtype)))
+        return node(
+            name,
+            "Const",
+            dtype=tf.compat.v1.AttrValue(type=dtype.as_datatype_enum),
+            value=tf.compat.v1.AttrValue(tensor=tf.make_tensor_proto(array, dtype)),
+        )
 
     f32 = tf.compat.v1.AttrValue(type=tf.float32.as_datatype_enum)
-    ints = lambda v: tf.compat.v1.AttrValue(list=tf.compat.v1.AttrValue.ListValue(i=v))
-    text = lambda v: tf.compat.v1.AttrValue(s=v.encode())
 
-    node("DecodeJpeg/contents", "Placeholder", dtype=tf.compat.v1.AttrValue(
-        type=tf.string.as_datatype_enum))
-    node("DecodeJpeg", "DecodeJpeg", ["DecodeJpeg/contents"],
-         channels=tf.compat.v1.AttrValue(i=3))
-    node("Cast", "Cast", ["DecodeJpeg"], SrcT=tf.compat.v1.AttrValue(type=tf.uint8.as_datatype_enum),
-         DstT=f32)
+    def ints(v):
+        return tf.compat.v1.AttrValue(list=tf.compat.v1.AttrValue.ListValue(i=v))
+
+    def text(v):
+        return tf.compat.v1.AttrValue(s=v.encode())
+
+    node("DecodeJpeg/contents", "Placeholder", dtype=tf.compat.v1.AttrValue(type=tf.string.as_datatype_enum))
+    node("DecodeJpeg", "DecodeJpeg", ["DecodeJpeg/contents"], channels=tf.compat.v1.AttrValue(i=3))
+    node(
+        "Cast", "Cast", ["DecodeJpeg"], SrcT=tf.compat.v1.AttrValue(type=tf.uint8.as_datatype_enum), DstT=f32
+    )
     const("ExpandDims/dim", np.int32(0), tf.int32)
-    node("ExpandDims", "ExpandDims", ["Cast", "ExpandDims/dim"], T=f32,
-         Tdim=tf.compat.v1.AttrValue(type=tf.int32.as_datatype_enum))
+    node(
+        "ExpandDims",
+        "ExpandDims",
+        ["Cast", "ExpandDims/dim"],
+        T=f32,
+        Tdim=tf.compat.v1.AttrValue(type=tf.int32.as_datatype_enum),
+    )
     const("ResizeBilinear/size", np.array([299, 299], np.int32), tf.int32)
-    node("ResizeBilinear", "ResizeBilinear", ["ExpandDims", "ResizeBilinear/size"], T=f32,
-         align_corners=tf.compat.v1.AttrValue(b=False))
+    node(
+        "ResizeBilinear",
+        "ResizeBilinear",
+        ["ExpandDims", "ResizeBilinear/size"],
+        T=f32,
+        align_corners=tf.compat.v1.AttrValue(b=False),
+    )
     const("Sub/y", np.float32(128.0))
     node("Sub", "Sub", ["ResizeBilinear", "Sub/y"], T=f32)
     const("Mul/y", np.float32(1 / 128.0))
@@ -134,42 +159,66 @@ def build_graphdef(state: dict) -> bytes:
     def conv(scope, prefix, stride, same, inp):
         weight = state[f"{prefix}.conv.weight"].permute(2, 3, 1, 0).numpy()
         const(f"{scope}/conv2d_params", weight)
-        node(f"{scope}/Conv2D", "Conv2D", [inp, f"{scope}/conv2d_params"], T=f32,
-             strides=ints([1, stride, stride, 1]), padding=text("SAME" if same else "VALID"),
-             data_format=text("NHWC"))
-        for tf_name, pt_name in (("moving_mean", "running_mean"), ("moving_variance", "running_var"),
-                                 ("beta", "bias"), ("gamma", "weight")):
+        node(
+            f"{scope}/Conv2D",
+            "Conv2D",
+            [inp, f"{scope}/conv2d_params"],
+            T=f32,
+            strides=ints([1, stride, stride, 1]),
+            padding=text("SAME" if same else "VALID"),
+            data_format=text("NHWC"),
+        )
+        for tf_name, pt_name in (
+            ("moving_mean", "running_mean"),
+            ("moving_variance", "running_var"),
+            ("beta", "bias"),
+            ("gamma", "weight"),
+        ):
             const(f"{scope}/batchnorm/{tf_name}", state[f"{prefix}.bn.{pt_name}"].numpy())
-        node(f"{scope}/batchnorm", "BatchNormWithGlobalNormalization",
-             [f"{scope}/Conv2D"] + [f"{scope}/batchnorm/{n}" for n in
-                                    ("moving_mean", "moving_variance", "beta", "gamma")],
-             T=f32, variance_epsilon=tf.compat.v1.AttrValue(f=0.001),
-             scale_after_normalization=tf.compat.v1.AttrValue(b=True))
+        node(
+            f"{scope}/batchnorm",
+            "BatchNormWithGlobalNormalization",
+            [f"{scope}/Conv2D"]
+            + [f"{scope}/batchnorm/{n}" for n in ("moving_mean", "moving_variance", "beta", "gamma")],
+            T=f32,
+            variance_epsilon=tf.compat.v1.AttrValue(f=0.001),
+            scale_after_normalization=tf.compat.v1.AttrValue(b=True),
+        )
         return node(scope, "Relu", [f"{scope}/batchnorm"], T=f32)
 
     def pool(name, kind, k, s, same, inp):
-        return node(name, "AvgPool" if kind == "avg" else "MaxPool", [inp], T=f32,
-                    ksize=ints([1, k, k, 1]), strides=ints([1, s, s, 1]),
-                    padding=text("SAME" if same else "VALID"), data_format=text("NHWC"))
+        return node(
+            name,
+            "AvgPool" if kind == "avg" else "MaxPool",
+            [inp],
+            T=f32,
+            ksize=ints([1, k, k, 1]),
+            strides=ints([1, s, s, 1]),
+            padding=text("SAME" if same else "VALID"),
+            data_format=text("NHWC"),
+        )
 
     def concat(name, inputs):
         const(f"{name}/concat_dim", np.int32(3), tf.int32)
-        return node(name, "Concat", [f"{name}/concat_dim", *inputs], T=f32,
-                    N=tf.compat.v1.AttrValue(i=len(inputs)))
+        return node(
+            name, "Concat", [f"{name}/concat_dim", *inputs], T=f32, N=tf.compat.v1.AttrValue(i=len(inputs))
+        )
 
     pools = iter(["pool", "pool_1"])
     for tf_block, pt_block, layout in LAYOUT:
         outs = []
-        for b, branch in enumerate(layout):
+        for branch in layout:
             y = x
             for op in branch:
                 if op[0] in ("avg", "max"):
-                    name = next(pools) if not tf_block else (
-                        f"{tf_block}/pool" if len(branch) == 1 else f"{tf_block}/tower_2/pool")
+                    name = (
+                        next(pools)
+                        if not tf_block
+                        else (f"{tf_block}/pool" if len(branch) == 1 else f"{tf_block}/tower_2/pool")
+                    )
                     y = pool(name, *op, y)
                 elif op[0] == "split":
-                    parts = [conv(f"{tf_block}/{c[0]}", f"{pt_block}.{c[1]}", c[2], c[3], y)
-                             for c in op[1]]
+                    parts = [conv(f"{tf_block}/{c[0]}", f"{pt_block}.{c[1]}", c[2], c[3], y) for c in op[1]]
                     y = concat(f"{tf_block}/{op[1][0][0].rsplit('/', 1)[0]}/join", parts)
                 else:
                     scope = f"{tf_block}/{op[0]}" if tf_block else op[0]
@@ -178,8 +227,13 @@ def build_graphdef(state: dict) -> bytes:
         x = concat(f"{tf_block}/join", outs) if len(outs) > 1 else outs[0]
     x = pool("pool_3", "avg", 8, 1, False, x)
     const("pool_3/_reshape/shape", np.array([1, 2048], np.int32), tf.int32)
-    node("pool_3/_reshape", "Reshape", [x, "pool_3/_reshape/shape"], T=f32,
-         Tshape=tf.compat.v1.AttrValue(type=tf.int32.as_datatype_enum))
+    node(
+        "pool_3/_reshape",
+        "Reshape",
+        [x, "pool_3/_reshape/shape"],
+        T=f32,
+        Tshape=tf.compat.v1.AttrValue(type=tf.int32.as_datatype_enum),
+    )
     return graph.SerializeToString()
 
 
@@ -188,11 +242,15 @@ def full_size_state(seed: int = 0) -> dict:
     import torch
     from torchvision.models import inception_v3
     from yt8m_support import random_state_dict
-    real = inception_v3(weights=None, aux_logits=False, init_weights=False,
-                                           num_classes=1008).state_dict()
-    state = random_state_dict(0, seed, shapes={k[:-len(".conv.weight")]: tuple(v.shape)
-                                               for k, v in real.items()
-                                               if k.endswith(".conv.weight")})
+
+    real = inception_v3(weights=None, aux_logits=False, init_weights=False, num_classes=1008).state_dict()
+    state = random_state_dict(
+        0,
+        seed,
+        shapes={
+            k[: -len(".conv.weight")]: tuple(v.shape) for k, v in real.items() if k.endswith(".conv.weight")
+        },
+    )
     gen = torch.Generator().manual_seed(seed + 1)
     state["fc.weight"] = 0.01 * torch.randn(1008, 2048, generator=gen)
     state["fc.bias"] = torch.zeros(1008)
@@ -202,6 +260,7 @@ def full_size_state(seed: int = 0) -> dict:
 def tf_session(graph_bytes: bytes, pca: dict | None = None):
     """A TF1 session of the graph; with `pca`, the starter's PCA ops added as it adds them."""
     import tensorflow as tf
+
     tf.compat.v1.disable_eager_execution()
     graph_def = tf.compat.v1.GraphDef.FromString(graph_bytes)
     graph = tf.Graph()
@@ -211,14 +270,16 @@ def tf_session(graph_bytes: bytes, pca: dict | None = None):
             feats = graph.get_tensor_by_name("pool_3/_reshape:0")[0] - tf.constant(pca["mean"][:, 0])
             vecs = tf.constant(pca["eigenvecs"].T[:, :1024])
             feats = tf.reshape(tf.matmul(tf.reshape(feats, [1, 2048]), vecs), [1024])
-            tf.divide(feats, tf.sqrt(tf.constant(pca["eigenvals"][:1024, 0]) + 1e-4),
-                      name="pca_final_feature")
+            tf.divide(
+                feats, tf.sqrt(tf.constant(pca["eigenvals"][:1024, 0]) + 1e-4), name="pca_final_feature"
+            )
     return tf.compat.v1.Session(graph=graph)
 
 
 def starter_frames(path: Path, every_ms=1000, max_num_frames=300):
     """The starter extractor's ``frame_iterator`` (OpenCV), yielding BGR frames."""
     import cv2
+
     capture = cv2.VideoCapture()
     if not capture.open(str(path)):
         return
@@ -246,10 +307,14 @@ def starter_quantize(features):
 def write_audio_video(path: Path, seconds: float = 6.5, rate: int = 44100) -> None:
     """A video with a real AAC track at 44.1 kHz: a chirp, a chord and noise bursts."""
     import av
+
     t = np.arange(int(seconds * rate)) / rate
     rng = np.random.default_rng(1)
-    wave = 0.3 * np.sin(2 * np.pi * (200 + 300 * t) * t) + 0.2 * np.sin(2 * np.pi * 440 * t) \
-        * (t % 2 < 1) + 0.1 * rng.normal(size=t.size) * (t % 1.5 < 0.3)
+    wave = (
+        0.3 * np.sin(2 * np.pi * (200 + 300 * t) * t)
+        + 0.2 * np.sin(2 * np.pi * 440 * t) * (t % 2 < 1)
+        + 0.1 * rng.normal(size=t.size) * (t % 1.5 < 0.3)
+    )
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=10)
         video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
@@ -262,8 +327,9 @@ def write_audio_video(path: Path, seconds: float = 6.5, rate: int = 44100) -> No
             container.mux(packet)
         samples = wave.astype(np.float32)
         for start in range(0, samples.size, 1024):
-            chunk = av.AudioFrame.from_ndarray(samples[None, start:start + 1024], format="fltp",
-                                               layout="mono")
+            chunk = av.AudioFrame.from_ndarray(
+                samples[None, start : start + 1024], format="fltp", layout="mono"
+            )
             chunk.sample_rate, chunk.pts = rate, start
             for packet in audio.encode(chunk):
                 container.mux(packet)
@@ -274,6 +340,7 @@ def write_audio_video(path: Path, seconds: float = 6.5, rate: int = 44100) -> No
 def decode_audio(path: Path) -> tuple[np.ndarray, int]:
     """The first audio stream at its own rate, float mono."""
     import av
+
     with av.open(str(path)) as container:
         stream = container.streams.audio[0]
         chunks = [frame.to_ndarray().mean(0) for frame in container.decode(stream)]
@@ -288,18 +355,24 @@ def check_vggish(work: Path) -> None:
     from torchvggish import mel_features, vggish_params
 
     from videozoo.extract import vggish
+
     path = work / "audio.mp4"
     write_audio_video(path)
     native, rate = decode_audio(path)
     ref_examples = torchvggish.waveform_to_examples(native, rate, return_tensor=False)
     import resampy
+
     samples = resampy.resample(native, rate, 16000)  # AudioSet's resampling, fed to both
     ref_mel = mel_features.log_mel_spectrogram(
-        samples, audio_sample_rate=16000, log_offset=vggish_params.LOG_OFFSET,
+        samples,
+        audio_sample_rate=16000,
+        log_offset=vggish_params.LOG_OFFSET,
         window_length_secs=vggish_params.STFT_WINDOW_LENGTH_SECONDS,
         hop_length_secs=vggish_params.STFT_HOP_LENGTH_SECONDS,
-        num_mel_bins=vggish_params.NUM_MEL_BINS, lower_edge_hertz=vggish_params.MEL_MIN_HZ,
-        upper_edge_hertz=vggish_params.MEL_MAX_HZ)
+        num_mel_bins=vggish_params.NUM_MEL_BINS,
+        lower_edge_hertz=vggish_params.MEL_MIN_HZ,
+        upper_edge_hertz=vggish_params.MEL_MAX_HZ,
+    )
     ours_mel = vggish.log_mel(samples)
     mel_err = float(np.abs(ours_mel - ref_mel).max() / np.abs(ref_mel).max())
     torch.manual_seed(0)
@@ -317,22 +390,26 @@ def check_vggish(work: Path) -> None:
     pca_err = float(np.abs(pca.transform(ours_emb.numpy()) - ref_pca).max() / np.abs(ref_pca).max())
     # our own decoding (libswresample to 16 kHz) vs resampy, through the same front end
     from videozoo.extract.audio import read_audio
-    ours_samples = read_audio(path, 7)[:len(samples)]
+
+    ours_samples = read_audio(path, 7)[: len(samples)]
     ours_samples_mel = vggish.log_mel(ours_samples)
     n = min(len(ours_samples_mel), len(ref_mel))
     resample_err = float(np.abs(ours_samples_mel[:n] - ref_mel[:n]).max())
-    print(f"(4) VGGish on a real AAC track ({len(samples) / 16000:.1f} s, {len(ref_examples)} "
-          f"examples): log-mel relative max error {mel_err:.2e}, embeddings {net_err:.2e}, "
-          f"after PCA {pca_err:.2e} (target <= 1e-4); libswresample instead of resampy moves "
-          f"log-mel values by up to {resample_err:.3f} (of max {np.abs(ref_mel).max():.2f})")
+    print(
+        f"(4) VGGish on a real AAC track ({len(samples) / 16000:.1f} s, {len(ref_examples)} "
+        f"examples): log-mel relative max error {mel_err:.2e}, embeddings {net_err:.2e}, "
+        f"after PCA {pca_err:.2e} (target <= 1e-4); libswresample instead of resampy moves "
+        f"log-mel values by up to {resample_err:.3f} (of max {np.abs(ref_mel).max():.2f})"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", help="keep the files here (default: a temporary folder)")
     parser.add_argument("--checks", default="1234", help="which checks to run (default: 1234)")
-    parser.add_argument("--frames-per-video", type=int, default=3,
-                        help="frames of each video for checks 1 and 2")
+    parser.add_argument(
+        "--frames-per-video", type=int, default=3, help="frames of each video for checks 1 and 2"
+    )
     args = parser.parse_args()
     import_torchvision_models_only()
     import torch
@@ -344,6 +421,7 @@ def main() -> int:
     from videozoo.extract import inception, yt8m_rgb
     from videozoo.extract.graphdef import read_graphdef
     from videozoo.extract.run import run_extract
+
     torch.set_num_threads(2)
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="yt8m-parity-"))
@@ -360,16 +438,18 @@ def main() -> int:
     ours = inception.from_graphdef(read_graphdef(graph_path.read_bytes()))
     worst, frames_seen = 0.0, []
     for path in videos:
-        frames = yt8m_rgb.read_frames(path)[:args.frames_per_video]
+        frames = yt8m_rgb.read_frames(path)[: args.frames_per_video]
         frames_seen.append(frames)
-        for frame in [] if '1' not in args.checks else frames:
+        for frame in [] if "1" not in args.checks else frames:
             ref = session.run("pool_3/_reshape:0", {"DecodeJpeg:0": frame})[0]
             with torch.inference_mode():
                 got = ours(inception.preprocess(torch.from_numpy(frame[None])))[0].numpy()
             worst = max(worst, float(np.abs(got - ref).max() / np.abs(ref).max()))
-    if not '1' not in args.checks:
-        print(f"(1) pool_3, TF graph vs ours (GraphDef), {sum(map(len, frames_seen))} frames of "
-              f"{len(videos)} videos: relative max error {worst:.2e} (target <= 1e-4)")
+    if not "1" not in args.checks:
+        print(
+            f"(1) pool_3, TF graph vs ours (GraphDef), {sum(map(len, frames_seen))} frames of "
+            f"{len(videos)} videos: relative max error {worst:.2e} (target <= 1e-4)"
+        )
 
     if "4" in args.checks:
         check_vggish(work)
@@ -378,17 +458,23 @@ def main() -> int:
 
     # (2) pytorch-fid's architecture with the same weights
     fid.load_state_dict_from_url = lambda *a, **k: state
-    fid_model = fid.InceptionV3([fid.InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=False,
-                                normalize_input=False, use_fid_inception=True).eval()
+    fid_model = fid.InceptionV3(
+        [fid.InceptionV3.BLOCK_INDEX_BY_DIM[2048]],
+        resize_input=False,
+        normalize_input=False,
+        use_fid_inception=True,
+    ).eval()
     ours_pth = inception.from_pt_inception(state)
     batch = torch.cat([inception.preprocess(torch.from_numpy(f)) for f in frames_seen])
     with torch.inference_mode():
         a = fid_model(batch)[0].flatten(1)
         b = ours_pth(batch)
         c = ours(batch)
-    print(f"(2) pytorch-fid InceptionV3 vs ours (state dict): max |diff| "
-          f"{float((a - b).abs().max()):.3e}; ours from GraphDef vs from state dict: "
-          f"{float((b - c).abs().max()):.3e}; max |pool_3| {float(a.abs().max()):.3f}")
+    print(
+        f"(2) pytorch-fid InceptionV3 vs ours (state dict): max |diff| "
+        f"{float((a - b).abs().max()):.3e}; ours from GraphDef vs from state dict: "
+        f"{float((b - c).abs().max()):.3e}; max |pool_3| {float(a.abs().max()):.3f}"
+    )
 
     if "3" not in args.checks:
         return 0
@@ -398,15 +484,22 @@ def main() -> int:
     start = time.perf_counter()
     reference = {}
     for path in videos:
-        rows = [starter_quantize(pca_session.run("pca_final_feature:0",
-                                                 {"DecodeJpeg:0": bgr[:, :, ::-1]}))
-                for bgr in starter_frames(path)]
+        rows = [
+            starter_quantize(pca_session.run("pca_final_feature:0", {"DecodeJpeg:0": bgr[:, :, ::-1]}))
+            for bgr in starter_frames(path)
+        ]
         reference[path.stem] = np.stack(rows)
     tf_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    summary = run_extract([str(p) for p in videos], str(work / "shards"), features="youtube8m",
-                          inception=str(graph_path), pca=str(work / "yt8m_pca.tgz"),
-                          progress=False, overwrite=True)
+    summary = run_extract(
+        [str(p) for p in videos],
+        str(work / "shards"),
+        features="youtube8m",
+        inception=str(graph_path),
+        pca=str(work / "yt8m_pca.tgz"),
+        progress=False,
+        overwrite=True,
+    )
     our_seconds = time.perf_counter() - start
     got = {}
     for shard in summary["shards"]:
@@ -423,9 +516,11 @@ def main() -> int:
         diff = np.abs(ours_rgb.astype(int) - ref.astype(int))
         total, same, largest = total + diff.size, same + int((diff == 0).sum()), max(largest, int(diff.max()))
     frames = sum(len(r) for r in reference.values())
-    print(f"(3) uint8 rgb, starter path vs ours, {frames} frames: identical {same / max(total, 1):.5%} "
-          f"of {total} values, largest difference {largest} (targets >= 99.9%, <= 1); "
-          f"time {tf_seconds:.1f} s (TF, frame by frame) vs {our_seconds:.1f} s (ours, batched)")
+    print(
+        f"(3) uint8 rgb, starter path vs ours, {frames} frames: identical {same / max(total, 1):.5%} "
+        f"of {total} values, largest difference {largest} (targets >= 99.9%, <= 1); "
+        f"time {tf_seconds:.1f} s (TF, frame by frame) vs {our_seconds:.1f} s (ours, batched)"
+    )
     return 0
 
 

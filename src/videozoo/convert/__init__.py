@@ -9,18 +9,26 @@ checkpoint (``engine/checkpoint.py``) that eval, predict, export, ``train --weig
 preprocessing the source was trained with; its class names are the Kinetics-400 list for
 Kinetics sources, or ``classes`` (one name per line, or a YouTube-8M vocabulary.csv).
 """
+
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from videozoo.convert.mapping import (ConversionReport, Mapping, TensorMapper, mappings,
-                                      register_mapping)
+from videozoo.convert.mapping import ConversionReport, Mapping, TensorMapper, mappings, register_mapping
 from videozoo.convert.sources import FORMATS, WeightFile, read_weights
 from videozoo.errors import ConvertError
 
-__all__ = ["convert_weights", "FORMATS", "Mapping", "TensorMapper", "ConversionReport",
-           "register_mapping", "mappings", "read_class_names"]
+__all__ = [
+    "convert_weights",
+    "FORMATS",
+    "Mapping",
+    "TensorMapper",
+    "ConversionReport",
+    "register_mapping",
+    "mappings",
+    "read_class_names",
+]
 
 log = logging.getLogger("videozoo")
 
@@ -32,13 +40,15 @@ def read_class_names(path: str | Path, num_classes: int) -> list[str]:
         raise ConvertError(f"--classes {path}: no such file")
     if path.suffix.lower() == ".csv":
         from videozoo.data.youtube8m_records import read_vocabulary
-        names = read_vocabulary(str(path), None)   # all of it: its size must match too
+
+        names = read_vocabulary(str(path), None)  # all of it: its size must match too
     else:
-        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-                 if line.strip()]
+        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if len(names) != num_classes:
-        raise ConvertError(f"--classes {path} names {len(names)} classes, the weights have "
-                           f"{num_classes}; pass the class list the weights were trained with")
+        raise ConvertError(
+            f"--classes {path} names {len(names)} classes, the weights have "
+            f"{num_classes}; pass the class list the weights were trained with"
+        )
     return names
 
 
@@ -47,24 +57,40 @@ def _pick_mapping(weights: WeightFile, model: str) -> Mapping:
     mapping = table.get((weights.format, model))
     available = sorted(m for (fmt, m) in table if fmt == weights.format)
     if mapping is None:
-        raise ConvertError(f"no converter for '{model}' from {weights.format}; "
-                           f"{weights.format} models: {', '.join(available) or 'none'}")
+        raise ConvertError(
+            f"no converter for '{model}' from {weights.format}; "
+            f"{weights.format} models: {', '.join(available) or 'none'}"
+        )
     if not mapping.matches(weights.tensors):
-        alike = [m for (fmt, m), mp in table.items()
-                 if fmt == weights.format and m != model and mp.matches(weights.tensors)]
+        alike = [
+            m
+            for (fmt, m), mp in table.items()
+            if fmt == weights.format and m != model and mp.matches(weights.tensors)
+        ]
         where = f"{weights.format} file {weights.path}"
         if alike:
-            raise ConvertError(f"{where} looks like a '{alike[0]}' model, not '{model}'; run "
-                               f"`videozoo convert {weights.path} --model {alike[0]} ...`")
-        raise ConvertError(f"{where} does not look like a '{model}' model (none of its "
-                           f"identifying tensors, e.g. '{mapping.signature[0]}', is there)")
+            raise ConvertError(
+                f"{where} looks like a '{alike[0]}' model, not '{model}'; run "
+                f"`videozoo convert {weights.path} --model {alike[0]} ...`"
+            )
+        raise ConvertError(
+            f"{where} does not look like a '{model}' model (none of its "
+            f"identifying tensors, e.g. '{mapping.signature[0]}', is there)"
+        )
     return mapping
 
 
-def convert_weights(source: str | Path, model: str, output: str | Path, *,
-                    fmt: str = "auto", overrides: list[str] | None = None,
-                    classes: str | Path | None = None, verbose: bool = True,
-                    provenance: dict | None = None) -> dict:
+def convert_weights(
+    source: str | Path,
+    model: str,
+    output: str | Path,
+    *,
+    fmt: str = "auto",
+    overrides: list[str] | None = None,
+    classes: str | Path | None = None,
+    verbose: bool = True,
+    provenance: dict | None = None,
+) -> dict:
     """Convert ``source`` for ``model`` and write the checkpoint ``output``; returns a summary
     (output path, format, counts, config) and prints the per-tensor report when verbose.
     ``provenance``: more facts for the checkpoint's ``source`` (a weights-table entry's)."""
@@ -80,8 +106,7 @@ def convert_weights(source: str | Path, model: str, output: str | Path, *,
     if cfg["model"]["num_classes"] is None:  # the published models' own class count
         cfg["model"]["num_classes"] = model_schema(model)["num_classes"]
     target = build_model(cfg).state_dict()
-    mapper = TensorMapper(weights.tensors, target, f"{weights.path} ({weights.format})",
-                          weights.ignored)
+    mapper = TensorMapper(weights.tensors, target, f"{weights.path} ({weights.format})", weights.ignored)
     mapping.convert(mapper, cfg)
     state, report = mapper.finish()
 
@@ -91,18 +116,31 @@ def convert_weights(source: str | Path, model: str, output: str | Path, *,
     elif mapping.classes == "kinetics400" and num_classes == 400:
         class_names = list(kinetics400_classes())
     else:
-        log.warning("no --classes FILE given: class names will be class_0 .. class_%d; pass "
-                    "the class list (one name per line, or vocabulary.csv) for named "
-                    "predictions", num_classes - 1)
+        log.warning(
+            "no --classes FILE given: class names will be class_0 .. class_%d; pass "
+            "the class list (one name per line, or vocabulary.csv) for named "
+            "predictions",
+            num_classes - 1,
+        )
         class_names = [f"class_{i}" for i in range(num_classes)]
-    source_meta = {"file": Path(weights.path).name, "format": weights.format,
-                   "converted_by": f"videozoo {__version__}",
-                   "description": mapping.description, **(provenance or {})}
+    source_meta = {
+        "file": Path(weights.path).name,
+        "format": weights.format,
+        "converted_by": f"videozoo {__version__}",
+        "description": mapping.description,
+        **(provenance or {}),
+    }
     path = save_checkpoint(model_checkpoint(model, state, cfg, class_names, source_meta), output)
     if verbose:
         print(f"{weights.path} ({weights.format}) -> {model}:")
         print("\n".join(report.lines()))
         print(f"{report.summary()}; checkpoint written to {path}")
-    return {"output": str(path), "format": weights.format, "model": model,
-            "mapped": report.count("mapped"), "transformed": report.count("transformed"),
-            "ignored": report.count("ignored"), "class_names": len(class_names)}
+    return {
+        "output": str(path),
+        "format": weights.format,
+        "model": model,
+        "mapped": report.count("mapped"),
+        "transformed": report.count("transformed"),
+        "ignored": report.count("ignored"),
+        "class_names": len(class_names),
+    }

@@ -41,9 +41,10 @@ YouTube-8M files carry no class names: pass ``--classes vocabulary.csv`` (or a l
 whose sizes differ from the defaults (3862 classes, K=128, ...) fails with the ``--set`` items
 read off its tensor shapes.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -79,13 +80,13 @@ def size_hint(m: TensorMapper, cfg: dict, rules: dict[str, SizeRule]) -> str:
     return " ".join(sets)
 
 
-def put_fc(m: TensorMapper, weight: str, bias: str | None, target: str, hint: str,
-           scale: float = 1.0) -> None:
+def put_fc(
+    m: TensorMapper, weight: str, bias: str | None, target: str, hint: str, scale: float = 1.0
+) -> None:
     """A Paddle fc (``[in, out]`` weight, ``[out]`` bias) -> ``target``.weight/.bias; the
     weight is multiplied by ``scale`` (a folded v1.5 dropout)."""
     how = "transposed" + (f", dropout-folded x{scale:g}" if scale != 1.0 else "")
-    m.put(f"{target}.weight", m.get(weight).T * np.float32(scale), src=weight, how=how,
-          hint=hint)
+    m.put(f"{target}.weight", m.get(weight).T * np.float32(scale), src=weight, how=how, hint=hint)
     if bias is not None:
         m.put(f"{target}.bias", m.get(bias).reshape(-1), src=bias, hint=hint)
 
@@ -114,8 +115,7 @@ NEXTVLAD_SIZES: dict[str, SizeRule] = {
     "groups": lambda s: s["video_fc_group_attention_w"].shape[1],
     "cluster_size": lambda s: s["video_cluster_weights2"].shape[0],
     "hidden_size": lambda s: s["hidden1_fc_weights"].shape[1],
-    "gating_reduction": lambda s: (s["hidden1_fc_weights"].shape[1]
-                                   // s["gating_fc1_weights"].shape[1]),
+    "gating_reduction": lambda s: s["hidden1_fc_weights"].shape[1] // s["gating_fc1_weights"].shape[1],
     "num_classes": lambda s: s["logits_clf_weights"].shape[1],
 }
 
@@ -134,12 +134,22 @@ def convert_nextvlad_v15(m: TensorMapper, cfg: dict) -> None:
             weight = m.get(expand_w).astype(np.float64)
             bias = m.get(expand_b) - RGB_DEQUANTIZE_OFFSET * (pca_scale @ weight)
             m.put(f"{pool}.expand.weight", weight.T, src=expand_w, how="transposed", hint=hint)
-            m.put(f"{pool}.expand.bias", bias, src=[expand_b, expand_w, *scale_name],
-                  how="minus (4/512) * (pca scale @ W): v1.5's rgb lacks the +4/512", hint=hint)
+            m.put(
+                f"{pool}.expand.bias",
+                bias,
+                src=[expand_b, expand_w, *scale_name],
+                how="minus (4/512) * (pca scale @ W): v1.5's rgb lacks the +4/512",
+                hint=hint,
+            )
         else:
             put_fc(m, expand_w, expand_b, f"{pool}.expand", hint)
-        put_fc(m, f"{prefix}_fc_group_attention_w", f"{prefix}_fc_group_attention_b",
-               f"{pool}.group_attention", hint)
+        put_fc(
+            m,
+            f"{prefix}_fc_group_attention_w",
+            f"{prefix}_fc_group_attention_b",
+            f"{pool}.group_attention",
+            hint,
+        )
         put_fc(m, f"{prefix}_cluster_weights", None, f"{pool}.assignment", hint)
         put_fluid_bn(m, bn, f"{pool}.assignment_norm", hint)
         m.copy(f"{prefix}_cluster_weights2", f"{pool}.cluster_centers", hint=hint)
@@ -153,14 +163,17 @@ def convert_nextvlad_v15(m: TensorMapper, cfg: dict) -> None:
     ignore_training_outputs(m)
 
 
-register_mapping(Mapping(
-    source="paddle-v1.5", model="nextvlad",
-    signature=("video_cluster_weights2", "hidden1_fc_weights"),
-    convert=convert_nextvlad_v15,
-    config={"model": {"pca_scale_rgb": True}},
-    classes="file",
-    description="PaddleVideo v1.5 NeXtVLAD (YouTube-8M)",
-))
+register_mapping(
+    Mapping(
+        source="paddle-v1.5",
+        model="nextvlad",
+        signature=("video_cluster_weights2", "hidden1_fc_weights"),
+        convert=convert_nextvlad_v15,
+        config={"model": {"pca_scale_rgb": True}},
+        classes="file",
+        description="PaddleVideo v1.5 NeXtVLAD (YouTube-8M)",
+    )
+)
 
 
 # ----------------------------------------------------------------------------- Attention LSTM
@@ -180,18 +193,31 @@ def put_fluid_lstm(m: TensorMapper, projection: int, lstm: int, target: str, hin
     proj_w, proj_b = f"fc_{projection}.w_0", f"fc_{projection}.b_0"
     lstm_w, lstm_b = f"lstm_{lstm}.w_0", f"lstm_{lstm}.b_0"
     how = "transposed, gates (c,i,f,o) -> (i,f,g,o)"
-    m.put(f"{target}.weight_ih_l0", fluid_gates_to_torch(m.get(proj_w).T), src=proj_w, how=how,
-          hint=hint)
-    m.put(f"{target}.bias_ih_l0", fluid_gates_to_torch(m.get(proj_b)), src=proj_b,
-          how="gates (c,i,f,o) -> (i,f,g,o)", hint=hint)
-    m.put(f"{target}.weight_hh_l0", fluid_gates_to_torch(m.get(lstm_w).T), src=lstm_w, how=how,
-          hint=hint)
+    m.put(f"{target}.weight_ih_l0", fluid_gates_to_torch(m.get(proj_w).T), src=proj_w, how=how, hint=hint)
+    m.put(
+        f"{target}.bias_ih_l0",
+        fluid_gates_to_torch(m.get(proj_b)),
+        src=proj_b,
+        how="gates (c,i,f,o) -> (i,f,g,o)",
+        hint=hint,
+    )
+    m.put(f"{target}.weight_hh_l0", fluid_gates_to_torch(m.get(lstm_w).T), src=lstm_w, how=how, hint=hint)
     bias = m.get(lstm_b).reshape(-1)
     hidden = bias.shape[0] // 7
-    m.put(f"{target}.bias_hh_l0", fluid_gates_to_torch(bias[:4 * hidden]), src=lstm_b,
-          how="first 4H, gates (c,i,f,o) -> (i,f,g,o)", hint=hint)
-    m.put(f"{target}.peephole_l0", bias[4 * hidden:].reshape(3, hidden), src=lstm_b,
-          how="last 3H: peepholes (i, f, o)", hint=hint)
+    m.put(
+        f"{target}.bias_hh_l0",
+        fluid_gates_to_torch(bias[: 4 * hidden]),
+        src=lstm_b,
+        how="first 4H, gates (c,i,f,o) -> (i,f,g,o)",
+        hint=hint,
+    )
+    m.put(
+        f"{target}.peephole_l0",
+        bias[4 * hidden :].reshape(3, hidden),
+        src=lstm_b,
+        how="last 3H: peepholes (i, f, o)",
+        hint=hint,
+    )
 
 
 def convert_attention_lstm_v15(m: TensorMapper, cfg: dict) -> None:
@@ -201,8 +227,14 @@ def convert_attention_lstm_v15(m: TensorMapper, cfg: dict) -> None:
         put_fc(m, f"fc_{fc}.w_0", f"fc_{fc}.b_0", f"{encoder}.embed", hint)
         put_fluid_lstm(m, fc + 1, 2 * k, f"{encoder}.lstm_forward", hint)
         put_fluid_lstm(m, fc + 2, 2 * k + 1, f"{encoder}.lstm_backward", hint)
-        put_fc(m, f"fc_{fc + 3}.w_0", f"fc_{fc + 3}.b_0", f"{encoder}.attention", hint,
-               scale=1.0 - PADDLE_DROPOUT)
+        put_fc(
+            m,
+            f"fc_{fc + 3}.w_0",
+            f"fc_{fc + 3}.b_0",
+            f"{encoder}.attention",
+            hint,
+            scale=1.0 - PADDLE_DROPOUT,
+        )
     # The pooled vectors are sums of dropped-out states: the head's first fc takes the 0.5 too.
     put_fc(m, "fc_8.w_0", "fc_8.b_0", "fusion.0", hint, scale=1.0 - PADDLE_DROPOUT)
     put_fc(m, "fc_9.w_0", "fc_9.b_0", "fusion.2", hint)
@@ -210,14 +242,17 @@ def convert_attention_lstm_v15(m: TensorMapper, cfg: dict) -> None:
     ignore_training_outputs(m)
 
 
-register_mapping(Mapping(
-    source="paddle-v1.5", model="attention_lstm",
-    signature=(r"lstm_0\.w_0", r"fc_10\.w_0"),
-    convert=convert_attention_lstm_v15,
-    config={"model": {"peepholes": True}},
-    classes="file",
-    description="PaddleVideo v1.5 Attention LSTM, peephole LSTMs (YouTube-8M)",
-))
+register_mapping(
+    Mapping(
+        source="paddle-v1.5",
+        model="attention_lstm",
+        signature=(r"lstm_0\.w_0", r"fc_10\.w_0"),
+        convert=convert_attention_lstm_v15,
+        config={"model": {"peepholes": True}},
+        classes="file",
+        description="PaddleVideo v1.5 Attention LSTM, peephole LSTMs (YouTube-8M)",
+    )
+)
 
 ATTENTION_LSTM_2X_SIZES: dict[str, SizeRule] = {
     "rgb_size": lambda s: s["head.fc_feature0.weight"].shape[0],
@@ -229,20 +264,18 @@ ATTENTION_LSTM_2X_SIZES: dict[str, SizeRule] = {
     "num_classes": lambda s: s["head.fc_logit.weight"].shape[1],
 }
 #: (2.x suffix, the copy ``paddle.nn.LSTM`` saves again, our LSTM) per direction
-PADDLE_LSTM_DIRECTIONS = (("", "0.cell_fw", "lstm_forward"),
-                          ("_reverse", "0.cell_bw", "lstm_backward"))
+PADDLE_LSTM_DIRECTIONS = (("", "0.cell_fw", "lstm_forward"), ("_reverse", "0.cell_bw", "lstm_backward"))
 
 
 def convert_attention_lstm_2x(m: TensorMapper, cfg: dict) -> None:
     hint = size_hint(m, cfg, ATTENTION_LSTM_2X_SIZES)
     for k, modality in enumerate(MODALITIES):
         encoder, lstm = f"{modality}_encoder", f"head.bi_lstm{k}"
-        put_fc(m, f"head.fc_feature{k}.weight", f"head.fc_feature{k}.bias", f"{encoder}.embed",
-               hint)
+        put_fc(m, f"head.fc_feature{k}.weight", f"head.fc_feature{k}.bias", f"{encoder}.embed", hint)
         for suffix, cell, ours in PADDLE_LSTM_DIRECTIONS:
             for param in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                 names = [f"{lstm}.{param}_l0{suffix}", f"{lstm}.{cell}.{param}"]
-                if not m.has(names[0]) and m.has(names[1]):   # a file with the cells' names only
+                if not m.has(names[0]) and m.has(names[1]):  # a file with the cells' names only
                     names.reverse()
                 m.copy(names[0], f"{encoder}.{ours}.{param}_l0", hint=hint)
                 m.ignore(names[1], f"the same parameter as {names[0]}")
@@ -252,14 +285,17 @@ def convert_attention_lstm_2x(m: TensorMapper, cfg: dict) -> None:
     put_fc(m, "head.fc_logit.weight", "head.fc_logit.bias", "classifier", hint)
 
 
-register_mapping(Mapping(
-    source="paddlevideo", model="attention_lstm",
-    signature=(r"head\.bi_lstm0\..+", r"head\.fc_logit\.weight"),
-    convert=convert_attention_lstm_2x,
-    config={"model": {"peepholes": False}},
-    classes="file",
-    description="PaddleVideo 2.x AttentionLSTM (YouTube-8M)",
-))
+register_mapping(
+    Mapping(
+        source="paddlevideo",
+        model="attention_lstm",
+        signature=(r"head\.bi_lstm0\..+", r"head\.fc_logit\.weight"),
+        convert=convert_attention_lstm_2x,
+        config={"model": {"peepholes": False}},
+        classes="file",
+        description="PaddleVideo 2.x AttentionLSTM (YouTube-8M)",
+    )
+)
 
 
 # ----------------------------------------------------------------------------- Attention Cluster
@@ -279,8 +315,13 @@ def convert_attention_cluster_v15(m: TensorMapper, cfg: dict) -> None:
     for k, modality in enumerate(MODALITIES):
         unit, ours = f"satt{k}", f"{modality}_attention"
         conv = m.get(f"{unit}.conv.weight")
-        m.put(f"{ours}.scores.weight", conv.reshape(conv.shape[0], -1), src=f"{unit}.conv.weight",
-              how="1x1 conv -> linear", hint=hint)
+        m.put(
+            f"{ours}.scores.weight",
+            conv.reshape(conv.shape[0], -1),
+            src=f"{unit}.conv.weight",
+            how="1x1 conv -> linear",
+            hint=hint,
+        )
         m.copy(f"{unit}.conv.bias", f"{ours}.scores.bias", hint=hint)
         m.copy(f"{unit}.shift_w", f"{ours}.scale", hint=hint)
         m.copy(f"{unit}.shift_b", f"{ours}.shift", hint=hint)
@@ -290,10 +331,13 @@ def convert_attention_cluster_v15(m: TensorMapper, cfg: dict) -> None:
     ignore_training_outputs(m)
 
 
-register_mapping(Mapping(
-    source="paddle-v1.5", model="attention_cluster",
-    signature=(r"satt0\.shift_w", r"logistic\.weights"),
-    convert=convert_attention_cluster_v15,
-    classes="file",
-    description="PaddleVideo v1.5 Attention Cluster (YouTube-8M)",
-))
+register_mapping(
+    Mapping(
+        source="paddle-v1.5",
+        model="attention_cluster",
+        signature=(r"satt0\.shift_w", r"logistic\.weights"),
+        convert=convert_attention_cluster_v15,
+        classes="file",
+        description="PaddleVideo v1.5 Attention Cluster (YouTube-8M)",
+    )
+)

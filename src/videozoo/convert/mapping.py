@@ -15,11 +15,12 @@ model in that format (``signature``, used to say "this file looks like X"), and 
 it) and records every source tensor as mapped, transformed or ignored; source tensors left
 over that are not optimizer state make the conversion fail too (the file is another variant).
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -29,11 +30,11 @@ from videozoo.errors import ConvertError
 
 @dataclass
 class TensorRecord:
-    action: str          # mapped | transformed | ignored
-    source: str          # source tensor name(s)
-    target: str = ""     # model tensor name ("" for ignored)
+    action: str  # mapped | transformed | ignored
+    source: str  # source tensor name(s)
+    target: str = ""  # model tensor name ("" for ignored)
     shape: tuple = ()
-    how: str = ""        # what was done (transposed, gate-reordered, dropout-folded x0.5, ...)
+    how: str = ""  # what was done (transposed, gate-reordered, dropout-folded x0.5, ...)
 
 
 @dataclass
@@ -55,8 +56,10 @@ class ConversionReport:
         return out
 
     def summary(self) -> str:
-        return (f"{self.count('mapped')} mapped, {self.count('transformed')} transformed, "
-                f"{self.count('ignored')} ignored, 0 missing")
+        return (
+            f"{self.count('mapped')} mapped, {self.count('transformed')} transformed, "
+            f"{self.count('ignored')} ignored, 0 missing"
+        )
 
 
 class TensorMapper:
@@ -67,8 +70,13 @@ class TensorMapper:
     ``{"classifier.weight": "--set model.num_classes=N"}`` (N filled in from the file).
     """
 
-    def __init__(self, source: dict[str, np.ndarray], target: dict[str, torch.Tensor],
-                 label: str, ignored: dict[str, tuple] | None = None):
+    def __init__(
+        self,
+        source: dict[str, np.ndarray],
+        target: dict[str, torch.Tensor],
+        label: str,
+        ignored: dict[str, tuple] | None = None,
+    ):
         self.source = source
         self.target = target
         self.label = label
@@ -76,8 +84,9 @@ class TensorMapper:
         self.report = ConversionReport()
         self._used: set[str] = set()
         for name, shape in (ignored or {}).items():
-            self.report.records.append(TensorRecord("ignored", name, shape=tuple(shape),
-                                                    how="optimizer state"))
+            self.report.records.append(
+                TensorRecord("ignored", name, shape=tuple(shape), how="optimizer state")
+            )
 
     # -- reading the source
     def has(self, name: str) -> bool:
@@ -85,9 +94,11 @@ class TensorMapper:
 
     def get(self, name: str) -> np.ndarray:
         if name not in self.source:
-            raise ConvertError(f"{self.label}: tensor '{name}' is missing from the file; it is "
-                               "not a complete checkpoint of this model (or another variant: "
-                               "see --set)")
+            raise ConvertError(
+                f"{self.label}: tensor '{name}' is missing from the file; it is "
+                "not a complete checkpoint of this model (or another variant: "
+                "see --set)"
+            )
         self._used.add(name)
         return self.source[name]
 
@@ -97,15 +108,18 @@ class TensorMapper:
         return sorted(n for n in self.source if regex.search(n))
 
     # -- filling the target
-    def put(self, target: str, array: np.ndarray, *, src: str | list[str], how: str = "",
-            hint: str = "") -> None:
+    def put(
+        self, target: str, array: np.ndarray, *, src: str | list[str], how: str = "", hint: str = ""
+    ) -> None:
         sources = [src] if isinstance(src, str) else list(src)
         for name in sources:
             self._used.add(name)
         if target not in self.target:
-            raise ConvertError(f"{self.label}: the model has no tensor '{target}' (from "
-                               f"{', '.join(sources)}); the model options do not match the "
-                               "file (see --set)")
+            raise ConvertError(
+                f"{self.label}: the model has no tensor '{target}' (from "
+                f"{', '.join(sources)}); the model options do not match the "
+                "file (see --set)"
+            )
         if target in self.state:
             raise ConvertError(f"{self.label}: '{target}' is filled twice (internal mapping error)")
         want = self.target[target]
@@ -114,11 +128,14 @@ class TensorMapper:
             raise ConvertError(
                 f"{self.label}: tensor '{sources[0]}' has shape {list(array.shape)} in the file, "
                 f"the model's '{target}' is {list(want.shape)}"
-                + (f"; likely fix: {hint}" if hint else self._default_hint(target, array.shape)))
+                + (f"; likely fix: {hint}" if hint else self._default_hint(target, array.shape))
+            )
         self.state[target] = torch.from_numpy(np.ascontiguousarray(array)).to(want.dtype)
-        self.report.records.append(TensorRecord("transformed" if how else "mapped",
-                                                " + ".join(sources), target,
-                                                tuple(array.shape), how))
+        self.report.records.append(
+            TensorRecord(
+                "transformed" if how else "mapped", " + ".join(sources), target, tuple(array.shape), how
+            )
+        )
 
     def copy(self, src: str, target: str, *, hint: str = "") -> None:
         self.put(target, self.get(src), src=src, hint=hint)
@@ -127,8 +144,9 @@ class TensorMapper:
         for name in [names] if isinstance(names, str) else names:
             if name in self.source and name not in self._used:
                 self._used.add(name)
-                self.report.records.append(TensorRecord(
-                    "ignored", name, shape=tuple(self.source[name].shape), how=why))
+                self.report.records.append(
+                    TensorRecord("ignored", name, shape=tuple(self.source[name].shape), how=why)
+                )
 
     def fill_unchanged(self, targets, how: str) -> None:
         """Keep the model's own value for ``targets`` that the source format does not store
@@ -136,8 +154,9 @@ class TensorMapper:
         for target in targets:
             if target in self.target and target not in self.state:
                 self.state[target] = self.target[target].clone()
-                self.report.records.append(TensorRecord("transformed", "(none)", target,
-                                                        tuple(self.target[target].shape), how))
+                self.report.records.append(
+                    TensorRecord("transformed", "(none)", target, tuple(self.target[target].shape), how)
+                )
 
     @staticmethod
     def _default_hint(target: str, shape) -> str:
@@ -152,14 +171,18 @@ class TensorMapper:
                 self.fill_unchanged([name], "not stored by the source; kept at 0")
         missing = [n for n in self.target if n not in self.state]
         if missing:
-            raise ConvertError(f"{self.label}: {len(missing)} model tensor(s) found no source "
-                               f"tensor, e.g. '{missing[0]}'; the file is incomplete or another "
-                               "variant (see --set)")
+            raise ConvertError(
+                f"{self.label}: {len(missing)} model tensor(s) found no source "
+                f"tensor, e.g. '{missing[0]}'; the file is incomplete or another "
+                "variant (see --set)"
+            )
         unused = [n for n in self.source if n not in self._used]
         if unused:
-            raise ConvertError(f"{self.label}: {len(unused)} tensor(s) of the file are not used by "
-                               f"this model, e.g. '{unused[0]}' {list(self.source[unused[0]].shape)}"
-                               "; the file is another model or variant (see --set / --model)")
+            raise ConvertError(
+                f"{self.label}: {len(unused)} tensor(s) of the file are not used by "
+                f"this model, e.g. '{unused[0]}' {list(self.source[unused[0]].shape)}"
+                "; the file is another model or variant (see --set / --model)"
+            )
         return self.state, self.report
 
 
@@ -169,22 +192,30 @@ class Mapping:
 
     source: str
     model: str
-    signature: tuple[str, ...]               # source tensor names identifying the model
+    signature: tuple[str, ...]  # source tensor names identifying the model
     convert: Callable[[TensorMapper, dict], None]
-    config: dict = field(default_factory=dict)   # nested config overrides (model/data/...)
-    classes: str = "kinetics400"             # "kinetics400" or "file" (--classes needed)
+    config: dict = field(default_factory=dict)  # nested config overrides (model/data/...)
+    classes: str = "kinetics400"  # "kinetics400" or "file" (--classes needed)
     description: str = ""
-    absent: tuple[str, ...] = ()             # source names that rule the model out (regexes)
+    absent: tuple[str, ...] = ()  # source names that rule the model out (regexes)
     ndim: dict = field(default_factory=dict)  # name regex -> the tensor's number of dims
 
     def matches(self, tensors) -> bool:
         """Whether the file (``{name: array}``, or just the names) is this model's."""
         names = set(tensors)
         shaped = isinstance(tensors, dict)
-        return (all(any(re.fullmatch(sig, n) for n in names) for sig in self.signature)
-                and not any(re.fullmatch(pattern, n) for pattern in self.absent for n in names)
-                and not (shaped and any(re.fullmatch(pattern, n) and tensors[n].ndim != dims
-                                        for pattern, dims in self.ndim.items() for n in names)))
+        return (
+            all(any(re.fullmatch(sig, n) for n in names) for sig in self.signature)
+            and not any(re.fullmatch(pattern, n) for pattern in self.absent for n in names)
+            and not (
+                shaped
+                and any(
+                    re.fullmatch(pattern, n) and tensors[n].ndim != dims
+                    for pattern, dims in self.ndim.items()
+                    for n in names
+                )
+            )
+        )
 
 
 _MAPPINGS: dict[tuple[str, str], Mapping] = {}
@@ -200,5 +231,6 @@ def register_mapping(mapping: Mapping) -> Mapping:
 
 def mappings() -> dict[tuple[str, str], Mapping]:
     from videozoo.registry import _scan
+
     _scan("videozoo.convert")
     return dict(_MAPPINGS)

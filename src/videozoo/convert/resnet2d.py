@@ -39,12 +39,13 @@ Each mapping's ``config`` carries the architecture options and the preprocessing
 used (resize rule, mean/std, segments, test sampling and crops), so ``videozoo eval`` and
 ``predict`` on the converted checkpoint see what the source saw.
 """
+
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -56,8 +57,10 @@ from videozoo.models.resnet import STAGE_BLOCKS
 log = logging.getLogger("videozoo")
 
 #: one trunk tensor of ours: backbone.conv1.weight, backbone.layer2.0.downsample.1.bias, ...
-_TRUNK_KEY = re.compile(r"backbone\.(?:(conv1|bn1)|layer([1-4])\.(\d+)\.(conv\d|bn\d|downsample\.[01]))"
-                        r"\.(weight|bias|running_mean|running_var)")
+_TRUNK_KEY = re.compile(
+    r"backbone\.(?:(conv1|bn1)|layer([1-4])\.(\d+)\.(conv\d|bn\d|downsample\.[01]))"
+    r"\.(weight|bias|running_mean|running_var)"
+)
 
 #: names a source gives a trunk tensor: (stage 0 = stem | 1..4, block, our part, our param)
 SourceName = Callable[[int, int, str, str], str]
@@ -89,16 +92,19 @@ def _paddle_branch(part: str) -> str:
 
 def fluid_names(depth: int) -> SourceName:
     """PaddleVideo v1.5 (explicit ParamAttr names)."""
+
     def name(stage, block, part, param):
         if stage == 0:
             return "conv1_weights" if part == "conv1" else f"bn_conv1_{_FLUID_BN[param]}"
         layer = f"{paddle_block(stage, block, depth)}_{_paddle_branch(part)}"
         return f"{layer}_weights" if _is_conv(part) else f"bn{layer[3:]}_{_FLUID_BN[param]}"
+
     return name
 
 
 def paddle2_names(depth: int) -> SourceName:
     """PaddleVideo 2.x (structured names of ``ResNet`` / ``ResNetTSM`` under ``backbone``)."""
+
     def name(stage, block, part, param):
         if stage == 0:
             layer = "backbone.conv"
@@ -106,13 +112,14 @@ def paddle2_names(depth: int) -> SourceName:
             sub = "short" if part.startswith("downsample") else f"conv{int(part[-1]) - 1}"
             layer = f"backbone.{paddle_block(stage, block, depth)}.{sub}"
         return f"{layer}._conv.weight" if _is_conv(part) else f"{layer}._batch_norm.{_PADDLE_BN[param]}"
+
     return name
 
 
-def mmaction_names(shifted: set[tuple[int, int]],
-                   wrapped: set[tuple[int, int]] = frozenset()) -> SourceName:
+def mmaction_names(shifted: set[tuple[int, int]], wrapped: set[tuple[int, int]] = frozenset()) -> SourceName:
     """MMAction2 (mmcv ConvModules: ``.conv`` / ``.bn``; shifted ones ``.conv.net``; blocks
     followed by a non-local block (``wrapped``) sit under ``.block``)."""
+
     def name(stage, block, part, param):
         prefix = f"backbone.layer{stage}.{block}" + (".block" if (stage, block) in wrapped else "")
         if stage == 0:
@@ -125,19 +132,23 @@ def mmaction_names(shifted: set[tuple[int, int]],
             return f"{layer}.bn.{param}"
         shift = part == "conv1" and (stage, block) in shifted
         return f"{layer}.conv.net.weight" if shift else f"{layer}.conv.weight"
+
     return name
 
 
-def mit_names(prefix: str, shifted: set[tuple[int, int]],
-              wrapped: set[tuple[int, int]] = frozenset()) -> SourceName:
+def mit_names(
+    prefix: str, shifted: set[tuple[int, int]], wrapped: set[tuple[int, int]] = frozenset()
+) -> SourceName:
     """MIT temporal-shift-module (torchvision names under ``[module.]base_model.``; blocks
     followed by a non-local block (``wrapped``) sit under ``.block``)."""
+
     def name(stage, block, part, param):
         if stage == 0:
             return f"{prefix}{part}.{param}"
         net = ".net" if part == "conv1" and (stage, block) in shifted else ""
         inner = ".block" if (stage, block) in wrapped else ""
         return f"{prefix}layer{stage}.{block}{inner}.{part}{net}.{param}"
+
     return name
 
 
@@ -154,15 +165,18 @@ def _file_depth(m: TensorMapper, block_pattern: str, bottleneck_pattern: str) ->
     for depth, layout in STAGE_BLOCKS.items():
         if layout == counts and (depth >= 50) == bottleneck:
             return depth
-    raise ConvertError(f"{m.label}: the file's ResNet trunk has {list(counts)} blocks per stage, "
-                       f"which is no depth videozoo builds ({', '.join(map(str, STAGE_BLOCKS))})")
+    raise ConvertError(
+        f"{m.label}: the file's ResNet trunk has {list(counts)} blocks per stage, "
+        f"which is no depth videozoo builds ({', '.join(map(str, STAGE_BLOCKS))})"
+    )
 
 
 def _check_depth(m: TensorMapper, cfg: dict, depth: int, extra: str = "") -> None:
     if cfg["model"]["depth"] != depth:
-        raise ConvertError(f"{m.label}: the file holds a ResNet-{depth} trunk, the model is "
-                           f"ResNet-{cfg['model']['depth']}; likely fix: --set model.depth={depth}"
-                           + extra)
+        raise ConvertError(
+            f"{m.label}: the file holds a ResNet-{depth} trunk, the model is "
+            f"ResNet-{cfg['model']['depth']}; likely fix: --set model.depth={depth}" + extra
+        )
 
 
 def _check_shifted_blocks(m: TensorMapper, cfg: dict, shifted: set[tuple[int, int]]) -> None:
@@ -172,12 +186,16 @@ def _check_shifted_blocks(m: TensorMapper, cfg: dict, shifted: set[tuple[int, in
         ours = {(s, b) for s in (1, 2, 3, 4) for b in range(layout[s - 1]) if b % every == 0}
         if ours == shifted:
             if every != cfg["model"]["shift_every"]:
-                raise ConvertError(f"{m.label}: the file shifts every {every} block(s) of a stage, "
-                                   f"the model every {cfg['model']['shift_every']}; likely fix: "
-                                   f"--set model.shift_every={every}")
+                raise ConvertError(
+                    f"{m.label}: the file shifts every {every} block(s) of a stage, "
+                    f"the model every {cfg['model']['shift_every']}; likely fix: "
+                    f"--set model.shift_every={every}"
+                )
             return
-    raise ConvertError(f"{m.label}: the file shifts blocks {sorted(shifted)[:6]}..., a pattern "
-                       "videozoo's TSM cannot place (model.shift_every shifts every k-th block)")
+    raise ConvertError(
+        f"{m.label}: the file shifts blocks {sorted(shifted)[:6]}..., a pattern "
+        "videozoo's TSM cannot place (model.shift_every shifts every k-th block)"
+    )
 
 
 def map_trunk(m: TensorMapper, source_name: SourceName, stem_hint: str = "") -> None:
@@ -199,8 +217,9 @@ def ignore_bn_counters(m: TensorMapper) -> None:
 
 
 # ----------------------------------------------------------------------------- heads
-def put_classifier(m: TensorMapper, weight: str, bias: str, *, in_out: bool,
-                   dropout_fold: float = 1.0) -> None:
+def put_classifier(
+    m: TensorMapper, weight: str, bias: str, *, in_out: bool, dropout_fold: float = 1.0
+) -> None:
     """The final fc -> ``classifier``; ``in_out``: stored ``[in, out]`` (Paddle)."""
     array = m.get(weight)
     how = []
@@ -226,8 +245,11 @@ def put_squeezed(m: TensorMapper, target: str, name: str) -> None:
     array = m.get(name)
     ndim = len(m.target[target].shape)
     squeezed = _drop_unit_dims(array, ndim)
-    how = (f"{'x'.join(map(str, array.shape))} -> {'x'.join(map(str, squeezed.shape))}"
-           if squeezed.shape != array.shape else "")
+    how = (
+        f"{'x'.join(map(str, array.shape))} -> {'x'.join(map(str, squeezed.shape))}"
+        if squeezed.shape != array.shape
+        else ""
+    )
     m.put(target, squeezed, src=name, how=how)
 
 
@@ -249,10 +271,16 @@ def stnet_batch_norm_numbers(depth: int) -> tuple[int, int]:
     return after_res3, after_res4
 
 
-_XCEPTION = (("bn_in", "xception_bn"), ("depthwise1", "xception_att_conv"),
-             ("pointwise1", "xception_att_2"), ("bn_mid", "xception_bndw"),
-             ("depthwise2", "xception_att1"), ("pointwise2", "xception_att1_2"),
-             ("shortcut", "xception_dw"), ("bn_out", "xception_bn2"))
+_XCEPTION = (
+    ("bn_in", "xception_bn"),
+    ("depthwise1", "xception_att_conv"),
+    ("pointwise1", "xception_att_2"),
+    ("bn_mid", "xception_bndw"),
+    ("depthwise2", "xception_att1"),
+    ("pointwise2", "xception_att1_2"),
+    ("shortcut", "xception_dw"),
+    ("bn_out", "xception_bn2"),
+)
 
 
 # ----------------------------------------------------------------------------- converters
@@ -265,9 +293,15 @@ def _warn_if_named_for(m: TensorMapper, model: str, other: str) -> None:
         return re.search(rf"(^|[^a-z]){word}([^a-z]|$)", name) is not None
 
     if said(other) and not said(model):
-        log.warning("%s: the file name says '%s' but it is converted as '%s' (Paddle's TSN and TSM "
-                    "files hold the same tensors); use --model %s if it is a %s checkpoint",
-                    m.label, other, model, other, other.upper())
+        log.warning(
+            "%s: the file name says '%s' but it is converted as '%s' (Paddle's TSN and TSM "
+            "files hold the same tensors); use --model %s if it is a %s checkpoint",
+            m.label,
+            other,
+            model,
+            other,
+            other.upper(),
+        )
 
 
 def _fluid_trunk(m: TensorMapper, cfg: dict, stem_hint: str = "") -> None:
@@ -290,10 +324,10 @@ def convert_fluid_tsm(m: TensorMapper, cfg: dict) -> None:
 
 def convert_fluid_stnet(m: TensorMapper, cfg: dict) -> None:
     channels = m.get("conv1_weights").shape[1]
-    _fluid_trunk(m, cfg, stem_hint=f"--set model.seglen={channels // 3} (the file's frames "
-                                   "per super-image)")
-    for (number, conv), stage in zip(zip(stnet_batch_norm_numbers(cfg["model"]["depth"]),
-                                         ("conv3d_0", "conv3d_1")), (2, 3)):
+    _fluid_trunk(m, cfg, stem_hint=f"--set model.seglen={channels // 3} (the file's frames per super-image)")
+    for (number, conv), stage in zip(
+        zip(stnet_batch_norm_numbers(cfg["model"]["depth"]), ("conv3d_0", "conv3d_1")), (2, 3)
+    ):
         block = f"backbone.layer{stage}.after"
         put_squeezed(m, f"{block}.conv.weight", f"{conv}.w_0")
         m.copy(f"{conv}.b_0", f"{block}.conv.bias")
@@ -310,11 +344,13 @@ def convert_fluid_stnet(m: TensorMapper, cfg: dict) -> None:
 def _paddle2(model: str, other: str) -> Callable[[TensorMapper, dict], None]:
     def convert(m: TensorMapper, cfg: dict) -> None:
         _warn_if_named_for(m, model, other)
-        depth = _file_depth(m, r"backbone\.res([2-5])([a-z]\d*)\.conv0\._conv\.weight",
-                            r"\.conv2\._conv\.weight$")
+        depth = _file_depth(
+            m, r"backbone\.res([2-5])([a-z]\d*)\.conv0\._conv\.weight", r"\.conv2\._conv\.weight$"
+        )
         _check_depth(m, cfg, depth)
         map_trunk(m, paddle2_names(depth))
         put_classifier(m, "head.fc.weight", "head.fc.bias", in_out=True)
+
     return convert
 
 
@@ -323,10 +359,16 @@ def _shifted_blocks(m: TensorMapper, pattern: str) -> set[tuple[int, int]]:
 
 
 #: a non-local block's tensors: ours (under ``after<b>.block``) -> MMAction2's / MIT's
-_NL_PARTS = {"mmaction2": (("theta", "theta.conv"), ("phi", "phi.0.conv"), ("g", "g.0.conv"),
-                           ("out", "conv_out.conv"), ("bn", "conv_out.bn")),
-             "mit-tsm": (("theta", "theta"), ("phi", "phi.0"), ("g", "g.0"), ("out", "W.0"),
-                         ("bn", "W.1"))}
+_NL_PARTS = {
+    "mmaction2": (
+        ("theta", "theta.conv"),
+        ("phi", "phi.0.conv"),
+        ("g", "g.0.conv"),
+        ("out", "conv_out.conv"),
+        ("bn", "conv_out.bn"),
+    ),
+    "mit-tsm": (("theta", "theta"), ("phi", "phi.0"), ("g", "g.0"), ("out", "W.0"), ("bn", "W.1")),
+}
 
 
 def _check_non_local(m: TensorMapper, cfg: dict, blocks: set[tuple[int, int]]) -> None:
@@ -334,14 +376,18 @@ def _check_non_local(m: TensorMapper, cfg: dict, blocks: set[tuple[int, int]]) -
     from videozoo.models.tsm import has_non_local
 
     if blocks and cfg["model"]["nonlocal_mode"] is None:
-        raise ConvertError(f"{m.label}: the file has non-local blocks (after {sorted(blocks)}); "
-                           "likely fix: --set model.nonlocal_mode=dot_product (or "
-                           "embedded_gaussian, as the file was trained)")
+        raise ConvertError(
+            f"{m.label}: the file has non-local blocks (after {sorted(blocks)}); "
+            "likely fix: --set model.nonlocal_mode=dot_product (or "
+            "embedded_gaussian, as the file was trained)"
+        )
     layout = STAGE_BLOCKS[cfg["model"]["depth"]]
     ours = {(s, b) for s in (1, 2, 3, 4) for b in range(layout[s - 1]) if has_non_local(s, b)}
     if blocks and blocks != ours:
-        raise ConvertError(f"{m.label}: the file's non-local blocks follow blocks "
-                           f"{sorted(blocks)}, a placement videozoo's TSM does not build")
+        raise ConvertError(
+            f"{m.label}: the file's non-local blocks follow blocks "
+            f"{sorted(blocks)}, a placement videozoo's TSM does not build"
+        )
 
 
 def map_non_local(m: TensorMapper, zoo: str, prefix: str, blocks: set[tuple[int, int]]) -> None:
@@ -350,8 +396,7 @@ def map_non_local(m: TensorMapper, zoo: str, prefix: str, blocks: set[tuple[int,
         theirs = f"{prefix}layer{stage}.{block}.{'non_local_block' if zoo == 'mmaction2' else 'nl'}"
         ours = f"backbone.layer{stage}.after{block}.block"
         for part, their_part in _NL_PARTS[zoo]:
-            params = ("weight", "bias", "running_mean", "running_var") if part == "bn" \
-                else ("weight", "bias")
+            params = ("weight", "bias", "running_mean", "running_var") if part == "bn" else ("weight", "bias")
             for param in params:
                 if f"{ours}.{part}.{param}" in m.target:
                     m.copy(f"{theirs}.{their_part}.{param}", f"{ours}.{part}.{param}")
@@ -359,13 +404,15 @@ def map_non_local(m: TensorMapper, zoo: str, prefix: str, blocks: set[tuple[int,
 
 def _mmaction(model: str) -> Callable[[TensorMapper, dict], None]:
     def convert(m: TensorMapper, cfg: dict) -> None:
-        depth = _file_depth(m, r"backbone\.layer([1-4])\.(\d+)\.(?:block\.)?conv1\.conv"
-                               r"(?:\.net)?\.weight", r"\.conv3\.conv\.weight$")
+        depth = _file_depth(
+            m,
+            r"backbone\.layer([1-4])\.(\d+)\.(?:block\.)?conv1\.conv"
+            r"(?:\.net)?\.weight",
+            r"\.conv3\.conv\.weight$",
+        )
         _check_depth(m, cfg, depth)
-        shifted = _shifted_blocks(
-            m, r"backbone\.layer([1-4])\.(\d+)\.(?:block\.)?conv1\.conv\.net\.weight")
-        wrapped = _shifted_blocks(
-            m, r"backbone\.layer([1-4])\.(\d+)\.non_local_block\.theta\.conv\.weight")
+        shifted = _shifted_blocks(m, r"backbone\.layer([1-4])\.(\d+)\.(?:block\.)?conv1\.conv\.net\.weight")
+        wrapped = _shifted_blocks(m, r"backbone\.layer([1-4])\.(\d+)\.non_local_block\.theta\.conv\.weight")
         if model == "tsm":
             _check_shifted_blocks(m, cfg, shifted)
             _check_non_local(m, cfg, wrapped)
@@ -373,6 +420,7 @@ def _mmaction(model: str) -> Callable[[TensorMapper, dict], None]:
         map_trunk(m, mmaction_names(shifted, wrapped))
         map_non_local(m, "mmaction2", "backbone.", wrapped)
         put_classifier(m, "cls_head.fc_cls.weight", "cls_head.fc_cls.bias", in_out=False)
+
     return convert
 
 
@@ -380,8 +428,9 @@ def _mit(model: str) -> Callable[[TensorMapper, dict], None]:
     def convert(m: TensorMapper, cfg: dict) -> None:
         prefix = "module.base_model." if m.names(r"^module\.base_model\.") else "base_model."
         p = re.escape(prefix)
-        depth = _file_depth(m, p + r"layer([1-4])\.(\d+)\.(?:block\.)?conv1(?:\.net)?\.weight",
-                            r"\.conv3\.weight$")
+        depth = _file_depth(
+            m, p + r"layer([1-4])\.(\d+)\.(?:block\.)?conv1(?:\.net)?\.weight", r"\.conv3\.weight$"
+        )
         _check_depth(m, cfg, depth)
         shifted = _shifted_blocks(m, p + r"layer([1-4])\.(\d+)\.(?:block\.)?conv1\.net\.weight")
         wrapped = _shifted_blocks(m, p + r"layer([1-4])\.(\d+)\.nl\.theta\.weight")
@@ -392,9 +441,10 @@ def _mit(model: str) -> Callable[[TensorMapper, dict], None]:
         map_trunk(m, mit_names(prefix, shifted, wrapped))
         map_non_local(m, "mit-tsm", prefix, wrapped)
         # Trained with dropout > 0 the fc is `new_fc`; with dropout 0 it stays `base_model.fc`.
-        module = prefix[:-len("base_model.")]                      # "module." or ""
+        module = prefix[: -len("base_model.")]  # "module." or ""
         head = f"{module}new_fc" if m.has(f"{module}new_fc.weight") else f"{prefix}fc"
         put_classifier(m, f"{head}.weight", f"{head}.bias", in_out=False)
+
     return convert
 
 
@@ -403,86 +453,186 @@ def _mit(model: str) -> Callable[[TensorMapper, dict], None]:
 #: already 256) and tests on the middle snippet of int(N / segments)-frame segments.
 _V15_DATA = {**IMAGENET, "short_side": 256, "long_side": 341, "test_segment_positions": "paddle-v1.5"}
 #: MMAction2, MIT and PaddleVideo 2.x: short side 256 (aspect kept), frame int(tick/2 + i*tick).
-_TSN_CODEBASE_DATA = {**IMAGENET, "short_side": 256, "long_side": None,
-                      "test_segment_positions": "tsn", "multi_scale_crop": True}
+_TSN_CODEBASE_DATA = {
+    **IMAGENET,
+    "short_side": 256,
+    "long_side": None,
+    "test_segment_positions": "tsn",
+    "multi_scale_crop": True,
+}
 _FLUID_ABSENT = (r"conv3d_\d+\.w_0", r"xception_.*", r"nonlocal_.*")
 
-register_mapping(Mapping(
-    "paddle-v1.5", "tsn", ("conv1_weights", "res2a_branch2a_weights", r"fc_0\.w_0"),
-    convert_fluid_tsn, absent=_FLUID_ABSENT,
-    config={"model": {"dropout": 0.0, "dropout_per_frame": False},
-            "data": {**_V15_DATA, "seg_num": 3, "test_seg_num": 7, "crop_size": 224,
-                     "multi_scale_crop": False}},
-    description="PaddleVideo v1.5 TSN ResNet-50 (tsn_kinetics.tar.gz), Kinetics-400"))
+register_mapping(
+    Mapping(
+        "paddle-v1.5",
+        "tsn",
+        ("conv1_weights", "res2a_branch2a_weights", r"fc_0\.w_0"),
+        convert_fluid_tsn,
+        absent=_FLUID_ABSENT,
+        config={
+            "model": {"dropout": 0.0, "dropout_per_frame": False},
+            "data": {
+                **_V15_DATA,
+                "seg_num": 3,
+                "test_seg_num": 7,
+                "crop_size": 224,
+                "multi_scale_crop": False,
+            },
+        },
+        description="PaddleVideo v1.5 TSN ResNet-50 (tsn_kinetics.tar.gz), Kinetics-400",
+    )
+)
 
-register_mapping(Mapping(
-    "paddle-v1.5", "tsm", ("conv1_weights", "res2a_branch2a_weights", r"fc_0\.w_0"),
-    convert_fluid_tsm, absent=_FLUID_ABSENT,
-    config={"model": {"shift_div": 8, "shift_direction": "previous_first", "shift_every": 1,
-                      "dropout": 0.5, "dropout_per_frame": True},
-            "data": {**_V15_DATA, "seg_num": 8, "test_seg_num": 8, "crop_size": 224,
-                     "multi_scale_crop": True, "multi_scale_resize": 256}},
-    description="PaddleVideo v1.5 TSM ResNet-50 (tsm_kinetics.tar.gz), Kinetics-400"))
+register_mapping(
+    Mapping(
+        "paddle-v1.5",
+        "tsm",
+        ("conv1_weights", "res2a_branch2a_weights", r"fc_0\.w_0"),
+        convert_fluid_tsm,
+        absent=_FLUID_ABSENT,
+        config={
+            "model": {
+                "shift_div": 8,
+                "shift_direction": "previous_first",
+                "shift_every": 1,
+                "dropout": 0.5,
+                "dropout_per_frame": True,
+            },
+            "data": {
+                **_V15_DATA,
+                "seg_num": 8,
+                "test_seg_num": 8,
+                "crop_size": 224,
+                "multi_scale_crop": True,
+                "multi_scale_resize": 256,
+            },
+        },
+        description="PaddleVideo v1.5 TSM ResNet-50 (tsm_kinetics.tar.gz), Kinetics-400",
+    )
+)
 
-register_mapping(Mapping(
-    "paddle-v1.5", "stnet", ("conv1_weights", r"conv3d_0\.w_0", r"xception_bn2\.w_0",
-                             r"fc_0\.w_0"),
-    convert_fluid_stnet,
-    config={"model": {"seglen": 5, "dropout": 0.0},
-            "data": {**_V15_DATA, "seg_num": 7, "test_seg_num": 25, "crop_size": 224,
-                     "test_crop_size": 256}},
-    description="PaddleVideo v1.5 StNet ResNet-50 (stnet_kinetics.tar.gz), Kinetics-400"))
+register_mapping(
+    Mapping(
+        "paddle-v1.5",
+        "stnet",
+        ("conv1_weights", r"conv3d_0\.w_0", r"xception_bn2\.w_0", r"fc_0\.w_0"),
+        convert_fluid_stnet,
+        config={
+            "model": {"seglen": 5, "dropout": 0.0},
+            "data": {**_V15_DATA, "seg_num": 7, "test_seg_num": 25, "crop_size": 224, "test_crop_size": 256},
+        },
+        description="PaddleVideo v1.5 StNet ResNet-50 (stnet_kinetics.tar.gz), Kinetics-400",
+    )
+)
 
-register_mapping(Mapping(
-    "paddlevideo", "tsn", (r"backbone\.conv\._conv\.weight", r"head\.fc\.weight"),
-    _paddle2("tsn", "tsm"),
-    config={"model": {"dropout": 0.4, "dropout_per_frame": False},
+register_mapping(
+    Mapping(
+        "paddlevideo",
+        "tsn",
+        (r"backbone\.conv\._conv\.weight", r"head\.fc\.weight"),
+        _paddle2("tsn", "tsm"),
+        config={
+            "model": {"dropout": 0.4, "dropout_per_frame": False},
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 3, "test_seg_num": 25, "test_crops": 10},
-            "eval": {"batch_size": 1}},
-    description="PaddleVideo 2.x TSN ResNet-50 (TSN_k400.pdparams), Kinetics-400"))
+            "eval": {"batch_size": 1},
+        },
+        description="PaddleVideo 2.x TSN ResNet-50 (TSN_k400.pdparams), Kinetics-400",
+    )
+)
 
-register_mapping(Mapping(
-    "paddlevideo", "tsm", (r"backbone\.conv\._conv\.weight", r"head\.fc\.weight"),
-    _paddle2("tsm", "tsn"),
-    config={"model": {"shift_div": 8, "shift_direction": "previous_first", "shift_every": 1,
-                      "dropout": 0.5, "dropout_per_frame": True},
-            "data": {**_TSN_CODEBASE_DATA, "seg_num": 8, "test_seg_num": 8, "test_crops": 1}},
-    description="PaddleVideo 2.x TSM ResNet-50 (TSM_k400.pdparams), Kinetics-400"))
+register_mapping(
+    Mapping(
+        "paddlevideo",
+        "tsm",
+        (r"backbone\.conv\._conv\.weight", r"head\.fc\.weight"),
+        _paddle2("tsm", "tsn"),
+        config={
+            "model": {
+                "shift_div": 8,
+                "shift_direction": "previous_first",
+                "shift_every": 1,
+                "dropout": 0.5,
+                "dropout_per_frame": True,
+            },
+            "data": {**_TSN_CODEBASE_DATA, "seg_num": 8, "test_seg_num": 8, "test_crops": 1},
+        },
+        description="PaddleVideo 2.x TSM ResNet-50 (TSM_k400.pdparams), Kinetics-400",
+    )
+)
 
-register_mapping(Mapping(
-    "mmaction2", "tsn", (r"backbone\.conv1\.conv\.weight", r"cls_head\.fc_cls\.weight"),
-    _mmaction("tsn"), absent=(r".*\.conv\.net\.weight", r".*non_local.*"),
-    ndim={r"backbone\.conv1\.conv\.weight": 4},
-    config={"model": {"dropout": 0.4, "dropout_per_frame": False},
+register_mapping(
+    Mapping(
+        "mmaction2",
+        "tsn",
+        (r"backbone\.conv1\.conv\.weight", r"cls_head\.fc_cls\.weight"),
+        _mmaction("tsn"),
+        absent=(r".*\.conv\.net\.weight", r".*non_local.*"),
+        ndim={r"backbone\.conv1\.conv\.weight": 4},
+        config={
+            "model": {"dropout": 0.4, "dropout_per_frame": False},
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 3, "test_seg_num": 25, "test_crops": 10},
-            "eval": {"batch_size": 1}},
-    description="MMAction2 TSN ResNet-50 (tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_"
-                "kinetics400-rgb), Kinetics-400"))
+            "eval": {"batch_size": 1},
+        },
+        description="MMAction2 TSN ResNet-50 (tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_"
+        "kinetics400-rgb), Kinetics-400",
+    )
+)
 
-register_mapping(Mapping(
-    "mmaction2", "tsm", (r"backbone\.layer1\.0\.conv1\.conv\.net\.weight",
-                         r"cls_head\.fc_cls\.weight"),
-    _mmaction("tsm"),
-    config={"model": {"shift_div": 8, "shift_direction": "next_first", "shift_every": 1,
-                      "dropout": 0.5, "dropout_per_frame": True},
+register_mapping(
+    Mapping(
+        "mmaction2",
+        "tsm",
+        (r"backbone\.layer1\.0\.conv1\.conv\.net\.weight", r"cls_head\.fc_cls\.weight"),
+        _mmaction("tsm"),
+        config={
+            "model": {
+                "shift_div": 8,
+                "shift_direction": "next_first",
+                "shift_every": 1,
+                "dropout": 0.5,
+                "dropout_per_frame": True,
+            },
             "data": {**_TSN_CODEBASE_DATA, "seg_num": 8, "test_seg_num": 8, "test_crops": 10},
-            "eval": {"batch_size": 2}},
-    description="MMAction2 TSM ResNet-50 (tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_"
-                "kinetics400-rgb), Kinetics-400"))
+            "eval": {"batch_size": 2},
+        },
+        description="MMAction2 TSM ResNet-50 (tsm_imagenet-pretrained-r50_8xb16-1x1x8-50e_"
+        "kinetics400-rgb), Kinetics-400",
+    )
+)
 
-register_mapping(Mapping(
-    "mit-tsm", "tsn", (r"(module\.)?base_model\.conv1\.weight",),
-    _mit("tsn"), absent=(r".*\.conv1\.net\.weight", r".*\.nl\..*"),
-    config={"model": {"dropout": 0.5, "dropout_per_frame": True},
-            "data": {**_TSN_CODEBASE_DATA, "seg_num": 5, "test_seg_num": 8, "test_crops": 1}},
-    description="MIT temporal-shift-module TSN ResNet-50 (TSM_kinetics_RGB_resnet50_avg_"
-                "segment5_e50.pth), Kinetics-400"))
+register_mapping(
+    Mapping(
+        "mit-tsm",
+        "tsn",
+        (r"(module\.)?base_model\.conv1\.weight",),
+        _mit("tsn"),
+        absent=(r".*\.conv1\.net\.weight", r".*\.nl\..*"),
+        config={
+            "model": {"dropout": 0.5, "dropout_per_frame": True},
+            "data": {**_TSN_CODEBASE_DATA, "seg_num": 5, "test_seg_num": 8, "test_crops": 1},
+        },
+        description="MIT temporal-shift-module TSN ResNet-50 (TSM_kinetics_RGB_resnet50_avg_"
+        "segment5_e50.pth), Kinetics-400",
+    )
+)
 
-register_mapping(Mapping(
-    "mit-tsm", "tsm", (r"(module\.)?base_model\.layer1\.0\.conv1\.net\.weight",),
-    _mit("tsm"),
-    config={"model": {"shift_div": 8, "shift_direction": "next_first", "shift_every": 1,
-                      "dropout": 0.5, "dropout_per_frame": True},
-            "data": {**_TSN_CODEBASE_DATA, "seg_num": 8, "test_seg_num": 8, "test_crops": 1}},
-    description="MIT temporal-shift-module TSM ResNet-50 (TSM_kinetics_RGB_resnet50_shift8_"
-                "blockres_avg_segment8_e50.pth), Kinetics-400"))
+register_mapping(
+    Mapping(
+        "mit-tsm",
+        "tsm",
+        (r"(module\.)?base_model\.layer1\.0\.conv1\.net\.weight",),
+        _mit("tsm"),
+        config={
+            "model": {
+                "shift_div": 8,
+                "shift_direction": "next_first",
+                "shift_every": 1,
+                "dropout": 0.5,
+                "dropout_per_frame": True,
+            },
+            "data": {**_TSN_CODEBASE_DATA, "seg_num": 8, "test_seg_num": 8, "test_crops": 1},
+        },
+        description="MIT temporal-shift-module TSM ResNet-50 (TSM_kinetics_RGB_resnet50_shift8_"
+        "blockres_avg_segment8_e50.pth), Kinetics-400",
+    )
+)

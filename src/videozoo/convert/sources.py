@@ -23,6 +23,7 @@ read; a tar member may hold at most ``MAX_MEMBER_BYTES``, a tarball at most
 streaming); sparse members are refused. ``.pdparams`` arrays are bounded by the file's size
 (``fileio.load_numpy_pickle``).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,9 +32,10 @@ import re
 import struct
 import tarfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -44,8 +46,17 @@ from videozoo.fileio import load_numpy_pickle, torch_load
 FORMATS = ("paddle-v1.5", "paddlevideo", "mmaction2", "mit-tsm")
 
 # fluid VarType.Type -> numpy dtype
-_FLUID_DTYPES = {0: np.bool_, 1: np.int16, 2: np.int32, 3: np.int64, 4: np.float16,
-                 5: np.float32, 6: np.float64, 20: np.uint8, 21: np.int8}
+_FLUID_DTYPES = {
+    0: np.bool_,
+    1: np.int16,
+    2: np.int32,
+    3: np.int64,
+    4: np.float16,
+    5: np.float32,
+    6: np.float64,
+    20: np.uint8,
+    21: np.int8,
+}
 _FLUID_CODES = {np.dtype(v): k for k, v in _FLUID_DTYPES.items()}
 
 #: the most one tar member may hold: far above any published weight file (the largest
@@ -72,8 +83,9 @@ class _Limited:
 
     def read(self, n: int) -> bytes:
         if n > self.left:
-            raise _ClaimTooLarge(f"its header claims {_size_text(n)} where the file holds "
-                                 f"{self.left} more bytes")
+            raise _ClaimTooLarge(
+                f"its header claims {_size_text(n)} where the file holds {self.left} more bytes"
+            )
         parts, wanted = [], n
         while wanted:  # in chunks: memory follows the data that really arrives
             chunk = self.fh.read(min(wanted, 1 << 24))
@@ -88,12 +100,14 @@ class _Limited:
 def _size_text(n: int) -> str:
     return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n} bytes"
 
+
 #: names of optimizer / training-state variables in fluid persistables (never model weights)
 #: (RMSProp: _momentum/_mean_square/_mean_grad; piecewise_decay names its rate "learning_rate")
 OPTIMIZER_STATE = re.compile(
     r"(_moment\d*_\d+|_beta[12]_pow_acc_\d+|_velocity_\d+|_mean_square_\d+|_mean_grad_\d+|"
     r"_momentum_\d+|_squared_\d+|_linear_\d+|^learning_rate(_\d+)?|^@LR_DECAY_COUNTER@|"
-    r"_fp32_master_\d+)$")
+    r"_fp32_master_\d+)$"
+)
 
 
 @dataclass
@@ -103,7 +117,7 @@ class WeightFile:
     path: str
     format: str
     tensors: dict[str, np.ndarray]
-    ignored: dict[str, tuple] = field(default_factory=dict)   # name -> shape (optimizer state)
+    ignored: dict[str, tuple] = field(default_factory=dict)  # name -> shape (optimizer state)
     meta: dict = field(default_factory=dict)
 
 
@@ -160,8 +174,10 @@ def read_fluid_tensor(fh: _Limited) -> np.ndarray:
     dtype, shape = read_fluid_header(fh)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes > fh.left:
-        raise _ClaimTooLarge(f"its header claims {list(shape)} {dtype.name} values "
-                             f"({_size_text(nbytes)}) where the file holds {fh.left} bytes of data")
+        raise _ClaimTooLarge(
+            f"its header claims {list(shape)} {dtype.name} values "
+            f"({_size_text(nbytes)}) where the file holds {fh.left} bytes of data"
+        )
     data = fh.read(nbytes)
     return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
@@ -170,10 +186,13 @@ def fluid_tensor_bytes(array: np.ndarray) -> bytes:
     """A LoDTensor file for ``array`` (lod level 0), as fluid's save_persistables writes it."""
     array = np.ascontiguousarray(array)
     code = _FLUID_CODES[array.dtype.newbyteorder("=")]
-    desc = b"\x08" + encode_varint(code) + b"".join(b"\x10" + encode_varint(d)
-                                                      for d in array.shape)
-    return (struct.pack("<IQ", 0, 0) + struct.pack("<Ii", 0, len(desc)) + desc
-            + array.astype(array.dtype.newbyteorder("<")).tobytes())
+    desc = b"\x08" + encode_varint(code) + b"".join(b"\x10" + encode_varint(d) for d in array.shape)
+    return (
+        struct.pack("<IQ", 0, 0)
+        + struct.pack("<Ii", 0, len(desc))
+        + desc
+        + array.astype(array.dtype.newbyteorder("<")).tobytes()
+    )
 
 
 def write_fluid_dir(folder: str | os.PathLike, tensors: dict[str, np.ndarray]) -> Path:
@@ -221,17 +240,24 @@ def _check_member(path: Path, member: tarfile.TarInfo, count: int, offset: int) 
     """Refuse what no published weights archive holds, before reading the member."""
     where = f"{path}: member {member.name[:200]!r}"
     if member.issparse():
-        raise ConvertError(f"{where} is a sparse file ({_size_text(member.size)} claimed); "
-                           "weight archives hold none: refusing it")
+        raise ConvertError(
+            f"{where} is a sparse file ({_size_text(member.size)} claimed); "
+            "weight archives hold none: refusing it"
+        )
     if member.size > MAX_MEMBER_BYTES:
-        raise ConvertError(f"{where} claims {_size_text(member.size)}, more than any published "
-                           f"weight file (limit {_size_text(MAX_MEMBER_BYTES)})")
+        raise ConvertError(
+            f"{where} claims {_size_text(member.size)}, more than any published "
+            f"weight file (limit {_size_text(MAX_MEMBER_BYTES)})"
+        )
     if offset > MAX_ARCHIVE_BYTES:  # where this member's data ends in the uncompressed stream
-        raise ConvertError(f"{path}: holds more than {_size_text(MAX_ARCHIVE_BYTES)} "
-                           "uncompressed, more than any published weights archive")
+        raise ConvertError(
+            f"{path}: holds more than {_size_text(MAX_ARCHIVE_BYTES)} "
+            "uncompressed, more than any published weights archive"
+        )
     if count > MAX_ARCHIVE_MEMBERS:
-        raise ConvertError(f"{path}: holds more than {MAX_ARCHIVE_MEMBERS} entries, more than "
-                           "any published weights archive")
+        raise ConvertError(
+            f"{path}: holds more than {MAX_ARCHIVE_MEMBERS} entries, more than any published weights archive"
+        )
 
 
 def read_fluid(path: str | os.PathLike) -> WeightFile:
@@ -248,16 +274,20 @@ def read_fluid(path: str | os.PathLike) -> WeightFile:
             else:
                 tensors[name] = read_fluid_tensor(fh)
         except _ClaimTooLarge as err:
-            raise ConvertError(f"{path}: {name[:200]!r}: {err}; the file is damaged or not a "
-                               "weights file") from None
+            raise ConvertError(
+                f"{path}: {name[:200]!r}: {err}; the file is damaged or not a weights file"
+            ) from None
         except (tarfile.TarError, EOFError, zlib.error) as err:
-            raise ConvertError(f"{path}: the archive is damaged or truncated at {name[:200]!r} "
-                               f"({err})") from None
+            raise ConvertError(
+                f"{path}: the archive is damaged or truncated at {name[:200]!r} ({err})"
+            ) from None
         except (ValueError, IndexError, struct.error):
             not_tensors.append(name)
     if not tensors:
-        raise ConvertError(f"{path}: holds no PaddlePaddle fluid tensor files; a v1.5 weights "
-                           "folder has one file per variable (e.g. fc_0.w_0)")
+        raise ConvertError(
+            f"{path}: holds no PaddlePaddle fluid tensor files; a v1.5 weights "
+            "folder has one file per variable (e.g. fc_0.w_0)"
+        )
     return WeightFile(str(path), "paddle-v1.5", tensors, ignored, {"not_tensors": not_tensors})
 
 
@@ -265,14 +295,13 @@ def read_fluid(path: str | os.PathLike) -> WeightFile:
 def read_pdparams(path: str | os.PathLike) -> WeightFile:
     obj = load_numpy_pickle(path)
     if not isinstance(obj, dict):
-        raise ConvertError(f"{path}: a .pdparams should hold a dict of arrays, got "
-                           f"{type(obj).__name__}")
+        raise ConvertError(f"{path}: a .pdparams should hold a dict of arrays, got {type(obj).__name__}")
     tensors, meta = {}, {}
     for name, value in obj.items():
         if isinstance(value, np.ndarray):
             tensors[str(name)] = value
         else:
-            meta[str(name)] = value   # e.g. "StructuredToParameterName@@"
+            meta[str(name)] = value  # e.g. "StructuredToParameterName@@"
     if not tensors:
         raise ConvertError(f"{path}: holds no arrays")
     return WeightFile(str(path), "paddlevideo", tensors, {}, meta)
@@ -286,9 +315,11 @@ class _StandIn:
 
 
 #: metadata classes MMAction2/mmengine checkpoints may carry: read as inert stand-ins
-PTH_STAND_INS = [(_StandIn, "mmengine.logging.history_buffer.HistoryBuffer"),
-                 (_StandIn, "mmengine.config.config.ConfigDict"),
-                 (_StandIn, "mmengine.config.config.Config")]
+PTH_STAND_INS = [
+    (_StandIn, "mmengine.logging.history_buffer.HistoryBuffer"),
+    (_StandIn, "mmengine.config.config.ConfigDict"),
+    (_StandIn, "mmengine.config.config.Config"),
+]
 
 
 def read_pth(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
@@ -297,13 +328,17 @@ def read_pth(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
 
     obj = torch_load(path, allow_numpy=True, extra_globals=PTH_STAND_INS)
     if not isinstance(obj, dict):
-        raise ConvertError(f"{path}: expected a dict (a state_dict, or one under 'state_dict'), "
-                           f"got {type(obj).__name__}")
+        raise ConvertError(
+            f"{path}: expected a dict (a state_dict, or one under 'state_dict'), got {type(obj).__name__}"
+        )
     if str(obj.get("format", "")).startswith("videozoo-checkpoint"):
         raise ConvertError(f"{path} is already a videozoo checkpoint; use it directly")
     state = obj.get("state_dict", obj) if isinstance(obj.get("state_dict"), dict) else obj
-    tensors = {str(k): v.detach().float().numpy() if v.is_floating_point() else v.numpy()
-               for k, v in state.items() if isinstance(v, torch.Tensor)}
+    tensors = {
+        str(k): v.detach().float().numpy() if v.is_floating_point() else v.numpy()
+        for k, v in state.items()
+        if isinstance(v, torch.Tensor)
+    }
     if not tensors:
         raise ConvertError(f"{path}: holds no tensors")
     meta = {k: v for k, v in obj.items() if k != "state_dict"} if state is not obj else {}
@@ -324,13 +359,19 @@ def detect_format(path: str | os.PathLike) -> str:
         keys = list(tensors)
         if any(k.startswith(("backbone.", "cls_head.")) for k in keys):
             return "mmaction2"
-        if any(k.startswith(("module.base_model.", "base_model.", "module.new_fc.", "new_fc."))
-               for k in keys):
+        if any(
+            k.startswith(("module.base_model.", "base_model.", "module.new_fc.", "new_fc.")) for k in keys
+        ):
             return "mit-tsm"
-        raise ConvertError(f"{path}: a PyTorch file whose tensor names (e.g. {keys[0]}) match "
-                           "no known model zoo; pass --from with one of: " + ", ".join(FORMATS))
-    raise ConvertError(f"{path}: cannot tell the format from the file; pass --from with one of: "
-                       + ", ".join(FORMATS) + " (a v1.5 folder or .tar.gz, a .pdparams, a .pth)")
+        raise ConvertError(
+            f"{path}: a PyTorch file whose tensor names (e.g. {keys[0]}) match "
+            "no known model zoo; pass --from with one of: " + ", ".join(FORMATS)
+        )
+    raise ConvertError(
+        f"{path}: cannot tell the format from the file; pass --from with one of: "
+        + ", ".join(FORMATS)
+        + " (a v1.5 folder or .tar.gz, a .pdparams, a .pth)"
+    )
 
 
 def read_weights(path: str | os.PathLike, fmt: str = "auto") -> WeightFile:
@@ -358,6 +399,17 @@ def tar_directory(folder: str | os.PathLike, archive: str | os.PathLike) -> Path
     return archive
 
 
-__all__ = ["FORMATS", "WeightFile", "read_weights", "detect_format", "read_fluid",
-           "read_pdparams", "read_pth", "write_fluid_dir", "fluid_tensor_bytes",
-           "read_fluid_tensor", "tar_directory", "OPTIMIZER_STATE"]
+__all__ = [
+    "FORMATS",
+    "WeightFile",
+    "read_weights",
+    "detect_format",
+    "read_fluid",
+    "read_pdparams",
+    "read_pth",
+    "write_fluid_dir",
+    "fluid_tensor_bytes",
+    "read_fluid_tensor",
+    "tar_directory",
+    "OPTIMIZER_STATE",
+]

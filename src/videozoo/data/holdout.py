@@ -11,6 +11,7 @@ A split file (``split.json``) is JSON: ``{"format": "videozoo-split/1", "classes
 "train": [ids], "validate": [ids], "val_fraction": f, "split_seed": s}``; ids are paths
 relative to the data folder, in ``/`` form.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,13 +29,16 @@ SPLITS = ("train", "validate")
 
 def check_val_fraction(value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ConfigError(f"data.val_fraction is the share of each class's videos held out for "
-                          f"validation, in [0, 1); got {value!r}")
+        raise ConfigError(
+            f"data.val_fraction is the share of each class's videos held out for "
+            f"validation, in [0, 1); got {value!r}"
+        )
     return float(value)
 
 
-def stratified_split(videos_by_class: dict[str, list[str]], val_fraction: float,
-                     seed: int) -> dict[str, list[str]]:
+def stratified_split(
+    videos_by_class: dict[str, list[str]], val_fraction: float, seed: int
+) -> dict[str, list[str]]:
     """Train and validate ids, stratified by class (rules in the module docstring)."""
     split: dict[str, list[str]] = {"train": [], "validate": []}
     for name in sorted(videos_by_class):
@@ -49,10 +53,16 @@ def stratified_split(videos_by_class: dict[str, list[str]], val_fraction: float,
     return split
 
 
-def write_split_file(path: Path, classes: list[str], split: dict[str, list[str]],
-                     val_fraction: float, seed: int) -> Path:
-    record = {"format": SPLIT_FORMAT, "val_fraction": val_fraction, "split_seed": seed,
-              "classes": list(classes), **{name: split[name] for name in SPLITS}}
+def write_split_file(
+    path: Path, classes: list[str], split: dict[str, list[str]], val_fraction: float, seed: int
+) -> Path:
+    record = {
+        "format": SPLIT_FORMAT,
+        "val_fraction": val_fraction,
+        "split_seed": seed,
+        "classes": list(classes),
+        **{name: split[name] for name in SPLITS},
+    }
     return atomic_write_text(path, json.dumps(record, indent=1) + "\n")
 
 
@@ -60,17 +70,19 @@ def read_split_file(path: str | Path) -> dict:
     """The split file at `path`, checked: a one-line DataError names what is wrong."""
     path = Path(path)
     if not path.is_file():
-        raise DataNotFoundError(f"split file {path} (data.split_file) does not exist; it is "
-                                "written to the run folder by training. Set data.split_file to "
-                                "its new place, or to null to draw the split again")
+        raise DataNotFoundError(
+            f"split file {path} (data.split_file) does not exist; it is "
+            "written to the run folder by training. Set data.split_file to "
+            "its new place, or to null to draw the split again"
+        )
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(f"{path}: not a videozoo split file ({err})") from None
     if not isinstance(record, dict) or record.get("format") != SPLIT_FORMAT:
-        raise DataError(f"{path}: not a videozoo split file (no \"format\": \"{SPLIT_FORMAT}\")")
+        raise DataError(f'{path}: not a videozoo split file (no "format": "{SPLIT_FORMAT}")')
     for key in ("classes", *SPLITS):
         value = record.get(key)
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise DataError(f"{path}: \"{key}\" must be a list of strings")
+            raise DataError(f'{path}: "{key}" must be a list of strings')
     return record

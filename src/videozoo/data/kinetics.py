@@ -16,6 +16,7 @@ one warning giving their count; files that exist but do not decode are reported 
 Randomness: a video's sampling and crop parameters come from `(seed, epoch, index)`, so the
 number of DataLoader workers never changes what a batch holds.
 """
+
 from __future__ import annotations
 
 import glob
@@ -29,13 +30,31 @@ from torch.utils.data import DataLoader, Dataset
 
 from videozoo.data import ignore_stop_signals
 from videozoo.data.holdout import write_split_file
-from videozoo.data.layouts import (VideoRecord, clip_stem, default_flip, detect_layout, flat_split,
-                                   index_videos, load_records, read_csv_rows, read_list_lines,
-                                   resolve_classes)
+from videozoo.data.layouts import (
+    VideoRecord,
+    clip_stem,
+    default_flip,
+    detect_layout,
+    flat_split,
+    index_videos,
+    load_records,
+    read_csv_rows,
+    read_list_lines,
+    resolve_classes,
+)
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TSM_SCALES, VideoTransform, build_transform
-from videozoo.data.video import (CLIP_POSITIONS, SEGMENT_POSITIONS, VIDEO_EXTENSIONS, VideoReadError,
-                                 VideoReader, clip_indices, find_video_files, is_video_file,
-                                 reference_segment_indices, segment_indices)
+from videozoo.data.video import (
+    CLIP_POSITIONS,
+    SEGMENT_POSITIONS,
+    VIDEO_EXTENSIONS,
+    VideoReader,
+    VideoReadError,
+    clip_indices,
+    find_video_files,
+    is_video_file,
+    reference_segment_indices,
+    segment_indices,
+)
 from videozoo.errors import ConfigError, DataError, DataNotFoundError
 from videozoo.registry import register_dataset
 
@@ -45,41 +64,42 @@ TASK = "singlelabel"
 
 DEFAULTS = {
     "format": "kinetics",
-    "root": None,                  # dataset folder (--data DIR)
-    "layout": "auto",              # auto | kinetics | folders | flat | ucf101 | hmdb51 | ssv2 (data/layouts.py)
-    "val_fraction": 0.1,           # flat class folders: share of each class held out to validate
-    "split_seed": 0,               # flat class folders: seed of that hold-out
-    "split_file": None,            # flat class folders: the run's split.json (set by training)
-    "split_id": 1,                 # UCF101 / HMDB51 train/test split 1..3
-    "train_annotation": None,      # explicit annotation files (CSV or list file)
+    "root": None,  # dataset folder (--data DIR)
+    "layout": "auto",  # auto | kinetics | folders | flat | ucf101 | hmdb51 | ssv2 (data/layouts.py)
+    "val_fraction": 0.1,  # flat class folders: share of each class held out to validate
+    "split_seed": 0,  # flat class folders: seed of that hold-out
+    "split_file": None,  # flat class folders: the run's split.json (set by training)
+    "split_id": 1,  # UCF101 / HMDB51 train/test split 1..3
+    "train_annotation": None,  # explicit annotation files (CSV or list file)
     "validate_annotation": None,
     "test_annotation": None,
-    "video_dir": None,             # folder holding the videos (default: by convention)
-    "classes": None,               # list, file path or "kinetics400" (default: see module doc)
-    "inputs": [],                  # split "predict": video files, folders, list files, globs
-    "sampling": "segment",         # "segment" (TSN/TSM/StNet) or "dense" (Non-local)
+    "video_dir": None,  # folder holding the videos (default: by convention)
+    "classes": None,  # list, file path or "kinetics400" (default: see module doc)
+    "inputs": [],  # split "predict": video files, folders, list files, globs
+    "sampling": "segment",  # "segment" (TSN/TSM/StNet) or "dense" (Non-local)
     "seg_num": 8,
-    "seglen": None,                # frames per segment; null: the model's (StNet 5) or 1
+    "seglen": None,  # frames per segment; null: the model's (StNet 5) or 1
     "test_seg_num": 8,
     "clip_len": 8,
     "frame_interval": 8,
     "test_num_clips": 10,
     "test_clip_positions": "centred",  # dense test clips: centred | spread (MMAction2) | wrap (v1.5)
     "short_side": 256,
-    "short_side_range": None,      # [lo, hi): random training short side (Non-local [256, 320])
+    "short_side_range": None,  # [lo, hi): random training short side (Non-local [256, 320])
     "crop_size": 224,
-    "test_crop_size": None,        # None: crop_size (Non-local tests on 256)
-    "test_crops": 1,               # 1 (centre) or 3 (along the long side)
-    "multi_scale_crop": False,     # TSM multi-scale crop
+    "test_crop_size": None,  # None: crop_size (Non-local tests on 256)
+    "test_crops": 1,  # 1 (centre) or 3 (along the long side)
+    "multi_scale_crop": False,  # TSM multi-scale crop
     "scales": list(TSM_SCALES),
-    "flip": None,                  # training left-right flip; null/auto: the layout's (SSv2 off)
+    "flip": None,  # training left-right flip; null/auto: the layout's (SSv2 off)
     "mean": list(IMAGENET_MEAN),
     "std": list(IMAGENET_STD),
     # Reference pipelines (set by `videozoo convert` for the source's checkpoints):
-    "multi_scale_resize": None,    # resize the multi-scale crop to this, then crop (v1.5 TSM: 256)
-    "long_side": None,             # resize to short_side x long_side, aspect not kept (v1.5: 341)
+    "multi_scale_resize": None,  # resize the multi-scale crop to this, then crop (v1.5 TSM: 256)
+    "long_side": None,  # resize to short_side x long_side, aspect not kept (v1.5: 341)
     "test_segment_positions": "centred",  # segment test snippets: centred | tsn | paddle-v1.5
 }
+
 
 def model_input_spec(data_cfg: dict, training: bool) -> dict:
     """``model.default_input`` arguments for one view of this data section: the frames per
@@ -120,13 +140,16 @@ def predict_records(inputs) -> tuple[list[VideoRecord], list[tuple[str, str, str
                 videos = find_video_files(path)
                 records += [VideoRecord(str(p), -1, str(p)) for p in videos]
                 if not videos:
-                    failures.append((str(path), "", "a folder with no video files "
-                                     f"({', '.join(VIDEO_EXTENSIONS)})"))
+                    failures.append(
+                        (str(path), "", f"a folder with no video files ({', '.join(VIDEO_EXTENSIONS)})")
+                    )
             elif not path.exists():
                 failures.append((str(path), "", "no such file"))
             elif path.suffix.lower() in (".txt", ".lst"):
-                records += [VideoRecord(str(path.parent / rel), label, str(path.parent / rel))
-                            for rel, label in read_list_lines(path)]
+                records += [
+                    VideoRecord(str(path.parent / rel), label, str(path.parent / rel))
+                    for rel, label in read_list_lines(path)
+                ]
             elif path.suffix.lower() == ".csv":
                 videos = index_videos(path.parent)
                 for row in read_csv_rows(path):
@@ -135,8 +158,14 @@ def predict_records(inputs) -> tuple[list[VideoRecord], list[tuple[str, str, str
             elif is_video_file(path):
                 records.append(VideoRecord(str(path), -1, str(path)))
             else:
-                failures.append((str(path), "", f"not a video file ({path.suffix or 'no extension'}"
-                                 f"; expected {', '.join(VIDEO_EXTENSIONS)}), a folder or a list file"))
+                failures.append(
+                    (
+                        str(path),
+                        "",
+                        f"not a video file ({path.suffix or 'no extension'}"
+                        f"; expected {', '.join(VIDEO_EXTENSIONS)}), a folder or a list file",
+                    )
+                )
     unique = list({r.path: r for r in records}.values())  # the same file given twice: one row
     return unique, failures
 
@@ -163,12 +192,15 @@ class KineticsClips(Dataset):
         self.num_clips = 1 if training else int(data_cfg["test_num_clips"])
         self.clip_positions = data_cfg.get("test_clip_positions", "centred")
         if self.clip_positions not in CLIP_POSITIONS:
-            raise ConfigError(f"data.test_clip_positions must be one of {CLIP_POSITIONS}, "
-                              f"got {self.clip_positions!r}")
+            raise ConfigError(
+                f"data.test_clip_positions must be one of {CLIP_POSITIONS}, got {self.clip_positions!r}"
+            )
         self.segment_positions = data_cfg.get("test_segment_positions", "centred")
         if self.segment_positions not in SEGMENT_POSITIONS:
-            raise ConfigError(f"data.test_segment_positions must be one of {SEGMENT_POSITIONS}, "
-                              f"got {self.segment_positions!r}")
+            raise ConfigError(
+                f"data.test_segment_positions must be one of {SEGMENT_POSITIONS}, "
+                f"got {self.segment_positions!r}"
+            )
 
     def __len__(self):
         return len(self.records)
@@ -176,12 +208,20 @@ class KineticsClips(Dataset):
     def frame_indices(self, num_frames: int, rng: np.random.Generator) -> np.ndarray:
         """Frame indices `[clips, T]` for one video."""
         if self.sampling == "segment" and not self.training:
-            return reference_segment_indices(num_frames, self.seg_num, self.seglen,
-                                             self.segment_positions)[None]
+            return reference_segment_indices(num_frames, self.seg_num, self.seglen, self.segment_positions)[
+                None
+            ]
         if self.sampling == "segment":
             return segment_indices(num_frames, self.seg_num, self.seglen, self.training, rng)[None]
-        return clip_indices(num_frames, self.clip_len, self.frame_interval, self.num_clips, self.training, rng,
-                            self.clip_positions)
+        return clip_indices(
+            num_frames,
+            self.clip_len,
+            self.frame_interval,
+            self.num_clips,
+            self.training,
+            rng,
+            self.clip_positions,
+        )
 
     @property
     def video_shape(self) -> tuple[int, ...]:
@@ -193,8 +233,13 @@ class KineticsClips(Dataset):
         epoch, index = key
         record = self.records[index]
         rng = np.random.default_rng([self.seed, epoch, index])
-        item = {"video": None, "label": record.label, "id": record.path, "video_id": record.video_id,
-                "error": None}
+        item = {
+            "video": None,
+            "label": record.label,
+            "id": record.path,
+            "video_id": record.video_id,
+            "error": None,
+        }
         try:
             with VideoReader(record.path) as reader:
                 indices = self.frame_indices(reader.num_frames, rng)
@@ -220,8 +265,11 @@ def collate_videos(items: list[dict], training: bool, video_shape: tuple[int, ..
         "valid": torch.tensor([item["error"] is None for item in kept], dtype=torch.bool),
         "ids": [item["id"] for item in kept],
         "reasons": [item["error"] or "" for item in kept],
-        "skipped": [(item["id"], item["video_id"], item["error"]) for item in items
-                    if training and item["error"] is not None],
+        "skipped": [
+            (item["id"], item["video_id"], item["error"])
+            for item in items
+            if training and item["error"] is not None
+        ],
         "errors": [(item["id"], item["error"]) for item in items if item["error"] is not None],
     }
 
@@ -231,14 +279,27 @@ class KineticsSource:
 
     task = TASK
 
-    def __init__(self, dataset: KineticsClips, class_names: list[str], *, batch_size: int, seed: int,
-                 rank: int = 0, world_size: int = 1, num_workers: int = 0,
-                 pin_memory: bool = False, failures: list | None = None, decode_pool=None):
+    def __init__(
+        self,
+        dataset: KineticsClips,
+        class_names: list[str],
+        *,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        failures: list | None = None,
+        decode_pool=None,
+    ):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
         if dataset.training and len(dataset) < world_size:
-            raise DataError(f"{len(dataset)} training video(s) cannot be shared by {world_size} "
-                            "processes: add videos or start fewer processes")
+            raise DataError(
+                f"{len(dataset)} training video(s) cannot be shared by {world_size} "
+                "processes: add videos or start fewer processes"
+            )
         self.dataset = dataset
         self.class_names = list(class_names)
         self.batch_size = batch_size
@@ -262,7 +323,7 @@ class KineticsSource:
             order = order[: count - count % self.world_size]
         else:
             order = np.arange(count)
-        return order[self.rank::self.world_size]
+        return order[self.rank :: self.world_size]
 
     def num_samples(self, epoch: int = 0) -> int:
         return len(self.epoch_indices(epoch))
@@ -272,8 +333,10 @@ class KineticsSource:
 
     def batches(self, epoch: int, start_batch: int = 0):
         order = self.epoch_indices(epoch).tolist()
-        keys = [[(epoch, index) for index in order[i:i + self.batch_size]]
-                for i in range(start_batch * self.batch_size, len(order), self.batch_size)]
+        keys = [
+            [(epoch, index) for index in order[i : i + self.batch_size]]
+            for i in range(start_batch * self.batch_size, len(order), self.batch_size)
+        ]
         if not keys:
             return
         collate = _Collate(self.dataset.training, self.dataset.video_shape)
@@ -283,15 +346,21 @@ class KineticsSource:
         elif self.decode_pool is not None:
             loader = _pooled_batches(self.dataset, keys, collate, self.decode_pool)
         else:
-            loader = DataLoader(self.dataset, batch_sampler=keys, num_workers=self.num_workers,
-                                pin_memory=self.pin_memory, worker_init_fn=ignore_stop_signals,
-                                collate_fn=collate)
+            loader = DataLoader(
+                self.dataset,
+                batch_sampler=keys,
+                num_workers=self.num_workers,
+                pin_memory=self.pin_memory,
+                worker_init_fn=ignore_stop_signals,
+                collate_fn=collate,
+            )
         for position, batch in enumerate(loader):
             if position == 0 and start_batch == 0 and self.rank == 0:
                 batch["skipped"] = self.failures + batch["skipped"]
             for path, reason in batch.pop("errors"):
-                logger.warning("%s %s: %s", "skipping" if self.dataset.training else "cannot decode",
-                               path, reason)
+                logger.warning(
+                    "%s %s: %s", "skipping" if self.dataset.training else "cannot decode", path, reason
+                )
             yield batch
 
 
@@ -328,9 +397,19 @@ class _Collate:  # a picklable collate_fn for worker processes
 
 
 @register_dataset("kinetics")
-def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: int,
-          rank: int = 0, world_size: int = 1, num_workers: int = 0,
-          pin_memory: bool = False, decode_pool=None) -> KineticsSource:
+def build(
+    data_cfg: dict,
+    split: str,
+    *,
+    training: bool,
+    batch_size: int,
+    seed: int,
+    rank: int = 0,
+    world_size: int = 1,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    decode_pool=None,
+) -> KineticsSource:
     """The Kinetics DataSource of `split` (train/validate/test/predict) for one rank;
     ``decode_pool``: an executor whose threads decode instead of DataLoader workers (the
     Predictor keeps one alive across calls)."""
@@ -344,8 +423,10 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
     if training:
         cfg["flip"] = default_flip(cfg)
     elif split != "predict" and int(cfg["test_crops"]) == 10 and not default_flip(cfg):
-        logger.warning("data.test_crops=10 adds mirrored views, but data.flip is off for this data "
-                       "set (left/right matters to its labels); 1 or 3 crops keep them out")
+        logger.warning(
+            "data.test_crops=10 adds mirrored views, but data.flip is off for this data "
+            "set (left/right matters to its labels); 1 or 3 crops keep them out"
+        )
     failures: list = []
     if split == "predict":
         records, failures = predict_records(cfg.get("inputs"))
@@ -356,19 +437,35 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
         records = load_records(cfg, split, names)
         unlabelled = sum(record.label < 0 for record in records)
         if training and unlabelled:
-            raise DataError(f"{unlabelled} of the {len(records)} training videos of split "
-                            f"'{split}' have no label (a CSV without a 'label' column, or list "
-                            "lines without a class index); training needs one per video")
+            raise DataError(
+                f"{unlabelled} of the {len(records)} training videos of split "
+                f"'{split}' have no label (a CSV without a 'label' column, or list "
+                "lines without a class index); training needs one per video"
+            )
         layout = detect_layout(cfg)
-        logger.info("%s split of %s (%s layout%s): %d videos, %d classes%s", split,
-                    cfg.get("root") or cfg.get(f"{split}_annotation"), layout,
-                    f", split {cfg['split_id']}" if layout in ("ucf101", "hmdb51") else "",
-                    len(records), len(names),
-                    f"; horizontal flip {'on' if cfg['flip'] else 'off'}" if training else "")
+        logger.info(
+            "%s split of %s (%s layout%s): %d videos, %d classes%s",
+            split,
+            cfg.get("root") or cfg.get(f"{split}_annotation"),
+            layout,
+            f", split {cfg['split_id']}" if layout in ("ucf101", "hmdb51") else "",
+            len(records),
+            len(names),
+            f"; horizontal flip {'on' if cfg['flip'] else 'off'}" if training else "",
+        )
     dataset = KineticsClips(records, cfg, training=training, seed=seed)
-    return KineticsSource(dataset, names, batch_size=batch_size, seed=seed, rank=rank,
-                          world_size=world_size, num_workers=num_workers, pin_memory=pin_memory,
-                          failures=failures, decode_pool=decode_pool)
+    return KineticsSource(
+        dataset,
+        names,
+        batch_size=batch_size,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        failures=failures,
+        decode_pool=decode_pool,
+    )
 
 
 def freeze_split(data_cfg: dict, output_dir: Path, *, reuse: bool, write: bool) -> bool:
@@ -389,15 +486,27 @@ def freeze_split(data_cfg: dict, output_dir: Path, *, reuse: bool, write: bool) 
         path.parent.mkdir(parents=True, exist_ok=True)
         write_split_file(path, class_names, split, float(cfg["val_fraction"]), int(cfg["split_seed"]))
         total = len(split["train"]) + len(split["validate"])
-        logger.info("%s has no split folders: %d of its %d videos validate (data.val_fraction=%s "
-                    "of each class, data.split_seed=%s); split written to %s, which eval and "
-                    "--resume use", cfg["root"], len(split["validate"]), total,
-                    cfg["val_fraction"], cfg["split_seed"], path)
-        lone = sorted({video_id.split("/", 1)[0] for video_id in split["train"]}
-                      - {video_id.split("/", 1)[0] for video_id in split["validate"]})
+        logger.info(
+            "%s has no split folders: %d of its %d videos validate (data.val_fraction=%s "
+            "of each class, data.split_seed=%s); split written to %s, which eval and "
+            "--resume use",
+            cfg["root"],
+            len(split["validate"]),
+            total,
+            cfg["val_fraction"],
+            cfg["split_seed"],
+            path,
+        )
+        lone = sorted(
+            {video_id.split("/", 1)[0] for video_id in split["train"]}
+            - {video_id.split("/", 1)[0] for video_id in split["validate"]}
+        )
         if lone and cfg["val_fraction"] > 0:
-            logger.warning("%d class(es) have a single video, which trains and is never "
-                           "validated: %s", len(lone), ", ".join(lone[:5]))
+            logger.warning(
+                "%d class(es) have a single video, which trains and is never validated: %s",
+                len(lone),
+                ", ".join(lone[:5]),
+            )
     data_cfg["split_file"] = str(path)
     return True
 
@@ -406,11 +515,25 @@ def freeze_split(data_cfg: dict, output_dir: Path, *, reuse: bool, write: bool) 
 def preprocessing(data_cfg: dict) -> dict:
     """What a model of this format expects, in words and numbers (model cards, load_model)."""
     cfg = {**DEFAULTS, **data_cfg}
-    keys = ("sampling", "seg_num", "test_seg_num", "seglen", "clip_len", "frame_interval",
-            "test_num_clips", "short_side", "crop_size", "test_crop_size", "test_crops",
-            "mean", "std")
-    return {"input": "video [N, T, 3, H, W] float32: RGB frames in time order, (x / 255 - mean)"
-                     " / std", **{key: cfg.get(key) for key in keys if key in cfg}}
+    keys = (
+        "sampling",
+        "seg_num",
+        "test_seg_num",
+        "seglen",
+        "clip_len",
+        "frame_interval",
+        "test_num_clips",
+        "short_side",
+        "crop_size",
+        "test_crop_size",
+        "test_crops",
+        "mean",
+        "std",
+    )
+    return {
+        "input": "video [N, T, 3, H, W] float32: RGB frames in time order, (x / 255 - mean) / std",
+        **{key: cfg.get(key) for key in keys if key in cfg},
+    }
 
 
 def batch_from_decoded(data_cfg: dict, frames) -> dict:
@@ -420,16 +543,24 @@ def batch_from_decoded(data_cfg: dict, frames) -> dict:
     from videozoo.data.video import short_side_size
 
     frames = frames.numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 \
-            or 0 in frames.shape:
-        raise DataError(f"a decoded video must be uint8 RGB frames [F, H, W, 3] (F, H, W >= 1), "
-                        f"got {frames.dtype} {list(frames.shape)}")
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
+        raise DataError(
+            f"a decoded video must be uint8 RGB frames [F, H, W, 3] (F, H, W >= 1), "
+            f"got {frames.dtype} {list(frames.shape)}"
+        )
     clips = KineticsClips([], {**DEFAULTS, **data_cfg}, training=False, seed=0)
     indices = clips.frame_indices(len(frames), np.random.default_rng(0))
     source_hw = frames.shape[1:3]
-    picked = resize_frames(frames[indices.reshape(-1)], *short_side_size(
-        *source_hw, clips.transform.sample_short_side(np.random.default_rng(0))))
+    picked = resize_frames(
+        frames[indices.reshape(-1)],
+        *short_side_size(*source_hw, clips.transform.sample_short_side(np.random.default_rng(0))),
+    )
     picked = clips.transform.fit_frames(picked, source_hw)
     video = clips.transform(picked.reshape(*indices.shape, *picked.shape[1:]))
-    return {"video": video[None], "label": torch.tensor([-1]), "valid": torch.tensor([True]),
-            "ids": ["decoded"], "skipped": []}
+    return {
+        "video": video[None],
+        "label": torch.tensor([-1]),
+        "valid": torch.tensor([True]),
+        "ids": ["decoded"],
+        "skipped": [],
+    }

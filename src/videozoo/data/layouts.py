@@ -65,6 +65,7 @@ Class ids (first rule that applies)
 Annotated videos missing from disk are left out with one warning giving their count; a
 malformed annotation line raises ``DataError`` naming the file and line.
 """
+
 from __future__ import annotations
 
 import csv
@@ -72,11 +73,12 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from videozoo.data.holdout import check_val_fraction, read_split_file, stratified_split
 from videozoo.data.video import VIDEO_EXTENSIONS, find_video_files, is_video_file
@@ -93,7 +95,7 @@ FLIP_DEFAULTS = {"ssv2": False}
 @dataclass(frozen=True)
 class VideoRecord:
     path: str
-    label: int      # -1: unknown
+    label: int  # -1: unknown
     video_id: str
 
 
@@ -106,9 +108,10 @@ Entry = tuple[str, "str | None", "str | int | None"]
 @dataclass
 class Annotated:
     """A layout reader's answer: the data set's class list and the entries of one split."""
+
     class_names: list[str]
     entries: list[Entry]
-    source: Path | None = None      # annotation file or split folder (for messages)
+    source: Path | None = None  # annotation file or split folder (for messages)
     video_root: Path | None = None  # where the videos were looked for
 
 
@@ -137,8 +140,9 @@ def _read_json(path: Path):
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise DataError(f"{path}:{err.lineno}: not valid JSON ({err.msg}); re-download or "
-                        f"repair the file") from None
+        raise DataError(
+            f"{path}:{err.lineno}: not valid JSON ({err.msg}); re-download or repair the file"
+        ) from None
 
 
 _VIDEO_SUFFIXES = frozenset(VIDEO_EXTENSIONS)
@@ -151,7 +155,7 @@ def _video_files(folder: Path) -> list[tuple[str, str, str]]:
     found = []
     for dirpath, dirnames, filenames in os.walk(top):
         dirnames.sort()
-        relative = dirpath[len(top):].strip(os.sep).replace(os.sep, "/")
+        relative = dirpath[len(top) :].strip(os.sep).replace(os.sep, "/")
         prefix = os.path.join(dirpath, "")
         for name in sorted(filenames):
             dot = name.rfind(".")  # string ops: os.path.join/splitext per file cost 3x more
@@ -180,8 +184,9 @@ def _has_video(folder: Path) -> bool:
     return any(is_video_file(name) for _, _, names in os.walk(folder) for name in names)
 
 
-def _video_index(cfg: dict, candidates: list[Path], keys: list[str],
-                 index: Callable[[Path], dict]) -> tuple[Path, dict[str, str]]:
+def _video_index(
+    cfg: dict, candidates: list[Path], keys: list[str], index: Callable[[Path], dict]
+) -> tuple[Path, dict[str, str]]:
     """The first of `candidates` (or ``data.video_dir``) holding any of `keys`, with its index
     (`index(folder)`: key -> path); the first existing candidate when none holds one."""
     if cfg.get("video_dir"):
@@ -198,8 +203,9 @@ def _video_index(cfg: dict, candidates: list[Path], keys: list[str],
     return fallback or (candidates[0], {})
 
 
-def _match_relative(cfg: dict, candidates: list[Path], videos: list[tuple[str, str]]
-                    ) -> tuple[list[Entry], Path]:
+def _match_relative(
+    cfg: dict, candidates: list[Path], videos: list[tuple[str, str]]
+) -> tuple[list[Entry], Path]:
     """Entries for (``class/file.avi``, class) pairs, found under the first candidate folder
     holding any of them; matched without regard to case or extension."""
     keys = [os.path.splitext(relative)[0].lower() for relative, _ in videos]
@@ -227,7 +233,7 @@ def _check_split(split: str) -> None:
 
 
 # -- class names --------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def kinetics400_classes() -> tuple[str, ...]:
     text = resources.files("videozoo").joinpath("assets/kinetics400_classes.txt").read_text()
     return tuple(line.strip() for line in text.splitlines() if line.strip())
@@ -249,22 +255,26 @@ def _ssv2_folder(root: Path) -> tuple[Path, str] | None:
     for folder in (root, root / "labels", root / "annotations"):
         for prefix in ("", "something-something-v2-"):
             if (folder / f"{prefix}labels.json").is_file() and any(
-                    (folder / f"{prefix}{name}.json").is_file() for name in ("train", "validation")):
+                (folder / f"{prefix}{name}.json").is_file() for name in ("train", "validation")
+            ):
                 return folder, prefix
     return None
 
 
 def read_ssv2(cfg: dict, split: str | None) -> Annotated:
-    root, (folder, prefix) = _located(cfg, _ssv2_folder, "no Something-Something V2 labels in {root}: "
-                                      "looked for labels.json with train.json/validation.json in "
-                                      "DIR, DIR/labels, DIR/annotations")
+    root, (folder, prefix) = _located(
+        cfg,
+        _ssv2_folder,
+        "no Something-Something V2 labels in {root}: "
+        "looked for labels.json with train.json/validation.json in "
+        "DIR, DIR/labels, DIR/annotations",
+    )
     labels_path = folder / f"{prefix}labels.json"
     labels = _read_json(labels_path)
     try:
         ids = {name: int(value) for name, value in labels.items()}
     except (AttributeError, TypeError, ValueError):
-        raise DataError(f"{labels_path}: expected {{\"class name\": \"id\", ...}} with integer "
-                        "ids") from None
+        raise DataError(f'{labels_path}: expected {{"class name": "id", ...}} with integer ids') from None
     if sorted(ids.values()) != list(range(len(ids))):
         raise DataError(f"{labels_path}: class ids must be 0..{len(ids) - 1}, each once")
     class_names = sorted(ids, key=ids.get)
@@ -276,30 +286,38 @@ def read_ssv2(cfg: dict, split: str | None) -> Annotated:
         raise DataNotFoundError(f"no '{split}' list of Something-Something V2: {path} does not exist")
     items = _read_json(path)
     if not isinstance(items, list):
-        raise DataError(f"{path}: expected a list of {{\"id\": ..., \"template\": ...}} entries")
+        raise DataError(f'{path}: expected a list of {{"id": ..., "template": ...}} entries')
     videos = []
     for number, item in enumerate(items, 1):
         if not isinstance(item, dict) or "id" not in item:
-            raise DataError(f"{path}: entry {number} has no 'id'; expected {{\"id\": \"1234\", ...}}")
+            raise DataError(f'{path}: entry {number} has no \'id\'; expected {{"id": "1234", ...}}')
         label = None
         if split != "test" or "template" in item:
             if not isinstance(item.get("template"), str):
                 raise DataError(f"{path}: entry {number} (id {item['id']}) has no 'template'")
             label = item["template"].replace("[", "").replace("]", "")
             if label not in ids:
-                raise DataError(f"{path}: entry {number} (id {item['id']}): template {label!r} "
-                                f"is not a class of {labels_path.name}")
+                raise DataError(
+                    f"{path}: entry {number} (id {item['id']}): template {label!r} "
+                    f"is not a class of {labels_path.name}"
+                )
         videos.append((str(item["id"]), label))
-    video_root, index = _video_index(cfg, [root / "20bn-something-something-v2", root / "videos", root],
-                                     [vid for vid, _ in videos], index_videos)
+    video_root, index = _video_index(
+        cfg,
+        [root / "20bn-something-something-v2", root / "videos", root],
+        [vid for vid, _ in videos],
+        index_videos,
+    )
     entries = [(vid, index.get(vid), label) for vid, label in videos]
     return Annotated(class_names, entries, path, video_root)
 
 
 # -- 2. UCF101 ----------------------------------------------------------------------------------
 def _ucf101_folder(root: Path) -> Path | None:
-    return _first_folder((root, root / "ucfTrainTestlist", root / "annotations"),
-                         lambda folder: (folder / "classInd.txt").is_file())
+    return _first_folder(
+        (root, root / "ucfTrainTestlist", root / "annotations"),
+        lambda folder: (folder / "classInd.txt").is_file(),
+    )
 
 
 def _numbered_files(folder: Path, pattern: str) -> list[int]:
@@ -309,8 +327,9 @@ def _numbered_files(folder: Path, pattern: str) -> list[int]:
 
 
 def read_ucf101(cfg: dict, split: str | None) -> Annotated:
-    root, folder = _located(cfg, _ucf101_folder,
-                            "no UCF101 classInd.txt in {root}, {root}/ucfTrainTestlist or {root}/annotations")
+    root, folder = _located(
+        cfg, _ucf101_folder, "no UCF101 classInd.txt in {root}, {root}/ucfTrainTestlist or {root}/annotations"
+    )
     class_file = folder / "classInd.txt"
     names: dict[int, str] = {}
     for line_no, line in _text_lines(class_file):
@@ -329,23 +348,28 @@ def read_ucf101(cfg: dict, split: str | None) -> Annotated:
     path = folder / f"{kind}list{split_id:02d}.txt"
     if not path.is_file():
         have = _numbered_files(folder, kind + r"list(\d+)\.txt")
-        raise DataNotFoundError(f"{path} does not exist: data.split_id={split_id}; this UCF101 "
-                                f"copy has {kind} splits {have or 'none'}")
+        raise DataNotFoundError(
+            f"{path} does not exist: data.split_id={split_id}; this UCF101 "
+            f"copy has {kind} splits {have or 'none'}"
+        )
     known = set(class_names)
     videos = []
     for line_no, line in _text_lines(path):
         parts = line.split()
         relative, folder_name = parts[0], parts[0].split("/")[0]
-        if kind == "train" and (len(parts) != 2 or not parts[1].isdigit()
-                                or not 1 <= int(parts[1]) <= len(class_names)):
+        if kind == "train" and (
+            len(parts) != 2 or not parts[1].isdigit() or not 1 <= int(parts[1]) <= len(class_names)
+        ):
             raise _malformed(path, line_no, line, f"'Class/v_Class_gXX_cYY.avi <1..{len(class_names)}>'")
         if kind == "test" and (len(parts) > 2 or "/" not in relative or folder_name not in known):
-            raise _malformed(path, line_no, line, "'Class/v_Class_gXX_cYY.avi' with a class "
-                             f"of {class_file.name}")
+            raise _malformed(
+                path, line_no, line, f"'Class/v_Class_gXX_cYY.avi' with a class of {class_file.name}"
+            )
         label = class_names[int(parts[1]) - 1] if kind == "train" else folder_name
         videos.append((relative, label))
-    entries, video_root = _match_relative(cfg, [root / "UCF-101", root / "UCF101", root / "videos", root],
-                                          videos)
+    entries, video_root = _match_relative(
+        cfg, [root / "UCF-101", root / "UCF101", root / "videos", root], videos
+    )
     return Annotated(class_names, entries, path, video_root)
 
 
@@ -354,15 +378,24 @@ HMDB51_SPLIT = r"(.+)_test_split(\d+)\.txt"
 
 
 def _hmdb51_folder(root: Path) -> Path | None:
-    candidates = (root, root / "testTrainMulti_7030_splits", root / "test_train_splits",
-                  root / "test_train_splits" / "testTrainMulti_7030_splits", root / "annotations")
-    return _first_folder(candidates, lambda folder: any(
-        re.fullmatch(HMDB51_SPLIT, path.name) for path in folder.iterdir()))
+    candidates = (
+        root,
+        root / "testTrainMulti_7030_splits",
+        root / "test_train_splits",
+        root / "test_train_splits" / "testTrainMulti_7030_splits",
+        root / "annotations",
+    )
+    return _first_folder(
+        candidates, lambda folder: any(re.fullmatch(HMDB51_SPLIT, path.name) for path in folder.iterdir())
+    )
 
 
 def read_hmdb51(cfg: dict, split: str | None) -> Annotated:
-    root, folder = _located(cfg, _hmdb51_folder, "no HMDB51 split files (<class>_test_split1.txt) in "
-                            "{root} or {root}/testTrainMulti_7030_splits")
+    root, folder = _located(
+        cfg,
+        _hmdb51_folder,
+        "no HMDB51 split files (<class>_test_split1.txt) in {root} or {root}/testTrainMulti_7030_splits",
+    )
     split_id = int(cfg.get("split_id") or 1)
     by_split: dict[int, dict[str, Path]] = {}
     for path in sorted(folder.iterdir()):
@@ -371,8 +404,10 @@ def read_hmdb51(cfg: dict, split: str | None) -> Annotated:
             by_split.setdefault(int(match.group(2)), {})[match.group(1)] = path
     files = by_split.get(split_id)
     if not files:
-        raise DataNotFoundError(f"no HMDB51 split {split_id} files (<class>_test_split{split_id}.txt) "
-                                f"in {folder}: data.split_id must be one of {sorted(by_split)}")
+        raise DataNotFoundError(
+            f"no HMDB51 split {split_id} files (<class>_test_split{split_id}.txt) "
+            f"in {folder}: data.split_id must be one of {sorted(by_split)}"
+        )
     class_names = sorted(files)
     if split is None:
         return Annotated(class_names, [])
@@ -386,8 +421,9 @@ def read_hmdb51(cfg: dict, split: str | None) -> Annotated:
                 raise _malformed(path, line_no, line, "'<video>.avi <0|1|2>' (1 train, 2 test, 0 unused)")
             if parts[1] == wanted:
                 videos.append((f"{name}/{parts[0]}", name))
-    entries, video_root = _match_relative(cfg, [root / "videos", root / "hmdb51_org", root / "hmdb51", root],
-                                          videos)
+    entries, video_root = _match_relative(
+        cfg, [root / "videos", root / "hmdb51_org", root / "hmdb51", root], videos
+    )
     return Annotated(class_names, entries, folder, video_root)
 
 
@@ -415,8 +451,10 @@ def find_annotation(data_cfg: dict, split: str, required: bool = True) -> Path |
                     return candidate
                 tried.append(candidate.relative_to(root).as_posix())
     if required:
-        raise DataNotFoundError(f"no '{split}' annotation in {root}: looked for {', '.join(tried[:8])} "
-                                f"(and under annotations/); or set data.{split}_annotation")
+        raise DataNotFoundError(
+            f"no '{split}' annotation in {root}: looked for {', '.join(tried[:8])} "
+            f"(and under annotations/); or set data.{split}_annotation"
+        )
     return None
 
 
@@ -439,13 +477,17 @@ def read_csv_rows(path: Path) -> list[dict]:
             reader = csv.DictReader(f)
             missing = {"youtube_id", "time_start", "time_end"} - set(reader.fieldnames or [])
             if missing:
-                raise DataError(f"{path}: not a Kinetics CSV (missing column(s) "
-                                f"{', '.join(sorted(missing))}; expected label,youtube_id,"
-                                "time_start,time_end,split)")
+                raise DataError(
+                    f"{path}: not a Kinetics CSV (missing column(s) "
+                    f"{', '.join(sorted(missing))}; expected label,youtube_id,"
+                    "time_start,time_end,split)"
+                )
             return list(reader)
         except (UnicodeDecodeError, csv.Error) as err:
-            raise DataError(f"{path}: not a readable UTF-8 CSV ({type(err).__name__} at byte "
-                            f"{getattr(err, 'start', '?')})") from None
+            raise DataError(
+                f"{path}: not a readable UTF-8 CSV ({type(err).__name__} at byte "
+                f"{getattr(err, 'start', '?')})"
+            ) from None
 
 
 def read_list_lines(path: Path) -> list[tuple[str, int]]:
@@ -484,8 +526,10 @@ def _kinetics_classes_of(path: str, mtime_ns: int, size: int) -> tuple[str, ...]
 
 
 def read_kinetics(cfg: dict, split: str | None) -> Annotated:
-    annotation = next(filter(None, (find_annotation(cfg, name, required=False)
-                                    for name in ("train", "validate", "test"))), None)
+    annotation = next(
+        filter(None, (find_annotation(cfg, name, required=False) for name in ("train", "validate", "test"))),
+        None,
+    )
     class_names = _kinetics_classes(annotation) if annotation else list(kinetics400_classes())
     if split is None:
         return Annotated(class_names, [])
@@ -498,10 +542,13 @@ def read_kinetics(cfg: dict, split: str | None) -> Annotated:
             try:
                 stem = clip_stem(row)
             except (TypeError, ValueError):
-                raise DataError(f"{annotation}:{line_no}: time_start/time_end {row['time_start']!r}, "
-                                f"{row['time_end']!r} are not numbers") from None
-            entries.append((stem, videos.get(stem) or videos.get(row["youtube_id"]),
-                                 row.get("label") or None))
+                raise DataError(
+                    f"{annotation}:{line_no}: time_start/time_end {row['time_start']!r}, "
+                    f"{row['time_end']!r} are not numbers"
+                ) from None
+            entries.append(
+                (stem, videos.get(stem) or videos.get(row["youtube_id"]), row.get("label") or None)
+            )
         return Annotated(class_names, entries, annotation, folder)
     lines = read_list_lines(annotation)
     base = next((b for b in (annotation.parent, folder) if (b / lines[0][0]).is_file()), annotation.parent)
@@ -522,13 +569,17 @@ def _split_folder(root: Path, split: str) -> Path | None:
 
 def _class_folders(folder: Path) -> list[Path]:
     """Sub-folders of `folder` that hold videos (at any depth), sorted by name."""
-    return [sub for sub in sorted(folder.iterdir())
-            if sub.is_dir() and not sub.name.startswith(".") and _has_video(sub)]
+    return [
+        sub
+        for sub in sorted(folder.iterdir())
+        if sub.is_dir() and not sub.name.startswith(".") and _has_video(sub)
+    ]
 
 
 def _folders_found(root: Path) -> bool:
-    return any(folder and _class_folders(folder) for folder in
-               (_split_folder(root, split) for split in SPLIT_NAMES))
+    return any(
+        folder and _class_folders(folder) for folder in (_split_folder(root, split) for split in SPLIT_NAMES)
+    )
 
 
 def read_folders(cfg: dict, split: str | None) -> Annotated:
@@ -536,8 +587,9 @@ def read_folders(cfg: dict, split: str | None) -> Annotated:
     train = _split_folder(root, "train")
     folder = _split_folder(root, split) if split else None
     if split and folder is None:
-        raise DataNotFoundError(f"no '{split}' split in {root}: looked for "
-                                f"{', '.join(name + '/' for name in SPLIT_NAMES[split])}")
+        raise DataNotFoundError(
+            f"no '{split}' split in {root}: looked for {', '.join(name + '/' for name in SPLIT_NAMES[split])}"
+        )
     class_folder = train or folder or next(filter(None, (_split_folder(root, s) for s in SPLIT_NAMES)), None)
     if class_folder is None:
         raise DataNotFoundError(f"no class folders in {root}: expected train/<class>/*.mp4")
@@ -546,14 +598,22 @@ def read_folders(cfg: dict, split: str | None) -> Annotated:
         return Annotated(class_names, [])
     classes = _class_folders(folder)
     if not classes:
-        raise DataNotFoundError(f"{folder} has no class folder holding videos; expected "
-                                f"{folder}/<class>/*.mp4")
-    entries = [(path.relative_to(folder).as_posix(), str(path), sub.name)
-               for sub in classes for path in find_video_files(sub)]
+        raise DataNotFoundError(
+            f"{folder} has no class folder holding videos; expected {folder}/<class>/*.mp4"
+        )
+    entries = [
+        (path.relative_to(folder).as_posix(), str(path), sub.name)
+        for sub in classes
+        for path in find_video_files(sub)
+    ]
     loose = [name for name in sorted(os.listdir(folder)) if is_video_file(name)]
     if loose:
-        logger.warning("%d video(s) directly in %s are in no class folder (left out), e.g. %s",
-                       len(loose), folder, ", ".join(loose[:3]))
+        logger.warning(
+            "%d video(s) directly in %s are in no class folder (left out), e.g. %s",
+            len(loose),
+            folder,
+            ", ".join(loose[:3]),
+        )
     return Annotated(class_names, entries, folder, folder)
 
 
@@ -564,8 +624,10 @@ def _flat_found(root: Path) -> bool:
 
 def _flat_videos(root: Path) -> dict[str, list[tuple[str, str]]]:
     """Class name -> [(id = path relative to DIR, path)] of every video in a class folder."""
-    return {sub.name: [(path.relative_to(root).as_posix(), str(path))
-                       for path in find_video_files(sub)] for sub in _class_folders(root)}
+    return {
+        sub.name: [(path.relative_to(root).as_posix(), str(path)) for path in find_video_files(sub)]
+        for sub in _class_folders(root)
+    }
 
 
 def flat_split(cfg: dict) -> tuple[list[str], dict[str, list[str]]]:
@@ -576,8 +638,9 @@ def flat_split(cfg: dict) -> tuple[list[str], dict[str, list[str]]]:
         return record["classes"], {"train": record["train"], "validate": record["validate"]}
     videos = _flat_videos(_root(cfg))
     ids = {name: [video_id for video_id, _ in found] for name, found in videos.items()}
-    return sorted(videos), stratified_split(ids, check_val_fraction(cfg.get("val_fraction", 0.1)),
-                                            int(cfg.get("split_seed") or 0))
+    return sorted(videos), stratified_split(
+        ids, check_val_fraction(cfg.get("val_fraction", 0.1)), int(cfg.get("split_seed") or 0)
+    )
 
 
 def read_flat(cfg: dict, split: str | None) -> Annotated:
@@ -586,38 +649,52 @@ def read_flat(cfg: dict, split: str | None) -> Annotated:
         return Annotated(flat_split(cfg)[0], [])
     _check_split(split)
     if split == "test":
-        raise DataNotFoundError(f"{root} has one folder per class and no test split; evaluate "
-                                "the validate split, or predict on videos given by path")
+        raise DataNotFoundError(
+            f"{root} has one folder per class and no test split; evaluate "
+            "the validate split, or predict on videos given by path"
+        )
     class_names, chosen = flat_split(cfg)
     if not chosen[split]:
-        raise DataNotFoundError(f"no '{split}' videos in {root} (data.val_fraction="
-                                f"{cfg.get('val_fraction')}, classes with two or more videos "
-                                "give one each)")
+        raise DataNotFoundError(
+            f"no '{split}' videos in {root} (data.val_fraction="
+            f"{cfg.get('val_fraction')}, classes with two or more videos "
+            "give one each)"
+        )
     paths = {video_id: path for found in _flat_videos(root).values() for video_id, path in found}
-    entries = [(video_id, paths.get(video_id), video_id.split("/", 1)[0])
-               for video_id in chosen[split]]
+    entries = [(video_id, paths.get(video_id), video_id.split("/", 1)[0]) for video_id in chosen[split]]
     return Annotated(class_names, entries, Path(cfg.get("split_file") or root), root)
 
 
 # -- detection and the records of a split -------------------------------------------------------
 class Layout(NamedTuple):
-    found: Callable[[Path], object]                     # truthy when DIR holds this layout
+    found: Callable[[Path], object]  # truthy when DIR holds this layout
     read: Callable[[dict, str | None], Annotated]
-    looked_for: str                                     # for the "nothing matched" error
+    looked_for: str  # for the "nothing matched" error
 
 
 LAYOUTS = {  # detection order
-    "ssv2": Layout(_ssv2_folder, read_ssv2,
-                   "ssv2: labels.json + train.json/validation.json in DIR, labels/ or annotations/"),
-    "ucf101": Layout(_ucf101_folder, read_ucf101,
-                     "ucf101: classInd.txt in DIR, ucfTrainTestlist/ or annotations/"),
-    "hmdb51": Layout(_hmdb51_folder, read_hmdb51,
-                     "hmdb51: <class>_test_split<N>.txt in DIR, testTrainMulti_7030_splits/ or annotations/"),
-    "kinetics": Layout(_kinetics_found, read_kinetics,
-                       "kinetics: train.csv, train_list.txt, train.txt or kinetics400_train_list_videos.txt "
-                       "(or val/validate/test ones) in DIR or annotations/"),
-    "folders": Layout(_folders_found, read_folders,
-                      "folders: train/<class>/ (or val/, validate/, test/) holding videos"),
+    "ssv2": Layout(
+        _ssv2_folder,
+        read_ssv2,
+        "ssv2: labels.json + train.json/validation.json in DIR, labels/ or annotations/",
+    ),
+    "ucf101": Layout(
+        _ucf101_folder, read_ucf101, "ucf101: classInd.txt in DIR, ucfTrainTestlist/ or annotations/"
+    ),
+    "hmdb51": Layout(
+        _hmdb51_folder,
+        read_hmdb51,
+        "hmdb51: <class>_test_split<N>.txt in DIR, testTrainMulti_7030_splits/ or annotations/",
+    ),
+    "kinetics": Layout(
+        _kinetics_found,
+        read_kinetics,
+        "kinetics: train.csv, train_list.txt, train.txt or kinetics400_train_list_videos.txt "
+        "(or val/validate/test ones) in DIR or annotations/",
+    ),
+    "folders": Layout(
+        _folders_found, read_folders, "folders: train/<class>/ (or val/, validate/, test/) holding videos"
+    ),
     "flat": Layout(_flat_found, read_flat, "flat: <class>/ folders holding videos"),
 }
 
@@ -628,8 +705,9 @@ def detect_layout(cfg: dict) -> str:
     layout = cfg.get("layout") or "auto"
     if layout != "auto":
         if layout not in LAYOUTS:
-            raise ConfigError(f"data.layout={layout!r} is not a layout; use auto or one of "
-                              f"{', '.join(LAYOUTS)}")
+            raise ConfigError(
+                f"data.layout={layout!r} is not a layout; use auto or one of {', '.join(LAYOUTS)}"
+            )
         return layout
     if any(cfg.get(f"{split}_annotation") for split in SPLIT_NAMES):
         return "kinetics"
@@ -637,9 +715,11 @@ def detect_layout(cfg: dict) -> str:
     for name, layout in LAYOUTS.items():
         if layout.found(root):
             return name
-    raise DataNotFoundError(f"no data set found in {root}: looked for "
-                            f"{'; '.join(layout.looked_for for layout in LAYOUTS.values())}; "
-                            f"point --data at the data set's folder or set data.layout")
+    raise DataNotFoundError(
+        f"no data set found in {root}: looked for "
+        f"{'; '.join(layout.looked_for for layout in LAYOUTS.values())}; "
+        f"point --data at the data set's folder or set data.layout"
+    )
 
 
 def resolve_classes(data_cfg: dict, split: str | None = None) -> list[str]:
@@ -678,8 +758,12 @@ def default_flip(data_cfg: dict) -> bool:
 
 def _warn_missing(missing: list[str], where) -> None:
     if missing:
-        logger.warning("%d annotated video(s) not found under %s (left out), e.g. %s",
-                       len(missing), where, ", ".join(missing[:3]))
+        logger.warning(
+            "%d annotated video(s) not found under %s (left out), e.g. %s",
+            len(missing),
+            where,
+            ", ".join(missing[:3]),
+        )
 
 
 def load_records(data_cfg: dict, split: str, class_names: list[str]) -> list[VideoRecord]:
@@ -693,12 +777,16 @@ def load_records(data_cfg: dict, split: str, class_names: list[str]) -> list[Vid
         elif isinstance(label, str):
             class_id = class_ids.get(label, -1)
             if class_id < 0:
-                raise DataError(f"{found.source}: class {label!r} is not one of the "
-                                f"{len(class_names)} classes in use; set data.classes to the full "
-                                f"class list")
+                raise DataError(
+                    f"{found.source}: class {label!r} is not one of the "
+                    f"{len(class_names)} classes in use; set data.classes to the full "
+                    f"class list"
+                )
         elif label >= len(class_names):
-            raise DataError(f"{found.source}: label {label} >= number of classes "
-                            f"{len(class_names)}; set data.classes to the right class list")
+            raise DataError(
+                f"{found.source}: label {label} >= number of classes "
+                f"{len(class_names)}; set data.classes to the right class list"
+            )
         else:
             class_id = label
         if path is None:
@@ -707,6 +795,8 @@ def load_records(data_cfg: dict, split: str, class_names: list[str]) -> list[Vid
             records.append(VideoRecord(path, class_id, video_id))
     _warn_missing(missing, found.video_root)
     if not records:
-        raise DataNotFoundError(f"no videos of split '{split}' found: {found.source} lists "
-                                f"{len(missing)} video(s), none of them under {found.video_root}")
+        raise DataNotFoundError(
+            f"no videos of split '{split}' found: {found.source} lists "
+            f"{len(missing)} video(s), none of them under {found.video_root}"
+        )
     return records

@@ -1,5 +1,6 @@
 """The two pieces of the protobuf wire format that videozoo reads and writes by hand (the
 YouTube-8M record fast paths, Paddle's fluid tensor headers): base-128 varints."""
+
 from __future__ import annotations
 
 

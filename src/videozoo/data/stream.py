@@ -22,13 +22,14 @@ over a two-hour file or a live stream needs the opposite: one pass, constant mem
 * `frame_rgb(frame, short_side)`: one frame as uint8 RGB ``[H, W, 3]`` with the short side
   resized (and turned upright, as `VideoReader.read` does).
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -65,8 +66,10 @@ def open_source(spec: str) -> Source:
     scheme = spec.split("://", 1)[0].lower() if "://" in spec else ""
     if scheme:
         if scheme not in NETWORK_SCHEMES:
-            raise DataError(f"{spec}: unsupported scheme '{scheme}://' (use a file, -, a device "
-                            f"or one of {', '.join(s + '://' for s in NETWORK_SCHEMES)})")
+            raise DataError(
+                f"{spec}: unsupported scheme '{scheme}://' (use a file, -, a device "
+                f"or one of {', '.join(s + '://' for s in NETWORK_SCHEMES)})"
+            )
         options = {"rw_timeout": str(NETWORK_TIMEOUT_US)}
         if scheme.startswith("rtsp"):
             options = {"rtsp_transport": "tcp", "timeout": str(NETWORK_TIMEOUT_US)}
@@ -109,10 +112,10 @@ def sniff_container(head: bytes) -> str | None:
 
 def frame_rgb(frame: av.VideoFrame, short_side: int | None) -> np.ndarray:
     """uint8 RGB `[H, W, 3]`, the short side resized to `short_side` (None: as decoded)."""
-    height, width = (short_side_size(frame.height, frame.width, short_side) if short_side
-                     else (frame.height, frame.width))
-    rgb = frame.reformat(width=width, height=height, format="rgb24",
-                         interpolation="BILINEAR").to_ndarray()
+    height, width = (
+        short_side_size(frame.height, frame.width, short_side) if short_side else (frame.height, frame.width)
+    )
+    rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="BILINEAR").to_ndarray()
     rotation = getattr(frame, "rotation", 0)
     if rotation % 360:
         rgb = np.ascontiguousarray(np.rot90(rgb, k=(rotation // 90) % 4))
@@ -131,9 +134,16 @@ class FrameStream:
     `damaged` [(start, end, reason)], `reconnects` (count).
     """
 
-    def __init__(self, source: Source, next_needed: Callable[[], float | None] = lambda: None,
-                 *, reconnect: int = 5, seek_gap: float = 4.0, threads: int = 0,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        source: Source,
+        next_needed: Callable[[], float | None] = lambda: None,
+        *,
+        reconnect: int = 5,
+        seek_gap: float = 4.0,
+        threads: int = 0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.source = source
         self.next_needed = next_needed
         self.reconnect = reconnect if source.live else 0
@@ -143,7 +153,7 @@ class FrameStream:
         self.damaged: list[tuple[float, float, str]] = []
         self.reconnects = 0
         self._seeked = False  # the next frame follows a seek: a jump in time is expected
-        self._sought = -1.0   # the last wanted time sought to
+        self._sought = -1.0  # the last wanted time sought to
         self._container = self._open_live() if source.live else self._open()
         self._describe()
 
@@ -151,9 +161,13 @@ class FrameStream:
     def _open(self):
         src = self.source
         try:
-            container = av.open(src.url, format=src.format, options=src.options,
-                                metadata_errors="ignore",
-                                timeout=NETWORK_TIMEOUT_US / 1e6 if "://" in src.url else None)
+            container = av.open(
+                src.url,
+                format=src.format,
+                options=src.options,
+                metadata_errors="ignore",
+                timeout=NETWORK_TIMEOUT_US / 1e6 if "://" in src.url else None,
+            )
         except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
             raise VideoReadError(src.spec, f"cannot open: {_reason(err)}") from None
         if not container.streams.video:
@@ -211,8 +225,13 @@ class FrameStream:
                 return
             lost_from, started = max(last_t, 0.0), time.monotonic()
             if not self._reopen():
-                self.damaged.append((lost_from, lost_from + time.monotonic() - started,
-                                     f"stream ended or lost; {self.reconnect} reconnects failed"))
+                self.damaged.append(
+                    (
+                        lost_from,
+                        lost_from + time.monotonic() - started,
+                        f"stream ended or lost; {self.reconnect} reconnects failed",
+                    )
+                )
                 return
             offset = lost_from + time.monotonic() - started
             self.damaged.append((lost_from, offset, "stream dropped; reconnected"))
@@ -223,8 +242,12 @@ class FrameStream:
         while self.reconnects < self.reconnect:
             self.reconnects += 1
             self._sleep(delay)
-            log.warning("%s: stream dropped, reconnecting (attempt %d of %d)", self.source.spec,
-                        self.reconnects, self.reconnect)
+            log.warning(
+                "%s: stream dropped, reconnecting (attempt %d of %d)",
+                self.source.spec,
+                self.reconnects,
+                self.reconnect,
+            )
             try:
                 self._container.close()
                 self._container = self._open()

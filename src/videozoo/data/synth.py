@@ -13,6 +13,7 @@ frames gets the prototype of one of the video's labels added. One frame says lit
 prototype is only ``frame_snr`` noise standard deviations long), a whole video says a lot, so
 a model must pool over time. Values are quantized to uint8 exactly like the real data.
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,18 +30,36 @@ from videozoo.runlock import hold_output
 
 SPLITS = ("train", "validate", "test")
 _FEATURE_SIZE = RGB_SIZE + AUDIO_SIZE
-_NOISE_STD = 0.5              # per feature, in dequantized units (range [-2, 2])
-_TRIANGULAR_STD = float(np.sqrt(2 * (256 ** 2 - 1) / 12))  # std of (byte + byte - 255)
-_LEVEL = 4.0 / 255.0          # one quantization step, in dequantized units
-_ZERO_LEVEL = 127.0           # the level that dequantizes to 0.0
-_VIDEO_OFFSET_STD = 0.05      # per-video constant offset: content that is not a label
-_SIGNAL_FRAME_RATE = 0.35     # share of a video's frames that show each of its labels
-_SHORT_VIDEO_RATE = 0.1       # share of very short videos (1-10 frames)
+_NOISE_STD = 0.5  # per feature, in dequantized units (range [-2, 2])
+_TRIANGULAR_STD = float(np.sqrt(2 * (256**2 - 1) / 12))  # std of (byte + byte - 255)
+_LEVEL = 4.0 / 255.0  # one quantization step, in dequantized units
+_ZERO_LEVEL = 127.0  # the level that dequantizes to 0.0
+_VIDEO_OFFSET_STD = 0.05  # per-video constant offset: content that is not a label
+_SIGNAL_FRAME_RATE = 0.35  # share of a video's frames that show each of its labels
+_SHORT_VIDEO_RATE = 0.1  # share of very short videos (1-10 frames)
 _ID_ALPHABET = string.ascii_letters + string.digits + "-_"
-_CLASS_NAMES = ["Game", "Video game", "Vehicle", "Concert", "Musician", "Cartoon",
-                "Performance art", "Car", "Dance", "Guitar", "String instrument", "Food",
-                "Association football", "Musical ensemble", "Music video", "Animal",
-                "Animation", "Motorsport", "Pet", "Racing"]
+_CLASS_NAMES = [
+    "Game",
+    "Video game",
+    "Vehicle",
+    "Concert",
+    "Musician",
+    "Cartoon",
+    "Performance art",
+    "Car",
+    "Dance",
+    "Guitar",
+    "String instrument",
+    "Food",
+    "Association football",
+    "Musical ensemble",
+    "Music video",
+    "Animal",
+    "Animation",
+    "Motorsport",
+    "Pet",
+    "Racing",
+]
 
 
 def _video_ids(rng: np.random.Generator, count: int, length: int, taken: set) -> list[str]:
@@ -53,14 +72,14 @@ def _video_ids(rng: np.random.Generator, count: int, length: int, taken: set) ->
     return ids
 
 
-def _labels(rng: np.random.Generator, classes: int, mean_labels: float,
-            popularity: np.ndarray) -> np.ndarray:
+def _labels(rng: np.random.Generator, classes: int, mean_labels: float, popularity: np.ndarray) -> np.ndarray:
     count = min(int(rng.poisson(mean_labels)), classes)  # Poisson: ~5% of videos get none
     return np.sort(rng.choice(classes, size=count, replace=False, p=popularity))
 
 
-def _frames(rng: np.random.Generator, labels: np.ndarray, prototype_levels: np.ndarray,
-            num_frames: int) -> np.ndarray:
+def _frames(
+    rng: np.random.Generator, labels: np.ndarray, prototype_levels: np.ndarray, num_frames: int
+) -> np.ndarray:
     """uint8 [T, 1024 + 128] features of one video, built directly in quantization levels."""
     # Noise = the sum of two uniform random bytes (a triangular distribution): several times
     # cheaper to draw than Gaussian noise, and the model cannot tell the difference.
@@ -86,16 +105,33 @@ def _write_vocabulary(path: str, classes: int, train_counts: np.ndarray) -> None
         writer.writerow(VOCABULARY_COLUMNS)
         for index in range(classes):
             name = _CLASS_NAMES[index] if index < len(_CLASS_NAMES) else f"Synthetic class {index}"
-            writer.writerow([index, int(train_counts[index]), f"/m/synth{index:04d}", name,
-                             "https://en.wikipedia.org/wiki/" + name.replace(" ", "_"),
-                             "Synthetic", "", "", f"Synthetic class {index} ({name})."])
+            writer.writerow(
+                [
+                    index,
+                    int(train_counts[index]),
+                    f"/m/synth{index:04d}",
+                    name,
+                    "https://en.wikipedia.org/wiki/" + name.replace(" ", "_"),
+                    "Synthetic",
+                    "",
+                    "",
+                    f"Synthetic class {index} ({name}).",
+                ]
+            )
 
 
-def synth_youtube8m(out_dir: str | os.PathLike, videos: int = 1000, classes: int = 20,
-                    seed: int = 0, shards: int = 2,
-                    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-                    max_frames: int = 300, mean_labels: float = 3.0,
-                    frame_snr: float = 4.0, overwrite: bool = False) -> dict:
+def synth_youtube8m(
+    out_dir: str | os.PathLike,
+    videos: int = 1000,
+    classes: int = 20,
+    seed: int = 0,
+    shards: int = 2,
+    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    max_frames: int = 300,
+    mean_labels: float = 3.0,
+    frame_snr: float = 4.0,
+    overwrite: bool = False,
+) -> dict:
     """Write a synthetic frame-level YouTube-8M dataset; return a summary dict.
 
     shards: files per split. split_fractions: train/validate/test shares of `videos`.
@@ -103,25 +139,47 @@ def synth_youtube8m(out_dir: str | os.PathLike, videos: int = 1000, classes: int
     class prototype in units of the per-frame noise (larger = easier). A folder that already
     holds a dataset is refused unless ``overwrite``; the folder is locked while it is written.
     """
-    for name, value in (("videos", videos), ("classes", classes), ("shards", shards),
-                        ("max_frames", max_frames)):
+    for name, value in (
+        ("videos", videos),
+        ("classes", classes),
+        ("shards", shards),
+        ("max_frames", max_frames),
+    ):
         if value < 1:
             raise ConfigError(f"synth youtube8m: {name} must be at least 1, got {value}")
     with hold_output(out_dir, "synth"):
         refuse_to_overwrite(out_dir, ["*.tfrecord", "vocabulary.csv"], "a dataset", overwrite)
-        return _write_dataset(os.fspath(out_dir), videos, classes, seed, shards,
-                              split_fractions, max_frames, mean_labels, frame_snr)
+        return _write_dataset(
+            os.fspath(out_dir),
+            videos,
+            classes,
+            seed,
+            shards,
+            split_fractions,
+            max_frames,
+            mean_labels,
+            frame_snr,
+        )
 
 
-def _write_dataset(out_dir: str, videos: int, classes: int, seed: int, shards: int,
-                   split_fractions, max_frames: int, mean_labels: float,
-                   frame_snr: float) -> dict:
+def _write_dataset(
+    out_dir: str,
+    videos: int,
+    classes: int,
+    seed: int,
+    shards: int,
+    split_fractions,
+    max_frames: int,
+    mean_labels: float,
+    frame_snr: float,
+) -> dict:
     rng = np.random.default_rng(seed)
 
     prototypes = rng.standard_normal((classes, _FEATURE_SIZE), dtype=np.float32)
     for part in (slice(0, RGB_SIZE), slice(RGB_SIZE, None)):  # rgb and audio each carry the label
-        prototypes[:, part] *= frame_snr * _NOISE_STD / np.linalg.norm(prototypes[:, part], axis=1,
-                                                                        keepdims=True)
+        prototypes[:, part] *= (
+            frame_snr * _NOISE_STD / np.linalg.norm(prototypes[:, part], axis=1, keepdims=True)
+        )
     prototype_levels = prototypes / _LEVEL
     popularity = 1.0 / np.sqrt(np.arange(1, classes + 1))  # a mild long tail, like the real data
     popularity /= popularity.sum()
@@ -146,17 +204,26 @@ def _write_dataset(out_dir: str, videos: int, classes: int, seed: int, shards: i
                     low, high = (1, min(10, max_frames)) if short else (min(20, max_frames), max_frames)
                     num_frames = int(rng.integers(low, high + 1))
                     features = _frames(rng, labels, prototype_levels, num_frames)
-                    writer.write(encode_frame_example(
-                        video_id, None if split == "test" else labels,
-                        features[:, :RGB_SIZE], features[:, RGB_SIZE:]))
+                    writer.write(
+                        encode_frame_example(
+                            video_id,
+                            None if split == "test" else labels,
+                            features[:, :RGB_SIZE],
+                            features[:, RGB_SIZE:],
+                        )
+                    )
                     frames_total += num_frames
                     labels_total += labels.size
                     unlabeled += labels.size == 0
                     if split == "train":
                         train_counts[labels] += 1
-        summary["splits"][split] = {"videos": int(size), "files": files, "frames": frames_total,
-                                    "mean_labels": labels_total / max(1, size),
-                                    "videos_without_labels": int(unlabeled)}
+        summary["splits"][split] = {
+            "videos": int(size),
+            "files": files,
+            "frames": frames_total,
+            "mean_labels": labels_total / max(1, size),
+            "videos_without_labels": int(unlabeled),
+        }
     vocabulary = os.path.join(out_dir, "vocabulary.csv")
     _write_vocabulary(vocabulary, classes, train_counts)
     summary["vocabulary"] = vocabulary

@@ -15,6 +15,7 @@ compares frames over time (TSM, StNet, Non-local) can learn it.
 `encode_video(path, frames [T, H, W, 3] uint8, fps, codec, gop)` is the encoder used here, by
 the tests and by the decoding benchmark.
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,8 +37,9 @@ CODECS = {
 SPLITS = ("train", "validate", "test")
 
 
-def encode_video(path, frames: np.ndarray, fps: int = 25, codec: str = "h264",
-                 gop: int | None = None, bframes: bool = True) -> Path:
+def encode_video(
+    path, frames: np.ndarray, fps: int = 25, codec: str = "h264", gop: int | None = None, bframes: bool = True
+) -> Path:
     """Encode uint8 RGB frames `[T, H, W, 3]` (H, W even) to `path` with `codec` (see CODECS).
 
     `gop`: keyframe interval (None: the encoder's default). `bframes=False` disables B-frames.
@@ -74,8 +76,14 @@ def _texture(rng: np.random.Generator, height: int, width: int, cell: int, lo: i
     return np.repeat(np.repeat(grid, cell, 0), cell, 1)[:height, :width]
 
 
-def motion_video(rng: np.random.Generator, direction_deg: float, size: int, frames: int,
-                 object_frac: float = 0.4, speed: tuple[float, float] = (0.04, 0.07)) -> np.ndarray:
+def motion_video(
+    rng: np.random.Generator,
+    direction_deg: float,
+    size: int,
+    frames: int,
+    object_frac: float = 0.4,
+    speed: tuple[float, float] = (0.04, 0.07),
+) -> np.ndarray:
     """uint8 `[frames, size, size, 3]`: a textured square moving along `direction_deg` on a torus.
 
     `speed` is the range of the per-frame step as a fraction of the frame size.
@@ -103,9 +111,19 @@ def class_names(classes: int) -> list[str]:
     return [f"motion_{round(360 * k / classes):03d}deg" for k in range(classes)]
 
 
-def synth_kinetics(out_dir, videos: int = 48, eval_videos: int = 16, classes: int = 4,
-                   seed: int = 0, size: int = 64, frames: int = 32, fps: int = 8,
-                   codec: str = "h264", gop: int | None = None, overwrite: bool = False) -> Path:
+def synth_kinetics(
+    out_dir,
+    videos: int = 48,
+    eval_videos: int = 16,
+    classes: int = 4,
+    seed: int = 0,
+    size: int = 64,
+    frames: int = 32,
+    fps: int = 8,
+    codec: str = "h264",
+    gop: int | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write a motion-defined Kinetics-style data set to `out_dir` (layout in module docstring).
 
     `videos` training videos, `eval_videos` each for validate and test (classes balanced
@@ -116,20 +134,34 @@ def synth_kinetics(out_dir, videos: int = 48, eval_videos: int = 16, classes: in
         raise ConfigError(f"unknown codec '{codec}'; choose from {', '.join(CODECS)}")
     if size % 2:
         raise ConfigError(f"size must be even for yuv420p video, got {size}")
-    for name, value, least in (("videos", videos, 1), ("classes", classes, 1),
-                               ("eval_videos", eval_videos, 0), ("frames", frames, 1),
-                               ("fps", fps, 1), ("size", size, 2)):
+    for name, value, least in (
+        ("videos", videos, 1),
+        ("classes", classes, 1),
+        ("eval_videos", eval_videos, 0),
+        ("frames", frames, 1),
+        ("fps", fps, 1),
+        ("size", size, 2),
+    ):
         if value < least:
             raise ConfigError(f"synth kinetics: {name} must be at least {least}, got {value}")
     out_dir = Path(out_dir)
     with hold_output(out_dir, "synth"):
         refuse_to_overwrite(out_dir, ["*.csv", "classes.txt"], "a dataset", overwrite)
-        return _write_dataset(out_dir, videos, eval_videos, classes, seed, size, frames, fps,
-                              codec, gop)
+        return _write_dataset(out_dir, videos, eval_videos, classes, seed, size, frames, fps, codec, gop)
 
 
-def _write_dataset(out_dir: Path, videos: int, eval_videos: int, classes: int, seed: int,
-                   size: int, frames: int, fps: int, codec: str, gop: int | None) -> Path:
+def _write_dataset(
+    out_dir: Path,
+    videos: int,
+    eval_videos: int,
+    classes: int,
+    seed: int,
+    size: int,
+    frames: int,
+    fps: int,
+    codec: str,
+    gop: int | None,
+) -> Path:
     names = class_names(classes)
     (out_dir / "classes.txt").write_text("\n".join(names) + "\n")
     rng = np.random.default_rng(seed)

@@ -2,7 +2,7 @@
 
 A TFRecord file is a sequence of records, each framed as::
 
-    uint64 length (little-endian) | uint32 masked_crc32c(length bytes) | data[length] | uint32 masked_crc32c(data)
+    uint64 length (LE) | uint32 masked_crc32c(length bytes) | data[length] | uint32 masked_crc32c(data)
 
 with ``masked(c) = ((c >> 15) | (c << 17)) + 0xa282ead8  (mod 2**32)`` over CRC-32C (Castagnoli).
 
@@ -18,6 +18,7 @@ with ``masked(c) = ((c >> 15) | (c << 17)) + 0xa282ead8  (mod 2**32)`` over CRC-
 * ``ShardedTFRecordWriter(folder, prefix, shard_size)`` writes records into rotating shards
   ``{prefix}0000.tfrecord``, ``{prefix}0001.tfrecord``, ... of ``shard_size`` records each.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,7 +27,8 @@ import os
 import struct
 import tempfile
 from collections import OrderedDict
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import crc32c
 import numpy as np
@@ -34,14 +36,24 @@ import numpy as np
 from videozoo.errors import DataError
 from videozoo.fileio import mode_for, output_error
 
-__all__ = ["CorruptRecordError", "Damage", "masked_crc32c", "frame_record", "scan_records",
-           "scan_located_records", "map_file", "iter_records", "count_records", "TFRecordWriter",
-           "ShardedTFRecordWriter"]
+__all__ = [
+    "CorruptRecordError",
+    "Damage",
+    "masked_crc32c",
+    "frame_record",
+    "scan_records",
+    "scan_located_records",
+    "map_file",
+    "iter_records",
+    "count_records",
+    "TFRecordWriter",
+    "ShardedTFRecordWriter",
+]
 
-_HEADER = struct.Struct("<QI")      # length, masked crc of the 8 length bytes
-_FOOTER = struct.Struct("<I")       # masked crc of the data
-_HEADER_SIZE = _HEADER.size         # 12
-_FOOTER_SIZE = _FOOTER.size         # 4
+_HEADER = struct.Struct("<QI")  # length, masked crc of the 8 length bytes
+_FOOTER = struct.Struct("<I")  # masked crc of the data
+_HEADER_SIZE = _HEADER.size  # 12
+_FOOTER_SIZE = _FOOTER.size  # 4
 _MASK_DELTA = 0xA282EAD8
 
 
@@ -64,20 +76,21 @@ def masked_crc32c(data) -> int:
 def frame_record(data: bytes) -> bytes:
     """One record with its framing (header, data, footer), ready to append to a file."""
     length = struct.pack("<Q", len(data))
-    return b"".join((length, struct.pack("<I", masked_crc32c(length)), data,
-                     _FOOTER.pack(masked_crc32c(data))))
+    return b"".join(
+        (length, struct.pack("<I", masked_crc32c(length)), data, _FOOTER.pack(masked_crc32c(data)))
+    )
 
 
 class Damage(NamedTuple):
     """A damaged stretch of a TFRecord file, skipped by ``scan_records``."""
 
-    offset: int          # byte offset where the damage was found
-    skipped_bytes: int   # bytes skipped to reach the next good record (or the end of the file)
-    reason: str          # length CRC mismatch / data CRC mismatch / truncated record ...
+    offset: int  # byte offset where the damage was found
+    skipped_bytes: int  # bytes skipped to reach the next good record (or the end of the file)
+    reason: str  # length CRC mismatch / data CRC mismatch / truncated record ...
 
 
 _MAPS_KEPT = 8
-_maps: OrderedDict = OrderedDict()   # (path, device, inode, size, mtime) -> memoryview, most recent last
+_maps: OrderedDict = OrderedDict()  # (path, device, inode, size, mtime) -> memoryview, most recent last
 
 
 def map_file(path: str | os.PathLike) -> memoryview | None:
@@ -108,13 +121,15 @@ def _check_record(data: memoryview, offset: int, size: int, verify: bool) -> tup
         return -1, "truncated record header"
     length, length_crc = _HEADER.unpack_from(data, offset)
     # The length is only trusted once its own CRC matches (a flipped bit could ask for terabytes).
-    if masked_crc32c(data[offset:offset + 8]) != length_crc:
+    if masked_crc32c(data[offset : offset + 8]) != length_crc:
         return -1, "length CRC mismatch"
     end = offset + _HEADER_SIZE + length
     if end + _FOOTER_SIZE > size:
-        return -1, (f"truncated record: {length} data bytes announced, "
-                    f"{size - offset - _HEADER_SIZE} left in the file")
-    if verify and masked_crc32c(data[offset + _HEADER_SIZE:end]) != _FOOTER.unpack_from(data, end)[0]:
+        return -1, (
+            f"truncated record: {length} data bytes announced, "
+            f"{size - offset - _HEADER_SIZE} left in the file"
+        )
+    if verify and masked_crc32c(data[offset + _HEADER_SIZE : end]) != _FOOTER.unpack_from(data, end)[0]:
         return -1, "data CRC mismatch"
     return end + _FOOTER_SIZE, ""
 
@@ -129,10 +144,10 @@ def _next_good_record(data: memoryview, start: int, size: int, verify: bool) -> 
     chunk = 1 << 20
     for lo in range(start, size - _HEADER_SIZE - _FOOTER_SIZE + 1, chunk):
         hi = min(lo + chunk, size - _HEADER_SIZE - _FOOTER_SIZE + 1)
-        window = raw[lo:hi + 7]
+        window = raw[lo : hi + 7]
         lengths = np.zeros(hi - lo, np.uint64)
         for k in range(8):
-            lengths |= window[k:k + hi - lo].astype(np.uint64) << np.uint64(8 * k)
+            lengths |= window[k : k + hi - lo].astype(np.uint64) << np.uint64(8 * k)
         room = (size - _HEADER_SIZE - _FOOTER_SIZE) - np.arange(lo, hi, dtype=np.int64)
         for i in np.flatnonzero(lengths <= room.astype(np.uint64)):
             if _check_record(data, lo + int(i), size, verify)[0] > 0:
@@ -150,8 +165,9 @@ def scan_records(path: str | os.PathLike, *, verify: bool = True) -> Iterator[me
         yield item if isinstance(item, Damage) else item[1]
 
 
-def scan_located_records(path: str | os.PathLike, *,
-                         verify: bool = True) -> Iterator[tuple[int, memoryview] | Damage]:
+def scan_located_records(
+    path: str | os.PathLike, *, verify: bool = True
+) -> Iterator[tuple[int, memoryview] | Damage]:
     """``scan_records`` with each record's place: ``(byte offset of its data in the file,
     record)``, so that a record can be found again in ``map_file(path)`` (another process)."""
     data = map_file(path)
@@ -160,7 +176,7 @@ def scan_located_records(path: str | os.PathLike, *,
     while offset < size:
         end, reason = _check_record(data, offset, size, verify)
         if end > 0:
-            yield offset + _HEADER_SIZE, data[offset + _HEADER_SIZE:end - _FOOTER_SIZE]
+            yield offset + _HEADER_SIZE, data[offset + _HEADER_SIZE : end - _FOOTER_SIZE]
             offset = end
             continue
         if reason == "data CRC mismatch":  # the framing is sound: only this record is lost

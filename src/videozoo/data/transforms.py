@@ -16,6 +16,7 @@ Reference pipelines that differ from ours are options of `VideoTransform`: Paddl
 resizes every frame to a fixed 341 x 256 (`long_side`, aspect not kept) and its TSM resizes
 the multi-scale crop to 256 before a random 224 crop (`multi_scale_resize`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,8 +36,10 @@ Box = tuple[int, int, int, int]  # top, left, height, width
 
 def _check_fits(height: int, width: int, crop_h: int, crop_w: int):
     if crop_h > height or crop_w > width:
-        raise ConfigError(f"crop {crop_h}x{crop_w} is larger than the frame {height}x{width}; "
-                          f"raise data.short_side or lower data.crop_size")
+        raise ConfigError(
+            f"crop {crop_h}x{crop_w} is larger than the frame {height}x{width}; "
+            f"raise data.short_side or lower data.crop_size"
+        )
 
 
 def random_crop_box(height: int, width: int, size: int, rng: np.random.Generator) -> Box:
@@ -65,12 +68,12 @@ def five_crop_boxes(height: int, width: int, size: int) -> list[Box]:
     PaddleVideo 2.x / MMAction2 "TenCrop" positions, before mirroring)."""
     _check_fits(height, width, size, size)
     h_step, w_step = (height - size) // 4, (width - size) // 4
-    return [(row * h_step, col * w_step, size, size)
-            for row, col in ((0, 0), (0, 4), (4, 0), (4, 4), (2, 2))]
+    return [(row * h_step, col * w_step, size, size) for row, col in ((0, 0), (0, 4), (4, 0), (4, 4), (2, 2))]
 
 
-def multi_scale_crop_box(height: int, width: int, scales=TSM_SCALES, rng: np.random.Generator = None,
-                         max_distort: int = 1) -> Box:
+def multi_scale_crop_box(
+    height: int, width: int, scales=TSM_SCALES, rng: np.random.Generator = None, max_distort: int = 1
+) -> Box:
     """TSM multi-scale crop: side lengths `scale * min(H, W)` for height and width drawn from
     `scales` at most `max_distort` steps apart (mild aspect jitter), placed at one of 13
     fixed positions (corners, edge centres, centre, quarter points). Resize it to the crop
@@ -81,8 +84,21 @@ def multi_scale_crop_box(height: int, width: int, scales=TSM_SCALES, rng: np.ran
     pairs = [(h, w) for i, h in enumerate(sides) for j, w in enumerate(sides) if abs(i - j) <= max_distort]
     crop_h, crop_w = pairs[rng.integers(len(pairs))]
     # Positions in quarters of the free room: (row, col) with 0..4 -> 0, 1/4, ..., 1.
-    grid = [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2), (0, 2), (4, 2), (2, 0), (2, 4),
-            (1, 1), (1, 3), (3, 1), (3, 3)]
+    grid = [
+        (0, 0),
+        (0, 4),
+        (4, 0),
+        (4, 4),
+        (2, 2),
+        (0, 2),
+        (4, 2),
+        (2, 0),
+        (2, 4),
+        (1, 1),
+        (1, 3),
+        (3, 1),
+        (3, 3),
+    ]
     row, col = grid[rng.integers(len(grid))]
     return (height - crop_h) * row // 4, (width - crop_w) * col // 4, crop_h, crop_w
 
@@ -90,7 +106,7 @@ def multi_scale_crop_box(height: int, width: int, scales=TSM_SCALES, rng: np.ran
 def crop(frames: np.ndarray, box: Box) -> np.ndarray:
     """Crop `[..., H, W, 3]` to `box` (a view, no copy)."""
     top, left, h, w = box
-    return frames[..., top:top + h, left:left + w, :]
+    return frames[..., top : top + h, left : left + w, :]
 
 
 def hflip(frames: np.ndarray) -> np.ndarray:
@@ -161,15 +177,21 @@ class VideoTransform:
         if self.num_crops not in (1, 3, 10):
             raise ConfigError(f"test_crops must be 1, 3 or 10, got {self.num_crops}")
         if self.multi_scale_resize is not None and self.multi_scale_resize < self.crop_size:
-            raise ConfigError(f"multi_scale_resize {self.multi_scale_resize} is smaller than the "
-                              f"crop {self.crop_size}; use null or a size >= data.crop_size")
+            raise ConfigError(
+                f"multi_scale_resize {self.multi_scale_resize} is smaller than the "
+                f"crop {self.crop_size}; use null or a size >= data.crop_size"
+            )
         if self.long_side is not None and self.long_side < self.short_side:
-            raise ConfigError(f"long_side {self.long_side} is shorter than short_side "
-                              f"{self.short_side}; use null (keep the aspect) or a longer side")
+            raise ConfigError(
+                f"long_side {self.long_side} is shorter than short_side "
+                f"{self.short_side}; use null (keep the aspect) or a longer side"
+            )
         smallest = self.short_side_range[0] if self.training and self.short_side_range else self.short_side
         if not self.multi_scale and smallest < self.crop_size:
-            raise ConfigError(f"short side {smallest} is smaller than the crop {self.crop_size}; "
-                              f"raise data.short_side or lower the crop size")
+            raise ConfigError(
+                f"short side {smallest} is smaller than the crop {self.crop_size}; "
+                f"raise data.short_side or lower the crop size"
+            )
 
     @property
     def views_per_clip(self) -> int:
@@ -222,7 +244,7 @@ class VideoTransform:
             crops = [crop(clips, box) for box in boxes]
             if self.num_crops == 10:
                 crops += [hflip(view) for view in crops]
-            views = np.stack(crops, axis=1)                            # [C, crops, T, h, w, 3]
+            views = np.stack(crops, axis=1)  # [C, crops, T, h, w, 3]
             views = views.reshape(-1, *views.shape[2:])
         video = resize(normalize(views, self.mean, self.std), self.crop_size, self.crop_size)
         return video
@@ -234,8 +256,11 @@ def build_transform(data_cfg: dict, training: bool) -> VideoTransform:
     return VideoTransform(
         training=training,
         short_side=int(data_cfg.get("short_side", 256)),
-        crop_size=int(data_cfg.get("crop_size", 224) if training
-                      else data_cfg.get("test_crop_size") or data_cfg.get("crop_size", 224)),
+        crop_size=int(
+            data_cfg.get("crop_size", 224)
+            if training
+            else data_cfg.get("test_crop_size") or data_cfg.get("crop_size", 224)
+        ),
         num_crops=int(data_cfg.get("test_crops", 1)),
         multi_scale=bool(data_cfg.get("multi_scale_crop", False)),
         scales=tuple(data_cfg.get("scales", TSM_SCALES)),

@@ -16,11 +16,12 @@ no decoding) and `read(indices, size)` returns exactly the requested frames as a
 `decode(indices)` does the demuxing and decoding of `read(indices)` without the conversion:
 the floor of what reading can cost (benchmarks/bench_decode.py reports it).
 
-Frames come out upright: a video with a rotation in its display matrix (phones) is turned
-the way players show it. The frame count comes from the packet index, not from the container header (`stream.frames`
-is 0 or wrong for webm/mkv/some avi). Requests past the real end (a truncated tail, packets that
-do not decode) get the last decodable frame. Every failure (zero bytes, truncated or garbage
-file, no video stream, nothing decodable) raises `VideoReadError(path, reason)`.
+Frames come out upright: a video with a rotation in its display matrix (phones) is turned the
+way players show it. The frame count comes from the packet index, not from the container header
+(`stream.frames` is 0 or wrong for webm/mkv/some avi). Requests past the real end (a truncated
+tail, packets that do not decode) get the last decodable frame. Every failure (zero bytes,
+truncated or garbage file, no video stream, nothing decodable) raises
+`VideoReadError(path, reason)`.
 
 `is_video_file(path)` tells videos by extension (`VIDEO_EXTENSIONS`); `find_video_files(folder)`
 lists every video under a folder (what `predict` and `extract` take a folder to mean).
@@ -33,6 +34,7 @@ Sampling functions return frame indices (int64) and take an explicit `numpy.rand
   -> [clips, clip_len]` (Non-local dense sampling; one clip in training; evaluation clip
   positions as in the reference being reproduced).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -88,8 +90,9 @@ class VideoReader:
         try:
             self._container = av.open(self.path, metadata_errors="ignore")
         except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
-            raise VideoReadError(self.path, "not a readable video file (corrupt or truncated?): "
-                                            f"{_short_reason(err)}") from None
+            raise VideoReadError(
+                self.path, f"not a readable video file (corrupt or truncated?): {_short_reason(err)}"
+            ) from None
         try:
             self._open_stream()
         except BaseException:
@@ -102,7 +105,9 @@ class VideoReader:
             raise VideoReadError(self.path, f"no video stream (streams: {', '.join(kinds)})")
         stream = self._container.streams.video[0]
         if stream.codec_context is None:
-            raise VideoReadError(self.path, f"no decoder for codec '{stream.codec.name if stream.codec else '?'}'")
+            raise VideoReadError(
+                self.path, f"no decoder for codec '{stream.codec.name if stream.codec else '?'}'"
+            )
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = self._threads
         self._stream = stream
@@ -174,7 +179,7 @@ class VideoReader:
         """Seek to keyframe `slot` and yield (decode position, packet) from there on."""
         # Demuxers seek by presentation time (mov, mkv) or by pts == dts (avi): use the pts.
         ts = self._key_pts[slot] if self._timestamps and slot > 0 else None
-        for attempt_ts in ([ts, None] if ts is not None else [None]):
+        for attempt_ts in [ts, None] if ts is not None else [None]:
             try:
                 if attempt_ts is None:
                     self._container.seek(0, backward=True)
@@ -316,10 +321,19 @@ class VideoReader:
         try:
             for done, frame in self._decoded_frames(sorted(set(wanted.tolist()))):
                 if out_hw is None:
-                    out_hw = (short_side_size(frame.height, frame.width, size) if size
-                              else (frame.height, frame.width))
-                rgb = self._reformatter.reformat(frame, width=out_hw[1], height=out_hw[0], format="rgb24",
-                                                 interpolation="BILINEAR", threads=1).to_ndarray()
+                    out_hw = (
+                        short_side_size(frame.height, frame.width, size)
+                        if size
+                        else (frame.height, frame.width)
+                    )
+                rgb = self._reformatter.reformat(
+                    frame,
+                    width=out_hw[1],
+                    height=out_hw[0],
+                    format="rgb24",
+                    interpolation="BILINEAR",
+                    threads=1,
+                ).to_ndarray()
                 rotation = getattr(frame, "rotation", 0)  # PyAV >= 14 reads the display matrix
                 if rotation % 360:  # phone videos: the display matrix says how to turn them
                     rgb = np.ascontiguousarray(np.rot90(rgb, k=(rotation // 90) % 4))
@@ -344,8 +358,9 @@ def find_video_files(folder) -> list[Path]:
 
 
 # -- sampling -----------------------------------------------------------------------------------
-def segment_indices(num_frames: int, seg_num: int, seglen: int, training: bool,
-                    rng: np.random.Generator | None = None) -> np.ndarray:
+def segment_indices(
+    num_frames: int, seg_num: int, seglen: int, training: bool, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """TSN segment sampling: `seg_num` equal segments, `seglen` consecutive frames from each.
 
     Training: a random start inside each segment (needs `rng`); evaluation: the start that
@@ -354,8 +369,10 @@ def segment_indices(num_frames: int, seg_num: int, seglen: int, training: bool,
     Returns int64 `[seg_num * seglen]`, segment-major.
     """
     if num_frames < 1 or seg_num < 1 or seglen < 1:
-        raise ValueError(f"segment_indices needs positive sizes, got num_frames={num_frames}, "
-                         f"seg_num={seg_num}, seglen={seglen}")
+        raise ValueError(
+            f"segment_indices needs positive sizes, got num_frames={num_frames}, "
+            f"seg_num={seg_num}, seglen={seglen}"
+        )
     seg_size = num_frames / seg_num
     room = seg_size - seglen
     base = np.arange(seg_num) * seg_size
@@ -373,9 +390,15 @@ def segment_indices(num_frames: int, seg_num: int, seglen: int, training: bool,
 CLIP_POSITIONS = ("centred", "spread", "wrap")
 
 
-def clip_indices(num_frames: int, clip_len: int, frame_interval: int, num_clips: int,
-                 training: bool, rng: np.random.Generator | None = None,
-                 positions: str = "centred") -> np.ndarray:
+def clip_indices(
+    num_frames: int,
+    clip_len: int,
+    frame_interval: int,
+    num_clips: int,
+    training: bool,
+    rng: np.random.Generator | None = None,
+    positions: str = "centred",
+) -> np.ndarray:
     """Dense sampling: clips of `clip_len` frames taken every `frame_interval` frames.
 
     Training: one clip at a random start (needs `rng`). Evaluation: `num_clips` clips whose
@@ -391,8 +414,10 @@ def clip_indices(num_frames: int, clip_len: int, frame_interval: int, num_clips:
     Returns int64 `[clips, clip_len]`.
     """
     if num_frames < 1 or clip_len < 1 or frame_interval < 1 or num_clips < 1:
-        raise ValueError(f"clip_indices needs positive sizes, got num_frames={num_frames}, "
-                         f"clip_len={clip_len}, frame_interval={frame_interval}, num_clips={num_clips}")
+        raise ValueError(
+            f"clip_indices needs positive sizes, got num_frames={num_frames}, "
+            f"clip_len={clip_len}, frame_interval={frame_interval}, num_clips={num_clips}"
+        )
     if positions not in CLIP_POSITIONS:
         raise ValueError(f"clip positions must be one of {CLIP_POSITIONS}, got {positions!r}")
     span = (clip_len - 1) * frame_interval + 1
@@ -403,8 +428,11 @@ def clip_indices(num_frames: int, clip_len: int, frame_interval: int, num_clips:
     elif positions == "centred":
         starts = np.floor((max_start + 1) / num_clips * (clip_numbers + 0.5))
     elif positions == "spread":
-        starts = (np.round(clip_numbers * (max_start / (num_clips - 1))) if num_clips > 1
-                  else np.array([max_start // 2]))
+        starts = (
+            np.round(clip_numbers * (max_start / (num_clips - 1)))
+            if num_clips > 1
+            else np.array([max_start // 2])
+        )
     else:  # the reference's float arithmetic, in its order: (N / clips) * k, truncated
         starts = np.floor((num_frames / num_clips) * clip_numbers)
     offsets = np.arange(clip_len) * frame_interval
@@ -416,8 +444,7 @@ def clip_indices(num_frames: int, clip_len: int, frame_interval: int, num_clips:
 SEGMENT_POSITIONS = ("centred", "paddle-v1.5", "tsn")
 
 
-def reference_segment_indices(num_frames: int, seg_num: int, seglen: int,
-                              positions: str) -> np.ndarray:
+def reference_segment_indices(num_frames: int, seg_num: int, seglen: int, positions: str) -> np.ndarray:
     """Evaluation frame indices of segment sampling, placed as a reference codebase places them.
 
     * "paddle-v1.5": segments of `int(num_frames / seg_num)` frames; the snippet starts
@@ -432,8 +459,10 @@ def reference_segment_indices(num_frames: int, seg_num: int, seglen: int,
     if positions == "centred":
         return segment_indices(num_frames, seg_num, seglen, training=False)
     if num_frames < 1 or seg_num < 1 or seglen < 1:
-        raise ValueError(f"reference_segment_indices needs positive sizes, got "
-                         f"num_frames={num_frames}, seg_num={seg_num}, seglen={seglen}")
+        raise ValueError(
+            f"reference_segment_indices needs positive sizes, got "
+            f"num_frames={num_frames}, seg_num={seg_num}, seglen={seglen}"
+        )
     segments = np.arange(seg_num)
     if positions == "paddle-v1.5":
         length = num_frames // seg_num

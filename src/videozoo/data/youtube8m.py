@@ -28,24 +28,41 @@ next sound record, ``tfrecord.scan_records``); it is logged with file and byte o
 counted as skipped. Records that parse but cannot be used (missing field, label outside the
 vocabulary) are skipped with file and video id the same way.
 """
+
 from __future__ import annotations
 
 import glob
 import heapq
 import logging
 import os
-from typing import Iterable, Iterator, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from videozoo.data import ignore_stop_signals
-from videozoo.data.tfrecord import (CorruptRecordError, Damage, count_records, map_file,
-                                    scan_located_records, scan_records)
-from videozoo.data.youtube8m_records import (AUDIO_SIZE, RGB_SIZE, FrameExample, FrameRows,
-                                             LocatedExample, RecordError, frames_in,
-                                             locate_frame_example, read_vocabulary,
-                                             record_feature_extractor, record_level)
+from videozoo.data.tfrecord import (
+    CorruptRecordError,
+    Damage,
+    count_records,
+    map_file,
+    scan_located_records,
+    scan_records,
+)
+from videozoo.data.youtube8m_records import (
+    AUDIO_SIZE,
+    RGB_SIZE,
+    FrameExample,
+    FrameRows,
+    LocatedExample,
+    RecordError,
+    frames_in,
+    locate_frame_example,
+    read_vocabulary,
+    record_feature_extractor,
+    record_level,
+)
 from videozoo.errors import DataError, DataNotFoundError
 from videozoo.registry import models_of_track, register_dataset
 
@@ -56,16 +73,16 @@ TASK = "multilabel"
 # Schema and defaults of the config's `data:` section for this format.
 DEFAULTS = {
     "format": "youtube8m",
-    "root": None,                          # folder of shards + vocabulary.csv (None: --data DIR)
-    "train_files": "train*.tfrecord",      # globs relative to root
+    "root": None,  # folder of shards + vocabulary.csv (None: --data DIR)
+    "train_files": "train*.tfrecord",  # globs relative to root
     "validate_files": "validate*.tfrecord",
     "test_files": "test*.tfrecord",
-    "inputs": [],                          # split "predict": files, folders or globs
-    "vocabulary": "vocabulary.csv",        # relative to root; missing -> names "class_<i>"
-    "num_classes": None,                   # None: the model's num_classes
-    "max_frames": 300,                     # frames kept per video (the first ones)
-    "shuffle_buffer": 1024,                # records, per rank, training only
-    "verify_crc": True,                    # check the data CRC32C of every record
+    "inputs": [],  # split "predict": files, folders or globs
+    "vocabulary": "vocabulary.csv",  # relative to root; missing -> names "class_<i>"
+    "num_classes": None,  # None: the model's num_classes
+    "max_frames": 300,  # frames kept per video (the first ones)
+    "shuffle_buffer": 1024,  # records, per rank, training only
+    "verify_crc": True,  # check the data CRC32C of every record
 }
 
 _VIDEO_MAGIC = (b"ftyp", b"\x1a\x45\xdf\xa3", b"RIFF", b"FLV")
@@ -78,6 +95,7 @@ def model_input_spec(data_cfg: dict, training: bool) -> dict:
 
 # --------------------------------------------------------------------------------------------
 # Files
+
 
 def resolve_files(patterns, root: str | None) -> list[str]:
     """Sorted files matching the glob(s) (relative to root when given); a folder means its
@@ -94,7 +112,8 @@ def resolve_files(patterns, root: str | None) -> list[str]:
             folder = os.path.dirname(full) or "."
             raise DataNotFoundError(
                 f"no files match '{os.path.basename(full)}' in {os.path.abspath(folder)}; "
-                "check --data DIR (or data.root) and the data.*_files globs")
+                "check --data DIR (or data.root) and the data.*_files globs"
+            )
         files.extend(matched)
     return list(dict.fromkeys(files))
 
@@ -116,25 +135,32 @@ def check_frame_level(paths: list[str]) -> None:
         first = next(scan_records(path, verify=False), None)
         if first is None:
             continue  # empty file
-        if isinstance(first, Damage) and first.offset == 0 and first.skipped_bytes == \
-                os.path.getsize(path):
-            what = ("a video file" if _looks_like_video(path)
-                    else "not a TFRecord file (no sound record anywhere in it)")
-            raise DataError(f"{path}: {what}; the feature models ({_names('youtube8m')}) read "
-                            f"YouTube-8M TFRecord shards. Use a video model ({_names('video')}) "
-                            "for videos, or `videozoo extract` to turn videos into features")
+        if isinstance(first, Damage) and first.offset == 0 and first.skipped_bytes == os.path.getsize(path):
+            what = (
+                "a video file"
+                if _looks_like_video(path)
+                else "not a TFRecord file (no sound record anywhere in it)"
+            )
+            raise DataError(
+                f"{path}: {what}; the feature models ({_names('youtube8m')}) read "
+                f"YouTube-8M TFRecord shards. Use a video model ({_names('video')}) "
+                "for videos, or `videozoo extract` to turn videos into features"
+            )
         if isinstance(first, Damage):
             continue  # a damaged start: reported (and skipped) by the reader later
         level = record_level(first)
         if level == "frame":
             return
-        found = ("video-level records (tf.train.Example with mean_rgb/mean_audio)"
-                 if level == "video"
-                 else "records that are neither frame- nor video-level YouTube-8M examples")
+        found = (
+            "video-level records (tf.train.Example with mean_rgb/mean_audio)"
+            if level == "video"
+            else "records that are neither frame- nor video-level YouTube-8M examples"
+        )
         raise DataError(
             f"{path}: holds {found}; this model needs frame-level records "
             "(tf.train.SequenceExample with 'rgb' and 'audio' feature lists). "
-            "Use the frame-level shards of YouTube-8M (or `videozoo extract`).")
+            "Use the frame-level shards of YouTube-8M (or `videozoo extract`)."
+        )
 
 
 _WARNED_PROVENANCE: set[str] = set()
@@ -152,19 +178,24 @@ def warn_if_not_youtube8m_features(paths: list[str]) -> None:
         extractor = record_feature_extractor(bytes(first))
         if extractor and extractor != "youtube8m" and extractor not in _WARNED_PROVENANCE:
             _WARNED_PROVENANCE.add(extractor)
-            log.warning("%s: these features were made by `videozoo extract --features %s`, not "
-                        "as YouTube-8M's (Inception-v3 + Google's PCA): models trained on "
-                        "YouTube-8M, every published weight among them, give meaningless "
-                        "scores on them. Fine if this model was trained on features from the "
-                        "same extractor; else extract with --features youtube8m", path, extractor)
+            log.warning(
+                "%s: these features were made by `videozoo extract --features %s`, not "
+                "as YouTube-8M's (Inception-v3 + Google's PCA): models trained on "
+                "YouTube-8M, every published weight among them, give meaningless "
+                "scores on them. Fine if this model was trained on features from the "
+                "same extractor; else extract with --features youtube8m",
+                path,
+                extractor,
+            )
 
 
 # --------------------------------------------------------------------------------------------
 # The DataSource
 
+
 class _Batch(NamedTuple):
-    records: list[tuple[str, int, memoryview]]   # (file, offset of the record in it, the record:
-    skipped: list[tuple[str, str, str]]           #  a view of the mapped file)
+    records: list[tuple[str, int, memoryview]]  # (file, offset of the record in it, the record:
+    skipped: list[tuple[str, str, str]]  #  a view of the mapped file)
 
 
 class _LocatedBatch(NamedTuple):
@@ -173,15 +204,23 @@ class _LocatedBatch(NamedTuple):
     page cache straight into the batch tensors (pinned when asked), which costs far less than
     moving megabytes through shared memory."""
 
-    files: list[str]                   # the shard of each example
-    examples: list[LocatedExample]     # frame rows as offsets in that shard
+    files: list[str]  # the shard of each example
+    examples: list[LocatedExample]  # frame rows as offsets in that shard
     skipped: list[tuple[str, str, str]]
 
     def __reduce__(self):
         # Sent as plain tuples: pickling ~100 named tuples and small arrays per batch took
         # over a millisecond, the plain tuples take ~20 us.
-        examples = [(e.video_id, None if e.labels is None else e.labels.tolist(),
-                     _plain(e.rgb), _plain(e.audio), e.num_frames) for e in self.examples]
+        examples = [
+            (
+                e.video_id,
+                None if e.labels is None else e.labels.tolist(),
+                _plain(e.rgb),
+                _plain(e.audio),
+                e.num_frames,
+            )
+            for e in self.examples
+        ]
         return _located_batch, (self.files, examples, self.skipped)
 
 
@@ -191,13 +230,24 @@ def _plain(frames: FrameRows | np.ndarray) -> tuple | np.ndarray:
 
 def _located_batch(files: list[str], examples: list[tuple], skipped: list) -> _LocatedBatch:
     """A ``_LocatedBatch`` from what its ``__reduce__`` sent."""
+
     def frames(sent):
         return FrameRows(*sent) if isinstance(sent, tuple) else sent
 
-    return _LocatedBatch(files, [
-        LocatedExample(video_id, None if labels is None else np.array(labels, np.int64),
-                       frames(rgb), frames(audio), num_frames)
-        for video_id, labels, rgb, audio, num_frames in examples], skipped)
+    return _LocatedBatch(
+        files,
+        [
+            LocatedExample(
+                video_id,
+                None if labels is None else np.array(labels, np.int64),
+                frames(rgb),
+                frames(audio),
+                num_frames,
+            )
+            for video_id, labels, rgb, audio, num_frames in examples
+        ],
+        skipped,
+    )
 
 
 def _rng(*key: int) -> np.random.Generator:
@@ -221,11 +271,24 @@ class YouTube8MSource:
 
     task = TASK
 
-    def __init__(self, files: list[str], class_names: list[str], split: str, *, training: bool,
-                 batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
-                 num_workers: int = 0, max_frames: int = 300, shuffle_buffer: int = 1024,
-                 verify_crc: bool = True, pin_memory: bool = False,
-                 failures: list | None = None):
+    def __init__(
+        self,
+        files: list[str],
+        class_names: list[str],
+        split: str,
+        *,
+        training: bool,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        num_workers: int = 0,
+        max_frames: int = 300,
+        shuffle_buffer: int = 1024,
+        verify_crc: bool = True,
+        pin_memory: bool = False,
+        failures: list | None = None,
+    ):
         self.files = files
         self.failures = list(failures or [])  # predict inputs that are not usable shards
         self.class_names = class_names
@@ -266,11 +329,18 @@ class YouTube8MSource:
                 for item in scan_located_records(path, verify=self.verify_crc):
                     if isinstance(item, Damage):
                         if part == 0:
-                            log.warning("%s: damaged at byte %d (%s); skipped %d bytes to the "
-                                        "next sound record", path, item.offset, item.reason,
-                                        item.skipped_bytes)
-                            yield path, None, (f"{item.reason} at byte {item.offset}: "
-                                               f"{item.skipped_bytes} bytes skipped")
+                            log.warning(
+                                "%s: damaged at byte %d (%s); skipped %d bytes to the next sound record",
+                                path,
+                                item.offset,
+                                item.reason,
+                                item.skipped_bytes,
+                            )
+                            yield (
+                                path,
+                                None,
+                                (f"{item.reason} at byte {item.offset}: {item.skipped_bytes} bytes skipped"),
+                            )
                         continue
                     if index % parts == part:
                         yield path, item, ""
@@ -321,13 +391,13 @@ class YouTube8MSource:
         example = locate_frame_example(record, self.max_frames, offset)
         if self.use_labels:
             if example.labels is None:
-                raise RecordError("no 'labels' in the context (test shards are unlabeled)",
-                                  example.video_id)
-            outside = [label for label in example.labels.tolist()
-                       if not 0 <= label < self.num_classes]
+                raise RecordError("no 'labels' in the context (test shards are unlabeled)", example.video_id)
+            outside = [label for label in example.labels.tolist() if not 0 <= label < self.num_classes]
             if outside:
-                raise RecordError(f"label {outside[0]} outside the vocabulary "
-                                  f"(num_classes {self.num_classes})", example.video_id)
+                raise RecordError(
+                    f"label {outside[0]} outside the vocabulary (num_classes {self.num_classes})",
+                    example.video_id,
+                )
         return example
 
     def locate(self, raw: _Batch) -> _LocatedBatch:
@@ -345,11 +415,13 @@ class YouTube8MSource:
     def assemble(self, located: _LocatedBatch) -> dict:
         """The batch dict of a located batch: frames copied from the shards' maps."""
         maps = {path: map_file(path) for path in set(located.files)}
-        examples = [FrameExample(e.video_id, e.labels, frames_in(maps[path], e.rgb),
-                                 frames_in(maps[path], e.audio))
-                    for path, e in zip(located.files, located.examples)]
-        return collate_examples(examples, self.num_classes, self.use_labels, located.skipped,
-                                pin_memory=self.pin_memory)
+        examples = [
+            FrameExample(e.video_id, e.labels, frames_in(maps[path], e.rgb), frames_in(maps[path], e.audio))
+            for path, e in zip(located.files, located.examples)
+        ]
+        return collate_examples(
+            examples, self.num_classes, self.use_labels, located.skipped, pin_memory=self.pin_memory
+        )
 
     # ---- DataSource interface
 
@@ -362,8 +434,9 @@ class YouTube8MSource:
                 if path not in self._record_counts:
                     self._record_counts[path] = count_records(path)
             counted = [path for path, _, _ in plan if path in self._record_counts]
-            bytes_per_record = (sum(os.path.getsize(p) for p in counted)
-                                / max(1, sum(self._record_counts[p] for p in counted)))
+            bytes_per_record = sum(os.path.getsize(p) for p in counted) / max(
+                1, sum(self._record_counts[p] for p in counted)
+            )
             records = 0
             for path, part, parts in plan:
                 count = self._record_counts.get(path)
@@ -387,9 +460,13 @@ class YouTube8MSource:
         stream = _BatchStream(self, epoch, start_batch)
         if self.num_workers <= 0:
             return map(self.assemble, stream)
-        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.num_workers,
-                                             collate_fn=_as_sent,
-                                             worker_init_fn=ignore_stop_signals)
+        loader = torch.utils.data.DataLoader(
+            stream,
+            batch_size=None,
+            num_workers=self.num_workers,
+            collate_fn=_as_sent,
+            worker_init_fn=ignore_stop_signals,
+        )
         return map(self.assemble, loader)
 
 
@@ -414,8 +491,13 @@ class _BatchStream(torch.utils.data.IterableDataset):
                 yield self.source.locate(raw)
 
 
-def collate_examples(examples: list[FrameExample], num_classes: int, use_labels: bool = True,
-                     skipped: list | None = None, pin_memory: bool = False) -> dict:
+def collate_examples(
+    examples: list[FrameExample],
+    num_classes: int,
+    use_labels: bool = True,
+    skipped: list | None = None,
+    pin_memory: bool = False,
+) -> dict:
     """Pad examples into a batch dict of uint8 features (see the module docstring); with
     ``pin_memory`` (and an accelerator) the tensors are allocated pinned and written once."""
     pin = pin_memory and _accelerator_available()
@@ -435,11 +517,18 @@ def collate_examples(examples: list[FrameExample], num_classes: int, use_labels:
     labels[...] = 0
     rows = [(i, e.labels) for i, e in enumerate(examples) if use_labels and e.labels is not None]
     if rows:
-        labels[np.repeat([i for i, _ in rows], [len(l) for _, l in rows]),
-               np.concatenate([l for _, l in rows])] = 1.0
-    return {"rgb": torch.from_numpy(rgb), "audio": torch.from_numpy(audio),
-            "mask": torch.from_numpy(mask), "labels": torch.from_numpy(labels),
-            "ids": [e.video_id for e in examples], "skipped": list(skipped or [])}
+        labels[
+            np.repeat([i for i, _ in rows], [len(ls) for _, ls in rows]),
+            np.concatenate([ls for _, ls in rows]),
+        ] = 1.0
+    return {
+        "rgb": torch.from_numpy(rgb),
+        "audio": torch.from_numpy(audio),
+        "mask": torch.from_numpy(mask),
+        "labels": torch.from_numpy(labels),
+        "ids": [e.video_id for e in examples],
+        "skipped": list(skipped or []),
+    }
 
 
 def _empty(shape: tuple[int, ...], dtype: torch.dtype, pin: bool) -> np.ndarray:
@@ -457,9 +546,18 @@ def _accelerator_available() -> bool:
 
 
 @register_dataset("youtube8m")
-def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: int,
-          rank: int = 0, world_size: int = 1, num_workers: int = 0,
-          pin_memory: bool = False) -> YouTube8MSource:
+def build(
+    data_cfg: dict,
+    split: str,
+    *,
+    training: bool,
+    batch_size: int,
+    seed: int,
+    rank: int = 0,
+    world_size: int = 1,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> YouTube8MSource:
     """The DataSource of one split (train / validate / test / predict) for this rank."""
     cfg = {**DEFAULTS, **data_cfg}
     root = cfg["root"]
@@ -482,11 +580,22 @@ def build(data_cfg: dict, split: str, *, training: bool, batch_size: int, seed: 
         warn_if_not_youtube8m_features(files)
     vocabulary = os.path.join(root, cfg["vocabulary"]) if root and cfg["vocabulary"] else None
     class_names = read_vocabulary(vocabulary, cfg["num_classes"])
-    return YouTube8MSource(files, class_names, split, training=training, batch_size=batch_size,
-                           seed=seed, rank=rank, world_size=world_size, num_workers=num_workers,
-                           max_frames=cfg["max_frames"], shuffle_buffer=cfg["shuffle_buffer"],
-                           verify_crc=cfg["verify_crc"], pin_memory=pin_memory,
-                           failures=failures)
+    return YouTube8MSource(
+        files,
+        class_names,
+        split,
+        training=training,
+        batch_size=batch_size,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        num_workers=num_workers,
+        max_frames=cfg["max_frames"],
+        shuffle_buffer=cfg["shuffle_buffer"],
+        verify_crc=cfg["verify_crc"],
+        pin_memory=pin_memory,
+        failures=failures,
+    )
 
 
 def _predict_files(inputs) -> tuple[list[str], list[tuple[str, str, str]]]:
@@ -506,20 +615,25 @@ def _predict_files(inputs) -> tuple[list[str], list[tuple[str, str, str]]]:
             except (DataError, OSError) as err:
                 failures.append((path, "", str(err).removeprefix(f"{path}: ")))
     if not files:
-        raise DataError("no usable TFRecord shard among the inputs: "
-                        + "; ".join(f"{p}: {why}" for p, _, why in failures[:3]))
+        raise DataError(
+            "no usable TFRecord shard among the inputs: "
+            + "; ".join(f"{p}: {why}" for p, _, why in failures[:3])
+        )
     return list(dict.fromkeys(files)), failures
 
 
 # --------------------------------------------------------------------------------------------
 # Inputs that are already in memory
 
+
 def preprocessing(data_cfg: dict) -> dict:
     """What a model of this format expects, in words and numbers (model cards, load_model)."""
-    return {"input": "YouTube-8M frame features, one row per second: rgb uint8 [T, 1024] and "
-                     "audio uint8 [T, 128] (or float32, already dequantized), mask bool [T]",
-            "dequantize": "x * 4/255 + (4/512 - 2)",
-            "max_frames": int(data_cfg.get("max_frames") or DEFAULTS["max_frames"])}
+    return {
+        "input": "YouTube-8M frame features, one row per second: rgb uint8 [T, 1024] and "
+        "audio uint8 [T, 128] (or float32, already dequantized), mask bool [T]",
+        "dequantize": "x * 4/255 + (4/512 - 2)",
+        "max_frames": int(data_cfg.get("max_frames") or DEFAULTS["max_frames"]),
+    }
 
 
 def batch_from_decoded(data_cfg: dict, features: dict) -> dict:
@@ -528,15 +642,28 @@ def batch_from_decoded(data_cfg: dict, features: dict) -> dict:
     if not isinstance(features, dict) or not {"rgb", "audio"} <= set(features):
         raise DataError("a feature model takes {'rgb': [T, 1024], 'audio': [T, 128]} per video")
     rgb, audio = (torch.as_tensor(np.asarray(features[k])) for k in ("rgb", "audio"))
-    if rgb.dim() != 2 or audio.dim() != 2 or len(rgb) != len(audio) or len(rgb) == 0 \
-            or rgb.shape[1] != RGB_SIZE or audio.shape[1] != AUDIO_SIZE:
-        raise DataError(f"rgb and audio must be [T, {RGB_SIZE}] and [T, {AUDIO_SIZE}] with the "
-                        f"same T >= 1, got {list(rgb.shape)} and {list(audio.shape)}")
+    if (
+        rgb.dim() != 2
+        or audio.dim() != 2
+        or len(rgb) != len(audio)
+        or len(rgb) == 0
+        or rgb.shape[1] != RGB_SIZE
+        or audio.shape[1] != AUDIO_SIZE
+    ):
+        raise DataError(
+            f"rgb and audio must be [T, {RGB_SIZE}] and [T, {AUDIO_SIZE}] with the "
+            f"same T >= 1, got {list(rgb.shape)} and {list(audio.shape)}"
+        )
     for name, values in (("rgb", rgb), ("audio", audio)):
         if values.is_floating_point() and not bool(torch.isfinite(values).all()):
             raise DataError(f"{name} holds NaN/Inf values; features must be finite")
         if not (values.is_floating_point() or values.dtype == torch.uint8):
             raise DataError(f"{name} must be uint8 (as stored) or float, got {values.dtype}")
     length = min(len(rgb), int(data_cfg.get("max_frames") or DEFAULTS["max_frames"]))
-    return {"rgb": rgb[None, :length], "audio": audio[None, :length],
-            "mask": torch.ones(1, length, dtype=torch.bool), "ids": ["decoded"], "skipped": []}
+    return {
+        "rgb": rgb[None, :length],
+        "audio": audio[None, :length],
+        "mask": torch.ones(1, length, dtype=torch.bool),
+        "ids": ["decoded"],
+        "skipped": [],
+    }

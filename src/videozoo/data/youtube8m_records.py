@@ -13,6 +13,7 @@ frame- from video-level records; ``dequantize`` / ``quantize`` are the official 
 conversion; ``read_vocabulary`` reads ``vocabulary.csv``. Nothing here reads shards: that is
 ``tfrecord.py`` (framing) and ``youtube8m.py`` (the data source).
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,22 +32,32 @@ log = logging.getLogger("videozoo.data")
 
 RGB_SIZE = 1024
 AUDIO_SIZE = 128
-VOCABULARY_COLUMNS = ["Index", "TrainVideoCount", "KnowledgeGraphId", "Name", "WikiUrl",
-                      "Vertical1", "Vertical2", "Vertical3", "WikiDescription"]
+VOCABULARY_COLUMNS = [
+    "Index",
+    "TrainVideoCount",
+    "KnowledgeGraphId",
+    "Name",
+    "WikiUrl",
+    "Vertical1",
+    "Vertical2",
+    "Vertical3",
+    "WikiDescription",
+]
 
 
 # --------------------------------------------------------------------------------------------
 # tf.train.Example / SequenceExample message classes, built from descriptors (no TensorFlow).
 # Field numbers follow tensorflow/core/example/{feature,example}.proto so real files parse.
 
+
 def _build_message_classes() -> dict:
     F = descriptor_pb2.FieldDescriptorProto
     proto = descriptor_pb2.FileDescriptorProto(
-        name="videozoo/tensorflow_example.proto", package="tensorflow", syntax="proto3")
+        name="videozoo/tensorflow_example.proto", package="tensorflow", syntax="proto3"
+    )
 
     def field(name, number, type_, repeated=False, message=None, oneof=None):
-        f = F(name=name, number=number, type=type_,
-              label=F.LABEL_REPEATED if repeated else F.LABEL_OPTIONAL)
+        f = F(name=name, number=number, type=type_, label=F.LABEL_REPEATED if repeated else F.LABEL_OPTIONAL)
         if message:
             f.type_name = f".tensorflow.{message}"
         if oneof is not None:
@@ -62,30 +73,36 @@ def _build_message_classes() -> dict:
         m = proto.message_type.add(name=name)
         entry = m.nested_type.add(name=entry_name)
         entry.options.map_entry = True
-        entry.field.extend([field("key", 1, F.TYPE_STRING),
-                            field("value", 2, F.TYPE_MESSAGE, message=value)])
+        entry.field.extend([field("key", 1, F.TYPE_STRING), field("value", 2, F.TYPE_MESSAGE, message=value)])
         m.field.append(field(field_name, 1, F.TYPE_MESSAGE, True, f"{name}.{entry_name}"))
 
     message("BytesList", field("value", 1, F.TYPE_BYTES, True))
     message("FloatList", field("value", 1, F.TYPE_FLOAT, True))
     message("Int64List", field("value", 1, F.TYPE_INT64, True))
-    feature = message("Feature",
-                      field("bytes_list", 1, F.TYPE_MESSAGE, message="BytesList", oneof=0),
-                      field("float_list", 2, F.TYPE_MESSAGE, message="FloatList", oneof=0),
-                      field("int64_list", 3, F.TYPE_MESSAGE, message="Int64List", oneof=0))
+    feature = message(
+        "Feature",
+        field("bytes_list", 1, F.TYPE_MESSAGE, message="BytesList", oneof=0),
+        field("float_list", 2, F.TYPE_MESSAGE, message="FloatList", oneof=0),
+        field("int64_list", 3, F.TYPE_MESSAGE, message="Int64List", oneof=0),
+    )
     feature.oneof_decl.add(name="kind")
     string_map("Features", "feature", "FeatureEntry", "Feature")
     message("FeatureList", field("feature", 1, F.TYPE_MESSAGE, True, "Feature"))
     string_map("FeatureLists", "feature_list", "FeatureListEntry", "FeatureList")
     message("Example", field("features", 1, F.TYPE_MESSAGE, message="Features"))
-    message("SequenceExample", field("context", 1, F.TYPE_MESSAGE, message="Features"),
-            field("feature_lists", 2, F.TYPE_MESSAGE, message="FeatureLists"))
+    message(
+        "SequenceExample",
+        field("context", 1, F.TYPE_MESSAGE, message="Features"),
+        field("feature_lists", 2, F.TYPE_MESSAGE, message="FeatureLists"),
+    )
 
     # A private pool: no clash with TensorFlow's own classes if it is imported too.
     pool = descriptor_pool.DescriptorPool()
     pool.Add(proto)
-    return {m.name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.{m.name}"))
-            for m in proto.message_type}
+    return {
+        m.name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.{m.name}"))
+        for m in proto.message_type
+    }
 
 
 _MESSAGES = _build_message_classes()
@@ -132,6 +149,7 @@ def quantize(x) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------
 # Protobuf wire format: just enough to find the feature lists without a message per frame
+
 
 def _wire_field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field."""
@@ -189,6 +207,7 @@ _FRAME_PREFIX = {size: np.frombuffer(prefix, np.uint8) for size, prefix in _FRAM
 # --------------------------------------------------------------------------------------------
 # Record encoding
 
+
 def _context(features, video_id: str, labels, extra_context: dict | None = None) -> None:
     features.feature["id"].bytes_list.value.append(video_id.encode())
     if labels is not None:  # test shards carry no labels at all
@@ -199,14 +218,16 @@ def _context(features, video_id: str, labels, extra_context: dict | None = None)
             raise ValueError(f"extra context feature '{name}' would replace the record's own")
         if isinstance(values, (str, bytes)):  # provenance text (extractor, weights, PCA)
             features.feature[name].bytes_list.value.append(
-                values.encode() if isinstance(values, str) else values)
+                values.encode() if isinstance(values, str) else values
+            )
             continue
         values = [values] if np.ndim(values) == 0 else values
         features.feature[name].int64_list.value.extend(int(value) for value in values)
 
 
-def encode_frame_example(video_id: str, labels, rgb: np.ndarray, audio: np.ndarray, *,
-                         extra_context: dict | None = None) -> bytes:
+def encode_frame_example(
+    video_id: str, labels, rgb: np.ndarray, audio: np.ndarray, *, extra_context: dict | None = None
+) -> bytes:
     """A frame-level SequenceExample. rgb uint8 [T, 1024], audio uint8 [T, 128]; labels None = unlabeled.
 
     extra_context: more context features, {name: int, list of ints (int64_list) or str
@@ -225,8 +246,7 @@ def encode_frame_example(video_id: str, labels, rgb: np.ndarray, audio: np.ndarr
         prefix = np.broadcast_to(_FRAME_PREFIX[size], (len(frames), len(_FRAME_PREFIX[size])))
         feature_list = np.concatenate([prefix, frames], axis=1).tobytes()
         lists.append(_wire_field(1, _wire_field(1, name.encode()) + _wire_field(2, feature_list)))
-    return (_wire_field(1, context.SerializeToString(deterministic=True))
-            + _wire_field(2, b"".join(lists)))
+    return _wire_field(1, context.SerializeToString(deterministic=True)) + _wire_field(2, b"".join(lists))
 
 
 def encode_video_example(video_id: str, labels, mean_rgb, mean_audio) -> bytes:
@@ -242,6 +262,7 @@ def encode_video_example(video_id: str, labels, mean_rgb, mean_audio) -> bytes:
 # --------------------------------------------------------------------------------------------
 # Record parsing
 
+
 class RecordError(DataError):
     """A record that cannot be used (missing field, wrong size, wrong kind): skipped, not fatal."""
 
@@ -253,9 +274,9 @@ class RecordError(DataError):
 
 class FrameExample(NamedTuple):
     video_id: str
-    labels: np.ndarray | None   # int64 [L]; None when the record has no labels (test shards)
-    rgb: np.ndarray      # uint8 [T, 1024]
-    audio: np.ndarray    # uint8 [T, 128]
+    labels: np.ndarray | None  # int64 [L]; None when the record has no labels (test shards)
+    rgb: np.ndarray  # uint8 [T, 1024]
+    audio: np.ndarray  # uint8 [T, 128]
 
 
 class FrameRows(NamedTuple):
@@ -272,7 +293,7 @@ class FrameRows(NamedTuple):
     def view(self, buffer) -> np.ndarray:
         """uint8 [count, stride - skip] view of the frames in ``buffer`` (no copy)."""
         matrix = np.frombuffer(buffer, np.uint8, self.count * self.stride, self.start)
-        return matrix.reshape(self.count, self.stride)[:, self.skip:]
+        return matrix.reshape(self.count, self.stride)[:, self.skip :]
 
 
 class LocatedExample(NamedTuple):
@@ -280,10 +301,10 @@ class LocatedExample(NamedTuple):
     views them): ``FrameRows`` in the common encoding, a copied array otherwise."""
 
     video_id: str
-    labels: np.ndarray | None            # int64 [L]; None when the record has no labels
-    rgb: FrameRows | np.ndarray          # T frames of 1024 bytes
-    audio: FrameRows | np.ndarray        # T frames of 128 bytes
-    num_frames: int                      # T (the shorter list's length, at most max_frames)
+    labels: np.ndarray | None  # int64 [L]; None when the record has no labels
+    rgb: FrameRows | np.ndarray  # T frames of 1024 bytes
+    audio: FrameRows | np.ndarray  # T frames of 128 bytes
+    num_frames: int  # T (the shorter list's length, at most max_frames)
 
 
 def _split_sequence_example(record) -> tuple[bytes, dict[str, tuple[int, int]]]:
@@ -322,7 +343,7 @@ def _frame_rows(record, span: tuple[int, int], size: int, max_frames: int) -> Fr
     if not rest:
         count = min(count, max_frames)
         matrix = np.frombuffer(record, np.uint8, count * stride, start).reshape(count, stride)
-        if matrix[:, :len(prefix)].tobytes() == prefix * count:
+        if matrix[:, : len(prefix)].tobytes() == prefix * count:
             return FrameRows(start, stride, len(prefix), count)
     # Anything else (other encoders' choices): the protobuf parser.
     try:
@@ -376,8 +397,13 @@ def locate_frame_example(record, max_frames: int = 300, offset: int = 0) -> Loca
     if num_frames == 0:
         raise RecordError("no frames", video_id)
     rgb, audio = (_placed(found, num_frames, offset) for found in frames)
-    return LocatedExample(video_id, None if labels is None else np.fromiter(labels, np.int64, len(labels)),
-                          rgb, audio, num_frames)
+    return LocatedExample(
+        video_id,
+        None if labels is None else np.fromiter(labels, np.int64, len(labels)),
+        rgb,
+        audio,
+        num_frames,
+    )
 
 
 def _count(frames: FrameRows | np.ndarray) -> int:
@@ -407,8 +433,9 @@ def parse_frame_example(record, max_frames: int = 300) -> FrameExample:
     Raises ``RecordError`` (with the video id when known) for a record that cannot be used.
     """
     located = locate_frame_example(record, max_frames)
-    return FrameExample(located.video_id, located.labels, frames_in(record, located.rgb),
-                        frames_in(record, located.audio))
+    return FrameExample(
+        located.video_id, located.labels, frames_in(record, located.rgb), frames_in(record, located.audio)
+    )
 
 
 def record_notes(record) -> list[str]:
@@ -425,15 +452,18 @@ def record_notes(record) -> list[str]:
         try:
             ids[0].decode("utf-8")
         except UnicodeDecodeError:
-            notes.append(f"video id {ids[0][:60]!r} is not UTF-8 (read as "
-                         f"{ids[0][:60].decode('utf-8', 'replace')!r})")
+            notes.append(
+                f"video id {ids[0][:60]!r} is not UTF-8 (read as {ids[0][:60].decode('utf-8', 'replace')!r})"
+            )
     counts = {}
     for name, size in (("rgb", RGB_SIZE), ("audio", AUDIO_SIZE)):
         found = _frame_rows(record, lists[name], size, 1 << 62) if name in lists else None
         counts[name] = None if found is None else _count(found)
     if None not in counts.values() and counts["rgb"] != counts["audio"]:
-        notes.append(f"rgb has {counts['rgb']} frames but audio {counts['audio']}: only the "
-                     f"first {min(counts.values())} of each are used")
+        notes.append(
+            f"rgb has {counts['rgb']} frames but audio {counts['audio']}: only the "
+            f"first {min(counts.values())} of each are used"
+        )
     return notes
 
 
@@ -456,8 +486,7 @@ def record_feature_extractor(record: bytes) -> str | None:
     written by ``videozoo extract``), or None (Google's own shards name none)."""
     try:
         context_bytes, _ = _split_sequence_example(record)
-        values = _context_value(Features.FromString(context_bytes), ("feature_extractor",),
-                                "bytes_list")
+        values = _context_value(Features.FromString(context_bytes), ("feature_extractor",), "bytes_list")
     except Exception:
         return None
     return values[0].decode("utf-8", "replace") if values else None
@@ -466,19 +495,23 @@ def record_feature_extractor(record: bytes) -> str | None:
 # --------------------------------------------------------------------------------------------
 # Vocabulary
 
+
 def _vocabulary_rows(path: str) -> dict[int, str]:
     names: dict[int, str] = {}
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if not {"Index", "Name"} <= set(reader.fieldnames or []):
-            raise DataError(f"{path}: a vocabulary needs the columns Index and Name "
-                            f"(official: {','.join(VOCABULARY_COLUMNS)})")
+            raise DataError(
+                f"{path}: a vocabulary needs the columns Index and Name "
+                f"(official: {','.join(VOCABULARY_COLUMNS)})"
+            )
         for row in reader:
             try:
                 index = int(row["Index"])
             except (TypeError, ValueError):
-                raise DataError(f"{path}, line {reader.line_num}: Index {row['Index']!r} is "
-                                "not a class number") from None
+                raise DataError(
+                    f"{path}, line {reader.line_num}: Index {row['Index']!r} is not a class number"
+                ) from None
             if index < 0:
                 raise DataError(f"{path}, line {reader.line_num}: negative Index {index}")
             names[index] = row["Name"] or ""
@@ -497,19 +530,28 @@ def read_vocabulary(path: str | None, num_classes: int | None) -> list[str]:
         try:
             names = _vocabulary_rows(path)
         except (UnicodeDecodeError, csv.Error) as err:
-            raise DataError(f"{path}: not a readable UTF-8 CSV ({type(err).__name__}); a "
-                            f"vocabulary has the columns {','.join(VOCABULARY_COLUMNS)}") from None
+            raise DataError(
+                f"{path}: not a readable UTF-8 CSV ({type(err).__name__}); a "
+                f"vocabulary has the columns {','.join(VOCABULARY_COLUMNS)}"
+            ) from None
         if num_classes is not None and names and max(names) >= num_classes:
-            raise ClassCountError(f"model.num_classes={num_classes} but {path} lists "
-                                  f"{max(names) + 1} classes (indices up to {max(names)}); set "
-                                  f"model.num_classes={max(names) + 1} or leave it unset (it "
-                                  "follows the vocabulary)", found=max(names) + 1)
+            raise ClassCountError(
+                f"model.num_classes={num_classes} but {path} lists "
+                f"{max(names) + 1} classes (indices up to {max(names)}); set "
+                f"model.num_classes={max(names) + 1} or leave it unset (it "
+                "follows the vocabulary)",
+                found=max(names) + 1,
+            )
     elif path:
-        log.warning("no vocabulary at %s: classes will be named class_<i>; put the dataset's "
-                    "vocabulary.csv there (or set data.vocabulary) for class names", path)
+        log.warning(
+            "no vocabulary at %s: classes will be named class_<i>; put the dataset's "
+            "vocabulary.csv there (or set data.vocabulary) for class names",
+            path,
+        )
     if num_classes is None:
         if not names:
-            raise DataNotFoundError(f"the number of classes is unknown: no vocabulary at {path}; "
-                                    "set model.num_classes")
+            raise DataNotFoundError(
+                f"the number of classes is unknown: no vocabulary at {path}; set model.num_classes"
+            )
         num_classes = max(names) + 1
     return [names.get(i) or f"class_{i}" for i in range(num_classes)]

@@ -16,6 +16,7 @@ dict a checkpoint file holds (``engine/checkpoint.read_checkpoint`` calls it for
 ``config.json`` is read within bounds (``MAX_CONFIG_BYTES``, ``fileio.MAX_JSON_DEPTH`` deep,
 at most ``config.MAX_CLASSES`` classes) before anything is built from it.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,17 +44,19 @@ def read_bundle(folder: str | Path, expect_model: str | None = None) -> dict:
 
     folder = Path(folder)
     if not is_bundle(folder):
-        raise CheckpointError(f"{folder} is a folder without {CONFIG}; pass a checkpoint file "
-                              "(.pt) or a bundle written by `videozoo export --format bundle`")
+        raise CheckpointError(
+            f"{folder} is a folder without {CONFIG}; pass a checkpoint file "
+            "(.pt) or a bundle written by `videozoo export --format bundle`"
+        )
     meta = read_json(folder / CONFIG, MAX_CONFIG_BYTES)
     if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else meta
-        raise CheckpointError(f"{folder / CONFIG} is not a videozoo bundle (format "
-                              f"{brief(found)}, expected {BUNDLE_FORMAT!r})")
+        raise CheckpointError(
+            f"{folder / CONFIG} is not a videozoo bundle (format {brief(found)}, expected {BUNDLE_FORMAT!r})"
+        )
     _check_sizes(meta, folder / CONFIG)
     if expect_model and meta.get("model_name") != expect_model:
-        raise CheckpointError(f"{folder} is a {brief(meta.get('model_name'))} bundle, not "
-                              f"'{expect_model}'")
+        raise CheckpointError(f"{folder} is a {brief(meta.get('model_name'))} bundle, not '{expect_model}'")
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise CheckpointError(f"{folder}: {WEIGHTS} is missing")
@@ -61,9 +64,15 @@ def read_bundle(folder: str | Path, expect_model: str | None = None) -> dict:
         state = load_file(str(weights))
     except Exception as err:  # a damaged header or a truncated file
         raise CheckpointError(f"{weights} is not a readable safetensors file ({err})") from None
-    return {"format": FORMAT, "model_name": meta["model_name"], "model": state,
-            "config": meta["config"], "class_names": meta["class_names"],
-            "source": meta.get("source") or {}, "metrics": meta.get("metrics") or {}}
+    return {
+        "format": FORMAT,
+        "model_name": meta["model_name"],
+        "model": state,
+        "config": meta["config"],
+        "class_names": meta["class_names"],
+        "source": meta.get("source") or {},
+        "metrics": meta.get("metrics") or {},
+    }
 
 
 def _check_sizes(meta: dict, path: Path) -> None:
@@ -71,17 +80,24 @@ def _check_sizes(meta: dict, path: Path) -> None:
     from videozoo.config import MAX_CLASSES
 
     config, names = meta.get("config"), meta.get("class_names")
-    if not isinstance(config, dict) or not isinstance(config.get("model"), dict) \
-            or not isinstance(names, list):
-        raise CheckpointError(f"{path}: not a videozoo bundle config (needs 'config' with a "
-                              "'model' section and a 'class_names' list)")
+    if (
+        not isinstance(config, dict)
+        or not isinstance(config.get("model"), dict)
+        or not isinstance(names, list)
+    ):
+        raise CheckpointError(
+            f"{path}: not a videozoo bundle config (needs 'config' with a "
+            "'model' section and a 'class_names' list)"
+        )
     count = config["model"].get("num_classes")
     if isinstance(count, (int, float)) and count > MAX_CLASSES:
-        raise CheckpointError(f"{path}: model.num_classes={brief(count)}, more than the "
-                              f"{MAX_CLASSES} classes videozoo accepts")
+        raise CheckpointError(
+            f"{path}: model.num_classes={brief(count)}, more than the {MAX_CLASSES} classes videozoo accepts"
+        )
     if len(names) > MAX_CLASSES:
-        raise CheckpointError(f"{path}: {len(names)} class names, more than the {MAX_CLASSES} "
-                              "classes videozoo accepts")
+        raise CheckpointError(
+            f"{path}: {len(names)} class names, more than the {MAX_CLASSES} classes videozoo accepts"
+        )
 
 
 def _metrics_of(checkpoint_path: Path, ckpt: dict) -> dict:
@@ -95,8 +111,9 @@ def _metrics_of(checkpoint_path: Path, ckpt: dict) -> dict:
     return {k: v for k, v in metrics.items() if not isinstance(v, list)}
 
 
-def write_bundle(weights: str | Path, out_dir: str | Path, expect_model: str | None = None,
-                 overwrite: bool = False) -> Path:
+def write_bundle(
+    weights: str | Path, out_dir: str | Path, expect_model: str | None = None, overwrite: bool = False
+) -> Path:
     """Write the bundle of a checkpoint (or convert one bundle into another folder)."""
     with hold_output(out_dir, "export"):
         refuse_to_overwrite(out_dir, ["*"], "files", overwrite, ignore=is_lock_file)
@@ -113,14 +130,18 @@ def _write_bundle(weights: Path, out_dir: Path, expect_model: str | None) -> Pat
 
     ckpt = read_checkpoint(weights, expect_model)
     if ckpt.get("format") == "state_dict" or "config" not in ckpt:
-        raise CheckpointError(f"{weights} holds bare weights without the config a bundle needs; "
-                              "export a checkpoint written by `videozoo train` or `convert`")
+        raise CheckpointError(
+            f"{weights} holds bare weights without the config a bundle needs; "
+            "export a checkpoint written by `videozoo train` or `convert`"
+        )
     cfg = ckpt["config"]
     state = {k: v.detach().cpu().contiguous() for k, v in ckpt["model"].items()}
     atomic_write(out_dir / WEIGHTS, lambda fh: fh.write(save(state)))
     data_module = dataset_module(cfg["data"]["format"])
     meta = {
-        "format": BUNDLE_FORMAT, "model_name": ckpt["model_name"], "videozoo_version": __version__,
+        "format": BUNDLE_FORMAT,
+        "model_name": ckpt["model_name"],
+        "videozoo_version": __version__,
         "class_names": list(ckpt.get("class_names") or []),
         "preprocessing": data_module.preprocessing(cfg["data"]),
         "scores": {"multilabel": "sigmoid", "singlelabel": "softmax"}[data_module.TASK],
@@ -140,34 +161,54 @@ def model_card(meta: dict, params: int) -> str:
     model_cfg = {k: v for k, v in meta["config"]["model"].items() if k != "name"}
     shown = ", ".join(classes[:10]) + (f", ... ({len(classes)} in all)" if len(classes) > 10 else "")
     metrics = meta.get("metrics") or {}
-    metric_lines = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
-                             for k, v in metrics.items() if isinstance(v, (int, float)))
+    metric_lines = "\n".join(
+        f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
+        for k, v in metrics.items()
+        if isinstance(v, (int, float))
+    )
     source = meta.get("source") or {}
     lines = [
-        f"# {name} (videozoo bundle)", "",
+        f"# {name} (videozoo bundle)",
+        "",
         f"A `{name}` video classifier with {params / 1e6:.2f}M parameters and "
         f"{len(classes)} classes, packaged by videozoo {meta['videozoo_version']}. The weights "
         f"are in `{WEIGHTS}` (safetensors: loading them runs no code); `{CONFIG}` holds the "
-        "architecture, the preprocessing and the class names.", "",
-        "## Use it", "",
+        "architecture, the preprocessing and the class names.",
+        "",
+        "## Use it",
+        "",
         "```bash",
         f"videozoo predict {name} --weights THIS_FOLDER my_video.mp4",
-        "```", "",
+        "```",
+        "",
         "```python",
         "import videozoo",
         "predictor = videozoo.Predictor('THIS_FOLDER')",
         "print(predictor.predict(['my_video.mp4'], topk=5))",
-        "```", "",
-        "## Architecture", "",
-        "\n".join(f"- `{k}`: {v}" for k, v in model_cfg.items()), "",
-        "## Input and preprocessing", "",
+        "```",
+        "",
+        "## Architecture",
+        "",
+        "\n".join(f"- `{k}`: {v}" for k, v in model_cfg.items()),
+        "",
+        "## Input and preprocessing",
+        "",
         "\n".join(f"- `{k}`: {v}" for k, v in meta["preprocessing"].items()),
-        f"- scores: {meta['scores']} of the logits", "",
-        "## Classes", "", shown, "",
-        "## Where the weights come from", "",
-        "\n".join(f"- {k}: {v}" for k, v in source.items()) or "- (not recorded)", "",
-        "## Measured metrics", "",
-        ("| metric | value |\n|---|---|\n" + metric_lines) if metric_lines else
-        "None recorded: evaluate with `videozoo eval` and export again to include them.", "",
+        f"- scores: {meta['scores']} of the logits",
+        "",
+        "## Classes",
+        "",
+        shown,
+        "",
+        "## Where the weights come from",
+        "",
+        "\n".join(f"- {k}: {v}" for k, v in source.items()) or "- (not recorded)",
+        "",
+        "## Measured metrics",
+        "",
+        ("| metric | value |\n|---|---|\n" + metric_lines)
+        if metric_lines
+        else "None recorded: evaluate with `videozoo eval` and export again to include them.",
+        "",
     ]
     return "\n".join(lines)

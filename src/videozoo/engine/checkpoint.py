@@ -17,6 +17,7 @@ that need arbitrary unpickling (``UnsafeFileError``); checkpoints of videozoo 0.
 in memory. ``load_model`` is the one way to get a ready model from a checkpoint file (or a
 bundle folder, see ``engine/bundle.py``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,12 +35,29 @@ from videozoo.errors import CheckpointError, brief
 from videozoo.fileio import UnsafeFileError, atomic_write, torch_load
 from videozoo.registry import models_of_track
 
-__all__ = ["FORMAT", "CheckpointError", "UnsafeFileError", "LoadedModel", "ResumePoint",
-           "upgrade_checkpoint", "training_checkpoint", "copy_checkpoint",
-           "save_checkpoint", "read_checkpoint", "load_model", "model_checkpoint",
-           "checkpoint_path", "list_checkpoints", "prune_checkpoints", "resolve_resume",
-           "capture_rng_state", "restore_rng_state", "load_weights", "non_finite_tensors",
-           "check_plain_data"]
+__all__ = [
+    "FORMAT",
+    "CheckpointError",
+    "UnsafeFileError",
+    "LoadedModel",
+    "ResumePoint",
+    "upgrade_checkpoint",
+    "training_checkpoint",
+    "copy_checkpoint",
+    "save_checkpoint",
+    "read_checkpoint",
+    "load_model",
+    "model_checkpoint",
+    "checkpoint_path",
+    "list_checkpoints",
+    "prune_checkpoints",
+    "resolve_resume",
+    "capture_rng_state",
+    "restore_rng_state",
+    "load_weights",
+    "non_finite_tensors",
+    "check_plain_data",
+]
 
 FORMAT = "videozoo-checkpoint-v2"
 LEGACY_FORMATS = ("videozoo-checkpoint-v1",)
@@ -76,9 +94,11 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
 
 def copy_checkpoint(src: str | Path, dst: str | Path) -> Path:
     """Atomic copy (``best.pt`` from the step checkpoint it equals)."""
+
     def copy(fh):
         with open(src, "rb") as source:
             shutil.copyfileobj(source, fh, 1 << 22)
+
     return atomic_write(dst, copy)
 
 
@@ -95,43 +115,63 @@ def to_plain_data(obj):
     return obj
 
 
-def training_checkpoint(cfg: dict, model_state: dict, optimizer, scaler, progress: dict,
-                        class_names: list[str], reason: str) -> dict:
+def training_checkpoint(
+    cfg: dict, model_state: dict, optimizer, scaler, progress: dict, class_names: list[str], reason: str
+) -> dict:
     """A checkpoint that ``--resume`` continues exactly (model + training state)."""
-    return {"format": FORMAT, "model_name": cfg["model"]["name"], "model": model_state,
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict() if scaler else None,
-            "progress": to_plain_data(progress), "rng": capture_rng_state(),
-            "config": to_plain_data(cfg), "class_names": [str(n) for n in class_names],
-            "reason": reason}
+    return {
+        "format": FORMAT,
+        "model_name": cfg["model"]["name"],
+        "model": model_state,
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict() if scaler else None,
+        "progress": to_plain_data(progress),
+        "rng": capture_rng_state(),
+        "config": to_plain_data(cfg),
+        "class_names": [str(n) for n in class_names],
+        "reason": reason,
+    }
 
 
-def model_checkpoint(model_name: str, model_state: dict, config: dict,
-                     class_names: list[str], source: dict | None = None) -> dict:
+def model_checkpoint(
+    model_name: str, model_state: dict, config: dict, class_names: list[str], source: dict | None = None
+) -> dict:
     """A checkpoint with a model and its config only (what `convert` writes; no training state)."""
-    return {"format": FORMAT, "model_name": model_name,
-            "model": {k: v.detach().cpu().contiguous() for k, v in model_state.items()},
-            "config": config, "class_names": [str(n) for n in class_names],
-            "source": source or {}}
+    return {
+        "format": FORMAT,
+        "model_name": model_name,
+        "model": {k: v.detach().cpu().contiguous() for k, v in model_state.items()},
+        "config": config,
+        "class_names": [str(n) for n in class_names],
+        "source": source or {},
+    }
 
 
 def non_finite_tensors(state_dict: dict) -> list[str]:
     """Names of floating-point tensors holding NaN or Inf (parameters or buffers)."""
-    return [name for name, tensor in state_dict.items()
-            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point()
-            and not bool(torch.isfinite(tensor).all())]
+    return [
+        name
+        for name, tensor in state_dict.items()
+        if isinstance(tensor, torch.Tensor)
+        and tensor.is_floating_point()
+        and not bool(torch.isfinite(tensor).all())
+    ]
 
 
 def capture_rng_state() -> dict:
     """torch / python / numpy (and CUDA) global RNG states, as tensors and plain lists."""
     version, internal, gauss = random.getstate()
     numpy_state = np.random.get_state(legacy=False)
-    state = {"torch": torch.get_rng_state(),
-             "python": [version, list(internal), gauss],
-             "numpy": {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
-                       "pos": int(numpy_state["state"]["pos"]),
-                       "has_gauss": int(numpy_state["has_gauss"]),
-                       "gauss": float(numpy_state["gauss"])}}
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": [version, list(internal), gauss],
+        "numpy": {
+            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+            "pos": int(numpy_state["state"]["pos"]),
+            "has_gauss": int(numpy_state["has_gauss"]),
+            "gauss": float(numpy_state["gauss"]),
+        },
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -143,11 +183,14 @@ def restore_rng_state(state: dict) -> None:
     random.setstate((version, tuple(internal), gauss))
     numpy_state = state["numpy"]
     if isinstance(numpy_state, dict):
-        np.random.set_state({"bit_generator": "MT19937",
-                             "state": {"key": numpy_state["key"].numpy().astype(np.uint32),
-                                       "pos": numpy_state["pos"]},
-                             "has_gauss": numpy_state["has_gauss"],
-                             "gauss": numpy_state["gauss"]})
+        np.random.set_state(
+            {
+                "bit_generator": "MT19937",
+                "state": {"key": numpy_state["key"].numpy().astype(np.uint32), "pos": numpy_state["pos"]},
+                "has_gauss": numpy_state["has_gauss"],
+                "gauss": numpy_state["gauss"],
+            }
+        )
     else:  # videozoo 0.1: the legacy tuple with a numpy array
         np.random.set_state(tuple(numpy_state))
     if "cuda" in state and torch.cuda.is_available():
@@ -176,6 +219,7 @@ def read_checkpoint(path: str | Path, expect_model: str | None = None) -> dict:
     path = Path(path)
     if path.is_dir():
         from videozoo.engine.bundle import read_bundle
+
         return read_bundle(path, expect_model)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -187,12 +231,16 @@ def read_checkpoint(path: str | Path, expect_model: str | None = None) -> dict:
     if ckpt.get("format") != FORMAT:
         if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
             return {"format": "state_dict", "model": ckpt}
-        raise CheckpointError(f"{path} is not a videozoo checkpoint (no '{FORMAT}' marker); "
-                              "pass a file written by `videozoo train` or `videozoo convert`")
+        raise CheckpointError(
+            f"{path} is not a videozoo checkpoint (no '{FORMAT}' marker); "
+            "pass a file written by `videozoo train` or `videozoo convert`"
+        )
     if expect_model and ckpt.get("model_name") != expect_model:
         found = brief(ckpt.get("model_name"))
-        raise CheckpointError(f"{path} is a {found} checkpoint, not '{expect_model}'; use "
-                              f"`videozoo ... {found.strip(chr(39))}` or the right file")
+        raise CheckpointError(
+            f"{path} is a {found} checkpoint, not '{expect_model}'; use "
+            f"`videozoo ... {found.strip(chr(39))}` or the right file"
+        )
     return ckpt
 
 
@@ -201,23 +249,30 @@ def _require_config(ckpt: dict, path: Path, purpose: str) -> None:
         raise CheckpointError(
             f"{path} holds bare weights (a state_dict) without the config and class names "
             f"that {purpose} needs; use it with `videozoo train --weights` to fine-tune, or "
-            "pass a checkpoint written by `videozoo train` / `videozoo convert`")
+            "pass a checkpoint written by `videozoo train` / `videozoo convert`"
+        )
 
 
 @dataclass
 class LoadedModel:
     """A model ready for inference, with what it needs to be used correctly."""
 
-    model: torch.nn.Module          # in eval mode
-    config: dict                    # the full config it was built from
+    model: torch.nn.Module  # in eval mode
+    config: dict  # the full config it was built from
     class_names: list[str]
     path: Path
     source: dict = field(default_factory=dict)  # where the weights came from (convert/bundle)
 
 
-def load_model(path: str | Path, expect_model: str | None = None, *,
-               overrides: list[str] | None = None, config_file: str | None = None,
-               device: str | torch.device = "cpu", purpose: str = "this command") -> LoadedModel:
+def load_model(
+    path: str | Path,
+    expect_model: str | None = None,
+    *,
+    overrides: list[str] | None = None,
+    config_file: str | None = None,
+    device: str | torch.device = "cpu",
+    purpose: str = "this command",
+) -> LoadedModel:
     """The one way to load a model for inference: checkpoint file or bundle folder -> model in
     eval mode on ``device``, its config (``overrides`` applied) and class names."""
     from videozoo.config import build_config
@@ -226,24 +281,25 @@ def load_model(path: str | Path, expect_model: str | None = None, *,
     path = Path(path)
     ckpt = read_checkpoint(path, expect_model)
     _require_config(ckpt, path, purpose)
-    cfg = build_config(expect_model or ckpt["model_name"], config_file, overrides,
-                       base=ckpt["config"])
+    cfg = build_config(expect_model or ckpt["model_name"], config_file, overrides, base=ckpt["config"])
     model = build_model(cfg)
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as err:
         first = str(err).strip().splitlines()
-        raise CheckpointError(f"{path}: the weights do not fit the model built from its config "
-                              f"and your --set overrides ({first[1].strip() if len(first) > 1 else first[0]})"
-                              ) from None
+        raise CheckpointError(
+            f"{path}: the weights do not fit the model built from its config "
+            f"and your --set overrides ({first[1].strip() if len(first) > 1 else first[0]})"
+        ) from None
     names = list(ckpt.get("class_names") or [])
     outputs = getattr(getattr(model, "classifier", None), "out_features", None)
     if names and outputs is not None and len(names) != outputs:
-        raise CheckpointError(f"{path}: {len(names)} class names for a model with {outputs} "
-                              "classes; its class_names must list one name per class")
+        raise CheckpointError(
+            f"{path}: {len(names)} class names for a model with {outputs} "
+            "classes; its class_names must list one name per class"
+        )
     model.to(device).eval()
-    return LoadedModel(model, cfg, names, path,
-                       dict(ckpt.get("source") or {}))
+    return LoadedModel(model, cfg, names, path, dict(ckpt.get("source") or {}))
 
 
 @dataclass
@@ -279,8 +335,9 @@ def upgrade_checkpoint(path: str | Path, output: str | Path) -> Path:
     path = Path(path)
     ckpt = read_checkpoint(path)
     if ckpt.get("format") == "state_dict":
-        raise CheckpointError(f"{path} holds bare weights: nothing to upgrade (they load as is "
-                              "with train --weights)")
+        raise CheckpointError(
+            f"{path} holds bare weights: nothing to upgrade (they load as is with train --weights)"
+        )
     ckpt = to_plain_data(ckpt)
     if "rng" in ckpt and not isinstance(ckpt["rng"].get("numpy"), dict):
         ckpt["rng"] = _plain_rng(ckpt["rng"])
@@ -293,8 +350,12 @@ def _plain_rng(rng: dict) -> dict:
     key = key if isinstance(key, torch.Tensor) else torch.as_tensor(np.asarray(key))
     version, internal, python_gauss = rng["python"]
     out = dict(rng)
-    out["numpy"] = {"key": key.to(torch.int64), "pos": int(pos), "has_gauss": int(has_gauss),
-                    "gauss": float(gauss)}
+    out["numpy"] = {
+        "key": key.to(torch.int64),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "gauss": float(gauss),
+    }
     out["python"] = [version, list(internal), python_gauss]
     return out
 
@@ -334,13 +395,16 @@ def _check_resumable(state: dict, path: Path) -> None:
     _require_config(state, path, "--resume")
     missing = [k for k in ("optimizer", "progress", "rng") if k not in state]
     if missing:
-        raise CheckpointError(f"{path} has no training state ({', '.join(missing)} missing: it "
-                              "was written by convert or export); start a new run from it with "
-                              "--weights instead of --resume")
+        raise CheckpointError(
+            f"{path} has no training state ({', '.join(missing)} missing: it "
+            "was written by convert or export); start a new run from it with "
+            "--weights instead of --resume"
+        )
 
 
-def resolve_resume(resume: str | Path, output_dir: str | Path,
-                   expect_model: str | None = None) -> ResumePoint | None:
+def resolve_resume(
+    resume: str | Path, output_dir: str | Path, expect_model: str | None = None
+) -> ResumePoint | None:
     """``--resume FILE`` or ``--resume auto`` -> the checkpoint to continue from, read once.
 
     ``auto`` takes the newest step checkpoint in ``output_dir`` that loads; a damaged newer
@@ -362,16 +426,21 @@ def resolve_resume(resume: str | Path, output_dir: str | Path,
         except UnsafeFileError:
             raise
         except CheckpointError as err:
-            log.warning("--resume auto: skipping %s, it cannot be loaded (%s); trying the one "
-                        "before it", path.name, err)
+            log.warning(
+                "--resume auto: skipping %s, it cannot be loaded (%s); trying the one before it",
+                path.name,
+                err,
+            )
             continue
         return ResumePoint(path, state)
     if found:
-        raise CheckpointError(f"--resume auto: none of the {len(found)} checkpoint(s) in "
-                              f"{output_dir} can be resumed, they are damaged or hold no "
-                              f"training state ({', '.join(p.name for p in found[-3:])}: "
-                              "reasons above); start over with --overwrite, or --resume a "
-                              "good copy")
+        raise CheckpointError(
+            f"--resume auto: none of the {len(found)} checkpoint(s) in "
+            f"{output_dir} can be resumed, they are damaged or hold no "
+            f"training state ({', '.join(p.name for p in found[-3:])}: "
+            "reasons above); start over with --overwrite, or --resume a "
+            "good copy"
+        )
     return None
 
 
@@ -395,18 +464,29 @@ def load_weights(model: torch.nn.Module, path: str | Path | dict, model_name: st
         elif name in target:
             mismatched.append(f"{name} {tuple(tensor.shape)} -> {tuple(target[name].shape)}")
     if not loaded:
-        raise CheckpointError(f"{path}: no tensor matches model '{model_name}'; "
-                              "is it a checkpoint of another model?")
+        raise CheckpointError(
+            f"{path}: no tensor matches model '{model_name}'; is it a checkpoint of another model?"
+        )
     bad = non_finite_tensors({n: target[n] for n in loaded})
     if bad:
-        raise CheckpointError(f"{path}: {len(bad)} tensor(s) hold NaN/Inf (e.g. {bad[0]}); "
-                              "refusing to fine-tune from them")
+        raise CheckpointError(
+            f"{path}: {len(bad)} tensor(s) hold NaN/Inf (e.g. {bad[0]}); refusing to fine-tune from them"
+        )
     model.load_state_dict(target)
-    report = {"loaded": loaded, "missing": [n for n in target if n not in source],
-              "unexpected": [n for n in source if n not in target], "mismatched": mismatched}
-    log.info("weights from %s: %d tensors loaded, %d missing (kept initialised), "
-             "%d unexpected (ignored), %d shape-mismatched (re-initialised)%s",
-             path, len(loaded), len(report["missing"]), len(report["unexpected"]),
-             len(mismatched), "".join(f"\n  mismatched: {m}" for m in mismatched[:10]))
+    report = {
+        "loaded": loaded,
+        "missing": [n for n in target if n not in source],
+        "unexpected": [n for n in source if n not in target],
+        "mismatched": mismatched,
+    }
+    log.info(
+        "weights from %s: %d tensors loaded, %d missing (kept initialised), "
+        "%d unexpected (ignored), %d shape-mismatched (re-initialised)%s",
+        path,
+        len(loaded),
+        len(report["missing"]),
+        len(report["unexpected"]),
+        len(mismatched),
+        "".join(f"\n  mismatched: {m}" for m in mismatched[:10]),
+    )
     return report
-

@@ -4,6 +4,7 @@ Under torchrun (RANK / WORLD_SIZE / LOCAL_RANK set) the default group is initial
 on CUDA and gloo on CPU; otherwise everything degrades to a single process and the helpers
 below become no-ops. Only rank 0 logs and writes files.
 """
+
 from __future__ import annotations
 
 import gc
@@ -38,8 +39,7 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError("--device cuda was asked for but no CUDA device is available; "
-                               "use --device cpu")
+            raise ConfigError("--device cuda was asked for but no CUDA device is available; use --device cpu")
         return torch.device("cuda", local_rank)
     if name != "cpu":
         raise ConfigError(f"unknown device '{name}'; use auto, cpu or cuda")
@@ -87,8 +87,7 @@ def all_reduce_sum(values: list[float], ctx: DistContext) -> list[float]:
     """Sum a few scalars over ranks in one collective (a no-op in a single process)."""
     if not ctx.enabled:
         return values
-    t = torch.tensor(values, dtype=torch.float64,
-                     device=ctx.device if ctx.device.type == "cuda" else "cpu")
+    t = torch.tensor(values, dtype=torch.float64, device=ctx.device if ctx.device.type == "cuda" else "cpu")
     dist.all_reduce(t)
     return t.tolist()
 

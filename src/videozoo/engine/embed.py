@@ -17,6 +17,7 @@ Outputs (written atomically):
 (``claim_output``) unless ``overwrite``, and then the earlier run's files that the new one
 does not write again are removed, nothing else.
 """
+
 from __future__ import annotations
 
 import csv
@@ -70,17 +71,29 @@ class ClassifierInput:
         self._hook.remove()
 
 
-def embed_rows(model, cfg: dict, inputs: list[str], ctx: DistContext, *, batch_size: int = 8,
-               amp: bool = False, amp_dtype: str = "bfloat16", decode_pool=None
-               ) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
+def embed_rows(
+    model,
+    cfg: dict,
+    inputs: list[str],
+    ctx: DistContext,
+    *,
+    batch_size: int = 8,
+    amp: bool = False,
+    amp_dtype: str = "bfloat16",
+    decode_pool=None,
+) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
     """([(id, embedding float32 [D])], [(id, reason)]) for every input."""
-    source = build_source(cfg, "predict", training=False, batch_size=batch_size, inputs=inputs,
-                          decode_pool=decode_pool)
+    source = build_source(
+        cfg, "predict", training=False, batch_size=batch_size, inputs=inputs, decode_pool=decode_pool
+    )
     task = make_task(cfg, source.class_names)
-    done, failed, skipped = [], [], []
+    done: list[tuple[str, np.ndarray]] = []
+    failed: list[tuple[str, str]] = []  # (id, reason)
+    skipped: list[tuple[str, str, str]] = []  # (file, id, reason)
     with ClassifierInput(model) as hook:
-        for batch, _ in iterate_scores(model, source, task, ctx, amp=amp, amp_dtype=amp_dtype,
-                                       desc="embed", skipped=skipped):
+        for batch, _ in iterate_scores(
+            model, source, task, ctx, amp=amp, amp_dtype=amp_dtype, desc="embed", skipped=skipped
+        ):
             features = hook.take()
             views = features.shape[0] // len(batch["ids"])
             features = features.view(len(batch["ids"]), views, -1).mean(1)
@@ -117,8 +130,9 @@ def _written_before(out_dir: Path) -> set[str]:
         return set()
 
 
-def write_embeddings(done: list[tuple[str, np.ndarray]], failed: list[tuple[str, str]],
-                     out_dir: str | Path, fmt: str = "npy") -> Path:
+def write_embeddings(
+    done: list[tuple[str, np.ndarray]], failed: list[tuple[str, str]], out_dir: str | Path, fmt: str = "npy"
+) -> Path:
     """Write embeddings as ``fmt`` (see the module docstring); returns the index CSV path."""
     if fmt not in FORMATS:
         raise ConfigError(f"embedding format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -134,8 +148,11 @@ def write_embeddings(done: list[tuple[str, np.ndarray]], failed: list[tuple[str,
             rows.append([name, vid, ""])
     else:
         buffer = io.BytesIO()
-        np.savez(buffer, ids=np.array([vid for vid, _ in done]),
-                 embeddings=np.stack([v for _, v in done]) if done else np.zeros((0, 0)))
+        np.savez(
+            buffer,
+            ids=np.array([vid for vid, _ in done]),
+            embeddings=np.stack([v for _, v in done]) if done else np.zeros((0, 0)),
+        )
         atomic_write_bytes(out_dir / "embeddings.npz", buffer.getvalue())
         rows = [["embeddings.npz", vid, ""] for vid, _ in done]
     rows += [["", vid, reason] for vid, reason in failed]
@@ -143,6 +160,9 @@ def write_embeddings(done: list[tuple[str, np.ndarray]], failed: list[tuple[str,
     for stale in before - {row[0] for row in rows}:
         (out_dir / stale).unlink(missing_ok=True)
     if before:
-        log.info("%s: replaced the previous embeddings (%d stale file(s) removed)", out_dir,
-                 len(before - {row[0] for row in rows}))
+        log.info(
+            "%s: replaced the previous embeddings (%d stale file(s) removed)",
+            out_dir,
+            len(before - {row[0] for row in rows}),
+        )
     return index

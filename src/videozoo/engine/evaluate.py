@@ -4,6 +4,7 @@ Each rank scores its own part of the split (the DataSource guarantees no record 
 or dropped); the metric accumulators' states are gathered and merged, so the result equals a
 single-process run exactly.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,18 @@ from videozoo.fileio import atomic_write_text
 log = logging.getLogger("videozoo")
 
 
-def iterate_scores(model, source, task, ctx: DistContext, *, amp: bool = False,
-                   amp_dtype: str = "bfloat16", desc: str = "eval", skipped: list | None = None,
-                   should_stop=None):
+def iterate_scores(
+    model,
+    source,
+    task,
+    ctx: DistContext,
+    *,
+    amp: bool = False,
+    amp_dtype: str = "bfloat16",
+    desc: str = "eval",
+    skipped: list | None = None,
+    should_stop=None,
+):
     """Yield (batch, scores [B, C] float32 on CPU) for every non-empty batch of `source`.
 
     ``should_stop()``: polled between batches (all ranks agree); when it says so the
@@ -33,8 +43,7 @@ def iterate_scores(model, source, task, ctx: DistContext, *, amp: bool = False,
     model.eval()
     total = source.num_batches(0)
     with torch.inference_mode():
-        for batch in progress_bar(source.batches(0), total=total, desc=desc,
-                                  main_process=ctx.is_main):
+        for batch in progress_bar(source.batches(0), total=total, desc=desc, main_process=ctx.is_main):
             if should_stop is not None:
                 (stop,) = all_reduce_sum([1.0 if should_stop() else 0.0], ctx)
                 if stop:
@@ -50,15 +59,33 @@ def iterate_scores(model, source, task, ctx: DistContext, *, amp: bool = False,
     return False
 
 
-def evaluate(model, source, task, ctx: DistContext, *, amp: bool = False,
-             amp_dtype: str = "bfloat16", desc: str = "eval", return_metrics_object: bool = False,
-             should_stop=None):
+def evaluate(
+    model,
+    source,
+    task,
+    ctx: DistContext,
+    *,
+    amp: bool = False,
+    amp_dtype: str = "bfloat16",
+    desc: str = "eval",
+    return_metrics_object: bool = False,
+    should_stop=None,
+):
     """Metrics dict over the whole split (identical on every rank); None when
     ``should_stop()`` interrupted it."""
     metrics = task.make_metrics()
     skipped: list = []
-    scored = iterate_scores(model, source, task, ctx, amp=amp, amp_dtype=amp_dtype, desc=desc,
-                            skipped=skipped, should_stop=should_stop)
+    scored = iterate_scores(
+        model,
+        source,
+        task,
+        ctx,
+        amp=amp,
+        amp_dtype=amp_dtype,
+        desc=desc,
+        skipped=skipped,
+        should_stop=should_stop,
+    )
     while True:
         try:
             batch, scores = next(scored)
@@ -92,5 +119,6 @@ def _finite_json(value):
 
 def write_metrics(path: str | Path, metrics: dict) -> Path:
     """The metrics dict as valid JSON (no NaN), written atomically."""
-    return atomic_write_text(path, json.dumps(_finite_json(metrics), indent=2, default=str,
-                                              allow_nan=False) + "\n")
+    return atomic_write_text(
+        path, json.dumps(_finite_json(metrics), indent=2, default=str, allow_nan=False) + "\n"
+    )

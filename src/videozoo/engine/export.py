@@ -20,6 +20,7 @@ device it was traced on. ``cli_export`` writes ``<file>.json`` next to the expor
 output spec, dynamic axes, class names and the score function, enough to run it without
 videozoo.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -60,8 +61,10 @@ def input_names(batch: dict) -> list[str]:
     """The model inputs present in ``batch``, in ``INPUT_ORDER`` (other keys are ignored)."""
     names = [name for name in INPUT_ORDER if isinstance(batch.get(name), torch.Tensor)]
     if not names:
-        raise ExportError(f"the example batch holds none of the model inputs {INPUT_ORDER}; "
-                          "pass model.default_input(batch_size)")
+        raise ExportError(
+            f"the example batch holds none of the model inputs {INPUT_ORDER}; "
+            "pass model.default_input(batch_size)"
+        )
     return names
 
 
@@ -81,8 +84,7 @@ def input_spec(batch: dict, axes: dict) -> list[dict]:
     spec = []
     for name in input_names(batch):
         shape = [axes.get(name, {}).get(i, size) for i, size in enumerate(batch[name].shape)]
-        spec.append({"name": name, "dtype": str(batch[name].dtype).removeprefix("torch."),
-                     "shape": shape})
+        spec.append({"name": name, "dtype": str(batch[name].dtype).removeprefix("torch."), "shape": shape})
     return spec
 
 
@@ -112,8 +114,15 @@ def _eval_mode(model: nn.Module):
         model.train(was_training)
 
 
-def export_model(model: nn.Module, example_batch: dict, fmt: str, path: str | Path, *,
-                 dynamic_batch: bool = True, dynamic_frames: bool | None = None) -> Path:
+def export_model(
+    model: nn.Module,
+    example_batch: dict,
+    fmt: str,
+    path: str | Path,
+    *,
+    dynamic_batch: bool = True,
+    dynamic_frames: bool | None = None,
+) -> Path:
     """Write ``model`` (in eval mode) as ``fmt`` to ``path`` by tracing it on ``example_batch``.
 
     ``dynamic_frames=None`` means dynamic T for feature models, the example's T for video
@@ -125,9 +134,11 @@ def export_model(model: nn.Module, example_batch: dict, fmt: str, path: str | Pa
     if dynamic_frames is None:
         dynamic_frames = "video" not in names
     if dynamic_frames and "video" in names:
-        raise ExportError("video models are exported for a fixed frame count (the trace bakes "
-                          "the segment count in); export with dynamic_frames=False and the T "
-                          "you will run (`videozoo export --frames T`)")
+        raise ExportError(
+            "video models are exported for a fixed frame count (the trace bakes "
+            "the segment count in); export with dynamic_frames=False and the T "
+            "you will run (`videozoo export --frames T`)"
+        )
     path = Path(path)
     # The wrapper must be in eval mode too: the ONNX exporter restores the wrapper's mode
     # (and so its children's) after exporting.
@@ -138,11 +149,22 @@ def export_model(model: nn.Module, example_batch: dict, fmt: str, path: str | Pa
         # that read T from the input store it as a Python int before tracing.
         wrapper(*args)
         if fmt == "onnx":
-            atomic_write(path, lambda fh: torch.onnx.export(
-                wrapper, args, fh, input_names=names, output_names=[OUTPUT_NAME],
-                dynamic_axes=dynamic_axes(names, dynamic_batch=dynamic_batch,
-                                          dynamic_frames=dynamic_frames),
-                opset_version=ONNX_OPSET, dynamo=False, do_constant_folding=True))
+            atomic_write(
+                path,
+                lambda fh: torch.onnx.export(
+                    wrapper,
+                    args,
+                    fh,
+                    input_names=names,
+                    output_names=[OUTPUT_NAME],
+                    dynamic_axes=dynamic_axes(
+                        names, dynamic_batch=dynamic_batch, dynamic_frames=dynamic_frames
+                    ),
+                    opset_version=ONNX_OPSET,
+                    dynamo=False,
+                    do_constant_folding=True,
+                ),
+            )
         else:
             # check_trace would re-run the model; parity_check compares on a new shape.
             traced = torch.jit.trace(wrapper, args, check_trace=False)
@@ -163,7 +185,7 @@ def parity_batch(example_batch: dict, *, dynamic_frames: bool, seed: int = 0) ->
             shape[1] = like.shape[1] // 2 + 1
         if like.dtype == torch.bool:
             values = torch.ones(shape, dtype=torch.bool)
-            values[0, max(1, shape[1] // 2):] = False
+            values[0, max(1, shape[1] // 2) :] = False
         else:
             values = torch.randn(shape, generator=generator).to(like.dtype)
         batch[name] = values
@@ -174,8 +196,9 @@ def _run_onnx(path: Path, batch: dict, names: list[str]) -> torch.Tensor:
     try:
         import onnxruntime
     except ImportError:
-        raise ExportError("checking an ONNX export needs onnxruntime: "
-                          "pip install 'videozoo[export]'") from None
+        raise ExportError(
+            "checking an ONNX export needs onnxruntime: pip install 'videozoo[export]'"
+        ) from None
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {name: batch[name].detach().cpu().numpy() for name in names}
     return torch.from_numpy(session.run([OUTPUT_NAME], feeds)[0])
@@ -199,9 +222,11 @@ def parity_check(model: nn.Module, exported_path: str | Path, fmt: str, batch: d
             exported = torch.jit.load(str(exported_path), map_location=device)(*args)
     exported = exported.float().cpu()
     if exported.shape != expected.shape:
-        raise ExportError(f"{exported_path}: exported model returns {list(exported.shape)} on "
-                          f"inputs {[list(a.shape) for a in args]}, PyTorch {list(expected.shape)}"
-                          "; the dynamic axes did not survive the export")
+        raise ExportError(
+            f"{exported_path}: exported model returns {list(exported.shape)} on "
+            f"inputs {[list(a.shape) for a in args]}, PyTorch {list(expected.shape)}"
+            "; the dynamic axes did not survive the export"
+        )
     return (exported - expected).abs().max().item()
 
 
@@ -217,9 +242,14 @@ def sidecar_path(exported_path: str | Path) -> Path:
     return exported_path.with_name(exported_path.name + ".json")
 
 
-def cli_export(model_name: str, weights: str | Path, fmt: str = "onnx",
-               output: str | Path | None = None, device: str = "cpu",
-               num_frames: int | None = None) -> dict:
+def cli_export(
+    model_name: str,
+    weights: str | Path,
+    fmt: str = "onnx",
+    output: str | Path | None = None,
+    device: str = "cpu",
+    num_frames: int | None = None,
+) -> dict:
     """``videozoo export MODEL --weights CKPT --format F [--output FILE]``.
 
     Builds the model from the checkpoint's config, exports it on a batch of 2
@@ -232,31 +262,30 @@ def cli_export(model_name: str, weights: str | Path, fmt: str = "onnx",
     from videozoo.engine.tasks import make_task
 
     _check_format(fmt)
-    loaded = load_model(weights, model_name, device=resolve_device(device),
-                        purpose="`videozoo export`")
+    loaded = load_model(weights, model_name, device=resolve_device(device), purpose="`videozoo export`")
     model, cfg = loaded.model, loaded.config
 
     task = make_task(cfg, loaded.class_names)
-    example = {name: value for name, value in task.example_input(model, 2).items()
-               if name in INPUT_ORDER}
+    example = {name: value for name, value in task.example_input(model, 2).items() if name in INPUT_ORDER}
     if num_frames is not None:
         example = {name: _with_frames(value, num_frames) for name, value in example.items()}
     names = input_names(example)
     dynamic_frames = "video" not in names
-    path = export_model(model, example, fmt, output or default_output_path(weights, fmt),
-                        dynamic_frames=dynamic_frames)
-    max_abs_diff = parity_check(model, path, fmt,
-                                parity_batch(example, dynamic_frames=dynamic_frames))
+    path = export_model(
+        model, example, fmt, output or default_output_path(weights, fmt), dynamic_frames=dynamic_frames
+    )
+    max_abs_diff = parity_check(model, path, fmt, parity_batch(example, dynamic_frames=dynamic_frames))
     if max_abs_diff > PARITY_WARN_ABOVE:
         log.warning("%s: exported logits differ from PyTorch by up to %.3g", path, max_abs_diff)
 
     axes = dynamic_axes(names, dynamic_batch=True, dynamic_frames=dynamic_frames)
     num_classes = cfg["model"].get("num_classes")
     sidecar = {
-        "model": model_name, "format": fmt, "file": path.name,
+        "model": model_name,
+        "format": fmt,
+        "file": path.name,
         "inputs": input_spec(example, axes),
-        "outputs": [{"name": OUTPUT_NAME, "dtype": "float32",
-                     "shape": [BATCH_AXIS, num_classes]}],
+        "outputs": [{"name": OUTPUT_NAME, "dtype": "float32", "shape": [BATCH_AXIS, num_classes]}],
         "dynamic_axes": axes,
         "scores": task.score_function,
         "class_names": loaded.class_names,
@@ -265,8 +294,14 @@ def cli_export(model_name: str, weights: str | Path, fmt: str = "onnx",
     }
     sidecar_file = sidecar_path(path)
     atomic_write_text(sidecar_file, json.dumps(sidecar, indent=2))
-    result = {"path": str(path), "format": fmt, "max_abs_diff": max_abs_diff,
-              "inputs": sidecar["inputs"], "dynamic_axes": axes, "sidecar": str(sidecar_file)}
+    result = {
+        "path": str(path),
+        "format": fmt,
+        "max_abs_diff": max_abs_diff,
+        "inputs": sidecar["inputs"],
+        "dynamic_axes": axes,
+        "sidecar": str(sidecar_file),
+    }
     print(json.dumps(result, indent=2))
     return result
 

@@ -15,6 +15,7 @@ loaded eval-mode model into the one that scores inputs:
   the CPUs measured so far the first compile of TSM-R50 (~70 s) costs more than the 1.6x it
   saves on a few videos (see docs/benchmarks.md).
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,13 +59,20 @@ def compile_for_inference(model: torch.nn.Module) -> torch.nn.Module:
     # TORCHINDUCTOR_CACHE_DIR wins
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
     import torch._inductor.config as inductor_config
+
     inductor_config.fx_graph_cache = True
     return torch.compile(model, dynamic=False)
 
 
-def prepare_inference(model: torch.nn.Module, device: torch.device, *,
-                      precision: str = "fp32", compile: bool = False, fold_bn: bool = True,
-                      channels_last: bool | str = "auto") -> InferencePlan:
+def prepare_inference(
+    model: torch.nn.Module,
+    device: torch.device,
+    *,
+    precision: str = "fp32",
+    compile: bool = False,
+    fold_bn: bool = True,
+    channels_last: bool | str = "auto",
+) -> InferencePlan:
     """The fast path for an eval-mode ``model`` (see the module docstring); logs one line."""
     amp_dtype, reason = resolve_precision(precision, device)
     model.eval()
@@ -74,6 +82,11 @@ def prepare_inference(model: torch.nn.Module, device: torch.device, *,
     if use_cl:
         model.to(memory_format=channels_last_format(model))
     runner = compile_for_inference(model) if compile else model
-    log.info("%s; %d BatchNorms folded into convs; channels_last %s; torch.compile %s", reason,
-             folded, "on" if use_cl else "off", "on" if compile else "off")
+    log.info(
+        "%s; %d BatchNorms folded into convs; channels_last %s; torch.compile %s",
+        reason,
+        folded,
+        "on" if use_cl else "off",
+        "on" if compile else "off",
+    )
     return InferencePlan(runner, amp_dtype, folded, use_cl, bool(compile))

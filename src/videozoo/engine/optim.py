@@ -9,6 +9,7 @@ names containing a substring, with two keywords: ``bias`` (every ``*.bias``) and
 Schedules are pure functions of training progress (epoch, samples seen) so that a resumed or
 distributed run lands on the same learning rate: ``unit: sample`` counts GLOBAL samples.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,10 +26,12 @@ _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
 
 def _norm_param_names(model: nn.Module) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for mod_name, module in model.named_modules():
         if isinstance(module, _NORM_TYPES):
-            names.update(f"{mod_name}.{p}" if mod_name else p for p, _ in module.named_parameters(recurse=False))
+            names.update(
+                f"{mod_name}.{p}" if mod_name else p for p, _ in module.named_parameters(recurse=False)
+            )
     return names
 
 
@@ -48,15 +51,23 @@ def _check_patterns(opt_cfg: dict) -> None:
     for key in ("decay_only", "no_decay"):
         bad = [p for p in opt_cfg[key] if not isinstance(p, str)]
         if bad:
-            raise ConfigError(f"train.optimizer.{key} lists parameter-name substrings (text), "
-                              f"but holds a {type(bad[0]).__name__} (a YAML alias or nested "
-                              "list?); write the names out, e.g. [classifier, bias]")
+            raise ConfigError(
+                f"train.optimizer.{key} lists parameter-name substrings (text), "
+                f"but holds a {type(bad[0]).__name__} (a YAML alias or nested "
+                "list?); write the names out, e.g. [classifier, bias]"
+            )
     for pattern, value in opt_cfg["lr_mult"].items():
-        if not isinstance(pattern, str) or isinstance(value, bool) or \
-                not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError("train.optimizer.lr_mult maps parameter-name substrings to "
-                              f"finite numbers; got {str(pattern)[:40]!r}: "
-                              f"{type(value).__name__}")
+        if (
+            not isinstance(pattern, str)
+            or isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise ConfigError(
+                "train.optimizer.lr_mult maps parameter-name substrings to "
+                f"finite numbers; got {str(pattern)[:40]!r}: "
+                f"{type(value).__name__}"
+            )
 
 
 def param_groups(model: nn.Module, opt_cfg: dict) -> list[dict]:
@@ -76,8 +87,10 @@ def param_groups(model: nn.Module, opt_cfg: dict) -> list[dict]:
             if pattern in name:
                 mult = float(value)
         groups.setdefault((decay, mult), []).append(param)
-    return [{"params": ps, "weight_decay": wd, "lr": opt_cfg["lr"] * mult, "base_lr": opt_cfg["lr"] * mult}
-            for (wd, mult), ps in groups.items()]
+    return [
+        {"params": ps, "weight_decay": wd, "lr": opt_cfg["lr"] * mult, "base_lr": opt_cfg["lr"] * mult}
+        for (wd, mult), ps in groups.items()
+    ]
 
 
 def build_optimizer(model: nn.Module, opt_cfg: dict) -> torch.optim.Optimizer:
@@ -85,6 +98,7 @@ def build_optimizer(model: nn.Module, opt_cfg: dict) -> torch.optim.Optimizer:
     name = opt_cfg["name"].lower()
     lr = opt_cfg["lr"]
     if name in ("adam", "adamw"):
+        cls: type[torch.optim.Adam | torch.optim.AdamW | torch.optim.SGD | torch.optim.RMSprop]
         cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
         kwargs = dict(lr=lr, betas=tuple(opt_cfg["betas"]), eps=opt_cfg["eps"])
     elif name == "sgd":
@@ -92,19 +106,20 @@ def build_optimizer(model: nn.Module, opt_cfg: dict) -> torch.optim.Optimizer:
         kwargs = dict(lr=lr, momentum=opt_cfg["momentum"], nesterov=opt_cfg["nesterov"])
     elif name == "rmsprop":
         cls = torch.optim.RMSprop
-        kwargs = dict(lr=lr, alpha=opt_cfg["alpha"], eps=opt_cfg["eps"],
-                      momentum=0.0, centered=opt_cfg["centered"])
+        kwargs = dict(
+            lr=lr, alpha=opt_cfg["alpha"], eps=opt_cfg["eps"], momentum=0.0, centered=opt_cfg["centered"]
+        )
     else:
         raise ConfigError(f"unknown optimizer '{opt_cfg['name']}'; use adam, adamw, sgd or rmsprop")
     # The fused kernels are ~5x faster for the step on large models (docs/benchmarks.md, Adam).
     try:
-        return cls(groups, fused=True, **kwargs)
+        # RMSprop has no fused kernel: its TypeError falls back below
+        return cls(groups, fused=True, **kwargs)  # type: ignore[call-arg]
     except (TypeError, RuntimeError, ValueError):
         return cls(groups, **kwargs)
 
 
-def lr_factor(schedule: dict, epoch: int, epoch_fraction: float, samples: int,
-              total_epochs: int) -> float:
+def lr_factor(schedule: dict, epoch: int, epoch_fraction: float, samples: int, total_epochs: int) -> float:
     """Learning-rate multiplier at the given training progress."""
     progress = samples if schedule["unit"] == "sample" else epoch
     name = schedule["name"]

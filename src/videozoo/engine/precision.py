@@ -14,6 +14,7 @@
 * ``resolve_channels_last(setting, model)``: "auto" is on for models with conv weights (4-D
   or 5-D parameters: the ResNet-based video models), off for the others.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,7 +40,7 @@ def _cpu_flags() -> set[str]:
     return set(line.partition(":")[2].split())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def native_bf16(device_type: str, device_index: int | None = None) -> tuple[bool, str]:
     """Whether bfloat16 is faster than float32 on ``device``, and the hardware fact that says so."""
     if device_type == "cuda":
@@ -61,8 +62,7 @@ def cpu_bf16_decision(flags: set[str]) -> tuple[bool, str]:
     if "amx_bf16" in flags:
         return True, "this CPU has AMX (amx_bf16): bfloat16 matmuls run natively"
     if "avx512_bf16" in flags:
-        return False, ("this CPU has AVX512-BF16 but no AMX: bfloat16 measured slower than "
-                       "float32 there")
+        return False, ("this CPU has AVX512-BF16 but no AMX: bfloat16 measured slower than float32 there")
     capability = torch.backends.cpu.get_cpu_capability()
     return False, f"this CPU ({capability}) has no AMX: bfloat16 would be emulated"
 
@@ -98,8 +98,7 @@ def resolve_precision(setting: str, device: torch.device) -> tuple[str | None, s
     if setting not in PRECISIONS:
         raise ConfigError(f"--precision must be one of fp32, bf16, fp16, auto; got {setting!r}")
     if setting == "fp16" and device.type != "cuda":
-        raise ConfigError(f"--precision fp16 needs CUDA (device is {device.type}); use fp32 or "
-                          "bf16")
+        raise ConfigError(f"--precision fp16 needs CUDA (device is {device.type}); use fp32 or bf16")
     return PRECISIONS[setting], f"inference in {setting} (--precision {setting})"
 
 
@@ -122,8 +121,9 @@ def convert_sync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
     plain = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
     for name, child in module.named_children():
         if type(child) in plain:
-            sync = torch.nn.SyncBatchNorm(child.num_features, child.eps, child.momentum,
-                                          child.affine, child.track_running_stats)
+            sync = torch.nn.SyncBatchNorm(
+                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+            )
             sync.load_state_dict(child.state_dict())
             setattr(module, name, sync)
         else:
@@ -145,7 +145,9 @@ def autocast_context(device: torch.device, enabled, dtype_name: str):
     if dtype is torch.float16 and device.type != "cuda":
         raise ConfigError("train.amp_dtype=float16 needs CUDA; use bfloat16 on CPU")
     if device.type == "cpu" and not _warned_bf16 and not native_bf16("cpu")[0]:
-        log.warning("bfloat16 is slower than float32 on this CPU (%s); --amp / --precision "
-                    "auto choose for you", native_bf16("cpu")[1])
+        log.warning(
+            "bfloat16 is slower than float32 on this CPU (%s); --amp / --precision auto choose for you",
+            native_bf16("cpu")[1],
+        )
         _warned_bf16 = True
     return torch.autocast(device.type, dtype=dtype)

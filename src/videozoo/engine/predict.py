@@ -10,6 +10,7 @@ Every format keeps ids and class names verbatim (a Kaggle submission must match 
 YouTube-8M ids, many of which start with ``-``). ``csv_escape`` (``--csv-escape``) prefixes
 ``'`` to CSV text cells starting with ``= + - @`` for a CSV meant for a spreadsheet.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,40 +36,58 @@ def top_classes(scores: torch.Tensor, class_names: list[str], k: int) -> dict:
     """``{"class_ids", "class_names", "scores"}`` of the ``k`` best classes of ``scores [C]``."""
     top_scores, top_ids = torch.topk(scores, min(k, scores.shape[-1]))
     ids = top_ids.tolist()
-    return {"class_ids": ids,
-            "class_names": [class_names[c] if c < len(class_names) else str(c) for c in ids],
-            "scores": [round(float(s), 6) for s in top_scores]}
+    return {
+        "class_ids": ids,
+        "class_names": [class_names[c] if c < len(class_names) else str(c) for c in ids],
+        "scores": [round(float(s), 6) for s in top_scores],
+    }
 
 
-def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ctx: DistContext,
-                 *, topk: int | None = None, batch_size: int = 16, amp: bool = False,
-                 amp_dtype: str = "bfloat16", decode_pool=None) -> list[dict]:
+def predict_rows(
+    model,
+    cfg: dict,
+    inputs: list[str],
+    class_names: list[str],
+    ctx: DistContext,
+    *,
+    topk: int | None = None,
+    batch_size: int = 16,
+    amp: bool = False,
+    amp_dtype: str = "bfloat16",
+    decode_pool=None,
+) -> list[dict]:
     """One row per input (see the module docstring); ``topk`` None: the task's default;
     ``decode_pool``: an executor that decodes videos (see ``data.build_source``).
     Video files given to a feature model are turned into features first
     (``videozoo.extract.on_the_fly``)."""
-    video_failures = []
+    video_failures: list[tuple[str, str, str]] = []  # (path, id, reason)
     if cfg["data"]["format"] == "youtube8m":
         from videozoo.extract.on_the_fly import shards_for_videos
+
         inputs, video_failures = shards_for_videos(inputs)
         if not inputs:
             return [{"id": path, "error": reason} for path, _, reason in video_failures]
     try:
-        source = build_source(cfg, "predict", training=False, batch_size=batch_size,
-                              inputs=inputs, decode_pool=decode_pool)
+        source = build_source(
+            cfg, "predict", training=False, batch_size=batch_size, inputs=inputs, decode_pool=decode_pool
+        )
     except DataError as err:  # nothing usable: say why the videos could not be used either
         if not video_failures:
             raise
-        why = "; ".join(f"{path}: a video file whose features could not be made ({reason})"
-                        for path, _, reason in video_failures)
+        why = "; ".join(
+            f"{path}: a video file whose features could not be made ({reason})"
+            for path, _, reason in video_failures
+        )
         raise DataError(f"{err}; {why}") from None
     task = make_task(cfg, class_names or source.class_names)
     k_wanted = task.default_top_k if topk is None else topk
     if k_wanted < 1:
         raise ConfigError(f"--topk must be at least 1, got {k_wanted}")
-    rows, skipped = [], []
-    for batch, scores in iterate_scores(model, source, task, ctx, amp=amp, amp_dtype=amp_dtype,
-                                        desc="predict", skipped=skipped):
+    rows: list[dict] = []
+    skipped: list[tuple[str, str, str]] = []  # (file, id, reason)
+    for batch, scores in iterate_scores(
+        model, source, task, ctx, amp=amp, amp_dtype=amp_dtype, desc="predict", skipped=skipped
+    ):
         finite = torch.isfinite(scores).all(dim=1)
         valid = batch.get("valid", torch.ones(len(batch["ids"]), dtype=torch.bool))
         reasons = batch.get("reasons") or [""] * len(batch["ids"])
@@ -76,8 +95,13 @@ def predict_rows(model, cfg: dict, inputs: list[str], class_names: list[str], ct
             if not bool(valid[i]):
                 rows.append({"id": vid, "error": reasons[i] or "could not be decoded"})
             elif not bool(finite[i]):
-                rows.append({"id": vid, "error": "the model gave non-finite (NaN/Inf) scores: "
-                                                 "its weights or this input hold NaN/Inf"})
+                rows.append(
+                    {
+                        "id": vid,
+                        "error": "the model gave non-finite (NaN/Inf) scores: "
+                        "its weights or this input hold NaN/Inf",
+                    }
+                )
             else:
                 rows.append({"id": vid, **top_classes(scores[i], class_names, k_wanted)})
     for file, vid, reason in video_failures + skipped:
@@ -98,8 +122,9 @@ def infer_format(output: str | None, fmt: str | None) -> str:
 def check_csv_escape(fmt: str, csv_escape: bool) -> None:
     """The spreadsheet escape changes ids: only a CSV meant for a spreadsheet takes it."""
     if csv_escape and fmt != "csv":
-        raise ConfigError(f"--csv-escape is for --format csv (a file for a spreadsheet); "
-                          f"{fmt} output keeps ids verbatim")
+        raise ConfigError(
+            f"--csv-escape is for --format csv (a file for a spreadsheet); {fmt} output keeps ids verbatim"
+        )
 
 
 def format_predictions(rows: list[dict], fmt: str, csv_escape: bool = False) -> str:
@@ -120,8 +145,7 @@ def format_predictions(rows: list[dict], fmt: str, csv_escape: bool = False) -> 
             if "error" in row:
                 writer.writerow([vid, "", "", "", "", cell(row["error"])])
                 continue
-            for rank, (c, n, s) in enumerate(zip(row["class_ids"], row["class_names"],
-                                                 row["scores"]), 1):
+            for rank, (c, n, s) in enumerate(zip(row["class_ids"], row["class_names"], row["scores"]), 1):
                 writer.writerow([vid, rank, c, cell(n), f"{s:.6f}", ""])
     elif fmt == "kaggle":
         # YouTube-8M challenge format: VideoId,LabelConfidencePairs ("label score ..."); the
@@ -137,8 +161,7 @@ def format_predictions(rows: list[dict], fmt: str, csv_escape: bool = False) -> 
     return text.getvalue()
 
 
-def write_predictions(rows: list[dict], path: str | Path, fmt: str,
-                      csv_escape: bool = False) -> Path:
+def write_predictions(rows: list[dict], path: str | Path, fmt: str, csv_escape: bool = False) -> Path:
     """Write ``rows`` as ``fmt`` to ``path`` atomically (``csv_escape``: see the module doc)."""
     return atomic_write_text(path, format_predictions(rows, fmt, csv_escape))
 
@@ -159,12 +182,10 @@ def format_timeline(rows: list[dict], fmt: str) -> str:
     for row in rows:
         span = [row.get("start", ""), row.get("end", "")]
         if "error" in row:
-            writer.writerow([row["id"], *span, "", "", "", "",
-                             row["error"]])
+            writer.writerow([row["id"], *span, "", "", "", "", row["error"]])
             continue
         for rank, (c, n, s) in enumerate(zip(row["class_ids"], row["class_names"], row["scores"]), 1):
-            writer.writerow([row["id"], *span, rank, c, n,
-                             f"{s:.6f}", ""])
+            writer.writerow([row["id"], *span, rank, c, n, f"{s:.6f}", ""])
     return text.getvalue()
 
 

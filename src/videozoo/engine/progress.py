@@ -1,4 +1,5 @@
 """One progress-bar factory: bars on an interactive terminal (rank 0), plain log lines elsewhere."""
+
 from __future__ import annotations
 
 import sys
@@ -9,5 +10,4 @@ from tqdm import tqdm
 def progress_bar(iterable=None, *, main_process: bool = True, **kwargs):
     """A tqdm bar, disabled off rank 0 and when stderr is not a terminal (CI logs, files)."""
     enabled = main_process and sys.stderr.isatty()
-    return tqdm(iterable, disable=not enabled, mininterval=1.0, dynamic_ncols=True, leave=False,
-                **kwargs)
+    return tqdm(iterable, disable=not enabled, mininterval=1.0, dynamic_ncols=True, leave=False, **kwargs)

@@ -5,6 +5,7 @@ One row per logged step: when a run resumes from global step g, rows after g (wr
 interrupted run after its last checkpoint) are dropped first, so the files read as if the run
 had never stopped. Files stay open while the run lasts and are closed by ``close()``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -52,8 +53,8 @@ class _CsvFile:
 
     def __init__(self, path: Path):
         self.path = path
-        self.fields = None
-        self._fh = None
+        self.fields: list[str] | None = None
+        self._fh: io.TextIOWrapper | None = None
 
     def write(self, row: dict) -> None:
         if self._fh is None:
@@ -65,6 +66,7 @@ class _CsvFile:
             if not exists or not self.fields:
                 self.fields = list(row)
                 csv.writer(self._fh).writerow(self.fields)
+        assert self.fields is not None  # set above with the file
         csv.DictWriter(self._fh, fieldnames=self.fields, extrasaction="ignore").writerow(row)
         self._fh.flush()
 
@@ -85,16 +87,25 @@ class RunLog:
         if enabled and tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
+
                 self.board = SummaryWriter(str(output_dir / "tensorboard"))
             except ImportError:
-                log.warning("train.tensorboard is on but the tensorboard package is not "
-                            "installed (pip install tensorboard); writing CSV logs only")
+                log.warning(
+                    "train.tensorboard is on but the tensorboard package is not "
+                    "installed (pip install tensorboard); writing CSV logs only"
+                )
 
     def train_row(self, row: dict) -> None:
         if not self.enabled:
             return
-        log.info("epoch %d step %d  loss %.4f  lr %.3g  %.1f samples/s", row["epoch"],
-                 row["step"], row["loss"], row["lr"], row["samples_per_s"])
+        log.info(
+            "epoch %d step %d  loss %.4f  lr %.3g  %.1f samples/s",
+            row["epoch"],
+            row["step"],
+            row["loss"],
+            row["lr"],
+            row["samples_per_s"],
+        )
         self.train_csv.write(row)
         if self.board:
             for key in ("loss", "lr", "samples_per_s"):
@@ -118,5 +129,8 @@ class RunLog:
 
 
 def format_metrics(metrics: dict) -> str:
-    return "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in metrics.items() if isinstance(v, (int, float)))
+    return "  ".join(
+        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in metrics.items()
+        if isinstance(v, (int, float))
+    )

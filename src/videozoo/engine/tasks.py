@@ -11,6 +11,7 @@ The engine, export and the CLI only call the ``Task`` protocol below, so none of
 to know the dataset. ``make_task(cfg, class_names)`` picks the task the data format declares
 (its module's ``TASK``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,9 +25,9 @@ from videozoo import registry
 
 class Task(Protocol):
     name: str
-    score_function: str        # applied to logits: "sigmoid" or "softmax"
-    default_monitor: str       # metric that picks best.pt
-    default_top_k: int         # classes per video in predictions
+    score_function: str  # applied to logits: "sigmoid" or "softmax"
+    default_monitor: str  # metric that picks best.pt
+    default_top_k: int  # classes per video in predictions
     num_classes: int
     class_names: list[str]
 
@@ -41,15 +42,22 @@ class Task(Protocol):
 
 
 def to_device(batch: dict, device: torch.device, non_blocking: bool = False) -> dict:
-    return {k: (v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v)
-            for k, v in batch.items()}
+    return {
+        k: (v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v)
+        for k, v in batch.items()
+    }
 
 
 class _TaskBase:
     default_top_k = 5
 
-    def __init__(self, num_classes: int, class_names: list[str], data_cfg: dict | None = None,
-                 metric_top_k: int | None = None):
+    def __init__(
+        self,
+        num_classes: int,
+        class_names: list[str],
+        data_cfg: dict | None = None,
+        metric_top_k: int | None = None,
+    ):
         self.num_classes, self.class_names = num_classes, list(class_names)
         self.data_cfg = data_cfg or {}
         self.metric_top_k = metric_top_k
@@ -62,8 +70,7 @@ class _TaskBase:
         """A random model input of the shape this data section feeds (for info and export)."""
         if "format" not in self.data_cfg:
             return model.default_input(batch_size)
-        spec = registry.dataset_module(self.data_cfg["format"]).model_input_spec(
-            self.data_cfg, training)
+        spec = registry.dataset_module(self.data_cfg["format"]).model_input_spec(self.data_cfg, training)
         return model.default_input(batch_size, **spec)
 
 
@@ -77,6 +84,7 @@ class MultiLabelTask(_TaskBase):
     def model_inputs(batch: dict) -> dict:
         """uint8 features -> float, on whatever device the batch is (GPU: after the copy)."""
         from videozoo.data.youtube8m_records import dequantize
+
         inputs = dict(batch)
         for key in ("rgb", "audio"):
             if inputs[key].dtype == torch.uint8:
@@ -84,14 +92,17 @@ class MultiLabelTask(_TaskBase):
         return inputs
 
     def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(logits.float(), batch["labels"].float(),
-                                                  reduction="sum") / logits.shape[0]
+        return (
+            F.binary_cross_entropy_with_logits(logits.float(), batch["labels"].float(), reduction="sum")
+            / logits.shape[0]
+        )
 
     def scores(self, model, batch: dict) -> torch.Tensor:
         return torch.sigmoid(model(self.model_inputs(batch)).float())
 
     def make_metrics(self):
         from videozoo.metrics.youtube8m import YouTube8MMetrics
+
         return YouTube8MMetrics(self.num_classes, top_k=self.metric_top_k or 20)
 
     @staticmethod
@@ -100,8 +111,8 @@ class MultiLabelTask(_TaskBase):
 
     def write_report(self, metrics, out_dir: str | Path) -> list[Path]:
         from videozoo.reports import write_multilabel_report
-        return write_multilabel_report(metrics, self.class_names, out_dir,
-                                       self.metric_top_k or 20)
+
+        return write_multilabel_report(metrics, self.class_names, out_dir, self.metric_top_k or 20)
 
 
 class SingleLabelTask(_TaskBase):
@@ -126,15 +137,16 @@ class SingleLabelTask(_TaskBase):
 
     def make_metrics(self):
         from videozoo.metrics.classification import ClassificationMetrics
+
         return ClassificationMetrics(self.num_classes, class_names=self.class_names)
 
     @staticmethod
     def update_metrics(metrics, scores: torch.Tensor, batch: dict) -> None:
-        metrics.update(scores.cpu(), batch["label"].cpu(), valid=batch["valid"].cpu(),
-                       ids=batch["ids"])
+        metrics.update(scores.cpu(), batch["label"].cpu(), valid=batch["valid"].cpu(), ids=batch["ids"])
 
     def write_report(self, metrics, out_dir: str | Path) -> list[Path]:
         from videozoo.reports import write_singlelabel_report
+
         return write_singlelabel_report(metrics, self.class_names, out_dir)
 
 
@@ -144,5 +156,6 @@ TASKS = {"multilabel": MultiLabelTask, "singlelabel": SingleLabelTask}
 def make_task(cfg: dict, class_names: list[str]) -> Task:
     """The task of ``cfg``'s data format (its module's ``TASK``), for these class names."""
     kind = registry.dataset_module(cfg["data"]["format"]).TASK
-    return TASKS[kind](cfg["model"]["num_classes"] or len(class_names), class_names, cfg["data"],
-                       cfg["eval"].get("top_k"))
+    return TASKS[kind](
+        cfg["model"]["num_classes"] or len(class_names), class_names, cfg["data"], cfg["eval"].get("top_k")
+    )

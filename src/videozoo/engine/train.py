@@ -13,6 +13,7 @@ Never losing work: a new run refuses a folder holding another run's checkpoints 
 step and restores the BatchNorm statistics it polluted; non-finite weights are never saved;
 SIGTERM / SIGINT (also during validation) write a checkpoint and return ``interrupted``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,22 +32,31 @@ from videozoo.engine import checkpoint as ckpt_io
 from videozoo.engine.distributed import DistContext, all_reduce_sum, barrier, init_distributed
 from videozoo.engine.evaluate import evaluate
 from videozoo.engine.optim import build_optimizer, lr_factor, set_learning_rate
-from videozoo.engine.precision import (autocast_context, channels_last_format,
-                                       convert_sync_batchnorm, resolve_amp,
-                                       resolve_channels_last)
+from videozoo.engine.precision import (
+    autocast_context,
+    channels_last_format,
+    convert_sync_batchnorm,
+    resolve_amp,
+    resolve_channels_last,
+)
 from videozoo.engine.progress import progress_bar
 from videozoo.engine.runlog import RunLog, truncate_logs
 from videozoo.engine.tasks import make_task, to_device
-from videozoo.errors import (CheckpointError, ClassCountError, ConfigError, OutputExistsError,
-                             TrainingStopped, VideozooError)
+from videozoo.errors import (
+    CheckpointError,
+    ClassCountError,
+    ConfigError,
+    OutputExistsError,
+    TrainingStopped,
+    VideozooError,
+)
 from videozoo.fileio import atomic_write_text, remove_stale_temporaries
 from videozoo.registry import build_model
 from videozoo.runlock import hold_output
 
 log = logging.getLogger("videozoo")
 
-__all__ = ["train", "train_step", "train_one_epoch", "validate_and_checkpoint", "TrainState",
-           "unwrap"]
+__all__ = ["train", "train_step", "train_one_epoch", "validate_and_checkpoint", "TrainState", "unwrap"]
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -59,9 +69,19 @@ def _step_seed(seed: int, rank: int, step: int) -> int:
 
 
 # ----------------------------------------------------------------------------- one step
-def train_step(model, optimizer, task, micro_batches: list[dict], ctx: DistContext, *,
-               amp: bool = False, amp_dtype: str = "bfloat16", scaler=None,
-               clip_grad_norm: float = 0.0, stop_requested: bool = False) -> dict:
+def train_step(
+    model,
+    optimizer,
+    task,
+    micro_batches: list[dict],
+    ctx: DistContext,
+    *,
+    amp: bool = False,
+    amp_dtype: str = "bfloat16",
+    scaler=None,
+    clip_grad_norm: float = 0.0,
+    stop_requested: bool = False,
+) -> dict:
     """Forward/backward over this rank's micro-batches and one optimizer step.
 
     Returns {"loss", "samples" (global), "finite", "stop", "grad_norm" (None unless
@@ -75,7 +95,7 @@ def train_step(model, optimizer, task, micro_batches: list[dict], ctx: DistConte
     for k, batch in enumerate(micro_batches):
         batch = to_device(batch, ctx.device, non_blocking=True)
         sync = k == len(micro_batches) - 1 or not hasattr(model, "no_sync")
-        with (contextlib.nullcontext() if sync else model.no_sync()):
+        with contextlib.nullcontext() if sync else model.no_sync():
             with autocast_context(ctx.device, amp, amp_dtype):
                 logits = model(task.model_inputs(batch))
             loss = task.loss(logits, batch)
@@ -83,8 +103,9 @@ def train_step(model, optimizer, task, micro_batches: list[dict], ctx: DistConte
             (scaler.scale(weighted) if scaler else weighted).backward()
         loss_sum += float(loss.detach()) * task.batch_size(batch)
     finite_local = math.isfinite(loss_sum)
-    samples, bad, stop = all_reduce_sum([n_local, 0.0 if finite_local else 1.0,
-                                         1.0 if stop_requested else 0.0], ctx)
+    samples, bad, stop = all_reduce_sum(
+        [n_local, 0.0 if finite_local else 1.0, 1.0 if stop_requested else 0.0], ctx
+    )
     finite = bad == 0
     grad_norm = None
     if finite:
@@ -99,8 +120,13 @@ def train_step(model, optimizer, task, micro_batches: list[dict], ctx: DistConte
             optimizer.step()
     else:
         optimizer.zero_grad(set_to_none=True)
-    return {"loss": loss_sum / max(n_local, 1), "samples": int(samples), "finite": finite,
-            "stop": stop > 0, "grad_norm": grad_norm}
+    return {
+        "loss": loss_sum / max(n_local, 1),
+        "samples": int(samples),
+        "finite": finite,
+        "stop": stop > 0,
+        "grad_norm": grad_norm,
+    }
 
 
 def _grouped(batches, size: int, skipped: list):
@@ -135,11 +161,11 @@ def _restore_buffers(model: torch.nn.Module, saved: dict[str, torch.Tensor]) -> 
 class TrainState:
     """Where training stands; saved in every checkpoint as ``progress``."""
 
-    epoch: int = 0              # the epoch in progress (0-based)
-    step_in_epoch: int = 0      # optimizer steps done in it
+    epoch: int = 0  # the epoch in progress (0-based)
+    step_in_epoch: int = 0  # optimizer steps done in it
     global_step: int = 0
-    samples: int = 0            # global samples seen
-    best: float | None = None   # best value of the monitored metric
+    samples: int = 0  # global samples seen
+    best: float | None = None  # best value of the monitored metric
     best_metrics: dict | None = None
 
 
@@ -180,11 +206,11 @@ class _Run:
     ctx: DistContext
     output_dir: Path
     seed: int
-    model: torch.nn.Module          # unwrapped: what checkpoints save
-    train_model: torch.nn.Module    # maybe DDP / compiled
+    model: torch.nn.Module  # unwrapped: what checkpoints save
+    train_model: torch.nn.Module  # maybe DDP / compiled
     optimizer: torch.optim.Optimizer
     scaler: object
-    amp: bool                       # train.amp resolved for this device (true/false/auto)
+    amp: bool  # train.amp resolved for this device (true/false/auto)
     task: object
     train_src: object
     valid_src: object
@@ -202,8 +228,9 @@ class _Run:
         return self.output_dir / "best.pt"
 
 
-def _prepare_output_dir(output_dir: Path, ctx: DistContext, held: contextlib.ExitStack, *,
-                        resuming: bool, overwrite: bool) -> None:
+def _prepare_output_dir(
+    output_dir: Path, ctx: DistContext, held: contextlib.ExitStack, *, resuming: bool, overwrite: bool
+) -> None:
     """Lock the folder for this run (rank 0, released when ``held`` closes); clean stale
     temporaries; refuse (or, with overwrite, clear) another run's files."""
     problem: VideozooError | None = None
@@ -215,8 +242,11 @@ def _prepare_output_dir(output_dir: Path, ctx: DistContext, held: contextlib.Exi
     if ctx.is_main and problem is None:
         freed = remove_stale_temporaries(output_dir)
         if freed:
-            log.info("removed %.1f MB of temporary files left by an interrupted save in %s",
-                     freed / 1e6, output_dir)
+            log.info(
+                "removed %.1f MB of temporary files left by an interrupted save in %s",
+                freed / 1e6,
+                output_dir,
+            )
         others = sorted(p.name for p in ckpt_io.list_checkpoints(output_dir))
         if (output_dir / "best.pt").exists():
             others.append("best.pt")
@@ -224,55 +254,82 @@ def _prepare_output_dir(output_dir: Path, ctx: DistContext, held: contextlib.Exi
             if overwrite:
                 for name in others + ["train_log.csv", "valid_log.csv"]:
                     (output_dir / name).unlink(missing_ok=True)
-                log.warning("--overwrite: removed the previous run's %d checkpoint(s) and logs "
-                            "in %s", len(others), output_dir)
+                log.warning(
+                    "--overwrite: removed the previous run's %d checkpoint(s) and logs in %s",
+                    len(others),
+                    output_dir,
+                )
             else:
                 problem = OutputExistsError(
                     f"{output_dir} already holds a training run ({', '.join(others[-3:])}); "
                     "continue it with --resume auto, choose another --output, or pass "
-                    "--overwrite to replace it")
+                    "--overwrite to replace it"
+                )
     (refused,) = all_reduce_sum([1.0 if problem else 0.0], ctx)
     if refused:
-        raise problem or OutputExistsError(f"{output_dir} cannot be used for this run (see "
-                                           "rank 0's message)")
+        raise problem or OutputExistsError(f"{output_dir} cannot be used for this run (see rank 0's message)")
 
 
 def _validation_source(cfg, ctx, seed):
     per_rank = max(1, cfg["eval"]["batch_size"] // ctx.world_size)
     try:
-        return build_source(cfg, "validate", training=False, batch_size=per_rank, seed=seed,
-                            rank=ctx.rank, world_size=ctx.world_size)
+        return build_source(
+            cfg,
+            "validate",
+            training=False,
+            batch_size=per_rank,
+            seed=seed,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+        )
     except FileNotFoundError as err:
         if ctx.is_main:
             log.warning("no validation data (%s); training without validation", err)
         return None
 
 
-def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.ResumePoint | None,
-               weights: str | dict | None, seed: int) -> _Run:
+def _start_run(
+    cfg: dict,
+    output_dir: Path,
+    ctx: DistContext,
+    resume: ckpt_io.ResumePoint | None,
+    weights: str | dict | None,
+    seed: int,
+) -> _Run:
     tcfg = cfg["train"]
     accum = tcfg["grad_accum"]
     per_rank = tcfg["batch_size"] // (ctx.world_size * accum)
     if per_rank < 1:
-        raise ConfigError(f"train.batch_size={tcfg['batch_size']} is smaller than processes x "
-                          f"train.grad_accum = {ctx.world_size * accum}; raise the batch size")
+        raise ConfigError(
+            f"train.batch_size={tcfg['batch_size']} is smaller than processes x "
+            f"train.grad_accum = {ctx.world_size * accum}; raise the batch size"
+        )
     torch.manual_seed(seed)
     if freeze_split(cfg, output_dir, reuse=resume is not None, write=ctx.is_main):
         barrier(ctx)  # the other ranks read the split file the main process wrote
     try:
-        train_src = build_source(cfg, "train", training=True, batch_size=per_rank, seed=seed,
-                                 rank=ctx.rank, world_size=ctx.world_size)
+        train_src = build_source(
+            cfg,
+            "train",
+            training=True,
+            batch_size=per_rank,
+            seed=seed,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+        )
     except ClassCountError as err:  # the count may be the resumed checkpoint's, not the user's
         if resume is not None:
             _same_classes_as_checkpoint(cfg, resume, err.found)
         raise
     (no_step,) = all_reduce_sum([1.0 if train_src.num_batches(0) == 0 else 0.0], ctx)
     if no_step:  # every rank stops (one rank's data may be what is too small)
-        raise ConfigError(f"train.batch_size={tcfg['batch_size']} ({per_rank} per process x "
-                          f"grad_accum {accum}) is larger than the "
-                          f"{train_src.num_samples(0)} training record(s) of this process, and "
-                          "partial batches are dropped: no step could be taken; lower "
-                          "train.batch_size")
+        raise ConfigError(
+            f"train.batch_size={tcfg['batch_size']} ({per_rank} per process x "
+            f"grad_accum {accum}) is larger than the "
+            f"{train_src.num_samples(0)} training record(s) of this process, and "
+            "partial batches are dropped: no step could be taken; lower "
+            "train.batch_size"
+        )
     if resume is not None:
         _same_classes_as_checkpoint(cfg, resume, len(train_src.class_names))
     classes_from_data(cfg, train_src.class_names, "the training data")
@@ -297,8 +354,7 @@ def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.Re
     if resume is not None:
         saved = resume.state
         _load_resumed_weights(model, saved["model"], resume.path)
-        settings = [{k: v for k, v in group.items() if k != "params"}
-                    for group in optimizer.param_groups]
+        settings = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
         optimizer.load_state_dict(saved["optimizer"])
         for group, setting in zip(optimizer.param_groups, settings):
             group.update(setting)  # the config given now wins (reported below)
@@ -310,12 +366,15 @@ def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.Re
         try:
             ckpt_io.restore_rng_state(saved["rng"])
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as err:
-            raise CheckpointError(f"{resume.path}: its random-number state ('rng') is damaged "
-                                  f"({type(err).__name__}); resume from another checkpoint, or "
-                                  "start a new run with --weights") from None
+            raise CheckpointError(
+                f"{resume.path}: its random-number state ('rng') is damaged "
+                f"({type(err).__name__}); resume from another checkpoint, or "
+                "start a new run with --weights"
+            ) from None
         if ctx.is_main:
-            log.info("resumed from %s at epoch %d, step %d", resume.path, state.epoch + 1,
-                     state.step_in_epoch)
+            log.info(
+                "resumed from %s at epoch %d, step %d", resume.path, state.epoch + 1, state.step_in_epoch
+            )
             dropped = truncate_logs(output_dir, state.global_step)
             if dropped:
                 log.info("dropped %d log row(s) written after that checkpoint", dropped)
@@ -333,19 +392,35 @@ def _start_run(cfg: dict, output_dir: Path, ctx: DistContext, resume: ckpt_io.Re
         output_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output_dir / "config.yaml", dump_config(cfg))
     runlog = RunLog(output_dir, enabled=ctx.is_main, tensorboard=tcfg["tensorboard"])
-    return _Run(cfg, ctx, output_dir, seed, model, train_model, optimizer, scaler, amp, task,
-                train_src, valid_src, runlog, state,
-                last_checkpoint=resume.path if resume else None)
+    return _Run(
+        cfg,
+        ctx,
+        output_dir,
+        seed,
+        model,
+        train_model,
+        optimizer,
+        scaler,
+        amp,
+        task,
+        train_src,
+        valid_src,
+        runlog,
+        state,
+        last_checkpoint=resume.path if resume else None,
+    )
 
 
 def _same_classes_as_checkpoint(cfg: dict, resume: ckpt_io.ResumePoint, found: int) -> None:
     """A resumed run keeps its checkpoint's class count: say so when the data disagrees."""
     saved = (resume.state.get("config") or {}).get("model", {}).get("num_classes")
     if saved is not None and saved == cfg["model"].get("num_classes") and saved != found:
-        raise ConfigError(f"the checkpoint {resume.path} was trained for {saved} classes but the "
-                          f"training data has {found}; resume on the data it was trained on, or "
-                          f"start a new run with --weights {resume.path} (the classifier is "
-                          "re-initialised for the new classes)")
+        raise ConfigError(
+            f"the checkpoint {resume.path} was trained for {saved} classes but the "
+            f"training data has {found}; resume on the data it was trained on, or "
+            f"start a new run with --weights {resume.path} (the classifier is "
+            "re-initialised for the new classes)"
+        )
 
 
 def _load_resumed_weights(model: torch.nn.Module, state_dict: dict, path: Path) -> None:
@@ -356,7 +431,8 @@ def _load_resumed_weights(model: torch.nn.Module, state_dict: dict, path: Path) 
         raise CheckpointError(
             f"{path}: its weights do not fit the model built for this run ("
             f"{lines[1] if len(lines) > 1 else lines[0]}); resume without --set/--config "
-            "changes to the architecture, or start a new run with --weights") from None
+            "changes to the architecture, or start a new run with --weights"
+        ) from None
 
 
 _RESUME_FREE = {"train.epochs", "data.root"}  # changed on resume as a matter of course
@@ -375,12 +451,20 @@ def _flat(section: dict, prefix: str = "") -> dict:
 def _report_changed_settings(saved_cfg: dict, cfg: dict, path: Path) -> None:
     """Log the settings that differ from the checkpoint's config: the values given now win."""
     old, new = _flat(saved_cfg), _flat(cfg)
-    changed = [f"{key} {old[key]!r:.40} -> {new[key]!r:.40}" for key in sorted(new)
-               if key in old and old[key] != new[key] and key not in _RESUME_FREE]
+    changed = [
+        f"{key} {old[key]!r:.40} -> {new[key]!r:.40}"
+        for key in sorted(new)
+        if key in old and old[key] != new[key] and key not in _RESUME_FREE
+    ]
     if changed:
-        log.warning("resuming from %s with %d setting(s) changed since it was written: %s; the "
-                    "values given now are used from here on (the run no longer replays the "
-                    "original exactly)", path, len(changed), "; ".join(changed[:8]))
+        log.warning(
+            "resuming from %s with %d setting(s) changed since it was written: %s; the "
+            "values given now are used from here on (the run no longer replays the "
+            "original exactly)",
+            path,
+            len(changed),
+            "; ".join(changed[:8]),
+        )
 
 
 def _save(run: _Run, reason: str) -> Path:
@@ -394,10 +478,20 @@ def _save(run: _Run, reason: str) -> Path:
                 f"the weights became NaN/Inf by step {run.state.global_step} ({bad[0]}"
                 f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}); nothing was saved. "
                 f"Last good checkpoint: {run.last_checkpoint or 'none yet'}. Try a lower "
-                "learning rate or train.clip_grad_norm")
-        ckpt_io.save_checkpoint(ckpt_io.training_checkpoint(
-            run.cfg, state_dict, run.optimizer, run.scaler, asdict(run.state),
-            list(run.train_src.class_names), reason), path)
+                "learning rate or train.clip_grad_norm"
+            )
+        ckpt_io.save_checkpoint(
+            ckpt_io.training_checkpoint(
+                run.cfg,
+                state_dict,
+                run.optimizer,
+                run.scaler,
+                asdict(run.state),
+                list(run.train_src.class_names),
+                reason,
+            ),
+            path,
+        )
         ckpt_io.prune_checkpoints(run.output_dir, run.tcfg["keep_checkpoints"], protect=path)
         run.last_checkpoint = path
     barrier(run.ctx)
@@ -412,10 +506,13 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
     skipped: list = []
     total = run.train_src.num_batches(epoch)
     steps_per_epoch = max(1, (total or 1) // accum)
-    bar = progress_bar(total=(total // accum if total else None), initial=state.step_in_epoch,
-                       desc=f"epoch {epoch + 1}/{tcfg['epochs']}", main_process=ctx.is_main)
-    groups = _grouped(run.train_src.batches(epoch, start_batch=state.step_in_epoch * accum),
-                      accum, skipped)
+    bar = progress_bar(
+        total=(total // accum if total else None),
+        initial=state.step_in_epoch,
+        desc=f"epoch {epoch + 1}/{tcfg['epochs']}",
+        main_process=ctx.is_main,
+    )
+    groups = _grouped(run.train_src.batches(epoch, start_batch=state.step_in_epoch * accum), accum, skipped)
     window = {"t": time.time(), "samples": 0, "loss": 0.0, "steps": 0}
     per_rank = tcfg["batch_size"] // (ctx.world_size * accum)
     used = state.step_in_epoch * accum * per_rank  # records of the steps done before a resume
@@ -427,14 +524,26 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
         if have < ctx.world_size:
             break  # one rank ran out: the epoch ends for all (the source reports what is left)
         torch.manual_seed(_step_seed(run.seed, ctx.rank, state.global_step))
-        lr = set_learning_rate(run.optimizer, lr_factor(
-            tcfg["schedule"], epoch, state.step_in_epoch / steps_per_epoch, state.samples,
-            tcfg["epochs"]))
+        lr = set_learning_rate(
+            run.optimizer,
+            lr_factor(
+                tcfg["schedule"], epoch, state.step_in_epoch / steps_per_epoch, state.samples, tcfg["epochs"]
+            ),
+        )
         used += sum(run.task.batch_size(b) for b in group)
         statistics = _float_buffers(run.model)
-        out = train_step(run.train_model, run.optimizer, run.task, group, ctx,
-                         amp=run.amp, amp_dtype=tcfg["amp_dtype"], scaler=run.scaler,
-                         clip_grad_norm=tcfg["clip_grad_norm"], stop_requested=stop.requested)
+        out = train_step(
+            run.train_model,
+            run.optimizer,
+            run.task,
+            group,
+            ctx,
+            amp=run.amp,
+            amp_dtype=tcfg["amp_dtype"],
+            scaler=run.scaler,
+            clip_grad_norm=tcfg["clip_grad_norm"],
+            stop_requested=stop.requested,
+        )
         state.global_step += 1
         state.step_in_epoch += 1
         state.samples += out["samples"]
@@ -443,13 +552,15 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
             _restore_buffers(run.model, statistics)  # the bad forward pass updated them
             run.bad_steps += 1
             if ctx.is_main:
-                log.warning("step %d: non-finite loss, step skipped (%d in a row)",
-                            state.global_step, run.bad_steps)
+                log.warning(
+                    "step %d: non-finite loss, step skipped (%d in a row)", state.global_step, run.bad_steps
+                )
             if run.bad_steps >= tcfg["max_bad_steps"]:
                 raise TrainingStopped(
                     f"{run.bad_steps} consecutive non-finite losses; stopping. Last good "
                     f"checkpoint: {run.last_checkpoint or 'none written yet'}. Try a lower "
-                    "learning rate, train.clip_grad_norm, or check the data.")
+                    "learning rate, train.clip_grad_norm, or check the data."
+                )
         else:
             run.bad_steps = 0
             window["samples"] += out["samples"]
@@ -458,10 +569,16 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
             bar.set_postfix(loss=f"{out['loss']:.4f}", lr=f"{lr:.2e}", refresh=False)
         if state.global_step % tcfg["log_interval"] == 0 and window["steps"]:
             rate = window["samples"] / max(time.time() - window["t"], 1e-9)
-            run.runlog.train_row({"epoch": epoch + 1, "step": state.global_step,
-                                  "samples": state.samples,
-                                  "loss": window["loss"] / window["steps"], "lr": lr,
-                                  "samples_per_s": rate})
+            run.runlog.train_row(
+                {
+                    "epoch": epoch + 1,
+                    "step": state.global_step,
+                    "samples": state.samples,
+                    "loss": window["loss"] / window["steps"],
+                    "lr": lr,
+                    "samples_per_s": rate,
+                }
+            )
             window = {"t": time.time(), "samples": 0, "loss": 0.0, "steps": 0}
         if out["stop"]:
             stopped_by = stop.signal_name or "a signal on another rank"
@@ -472,21 +589,30 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
     planned = run.train_src.num_samples(epoch)
     if first_step == 0 and state.step_in_epoch == 0 and stopped_by is None:
         records = f"the {planned} training record(s) of this process"
-        raise ConfigError(f"epoch {epoch + 1} took no step: train.batch_size="
-                          f"{tcfg['batch_size']} ({per_rank} per process x grad_accum {accum}) "
-                          f"is larger than {records}, and partial batches are dropped; lower "
-                          "train.batch_size (nothing was saved)")
+        raise ConfigError(
+            f"epoch {epoch + 1} took no step: train.batch_size="
+            f"{tcfg['batch_size']} ({per_rank} per process x grad_accum {accum}) "
+            f"is larger than {records}, and partial batches are dropped; lower "
+            "train.batch_size (nothing was saved)"
+        )
     n_skipped, n_used, n_planned = all_reduce_sum(
-        [float(len(skipped)), float(used), float(planned or 0)], ctx)
+        [float(len(skipped)), float(used), float(planned or 0)], ctx
+    )
     if ctx.is_main and n_skipped:
-        log.warning("epoch %d: %d bad records skipped (details in the warnings above)",
-                    epoch + 1, int(n_skipped))
+        log.warning(
+            "epoch %d: %d bad records skipped (details in the warnings above)", epoch + 1, int(n_skipped)
+        )
     unread = int(n_planned - n_used - n_skipped)
     if ctx.is_main and planned is not None and stopped_by is None and unread > 0:
         level = logging.WARNING if unread > ctx.world_size * per_rank * accum else logging.INFO
-        log.log(level, "epoch %d: %d of %d records were not used (each process drops its last "
-                "partial batch, and the epoch ends for all when the first process runs out)",
-                epoch + 1, unread, int(n_planned))
+        log.log(
+            level,
+            "epoch %d: %d of %d records were not used (each process drops its last "
+            "partial batch, and the epoch ends for all when the first process runs out)",
+            epoch + 1,
+            unread,
+            int(n_planned),
+        )
     return stopped_by
 
 
@@ -498,9 +624,16 @@ def validate_and_checkpoint(run: _Run, epoch: int, stop: _StopFlag) -> str | Non
     metrics = None
     due = run.valid_src is not None and (epoch + 1) % run.tcfg["valid_interval"] == 0
     if due:
-        metrics = evaluate(unwrap(run.train_model), run.valid_src, run.task, run.ctx,
-                           amp=run.amp, amp_dtype=run.tcfg["amp_dtype"],
-                           desc="validate", should_stop=lambda: stop.requested)
+        metrics = evaluate(
+            unwrap(run.train_model),
+            run.valid_src,
+            run.task,
+            run.ctx,
+            amp=run.amp,
+            amp_dtype=run.tcfg["amp_dtype"],
+            desc="validate",
+            should_stop=lambda: stop.requested,
+        )
     if due and metrics is None:  # interrupted: keep the trained epoch, skip its validation
         _save(run, "signal")
         return stop.signal_name or "a signal on another rank"
@@ -508,8 +641,11 @@ def validate_and_checkpoint(run: _Run, epoch: int, stop: _StopFlag) -> str | Non
     if metrics is not None:
         run.runlog.valid_row(epoch + 1, state.global_step, metrics)
         value = metrics.get(run.tcfg["monitor"] or run.task.default_monitor)
-        if isinstance(value, (int, float)) and math.isfinite(value) and \
-                (state.best is None or value > state.best):
+        if (
+            isinstance(value, (int, float))
+            and math.isfinite(value)
+            and (state.best is None or value > state.best)
+        ):
             state.best, state.best_metrics, improved = value, metrics, True
     path = _save(run, "epoch")
     if improved and run.ctx.is_main:
@@ -517,9 +653,16 @@ def validate_and_checkpoint(run: _Run, epoch: int, stop: _StopFlag) -> str | Non
     return None
 
 
-def train(cfg: dict, *, output_dir: str | Path, resume: str | ckpt_io.ResumePoint | None = None,
-          weights: str | dict | None = None, device: str = "auto", seed: int = 0,
-          overwrite: bool = False) -> dict:
+def train(
+    cfg: dict,
+    *,
+    output_dir: str | Path,
+    resume: str | ckpt_io.ResumePoint | None = None,
+    weights: str | dict | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    overwrite: bool = False,
+) -> dict:
     """Train ``cfg["model"]`` on ``cfg["data"]``; returns a summary with checkpoint paths.
 
     ``resume``: a checkpoint path, "auto" (the newest good one in ``output_dir``) or a
@@ -529,11 +672,11 @@ def train(cfg: dict, *, output_dir: str | Path, resume: str | ckpt_io.ResumePoin
     ctx = init_distributed(device)
     output_dir = Path(output_dir)
     if isinstance(resume, (str, Path)):
-        resume = ckpt_io.resolve_resume(resume, output_dir, cfg["model"]["name"]) \
-            or _fresh_start(str(resume), output_dir, ctx)
+        resume = ckpt_io.resolve_resume(resume, output_dir, cfg["model"]["name"]) or _fresh_start(
+            str(resume), output_dir, ctx
+        )
     with contextlib.ExitStack() as held:
-        _prepare_output_dir(output_dir, ctx, held, resuming=resume is not None,
-                            overwrite=overwrite)
+        _prepare_output_dir(output_dir, ctx, held, resuming=resume is not None, overwrite=overwrite)
         return _run_epochs(_start_run(cfg, output_dir, ctx, resume, weights, seed))
 
 
@@ -551,19 +694,30 @@ def _run_epochs(run: _Run) -> dict:
                     _save(run, "signal")
                 if stopped_by:
                     if ctx.is_main:
-                        log.warning("stopped by %s: checkpoint saved to %s; continue with "
-                                    "--resume auto (or --resume %s)", stopped_by,
-                                    run.last_checkpoint, run.last_checkpoint)
-                    return {"interrupted": stopped_by, "last": str(run.last_checkpoint),
-                            "output_dir": str(output_dir)}
+                        log.warning(
+                            "stopped by %s: checkpoint saved to %s; continue with "
+                            "--resume auto (or --resume %s)",
+                            stopped_by,
+                            run.last_checkpoint,
+                            run.last_checkpoint,
+                        )
+                    return {
+                        "interrupted": stopped_by,
+                        "last": str(run.last_checkpoint),
+                        "output_dir": str(output_dir),
+                    }
     finally:
         run.runlog.close()
     state = run.state
-    return {"output_dir": str(output_dir),
-            "last": str(run.last_checkpoint) if run.last_checkpoint else None,
-            "best": str(run.best_path) if run.best_path.exists() else None,
-            "best_metrics": state.best_metrics, "epochs": run.tcfg["epochs"],
-            "steps": state.global_step, "samples": state.samples}
+    return {
+        "output_dir": str(output_dir),
+        "last": str(run.last_checkpoint) if run.last_checkpoint else None,
+        "best": str(run.best_path) if run.best_path.exists() else None,
+        "best_metrics": state.best_metrics,
+        "epochs": run.tcfg["epochs"],
+        "steps": state.global_step,
+        "samples": state.samples,
+    }
 
 
 def _fresh_start(resume: str, output_dir: Path, ctx: DistContext) -> None:

@@ -33,6 +33,7 @@ In resnet50 mode one video becomes one record of T "frames" (one per second, at 
 
 The details of each step are in its module's docstring.
 """
+
 from videozoo.extract.audio import log_mel_per_second, mel_filterbank
 from videozoo.extract.frames import FrameFeatureExtractor
 from videozoo.extract.inputs import find_videos, read_labels_csv
@@ -40,5 +41,14 @@ from videozoo.extract.pca import PCA, CovarianceAccumulator
 from videozoo.extract.records import quantize_features
 from videozoo.extract.run import run_extract
 
-__all__ = ["run_extract", "find_videos", "read_labels_csv", "FrameFeatureExtractor", "PCA",
-           "CovarianceAccumulator", "log_mel_per_second", "mel_filterbank", "quantize_features"]
+__all__ = [
+    "run_extract",
+    "find_videos",
+    "read_labels_csv",
+    "FrameFeatureExtractor",
+    "PCA",
+    "CovarianceAccumulator",
+    "log_mel_per_second",
+    "mel_filterbank",
+    "quantize_features",
+]

@@ -11,6 +11,7 @@ tone -> about 2) -> quantised. Audio shorter than the video is padded with silen
 that stops decoding part-way keeps what decoded (logged). A video without an audio track gets
 ``quantize_features(0.0)`` everywhere and ``has_audio = False``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,19 +26,25 @@ from videozoo.extract.records import quantize_features
 log = logging.getLogger("videozoo.extract")
 
 SAMPLE_RATE = 16000
-STFT_WINDOW = 400           # 25 ms at 16 kHz
-STFT_HOP = 160              # 10 ms
-STFT_FFT = 1024             # zero-padded so that the narrow low mel bands each get a bin
+STFT_WINDOW = 400  # 25 ms at 16 kHz
+STFT_HOP = 160  # 10 ms
+STFT_FFT = 1024  # zero-padded so that the narrow low mel bands each get a bin
 HOPS_PER_SECOND = SAMPLE_RATE // STFT_HOP
 MEL_FMIN, MEL_FMAX = 125.0, 7500.0
-LOG_MEL_OFFSET = 0.01       # log(mel + 0.01): silence -> log(0.01) = -4.6
+LOG_MEL_OFFSET = 0.01  # log(mel + 0.01): silence -> log(0.01) = -4.6
 AUDIO_LOG_MEL_CENTER = 0.0  # fixed affine map of log-mel into the quantised range [-2, 2]
 AUDIO_LOG_MEL_SCALE = 2.5
 
 
-def mel_filterbank(num_mels: int = 128, n_fft: int = STFT_FFT, sample_rate: int = SAMPLE_RATE,
-                   fmin: float = MEL_FMIN, fmax: float = MEL_FMAX) -> np.ndarray:
+def mel_filterbank(
+    num_mels: int = 128,
+    n_fft: int = STFT_FFT,
+    sample_rate: int = SAMPLE_RATE,
+    fmin: float = MEL_FMIN,
+    fmax: float = MEL_FMAX,
+) -> np.ndarray:
     """HTK-mel triangles (peak 1) over the FFT bins: float32 [n_fft // 2 + 1, num_mels]."""
+
     def to_mel(hz):
         return 1127.0 * np.log1p(np.asarray(hz) / 700.0)
 
@@ -84,11 +91,11 @@ def log_mel_per_second(samples: np.ndarray, seconds: int) -> np.ndarray:
     """
     hops = seconds * HOPS_PER_SECOND
     padded = np.zeros((hops - 1) * STFT_HOP + STFT_WINDOW, np.float32)
-    kept = samples[:padded.size]
-    padded[:kept.size] = kept
-    frames = torch.from_numpy(padded).unfold(0, STFT_WINDOW, STFT_HOP)        # [hops, 400]
+    kept = samples[: padded.size]
+    padded[: kept.size] = kept
+    frames = torch.from_numpy(padded).unfold(0, STFT_WINDOW, STFT_HOP)  # [hops, 400]
     spectrum = torch.fft.rfft(frames * torch.hann_window(STFT_WINDOW), n=STFT_FFT).abs()
-    mel = spectrum @ torch.from_numpy(mel_filterbank())                        # [hops, 128]
+    mel = spectrum @ torch.from_numpy(mel_filterbank())  # [hops, 128]
     log_mel = torch.log(mel + LOG_MEL_OFFSET).reshape(seconds, HOPS_PER_SECOND, -1)
     return log_mel.mean(1).numpy()
 

@@ -12,6 +12,7 @@
   ``fingerprint`` names the backbone and a hash of its weights, so a ``pca.npz`` fitted on
   other features is refused.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,8 +59,9 @@ class FrameFeatureExtractor:
     `device`: auto, cpu or cuda. `batch_size`: frames per forward pass.
     """
 
-    def __init__(self, depth: int = 50, weights: str | None = None, device: str = "auto",
-                 batch_size: int = 32):
+    def __init__(
+        self, depth: int = 50, weights: str | None = None, device: str = "auto", batch_size: int = 32
+    ):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_TRUNK_SEED)
             self.trunk = ResNet(depth)
@@ -67,10 +69,13 @@ class FrameFeatureExtractor:
             self._load_weights(weights, depth)
             self.fingerprint = f"resnet{depth} weights sha256:{sha256_of(weights)[:16]}"
         else:
-            log.warning("!!! NO --weights GIVEN: the ResNet-%d trunk is RANDOMLY INITIALISED; its "
-                        "features are ONLY GOOD FOR TESTING THE PIPELINE. For real use pass "
-                        "--weights FILE (a torchvision ImageNet resnet%d state_dict) !!!",
-                        depth, depth)
+            log.warning(
+                "!!! NO --weights GIVEN: the ResNet-%d trunk is RANDOMLY INITIALISED; its "
+                "features are ONLY GOOD FOR TESTING THE PIPELINE. For real use pass "
+                "--weights FILE (a torchvision ImageNet resnet%d state_dict) !!!",
+                depth,
+                depth,
+            )
             self.fingerprint = f"resnet{depth} random init (seed {RANDOM_TRUNK_SEED})"
         self.random_weights = not weights
         try:
@@ -83,9 +88,11 @@ class FrameFeatureExtractor:
 
     def _load_weights(self, weights: str, depth: int) -> None:
         if not Path(weights).is_file():
-            raise DataNotFoundError(f"--weights {weights}: no such file; pass a local torchvision "
-                                    f"ImageNet resnet{depth} state_dict (e.g. ~/.cache/torch/hub/"
-                                    f"checkpoints/resnet{depth}-*.pth)")
+            raise DataNotFoundError(
+                f"--weights {weights}: no such file; pass a local torchvision "
+                f"ImageNet resnet{depth} state_dict (e.g. ~/.cache/torch/hub/"
+                f"checkpoints/resnet{depth}-*.pth)"
+            )
         try:
             load_imagenet_resnet(self.trunk, weights)
         except ValueError as err:  # not a state_dict, or none of it fits this depth
@@ -95,6 +102,6 @@ class FrameFeatureExtractor:
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         out = []
         for start in range(0, len(frames), self.batch_size):
-            batch = normalize(frames[start:start + self.batch_size]).to(self.device)
+            batch = normalize(frames[start : start + self.batch_size]).to(self.device)
             out.append(self.trunk(batch).float().cpu())
         return torch.cat(out).numpy()

@@ -15,6 +15,7 @@ tensor 8; ListValue s 2, i 3, f 4; TensorProto dtype 1, tensor_shape 2, tensor_c
 float_val 5, double_val 6, int_val 7, int64_val 10, bool_val 11; TensorShapeProto dim 2
 (Dim.size 1).
 """
+
 from __future__ import annotations
 
 import struct
@@ -26,8 +27,16 @@ from videozoo.data.protobuf_wire import read_varint
 from videozoo.errors import DataError
 
 # TF DataType enum -> numpy dtype
-_DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8,
-           9: np.int64, 10: np.bool_}
+_DTYPES = {
+    1: np.float32,
+    2: np.float64,
+    3: np.int32,
+    4: np.uint8,
+    5: np.int16,
+    6: np.int8,
+    9: np.int64,
+    10: np.bool_,
+}
 #: a Const given as one value repeated to its shape may claim at most this many elements
 MAX_BROADCAST_ELEMENTS = 1 << 24
 
@@ -55,12 +64,12 @@ def _fields(buf: memoryview):
         if wire == 0:
             value, pos = read_varint(buf, pos)
         elif wire == 1:
-            value, pos = bytes(buf[pos:pos + 8]), pos + 8
+            value, pos = bytes(buf[pos : pos + 8]), pos + 8
         elif wire == 5:
-            value, pos = bytes(buf[pos:pos + 4]), pos + 4
+            value, pos = bytes(buf[pos : pos + 4]), pos + 4
         elif wire == 2:
             size, pos = read_varint(buf, pos)
-            value, pos = buf[pos:pos + size], pos + size
+            value, pos = buf[pos : pos + size], pos + size
         else:
             raise ValueError(f"unsupported wire type {wire}")
         if pos > end:
@@ -119,8 +128,9 @@ def _tensor(buf) -> np.ndarray:
     count = int(np.prod(dims, dtype=np.int64)) if dims else 1
     if content is not None:
         if len(content) != count * dtype.itemsize:
-            raise ValueError(f"tensor of shape {dims} holds {len(content)} bytes, "
-                             f"not {count * dtype.itemsize}")
+            raise ValueError(
+                f"tensor of shape {dims} holds {len(content)} bytes, not {count * dtype.itemsize}"
+            )
         return np.frombuffer(content, dtype).reshape(dims).copy()
     if len(values) == count:
         return np.asarray(values, dtype).reshape(dims)
@@ -130,7 +140,7 @@ def _tensor(buf) -> np.ndarray:
 
 
 def _attr_value(buf):
-    for number, wire, value in _fields(buf):
+    for number, _wire, value in _fields(buf):
         if number == 1:  # ListValue
             items = []
             for n, w, v in _fields(value):

@@ -20,6 +20,7 @@ Where this differs from torchvision's Inception3, as the 2015 graph does (and py
 FID variants): the 3x3 average pools of the A, C and first E blocks exclude padding from their
 count, and the last E block (``mixed_10``, ``Mixed_7c``) pools its branch with a max pool.
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,8 +37,9 @@ FEATURES = 2048
 class ConvBN(nn.Module):
     """Conv (no bias) + BatchNorm + ReLU, named as pytorch-fid's ``BasicConv2d``."""
 
-    def __init__(self, cin: int, cout: int, kernel: tuple[int, int], stride: int, same: bool,
-                 eps: float = 1e-3):
+    def __init__(
+        self, cin: int, cout: int, kernel: tuple[int, int], stride: int, same: bool, eps: float = 1e-3
+    ):
         super().__init__()
         padding = (kernel[0] // 2, kernel[1] // 2) if same else 0
         self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, bias=False)
@@ -52,8 +54,9 @@ class ConvBN(nn.Module):
         activations instead of two (outputs move by float rounding, ~1e-6 relative)."""
         scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
         conv = self.conv
-        folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                           conv.padding, bias=True).to(conv.weight.device)
+        folded = nn.Conv2d(
+            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True
+        ).to(conv.weight.device)
         folded.weight.copy_(conv.weight * scale[:, None, None, None])
         folded.bias.copy_(self.bn.bias - self.bn.running_mean * scale)
         self.conv, self.bn = folded, nn.Identity()
@@ -62,51 +65,109 @@ class ConvBN(nn.Module):
 # One conv: (TF scope inside its block, pytorch-fid name, stride, SAME padding?)
 # A branch: a list of convs or pools, optionally ending in ("split", [conv, conv]) whose two
 # outputs are concatenated. Pools: ("avg" | "max", kernel, stride, SAME?).
-_A = [[("conv", "branch1x1", 1, True)],
-      [("tower/conv", "branch5x5_1", 1, True), ("tower/conv_1", "branch5x5_2", 1, True)],
-      [("tower_1/conv", "branch3x3dbl_1", 1, True), ("tower_1/conv_1", "branch3x3dbl_2", 1, True),
-       ("tower_1/conv_2", "branch3x3dbl_3", 1, True)],
-      [("avg", 3, 1, True), ("tower_2/conv", "branch_pool", 1, True)]]
-_B = [[("conv", "branch3x3", 2, False)],
-      [("tower/conv", "branch3x3dbl_1", 1, True), ("tower/conv_1", "branch3x3dbl_2", 1, True),
-       ("tower/conv_2", "branch3x3dbl_3", 2, False)],
-      [("max", 3, 2, False)]]
-_C = [[("conv", "branch1x1", 1, True)],
-      [("tower/conv", "branch7x7_1", 1, True), ("tower/conv_1", "branch7x7_2", 1, True),
-       ("tower/conv_2", "branch7x7_3", 1, True)],
-      [("tower_1/conv", "branch7x7dbl_1", 1, True), ("tower_1/conv_1", "branch7x7dbl_2", 1, True),
-       ("tower_1/conv_2", "branch7x7dbl_3", 1, True), ("tower_1/conv_3", "branch7x7dbl_4", 1, True),
-       ("tower_1/conv_4", "branch7x7dbl_5", 1, True)],
-      [("avg", 3, 1, True), ("tower_2/conv", "branch_pool", 1, True)]]
-_D = [[("tower/conv", "branch3x3_1", 1, True), ("tower/conv_1", "branch3x3_2", 2, False)],
-      [("tower_1/conv", "branch7x7x3_1", 1, True), ("tower_1/conv_1", "branch7x7x3_2", 1, True),
-       ("tower_1/conv_2", "branch7x7x3_3", 1, True), ("tower_1/conv_3", "branch7x7x3_4", 2, False)],
-      [("max", 3, 2, False)]]
+_A = [
+    [("conv", "branch1x1", 1, True)],
+    [("tower/conv", "branch5x5_1", 1, True), ("tower/conv_1", "branch5x5_2", 1, True)],
+    [
+        ("tower_1/conv", "branch3x3dbl_1", 1, True),
+        ("tower_1/conv_1", "branch3x3dbl_2", 1, True),
+        ("tower_1/conv_2", "branch3x3dbl_3", 1, True),
+    ],
+    [("avg", 3, 1, True), ("tower_2/conv", "branch_pool", 1, True)],
+]
+_B = [
+    [("conv", "branch3x3", 2, False)],
+    [
+        ("tower/conv", "branch3x3dbl_1", 1, True),
+        ("tower/conv_1", "branch3x3dbl_2", 1, True),
+        ("tower/conv_2", "branch3x3dbl_3", 2, False),
+    ],
+    [("max", 3, 2, False)],
+]
+_C = [
+    [("conv", "branch1x1", 1, True)],
+    [
+        ("tower/conv", "branch7x7_1", 1, True),
+        ("tower/conv_1", "branch7x7_2", 1, True),
+        ("tower/conv_2", "branch7x7_3", 1, True),
+    ],
+    [
+        ("tower_1/conv", "branch7x7dbl_1", 1, True),
+        ("tower_1/conv_1", "branch7x7dbl_2", 1, True),
+        ("tower_1/conv_2", "branch7x7dbl_3", 1, True),
+        ("tower_1/conv_3", "branch7x7dbl_4", 1, True),
+        ("tower_1/conv_4", "branch7x7dbl_5", 1, True),
+    ],
+    [("avg", 3, 1, True), ("tower_2/conv", "branch_pool", 1, True)],
+]
+_D = [
+    [("tower/conv", "branch3x3_1", 1, True), ("tower/conv_1", "branch3x3_2", 2, False)],
+    [
+        ("tower_1/conv", "branch7x7x3_1", 1, True),
+        ("tower_1/conv_1", "branch7x7x3_2", 1, True),
+        ("tower_1/conv_2", "branch7x7x3_3", 1, True),
+        ("tower_1/conv_3", "branch7x7x3_4", 2, False),
+    ],
+    [("max", 3, 2, False)],
+]
 
 
 def _e_block(pool: str):
-    return [[("conv", "branch1x1", 1, True)],
-            [("tower/conv", "branch3x3_1", 1, True),
-             ("split", [("tower/mixed/conv", "branch3x3_2a", 1, True),
-                        ("tower/mixed/conv_1", "branch3x3_2b", 1, True)])],
-            [("tower_1/conv", "branch3x3dbl_1", 1, True), ("tower_1/conv_1", "branch3x3dbl_2", 1, True),
-             ("split", [("tower_1/mixed/conv", "branch3x3dbl_3a", 1, True),
-                        ("tower_1/mixed/conv_1", "branch3x3dbl_3b", 1, True)])],
-            [(pool, 3, 1, True), ("tower_2/conv", "branch_pool", 1, True)]]
+    return [
+        [("conv", "branch1x1", 1, True)],
+        [
+            ("tower/conv", "branch3x3_1", 1, True),
+            (
+                "split",
+                [
+                    ("tower/mixed/conv", "branch3x3_2a", 1, True),
+                    ("tower/mixed/conv_1", "branch3x3_2b", 1, True),
+                ],
+            ),
+        ],
+        [
+            ("tower_1/conv", "branch3x3dbl_1", 1, True),
+            ("tower_1/conv_1", "branch3x3dbl_2", 1, True),
+            (
+                "split",
+                [
+                    ("tower_1/mixed/conv", "branch3x3dbl_3a", 1, True),
+                    ("tower_1/mixed/conv_1", "branch3x3dbl_3b", 1, True),
+                ],
+            ),
+        ],
+        [(pool, 3, 1, True), ("tower_2/conv", "branch_pool", 1, True)],
+    ]
 
 
 #: (TF scope, pytorch-fid name, layout): the stem is a block of one branch
 LAYOUT = [
-    ("", "", [[("conv", "Conv2d_1a_3x3", 2, False), ("conv_1", "Conv2d_2a_3x3", 1, False),
-               ("conv_2", "Conv2d_2b_3x3", 1, True), ("max", 3, 2, False),
-               ("conv_3", "Conv2d_3b_1x1", 1, False), ("conv_4", "Conv2d_4a_3x3", 1, False),
-               ("max", 3, 2, False)]]),
-    ("mixed", "Mixed_5b", _A), ("mixed_1", "Mixed_5c", _A), ("mixed_2", "Mixed_5d", _A),
+    (
+        "",
+        "",
+        [
+            [
+                ("conv", "Conv2d_1a_3x3", 2, False),
+                ("conv_1", "Conv2d_2a_3x3", 1, False),
+                ("conv_2", "Conv2d_2b_3x3", 1, True),
+                ("max", 3, 2, False),
+                ("conv_3", "Conv2d_3b_1x1", 1, False),
+                ("conv_4", "Conv2d_4a_3x3", 1, False),
+                ("max", 3, 2, False),
+            ]
+        ],
+    ),
+    ("mixed", "Mixed_5b", _A),
+    ("mixed_1", "Mixed_5c", _A),
+    ("mixed_2", "Mixed_5d", _A),
     ("mixed_3", "Mixed_6a", _B),
-    ("mixed_4", "Mixed_6b", _C), ("mixed_5", "Mixed_6c", _C), ("mixed_6", "Mixed_6d", _C),
+    ("mixed_4", "Mixed_6b", _C),
+    ("mixed_5", "Mixed_6c", _C),
+    ("mixed_6", "Mixed_6d", _C),
     ("mixed_7", "Mixed_6e", _C),
     ("mixed_8", "Mixed_7a", _D),
-    ("mixed_9", "Mixed_7b", _e_block("avg")), ("mixed_10", "Mixed_7c", _e_block("max")),
+    ("mixed_9", "Mixed_7b", _e_block("avg")),
+    ("mixed_10", "Mixed_7c", _e_block("max")),
 ]
 
 
@@ -124,8 +185,12 @@ def conv_specs():
     """(TF scope, state-dict prefix, stride, same) of every conv of the network, in order."""
     for tf_block, pt_block, layout in LAYOUT:
         for tf_name, pt_name, stride, same in _convs(layout):
-            yield (f"{tf_block}/{tf_name}" if tf_block else tf_name,
-                   f"{pt_block}.{pt_name}" if pt_block else pt_name, stride, same)
+            yield (
+                f"{tf_block}/{tf_name}" if tf_block else tf_name,
+                f"{pt_block}.{pt_name}" if pt_block else pt_name,
+                stride,
+                same,
+            )
 
 
 def _pool(x, kind: str, kernel: int, stride: int, same: bool):
@@ -167,7 +232,7 @@ class InceptionPool3(nn.Module):
                 x = self._layers[f"{pt_block}.{op[1]}" if pt_block else op[1]](x)
         return x
 
-    def fold_batchnorm(self) -> "InceptionPool3":
+    def fold_batchnorm(self) -> InceptionPool3:
         """Every BatchNorm folded into its conv (for inference only; the state dict then no
         longer has pytorch-fid's layout). Returns self."""
         for layer in self._layers.values():
@@ -188,28 +253,34 @@ def _check_conv_node(nodes, scope: str, stride: int, same: bool) -> None:
     strides = list(node.attrs.get("strides") or [1, 1, 1, 1])
     padding = node.attrs.get("padding", b"")
     if strides[1:3] != [stride, stride] or padding != (b"SAME" if same else b"VALID"):
-        raise DataError(f"GraphDef node {scope}/Conv2D has strides {strides} padding "
-                        f"{padding!r}; the 2015 Inception-v3 has stride {stride}, "
-                        f"{'SAME' if same else 'VALID'}: not the inception-2015-12-05 graph")
+        raise DataError(
+            f"GraphDef node {scope}/Conv2D has strides {strides} padding "
+            f"{padding!r}; the 2015 Inception-v3 has stride {stride}, "
+            f"{'SAME' if same else 'VALID'}: not the inception-2015-12-05 graph"
+        )
 
 
 def from_graphdef(nodes: dict, source: str = "GraphDef") -> InceptionPool3:
     """The network with the weights of a parsed ``classify_image_graph_def.pb``
     (``graphdef.read_graphdef``): conv ``{scope}/conv2d_params`` [kh, kw, in, out] and
     ``{scope}/batchnorm/{beta,gamma,moving_mean,moving_variance}``."""
+
     def const(name):
         node = nodes.get(name)
         if node is None or node.op != "Const":
-            raise DataError(f"{source}: no Const node '{name}': not the inception-2015-12-05 "
-                            "graph (classify_image_graph_def.pb)")
+            raise DataError(
+                f"{source}: no Const node '{name}': not the inception-2015-12-05 "
+                "graph (classify_image_graph_def.pb)"
+            )
         return torch.from_numpy(node.value.astype("float32"))
 
     state, shapes, eps = {}, {}, None
     for scope, prefix, stride, same in conv_specs():
         weight = const(f"{scope}/conv2d_params")
         if weight.ndim != 4:
-            raise DataError(f"{source}: {scope}/conv2d_params has shape {list(weight.shape)}, "
-                            "not [kh, kw, in, out]")
+            raise DataError(
+                f"{source}: {scope}/conv2d_params has shape {list(weight.shape)}, not [kh, kw, in, out]"
+            )
         _check_conv_node(nodes, scope, stride, same)
         state[f"{prefix}.conv.weight"] = weight.permute(3, 2, 0, 1).contiguous()
         shapes[prefix] = tuple(state[f"{prefix}.conv.weight"].shape)
@@ -233,8 +304,10 @@ def from_pt_inception(state_dict: dict, source: str = "state dict") -> Inception
     for _, prefix, _, _ in conv_specs():
         weight = state_dict.get(f"{prefix}.conv.weight")
         if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
-            raise DataError(f"{source}: no 4-d tensor '{prefix}.conv.weight': not pytorch-fid's "
-                            "pt_inception-2015-12-05 state dict")
+            raise DataError(
+                f"{source}: no 4-d tensor '{prefix}.conv.weight': not pytorch-fid's "
+                "pt_inception-2015-12-05 state dict"
+            )
         shapes[prefix] = tuple(weight.shape)
     wanted = {k: v for k, v in state_dict.items() if ".conv." in k or ".bn." in k}
     wanted = {k: v for k, v in wanted.items() if not k.endswith("num_batches_tracked")}
@@ -253,8 +326,9 @@ def _built(shapes, state, eps: float, source: str) -> InceptionPool3:
             probe = model.eval()(torch.zeros(1, shapes["Conv2d_1a_3x3"][1], PROBE_SIZE, PROBE_SIZE))
         model.num_features = probe.shape[1]
     except (RuntimeError, KeyError) as err:  # channel counts that do not chain
-        raise DataError(f"{source}: tensor shapes do not form an Inception-v3 "
-                        f"({str(err).splitlines()[0][:200]})") from None
+        raise DataError(
+            f"{source}: tensor shapes do not form an Inception-v3 ({str(err).splitlines()[0][:200]})"
+        ) from None
     return model.eval()
 
 
@@ -262,6 +336,7 @@ def tf1_resize_bilinear(images: torch.Tensor, height: int, width: int) -> torch.
     """TF1 ``ResizeBilinear`` (align_corners=False, half_pixel_centers=False), float32
     ``[N, H, W, C]`` -> ``[N, height, width, C]``: source = dest * (in / out) computed in
     float32, neighbours floor and min(floor + 1, in - 1), lerped along x then y as TF does."""
+
     def axis(in_size: int, out_size: int):
         scale = torch.tensor(in_size, dtype=torch.float32) / out_size
         src = torch.arange(out_size, dtype=torch.float32) * scale
@@ -282,8 +357,9 @@ def tf1_resize_bilinear(images: torch.Tensor, height: int, width: int) -> torch.
     return top + (bottom - top) * ly.view(1, -1, 1, 1)
 
 
-def preprocess(frames: torch.Tensor, mean: float = 128.0, scale: float = 1 / 128.0,
-               size: int = INPUT_SIZE) -> torch.Tensor:
+def preprocess(
+    frames: torch.Tensor, mean: float = 128.0, scale: float = 1 / 128.0, size: int = INPUT_SIZE
+) -> torch.Tensor:
     """uint8 RGB ``[N, H, W, 3]`` -> float32 ``[N, 3, size, size]`` as the graph feeds
     ``DecodeJpeg:0`` through Cast, ResizeBilinear, Sub and Mul."""
     resized = tf1_resize_bilinear(frames.float(), size, size)

@@ -6,6 +6,7 @@
   ``_3``, ... appended to stems seen before.
 * ``read_labels_csv(path) -> {stem: [class index, ...]}``: lines ``video,3;17``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -40,14 +41,14 @@ def find_videos(inputs: list[str]) -> list[Path]:
 
 def unique_ids(paths: list[Path]) -> list[str]:
     """One record id per video: the file stem; a repeated stem gets ``_2``, ``_3``, ... (logged)."""
-    ids, seen = [], {}
+    ids: list[str] = []
+    seen: dict[str, int] = {}  # stem -> times seen
     for path in paths:
         count = seen.get(path.stem, 0)
         seen[path.stem] = count + 1
         ids.append(path.stem if count == 0 else f"{path.stem}_{count + 1}")
         if count:
-            log.warning("%s: another input is also named '%s'; its id is '%s'",
-                        path, path.stem, ids[-1])
+            log.warning("%s: another input is also named '%s'; its id is '%s'", path, path.stem, ids[-1])
     return ids
 
 
@@ -72,10 +73,14 @@ def read_labels_csv(path: str) -> dict[str, list[int]]:
         except ValueError:
             if line_number == 1:
                 continue  # a header
-            raise DataError(f"{path}, line {line_number}: labels must be integers joined "
-                            f"by ';' (e.g. 'clip.mp4,3;17'), got {row[1]!r}") from None
+            raise DataError(
+                f"{path}, line {line_number}: labels must be integers joined "
+                f"by ';' (e.g. 'clip.mp4,3;17'), got {row[1]!r}"
+            ) from None
         if any(index < 0 for index in indices):
-            raise DataError(f"{path}, line {line_number}: negative class index in {row[1]!r}; "
-                            "labels are class indices 0, 1, ...")
+            raise DataError(
+                f"{path}, line {line_number}: negative class index in {row[1]!r}; "
+                "labels are class indices 0, 1, ..."
+            )
         labels[Path(row[0].strip()).stem] = indices
     return labels

@@ -15,6 +15,7 @@ PCA files by their hashes), so a video is extracted once per extractor; the shar
 ``<content>-<settings>-<id>.tfrecord`` is re-encoded from it when the same file comes by
 another path. The Google files come from the cache folder (``resolve_file``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,16 +64,17 @@ class _Extractor:
                 build_audio_extractor,
                 build_rgb_extractor,
             )
+
             files = {"inception": resolve_file("inception", None), "pca": resolve_file("pca", None)}
             if not all(files.values()):
                 raise VideozooError(
                     "a feature model needs YouTube-8M features of this video, made with "
                     "Google's files: put inception-2015-12-05.tgz and yt8m_pca.tgz in "
                     f"{cache_dir()} ($VIDEOZOO_HOME), or run `videozoo extract` and predict "
-                    "on its shards")
+                    "on its shards"
+                )
             rgb, provenance = build_rgb_extractor(files)
-            files.update(vggish=resolve_file("vggish", None),
-                         vggish_pca=resolve_file("vggish_pca", None))
+            files.update(vggish=resolve_file("vggish", None), vggish_pca=resolve_file("vggish_pca", None))
             audio = None
             if files["vggish"] and files["vggish_pca"]:  # else zero audio, as the starter's
                 audio, provenance["audio_extractor"] = build_audio_extractor(files, rgb.device)
@@ -92,9 +94,13 @@ def _features(path: str, extractor: _Extractor, folder: Path) -> tuple:
         except (OSError, KeyError, ValueError):
             log.warning("%s: unreadable cache entry, extracting again", cached)
     from videozoo.extract.yt8m_rgb import read_frames
+
     rgb = rgb_extractor(read_frames(path))
-    audio, has_audio = (audio_extractor(path, len(rgb)) if audio_extractor
-                        else (np.zeros((len(rgb), AUDIO_SIZE), np.uint8), False))
+    audio, has_audio = (
+        audio_extractor(path, len(rgb))
+        if audio_extractor
+        else (np.zeros((len(rgb), AUDIO_SIZE), np.uint8), False)
+    )
     atomic_write(cached, lambda f: np.savez(f, rgb=rgb, audio=audio, has_audio=has_audio))
     return rgb, audio, has_audio, key
 
@@ -106,11 +112,15 @@ def shards_for_videos(inputs: list[str]) -> tuple[list[str], list[tuple[str, str
     if not videos:
         return list(inputs), []
     from videozoo.extract.weights_files import cache_dir
+
     folder = cache_dir() / "features"
     folder.mkdir(parents=True, exist_ok=True)
     extractor, shards, failures = _Extractor(), [], []
-    log.info("%d video file(s) given to a feature model: extracting YouTube-8M features "
-             "(cached in %s)", len(videos), folder)
+    log.info(
+        "%d video file(s) given to a feature model: extracting YouTube-8M features (cached in %s)",
+        len(videos),
+        folder,
+    )
     for video in videos:
         try:
             rgb, audio, has_audio, key = _features(video, extractor, folder)
@@ -124,9 +134,9 @@ def shards_for_videos(inputs: list[str]) -> tuple[list[str], list[tuple[str, str
         shard = folder / f"{key}-{_digest(video, 12)}.tfrecord"
         if not shard.is_file():
             provenance = extractor.get()[2]
-            record = encode_frame_example(video, None, rgb, audio,
-                                          extra_context={"has_audio": int(has_audio), **provenance})
+            record = encode_frame_example(
+                video, None, rgb, audio, extra_context={"has_audio": int(has_audio), **provenance}
+            )
             atomic_write_bytes(shard, frame_record(record))
         shards.append(str(shard))
     return others + shards, failures
-

@@ -11,6 +11,7 @@
 * ``pca_path_for_run``: which file a run fits or uses (``--fit-pca``, ``--pca FILE`` or the
   output folder's ``pca.npz``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import numpy as np
 from videozoo.errors import ConfigError, DataError, DataNotFoundError, OutputExistsError
 from videozoo.fileio import atomic_write
 
-PCA_EPSILON = 1e-4          # sqrt(eigenvalue + 1e-4), as in Google's extractor
+PCA_EPSILON = 1e-4  # sqrt(eigenvalue + 1e-4), as in Google's extractor
 PCA_FILE = "pca.npz"
 
 
@@ -55,17 +56,23 @@ class PCA:
     extractor: str = ""
 
     @classmethod
-    def fit(cls, stats: CovarianceAccumulator, dims: int, extractor: str = "") -> "PCA":
+    def fit(cls, stats: CovarianceAccumulator, dims: int, extractor: str = "") -> PCA:
         if stats.count <= dims:
             raise DataError(
                 f"fitting a {dims}-dim PCA needs at least {dims + 1} frames (seconds of video); "
                 f"the inputs gave {stats.count}. Add videos to the --fit-pca run or lower "
-                f"--pca-dims (below {stats.count}).")
+                f"--pca-dims (below {stats.count})."
+            )
         mean, covariance = stats.mean_and_covariance()
-        eigenvalues, vectors = np.linalg.eigh(covariance)         # ascending
+        eigenvalues, vectors = np.linalg.eigh(covariance)  # ascending
         order = np.argsort(eigenvalues)[::-1][:dims]
-        return cls(mean.astype(np.float32), vectors[:, order].T.astype(np.float32),
-                   np.clip(eigenvalues[order], 0, None).astype(np.float32), stats.count, extractor)
+        return cls(
+            mean.astype(np.float32),
+            vectors[:, order].T.astype(np.float32),
+            np.clip(eigenvalues[order], 0, None).astype(np.float32),
+            stats.count,
+            extractor,
+        )
 
     def transform(self, features: np.ndarray) -> np.ndarray:
         """Whitened projection: float32 [T, D] -> [T, K]."""
@@ -74,19 +81,33 @@ class PCA:
 
     def save(self, path) -> None:
         """Write ``path`` (npz) atomically."""
-        atomic_write(path, lambda f: np.savez(
-            f, mean=self.mean, components=self.components, eigenvalues=self.eigenvalues,
-            num_frames=self.num_frames, extractor=self.extractor))
+        atomic_write(
+            path,
+            lambda f: np.savez(
+                f,
+                mean=self.mean,
+                components=self.components,
+                eigenvalues=self.eigenvalues,
+                num_frames=self.num_frames,
+                extractor=self.extractor,
+            ),
+        )
 
     @classmethod
-    def load(cls, path) -> "PCA":
+    def load(cls, path) -> PCA:
         try:
             with np.load(path) as data:  # allow_pickle stays False: no code runs from the file
-                return cls(data["mean"], data["components"], data["eigenvalues"],
-                           int(data["num_frames"]), str(data["extractor"]))
+                return cls(
+                    data["mean"],
+                    data["components"],
+                    data["eigenvalues"],
+                    int(data["num_frames"]),
+                    str(data["extractor"]),
+                )
         except (OSError, KeyError, ValueError) as err:
-            raise DataError(f"{path}: not a PCA file written by `videozoo extract --fit-pca` "
-                            f"({err})") from None
+            raise DataError(
+                f"{path}: not a PCA file written by `videozoo extract --fit-pca` ({err})"
+            ) from None
 
 
 def pca_path_for_run(output: Path, fit_pca: bool, pca: str | None, overwrite: bool) -> Path:
@@ -100,31 +121,39 @@ def pca_path_for_run(output: Path, fit_pca: bool, pca: str | None, overwrite: bo
             raise OutputExistsError(
                 f"{target} exists (features already in {output} were made with it); drop "
                 "--fit-pca to reuse it, pass --overwrite to refit (and re-extract the other "
-                "shards there), or choose another --output")
+                "shards there), or choose another --output"
+            )
         return target
     path = Path(pca) if pca else target
     if not path.is_file():
         where = f"--pca {pca}: no such file" if pca else f"no {PCA_FILE} in {output}"
-        raise DataNotFoundError(f"{where}. Run `videozoo extract VIDEOS --output {output} "
-                                "--fit-pca` first (it fits the PCA on those videos and saves "
-                                f"{target}), or pass --pca FILE")
+        raise DataNotFoundError(
+            f"{where}. Run `videozoo extract VIDEOS --output {output} "
+            "--fit-pca` first (it fits the PCA on those videos and saves "
+            f"{target}), or pass --pca FILE"
+        )
     return path
 
 
-def load_matching_pca(path: Path, num_features: int, fingerprint: str,
-                      pca_dims: int | None) -> PCA:
+def load_matching_pca(path: Path, num_features: int, fingerprint: str, pca_dims: int | None) -> PCA:
     """The PCA in `path`, checked against the trunk that will feed it (its width and
     fingerprint) and against ``--pca-dims`` (which only applies when fitting)."""
     pca = PCA.load(path)
     if pca.components.shape[1] != num_features:
-        raise DataError(f"{path} projects {pca.components.shape[1]}-d features but the trunk "
-                        f"('{fingerprint}') gives {num_features}; use the --depth it was fitted "
-                        "with or refit with --fit-pca")
+        raise DataError(
+            f"{path} projects {pca.components.shape[1]}-d features but the trunk "
+            f"('{fingerprint}') gives {num_features}; use the --depth it was fitted "
+            "with or refit with --fit-pca"
+        )
     if pca.extractor and pca.extractor != fingerprint:
-        raise DataError(f"{path} was fitted on features of '{pca.extractor}', not "
-                        f"'{fingerprint}'; use the same --weights/--depth or refit with "
-                        "--fit-pca (features must come from one extractor)")
+        raise DataError(
+            f"{path} was fitted on features of '{pca.extractor}', not "
+            f"'{fingerprint}'; use the same --weights/--depth or refit with "
+            "--fit-pca (features must come from one extractor)"
+        )
     if pca_dims is not None and pca_dims != len(pca.components):
-        raise ConfigError(f"--pca-dims {pca_dims}, but {path} keeps {len(pca.components)} "
-                          "components (--pca-dims only applies with --fit-pca)")
+        raise ConfigError(
+            f"--pca-dims {pca_dims}, but {path} keeps {len(pca.components)} "
+            "components (--pca-dims only applies with --fit-pca)"
+        )
     return pca

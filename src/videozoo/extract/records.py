@@ -11,6 +11,7 @@
 
 The record itself is written by ``videozoo.data.youtube8m_records.encode_frame_example``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,5 +28,5 @@ def quantize_features(features: np.ndarray) -> np.ndarray:
 def rgb_record_features(pca: PCA, features: np.ndarray) -> np.ndarray:
     """Raw trunk features [T, D] -> uint8 [T, 1024] (PCA, zero-padded past pca dims, quantised)."""
     rgb = np.zeros((len(features), RGB_SIZE), np.float32)
-    rgb[:, :len(pca.components)] = pca.transform(features)
+    rgb[:, : len(pca.components)] = pca.transform(features)
     return quantize_features(rgb)

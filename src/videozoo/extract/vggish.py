@@ -18,6 +18,7 @@
   video's first audio stream at 16 kHz mono (``audio.read_audio``: libswresample, where
   AudioSet resamples with resampy) -> the above.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,7 +34,7 @@ SAMPLE_RATE = 16000
 WINDOW, HOP, FFT = 400, 160, 512
 MEL_BANDS, MEL_LOW, MEL_HIGH = 64, 125.0, 7500.0
 LOG_OFFSET = 0.01
-EXAMPLE_FRAMES = 96          # 0.96 s of 10 ms frames
+EXAMPLE_FRAMES = 96  # 0.96 s of 10 ms frames
 FRAMES_PER_SECOND = 100
 _CONVS = [(0, 1, 64), (3, 64, 128), (6, 128, 256), (8, 256, 256), (11, 256, 512), (13, 512, 512)]
 #: (index in ``features``, in, out) of torchvggish's six convs; max pools follow these
@@ -70,10 +71,10 @@ def examples_per_second(samples: np.ndarray, seconds: int) -> np.ndarray:
     """float32 [seconds, 96, 64]: the 0.96 s log-mel example starting at each second."""
     needed = (seconds - 1) * SAMPLE_RATE + (EXAMPLE_FRAMES - 1) * HOP + WINDOW
     padded = np.zeros(max(needed, len(samples)), np.float64)
-    padded[:len(samples)] = samples
+    padded[: len(samples)] = samples
     mel = log_mel(padded[:needed])
     starts = np.arange(seconds) * FRAMES_PER_SECOND
-    return np.stack([mel[s:s + EXAMPLE_FRAMES] for s in starts]).astype(np.float32)
+    return np.stack([mel[s : s + EXAMPLE_FRAMES] for s in starts]).astype(np.float32)
 
 
 class VGGish(nn.Module):
@@ -82,8 +83,9 @@ class VGGish(nn.Module):
     `channels` of the six convs and `hidden` width of the two 4096 layers: the published
     sizes by default (``load_vggish`` takes them from the state dict's shapes)."""
 
-    def __init__(self, channels=(64, 128, 256, 256, 512, 512), hidden: int = 4096,
-                 embedding_relu: bool = True):
+    def __init__(
+        self, channels=(64, 128, 256, 256, 512, 512), hidden: int = 4096, embedding_relu: bool = True
+    ):
         super().__init__()
         self.features = nn.Sequential()
         cin = 1
@@ -93,25 +95,32 @@ class VGGish(nn.Module):
             if index in _POOL_AFTER:
                 self.features.add_module(str(index + 2), nn.MaxPool2d(2, 2))
             cin = cout
-        tail = [nn.Linear(cin * 4 * 6, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                nn.Linear(hidden, AUDIO_SIZE)] + ([nn.ReLU()] if embedding_relu else [])
+        tail = [
+            nn.Linear(cin * 4 * 6, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, AUDIO_SIZE),
+        ] + ([nn.ReLU()] if embedding_relu else [])
         self.embeddings = nn.Sequential(*tail)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)                          # [N, 512, 6, 4]
+        x = self.features(x)  # [N, 512, 6, 4]
         return self.embeddings(x.permute(0, 2, 3, 1).flatten(1))  # TF's NHWC flatten order
 
 
 def _load(path, option: str):
     from videozoo.fileio import torch_load
+
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"--{option} {path}: no such file")
     try:
         return torch_load(path, allow_numpy=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise DataError(f"--{option} {path}: not a readable PyTorch file "
-                        f"({str(err).splitlines()[0][:200]})") from None
+        raise DataError(
+            f"--{option} {path}: not a readable PyTorch file ({str(err).splitlines()[0][:200]})"
+        ) from None
 
 
 def load_vggish(path, embedding_relu: bool = True) -> VGGish:
@@ -125,8 +134,9 @@ def load_vggish(path, embedding_relu: bool = True) -> VGGish:
         model = VGGish(channels, state["embeddings.0.weight"].shape[0], embedding_relu)
         model.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError, ValueError) as err:
-        raise DataError(f"--vggish {path}: not torchvggish's VGGish state dict "
-                        f"({str(err).splitlines()[0][:200]})") from None
+        raise DataError(
+            f"--vggish {path}: not torchvggish's VGGish state dict ({str(err).splitlines()[0][:200]})"
+        ) from None
     return model.eval()
 
 
@@ -143,11 +153,13 @@ class VGGishPCA:
             vectors = np.asarray(params["pca_eigen_vectors"], np.float64)
             means = np.asarray(params["pca_means"], np.float64).reshape(-1)
         except (KeyError, TypeError, ValueError):
-            raise DataError(f"--vggish-pca {path}: no pca_eigen_vectors / pca_means (not "
-                            "vggish_pca_params-*.pth)") from None
+            raise DataError(
+                f"--vggish-pca {path}: no pca_eigen_vectors / pca_means (not vggish_pca_params-*.pth)"
+            ) from None
         if vectors.shape != (AUDIO_SIZE, AUDIO_SIZE) or means.shape != (AUDIO_SIZE,):
-            raise DataError(f"--vggish-pca {path}: shapes {vectors.shape}, {means.shape}; "
-                            "expected (128, 128) and (128,)")
+            raise DataError(
+                f"--vggish-pca {path}: shapes {vectors.shape}, {means.shape}; expected (128, 128) and (128,)"
+            )
         return cls(means, vectors)
 
     def transform(self, embeddings: np.ndarray) -> np.ndarray:
@@ -169,13 +181,17 @@ class VGGishAudio:
     @torch.inference_mode()
     def embeddings(self, examples: np.ndarray) -> np.ndarray:
         """float32 [N, 96, 64] -> float32 [N, 128] (before PCA)."""
-        out = [self.network(torch.from_numpy(examples[i:i + self.batch_size])[:, None]
-                            .to(self.device)).float().cpu()
-               for i in range(0, len(examples), self.batch_size)]
+        out = [
+            self.network(torch.from_numpy(examples[i : i + self.batch_size])[:, None].to(self.device))
+            .float()
+            .cpu()
+            for i in range(0, len(examples), self.batch_size)
+        ]
         return torch.cat(out).numpy()
 
     def __call__(self, path, seconds: int) -> tuple[np.ndarray, bool]:
         from videozoo.extract.audio import read_audio
+
         samples = read_audio(path, seconds + 1)
         if samples is None:
             return np.zeros((seconds, AUDIO_SIZE), np.uint8), False

@@ -18,6 +18,7 @@ Published names (what Google / pytorch-fid / torchvggish release):
 ``--vggish-pca``   torchvggish's ``vggish_pca_params-970ea276.pth``
 =================  ===========================================================================
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,11 @@ from pathlib import Path
 from videozoo.zoo import hub
 
 PUBLISHED_NAMES = {
-    "inception": ("inception-2015-12-05.tgz", "classify_image_graph_def.pb",
-                  "pt_inception-2015-12-05-6726825d.pth"),
+    "inception": (
+        "inception-2015-12-05.tgz",
+        "classify_image_graph_def.pb",
+        "pt_inception-2015-12-05-6726825d.pth",
+    ),
     "pca": ("yt8m_pca.tgz",),
     "vggish": ("vggish-10086976.pth",),
     "vggish_pca": ("vggish_pca_params-970ea276.pth",),

@@ -20,6 +20,7 @@
   data were made with, so it is what the published models saw.
 * ``YT8MRGBExtractor(inception, pca, device, batch_size)(frames) -> uint8 [T, 1024]``.
 """
+
 from __future__ import annotations
 
 import io
@@ -44,8 +45,9 @@ MAX_MEMBER_BYTES = 256 << 20  # eigenvecs.npy is 16 MiB; a member claiming more 
 WHITENING_EPS = 1e-4
 
 
-def opencv_frame_indices(seconds: np.ndarray, every_ms: float = EVERY_MS,
-                         max_frames: int = MAX_FRAMES) -> np.ndarray:
+def opencv_frame_indices(
+    seconds: np.ndarray, every_ms: float = EVERY_MS, max_frames: int = MAX_FRAMES
+) -> np.ndarray:
     """Indices (into presentation order) of the frames the starter's ``frame_iterator`` yields,
     given each frame's presentation time in seconds. int64 [T], T <= max_frames."""
     times_ms = (np.asarray(seconds, np.float64) * 1000.0).tolist()
@@ -69,6 +71,7 @@ def read_frames(path, max_frames: int = MAX_FRAMES) -> np.ndarray:
     """uint8 RGB [T, H, W, 3]: the starter extractor's frames of the video at `path` (see
     ``opencv_frame_indices``). Raises VideoReadError when the file cannot be decoded."""
     from videozoo.data.video import VideoReader
+
     with VideoReader(path) as reader:
         seconds = reader.presentation_seconds()
         if seconds is None:  # no timestamps: OpenCV falls back to frame number / fps
@@ -78,8 +81,7 @@ def read_frames(path, max_frames: int = MAX_FRAMES) -> np.ndarray:
 
 def quantize_starter(features: np.ndarray) -> np.ndarray:
     """float32 [..., D] -> uint8, as the starter extractor's ``quantize`` (Python 2 round)."""
-    scaled = (np.clip(features, -2.0, 2.0).astype(np.float32) + np.float32(2.0)) \
-        * np.float32(255.0 / 4.0)
+    scaled = (np.clip(features, -2.0, 2.0).astype(np.float32) + np.float32(2.0)) * np.float32(255.0 / 4.0)
     return np.floor(scaled.astype(np.float64) + 0.5).astype(np.uint8)
 
 
@@ -94,8 +96,7 @@ def _read_pca_arrays(path: Path) -> dict[str, np.ndarray]:
     if path.is_dir():
         missing = [name for name in PCA_FILES if not (path / name).is_file()]
         if missing:
-            raise DataError(f"{path}: no {missing[0]} (a YouTube-8M PCA folder holds "
-                            f"{', '.join(PCA_FILES)})")
+            raise DataError(f"{path}: no {missing[0]} (a YouTube-8M PCA folder holds {', '.join(PCA_FILES)})")
         return {name: _npy((path / name).read_bytes(), name, str(path)) for name in PCA_FILES}
     found = {}
     try:
@@ -104,15 +105,13 @@ def _read_pca_arrays(path: Path) -> dict[str, np.ndarray]:
                 name = Path(member.name).name
                 if name in PCA_FILES and member.isfile():
                     if member.size > MAX_MEMBER_BYTES:
-                        raise DataError(f"{path}: {name} claims {member.size} bytes: not the "
-                                        "YouTube-8M PCA")
+                        raise DataError(f"{path}: {name} claims {member.size} bytes: not the YouTube-8M PCA")
                     found[name] = _npy(archive.extractfile(member).read(), name, str(path))
     except (tarfile.TarError, OSError, EOFError) as err:
         raise DataError(f"{path}: not a readable yt8m_pca.tgz ({err})") from None
     missing = [name for name in PCA_FILES if name not in found]
     if missing:
-        raise DataError(f"{path}: no {missing[0]} inside (yt8m_pca.tgz holds "
-                        f"{', '.join(PCA_FILES)})")
+        raise DataError(f"{path}: no {missing[0]} inside (yt8m_pca.tgz holds {', '.join(PCA_FILES)})")
     return found
 
 
@@ -128,15 +127,18 @@ class YT8MPCA:
     def load(cls, path) -> YT8MPCA:
         path = Path(path)
         if not path.exists():
-            raise DataNotFoundError(f"--pca {path}: no such file (pass yt8m_pca.tgz from "
-                                    "http://data.yt8m.org/yt8m_pca.tgz)")
+            raise DataNotFoundError(
+                f"--pca {path}: no such file (pass yt8m_pca.tgz from http://data.yt8m.org/yt8m_pca.tgz)"
+            )
         arrays = _read_pca_arrays(path)
         mean = arrays["mean.npy"].reshape(-1)
         vecs, vals = arrays["eigenvecs.npy"], arrays["eigenvals.npy"].reshape(-1)
         if vecs.ndim != 2 or vecs.shape[1] != mean.size or len(vals) < min(len(vecs), RGB_SIZE):
-            raise DataError(f"{path}: shapes mean {arrays['mean.npy'].shape}, eigenvecs "
-                            f"{vecs.shape}, eigenvals {arrays['eigenvals.npy'].shape} do not "
-                            "fit ([D, 1], [K, D], [K, 1])")
+            raise DataError(
+                f"{path}: shapes mean {arrays['mean.npy'].shape}, eigenvecs "
+                f"{vecs.shape}, eigenvals {arrays['eigenvals.npy'].shape} do not "
+                "fit ([D, 1], [K, D], [K, 1])"
+            )
         keep = min(len(vecs), RGB_SIZE)
         return cls(mean, vecs[:keep], vals[:keep])
 
@@ -150,22 +152,27 @@ def load_inception(path) -> inception.InceptionPool3:
     """The Inception network from ``classify_image_graph_def.pb``, the
     ``inception-2015-12-05.tgz`` holding it, or pytorch-fid's ``pt_inception-*.pth``."""
     from videozoo.fileio import torch_load
+
     path = Path(path)
     if not path.is_file():
-        raise DataNotFoundError(f"--inception {path}: no such file (pass inception-2015-12-05.tgz, "
-                                "its classify_image_graph_def.pb, or pytorch-fid's "
-                                "pt_inception-2015-12-05-*.pth)")
+        raise DataNotFoundError(
+            f"--inception {path}: no such file (pass inception-2015-12-05.tgz, "
+            "its classify_image_graph_def.pb, or pytorch-fid's "
+            "pt_inception-2015-12-05-*.pth)"
+        )
     if path.suffix == ".pth" or path.suffix == ".pt":
         try:
             state = torch_load(path)
         except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
-            raise DataError(f"--inception {path}: not a readable PyTorch state dict "
-                            f"({str(err).splitlines()[0][:200]})") from None
+            raise DataError(
+                f"--inception {path}: not a readable PyTorch state dict ({str(err).splitlines()[0][:200]})"
+            ) from None
         if not isinstance(state, dict):
             raise DataError(f"--inception {path}: not a state dict")
         return inception.from_pt_inception(state, f"--inception {path}")
-    return inception.from_graphdef(read_graphdef(_graph_bytes(path), f"--inception {path}"),
-                                   f"--inception {path}")
+    return inception.from_graphdef(
+        read_graphdef(_graph_bytes(path), f"--inception {path}"), f"--inception {path}"
+    )
 
 
 def _graph_bytes(path: Path) -> bytes:
@@ -186,11 +193,12 @@ class YT8MRGBExtractor:
     `network`: an ``InceptionPool3``; `pca`: a ``YT8MPCA``; frames go through the network in
     batches of `batch_size` (frames of one video share a size)."""
 
-    def __init__(self, network: inception.InceptionPool3, pca: YT8MPCA, device="cpu",
-                 batch_size: int = 32):
+    def __init__(self, network: inception.InceptionPool3, pca: YT8MPCA, device="cpu", batch_size: int = 32):
         if pca.mean.size != network.num_features:
-            raise DataError(f"the PCA projects {pca.mean.size}-d features but the Inception "
-                            f"network gives {network.num_features}")
+            raise DataError(
+                f"the PCA projects {pca.mean.size}-d features but the Inception "
+                f"network gives {network.num_features}"
+            )
         # BatchNorm folded into the convs, channels_last (oneDNN's fast layout): pool_3 moves
         # by ~1e-6 relative, well inside the parity targets (docs/extract.md)
         self.network = network.fold_batchnorm().to(device, memory_format=torch.channels_last)
@@ -201,7 +209,7 @@ class YT8MRGBExtractor:
         """float32 [T, 2048]: ``pool_3/_reshape:0`` of each frame."""
         out = []
         for start in range(0, len(frames), self.batch_size):
-            batch = torch.from_numpy(frames[start:start + self.batch_size]).to(self.device)
+            batch = torch.from_numpy(frames[start : start + self.batch_size]).to(self.device)
             images = inception.preprocess(batch).contiguous(memory_format=torch.channels_last)
             out.append(self.network(images).float().cpu())
         return torch.cat(out).numpy()
@@ -209,5 +217,5 @@ class YT8MRGBExtractor:
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         whitened = np.zeros((len(frames), RGB_SIZE), np.float32)
         reduced = self.pca.transform(self.pool3(frames))
-        whitened[:, :reduced.shape[1]] = reduced
+        whitened[:, : reduced.shape[1]] = reduced
         return quantize_starter(whitened)

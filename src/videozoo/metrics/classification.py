@@ -12,9 +12,10 @@ class, columns = predicted class, decoded videos only: a row can sum to less tha
 Ties: the rank of the true class is the number of classes with a higher score plus those with
 an equal score and a lower index (``argmax`` picks the first maximum, the same rule).
 """
+
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -27,9 +28,11 @@ class ClassificationMetrics:
 
     def __init__(self, num_classes: int, class_names: Sequence[str] | None = None):
         if class_names is not None and len(class_names) != num_classes:
-            raise ConfigError(f"the model has {num_classes} classes but the data names "
-                              f"{len(class_names)}: evaluate on the dataset the model was trained "
-                              "for (its class list), or fine-tune it on this one first")
+            raise ConfigError(
+                f"the model has {num_classes} classes but the data names "
+                f"{len(class_names)}: evaluate on the dataset the model was trained "
+                "for (its class list), or fine-tune it on this one first"
+            )
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names is not None else None
         self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
@@ -39,17 +42,25 @@ class ClassificationMetrics:
         self.invalid_ids: list[str] = []
 
     @torch.no_grad()
-    def update(self, scores: torch.Tensor, labels: torch.Tensor,
-               valid: torch.Tensor | None = None, ids: Sequence[str] | None = None) -> None:
+    def update(
+        self,
+        scores: torch.Tensor,
+        labels: torch.Tensor,
+        valid: torch.Tensor | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> None:
         """Add a batch: ``scores [B, C]``, ``labels [B]`` in [0, C), ``valid [B]`` bool."""
         batch = labels.shape[0]
         if scores.shape != (batch, self.num_classes):
-            raise ValueError(f"expected scores [B, {self.num_classes}] for {batch} labels, got "
-                             f"{tuple(scores.shape)}")
+            raise ValueError(
+                f"expected scores [B, {self.num_classes}] for {batch} labels, got {tuple(scores.shape)}"
+            )
         labels = labels.long().cpu()
         if batch and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise DataError(f"labels must be in [0, {self.num_classes}) for evaluation; got "
-                             f"{labels.tolist()} (unknown labels, -1, belong to predict only)")
+            raise DataError(
+                f"labels must be in [0, {self.num_classes}) for evaluation; got "
+                f"{labels.tolist()} (unknown labels, -1, belong to predict only)"
+            )
         valid = torch.ones(batch, dtype=torch.bool) if valid is None else valid.bool().cpu()
         scores = scores.float().cpu()
         true_scores = scores.gather(1, labels.unsqueeze(1))
@@ -62,8 +73,9 @@ class ClassificationMetrics:
         self.num_top5 += int(((true_rank < 5) & valid).sum())
         self.videos_per_class += torch.bincount(labels, minlength=self.num_classes)
         flat = labels[valid] * self.num_classes + predicted[valid]
-        self.confusion += torch.bincount(
-            flat, minlength=self.num_classes ** 2).reshape(self.num_classes, self.num_classes)
+        self.confusion += torch.bincount(flat, minlength=self.num_classes**2).reshape(
+            self.num_classes, self.num_classes
+        )
         if not bool(valid.all()):
             names = ids if ids is not None else ["<unknown id>"] * batch
             self.invalid_ids.extend(name for name, ok in zip(names, valid.tolist()) if not ok)
@@ -94,14 +106,18 @@ class ClassificationMetrics:
 
     def state(self) -> dict:
         """Everything needed to merge, as CPU tensors and plain Python values (picklable)."""
-        return {"num_classes": self.num_classes, "class_names": self.class_names,
-                "confusion": self.confusion.clone(),
-                "videos_per_class": self.videos_per_class.clone(),
-                "num_videos": self.num_videos, "num_top5": self.num_top5,
-                "invalid_ids": list(self.invalid_ids)}
+        return {
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "confusion": self.confusion.clone(),
+            "videos_per_class": self.videos_per_class.clone(),
+            "num_videos": self.num_videos,
+            "num_top5": self.num_top5,
+            "invalid_ids": list(self.invalid_ids),
+        }
 
     @classmethod
-    def merge(cls, states: Iterable[dict]) -> "ClassificationMetrics":
+    def merge(cls, states: Iterable[dict]) -> ClassificationMetrics:
         """A new accumulator holding the sum of ``states`` (e.g. gathered from every rank)."""
         states = list(states)
         if not states:
@@ -109,8 +125,7 @@ class ClassificationMetrics:
         merged = cls(states[0]["num_classes"], states[0]["class_names"])
         for state in states:
             if state["num_classes"] != merged.num_classes:
-                raise ValueError("cannot merge classification metric states with different "
-                                 "num_classes")
+                raise ValueError("cannot merge classification metric states with different num_classes")
             merged.confusion += state["confusion"]
             merged.videos_per_class += state["videos_per_class"]
             merged.num_videos += state["num_videos"]

@@ -22,9 +22,10 @@ higher score first; among equal scores a non-label ranks before a label (ties co
 the model); then the lower class index first. The result thus never depends on batch
 boundaries, video order or the number of ranks. Scores are compared in float32.
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -52,8 +53,7 @@ def _pool_ranking_key(scores: torch.Tensor, is_label: torch.Tensor) -> torch.Ten
     return (_sortable_bits(scores) << 1) | (~is_label).long()
 
 
-def _class_then_rank_key(classes: torch.Tensor, scores: torch.Tensor,
-                         is_label: torch.Tensor) -> torch.Tensor:
+def _class_then_rank_key(classes: torch.Tensor, scores: torch.Tensor, is_label: torch.Tensor) -> torch.Tensor:
     """int64 key, smaller = first: class ascending, then score descending, then non-label."""
     score_rank = (1 << 32) - 1 - (_sortable_bits(scores) + (1 << 31))  # in [0, 2^32)
     return (classes.long() << 33) | (score_rank << 1) | is_label.long()
@@ -68,8 +68,10 @@ def _top_classes(scores: torch.Tensor, labels: torch.Tensor, depth: int) -> torc
     num_classes = scores.shape[1]
     top_scores, top_classes = torch.topk(scores, min(depth + 1, num_classes), dim=1)
     if bool(torch.isnan(top_scores[:, 0]).any()):  # topk ranks NaN first
-        raise NonFiniteError("the model gives NaN scores, so no metric can be computed: its "
-                             "weights hold NaN/Inf (a diverged run?); use an earlier checkpoint")
+        raise NonFiniteError(
+            "the model gives NaN scores, so no metric can be computed: its "
+            "weights hold NaN/Inf (a diverged run?); use an earlier checkpoint"
+        )
     top_classes = top_classes[:, :depth]
     tied = (top_scores[:, 1:] == top_scores[:, :-1]).any(dim=1)
     if bool(tied.any()):
@@ -94,28 +96,27 @@ class YouTube8MMetrics:
         # Index k: labels found in the top k of videos that have k labels (exact PERR sums).
         self.perr_hits_by_label_count = torch.zeros(num_classes + 1, dtype=torch.int64)
         self.positives_per_class = torch.zeros(num_classes, dtype=torch.int64)
-        self._top_scores: list[torch.Tensor] = []    # [B, k] float32
-        self._top_classes: list[torch.Tensor] = []   # [B, k] int32
+        self._top_scores: list[torch.Tensor] = []  # [B, k] float32
+        self._top_classes: list[torch.Tensor] = []  # [B, k] int32
         self._top_is_label: list[torch.Tensor] = []  # [B, k] bool
 
     @torch.no_grad()
-    def update(self, scores: torch.Tensor, labels: torch.Tensor,
-               valid: torch.Tensor | None = None) -> None:
+    def update(self, scores: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor | None = None) -> None:
         """Add a batch: ``scores [B, C]`` (sigmoid probabilities), ``labels [B, C]`` multi-hot.
 
         ``valid [B]`` (optional, bool): a video marked False counts as wrong (all its scores
         become -inf) but stays in every denominator.
         """
-        if scores.dim() != 2 or scores.shape != labels.shape \
-                or scores.shape[1] != self.num_classes:
-            raise ValueError(f"expected scores and labels of shape [B, {self.num_classes}], got "
-                             f"{tuple(scores.shape)} and {tuple(labels.shape)}")
+        if scores.dim() != 2 or scores.shape != labels.shape or scores.shape[1] != self.num_classes:
+            raise ValueError(
+                f"expected scores and labels of shape [B, {self.num_classes}], got "
+                f"{tuple(scores.shape)} and {tuple(labels.shape)}"
+            )
         if scores.shape[0] == 0:
             return
         scores = scores.float()
         if valid is not None:
-            scores = scores.masked_fill(~valid.to(scores.device, torch.bool).unsqueeze(1),
-                                        float("-inf"))
+            scores = scores.masked_fill(~valid.to(scores.device, torch.bool).unsqueeze(1), float("-inf"))
         labels = labels.float()  # float sums are exact here and much faster than bool sums
         label_counts = labels.sum(dim=1).long()
         depth = min(self.num_classes, max(self.top_k, int(label_counts.max())))
@@ -136,12 +137,14 @@ class YouTube8MMetrics:
     def _retained(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """All retained (scores, classes, is_label), each ``[N, k]``, concatenated once."""
         width = min(self.top_k, self.num_classes)
-        for name, dtype in (("_top_scores", torch.float32), ("_top_classes", torch.int32),
-                            ("_top_is_label", torch.bool)):
+        for name, dtype in (
+            ("_top_scores", torch.float32),
+            ("_top_classes", torch.int32),
+            ("_top_is_label", torch.bool),
+        ):
             parts = getattr(self, name)
             if len(parts) != 1:
-                setattr(self, name, [torch.cat(parts) if parts else
-                                     torch.zeros(0, width, dtype=dtype)])
+                setattr(self, name, [torch.cat(parts) if parts else torch.zeros(0, width, dtype=dtype)])
         return self._top_scores[0], self._top_classes[0], self._top_is_label[0]
 
     def compute(self) -> dict:
@@ -153,10 +156,12 @@ class YouTube8MMetrics:
         return {
             "hit_at_one": self.num_hits / num_videos if num_videos else 0.0,
             "perr": perr_sum / num_videos if num_videos else 0.0,
-            "gap": _global_average_precision(scores.flatten(), is_label.flatten(),
-                                             int(self.positives_per_class.sum())),
-            "map": _mean_average_precision(scores.flatten(), classes.flatten(),
-                                           is_label.flatten(), self.positives_per_class),
+            "gap": _global_average_precision(
+                scores.flatten(), is_label.flatten(), int(self.positives_per_class.sum())
+            ),
+            "map": _mean_average_precision(
+                scores.flatten(), classes.flatten(), is_label.flatten(), self.positives_per_class
+            ),
             "num_videos": num_videos,
         }
 
@@ -166,27 +171,33 @@ class YouTube8MMetrics:
         Unsorted; M counts every positive label of the set (the recall denominator of GAP).
         """
         scores, _, is_label = self._retained()
-        return (scores.flatten().numpy(), is_label.flatten().numpy(),
-                int(self.positives_per_class.sum()))
+        return (scores.flatten().numpy(), is_label.flatten().numpy(), int(self.positives_per_class.sum()))
 
     def per_class_average_precision(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ap [C] float64, NaN for classes without positives; positives [C] int64)``."""
         scores, classes, is_label = self._retained()
-        ap = _per_class_average_precision(scores.flatten(), classes.flatten(),
-                                          is_label.flatten(), self.positives_per_class)
+        ap = _per_class_average_precision(
+            scores.flatten(), classes.flatten(), is_label.flatten(), self.positives_per_class
+        )
         return ap.numpy(), self.positives_per_class.numpy().copy()
 
     def state(self) -> dict:
         """Everything needed to resume or merge, as CPU tensors and ints (picklable)."""
         scores, classes, is_label = self._retained()
-        return {"num_classes": self.num_classes, "top_k": self.top_k,
-                "num_videos": self.num_videos, "num_hits": self.num_hits,
-                "perr_hits_by_label_count": self.perr_hits_by_label_count.clone(),
-                "positives_per_class": self.positives_per_class.clone(),
-                "top_scores": scores, "top_classes": classes, "top_is_label": is_label}
+        return {
+            "num_classes": self.num_classes,
+            "top_k": self.top_k,
+            "num_videos": self.num_videos,
+            "num_hits": self.num_hits,
+            "perr_hits_by_label_count": self.perr_hits_by_label_count.clone(),
+            "positives_per_class": self.positives_per_class.clone(),
+            "top_scores": scores,
+            "top_classes": classes,
+            "top_is_label": is_label,
+        }
 
     @classmethod
-    def merge(cls, states: Iterable[dict]) -> "YouTube8MMetrics":
+    def merge(cls, states: Iterable[dict]) -> YouTube8MMetrics:
         """A new accumulator holding the sum of ``states`` (e.g. gathered from every rank)."""
         states = list(states)
         if not states:
@@ -194,8 +205,7 @@ class YouTube8MMetrics:
         merged = cls(states[0]["num_classes"], states[0]["top_k"])
         for state in states:
             if (state["num_classes"], state["top_k"]) != (merged.num_classes, merged.top_k):
-                raise ValueError("cannot merge YouTube-8M metric states with different "
-                                 "num_classes or top_k")
+                raise ValueError("cannot merge YouTube-8M metric states with different num_classes or top_k")
             merged.num_videos += state["num_videos"]
             merged.num_hits += state["num_hits"]
             merged.perr_hits_by_label_count += state["perr_hits_by_label_count"]
@@ -206,20 +216,18 @@ class YouTube8MMetrics:
         return merged
 
 
-def _global_average_precision(scores: torch.Tensor, is_label: torch.Tensor,
-                              num_positives: int) -> float:
+def _global_average_precision(scores: torch.Tensor, is_label: torch.Tensor, num_positives: int) -> float:
     if num_positives == 0:
         return 0.0
     order = torch.argsort(_pool_ranking_key(scores, is_label), descending=True)
     ranked = is_label[order].double()
-    precision = torch.cumsum(ranked, 0) / torch.arange(1, ranked.numel() + 1,
-                                                       dtype=torch.float64)
+    precision = torch.cumsum(ranked, 0) / torch.arange(1, ranked.numel() + 1, dtype=torch.float64)
     return float((ranked * precision).sum()) / num_positives
 
 
-def _per_class_average_precision(scores: torch.Tensor, classes: torch.Tensor,
-                                 is_label: torch.Tensor,
-                                 positives_per_class: torch.Tensor) -> torch.Tensor:
+def _per_class_average_precision(
+    scores: torch.Tensor, classes: torch.Tensor, is_label: torch.Tensor, positives_per_class: torch.Tensor
+) -> torch.Tensor:
     """AP ``[C]`` (float64) of each class over its retained pairs; NaN without positives."""
     num_classes = positives_per_class.numel()
     order = torch.argsort(_class_then_rank_key(classes, scores, is_label))
@@ -236,8 +244,9 @@ def _per_class_average_precision(scores: torch.Tensor, classes: torch.Tensor,
     return ap_sums / positives_per_class.double()  # 0 / 0 = NaN for classes without positives
 
 
-def _mean_average_precision(scores: torch.Tensor, classes: torch.Tensor,
-                            is_label: torch.Tensor, positives_per_class: torch.Tensor) -> float:
+def _mean_average_precision(
+    scores: torch.Tensor, classes: torch.Tensor, is_label: torch.Tensor, positives_per_class: torch.Tensor
+) -> float:
     has_positives = positives_per_class > 0
     if not bool(has_positives.any()):
         return 0.0
@@ -261,8 +270,7 @@ def precision_at_equal_recall_rate(scores: torch.Tensor, labels: torch.Tensor) -
     return _one_shot(scores, labels)["perr"]
 
 
-def global_average_precision(scores: torch.Tensor, labels: torch.Tensor,
-                             top_k: int = 20) -> float:
+def global_average_precision(scores: torch.Tensor, labels: torch.Tensor, top_k: int = 20) -> float:
     """GAP@top_k of ``scores [N, C]`` against multi-hot ``labels [N, C]``."""
     return _one_shot(scores, labels, top_k)["gap"]
 

@@ -10,6 +10,7 @@ samples randomly at test time too). Short videos repeat frames; padding is never
 Per modality, C attention units pool the sampled frames and apply the shifting operation; the
 concatenated units go through dropout, linear+tanh, linear+tanh and the ``classifier``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -48,10 +49,10 @@ class ShiftingAttention(nn.Module):
         self.shift = nn.Parameter(torch.empty(num_units))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = torch.softmax(self.scores(x), dim=1).to(x.dtype)       # [B, S, C]
-        pooled = torch.bmm(weights.transpose(1, 2), x)                    # [B, C, F]
+        weights = torch.softmax(self.scores(x), dim=1).to(x.dtype)  # [B, S, C]
+        pooled = torch.bmm(weights.transpose(1, 2), x)  # [B, C, F]
         shifted = pooled * self.scale.unsqueeze(-1) + self.shift.unsqueeze(-1)
-        units = F.normalize(shifted, dim=-1) / self.num_units ** 0.5
+        units = F.normalize(shifted, dim=-1) / self.num_units**0.5
         return units.flatten(1)
 
 
@@ -62,9 +63,18 @@ class AttentionCluster(nn.Module):
     The defaults are the PaddleVideo v1.5 configuration (about 57.8M parameters).
     """
 
-    def __init__(self, num_classes: int = 3862, rgb_size: int = 1024, audio_size: int = 128,
-                 rgb_clusters: int = 32, audio_clusters: int = 32, seg_num: int = 100,
-                 drop_rate: float = 0.5, fc_size: int = 1024, fc2_size: int = 4096):
+    def __init__(
+        self,
+        num_classes: int = 3862,
+        rgb_size: int = 1024,
+        audio_size: int = 128,
+        rgb_clusters: int = 32,
+        audio_clusters: int = 32,
+        seg_num: int = 100,
+        drop_rate: float = 0.5,
+        fc_size: int = 1024,
+        fc2_size: int = 4096,
+    ):
         super().__init__()
         self.rgb_size = rgb_size
         self.audio_size = audio_size
@@ -74,11 +84,14 @@ class AttentionCluster(nn.Module):
         self.dropout = nn.Dropout(drop_rate)
         self.fc = nn.Sequential(
             nn.Linear(rgb_clusters * rgb_size + audio_clusters * audio_size, fc_size),
-            nn.Tanh(), nn.Linear(fc_size, fc2_size), nn.Tanh())
+            nn.Tanh(),
+            nn.Linear(fc_size, fc2_size),
+            nn.Tanh(),
+        )
         self.classifier = nn.Linear(fc2_size, num_classes)
         init_msra_(self)
         for attention in (self.rgb_attention, self.audio_attention):
-            std = attention.num_units ** -0.25
+            std = attention.num_units**-0.25
             nn.init.normal_(attention.scale, std=std)
             nn.init.normal_(attention.shift, std=std)
 

@@ -16,6 +16,7 @@ after the real ones in both directions and cannot influence them.
 (fluid ``dynamic_lstm``): its gates also see the cell state. Converted v1.5 weights need it;
 the default ``nn.LSTM`` (PaddleVideo 2.x's LSTM) is much faster.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,14 +31,15 @@ from videozoo.registry import register_model
 
 def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse the first ``lengths[b]`` steps of each ``x[b]`` (``[B, T, F]``); keep the rest."""
-    steps = torch.arange(x.shape[1], device=x.device).unsqueeze(0)      # [1, T]
-    last = lengths.unsqueeze(1) - 1                                     # [B, 1]
-    index = torch.where(steps <= last, last - steps, steps)             # [B, T], an involution
+    steps = torch.arange(x.shape[1], device=x.device).unsqueeze(0)  # [1, T]
+    last = lengths.unsqueeze(1) - 1  # [B, 1]
+    index = torch.where(steps <= last, last - steps, steps)  # [B, T], an involution
     return x.gather(1, index.unsqueeze(-1).expand_as(x))
 
 
-def peephole_recurrence(gates_x: torch.Tensor, weight_hh: torch.Tensor,
-                        peephole: torch.Tensor) -> torch.Tensor:
+def peephole_recurrence(
+    gates_x: torch.Tensor, weight_hh: torch.Tensor, peephole: torch.Tensor
+) -> torch.Tensor:
     """Run ``PeepholeLSTM``'s recurrence: ``gates_x [B, T, 4H]`` (input projection plus both
     biases, gates (i, f, g, o)), ``weight_hh [4H, H]``, ``peephole [3, H]`` -> ``h [B, T, H]``."""
     batch, hidden = gates_x.shape[0], weight_hh.shape[1]
@@ -46,10 +48,10 @@ def peephole_recurrence(gates_x: torch.Tensor, weight_hh: torch.Tensor,
     outputs = []
     for t in range(gates_x.shape[1]):
         i, f, g, o = (gates_x[:, t] + F.linear(h, weight_hh)).chunk(4, 1)
-        i = torch.sigmoid(i + peephole[0] * c)       # input and forget gates see c_{t-1}
+        i = torch.sigmoid(i + peephole[0] * c)  # input and forget gates see c_{t-1}
         f = torch.sigmoid(f + peephole[1] * c)
         c = f * c + i * torch.tanh(g)
-        o = torch.sigmoid(o + peephole[2] * c)       # the output gate sees c_t
+        o = torch.sigmoid(o + peephole[2] * c)  # the output gate sees c_t
         h = o * torch.tanh(c)
         outputs.append(h)
     return torch.stack(outputs, dim=1)
@@ -77,7 +79,7 @@ class PeepholeLSTM(nn.Module):
         self.bias_ih_l0 = nn.Parameter(torch.empty(4 * hidden_size))
         self.bias_hh_l0 = nn.Parameter(torch.empty(4 * hidden_size))
         self.peephole_l0 = nn.Parameter(torch.zeros(3, hidden_size))
-        bound = hidden_size ** -0.5  # nn.LSTM's init
+        bound = hidden_size**-0.5  # nn.LSTM's init
         for weight in (self.weight_ih_l0, self.weight_hh_l0, self.bias_ih_l0, self.bias_hh_l0):
             nn.init.uniform_(weight, -bound, bound)
 
@@ -90,8 +92,14 @@ class PeepholeLSTM(nn.Module):
 class AttentionLSTMEncoder(nn.Module):
     """One modality: ``x [B, T, F]``, ``mask [B, T]`` -> attention-pooled ``[B, 2 * lstm_size]``."""
 
-    def __init__(self, feature_size: int, embedding_size: int, lstm_size: int, drop_rate: float,
-                 peepholes: bool = False):
+    def __init__(
+        self,
+        feature_size: int,
+        embedding_size: int,
+        lstm_size: int,
+        drop_rate: float,
+        peepholes: bool = False,
+    ):
         super().__init__()
         self.embed = nn.Linear(feature_size, embedding_size)
         if peepholes:
@@ -110,7 +118,7 @@ class AttentionLSTMEncoder(nn.Module):
         backward_states, _ = self.lstm_backward(reverse_within_length(embedded, lengths))
         backward_states = reverse_within_length(backward_states, lengths)
         states = self.dropout(torch.cat([forward_states, backward_states], dim=-1))  # [B,T,2H]
-        weights = masked_softmax(self.attention(states), mask)                     # [B,T,1]
+        weights = masked_softmax(self.attention(states), mask)  # [B,T,1]
         return (weights * states).sum(dim=1)
 
 
@@ -122,19 +130,29 @@ class AttentionLSTM(nn.Module):
     ``peepholes`` (v1.5: on; 2.x: off, our default).
     """
 
-    def __init__(self, num_classes: int = 3862, rgb_size: int = 1024, audio_size: int = 128,
-                 embedding_size: int = 512, lstm_size: int = 1024, drop_rate: float = 0.5,
-                 fusion_relu_size: int = 8192, fusion_tanh_size: int = 4096,
-                 peepholes: bool = False):
+    def __init__(
+        self,
+        num_classes: int = 3862,
+        rgb_size: int = 1024,
+        audio_size: int = 128,
+        embedding_size: int = 512,
+        lstm_size: int = 1024,
+        drop_rate: float = 0.5,
+        fusion_relu_size: int = 8192,
+        fusion_tanh_size: int = 4096,
+        peepholes: bool = False,
+    ):
         super().__init__()
         self.rgb_size = rgb_size
         self.audio_size = audio_size
-        self.rgb_encoder = AttentionLSTMEncoder(rgb_size, embedding_size, lstm_size, drop_rate,
-                                                peepholes)
-        self.audio_encoder = AttentionLSTMEncoder(audio_size, embedding_size, lstm_size,
-                                                  drop_rate, peepholes)
-        self.fusion = nn.Sequential(nn.Linear(4 * lstm_size, fusion_relu_size), nn.ReLU(),
-                                    nn.Linear(fusion_relu_size, fusion_tanh_size), nn.Tanh())
+        self.rgb_encoder = AttentionLSTMEncoder(rgb_size, embedding_size, lstm_size, drop_rate, peepholes)
+        self.audio_encoder = AttentionLSTMEncoder(audio_size, embedding_size, lstm_size, drop_rate, peepholes)
+        self.fusion = nn.Sequential(
+            nn.Linear(4 * lstm_size, fusion_relu_size),
+            nn.ReLU(),
+            nn.Linear(fusion_relu_size, fusion_tanh_size),
+            nn.Tanh(),
+        )
         self.classifier = nn.Linear(fusion_tanh_size, num_classes)
         # The reference (Paddle Fluid) fc layers use Xavier weights and zero biases.
         for layer in self.modules():
@@ -144,8 +162,9 @@ class AttentionLSTM(nn.Module):
 
     def forward(self, batch: dict) -> torch.Tensor:
         mask = batch["mask"]
-        pooled = torch.cat([self.rgb_encoder(batch["rgb"], mask),
-                            self.audio_encoder(batch["audio"], mask)], dim=1)
+        pooled = torch.cat(
+            [self.rgb_encoder(batch["rgb"], mask), self.audio_encoder(batch["audio"], mask)], dim=1
+        )
         return self.classifier(self.fusion(pooled))
 
     def default_input(self, batch_size: int = 1, num_frames: int = 300) -> dict:

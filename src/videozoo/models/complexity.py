@@ -3,6 +3,7 @@
 MACs come from PyTorch's FlopCounterMode (it counts matmul, conv, bmm, ... at the aten level,
 so einsum/LSTM-heavy models are covered too); one MAC = two FLOPs.
 """
+
 from __future__ import annotations
 
 import torch

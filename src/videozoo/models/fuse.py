@@ -12,6 +12,7 @@ directly to that conv's output (nothing in between, the conv's output used nowhe
 BN is replaced by ``nn.Identity``, so the model keeps its structure and attribute names;
 its ``state_dict`` no longer loads into an unfused model (this is for inference only).
 """
+
 from __future__ import annotations
 
 import torch
@@ -43,8 +44,13 @@ def fold_conv_bn(conv: nn.Module, bn: nn.Module) -> None:
 
 
 def _foldable(conv, bn) -> bool:
-    return (isinstance(conv, _CONVS) and type(bn) in _NORMS and bn.track_running_stats
-            and bn.running_mean is not None and conv.out_channels == bn.num_features)
+    return (
+        isinstance(conv, _CONVS)
+        and type(bn) in _NORMS
+        and bn.track_running_stats
+        and bn.running_mean is not None
+        and conv.out_channels == bn.num_features
+    )
 
 
 def fold_batchnorm(model: nn.Module) -> int:

@@ -13,6 +13,7 @@ never changes a model's output.
 * ``ContextGating``: squeeze-excitation gating of a ``[B, D]`` vector (NeXtVLAD head).
 * ``init_msra_``: He-normal weights (std sqrt(2 / fan_in)), zero biases.
 """
+
 from __future__ import annotations
 
 import torch
@@ -82,8 +83,11 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     included, which is harmless because callers zero the padded frames' contribution afterwards.
     """
 
-    def forward(self, x: torch.Tensor,  # type: ignore[override]
-                mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,  # type: ignore[override]
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``x [..., C]``, ``mask [...]`` or None -> normalised ``[..., C]``."""
         if mask is None or (not self.training and self.track_running_stats):
             return super().forward(x.reshape(-1, x.shape[-1])).reshape(x.shape)
@@ -141,8 +145,7 @@ def init_msra_(module: nn.Module) -> None:
                 nn.init.zeros_(layer.bias)
 
 
-def feature_sequence_input(batch_size: int, num_frames: int, rgb_size: int,
-                           audio_size: int) -> dict:
+def feature_sequence_input(batch_size: int, num_frames: int, rgb_size: int, audio_size: int) -> dict:
     """A random YouTube-8M style batch: ``rgb [B, T, rgb_size]``, ``audio``, all-True ``mask``."""
     return {
         "rgb": torch.randn(batch_size, num_frames, rgb_size),

@@ -9,6 +9,7 @@ context gating and the logistic ``classifier``. Padded frames enter neither the 
 BatchNorm statistics nor the aggregation: the frame-wise layers run on the real frames only
 (``layers.RealFrames``), which also makes padding cost nothing.
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -19,8 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from videozoo.errors import ConfigError
-from videozoo.models.layers import (ContextGating, MaskedBatchNorm1d, RealFrames,
-                                    feature_sequence_input, init_msra_)
+from videozoo.models.layers import (
+    ContextGating,
+    MaskedBatchNorm1d,
+    RealFrames,
+    feature_sequence_input,
+    init_msra_,
+)
 from videozoo.registry import register_model
 
 PCA_EIGENVALS_ASSET = "yt8m_pca_eigenvals.npy"
@@ -34,8 +40,10 @@ def pca_unwhitening_scale(size: int = 1024) -> torch.Tensor:
     with resources.as_file(resources.files("videozoo") / "assets" / PCA_EIGENVALS_ASSET) as path:
         eigenvals = np.load(path).reshape(-1)
     if eigenvals.shape[0] < size:
-        raise ConfigError(f"{PCA_EIGENVALS_ASSET} holds {eigenvals.shape[0]} eigenvalues, "
-                          f"fewer than rgb_size={size}; set rgb_size <= {eigenvals.shape[0]}")
+        raise ConfigError(
+            f"{PCA_EIGENVALS_ASSET} holds {eigenvals.shape[0]} eigenvalues, "
+            f"fewer than rgb_size={size}; set rgb_size <= {eigenvals.shape[0]}"
+        )
     return torch.from_numpy(np.sqrt(eigenvals[:size]) + 1e-4).float()
 
 
@@ -49,8 +57,10 @@ class NeXtVLADPooling(nn.Module):
         super().__init__()
         expanded = expansion * feature_size
         if expanded % groups:
-            raise ConfigError(f"expansion * feature_size ({expanded}) must be divisible by "
-                              f"groups ({groups}); change groups or expansion")
+            raise ConfigError(
+                f"expansion * feature_size ({expanded}) must be divisible by "
+                f"groups ({groups}); change groups or expansion"
+            )
         self.cluster_size = cluster_size
         self.groups = groups
         self.group_dim = expanded // groups
@@ -68,20 +78,20 @@ class NeXtVLADPooling(nn.Module):
     def forward(self, x: torch.Tensor, frames: RealFrames) -> torch.Tensor:
         """``x [B, T, N]`` and its ``RealFrames`` -> ``[B, d * K]``."""
         batch, length = frames.mask.shape
-        rows = self.expand(frames.pack(x))                              # [R, lambda*N]
-        alpha = torch.sigmoid(self.group_attention(rows))               # [R, G]
+        rows = self.expand(frames.pack(x))  # [R, lambda*N]
+        alpha = torch.sigmoid(self.group_attention(rows))  # [R, G]
         if frames.row_mask is not None:  # padded rows must add nothing to the aggregation
             alpha = alpha * frames.row_mask.unsqueeze(-1).to(alpha.dtype)
-        logits = self.assignment_norm(self.assignment(rows), frames.row_mask)   # [R, G*K]
+        logits = self.assignment_norm(self.assignment(rows), frames.row_mask)  # [R, G*K]
         assign = torch.softmax(logits.view(-1, self.groups, self.cluster_size), dim=-1)
-        assign = (assign * alpha.unsqueeze(-1)).to(rows.dtype)         # [R, G, K]
+        assign = (assign * alpha.unsqueeze(-1)).to(rows.dtype)  # [R, G, K]
         # Back to videos (zeros on padded frames) for the per-video sums over T*G rows.
         assign = frames.unpack(assign).view(batch, length * self.groups, self.cluster_size)
         groups = frames.unpack(rows).view(batch, length * self.groups, self.group_dim)
-        vlad = torch.bmm(assign.transpose(1, 2), groups)               # [B, K, d]
+        vlad = torch.bmm(assign.transpose(1, 2), groups)  # [B, K, d]
         vlad = vlad - assign.sum(dim=1).unsqueeze(-1) * self.cluster_centers.to(vlad.dtype)
-        vlad = F.normalize(vlad, dim=-1)                                # intra-normalisation
-        vlad = vlad.transpose(1, 2).reshape(batch, -1)                  # [B, d*K]
+        vlad = F.normalize(vlad, dim=-1)  # intra-normalisation
+        vlad = vlad.transpose(1, 2).reshape(batch, -1)  # [B, d*K]
         return self.output_norm(vlad)
 
 
@@ -92,10 +102,19 @@ class NeXtVLAD(nn.Module):
     The defaults are the PaddleVideo v1.5 / paper configuration (89.09M trainable parameters).
     """
 
-    def __init__(self, num_classes: int = 3862, rgb_size: int = 1024, audio_size: int = 128,
-                 cluster_size: int = 128, groups: int = 8, expansion: int = 2,
-                 hidden_size: int = 2048, gating_reduction: int = 8, drop_rate: float = 0.5,
-                 pca_scale_rgb: bool = True):
+    def __init__(
+        self,
+        num_classes: int = 3862,
+        rgb_size: int = 1024,
+        audio_size: int = 128,
+        cluster_size: int = 128,
+        groups: int = 8,
+        expansion: int = 2,
+        hidden_size: int = 2048,
+        gating_reduction: int = 8,
+        drop_rate: float = 0.5,
+        pca_scale_rgb: bool = True,
+    ):
         super().__init__()
         self.rgb_size = rgb_size
         self.audio_size = audio_size
@@ -104,8 +123,9 @@ class NeXtVLAD(nn.Module):
         self.rgb_pool = NeXtVLADPooling(rgb_size, cluster_size, groups, expansion)
         self.audio_pool = NeXtVLADPooling(audio_size, cluster_size, groups, expansion)
         self.dropout = nn.Dropout(drop_rate)
-        self.hidden = nn.Linear(self.rgb_pool.output_size + self.audio_pool.output_size,
-                                hidden_size, bias=False)
+        self.hidden = nn.Linear(
+            self.rgb_pool.output_size + self.audio_pool.output_size, hidden_size, bias=False
+        )
         self.hidden_norm = nn.BatchNorm1d(hidden_size)
         self.gating = ContextGating(hidden_size, gating_reduction)
         self.classifier = nn.Linear(hidden_size, num_classes)

@@ -27,6 +27,7 @@ Options that reproduce published weights (defaults: PaddleVideo v1.5, the refere
 ``base_width`` (64) scales every channel count (tiny test models keep the layer names).
 Use ``memory_format=torch.channels_last_3d`` (the weights are 5-D).
 """
+
 from __future__ import annotations
 
 import torch
@@ -67,8 +68,7 @@ DEFAULT_CLIP_LEN = 8
 class NonLocalClassifier(ResNetVideoClassifier):
     """``ResNetVideoClassifier`` with the choice of head described in the module docstring."""
 
-    def __init__(self, backbone: ResNet, num_classes: int, dropout: float, head: str,
-                 head_window: int):
+    def __init__(self, backbone: ResNet, num_classes: int, dropout: float, head: str, head_window: int):
         super().__init__(backbone, num_classes, dropout, DEFAULT_CLIP_LEN, classifier_std=0.01)
         self.head = head
         self.head_window = head_window
@@ -79,10 +79,9 @@ class NonLocalClassifier(ResNetVideoClassifier):
         feature_map = self.backbone.forward_features(read_video(batch).transpose(1, 2))
         # Sizes as plain ints: a traced export has a fixed input size anyway, and ONNX needs
         # a constant pooling kernel.
-        t, h, w = (int(size) for size in feature_map.shape[2:])   # [N, C, T', h, w]
-        windows = F.avg_pool3d(feature_map, (t, min(self.head_window, h),
-                                             min(self.head_window, w)), stride=1)
-        windows = windows.flatten(2).transpose(1, 2)               # [N, P, C]
+        t, h, w = (int(size) for size in feature_map.shape[2:])  # [N, C, T', h, w]
+        windows = F.avg_pool3d(feature_map, (t, min(self.head_window, h), min(self.head_window, w)), stride=1)
+        windows = windows.flatten(2).transpose(1, 2)  # [N, P, C]
         log_probs = F.log_softmax(self.classifier(self.dropout(windows)), dim=-1)
         # log of the mean over the windows of their softmax, shifted by the largest term so
         # that it cannot underflow to log(0)
@@ -99,13 +98,24 @@ def _check_choice(name: str, value: str, choices: tuple) -> None:
 
 
 @register_model("nonlocal")
-def nonlocal_net(num_classes: int = 400, depth: int = 50, arch: str = "c2d",
-                 dropout: float = 0.5, pretrained: str | None = None, base_width: int = 64,
-                 stem_temporal_stride: int = 1, stem_pool_temporal_stride: int = 1,
-                 stem_pool_padding: int = 0, nonlocal_mode: str = "embedded_gaussian",
-                 nonlocal_pool: str = "before_conv", nonlocal_scale: bool = True,
-                 nonlocal_out_bias: bool = True, head: str = "average",
-                 head_window: int = 7, nonlocal_blocks: bool = True) -> NonLocalClassifier:
+def nonlocal_net(
+    num_classes: int = 400,
+    depth: int = 50,
+    arch: str = "c2d",
+    dropout: float = 0.5,
+    pretrained: str | None = None,
+    base_width: int = 64,
+    stem_temporal_stride: int = 1,
+    stem_pool_temporal_stride: int = 1,
+    stem_pool_padding: int = 0,
+    nonlocal_mode: str = "embedded_gaussian",
+    nonlocal_pool: str = "before_conv",
+    nonlocal_scale: bool = True,
+    nonlocal_out_bias: bool = True,
+    head: str = "average",
+    head_window: int = 7,
+    nonlocal_blocks: bool = True,
+) -> NonLocalClassifier:
     """``pretrained``: local torchvision ImageNet state_dict (or a tag). T comes from the input
     (the data section's ``clip_len``). ``nonlocal_blocks=False``: the plain C2D / I3D trunk
     (MMAction2's I3D R50). The other options: see the module docstring."""
@@ -118,17 +128,27 @@ def nonlocal_net(num_classes: int = 400, depth: int = 50, arch: str = "c2d",
     def non_local_after(stage: int, block: int, channels: int) -> nn.Module | None:
         if not (nonlocal_blocks and has_non_local(stage, block)):
             return None
-        return NonLocalBlock(channels, mode=nonlocal_mode, scale=nonlocal_scale,
-                             pool_after_conv=nonlocal_pool == "after_conv",
-                             out_bias=nonlocal_out_bias)
+        return NonLocalBlock(
+            channels,
+            mode=nonlocal_mode,
+            scale=nonlocal_scale,
+            pool_after_conv=nonlocal_pool == "after_conv",
+            out_bias=nonlocal_out_bias,
+        )
 
-    backbone = ResNet(depth, conv_dims=3, stem_temporal_kernel=5 if i3d else 1,
-                      temporal_kernel=i3d_temporal_kernel if i3d else None,
-                      after_block=non_local_after, after_stage=temporal_pool_after,
-                      zero_init_residual=True, base_width=base_width,
-                      stem_temporal_stride=stem_temporal_stride,
-                      stem_pool_temporal_stride=stem_pool_temporal_stride,
-                      stem_pool_padding=stem_pool_padding)
+    backbone = ResNet(
+        depth,
+        conv_dims=3,
+        stem_temporal_kernel=5 if i3d else 1,
+        temporal_kernel=i3d_temporal_kernel if i3d else None,
+        after_block=non_local_after,
+        after_stage=temporal_pool_after,
+        zero_init_residual=True,
+        base_width=base_width,
+        stem_temporal_stride=stem_temporal_stride,
+        stem_pool_temporal_stride=stem_pool_temporal_stride,
+        stem_pool_padding=stem_pool_padding,
+    )
     model = NonLocalClassifier(backbone, num_classes, dropout, head, head_window)
     if pretrained:
         load_imagenet_resnet(model, pretrained)

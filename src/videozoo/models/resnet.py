@@ -32,10 +32,11 @@ Shapes: ``forward_features`` maps ``[N, in_channels, (T,) H, W]`` to
 ``[N, num_features]`` (2048 for depth 50/101, 512 for 18/34), then applies ``fc`` when
 ``num_classes > 0`` (e.g. 1000 to hold a full ImageNet checkpoint).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -43,24 +44,45 @@ from torch import nn
 from videozoo.errors import ConfigError, DataError
 from videozoo.models.temporal import set_num_segments
 
-__all__ = ["ResNet", "ResidualBlock", "BasicBlock", "Bottleneck", "ResNetVideoClassifier",
-           "STAGE_BLOCKS", "BlockHook", "StageHook", "read_video"]
+__all__ = [
+    "ResNet",
+    "ResidualBlock",
+    "BasicBlock",
+    "Bottleneck",
+    "ResNetVideoClassifier",
+    "STAGE_BLOCKS",
+    "BlockHook",
+    "StageHook",
+    "read_video",
+]
 
 #: blocks per stage for each supported depth
 STAGE_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 
-BlockHook = Callable[[int, int, int], Optional[nn.Module]]  # (stage, block, channels)
-StageHook = Callable[[int, int], Optional[nn.Module]]  # (stage, channels)
+BlockHook = Callable[[int, int, int], nn.Module | None]  # (stage, block, channels)
+StageHook = Callable[[int, int], nn.Module | None]  # (stage, channels)
 
 
-def conv_nd(conv_dims: int, in_channels: int, out_channels: int, kernel: int, stride: int = 1,
-            temporal_kernel: int = 1, temporal_stride: int = 1) -> nn.Module:
+def conv_nd(
+    conv_dims: int,
+    in_channels: int,
+    out_channels: int,
+    kernel: int,
+    stride: int = 1,
+    temporal_kernel: int = 1,
+    temporal_stride: int = 1,
+) -> nn.Module:
     """Bias-free kxk conv (2D) or temporal_kernel x k x k conv (3D); ``stride`` is spatial."""
     if conv_dims == 2:
         return nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, bias=False)
-    return nn.Conv3d(in_channels, out_channels, (temporal_kernel, kernel, kernel),
-                     (temporal_stride, stride, stride),
-                     (temporal_kernel // 2, kernel // 2, kernel // 2), bias=False)
+    return nn.Conv3d(
+        in_channels,
+        out_channels,
+        (temporal_kernel, kernel, kernel),
+        (temporal_stride, stride, stride),
+        (temporal_kernel // 2, kernel // 2, kernel // 2),
+        bias=False,
+    )
 
 
 def batch_norm(conv_dims: int, channels: int) -> nn.Module:
@@ -97,9 +119,16 @@ class BasicBlock(ResidualBlock):
     expansion = 1
     conv_bn_pairs = (("conv1", "bn1"), ("conv2", "bn2"))  # BN right after its conv (models/fuse.py)
 
-    def __init__(self, in_channels: int, width: int, stride: int = 1,
-                 downsample: nn.Module | None = None, block_input: nn.Module | None = None,
-                 conv_dims: int = 2, temporal_kernel: int = 1):
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        block_input: nn.Module | None = None,
+        conv_dims: int = 2,
+        temporal_kernel: int = 1,
+    ):
         super().__init__(downsample, block_input)
         self.conv1 = conv_nd(conv_dims, in_channels, width, 3, stride, temporal_kernel)
         self.bn1 = batch_norm(conv_dims, width)
@@ -121,9 +150,16 @@ class Bottleneck(ResidualBlock):
     expansion = 4
     conv_bn_pairs = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
 
-    def __init__(self, in_channels: int, width: int, stride: int = 1,
-                 downsample: nn.Module | None = None, block_input: nn.Module | None = None,
-                 conv_dims: int = 2, temporal_kernel: int = 1):
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        block_input: nn.Module | None = None,
+        conv_dims: int = 2,
+        temporal_kernel: int = 1,
+    ):
         super().__init__(downsample, block_input)
         self.conv1 = conv_nd(conv_dims, in_channels, width, 1, 1, temporal_kernel)
         self.bn1 = batch_norm(conv_dims, width)
@@ -147,36 +183,51 @@ class ResNet(nn.Module):
 
     conv_bn_pairs = (("conv1", "bn1"),)  # the stem (models/fuse.py)
 
-    def __init__(self, depth: int = 50, in_channels: int = 3, num_classes: int = 0,
-                 conv_dims: int = 2, stem_temporal_kernel: int = 1,
-                 temporal_kernel: Callable[[int, int], int] | None = None,
-                 block_input: BlockHook | None = None, after_block: BlockHook | None = None,
-                 after_stage: StageHook | None = None, zero_init_residual: bool = False,
-                 base_width: int = 64, stem_temporal_stride: int = 1,
-                 stem_pool_temporal_stride: int = 1, stem_pool_padding: int = 1):
+    def __init__(
+        self,
+        depth: int = 50,
+        in_channels: int = 3,
+        num_classes: int = 0,
+        conv_dims: int = 2,
+        stem_temporal_kernel: int = 1,
+        temporal_kernel: Callable[[int, int], int] | None = None,
+        block_input: BlockHook | None = None,
+        after_block: BlockHook | None = None,
+        after_stage: StageHook | None = None,
+        zero_init_residual: bool = False,
+        base_width: int = 64,
+        stem_temporal_stride: int = 1,
+        stem_pool_temporal_stride: int = 1,
+        stem_pool_padding: int = 1,
+    ):
         super().__init__()
         if depth not in STAGE_BLOCKS:
-            raise ConfigError(f"ResNet depth {depth} is not supported; use one of "
-                              f"{sorted(STAGE_BLOCKS)}")
+            raise ConfigError(f"ResNet depth {depth} is not supported; use one of {sorted(STAGE_BLOCKS)}")
         if conv_dims not in (2, 3):
             raise ConfigError(f"conv_dims must be 2 or 3, got {conv_dims}")
-        if conv_dims == 2 and (stem_temporal_kernel != 1 or temporal_kernel is not None
-                               or stem_temporal_stride != 1 or stem_pool_temporal_stride != 1):
+        if conv_dims == 2 and (
+            stem_temporal_kernel != 1
+            or temporal_kernel is not None
+            or stem_temporal_stride != 1
+            or stem_pool_temporal_stride != 1
+        ):
             raise ConfigError("temporal kernels and strides need conv_dims=3")
         block_cls = Bottleneck if depth >= 50 else BasicBlock
         self.depth = depth
         self.conv_dims = conv_dims
         self.num_features = 8 * base_width * block_cls.expansion
 
-        self.conv1 = conv_nd(conv_dims, in_channels, base_width, 7, 2, stem_temporal_kernel,
-                             stem_temporal_stride)
+        self.conv1 = conv_nd(
+            conv_dims, in_channels, base_width, 7, 2, stem_temporal_kernel, stem_temporal_stride
+        )
         self.bn1 = batch_norm(conv_dims, base_width)
         self.relu = nn.ReLU(inplace=True)
         if conv_dims == 2:
             self.maxpool = nn.MaxPool2d(3, 2, stem_pool_padding)
         else:
-            self.maxpool = nn.MaxPool3d((1, 3, 3), (stem_pool_temporal_stride, 2, 2),
-                                        (0, stem_pool_padding, stem_pool_padding))
+            self.maxpool = nn.MaxPool3d(
+                (1, 3, 3), (stem_pool_temporal_stride, 2, 2), (0, stem_pool_padding, stem_pool_padding)
+            )
 
         blocks: list[nn.Module] = []
         channels = base_width
@@ -190,12 +241,17 @@ class ResNet(nn.Module):
                 if stride != 1 or channels != out_channels:
                     downsample = nn.Sequential(
                         conv_nd(conv_dims, channels, out_channels, 1, stride),
-                        batch_norm(conv_dims, out_channels))
+                        batch_norm(conv_dims, out_channels),
+                    )
                 block = block_cls(
-                    channels, width, stride, downsample,
+                    channels,
+                    width,
+                    stride,
+                    downsample,
                     block_input=block_input(stage, index, channels) if block_input else None,
                     conv_dims=conv_dims,
-                    temporal_kernel=temporal_kernel(stage, index) if temporal_kernel else 1)
+                    temporal_kernel=temporal_kernel(stage, index) if temporal_kernel else 1,
+                )
                 layers[str(index)] = block
                 blocks.append(block)
                 channels = out_channels
@@ -241,11 +297,12 @@ def read_video(batch: dict, channels: int = 3) -> torch.Tensor:
     """``batch["video"]`` checked to be ``[N, T, channels, H, W]``."""
     video = batch.get("video") if isinstance(batch, dict) else None
     # While tracing, sizes are tensors: comparing them would only add tracer warnings.
-    if video is None or video.dim() != 5 or (not torch.jit.is_tracing()
-                                              and video.shape[2] != channels):
+    if video is None or video.dim() != 5 or (not torch.jit.is_tracing() and video.shape[2] != channels):
         got = "no 'video' key" if video is None else f"shape {list(video.shape)}"
-        raise DataError(f"end-to-end models take batch['video'] of shape [N, T, {channels}, H, "
-                        f"W] (normalised RGB frames in time order), got {got}")
+        raise DataError(
+            f"end-to-end models take batch['video'] of shape [N, T, {channels}, H, "
+            f"W] (normalised RGB frames in time order), got {got}"
+        )
     return video
 
 
@@ -263,12 +320,18 @@ class ResNetVideoClassifier(nn.Module):
     (the reference training clip); the model itself takes any T.
     """
 
-    def __init__(self, backbone: ResNet, num_classes: int, dropout: float, default_frames: int,
-                 classifier_std: float | None = None, dropout_per_frame: bool = False):
+    def __init__(
+        self,
+        backbone: ResNet,
+        num_classes: int,
+        dropout: float,
+        default_frames: int,
+        classifier_std: float | None = None,
+        dropout_per_frame: bool = False,
+    ):
         super().__init__()
         if dropout_per_frame and backbone.conv_dims != 2:
-            raise ConfigError("dropout_per_frame needs a 2D trunk (a 3D trunk has no per-frame "
-                              "features)")
+            raise ConfigError("dropout_per_frame needs a 2D trunk (a 3D trunk has no per-frame features)")
         self.backbone = backbone
         self.default_frames = default_frames
         self.dropout_per_frame = dropout_per_frame
@@ -281,17 +344,18 @@ class ResNetVideoClassifier(nn.Module):
     def forward(self, batch: dict) -> torch.Tensor:
         video = read_video(batch)
         if self.backbone.conv_dims == 3:
-            features = self.backbone(video.transpose(1, 2))      # [N, 3, T, H, W] -> [N, C]
+            features = self.backbone(video.transpose(1, 2))  # [N, 3, T, H, W] -> [N, C]
         else:
             set_num_segments(self.backbone, video.shape[1])
-            features = self.backbone(video.flatten(0, 1))               # [N*T, C]
+            features = self.backbone(video.flatten(0, 1))  # [N*T, C]
             frames = features.view(video.shape[0], -1, features.shape[1])  # [N, T, C]
             if self.dropout_per_frame:
                 return self.classifier(self.dropout(frames).mean(1))
             features = frames.mean(1)
         return self.classifier(self.dropout(features))
 
-    def default_input(self, batch_size: int = 1, num_frames: int | None = None,
-                      image_size: int = 224) -> dict:
+    def default_input(
+        self, batch_size: int = 1, num_frames: int | None = None, image_size: int = 224
+    ) -> dict:
         frames = num_frames or self.default_frames
         return {"video": torch.randn(batch_size, frames, 3, image_size, image_size)}

@@ -7,6 +7,7 @@ grouped into ``segments`` super-images of ``3 * seglen`` channels (5 consecutive
 ``classifier`` -> logits ``[N, num_classes]``. The segment count is read from the input
 (7 in training, 25 at test).
 """
+
 from __future__ import annotations
 
 import torch
@@ -67,14 +68,23 @@ class StNet(nn.Module):
     ImageNet state_dict (conv1 adapted to the super-image channels).
     """
 
-    def __init__(self, num_classes: int = 400, depth: int = 50, seglen: int = 5,
-                 dropout: float = 0.0, pretrained: str | None = None):
+    def __init__(
+        self,
+        num_classes: int = 400,
+        depth: int = 50,
+        seglen: int = 5,
+        dropout: float = 0.0,
+        pretrained: str | None = None,
+    ):
         super().__init__()
         self.seglen = seglen
         self.backbone = ResNet(
-            depth, in_channels=3 * seglen,
-            after_stage=lambda stage, channels: (TemporalModelingBlock(channels, DEFAULT_SEGMENTS)
-                                                 if stage in (2, 3) else None))
+            depth,
+            in_channels=3 * seglen,
+            after_stage=lambda stage, channels: (
+                TemporalModelingBlock(channels, DEFAULT_SEGMENTS) if stage in (2, 3) else None
+            ),
+        )
         self.head = TemporalXceptionHead(self.backbone.num_features)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.head.num_features, num_classes)
@@ -85,15 +95,17 @@ class StNet(nn.Module):
         video = read_video(batch)
         n, t, _, h, w = video.shape
         if not torch.jit.is_tracing() and t % self.seglen:
-            raise ConfigError(f"StNet takes T = segments x seglen frames; T={t} is not a multiple "
-                              f"of seglen={self.seglen}")
+            raise ConfigError(
+                f"StNet takes T = segments x seglen frames; T={t} is not a multiple of seglen={self.seglen}"
+            )
         set_num_segments(self.backbone, t // self.seglen)
-        super_images = video.reshape(-1, self.seglen * 3, h, w)     # [N*segments, 15, H, W]
+        super_images = video.reshape(-1, self.seglen * 3, h, w)  # [N*segments, 15, H, W]
         features = self.backbone(super_images)
         features = features.view(n, -1, features.shape[1]).transpose(1, 2)  # [N, C, segments]
         return self.classifier(self.dropout(self.head(features)))
 
-    def default_input(self, batch_size: int = 1, num_frames: int | None = None,
-                      image_size: int = 224) -> dict:
+    def default_input(
+        self, batch_size: int = 1, num_frames: int | None = None, image_size: int = 224
+    ) -> dict:
         frames = num_frames or DEFAULT_SEGMENTS * self.seglen
         return {"video": torch.randn(batch_size, frames, 3, image_size, image_size)}

@@ -10,6 +10,7 @@ need to unfold it are ``SegmentModule`` s: their ``num_segments`` (T) is set at 
 and updated by the owning model from its input with ``set_num_segments`` (so a model trained
 on 8 segments can be tested on 25).
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,8 +18,16 @@ from torch import nn
 
 from videozoo.errors import ConfigError
 
-__all__ = ["SegmentModule", "set_num_segments", "TemporalShift", "TemporalModelingBlock",
-           "NonLocalBlock", "FramesNonLocal", "NONLOCAL_MODES", "SHIFT_DIRECTIONS"]
+__all__ = [
+    "SegmentModule",
+    "set_num_segments",
+    "TemporalShift",
+    "TemporalModelingBlock",
+    "NonLocalBlock",
+    "FramesNonLocal",
+    "NONLOCAL_MODES",
+    "SHIFT_DIRECTIONS",
+]
 
 SHIFT_DIRECTIONS = ("previous_first", "next_first")
 
@@ -61,11 +70,9 @@ def _take_next(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x[:, 1:], torch.zeros_like(x[:, :1])], dim=1)
 
 
-def _shift_by_cat(frames: torch.Tensor, fold: int, channel_dim: int,
-                  previous_first: bool) -> torch.Tensor:
+def _shift_by_cat(frames: torch.Tensor, fold: int, channel_dim: int, previous_first: bool) -> torch.Tensor:
     """The shift from slices and ``torch.cat``: what tracing and ONNX export see."""
-    first, second, rest = frames.split(
-        [fold, fold, frames.shape[channel_dim] - 2 * fold], dim=channel_dim)
+    first, second, rest = frames.split([fold, fold, frames.shape[channel_dim] - 2 * fold], dim=channel_dim)
     if previous_first:
         first, second = _take_previous(first), _take_next(second)
     else:
@@ -73,14 +80,14 @@ def _shift_by_cat(frames: torch.Tensor, fold: int, channel_dim: int,
     return torch.cat([first, second, rest], dim=channel_dim)
 
 
-def _shift_by_copy(frames: torch.Tensor, fold: int, channel_dim: int,
-                   previous_first: bool) -> torch.Tensor:
+def _shift_by_copy(frames: torch.Tensor, fold: int, channel_dim: int, previous_first: bool) -> torch.Tensor:
     """The same shift as a new tensor, built by copying (no autograd graph of its own)."""
     # One plain copy of everything, then the two shifted groups overwritten: a copy of the
     # untouched channels alone would be a strided copy (slower than the whole contiguous one).
     out = frames.clone(memory_format=torch.contiguous_format)
-    groups = [(frames.narrow(channel_dim, start, fold), out.narrow(channel_dim, start, fold))
-              for start in (0, fold)]
+    groups = [
+        (frames.narrow(channel_dim, start, fold), out.narrow(channel_dim, start, fold)) for start in (0, fold)
+    ]
     (back_in, back_out), (ahead_in, ahead_out) = groups if previous_first else groups[::-1]
     back_out[:, 1:].copy_(back_in[:, :-1])
     back_out[:, :1].zero_()
@@ -119,13 +126,14 @@ class TemporalShift(SegmentModule):
     def __init__(self, channels: int, num_segments: int, shift_div: int, direction: str):
         super().__init__(num_segments)
         if direction not in SHIFT_DIRECTIONS:
-            raise ConfigError(f"shift direction must be one of {SHIFT_DIRECTIONS}, "
-                              f"got {direction!r}")
+            raise ConfigError(f"shift direction must be one of {SHIFT_DIRECTIONS}, got {direction!r}")
         self.channels = channels
         self.fold = channels // shift_div
         if self.fold < 1 or 2 * self.fold > channels:
-            raise ConfigError(f"shift_div={shift_div} leaves no channel to shift in a "
-                              f"{channels}-channel layer; use 2 <= shift_div <= {channels}")
+            raise ConfigError(
+                f"shift_div={shift_div} leaves no channel to shift in a "
+                f"{channels}-channel layer; use 2 <= shift_div <= {channels}"
+            )
         self.direction = direction
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,8 +173,8 @@ class TemporalModelingBlock(SegmentModule):
         nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        frames = self.unfold_time(x)                               # [N, T, C, H, W]
-        clip = frames.flatten(3).transpose(1, 2)                   # [N, C, T, H*W]
+        frames = self.unfold_time(x)  # [N, T, C, H, W]
+        clip = frames.flatten(3).transpose(1, 2)  # [N, C, T, H*W]
         update = self.bn(self.relu(self.conv(clip)))
         return x + update.transpose(1, 2).reshape(x.shape)
 
@@ -193,10 +201,17 @@ class NonLocalBlock(nn.Module):
 
     conv_bn_pairs = (("out", "bn"),)  # forward: bn(out(y)) (models/fuse.py)
 
-    def __init__(self, channels: int, inner_channels: int | None = None,
-                 subsample: bool = True, init_std: float = 0.01,
-                 mode: str = "embedded_gaussian", scale: bool = True,
-                 pool_after_conv: bool = False, out_bias: bool = True):
+    def __init__(
+        self,
+        channels: int,
+        inner_channels: int | None = None,
+        subsample: bool = True,
+        init_std: float = 0.01,
+        mode: str = "embedded_gaussian",
+        scale: bool = True,
+        pool_after_conv: bool = False,
+        out_bias: bool = True,
+    ):
         super().__init__()
         if mode not in NONLOCAL_MODES:
             raise ConfigError(f"non-local mode must be one of {NONLOCAL_MODES}, got {mode!r}")
@@ -209,7 +224,7 @@ class NonLocalBlock(nn.Module):
         self.pool = nn.MaxPool3d((1, 2, 2), (1, 2, 2)) if subsample else nn.Identity()
         self.out = nn.Conv3d(inner, channels, 1, bias=out_bias)
         self.bn = nn.BatchNorm3d(channels)
-        self.scale = inner ** -0.5 if scale else 1.0
+        self.scale = inner**-0.5 if scale else 1.0
         for conv in (self.theta, self.phi, self.g, self.out):
             nn.init.normal_(conv.weight, std=init_std)
             if conv.bias is not None:
@@ -218,14 +233,14 @@ class NonLocalBlock(nn.Module):
         nn.init.zeros_(self.bn.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        query = self.theta(x).flatten(2)                           # [N, C', T*H*W]
+        query = self.theta(x).flatten(2)  # [N, C', T*H*W]
         if self.pool_after_conv:
             key, value = self.pool(self.phi(x)), self.pool(self.g(x))
         else:
             pooled = self.pool(x)
             key, value = self.phi(pooled), self.g(pooled)
-        key, value = key.flatten(2), value.flatten(2)              # [N, C', S]
-        affinity = query.transpose(1, 2) @ key                     # [N, T*H*W, S]
+        key, value = key.flatten(2), value.flatten(2)  # [N, C', S]
+        affinity = query.transpose(1, 2) @ key  # [N, T*H*W, S]
         if self.scale != 1.0:
             affinity = affinity * self.scale
         if self.mode == "embedded_gaussian":
@@ -248,5 +263,5 @@ class FramesNonLocal(SegmentModule):
         self.block = NonLocalBlock(channels, **options)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        clip = self.unfold_time(x).transpose(1, 2)                 # [N, C, T, H, W]
+        clip = self.unfold_time(x).transpose(1, 2)  # [N, C, T, H, W]
         return self.block(clip).transpose(1, 2).flatten(0, 1)

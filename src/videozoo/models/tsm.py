@@ -15,6 +15,7 @@ the T frames of each clip: the non-local TSMs of MMAction2 (no bias on the block
 conv) and MIT (``nonlocal_out_bias=True``); phi and g are max-pooled after their 1x1 convs,
 without the 1/sqrt(C') scale, as in both.
 """
+
 from __future__ import annotations
 
 from videozoo.errors import ConfigError
@@ -34,31 +35,48 @@ def has_non_local(stage: int, block: int) -> bool:
 
 
 @register_model("tsm")
-def tsm(num_classes: int = 400, depth: int = 50, shift_div: int = 8,
-        shift_direction: str = "previous_first", shift_every: int = 1, dropout: float = 0.5,
-        dropout_per_frame: bool = True, pretrained: str | None = None,
-        nonlocal_mode: str | None = None, nonlocal_out_bias: bool = False) -> ResNetVideoClassifier:
+def tsm(
+    num_classes: int = 400,
+    depth: int = 50,
+    shift_div: int = 8,
+    shift_direction: str = "previous_first",
+    shift_every: int = 1,
+    dropout: float = 0.5,
+    dropout_per_frame: bool = True,
+    pretrained: str | None = None,
+    nonlocal_mode: str | None = None,
+    nonlocal_out_bias: bool = False,
+) -> ResNetVideoClassifier:
     """``pretrained``: a local torchvision ImageNet ResNet state_dict (or a tag), or None."""
     if shift_every < 1:
         raise ConfigError(f"shift_every must be >= 1, got {shift_every}")
     if nonlocal_mode is not None and nonlocal_mode not in NONLOCAL_MODES:
-        raise ConfigError(f"tsm nonlocal_mode must be null or one of {NONLOCAL_MODES}, "
-                          f"got {nonlocal_mode!r}")
+        raise ConfigError(f"tsm nonlocal_mode must be null or one of {NONLOCAL_MODES}, got {nonlocal_mode!r}")
 
     def non_local(stage: int, block: int, channels: int) -> FramesNonLocal | None:
         if nonlocal_mode is None or not has_non_local(stage, block):
             return None
-        return FramesNonLocal(channels, DEFAULT_SEGMENTS, mode=nonlocal_mode, scale=False,
-                              pool_after_conv=True, out_bias=nonlocal_out_bias)
+        return FramesNonLocal(
+            channels,
+            DEFAULT_SEGMENTS,
+            mode=nonlocal_mode,
+            scale=False,
+            pool_after_conv=True,
+            out_bias=nonlocal_out_bias,
+        )
 
     def shift(stage: int, block: int, channels: int) -> TemporalShift | None:
         if block % shift_every:
             return None
         return TemporalShift(channels, DEFAULT_SEGMENTS, shift_div, shift_direction)
 
-    model = ResNetVideoClassifier(ResNet(depth, block_input=shift, after_block=non_local),
-                                  num_classes, dropout,
-                                  DEFAULT_SEGMENTS, dropout_per_frame=dropout_per_frame)
+    model = ResNetVideoClassifier(
+        ResNet(depth, block_input=shift, after_block=non_local),
+        num_classes,
+        dropout,
+        DEFAULT_SEGMENTS,
+        dropout_per_frame=dropout_per_frame,
+    )
     if pretrained:
         load_imagenet_resnet(model, pretrained)
     return model

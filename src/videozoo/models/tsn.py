@@ -5,6 +5,7 @@ Defaults are the PaddleVideo reference: ResNet-50, no dropout (peers use 0.4-0.5
 segment average; MIT's TSN code drops each frame's features: ``dropout_per_frame``). T is read
 from the input: the data section's ``seg_num`` (3 in training) and ``test_seg_num`` (7).
 """
+
 from __future__ import annotations
 
 from videozoo.models.pretrained import load_imagenet_resnet
@@ -17,11 +18,17 @@ DEFAULT_SEGMENTS = 3
 
 
 @register_model("tsn")
-def tsn(num_classes: int = 400, depth: int = 50, dropout: float = 0.0,
-        dropout_per_frame: bool = False, pretrained: str | None = None) -> ResNetVideoClassifier:
+def tsn(
+    num_classes: int = 400,
+    depth: int = 50,
+    dropout: float = 0.0,
+    dropout_per_frame: bool = False,
+    pretrained: str | None = None,
+) -> ResNetVideoClassifier:
     """``pretrained``: path to a local torchvision ImageNet ResNet state_dict, or None."""
-    model = ResNetVideoClassifier(ResNet(depth), num_classes, dropout, DEFAULT_SEGMENTS,
-                                  dropout_per_frame=dropout_per_frame)
+    model = ResNetVideoClassifier(
+        ResNet(depth), num_classes, dropout, DEFAULT_SEGMENTS, dropout_per_frame=dropout_per_frame
+    )
     if pretrained:
         load_imagenet_resnet(model, pretrained)
     return model

@@ -13,6 +13,7 @@ card) under ``$VIDEOZOO_HOME/bundles/<tag>``; later uses load that bundle. The c
 under a file lock and lands by renaming a finished folder, so concurrent processes convert
 once and never see half a bundle.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,8 +27,17 @@ from videozoo.zoo import table
 from videozoo.zoo.hub import fetch_file, home
 from videozoo.zoo.table import Weight
 
-__all__ = ["resolve_weights", "fetch_file", "list_pretrained", "model_of", "bundle_for",
-           "bundles_dir", "entry_for_file", "provenance", "Weight"]
+__all__ = [
+    "resolve_weights",
+    "fetch_file",
+    "list_pretrained",
+    "model_of",
+    "bundle_for",
+    "bundles_dir",
+    "entry_for_file",
+    "provenance",
+    "Weight",
+]
 
 
 def bundles_dir() -> Path:
@@ -69,17 +79,23 @@ def resolve_weights(arg: str | os.PathLike, *, convert_overrides: list[str] | No
     entry = table.get(str(arg))
     if entry is None:
         import difflib
+
         close = difflib.get_close_matches(str(arg), table.tags(), n=1)
-        raise CheckpointError(f"{arg}: no such checkpoint file or bundle folder, and no "
-                              f"published weights have that tag"
-                              + (f" (did you mean '{close[0]}'?)" if close else "")
-                              + "; list the tags with `videozoo models --pretrained`")
+        raise CheckpointError(
+            f"{arg}: no such checkpoint file or bundle folder, and no "
+            f"published weights have that tag"
+            + (f" (did you mean '{close[0]}'?)" if close else "")
+            + "; list the tags with `videozoo models --pretrained`"
+        )
     if entry.model is None:
-        raise CheckpointError(f"{entry.tag} is an auxiliary file ({entry.protocol}), not model "
-                              f"weights; fetch it with `videozoo download {entry.tag}`")
+        raise CheckpointError(
+            f"{entry.tag} is an auxiliary file ({entry.protocol}), not model "
+            f"weights; fetch it with `videozoo download {entry.tag}`"
+        )
     if not entry.loadable:
-        raise CheckpointError(f"{entry.tag} is published ({entry.urls[0]}) but videozoo cannot "
-                              f"load it yet: {entry.note}")
+        raise CheckpointError(
+            f"{entry.tag} is published ({entry.urls[0]}) but videozoo cannot load it yet: {entry.note}"
+        )
     return bundle_for(entry, convert_overrides or [])
 
 
@@ -92,11 +108,19 @@ def _bundle_folder(entry: Weight, overrides: list[str]) -> Path:
 
 def provenance(entry: Weight, sha256: str | None) -> dict:
     """The table facts a converted bundle carries (shown in its model card)."""
-    return {"tag": entry.tag, "url": entry.urls[0], "sha256": sha256 or "",
-            "dataset": entry.dataset, "protocol": entry.protocol,
-            "reference_metrics": dict(entry.metrics), "license": entry.license,
-            "paper": entry.paper, "zoo": entry.zoo, "status": entry.status,
-            **({"note": entry.note} if entry.note else {})}
+    return {
+        "tag": entry.tag,
+        "url": entry.urls[0],
+        "sha256": sha256 or "",
+        "dataset": entry.dataset,
+        "protocol": entry.protocol,
+        "reference_metrics": dict(entry.metrics),
+        "license": entry.license,
+        "paper": entry.paper,
+        "zoo": entry.zoo,
+        "status": entry.status,
+        **({"note": entry.note} if entry.note else {}),
+    }
 
 
 def bundle_for(entry: Weight, overrides: list[str] | None = None) -> Path:
@@ -116,7 +140,7 @@ def bundle_for(entry: Weight, overrides: list[str] | None = None) -> Path:
         work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
             _convert_into(entry, source, classes, overrides, work)
-            if folder.exists():          # a damaged earlier bundle: replaced whole
+            if folder.exists():  # a damaged earlier bundle: replaced whole
                 shutil.rmtree(folder)
             os.replace(work / "bundle", folder)
         finally:
@@ -124,18 +148,25 @@ def bundle_for(entry: Weight, overrides: list[str] | None = None) -> Path:
     return folder
 
 
-def _convert_into(entry: Weight, source: Path, classes: Path | None, overrides: list[str],
-                  work: Path) -> None:
+def _convert_into(
+    entry: Weight, source: Path, classes: Path | None, overrides: list[str], work: Path
+) -> None:
     import logging
 
     from videozoo.convert import convert_weights
     from videozoo.engine.bundle import write_bundle
     from videozoo.fileio import sha256_of
 
-    logging.getLogger("videozoo").info("%s: converting %s once into the cache", entry.tag,
-                                       source.name)
+    logging.getLogger("videozoo").info("%s: converting %s once into the cache", entry.tag, source.name)
     checkpoint = work / "converted.pt"
-    convert_weights(source, entry.model, checkpoint, fmt=entry.source,
-                    overrides=list(entry.overrides) + overrides, classes=classes,
-                    verbose=False, provenance=provenance(entry, sha256_of(source)))
+    convert_weights(
+        source,
+        entry.model,
+        checkpoint,
+        fmt=entry.source,
+        overrides=list(entry.overrides) + overrides,
+        classes=classes,
+        verbose=False,
+        provenance=provenance(entry, sha256_of(source)),
+    )
     write_bundle(checkpoint, work / "bundle", entry.model)

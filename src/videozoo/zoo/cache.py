@@ -4,6 +4,7 @@ The cache (``$VIDEOZOO_HOME``, default ``~/.cache/videozoo``) holds ``files/`` (
 files under their published names, with ``.sha256`` records of unverified ones) and
 ``bundles/<tag>/`` (converted models). ``clear`` removes those two folders only.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -24,13 +25,18 @@ def list_cache() -> list[dict]:
     """One row per cached file or bundle: ``{"kind", "path", "size"}``."""
     rows = []
     if files_dir().is_dir():
-        rows += [{"kind": "file", "path": str(p), "size": _size(p)}
-                 for p in sorted(files_dir().iterdir())
-                 if p.is_file() and not p.name.endswith((".lock", ".sha256"))]
+        rows += [
+            {"kind": "file", "path": str(p), "size": _size(p)}
+            for p in sorted(files_dir().iterdir())
+            if p.is_file() and not p.name.endswith((".lock", ".sha256"))
+        ]
     bundles = home() / "bundles"
     if bundles.is_dir():
-        rows += [{"kind": "bundle", "path": str(p), "size": _size(p)}
-                 for p in sorted(bundles.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+        rows += [
+            {"kind": "bundle", "path": str(p), "size": _size(p)}
+            for p in sorted(bundles.iterdir())
+            if p.is_dir() and not p.name.startswith(".")
+        ]
     return rows
 
 

@@ -20,12 +20,12 @@ the cache, downloading it first when needed:
   instead of the file, a redirect loop) move on to the next URL. Every failure ends as one
   ``DownloadError`` line naming the URL and the two options above.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import shutil
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -37,13 +37,21 @@ from videozoo.fileio import sha256_of
 from videozoo.zoo import table
 from videozoo.zoo.table import Weight
 
-__all__ = ["home", "files_dir", "fetch_file", "cached_file", "is_cached", "pin_sha256",
-           "RETRIES", "BACKOFF_S"]
+__all__ = [
+    "home",
+    "files_dir",
+    "fetch_file",
+    "cached_file",
+    "is_cached",
+    "pin_sha256",
+    "RETRIES",
+    "BACKOFF_S",
+]
 
 log = logging.getLogger("videozoo")
 
-RETRIES = 4          # attempts per URL for transient failures
-BACKOFF_S = 1.0      # first wait; doubles after each failed attempt
+RETRIES = 4  # attempts per URL for transient failures
+BACKOFF_S = 1.0  # first wait; doubles after each failed attempt
 CHUNK = 1 << 20
 USER_AGENT = "videozoo (https://github.com/videozoo)"
 
@@ -80,10 +88,13 @@ def _entry(tag_or_entry: str | Weight) -> Weight:
     entry = table.get(tag_or_entry)
     if entry is None:
         import difflib
+
         close = difflib.get_close_matches(str(tag_or_entry), table.tags(), n=1)
-        raise DownloadError(f"no published file has the tag '{tag_or_entry}'"
-                            + (f"; did you mean '{close[0]}'?" if close else "")
-                            + " (list them: videozoo models)")
+        raise DownloadError(
+            f"no published file has the tag '{tag_or_entry}'"
+            + (f"; did you mean '{close[0]}'?" if close else "")
+            + " (list them: videozoo models)"
+        )
     return entry
 
 
@@ -109,6 +120,7 @@ def pin_sha256(tag: str, sha256: str, to: str | Path | None = None) -> Path:
     dest = Path(to or files_dir()) / entry.file
     dest.parent.mkdir(parents=True, exist_ok=True)
     from videozoo.fileio import atomic_write_text
+
     return atomic_write_text(_record_path(dest), sha256 + "\n")
 
 
@@ -132,14 +144,17 @@ def is_cached(tag: str | Weight) -> bool:
 
 def _lock(path: Path):
     from filelock import FileLock
+
     path.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(str(path))
 
 
 def _hint(entry: Weight, dest: Path) -> str:
-    return (f"set VIDEOZOO_MIRROR to a folder or URL prefix holding {entry.file}, or download "
-            f"it on a connected machine (`videozoo download {entry.tag}`) and put it in "
-            f"{dest.parent} (VIDEOZOO_OFFLINE=1 then never touches the network)")
+    return (
+        f"set VIDEOZOO_MIRROR to a folder or URL prefix holding {entry.file}, or download "
+        f"it on a connected machine (`videozoo download {entry.tag}`) and put it in "
+        f"{dest.parent} (VIDEOZOO_OFFLINE=1 then never touches the network)"
+    )
 
 
 def fetch_file(tag: str | Weight, to: str | Path | None = None, *, progress: bool = True) -> Path:
@@ -151,17 +166,18 @@ def fetch_file(tag: str | Weight, to: str | Path | None = None, *, progress: boo
             ok, actual = _verifies(entry, dest, dest)
             if ok:
                 return dest
-            log.warning("%s in the cache does not verify (%s): fetching it again",
-                        dest, actual[:16])
+            log.warning("%s in the cache does not verify (%s): fetching it again", dest, actual[:16])
             dest.unlink()
         sources = _candidates(entry)
         if _offline():
-            sources = [s for s in sources if "://" not in s]   # a mirror folder at most
+            sources = [s for s in sources if "://" not in s]  # a mirror folder at most
             if not sources or not Path(sources[0]).is_file():
-                raise DownloadError(f"{entry.tag}: {entry.file} is not in {dest.parent} and "
-                                    f"VIDEOZOO_OFFLINE=1 forbids downloading it; copy the file "
-                                    f"(from {entry.urls[0]}) to {dest}, or set "
-                                    "VIDEOZOO_MIRROR to a folder holding it")
+                raise DownloadError(
+                    f"{entry.tag}: {entry.file} is not in {dest.parent} and "
+                    f"VIDEOZOO_OFFLINE=1 forbids downloading it; copy the file "
+                    f"(from {entry.urls[0]}) to {dest}, or set "
+                    "VIDEOZOO_MIRROR to a folder holding it"
+                )
         _download_any(entry, dest, sources, progress)
         return dest
 
@@ -194,19 +210,21 @@ def _download_any(entry: Weight, dest: Path, sources: list[str], progress: bool)
         ok, actual = _verifies(entry, part, dest)
         if not ok:
             part.unlink(missing_ok=True)
-            raise DownloadError(f"{entry.file} from {url} does not match its checksum (sha256 "
-                                f"{actual[:16]}..., expected {_expected(entry, dest)}); the "
-                                "download was removed. " + _hint(entry, dest))
-        if _expected(entry, dest) is None:   # unverified: hold later downloads to this one
+            raise DownloadError(
+                f"{entry.file} from {url} does not match its checksum (sha256 "
+                f"{actual[:16]}..., expected {_expected(entry, dest)}); the "
+                "download was removed. " + _hint(entry, dest)
+            )
+        if _expected(entry, dest) is None:  # unverified: hold later downloads to this one
             from videozoo.fileio import atomic_write_text
+
             atomic_write_text(_record_path(dest), actual + "\n")
             log.info("%s: no published checksum; recorded sha256 %s", entry.file, actual)
         os.replace(part, dest)
         return
     url, reason = failures[-1] if failures else (entry.urls[0], "no URL")
     tried = "" if len(failures) < 2 else f" ({len(failures)} sources tried)"
-    raise DownloadError(f"could not fetch {entry.file} from {url}: {reason}{tried}; "
-                        + _hint(entry, dest))
+    raise DownloadError(f"could not fetch {entry.file} from {url}: {reason}{tried}; " + _hint(entry, dest))
 
 
 def _copy_local(path: str, part: Path) -> None:
@@ -227,8 +245,7 @@ def _download_url(url: str, part: Path, progress: bool) -> None:
         except _Transient as err:
             if attempt == RETRIES:
                 raise _Transient(f"{err} (after {RETRIES} attempts)") from None
-            log.warning("%s: %s; retrying in %.1f s (attempt %d of %d)", url, err, wait,
-                        attempt + 1, RETRIES)
+            log.warning("%s: %s; retrying in %.1f s (attempt %d of %d)", url, err, wait, attempt + 1, RETRIES)
             time.sleep(wait)
             wait *= 2
 
@@ -242,18 +259,18 @@ def _request_once(url: str, part: Path, progress: bool) -> None:
     try:
         response = urllib.request.urlopen(request, timeout=timeout_s())
     except urllib.error.HTTPError as err:
-        if err.code == 416 and have:          # nothing left to fetch: the part is whole
+        if err.code == 416 and have:  # nothing left to fetch: the part is whole
             return
         if 300 <= err.code < 400:
             raise _Permanent(f"redirect loop (HTTP {err.code})") from None
         if err.code in (408, 429) or err.code >= 500:
             raise _Transient(f"HTTP {err.code} {err.reason}") from None
         raise _Permanent(f"HTTP {err.code} {err.reason}") from None
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
-            HTTPException) as err:
+    except (urllib.error.URLError, TimeoutError, ConnectionError, HTTPException) as err:
         reason = getattr(err, "reason", err)
-        raise _Transient(f"{type(reason).__name__}: {reason}" if str(reason) else
-                         type(reason).__name__) from None
+        raise _Transient(
+            f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
+        ) from None
     with response:
         _receive(response, part, have, url, progress)
 
@@ -261,11 +278,12 @@ def _request_once(url: str, part: Path, progress: bool) -> None:
 def _receive(response, part: Path, have: int, url: str, progress: bool) -> None:
     content_type = response.headers.get("Content-Type", "")
     if "text/html" in content_type.lower() and not url.lower().endswith((".html", ".htm")):
-        raise _Permanent("the server answered with an HTML page instead of the file "
-                         "(a login, error or moved-page notice)")
+        raise _Permanent(
+            "the server answered with an HTML page instead of the file (a login, error or moved-page notice)"
+        )
     resumed = response.status == 206
     if not resumed:
-        have = 0                              # the server sends the whole file again
+        have = 0  # the server sends the whole file again
     length = response.headers.get("Content-Length")
     expected = have + int(length) if length and length.isdigit() else None
     part.parent.mkdir(parents=True, exist_ok=True)
@@ -276,9 +294,10 @@ def _receive(response, part: Path, have: int, url: str, progress: bool) -> None:
             while True:
                 try:
                     block = response.read(CHUNK)
-                except (socket.timeout, TimeoutError, ConnectionError, HTTPException) as err:
-                    raise _Transient(f"connection lost after {received} bytes "
-                                     f"({type(err).__name__})") from None
+                except (TimeoutError, ConnectionError, HTTPException) as err:
+                    raise _Transient(
+                        f"connection lost after {received} bytes ({type(err).__name__})"
+                    ) from None
                 if not block:
                     break
                 if received == 0 and _looks_like_html(block, url):
@@ -299,13 +318,21 @@ def _receive(response, part: Path, have: int, url: str, progress: bool) -> None:
 def _looks_like_html(head: bytes, url: str) -> bool:
     """An error / login page served as if it were the file (some CDNs answer 200)."""
     start = head[:256].lstrip().lower()
-    return start.startswith((b"<!doctype html", b"<html")) and \
-        not url.lower().endswith((".html", ".htm"))
+    return start.startswith((b"<!doctype html", b"<html")) and not url.lower().endswith((".html", ".htm"))
 
 
 def _progress_bar(name: str, total: int | None, initial: int, enabled: bool):
     if not enabled:
         return None
     from tqdm import tqdm
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=name[:40], leave=False, disable=None)
+
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=name[:40],
+        leave=False,
+        disable=None,
+    )

@@ -7,13 +7,13 @@ or nothing is known), ``sha256_prefix``, ``checksum`` (``sha256`` / ``prefix`` /
 / ``unverified``), ``metrics``, ``protocol``, ``dataset``, ``classes``, ``overrides``,
 ``status``, ``note``, ``size``, ``license``, ``paper``, ``zoo``, ``parity``, ``cached``.
 """
+
 from __future__ import annotations
 
 from videozoo.zoo import hub, table
 from videozoo.zoo.table import Weight
 
-__all__ = ["entries_for", "json_rows", "text_table", "markdown", "readme_table",
-           "checksum_state"]
+__all__ = ["entries_for", "json_rows", "text_table", "markdown", "readme_table", "checksum_state"]
 
 
 def entries_for(model: str | None = None, pretrained: bool = False) -> list[Weight]:
@@ -43,22 +43,49 @@ def json_rows(entries: list[Weight]) -> list[dict]:
     rows = []
     for e in entries:
         state, full = checksum_state(e)
-        rows.append({
-            "tag": e.tag, "model": e.model, "source": e.source, "url": e.urls[0],
-            "urls": list(e.urls), "file": e.file, "sha256": full,
-            "sha256_prefix": e.checksum_prefix if state == "prefix" else None,
-            "checksum": state, "metrics": dict(e.metrics), "protocol": e.protocol,
-            "dataset": e.dataset, "classes": e.classes, "overrides": list(e.overrides),
-            "status": e.status, "note": e.note, "size": e.size, "license": e.license,
-            "paper": e.paper, "zoo": e.zoo, "parity": e.parity_figure,
-            "cached": hub.is_cached(e)})
+        rows.append(
+            {
+                "tag": e.tag,
+                "model": e.model,
+                "source": e.source,
+                "url": e.urls[0],
+                "urls": list(e.urls),
+                "file": e.file,
+                "sha256": full,
+                "sha256_prefix": e.checksum_prefix if state == "prefix" else None,
+                "checksum": state,
+                "metrics": dict(e.metrics),
+                "protocol": e.protocol,
+                "dataset": e.dataset,
+                "classes": e.classes,
+                "overrides": list(e.overrides),
+                "status": e.status,
+                "note": e.note,
+                "size": e.size,
+                "license": e.license,
+                "paper": e.paper,
+                "zoo": e.zoo,
+                "parity": e.parity_figure,
+                "cached": hub.is_cached(e),
+            }
+        )
     return rows
 
 
 def text_table(entries: list[Weight]) -> str:
     header = ("tag", "model", "status", "dataset", "metrics", "checksum", "cached")
-    lines = [(e.tag, e.model or "-", e.status, e.dataset, _metrics_text(e.metrics),
-              checksum_state(e)[0], "yes" if hub.is_cached(e) else "no") for e in entries]
+    lines = [
+        (
+            e.tag,
+            e.model or "-",
+            e.status,
+            e.dataset,
+            _metrics_text(e.metrics),
+            checksum_state(e)[0],
+            "yes" if hub.is_cached(e) else "no",
+        )
+        for e in entries
+    ]
     widths = [max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*header)] + [fmt.format(*row) for row in lines]
@@ -135,14 +162,20 @@ def _link(e: Weight) -> str:
 
 def _model_section(model: str) -> list[str]:
     rows = table.entries(model, pretrained_only=True)
-    lines = [f"## {model}", "", "| tag | zoo | dataset | reference metrics | protocol | status "
-             "| file (published URL) | checksum |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"## {model}",
+        "",
+        "| tag | zoo | dataset | reference metrics | protocol | status | file (published URL) | checksum |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for e in rows:
         status = e.status + (f": {e.note}" if e.note else "")
         options = f" (`{' '.join(e.overrides)}`)" if e.overrides else ""
-        lines.append(f"| `{e.tag}` | {e.source} | {e.dataset} | {_metrics_text(e.metrics)} | "
-                     f"{e.protocol}{options} | {status} | {_link(e)} | "
-                     f"{e.checksum_prefix or 'unverified'} |")
+        lines.append(
+            f"| `{e.tag}` | {e.source} | {e.dataset} | {_metrics_text(e.metrics)} | "
+            f"{e.protocol}{options} | {status} | {_link(e)} | "
+            f"{e.checksum_prefix or 'unverified'} |"
+        )
     return lines + [""]
 
 
@@ -154,20 +187,37 @@ def markdown() -> str:
             models.append(e.model)
     for model in models:
         parts += _model_section(model)
-    parts += ["## Parity", "", "Relative max error of the logits, ours against the source's own "
-              "graph on the same input (full-size random weights in the zoo's real layout; "
-              "[convert.md](convert.md) has the commands):", "",
-              "| zoo format | model | relative max error |", "|---|---|---|"]
+    parts += [
+        "## Parity",
+        "",
+        "Relative max error of the logits, ours against the source's own "
+        "graph on the same input (full-size random weights in the zoo's real layout; "
+        "[convert.md](convert.md) has the commands):",
+        "",
+        "| zoo format | model | relative max error |",
+        "|---|---|---|",
+    ]
     parts += [f"| {fmt} | {model} | {err} |" for (fmt, model), err in table.PARITY.items()]
     variants = [e for e in table.TABLE if e.parity]
     if variants:
-        parts += ["", "Variants measured on their own (the entry's options on top of the "
-                  "converter's):", "", "| tag | options | relative max error |", "|---|---|---|"]
+        parts += [
+            "",
+            "Variants measured on their own (the entry's options on top of the converter's):",
+            "",
+            "| tag | options | relative max error |",
+            "|---|---|---|",
+        ]
         parts += [f"| `{e.tag}` | `{' '.join(e.overrides)}` | {e.parity} |" for e in variants]
-    parts += ["", "## Auxiliary files", "", "| tag | what | file (published URL) | license |",
-              "|---|---|---|---|"]
-    parts += [f"| `{e.tag}` | {e.protocol} | {_link(e)} | {e.license} |"
-              for e in table.TABLE if e.model is None]
+    parts += [
+        "",
+        "## Auxiliary files",
+        "",
+        "| tag | what | file (published URL) | license |",
+        "|---|---|---|---|",
+    ]
+    parts += [
+        f"| `{e.tag}` | {e.protocol} | {_link(e)} | {e.license} |" for e in table.TABLE if e.model is None
+    ]
     parts += ["", "## Published files not in the table", "", "| files | why |", "|---|---|"]
     parts += [f"| {what} | {why} |" for what, why in table.LEFT_OUT]
     return "\n".join(parts) + "\n"
