@@ -28,7 +28,9 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from videozoo.data.video import VIDEO_EXTENSIONS
+from videozoo.data.tfrecord import Damage, scan_records
+from videozoo.data.video import VIDEO_EXTENSIONS, VideoReader, VideoReadError
+from videozoo.data.youtube8m_records import RecordError, parse_frame_example, read_vocabulary, record_notes
 from videozoo.engine.progress import progress_bar
 from videozoo.errors import DataNotFoundError
 from videozoo.fileio import write_csv
@@ -77,8 +79,6 @@ def find_files(inputs: list[str]) -> list[tuple[str, str]]:
 
 def check_video(path: str, frames: int = 3) -> list[Problem]:
     """Problems of one video file (an empty list when it decodes)."""
-    from videozoo.data.video import VideoReader, VideoReadError
-
     try:
         with VideoReader(path) as reader:
             last = reader.num_frames - 1
@@ -94,9 +94,6 @@ def check_shard(
 ) -> tuple[int, list[Problem], list[tuple[str, int]]]:
     """(sound records, problems, (video id, record index) of each parsed record) of one
     TFRecord shard."""
-    from videozoo.data.tfrecord import Damage, scan_records
-    from videozoo.data.youtube8m_records import RecordError, parse_frame_example, record_notes
-
     problems: list[Problem] = []
     records, ids = 0, []
     try:
@@ -183,8 +180,6 @@ def _duplicates(
 
 
 def _vocabulary_size(inputs: list[str]) -> int | None:
-    from videozoo.data.youtube8m_records import read_vocabulary
-
     for item in inputs:
         vocab = Path(item) / "vocabulary.csv"
         if vocab.is_file():

@@ -31,10 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from videozoo.data.video import VideoReader
 from videozoo.data.youtube8m_records import RGB_SIZE
 from videozoo.errors import DataError, DataNotFoundError
 from videozoo.extract import inception
 from videozoo.extract.graphdef import read_graphdef
+from videozoo.fileio import torch_load
 
 log = logging.getLogger("videozoo.extract")
 
@@ -71,8 +73,6 @@ def opencv_frame_indices(
 def read_frames(path, max_frames: int = MAX_FRAMES) -> np.ndarray:
     """uint8 RGB [T, H, W, 3]: the starter extractor's frames of the video at `path` (see
     ``opencv_frame_indices``). Raises VideoReadError when the file cannot be decoded."""
-    from videozoo.data.video import VideoReader
-
     with VideoReader(path) as reader:
         seconds = reader.presentation_seconds()
         if seconds is None:  # no timestamps: OpenCV falls back to frame number / fps
@@ -152,8 +152,6 @@ class YT8MPCA:
 def load_inception(path) -> inception.InceptionPool3:
     """The Inception network from ``classify_image_graph_def.pb``, the
     ``inception-2015-12-05.tgz`` holding it, or pytorch-fid's ``pt_inception-*.pth``."""
-    from videozoo.fileio import torch_load
-
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(
