@@ -16,8 +16,10 @@ import argparse
 import json
 import statistics
 import time
+from functools import partial
 
 import torch
+from harness import timed_rounds
 
 from videozoo.fileio import atomic_write_text
 from videozoo.models.temporal import TemporalShift, _shift_by_cat
@@ -26,18 +28,16 @@ from videozoo.models.temporal import TemporalShift, _shift_by_cat
 STAGES = ((256, 56, 3), (512, 28, 4), (1024, 14, 6), (2048, 7, 3))
 
 
+def forward_backward(fn, x, grad) -> None:
+    torch.autograd.grad(fn(x), x, grad)
+
+
 class TracedPathShift(TemporalShift):
     """The same shift through the slices + cat path that tracing uses."""
 
     def _shift(self, x, channel_dim):
         frames = self.unfold_time(x)
         return _shift_by_cat(frames, self.fold, channel_dim, self.direction == "previous_first").flatten(0, 1)
-
-
-def forward_backward(fn, x, grad) -> float:
-    start = time.process_time()
-    torch.autograd.grad(fn(x), x, grad)
-    return time.process_time() - start
 
 
 def main(argv=None) -> dict:
@@ -66,12 +66,13 @@ def main(argv=None) -> dict:
         shape = (args.segments, channels, size, size)
         x = torch.randn(shape).to(memory_format=torch.channels_last).requires_grad_()
         grad = torch.randn(shape).to(memory_format=torch.channels_last)
-        ms = {name: [] for name in contenders}
-        for round_index in range(args.warmup + args.rounds):
-            for name, fn in contenders.items():
-                seconds = forward_backward(fn, x, grad)
-                if round_index >= args.warmup:
-                    ms[name].append(1000 * seconds)
+        seconds = timed_rounds(
+            {name: partial(forward_backward, fn, x, grad) for name, fn in contenders.items()},
+            warmup=args.warmup,
+            rounds=args.rounds,
+            clock=time.process_time,
+        )
+        ms = {name: [1000 * s for s in values] for name, values in seconds.items()}
         row = {name: statistics.median(values) for name, values in ms.items()}
         results[f"{channels}x{size}x{size}"] = row
         for name, value in row.items():

@@ -40,12 +40,16 @@ def write_video(path, seconds, tones=None, shade=0):
         if audio is not None:
             frequency = np.repeat(np.asarray(tones, float), 16000)
             wave = (0.5 * np.sin(2 * np.pi * np.cumsum(frequency) / 16000)).astype(np.float32)
-            for start in range(0, wave.size, 1024):
-                frame = av.AudioFrame.from_ndarray(
-                    wave[None, start : start + 1024], format="fltp", layout="mono"
-                )
-                frame.sample_rate, frame.pts = 16000, start
-                for packet in audio.encode(frame):
-                    container.mux(packet)
-            for packet in audio.encode():
-                container.mux(packet)
+            mux_mono_audio(container, audio, wave)
+
+
+def mux_mono_audio(container, stream, wave: np.ndarray) -> None:
+    """Encode float32 samples `wave` [S] (16 kHz mono) into the audio `stream` of `container`,
+    flushing the encoder at the end."""
+    for start in range(0, wave.size, 1024):
+        frame = av.AudioFrame.from_ndarray(wave[None, start : start + 1024], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 16000, start
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)

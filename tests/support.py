@@ -73,6 +73,12 @@ def sets(overrides):
     return out
 
 
+def train_argv(model, data, output, *options, overrides=()):
+    """argv of ``videozoo train MODEL --data DATA --output OUTPUT``: each of `overrides` as a
+    ``--set``, then `options` (a ``--set`` among them wins over `overrides`)."""
+    return ["train", model, "--data", str(data), "--output", str(output), *sets(overrides), *options]
+
+
 # Kinetics: small depth and resolution through --set, as a user on a laptop would.
 KIN_CLASSES = 4
 KIN_COMMON = [

@@ -1,6 +1,7 @@
-"""benchmarks/bench_speed.py: its bare models compute what ours do; a tiny run reports ratios."""
+"""benchmarks/bench_speed.py: its bare models compute what ours do; a tiny run reports ratios;
+the shared rounds harness times what it is given."""
 
-import importlib.util
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from support import FEATURE_MODELS, TINY_MODELS, as_overrides, tiny_kwargs
 
 from videozoo.config import build_config
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_speed.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 # Small settings per model (the bare ResNet is always a ResNet-50: tiny frames keep it fast);
 # Attention Cluster's segments fit the 6 frames the benchmark test feeds.
@@ -30,11 +31,11 @@ NO_DROPOUT = {
 
 
 def load_bench(script: str = "bench_speed.py"):
-    spec = importlib.util.spec_from_file_location(Path(script).stem, SCRIPT.parent / script)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """A module of benchmarks/, imported as running a script there would (the folder on
+    sys.path, so that its modules import each other)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return importlib.import_module(Path(script).stem)
 
 
 def small_pair(bench, name):
@@ -62,7 +63,7 @@ def test_bare_model_is_the_same_network(name):
     in training mode (batch statistics); the bare Attention Cluster samples its own frames, so
     only eval mode (centred samples) is deterministic for it; TSM is compared without its
     shift, which is all that sets it apart from a ResNet-50."""
-    bench = load_bench()
+    bench = load_bench("speed_cases.py")
     ours, bare, inputs = small_pair(bench, name)
     if name == "tsm":  # the bare ResNet-50 is TSM without its shifts (no parameters, no MACs)
         ours = bench.without_shift(ours)  # what --no-shift times
@@ -76,7 +77,7 @@ def test_bare_model_is_the_same_network(name):
 
 
 def test_youtube8m_lengths_follow_the_dataset():
-    bench = load_bench()
+    bench = load_bench("speed_cases.py")
     lengths = bench.youtube8m_lengths(10_000, 300, torch.Generator().manual_seed(0))
     assert lengths.min() >= 120 and lengths.max() == 300
     # 120-500 s cut at 300: (500 - 300) / 380 of the videos are cut
@@ -126,7 +127,7 @@ def test_bench_speed_reports_ratios(tmp_path):
 
 
 def test_summary_ratios_per_round_and_best_against_best():
-    bench = load_bench()
+    bench = load_bench("speed_cases.py")
     row = bench.summarise({"bare": [2.0, 1.0, 4.0], "ours": [1.0, 2.0, 2.0]}, batch_size=4)["ours"]
     assert row["samples_per_s"] == 2.0  # 4 samples / median 2 s
     assert (row["x_bare"], row["x_bare_min"], row["x_bare_max"]) == (2.0, 0.5, 2.0)
@@ -134,7 +135,7 @@ def test_summary_ratios_per_round_and_best_against_best():
 
 
 def test_bare_model_gets_our_optimizer_groups():
-    bench = load_bench()
+    bench = load_bench("speed_cases.py")
     from videozoo.engine.optim import build_optimizer
 
     cfg = build_config("attention_lstm", overrides=SMALL["attention_lstm"] + ["model.num_classes=7"])
@@ -165,3 +166,21 @@ def test_bench_shift_times_two_paths_that_compute_the_same_shift(tmp_path):
     results = module.main(["--rounds", "1", "--warmup", "0", "--segments", "2", "--json", str(raw)])
     assert [key for key in results["stages"]] == [f"{c}x{s}x{s}" for c, s, _ in module.STAGES]
     assert json.loads(raw.read_text()) == json.loads(json.dumps(results))
+
+
+def test_rounds_alternate_the_order_and_repeat_short_calls():
+    """harness.timed_rounds: warm-up rounds untimed, the order reversed every other round, and
+    calls shorter than min_seconds repeated (as many times as the last warm-up round says)."""
+    harness = load_bench("harness.py")
+    calls, ticks = [], iter(range(1000))  # a clock that moves one second per reading
+    seconds = harness.timed_rounds(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+        warmup=1,
+        rounds=2,
+        clock=lambda: next(ticks),
+        alternate=True,
+        min_seconds=3,
+    )
+    assert seconds == {"a": [1.0, 1.0], "b": [1.0, 1.0]}
+    # warm-up: a once sets the repeats, b already repeated; then b, a reversed; then a, b
+    assert calls == ["a"] + ["b"] * 3 + ["b"] * 3 + ["a"] * 3 + ["a"] * 3 + ["b"] * 3

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from support import sets, yt8m_overrides
+from faults.runs_support import MODEL, tiny_overrides, tiny_predict_argv, tiny_train_argv
+from support import train_argv, yt8m_overrides
 
 from videozoo.cli import main
 from videozoo.config import build_config
@@ -28,33 +29,12 @@ from videozoo.fileio import atomic_write_text, remove_stale_temporaries
 
 pytestmark = pytest.mark.slow  # each fault is a short training or CLI run
 
-MODEL = "attention_cluster"
-
-
-def _over(extra=()):
-    return yt8m_overrides(MODEL, ["train.valid_interval=0", *extra])
-
 
 @pytest.fixture(scope="module")
 def run_dir(yt8m_dir, tmp_path_factory):
     """A finished one-epoch tiny run: ckpt-*.pt, best.pt (validated), logs."""
     out = tmp_path_factory.mktemp("run")
-    assert (
-        main(
-            [
-                "train",
-                MODEL,
-                "--data",
-                str(yt8m_dir),
-                "--output",
-                str(out),
-                "--epochs",
-                "1",
-                *sets(yt8m_overrides(MODEL)),
-            ]
-        )
-        == 0
-    )
+    assert main(train_argv(MODEL, yt8m_dir, out, "--epochs", "1", overrides=yt8m_overrides(MODEL))) == 0
     return out
 
 
@@ -88,46 +68,14 @@ def test_crafted_checkpoint_runs_nothing_through_any_command(run_dir, yt8m_dir, 
         ["eval", MODEL, "--weights", str(bad)],
         ["predict", MODEL, shard, "--weights", str(bad)],
         ["export", MODEL, "--weights", str(bad)],
-        [
-            "train",
-            MODEL,
-            "--data",
-            str(yt8m_dir),
-            "--output",
-            str(tmp_path / "a"),
-            "--weights",
-            str(bad),
-            *sets(_over()),
-        ],
-        [
-            "train",
-            MODEL,
-            "--data",
-            str(yt8m_dir),
-            "--output",
-            str(tmp_path / "b"),
-            "--resume",
-            str(bad),
-            *sets(_over()),
-        ],
+        tiny_train_argv(yt8m_dir, tmp_path / "a", "--weights", str(bad)),
+        tiny_train_argv(yt8m_dir, tmp_path / "b", "--resume", str(bad)),
         ["upgrade", str(bad), "--output", str(tmp_path / "up.pt")],
     ]
     dropped = tmp_path / "c"
     dropped.mkdir()
     _crafted(dropped / "ckpt-00000009.pt", marker)  # a file dropped into the run folder
-    attempts.append(
-        [
-            "train",
-            MODEL,
-            "--data",
-            str(yt8m_dir),
-            "--output",
-            str(dropped),
-            "--resume",
-            "auto",
-            *sets(_over()),
-        ]
-    )
+    attempts.append(tiny_train_argv(yt8m_dir, dropped, "--resume", "auto"))
     for argv in attempts:
         assert main(argv) == EXIT_USAGE, argv
         err = capsys.readouterr().err
@@ -154,24 +102,8 @@ def test_checkpoints_are_plain_data_and_old_ones_still_load(run_dir, yt8m_dir, t
     assert main(["upgrade", str(legacy), "--output", str(tmp_path / "new.pt")]) == 0
     new = torch.load(tmp_path / "new.pt", weights_only=True)
     assert new["format"] == ck.FORMAT and isinstance(new["rng"]["numpy"]["key"], torch.Tensor)
-    assert (
-        main(
-            [
-                "train",
-                MODEL,
-                "--data",
-                str(yt8m_dir),
-                "--output",
-                str(tmp_path / "r"),
-                "--resume",
-                str(tmp_path / "new.pt"),
-                "--epochs",
-                "2",
-                *sets(_over()),
-            ]
-        )
-        == 0
-    )
+    resumed = tiny_train_argv(yt8m_dir, tmp_path / "r", "--resume", str(tmp_path / "new.pt"), "--epochs", "2")
+    assert main(resumed) == 0
 
 
 def test_bare_state_dict_is_for_fine_tuning_only(run_dir, yt8m_dir, tmp_path, capsys):
@@ -179,36 +111,11 @@ def test_bare_state_dict_is_for_fine_tuning_only(run_dir, yt8m_dir, tmp_path, ca
     torch.save(ck.read_checkpoint(_last(run_dir))["model"], bare)
     for argv in (
         ["eval", MODEL, "--weights", str(bare)],
-        [
-            "train",
-            MODEL,
-            "--data",
-            str(yt8m_dir),
-            "--output",
-            str(tmp_path / "x"),
-            "--resume",
-            str(bare),
-            *sets(_over()),
-        ],
+        tiny_train_argv(yt8m_dir, tmp_path / "x", "--resume", str(bare)),
     ):
         assert main(argv) == EXIT_USAGE
         assert "bare weights (a state_dict)" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "train",
-                MODEL,
-                "--data",
-                str(yt8m_dir),
-                "--output",
-                str(tmp_path / "ft"),
-                "--weights",
-                str(bare),
-                *sets(_over()),
-            ]
-        )
-        == 0
-    )
+    assert main(tiny_train_argv(yt8m_dir, tmp_path / "ft", "--weights", str(bare))) == 0
 
 
 # ---------------------------------------------------------------- 2. nothing is lost silently
@@ -218,7 +125,7 @@ def test_occupied_run_folder_is_refused_unless_resumed_or_overwritten(run_dir, y
     other = tmp_path / "other"
     shutil.copytree(run_dir, other)
     before = sorted(p.name for p in other.iterdir())
-    argv = ["train", MODEL, "--data", str(yt8m_dir), "--output", str(other), *sets(_over())]
+    argv = tiny_train_argv(yt8m_dir, other)
     assert main(argv) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "already holds a training run" in err and "--resume auto" in err and "--overwrite" in err
@@ -254,7 +161,8 @@ def test_weights_that_turn_nan_are_never_saved(yt8m_dir, tmp_path, monkeypatch):
     from videozoo.engine import train as train_mod
 
     cfg = build_config(
-        MODEL, overrides=_over(["train.epochs=1", "train.save_every_steps=1"]) + [f"data.root={yt8m_dir}"]
+        MODEL,
+        overrides=tiny_overrides(["train.epochs=1", "train.save_every_steps=1"]) + [f"data.root={yt8m_dir}"],
     )
     real_step = train_mod.train_step
 
@@ -277,17 +185,7 @@ def test_nan_never_reaches_an_output_file(run_dir, yt8m_dir, tmp_path):
             tensor.fill_(float("nan"))
     nan_ckpt = ck.save_checkpoint(state, tmp_path / "nan.pt")
     out = tmp_path / "pred.jsonl"
-    code = main(
-        [
-            "predict",
-            MODEL,
-            str(yt8m_dir / "test0000.tfrecord"),
-            "--weights",
-            str(nan_ckpt),
-            "--output",
-            str(out),
-        ]
-    )
+    code = main(tiny_predict_argv(yt8m_dir, nan_ckpt, "--output", str(out)))
     assert code == EXIT_NOTHING_USABLE
     rows = [json.loads(line) for line in out.read_text().splitlines()]  # valid JSON throughout
     assert rows and all("non-finite" in row["error"] for row in rows)
@@ -386,10 +284,7 @@ def test_resumed_run_keeps_one_log_row_per_step(run_dir, yt8m_dir, tmp_path):
     ],
 )
 def test_bad_training_options_are_one_line_errors(yt8m_dir, tmp_path, capsys, argv, message):
-    assert (
-        main(["train", MODEL, "--data", str(yt8m_dir), "--output", str(tmp_path), *sets(_over()), *argv])
-        == EXIT_USAGE
-    )
+    assert main(tiny_train_argv(yt8m_dir, tmp_path, *argv)) == EXIT_USAGE
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 
@@ -397,20 +292,7 @@ def test_bad_training_options_are_one_line_errors(yt8m_dir, tmp_path, capsys, ar
 def test_bad_kinetics_crop_and_topk(run_dir, yt8m_dir, capsys):
     assert main(["info", "tsm", "--set", "data.crop_size=-4"]) == EXIT_USAGE
     assert "'data.crop_size' must be >= 1" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "predict",
-                MODEL,
-                str(yt8m_dir / "test0000.tfrecord"),
-                "--weights",
-                str(_last(run_dir)),
-                "--topk",
-                "-2",
-            ]
-        )
-        == EXIT_USAGE
-    )
+    assert main(tiny_predict_argv(yt8m_dir, _last(run_dir), "--topk", "-2")) == EXIT_USAGE
     assert "--topk must be at least 1" in capsys.readouterr().err
 
 

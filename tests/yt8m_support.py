@@ -18,6 +18,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import torch
+from extract_support import mux_mono_audio
 
 from videozoo.data.protobuf_wire import encode_varint
 from videozoo.extract.inception import LAYOUT, conv_specs
@@ -229,12 +230,4 @@ def write_timed_video(path, times_s, size=(32, 48), rotation=0, tone_s: float = 
             container.mux(packet)
         if audio is not None:
             wave = (0.3 * np.sin(np.arange(int(tone_s * 16000)) * 0.2)).astype(np.float32)
-            for start in range(0, wave.size, 1024):
-                chunk = av.AudioFrame.from_ndarray(
-                    wave[None, start : start + 1024], format="fltp", layout="mono"
-                )
-                chunk.sample_rate, chunk.pts = 16000, start
-                for packet in audio.encode(chunk):
-                    container.mux(packet)
-            for packet in audio.encode():
-                container.mux(packet)
+            mux_mono_audio(container, audio, wave)

@@ -24,10 +24,13 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from videozoo.data.video import VIDEO_EXTENSIONS
+from videozoo.data.tfrecord import Damage, scan_records
+from videozoo.data.video import VIDEO_EXTENSIONS, VideoReader, VideoReadError
+from videozoo.data.youtube8m_records import RecordError, parse_frame_example, read_vocabulary, record_notes
 from videozoo.engine.progress import progress_bar
 from videozoo.errors import DataNotFoundError
 from videozoo.fileio import write_csv
@@ -36,6 +39,8 @@ log = logging.getLogger("videozoo")
 
 SHARD_EXTENSIONS = (".tfrecord", ".tfrecords")
 COLUMNS = ["path", "kind", "record", "video_id", "reason"]
+# one row of the report, as COLUMNS: record is the record index in a shard, "" elsewhere
+Problem = tuple[str, str, "int | str", str, str]
 
 
 def _is_special(path: Path) -> bool:
@@ -72,10 +77,8 @@ def find_files(inputs: list[str]) -> list[tuple[str, str]]:
     return found
 
 
-def check_video(path: str, frames: int = 3) -> list[tuple]:
+def check_video(path: str, frames: int = 3) -> list[Problem]:
     """Problems of one video file (an empty list when it decodes)."""
-    from videozoo.data.video import VideoReader, VideoReadError
-
     try:
         with VideoReader(path) as reader:
             last = reader.num_frames - 1
@@ -86,13 +89,13 @@ def check_video(path: str, frames: int = 3) -> list[tuple]:
     return []
 
 
-def check_shard(path: str, num_classes: int | None = None) -> tuple[int, list[tuple], list[tuple[str, int]]]:
+def check_shard(
+    path: str, num_classes: int | None = None
+) -> tuple[int, list[Problem], list[tuple[str, int]]]:
     """(sound records, problems, (video id, record index) of each parsed record) of one
     TFRecord shard."""
-    from videozoo.data.tfrecord import Damage, scan_records
-    from videozoo.data.youtube8m_records import RecordError, parse_frame_example, record_notes
-
-    problems, records, ids = [], 0, []
+    problems: list[Problem] = []
+    records, ids = 0, []
     try:
         for index, item in enumerate(scan_records(path, verify=True)):
             if isinstance(item, Damage):
@@ -137,7 +140,9 @@ def check_shard(path: str, num_classes: int | None = None) -> tuple[int, list[tu
     return records, problems, ids
 
 
-def _check_one(job: tuple[str, str, int | None, int]) -> tuple[str, int, list[tuple], list]:
+def _check_one(
+    job: tuple[str, str, int | None, int],
+) -> tuple[str, int, list[Problem], list[tuple[str, int]]]:
     path, kind, num_classes, frames = job
     if kind == "video":
         return kind, 0, check_video(path, frames), []
@@ -153,9 +158,11 @@ def _check_one(job: tuple[str, str, int | None, int]) -> tuple[str, int, list[tu
     return kind, 0, [(path, "other", "", "", "neither a video nor a TFRecord shard")], []
 
 
-def _duplicates(path: str, ids: list[tuple[str, int]], first_seen: dict) -> list[tuple]:
+def _duplicates(
+    path: str, ids: list[tuple[str, int]], first_seen: dict[str, tuple[str, int]]
+) -> list[Problem]:
     """Problems for the ids of ``path`` already seen (``first_seen``: id -> (path, index))."""
-    problems = []
+    problems: list[Problem] = []
     for video_id, index in ids:
         first = first_seen.setdefault(video_id, (path, index))
         if first != (path, index):
@@ -173,8 +180,6 @@ def _duplicates(path: str, ids: list[tuple[str, int]], first_seen: dict) -> list
 
 
 def _vocabulary_size(inputs: list[str]) -> int | None:
-    from videozoo.data.youtube8m_records import read_vocabulary
-
     for item in inputs:
         vocab = Path(item) / "vocabulary.csv"
         if vocab.is_file():
@@ -190,8 +195,11 @@ def run_check(inputs: list[str], output: str | Path, *, workers: int | None = No
     num_classes = _vocabulary_size(inputs)
     jobs = [(path, kind, num_classes, frames) for path, kind in files]
     workers = max(1, workers or min(len(jobs), os.cpu_count() or 1))
-    problems, counts, records, first_seen = [], {"video": 0, "shard": 0, "other": 0}, 0, {}
+    problems: list[Problem] = []
+    first_seen: dict[str, tuple[str, int]] = {}
+    counts, records = {"video": 0, "shard": 0, "other": 0}, 0
     bar = progress_bar(total=len(jobs), desc="check")
+    results: Iterator[tuple[str, int, list[Problem], list[tuple[str, int]]]]
     if workers == 1:
         results = map(_check_one, jobs)
     else:
@@ -207,7 +215,7 @@ def run_check(inputs: list[str], output: str | Path, *, workers: int | None = No
         bar.close()
         if workers > 1:
             pool.shutdown()
-    path = write_csv(output, COLUMNS, problems)
+    report = write_csv(output, COLUMNS, problems)
     bad_files = len({p[0] for p in problems})
     return {
         "videos": counts["video"],
@@ -215,5 +223,5 @@ def run_check(inputs: list[str], output: str | Path, *, workers: int | None = No
         "records": records,
         "problems": len(problems),
         "bad_files": bad_files,
-        "report": str(path),
+        "report": str(report),
     }

@@ -32,6 +32,7 @@ import asyncio
 import concurrent.futures
 import json
 import logging
+import math
 import os
 import queue
 import shutil
@@ -95,7 +96,7 @@ class Batcher:
             rows += len(item[0])
         return items
 
-    def _run(self):
+    def _run(self) -> None:
         while (first := self._queue.get()) is not None:
             items = self._gather(first)
             by_shape: dict[tuple, list] = {}
@@ -485,7 +486,7 @@ def run_server(
         host=host,
         port=port,
         log_level="warning",
-        timeout_graceful_shutdown=service.timeout + 5,
+        timeout_graceful_shutdown=math.ceil(service.timeout) + 5,
         access_log=False,
     )
     server = _server_class()(config)

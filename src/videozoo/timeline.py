@@ -45,7 +45,9 @@ SEGMENT_WINDOW_S = 10.0
 LOG_EVERY_S = 600.0
 
 #: scores [N, C] of a batch of windows: videos float [N, V, T, 3, S, S] or a feature batch dict
-ScoreFn = Callable[[object], torch.Tensor]
+# videos float [N, V, T, 3, S, S] -> scores [N, C]; features {"rgb", "audio", "mask"} -> [N, C]
+VideoScoreFn = Callable[[torch.Tensor], torch.Tensor]
+FeatureScoreFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 
 @dataclass
@@ -135,7 +137,7 @@ class _Schedule:
 
     def next_needed(self) -> float:
         """The earliest time a frame is still wanted (for skipping and seeking)."""
-        times = [w.next_time() for w in self.open if w.next_time() is not None]
+        times = [t for t in (w.next_time() for w in self.open) if t is not None]
         return min(times + [self.next_start])
 
     def feed(self, t: float, rgb_of, lost=()) -> list[_OpenWindow]:
@@ -169,7 +171,9 @@ class _Schedule:
 class _Scorer:
     """Completed windows -> model input -> scores, `batch_size` windows per call."""
 
-    def __init__(self, data_cfg: dict, score_fn: ScoreFn, batch_size: int, result: Timeline, on_window=None):
+    def __init__(
+        self, data_cfg: dict, score_fn: VideoScoreFn, batch_size: int, result: Timeline, on_window=None
+    ):
         self.transform = build_transform(data_cfg, training=False)
         self.short_side = self.transform.sample_short_side(np.random.default_rng(0))
         self.score_fn, self.batch_size, self.result, self.on_window = score_fn, batch_size, result, on_window
@@ -196,7 +200,7 @@ class _Scorer:
 def video_timeline(
     spec: str,
     data_cfg: dict,
-    score_fn: ScoreFn,
+    score_fn: VideoScoreFn,
     *,
     window: float | None = None,
     stride: float | None = None,
@@ -215,8 +219,8 @@ def video_timeline(
     result = Timeline(id=spec)
     # a live viewer wants each window as soon as it is complete
     scorer = _Scorer(data_cfg, score_fn, 1 if source.live or spec == "-" else batch_size, result, on_window)
-    schedule = None
-    stream = FrameStream(source, lambda: schedule.next_needed(), reconnect=reconnect)
+    schedule: _Schedule | None = None  # built once the stream says its frame rate
+    stream = FrameStream(source, lambda: schedule.next_needed() if schedule else 0.0, reconnect=reconnect)
     result.duration = stream.duration
     window, stride = resolve_window(window, stride, default_video_window(data_cfg, stream.fps))
     schedule = _Schedule(window, stride, window_frame_times(data_cfg, window, stream.fps), stream.fps)
@@ -232,7 +236,7 @@ def video_timeline(
             for t, frame in stream:
                 lost = stream.damaged[len(result.damaged) :]
                 result.damaged = list(stream.damaged)
-                converted = []
+                converted: list[np.ndarray] = []
 
                 # defaults bind this iteration's frame (feed() calls it before the next one)
                 def rgb_of(frame=frame, converted=converted):
@@ -284,7 +288,7 @@ def feature_timeline(
     video_id: str,
     rgb: torch.Tensor,
     audio: torch.Tensor,
-    score_fn: ScoreFn,
+    score_fn: FeatureScoreFn,
     *,
     window: float | None = None,
     stride: float | None = None,
@@ -428,7 +432,7 @@ def plot_timeline(rows_by_input: dict[str, list[dict]], path, classes_shown: int
         for seg in segments(rows_by_input[name]):
             if "error" not in seg:
                 counts[seg["class_name"]] = counts.get(seg["class_name"], 0) + seg["end"] - seg["start"]
-        shown = sorted(counts, key=counts.get, reverse=True)[:classes_shown]
+        shown = sorted(counts, key=lambda c: counts[c], reverse=True)[:classes_shown]
         colour = {c: palette[i % len(palette)] for i, c in enumerate(shown)}
         for seg in segments(rows_by_input[name]):
             c = "black" if "error" in seg else colour.get(seg["class_name"], "lightgrey")

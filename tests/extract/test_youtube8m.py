@@ -319,37 +319,26 @@ def test_predict_and_eval_warn_once_on_resnet_features(nextvlad_checkpoint, tmp_
                         f"{name}{i}", None, rgb, audio, extra_context={"feature_extractor": extractor}
                     )
                 )
-    for _ in range(2):
-        assert (
-            main(
-                [
-                    "predict",
-                    "nextvlad",
-                    "--weights",
-                    str(nextvlad_checkpoint),
-                    str(tmp_path / "mine.tfrecord"),
-                    "--output",
-                    str(tmp_path / "p.csv"),
-                ]
-            )
-            == 0
-        )
-    err = capsys.readouterr().err
-    assert err.count("meaningless") == 1 and "--features resnet50" in err
-    assert (
-        main(
+
+    def predict(shard: str, output: str) -> int:
+        weights = str(nextvlad_checkpoint)
+        return main(
             [
                 "predict",
                 "nextvlad",
                 "--weights",
-                str(nextvlad_checkpoint),
-                str(tmp_path / "google.tfrecord"),
+                weights,
+                str(tmp_path / shard),
                 "--output",
-                str(tmp_path / "q.csv"),
+                str(tmp_path / output),
             ]
         )
-        == 0
-    )
+
+    for _ in range(2):
+        assert predict("mine.tfrecord", "p.csv") == 0
+    err = capsys.readouterr().err
+    assert err.count("meaningless") == 1 and "--features resnet50" in err
+    assert predict("google.tfrecord", "q.csv") == 0
     assert "meaningless" not in capsys.readouterr().err
     # eval says it too (once per process: reset as a new run would start)
     youtube8m._WARNED_PROVENANCE.clear()

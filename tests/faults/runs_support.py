@@ -3,7 +3,7 @@
 from dataclasses import asdict
 from pathlib import Path
 
-from support import YT8M_CLASSES, yt8m_overrides
+from support import YT8M_CLASSES, train_argv, yt8m_overrides
 
 from videozoo.config import build_config
 from videozoo.engine import checkpoint as ck
@@ -17,6 +17,17 @@ CLASS_NAMES = [f"class {i}" for i in range(YT8M_CLASSES)]
 
 def tiny_overrides(extra=()):
     return yt8m_overrides(MODEL, ["train.valid_interval=0", *extra])
+
+
+def tiny_train_argv(data, out, *options, extra=()):
+    """argv of a tiny CPU training run of MODEL (no validation) on `data` into `out`; `extra`:
+    more ``--set`` items, `options`: more command-line options (after the ``--set`` items)."""
+    return train_argv(MODEL, data, out, "--device", "cpu", *options, overrides=tiny_overrides(extra))
+
+
+def tiny_predict_argv(data, weights, *options):
+    """argv of ``videozoo predict`` of MODEL with `weights` on the test shard of `data`."""
+    return ["predict", MODEL, str(Path(data) / "test0000.tfrecord"), "--weights", str(weights), *options]
 
 
 def tiny_checkpoint(path, data_dir, *, extra=(), training=False, epoch=0) -> Path:

@@ -13,8 +13,8 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-from faults.runs_support import MODEL, tiny_checkpoint, tiny_overrides
-from support import sets
+from faults.runs_support import MODEL, tiny_checkpoint, tiny_predict_argv, tiny_train_argv
+from support import kinetics_overrides, train_argv
 
 from videozoo.cli import main
 from videozoo.data import tfrecord
@@ -30,21 +30,6 @@ def error_line(capsys, command: str) -> str:
     lines = [line for line in err.splitlines() if line.startswith(f"videozoo {command}:")]
     assert len(lines) == 1, err[-2000:]
     return lines[0]
-
-
-def train_argv(data, out, extra=(), *more):
-    return [
-        "train",
-        MODEL,
-        "--data",
-        str(data),
-        "--output",
-        str(out),
-        "--device",
-        "cpu",
-        *sets(tiny_overrides(extra)),
-        *more,
-    ]
 
 
 @pytest.fixture()
@@ -86,46 +71,32 @@ def test_checkpoint_whose_rng_is_an_object_array(resumable, yt8m_dir, capsys):
     state = torch.load(path, weights_only=False)
     state["rng"]["numpy"] = np.array([1, "a", None], dtype=object)
     torch.save(state, path)
-    assert main(train_argv(yt8m_dir, resumable, (), "--resume", "auto")) == EXIT_USAGE
+    assert main(tiny_train_argv(yt8m_dir, resumable, "--resume", "auto")) == EXIT_USAGE
     assert "random-number state ('rng') is damaged" in error_line(capsys, "train")
 
 
 def test_binary_yaml_and_binary_vocabulary(yt8m_dir, tmp_path, capsys):
     (tmp_path / "bad.yaml").write_bytes(b"\xff\xfe\x00\x81binary")
     assert (
-        main(train_argv(yt8m_dir, tmp_path / "a", (), "--config", str(tmp_path / "bad.yaml"))) == EXIT_USAGE
+        main(tiny_train_argv(yt8m_dir, tmp_path / "a", "--config", str(tmp_path / "bad.yaml"))) == EXIT_USAGE
     )
     assert "bad.yaml is not a UTF-8 text file" in error_line(capsys, "train")
     data = tmp_path / "data"
     shutil.copytree(yt8m_dir, data)
     (data / "vocabulary.csv").write_bytes(b"\xff\xfe\x00\x81binary\n1,2\n")
-    assert main(train_argv(data, tmp_path / "b")) == EXIT_USAGE
+    assert main(tiny_train_argv(data, tmp_path / "b")) == EXIT_USAGE
     assert "vocabulary.csv: not a readable UTF-8 CSV" in error_line(capsys, "train")
 
 
 def test_kinetics_train_csv_without_a_label_column(tmp_path, capsys):
-    from support import kinetics_overrides
-
     from videozoo.data.synth_kinetics import synth_kinetics
 
     data = synth_kinetics(tmp_path / "k", videos=2, eval_videos=0, classes=2, size=32, frames=8)
     rows = (data / "train.csv").read_text().splitlines()
     (data / "train.csv").write_text("\n".join(",".join(r.split(",")[1:]) for r in rows) + "\n")
+    overrides = kinetics_overrides("tsn", ["model.num_classes=null"])
     assert (
-        main(
-            [
-                "train",
-                "tsn",
-                "--data",
-                str(data),
-                "--output",
-                str(tmp_path / "run"),
-                "--device",
-                "cpu",
-                *sets(kinetics_overrides("tsn", ["model.num_classes=null"])),
-            ]
-        )
-        == EXIT_USAGE
+        main(train_argv("tsn", data, tmp_path / "run", "--device", "cpu", overrides=overrides)) == EXIT_USAGE
     )
     assert "2 of the 2 training videos of split 'train' have no label" in error_line(capsys, "train")
 
@@ -139,20 +110,7 @@ def test_bundle_with_fewer_class_names_than_classes(checkpoint, yt8m_dir, tmp_pa
     meta = json.loads((bundle / "config.json").read_text())
     meta["class_names"] = meta["class_names"][:5]
     (bundle / "config.json").write_text(json.dumps(meta))
-    assert (
-        main(
-            [
-                "predict",
-                MODEL,
-                str(yt8m_dir / "test0000.tfrecord"),
-                "--weights",
-                str(bundle),
-                "--output",
-                str(tmp_path / "p.jsonl"),
-            ]
-        )
-        == EXIT_USAGE
-    )
+    assert main(tiny_predict_argv(yt8m_dir, bundle, "--output", str(tmp_path / "p.jsonl"))) == EXIT_USAGE
     assert "5 class names for a model with 8 classes" in error_line(capsys, "predict")
 
 
@@ -168,7 +126,7 @@ def test_bundle_with_fewer_class_names_than_classes(checkpoint, yt8m_dir, tmp_pa
 )
 def test_training_settings_refused_before_any_step(extra, expected, yt8m_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(train_argv(yt8m_dir, out, extra)) == EXIT_USAGE
+    assert main(tiny_train_argv(yt8m_dir, out, extra=extra)) == EXIT_USAGE
     assert expected in error_line(capsys, "train")
     assert not ck.list_checkpoints(out)  # no step-less checkpoint
 
@@ -178,7 +136,7 @@ def test_alias_list_in_decay_only(yt8m_dir, tmp_path, capsys):
         "train:\n  optimizer:\n    decay_only: &names [classifier]\n    no_decay: [*names]\n"
     )
     assert (
-        main(train_argv(yt8m_dir, tmp_path / "run", (), "--config", str(tmp_path / "c.yaml"))) == EXIT_USAGE
+        main(tiny_train_argv(yt8m_dir, tmp_path / "run", "--config", str(tmp_path / "c.yaml"))) == EXIT_USAGE
     )
     assert "train.optimizer.no_decay lists parameter-name substrings" in error_line(capsys, "train")
 
@@ -192,15 +150,7 @@ def test_synth_counts_below_one(dataset, option, tmp_path, capsys):
 
 
 def test_predict_topk_0_and_an_empty_shard(checkpoint, yt8m_dir, tmp_path, capsys):
-    argv = [
-        "predict",
-        MODEL,
-        str(yt8m_dir / "test0000.tfrecord"),
-        "--weights",
-        str(checkpoint),
-        "--output",
-        str(tmp_path / "p.jsonl"),
-    ]
+    argv = tiny_predict_argv(yt8m_dir, checkpoint, "--output", str(tmp_path / "p.jsonl"))
     assert main(argv + ["--topk", "0"]) == EXIT_USAGE
     assert "--topk must be at least 1, got 0" in error_line(capsys, "predict")
     (tmp_path / "empty.tfrecord").write_bytes(b"")
@@ -226,16 +176,8 @@ def read_only_dir(tmp_path):
 
 def _write_commands(data, checkpoint, target):
     return {
-        "train": train_argv(data, target),
-        "predict": [
-            "predict",
-            MODEL,
-            str(data / "test0000.tfrecord"),
-            "--weights",
-            str(checkpoint),
-            "--output",
-            str(target / "p.jsonl"),
-        ],
+        "train": tiny_train_argv(data, target),
+        "predict": tiny_predict_argv(data, checkpoint, "--output", str(target / "p.jsonl")),
         "synth": ["synth", "youtube8m", str(target / "d"), "--videos", "6", "--classes", "2"],
         "export": [
             "export",
@@ -287,20 +229,7 @@ def test_full_disk_during_synth(tmp_path, monkeypatch, capsys):
 
 def test_errno_names_the_target_not_the_temporary(checkpoint, yt8m_dir, tmp_path, capsys):
     (tmp_path / "p.jsonl").mkdir()  # the output exists, as a folder
-    assert (
-        main(
-            [
-                "predict",
-                MODEL,
-                str(yt8m_dir / "test0000.tfrecord"),
-                "--weights",
-                str(checkpoint),
-                "--output",
-                str(tmp_path / "p.jsonl"),
-            ]
-        )
-        == EXIT_USAGE
-    )
+    assert main(tiny_predict_argv(yt8m_dir, checkpoint, "--output", str(tmp_path / "p.jsonl"))) == EXIT_USAGE
     line = error_line(capsys, "predict")
     assert f"cannot write {tmp_path / 'p.jsonl'}" in line and ".tmp" not in line
 
@@ -308,7 +237,11 @@ def test_errno_names_the_target_not_the_temporary(checkpoint, yt8m_dir, tmp_path
 # ---------------------------------------------------------------- resuming
 def test_resume_with_another_architecture_is_one_line(resumable, yt8m_dir, capsys):
     assert (
-        main(train_argv(yt8m_dir, resumable, ["model.fc_size=16"], "--resume", "auto", "--epochs", "2"))
+        main(
+            tiny_train_argv(
+                yt8m_dir, resumable, "--resume", "auto", "--epochs", "2", extra=["model.fc_size=16"]
+            )
+        )
         == EXIT_USAGE
     )
     line = error_line(capsys, "train")
@@ -327,8 +260,12 @@ def test_resume_with_changed_settings_says_what_changed_and_which_wins(
     monkeypatch.setattr(train_mod, "_run_epochs", record)
     assert (
         main(
-            train_argv(
-                yt8m_dir, resumable, ["train.optimizer.lr=0.5", "train.batch_size=8"], "--resume", "auto"
+            tiny_train_argv(
+                yt8m_dir,
+                resumable,
+                "--resume",
+                "auto",
+                extra=["train.optimizer.lr=0.5", "train.batch_size=8"],
             )
         )
         == 0
@@ -342,23 +279,7 @@ def test_resume_with_changed_settings_says_what_changed_and_which_wins(
 def test_resume_class_count_mismatch_names_the_checkpoint(yt8m_dir, tmp_path, capsys):
     run = tmp_path / "run"
     path = tiny_checkpoint(ck.checkpoint_path(run, 5), yt8m_dir, training=True, extra=["model.num_classes=5"])
-    assert (
-        main(
-            [
-                "train",
-                MODEL,
-                "--data",
-                str(yt8m_dir),
-                "--output",
-                str(run),
-                "--device",
-                "cpu",
-                "--resume",
-                "auto",
-            ]
-        )
-        == EXIT_USAGE
-    )
+    assert main(train_argv(MODEL, yt8m_dir, run, "--device", "cpu", "--resume", "auto")) == EXIT_USAGE
     line = error_line(capsys, "train")
     assert f"the checkpoint {path} was trained for 5 classes but the training data has 8" in line
     assert "--set" not in line  # the user set nothing
@@ -368,7 +289,7 @@ def test_resume_auto_over_only_damaged_checkpoints_says_so(yt8m_dir, tmp_path, c
     run = tmp_path / "run"
     run.mkdir()
     ck.checkpoint_path(run, 4).write_bytes(b"PK\x03\x04 cut short")
-    assert main(train_argv(yt8m_dir, run, (), "--resume", "auto")) == EXIT_USAGE
+    assert main(tiny_train_argv(yt8m_dir, run, "--resume", "auto")) == EXIT_USAGE
     line = error_line(capsys, "train")
     assert "none of the 1 checkpoint(s)" in line and "damaged" in line
 

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from faults.runs_support import MODEL, tiny_checkpoint, tiny_overrides
-from support import sets
+from faults.runs_support import MODEL, tiny_checkpoint, tiny_train_argv
 
 from videozoo.cli import main
 from videozoo.data.tfrecord import TFRecordWriter
@@ -29,19 +28,15 @@ SIGNAL_RUN = ["train.batch_size=4", "train.num_workers=2", "train.save_every_ste
 
 
 def _train_argv(data, out, extra=()):
-    return [
-        "train",
-        MODEL,
-        "--data",
-        str(data),
-        "--output",
-        str(out),
-        "--epochs",
-        "50",
-        "--device",
-        "cpu",
-        *sets(tiny_overrides([*SIGNAL_RUN, *extra])),
-    ]
+    return tiny_train_argv(data, out, "--epochs", "50", extra=[*SIGNAL_RUN, *extra])
+
+
+def _start_group(argv: list[str]) -> subprocess.Popen:
+    """`argv` started as the leader of a new process group (signalled as a whole), its output
+    captured as text."""
+    return subprocess.Popen(
+        argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, limit_s: float = 300) -> None:
@@ -119,13 +114,7 @@ def test_every_command_writing_a_folder_refuses_a_locked_one(argv, yt8m_dir, tmp
 @pytest.mark.slow  # a training process, killed
 def test_group_sigterm_checkpoints_and_exits_75_while_a_second_train_is_refused(yt8m_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "videozoo", *_train_argv(yt8m_dir, out)],
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start_group([sys.executable, "-m", "videozoo", *_train_argv(yt8m_dir, out)])
     try:
         _wait_for(ck.checkpoint_path(out, 2), proc)
         # two trains, or two --resume auto, into one folder: the second refuses in one line
@@ -161,7 +150,7 @@ def test_torchrun_group_sigterm_every_rank_checkpoints_and_exits_75(yt8m_dir, tm
     # Each rank runs in a shell that survives the signal (the trap runs after the rank ends)
     # only to record the rank's own exit code.
     rank_cmd = f"trap : TERM INT; {train}; echo $? > '{tmp_path}'/rc.$RANK"
-    proc = subprocess.Popen(
+    proc = _start_group(
         [
             sys.executable,
             "-m",
@@ -173,11 +162,7 @@ def test_torchrun_group_sigterm_every_rank_checkpoints_and_exits_75(yt8m_dir, tm
             "sh",
             "-c",
             rank_cmd,
-        ],
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        ]
     )
     try:
         _wait_for(ck.checkpoint_path(out, 2), proc)

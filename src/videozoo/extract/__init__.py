@@ -27,9 +27,10 @@ In resnet50 mode one video becomes one record of T "frames" (one per second, at 
 * ``audio.py``: the first audio stream -> 128 log-mel bands per second -> uint8 ``[T, 128]``
   (``has_audio = 0`` and a constant when there is none);
 * ``inputs.py``: which files are videos, their ids, the labels CSV;
-* ``run.py``: ``run_extract``, which runs the above over every video and writes shards
-  (``videozoo.data.tfrecord.ShardedTFRecordWriter``) of records encoded by
-  ``videozoo.data.youtube8m_records.encode_frame_example``, plus ``manifest.csv``.
+* ``run.py``: ``run_extract``, which runs the above over every video;
+* ``outputs.py`` (both modes): records encoded by
+  ``videozoo.data.youtube8m_records.encode_frame_example`` into shards
+  (``videozoo.data.tfrecord.ShardedTFRecordWriter``), plus ``manifest.csv``.
 
 The details of each step are in its module's docstring.
 """

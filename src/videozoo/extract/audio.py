@@ -104,6 +104,6 @@ def audio_record_features(path, seconds: int) -> tuple[np.ndarray, bool]:
     """(uint8 [seconds, 128], has_audio) for the video at `path`."""
     samples = read_audio(path, seconds)
     if samples is None:
-        return np.full((seconds, AUDIO_SIZE), quantize_features(np.float32(0.0)), np.uint8), False
+        return np.full((seconds, AUDIO_SIZE), quantize_features(np.zeros(1, np.float32))[0], np.uint8), False
     scaled = (log_mel_per_second(samples, seconds) - AUDIO_LOG_MEL_CENTER) / AUDIO_LOG_MEL_SCALE
     return quantize_features(scaled), True

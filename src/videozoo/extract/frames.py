@@ -47,7 +47,7 @@ def read_rgb_per_second(path, max_seconds: int, image_size: int) -> np.ndarray:
     with VideoReader(path) as reader:
         indices = frame_times(reader.num_frames, reader.fps, max_seconds)
         frames = reader.read(indices, size=round(image_size * 256 / 224))
-    return crop(frames, center_crop_box(*frames.shape[1:3], image_size))
+    return crop(frames, center_crop_box(frames.shape[1], frames.shape[2], image_size))
 
 
 class FrameFeatureExtractor:

@@ -19,7 +19,9 @@ float_val 5, double_val 6, int_val 7, int64_val 10, bool_val 11; TensorShapeProt
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -54,10 +56,11 @@ class Node:
         return self.attrs["value"]
 
 
-def _fields(buf: memoryview):
-    """Yield (field number, wire type, value): an int for varint/fixed fields, a memoryview
-    for length-delimited ones."""
+def _fields(buf: memoryview) -> Iterator[tuple[int, int, Any]]:
+    """Yield (field number, wire type, value): an int for varint fields, bytes for fixed ones,
+    a memoryview for length-delimited ones (which one the wire type says: typed Any)."""
     pos, end = 0, len(buf)
+    value: Any
     while pos < end:
         key, pos = read_varint(buf, pos)
         number, wire = key >> 3, key & 7

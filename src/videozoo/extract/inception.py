@@ -23,6 +23,8 @@ count, and the last E block (``mixed_10``, ``Mixed_7c``) pools its branch with a
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,7 +45,7 @@ class ConvBN(nn.Module):
         super().__init__()
         padding = (kernel[0] // 2, kernel[1] // 2) if same else 0
         self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, bias=False)
-        self.bn = nn.BatchNorm2d(cout, eps=eps)
+        self.bn: nn.Module = nn.BatchNorm2d(cout, eps=eps)  # nn.Identity once folded
 
     def forward(self, x):
         return F.relu(self.bn(self.conv(x)), inplace=True)
@@ -52,13 +54,14 @@ class ConvBN(nn.Module):
     def fold_batchnorm(self) -> None:
         """Fold the (inference) BatchNorm into the conv's weight and bias: one pass over the
         activations instead of two (outputs move by float rounding, ~1e-6 relative)."""
-        scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
-        conv = self.conv
-        folded = nn.Conv2d(
-            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True
-        ).to(conv.weight.device)
-        folded.weight.copy_(conv.weight * scale[:, None, None, None])
-        folded.bias.copy_(self.bn.bias - self.bn.running_mean * scale)
+        bn = self.bn
+        if not isinstance(bn, nn.BatchNorm2d):  # folded already
+            return
+        assert bn.running_var is not None and bn.running_mean is not None  # always tracked here
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        folded = copy.deepcopy(self.conv)
+        folded.weight.mul_(scale[:, None, None, None])
+        folded.bias = nn.Parameter(bn.bias - bn.running_mean * scale)
         self.conv, self.bn = folded, nn.Identity()
 
 

@@ -28,23 +28,37 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from videozoo.data.tfrecord import ShardedTFRecordWriter
-from videozoo.data.youtube8m_records import RGB_SIZE, encode_frame_example
+from videozoo.data.youtube8m_records import RGB_SIZE
 from videozoo.engine.progress import progress_bar
-from videozoo.errors import ConfigError, NothingUsableError
+from videozoo.errors import ConfigError
+from videozoo.extract import yt8m_run
 from videozoo.extract.audio import audio_record_features
 from videozoo.extract.frames import FrameFeatureExtractor, read_rgb_per_second
 from videozoo.extract.inputs import find_videos, unique_ids
-from videozoo.extract.outputs import MANIFEST_FILE, existing_shards, write_manifest
+from videozoo.extract.outputs import (
+    ExtractSettings,
+    RecordWriter,
+    existing_shards,
+    finish_outputs,
+    manifest_rows,
+    skip,
+    summary,
+)
 from videozoo.extract.pca import PCA, PCA_FILE, CovarianceAccumulator, load_matching_pca, pca_path_for_run
 from videozoo.extract.records import rgb_record_features
 from videozoo.runlock import hold_output
 
 log = logging.getLogger("videozoo.extract")
+
+# one video's features before the PCA: (manifest row, float32 [T, D], uint8 [T, 128], has_audio)
+VideoFeatures = tuple[dict[str, Any], np.ndarray, np.ndarray, bool]
 
 
 def run_extract(
@@ -69,7 +83,7 @@ def run_extract(
     inception: str | None = None,
     vggish: str | None = None,
     vggish_pca: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Extract frame-level features of the videos in `inputs` into TFRecord shards in `output`.
 
     See the module docstring for the pipeline and the files written. `pca_dims`: components
@@ -82,199 +96,146 @@ def run_extract(
     picks youtube8m when its files are found (``yt8m_run.choose_features``) and no ResNet
     `weights` are given.
     """
-    from videozoo.extract import yt8m_run
-
-    for option, value in (
-        ("max-seconds", max_seconds),
-        ("shard-size", shard_size),
-        ("batch-size", batch_size),
-    ):
-        if value < 1:
-            raise ConfigError(f"--{option} {value}: must be at least 1")
+    settings = ExtractSettings(
+        batch_size=batch_size,
+        max_seconds=max_seconds,
+        device=device,
+        shard_size=shard_size,
+        split_prefix=split_prefix,
+        labels=labels,
+        overwrite=overwrite,
+        progress=progress,
+        pca_dims=pca_dims,
+    )
     if features is None and weights:  # ResNet weights given: that mode is meant
         features = "resnet50"
     with hold_output(output, "extract"):
         mode, yt8m_files = yt8m_run.choose_features(features, inception, pca, fit_pca, vggish, vggish_pca)
         if mode == "youtube8m":
-            return yt8m_run.run_youtube8m(
-                inputs,
-                output,
-                yt8m_files,
-                batch_size=batch_size,
-                max_seconds=max_seconds,
-                device=device,
-                shard_size=shard_size,
-                split_prefix=split_prefix,
-                labels=labels,
-                overwrite=overwrite,
-                progress=progress,
-                pca_dims=pca_dims,
-            )
-        return _run_resnet_extract(
+            return yt8m_run.run_youtube8m(inputs, output, yt8m_files, settings)
+        return run_resnet_extract(
             inputs,
             output,
+            settings,
             fit_pca=fit_pca,
             pca=pca,
             weights=weights,
             depth=depth,
-            pca_dims=pca_dims,
-            batch_size=batch_size,
-            max_seconds=max_seconds,
             image_size=image_size,
-            device=device,
-            shard_size=shard_size,
-            split_prefix=split_prefix,
-            labels=labels,
-            overwrite=overwrite,
-            progress=progress,
         )
 
 
-def _run_resnet_extract(
-    inputs,
-    output,
+def run_resnet_extract(
+    inputs: list[str],
+    output: str,
+    settings: ExtractSettings,
     *,
-    fit_pca,
-    pca,
-    weights,
-    depth,
-    pca_dims,
-    batch_size,
-    max_seconds,
-    image_size,
-    device,
-    shard_size,
-    split_prefix,
-    labels,
-    overwrite,
-    progress,
-) -> dict:
-    out = Path(output)
-    prefix = split_prefix or ("train" if labels is not None else "test")
-    pca_path = pca_path_for_run(out, fit_pca, pca, overwrite)
-    old_shards = existing_shards(out, prefix, overwrite)
+    fit_pca: bool,
+    pca: str | None,
+    weights: str | None,
+    depth: int,
+    image_size: int,
+) -> dict[str, Any]:
+    """``run_extract`` for ``--features resnet50``: the ResNet trunk and a PCA fitted on the
+    videos (`fit_pca`) or read from `pca` / the output folder's ``pca.npz``."""
+    out, prefix = Path(output), settings.prefix
+    pca_path = pca_path_for_run(out, fit_pca, pca, settings.overwrite)
+    old_shards = existing_shards(out, prefix, settings.overwrite)
     videos = find_videos(inputs)
     out.mkdir(parents=True, exist_ok=True)
-
-    extractor = FrameFeatureExtractor(depth, weights, device, batch_size)
-    fitted = (
-        None
-        if fit_pca
-        else load_matching_pca(pca_path, extractor.num_features, extractor.fingerprint, pca_dims)
-    )
-    largest = min(RGB_SIZE, extractor.num_features)
-    dims = largest if pca_dims is None else pca_dims
-    if not 1 <= dims <= largest:
-        raise ConfigError(f"--pca-dims {dims}: must be in 1..{largest}")
-
-    rows = [
-        {
-            "id": vid,
-            "path": str(path),
-            "split": prefix,
-            "shard": "",
-            "frames": 0,
-            "has_audio": "",
-            "status": "pending",
-            "error": "",
-        }
-        for vid, path in zip(unique_ids(videos), videos)
-    ]
-    stats = CovarianceAccumulator(extractor.num_features) if fit_pca else None
-    unlabelled = 0
+    extractor = FrameFeatureExtractor(depth, weights, device=settings.device, batch_size=settings.batch_size)
+    fitted = None
+    if not fit_pca:
+        fitted = load_matching_pca(pca_path, extractor.num_features, extractor.fingerprint, settings.pca_dims)
+    dims = pca_dims_to_fit(settings.pca_dims, extractor.num_features)
+    rows = manifest_rows(unique_ids(videos), videos, prefix)
     provenance = {
         "feature_extractor": f"resnet{depth}",
         "rgb_weights": extractor.fingerprint,
         "rgb_pca": f"{PCA_FILE} (fitted on your videos)",
         "audio_extractor": "log-mel (videozoo, not VGGish)",
     }
-
-    with (
-        ShardedTFRecordWriter(out, prefix, shard_size) as shards,
-        tempfile.TemporaryDirectory(prefix=".extract-", dir=out) as cache,
-    ):
-
-        def write(index: int, features: np.ndarray, audio: np.ndarray, has_audio: bool) -> None:
-            nonlocal unlabelled
-            row = rows[index]
-            video_labels = None if labels is None else labels.get(row["id"])
-            if labels is not None and video_labels is None:
-                unlabelled += 1
-                video_labels = []
-            record = encode_frame_example(
-                row["id"],
-                video_labels,
-                rgb_record_features(fitted, features),
-                audio,
-                extra_context={"has_audio": int(has_audio), **provenance},
-            )
-            row.update(
-                shard=shards.write(record), frames=len(features), has_audio=int(has_audio), status="ok"
-            )
-
-        for index, path in enumerate(
-            progress_bar(videos, main_process=progress, desc="extract", unit="video")
-        ):
-            try:
-                frames = read_rgb_per_second(path, max_seconds, image_size)
-                audio, has_audio = audio_record_features(path, len(frames))
-            except Exception as err:  # noqa: BLE001 - one bad file never stops the run
-                reason = getattr(err, "reason", None) or f"{type(err).__name__}: {err}"
-                rows[index].update(status="skipped", error=str(reason).splitlines()[0][:300])
-                log.warning("%s: skipped: %s", path, rows[index]["error"])
-                continue
-            features = extractor(frames)
-            if fitted is None:  # the PCA comes after every frame has been seen
-                stats.update(features)
-                np.savez(os.path.join(cache, f"{index}.npz"), rgb=features, audio=audio, has_audio=has_audio)
-            else:
-                write(index, features, audio, has_audio)
-        if fitted is None and stats.count:
-            fitted = PCA.fit(stats, dims, extractor.fingerprint)
-            fitted.save(pca_path)
-            log.info(
-                "PCA (%d of %d dims) fitted on %d frames -> %s",
-                dims,
-                extractor.num_features,
-                stats.count,
-                pca_path,
-            )
-            for index in range(len(rows)):
-                cached = os.path.join(cache, f"{index}.npz")
-                if os.path.exists(cached):
-                    with np.load(cached) as data:
-                        write(index, data["rgb"], data["audio"], bool(data["has_audio"]))
-    for stale in set(map(str, old_shards)) - set(shards.paths):  # --overwrite: a longer old run
-        os.unlink(stale)
-    manifest = out / MANIFEST_FILE
-    write_manifest(manifest, prefix, rows)
-
-    written = [row for row in rows if row["status"] == "ok"]
-    if not written:
-        first = next((row for row in rows if row["error"]), rows[0])
-        raise NothingUsableError(
-            f"no video could be read ({len(rows)} tried); first error: "
-            f"{first['path']}: {first['error']}. See {manifest}"
-        )
-    skipped = len(rows) - len(written)
-    if skipped:
-        log.warning("%d of %d videos skipped (reasons in %s)", skipped, len(rows), manifest)
-    if unlabelled:
-        log.warning("%d videos are not in the labels mapping: written with no labels", unlabelled)
+    with ShardedTFRecordWriter(out, prefix, settings.shard_size) as shards:
+        records = RecordWriter(shards, settings.labels, provenance)
+        found = features_per_video(videos, rows, extractor, settings, image_size)
+        if fitted is None:  # the PCA comes after every frame has been seen
+            fitted = fit_pca_then_write(found, records, extractor, dims, pca_path, out)
+        else:
+            for row, rgb, audio, has_audio in found:
+                records.write(row, rgb_record_features(fitted, rgb), audio, has_audio)
+    manifest, written = finish_outputs(out, prefix, rows, old_shards, shards.paths)
+    assert fitted is not None  # finish_outputs refuses a run with no video, the only unfitted one
     return {
-        "output": str(out),
-        "split_prefix": prefix,
-        "videos": len(rows),
-        "written": len(written),
-        "skipped": skipped,
-        "without_audio": sum(1 for row in written if row["has_audio"] == 0),
-        "unlabelled": unlabelled,
-        "frames": sum(row["frames"] for row in written),
-        "shards": shards.paths,
-        "manifest": str(manifest),
+        **summary(out, prefix, rows, written, records, manifest),
         "pca": str(pca_path),
         "pca_fitted": fit_pca,
         "pca_dims": len(fitted.components),
         "extractor": extractor.fingerprint,
         "random_weights": extractor.random_weights,
     }
+
+
+def pca_dims_to_fit(pca_dims: int | None, num_features: int) -> int:
+    """The components a fitted PCA keeps: `pca_dims`, by default as many as a record holds."""
+    largest = min(RGB_SIZE, num_features)
+    dims = largest if pca_dims is None else pca_dims
+    if not 1 <= dims <= largest:
+        raise ConfigError(f"--pca-dims {dims}: must be in 1..{largest}")
+    return dims
+
+
+def features_per_video(
+    videos: list[Path],
+    rows: list[dict[str, Any]],
+    extractor: FrameFeatureExtractor,
+    settings: ExtractSettings,
+    image_size: int,
+) -> Iterator[VideoFeatures]:
+    """Each readable video's row, trunk features float32 ``[T, D]``, audio uint8 ``[T, 128]``
+    and has_audio; a video that cannot be read is marked skipped in its row."""
+    bar = progress_bar(videos, main_process=settings.progress, desc="extract", unit="video")
+    for row, path in zip(rows, bar):
+        try:
+            frames = read_rgb_per_second(path, settings.max_seconds, image_size)
+            audio, has_audio = audio_record_features(path, len(frames))
+        except Exception as err:  # noqa: BLE001 - one bad file never stops the run
+            skip(row, err)
+            continue
+        yield row, extractor(frames), audio, has_audio
+
+
+def fit_pca_then_write(
+    found: Iterator[VideoFeatures],
+    records: RecordWriter,
+    extractor: FrameFeatureExtractor,
+    dims: int,
+    pca_path: Path,
+    out: Path,
+) -> PCA | None:
+    """Accumulate the frames' covariance while the raw features wait in a temporary folder in
+    `out`, fit and save the PCA (None when no video was read), then write every record."""
+    stats = CovarianceAccumulator(extractor.num_features)
+    with tempfile.TemporaryDirectory(prefix=".extract-", dir=out) as cache:
+        waiting: list[tuple[dict[str, Any], str]] = []
+        for row, rgb, audio, has_audio in found:
+            stats.update(rgb)
+            cached = os.path.join(cache, f"{len(waiting)}.npz")
+            np.savez(cached, rgb=rgb, audio=audio, has_audio=has_audio)
+            waiting.append((row, cached))
+        if not stats.count:
+            return None
+        fitted = PCA.fit(stats, dims, extractor.fingerprint)
+        fitted.save(pca_path)
+        log.info(
+            "PCA (%d of %d dims) fitted on %d frames -> %s",
+            dims,
+            extractor.num_features,
+            stats.count,
+            pca_path,
+        )
+        for row, cached in waiting:
+            with np.load(cached) as data:
+                records.write(
+                    row, rgb_record_features(fitted, data["rgb"]), data["audio"], bool(data["has_audio"])
+                )
+    return fitted

@@ -29,6 +29,8 @@ from torch import nn
 
 from videozoo.data.youtube8m_records import AUDIO_SIZE
 from videozoo.errors import DataError, DataNotFoundError
+from videozoo.extract.audio import read_audio
+from videozoo.fileio import torch_load
 
 SAMPLE_RATE = 16000
 WINDOW, HOP, FFT = 400, 160, 512
@@ -110,8 +112,6 @@ class VGGish(nn.Module):
 
 
 def _load(path, option: str):
-    from videozoo.fileio import torch_load
-
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"--{option} {path}: no such file")
@@ -190,8 +190,6 @@ class VGGishAudio:
         return torch.cat(out).numpy()
 
     def __call__(self, path, seconds: int) -> tuple[np.ndarray, bool]:
-        from videozoo.extract.audio import read_audio
-
         samples = read_audio(path, seconds + 1)
         if samples is None:
             return np.zeros((seconds, AUDIO_SIZE), np.uint8), False

@@ -31,10 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from videozoo.data.video import VideoReader
 from videozoo.data.youtube8m_records import RGB_SIZE
 from videozoo.errors import DataError, DataNotFoundError
 from videozoo.extract import inception
 from videozoo.extract.graphdef import read_graphdef
+from videozoo.fileio import torch_load
 
 log = logging.getLogger("videozoo.extract")
 
@@ -51,7 +53,8 @@ def opencv_frame_indices(
     """Indices (into presentation order) of the frames the starter's ``frame_iterator`` yields,
     given each frame's presentation time in seconds. int64 [T], T <= max_frames."""
     times_ms = (np.asarray(seconds, np.float64) * 1000.0).tolist()
-    picks, position, next_frame, reference = [], 0.0, 0, -99999.0
+    picks: list[int] = []
+    position, next_frame, reference = 0.0, 0, -99999.0
     while len(picks) < max_frames:
         while position < every_ms + reference:  # skip: read frames, look at the last one's time
             if next_frame >= len(times_ms):
@@ -70,8 +73,6 @@ def opencv_frame_indices(
 def read_frames(path, max_frames: int = MAX_FRAMES) -> np.ndarray:
     """uint8 RGB [T, H, W, 3]: the starter extractor's frames of the video at `path` (see
     ``opencv_frame_indices``). Raises VideoReadError when the file cannot be decoded."""
-    from videozoo.data.video import VideoReader
-
     with VideoReader(path) as reader:
         seconds = reader.presentation_seconds()
         if seconds is None:  # no timestamps: OpenCV falls back to frame number / fps
@@ -106,7 +107,7 @@ def _read_pca_arrays(path: Path) -> dict[str, np.ndarray]:
                 if name in PCA_FILES and member.isfile():
                     if member.size > MAX_MEMBER_BYTES:
                         raise DataError(f"{path}: {name} claims {member.size} bytes: not the YouTube-8M PCA")
-                    found[name] = _npy(archive.extractfile(member).read(), name, str(path))
+                    found[name] = _npy(_member_bytes(archive, member), name, str(path))
     except (tarfile.TarError, OSError, EOFError) as err:
         raise DataError(f"{path}: not a readable yt8m_pca.tgz ({err})") from None
     missing = [name for name in PCA_FILES if name not in found]
@@ -151,8 +152,6 @@ class YT8MPCA:
 def load_inception(path) -> inception.InceptionPool3:
     """The Inception network from ``classify_image_graph_def.pb``, the
     ``inception-2015-12-05.tgz`` holding it, or pytorch-fid's ``pt_inception-*.pth``."""
-    from videozoo.fileio import torch_load
-
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(
@@ -175,6 +174,13 @@ def load_inception(path) -> inception.InceptionPool3:
     )
 
 
+def _member_bytes(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """A regular file member's bytes (``extractfile`` gives None only for other kinds)."""
+    stream = archive.extractfile(member)
+    assert stream is not None, member.name
+    return stream.read()
+
+
 def _graph_bytes(path: Path) -> bytes:
     if tarfile.is_tarfile(path):
         with tarfile.open(path, "r:*") as archive:
@@ -182,7 +188,7 @@ def _graph_bytes(path: Path) -> bytes:
                 if Path(member.name).name == "classify_image_graph_def.pb" and member.isfile():
                     if member.size > MAX_MEMBER_BYTES:
                         raise DataError(f"--inception {path}: its graph claims {member.size} bytes")
-                    return archive.extractfile(member).read()
+                    return _member_bytes(archive, member)
         raise DataError(f"--inception {path}: no classify_image_graph_def.pb inside")
     return path.read_bytes()
 
@@ -193,7 +199,13 @@ class YT8MRGBExtractor:
     `network`: an ``InceptionPool3``; `pca`: a ``YT8MPCA``; frames go through the network in
     batches of `batch_size` (frames of one video share a size)."""
 
-    def __init__(self, network: inception.InceptionPool3, pca: YT8MPCA, device="cpu", batch_size: int = 32):
+    def __init__(
+        self,
+        network: inception.InceptionPool3,
+        pca: YT8MPCA,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+    ):
         if pca.mean.size != network.num_features:
             raise DataError(
                 f"the PCA projects {pca.mean.size}-d features but the Inception "
@@ -201,7 +213,9 @@ class YT8MRGBExtractor:
             )
         # BatchNorm folded into the convs, channels_last (oneDNN's fast layout): pool_3 moves
         # by ~1e-6 relative, well inside the parity targets (docs/extract.md)
-        self.network = network.fold_batchnorm().to(device, memory_format=torch.channels_last)
+        network = network.fold_batchnorm().to(device)
+        network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
+        self.network = network
         self.pca, self.device, self.batch_size = pca, torch.device(device), batch_size
 
     @torch.inference_mode()

@@ -15,22 +15,34 @@ asked, or by default when both its files are found) and those files.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
 from videozoo.data.tfrecord import ShardedTFRecordWriter
-from videozoo.data.youtube8m_records import AUDIO_SIZE, encode_frame_example
+from videozoo.data.youtube8m_records import AUDIO_SIZE
+from videozoo.engine.distributed import resolve_device
 from videozoo.engine.progress import progress_bar
-from videozoo.errors import ConfigError, NothingUsableError
-from videozoo.extract import yt8m_rgb
+from videozoo.errors import ConfigError
+from videozoo.extract import vggish, yt8m_rgb
 from videozoo.extract.inputs import find_videos, unique_ids
-from videozoo.extract.outputs import MANIFEST_FILE, existing_shards, write_manifest
+from videozoo.extract.outputs import (
+    ExtractSettings,
+    RecordWriter,
+    existing_shards,
+    finish_outputs,
+    manifest_rows,
+    skip,
+    summary,
+)
 from videozoo.extract.weights_files import resolve_file
+from videozoo.fileio import sha256_of
 
 log = logging.getLogger("videozoo.extract")
 
@@ -45,7 +57,7 @@ def choose_features(
     fit_pca: bool,
     vggish: str | None = None,
     vggish_pca: str | None = None,
-) -> tuple[str, dict]:
+) -> tuple[str, dict[str, Path | None]]:
     """(mode, {"inception", "pca", "vggish", "vggish_pca": Path or None}) for a run. With
     `features` None, youtube8m when the Inception file and Google's PCA are given or in the
     cache folder (a ``--pca`` ending in .npz is a resnet50 PCA), else resnet50 (logged)."""
@@ -92,24 +104,21 @@ def choose_features(
 
 def file_label(path: Path) -> str:
     """``name sha256:<16 hex>``: which file made a feature (record provenance)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return f"{path.name} sha256:{digest.hexdigest()[:16]}"
+    return f"{path.name} sha256:{sha256_of(path)[:16]}"
 
 
-def build_rgb_extractor(files: dict, device: str = "cpu", batch_size: int = 32):
+def build_rgb_extractor(
+    files: dict[str, Path | None], device: str = "cpu", batch_size: int = 32
+) -> tuple[yt8m_rgb.YT8MRGBExtractor, dict[str, str]]:
     """(YT8MRGBExtractor, provenance dict) from the resolved files."""
-    from videozoo.engine.distributed import resolve_device
-
+    assert files["inception"] and files["pca"]  # choose_features refuses youtube8m without them
     try:
-        device = resolve_device(device)
+        resolved = resolve_device(device)
     except RuntimeError as err:
         raise ConfigError(str(err)) from None
     network = yt8m_rgb.load_inception(files["inception"])
     pca = yt8m_rgb.YT8MPCA.load(files["pca"])
-    extractor = yt8m_rgb.YT8MRGBExtractor(network, pca, device, batch_size)
+    extractor = yt8m_rgb.YT8MRGBExtractor(network, pca, resolved, batch_size)
     provenance = {
         "feature_extractor": "youtube8m",
         "rgb_weights": file_label(files["inception"]),
@@ -119,62 +128,74 @@ def build_rgb_extractor(files: dict, device: str = "cpu", batch_size: int = 32):
     return extractor, provenance
 
 
-def build_audio_extractor(files: dict, device, batch_size: int = 32):
+def build_audio_extractor(
+    files: dict[str, Path | None], device: torch.device, batch_size: int = 32
+) -> tuple[vggish.VGGishAudio | None, str]:
     """(VGGishAudio or None, audio provenance text)."""
-    if not files.get("vggish"):
+    weights, pca = files.get("vggish"), files.get("vggish_pca")
+    if not weights or not pca:
         return None, ZERO_AUDIO
-    from videozoo.extract import vggish
-
-    audio = vggish.VGGishAudio(
-        vggish.load_vggish(files["vggish"]), vggish.VGGishPCA.load(files["vggish_pca"]), device, batch_size
-    )
-    return audio, (f"vggish {file_label(files['vggish'])}, pca {file_label(files['vggish_pca'])}")
+    audio = vggish.VGGishAudio(vggish.load_vggish(weights), vggish.VGGishPCA.load(pca), device, batch_size)
+    return audio, f"vggish {file_label(weights)}, pca {file_label(pca)}"
 
 
-def frames_ahead(videos: list, max_seconds: int):
+def frames_ahead(videos: list[Path], max_seconds: int) -> Iterator[tuple[Path, np.ndarray | Exception]]:
     """Yield (path, uint8 frames [T, H, W, 3] or the exception reading them) per video; the
     next video decodes in a thread while the caller runs the networks on this one (PyAV and
     torch both release the GIL)."""
-
-    def read(path):
-        try:
-            return yt8m_rgb.read_frames(path, max_seconds)
-        except Exception as err:  # noqa: BLE001 - reported per video by the caller
-            return err
-
     with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(read, videos[0]) if videos else None
+        pending = [pool.submit(read_or_error, path, max_seconds) for path in videos[:1]]
         for index, path in enumerate(videos):
-            frames = pending.result()
-            pending = pool.submit(read, videos[index + 1]) if index + 1 < len(videos) else None
-            yield path, frames
+            if index + 1 < len(videos):
+                pending.append(pool.submit(read_or_error, videos[index + 1], max_seconds))
+            yield path, pending.pop(0).result()
+
+
+def read_or_error(path: Path, max_seconds: int) -> np.ndarray | Exception:
+    """``yt8m_rgb.read_frames``, or the exception it raised (reported per video by the caller)."""
+    try:
+        return yt8m_rgb.read_frames(path, max_seconds)
+    except Exception as err:  # noqa: BLE001 - one bad file never stops the run
+        return err
+
+
+def write_records(
+    videos: list[Path],
+    rows: list[dict[str, Any]],
+    records: RecordWriter,
+    extractor: yt8m_rgb.YT8MRGBExtractor,
+    audio_extractor: vggish.VGGishAudio | None,
+    settings: ExtractSettings,
+) -> None:
+    """One record per readable video: rgb from `extractor`, audio from `audio_extractor` or
+    zeros (``has_audio`` 0); a video that cannot be read is marked skipped in its row."""
+    decoded = frames_ahead(videos, settings.max_seconds)
+    bar = progress_bar(
+        decoded, main_process=settings.progress, desc="extract", unit="video", total=len(videos)
+    )
+    for row, (path, frames) in zip(rows, bar):
+        if isinstance(frames, Exception):
+            skip(row, frames)
+            continue
+        rgb = extractor(frames)
+        if audio_extractor is None:
+            records.write(row, rgb, np.zeros((len(rgb), AUDIO_SIZE), np.uint8), False)
+        else:
+            records.write(row, rgb, *audio_extractor(path, len(rgb)))
 
 
 def run_youtube8m(
-    inputs: list[str],
-    output: str,
-    files: dict,
-    *,
-    batch_size: int = 32,
-    max_seconds: int = 300,
-    device: str = "cpu",
-    shard_size: int = 1000,
-    split_prefix: str | None = None,
-    labels: dict | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-    pca_dims: int | None = None,
-) -> dict:
+    inputs: list[str], output: str, files: dict[str, Path | None], settings: ExtractSettings
+) -> dict[str, Any]:
     """``run_extract`` for ``--features youtube8m`` (same outputs, same summary keys)."""
-    if pca_dims is not None:
+    if settings.pca_dims is not None:
         raise ConfigError("--pca-dims is for --features resnet50 (youtube8m keeps Google's 1024)")
-    out = Path(output)
-    prefix = split_prefix or ("train" if labels is not None else "test")
-    old_shards = existing_shards(out, prefix, overwrite)
+    out, prefix = Path(output), settings.prefix
+    old_shards = existing_shards(out, prefix, settings.overwrite)
     videos = find_videos(inputs)
-    extractor, provenance = build_rgb_extractor(files, device, batch_size)
+    extractor, provenance = build_rgb_extractor(files, settings.device, settings.batch_size)
     audio_extractor, provenance["audio_extractor"] = build_audio_extractor(
-        files, extractor.device, batch_size
+        files, extractor.device, settings.batch_size
     )
     if audio_extractor is None:
         log.warning(
@@ -182,82 +203,25 @@ def run_youtube8m(
             "zero audio features, as Google's starter extractor writes them"
         )
     out.mkdir(parents=True, exist_ok=True)
-    rows = [
-        {
-            "id": vid,
-            "path": str(path),
-            "split": prefix,
-            "shard": "",
-            "frames": 0,
-            "has_audio": 0,
-            "status": "pending",
-            "error": "",
-        }
-        for vid, path in zip(unique_ids(videos), videos)
-    ]
-    unlabelled, started = 0, time.perf_counter()
-    with ShardedTFRecordWriter(out, prefix, shard_size) as shards:
-        for row, (path, frames) in zip(
-            rows,
-            progress_bar(
-                frames_ahead(videos, max_seconds),
-                main_process=progress,
-                desc="extract",
-                unit="video",
-                total=len(videos),
-            ),
-        ):
-            if isinstance(frames, Exception):  # one bad file never stops the run
-                err = frames
-                reason = getattr(err, "reason", None) or f"{type(err).__name__}: {err}"
-                row.update(status="skipped", error=str(reason).splitlines()[0][:300])
-                log.warning("%s: skipped: %s", path, row["error"])
-                continue
-            rgb = extractor(frames)
-            audio, has_audio = (
-                audio_extractor(path, len(rgb))
-                if audio_extractor
-                else (np.zeros((len(rgb), AUDIO_SIZE), np.uint8), False)
-            )
-            video_labels = None if labels is None else labels.get(row["id"])
-            if labels is not None and video_labels is None:
-                unlabelled, video_labels = unlabelled + 1, []
-            record = encode_frame_example(
-                row["id"], video_labels, rgb, audio, extra_context={"has_audio": int(has_audio), **provenance}
-            )
-            row.update(shard=shards.write(record), frames=len(rgb), status="ok", has_audio=int(has_audio))
-    for stale in set(map(str, old_shards)) - set(shards.paths):
-        Path(stale).unlink()
-    manifest = out / MANIFEST_FILE
-    write_manifest(manifest, prefix, rows)
-    written = [row for row in rows if row["status"] == "ok"]
-    frames, seconds = sum(row["frames"] for row in written), time.perf_counter() - started
+    rows = manifest_rows(unique_ids(videos), videos, prefix)
+    started = time.perf_counter()
+    with ShardedTFRecordWriter(out, prefix, settings.shard_size) as shards:
+        records = RecordWriter(shards, settings.labels, provenance)
+        write_records(videos, rows, records, extractor, audio_extractor, settings)
+    manifest, written = finish_outputs(out, prefix, rows, old_shards, shards.paths)
+    result = summary(out, prefix, rows, written, records, manifest)
+    seconds = time.perf_counter() - started
     log.info(
         "%d frames of %d videos in %.1f s: %.1f frames/s (decoding, Inception, PCA%s)",
-        frames,
+        result["frames"],
         len(written),
         seconds,
-        frames / max(seconds, 1e-9),
+        result["frames"] / max(seconds, 1e-9),
         ", VGGish" if audio_extractor else "",
     )
-    if not written:
-        first = next((row for row in rows if row["error"]), rows[0])
-        raise NothingUsableError(
-            f"no video could be read ({len(rows)} tried); first error: "
-            f"{first['path']}: {first['error']}. See {manifest}"
-        )
     return {
-        "output": str(out),
+        **result,
         "features": "youtube8m",
-        "split_prefix": prefix,
-        "videos": len(rows),
-        "written": len(written),
-        "skipped": len(rows) - len(written),
-        "without_audio": sum(1 for row in written if not row["has_audio"]),
-        "unlabelled": unlabelled,
-        "frames": frames,
-        "frames_per_second": round(frames / max(seconds, 1e-9), 2),
-        "shards": shards.paths,
-        "manifest": str(manifest),
+        "frames_per_second": round(result["frames"] / max(seconds, 1e-9), 2),
         **provenance,
     }

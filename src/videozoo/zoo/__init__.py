@@ -157,6 +157,7 @@ def _convert_into(
     from videozoo.engine.bundle import write_bundle
     from videozoo.fileio import sha256_of
 
+    assert entry.model is not None  # resolve_weights refuses auxiliary files before converting
     logging.getLogger("videozoo").info("%s: converting %s once into the cache", entry.tag, source.name)
     checkpoint = work / "converted.pt"
     convert_weights(

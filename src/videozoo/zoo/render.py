@@ -104,7 +104,9 @@ def readme_table() -> str:
     lines = ["| model | tag | zoo | reference metric |", "|---|---|---|---|"]
     best: dict[str, Weight] = {}
     for e in table.TABLE:
-        if e.status == "parity" and (e.model not in best or _score(e) > _score(best[e.model])):
+        if e.model is None or e.status != "parity":
+            continue
+        if e.model not in best or _score(e) > _score(best[e.model]):
             best[e.model] = e
     for model, e in best.items():
         first = next(iter(e.metrics.items()))

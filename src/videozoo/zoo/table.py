@@ -79,7 +79,9 @@ class Weight:
         the network is that pair's (status ``parity``)."""
         if self.parity:
             return self.parity
-        return PARITY.get((self.source, self.model)) if self.status == "parity" else None
+        if self.status != "parity" or self.model is None:
+            return None
+        return PARITY.get((self.source, self.model))
 
     @property
     def file(self) -> str:
