@@ -31,7 +31,6 @@ import torch
 import videozoo.engine.evaluate
 import videozoo.engine.train
 from videozoo import registry
-from videozoo import timeline as tl
 from videozoo.config import build_config, override_item
 from videozoo.data import accepts_decode_pool, build_source
 from videozoo.data.youtube8m import warn_if_not_youtube8m_features
@@ -260,6 +259,8 @@ class Predictor:
         per record. ``options``: ``batch_size``, ``reconnect``, ``on_window``,
         ``show_progress`` (``video_timeline``).
         """
+        from videozoo import timeline as tl  # here: timeline decodes videos (av)
+
         k = topk or self.task.default_top_k
 
         def summary(result: tl.Timeline) -> dict[str, Any]:
@@ -299,6 +300,8 @@ class Predictor:
     def _feature_timelines(self, path: Any, window: float | None, stride: float | None) -> Iterator[Any]:
         """One feature timeline per record of the shard(s) ``path``, whole records (no
         max_frames cut)."""
+        from videozoo import timeline as tl  # here: timeline decodes videos (av)
+
         cfg = {**self.config, "data": {**self.config["data"], "max_frames": 1 << 30}}
         source = build_source(
             cfg,

@@ -28,9 +28,7 @@ from videozoo.engine.distributed import DistContext
 from videozoo.engine.evaluate import iterate_scores
 from videozoo.engine.tasks import Batch, make_task
 from videozoo.errors import ConfigError, DataError
-from videozoo.extract.on_the_fly import shards_for_videos
 from videozoo.fileio import atomic_write_text, csv_text_cell
-from videozoo.timeline import segment_line, segments
 
 log = logging.getLogger("videozoo")
 
@@ -68,6 +66,9 @@ def predict_rows(
     (``videozoo.extract.on_the_fly``)."""
     video_failures: list[tuple[str, str, str]] = []  # (path, id, reason)
     if cfg["data"]["format"] == "youtube8m":
+        # imported here: it decodes videos (av), which feature inputs alone never need
+        from videozoo.extract.on_the_fly import shards_for_videos
+
         inputs, video_failures = shards_for_videos(inputs)
         if not inputs:
             return [{"id": path, "error": reason} for path, _, reason in video_failures]
@@ -199,6 +200,8 @@ def format_timeline(rows: list[dict[str, Any]], fmt: str) -> str:
 def write_timeline(rows: list[dict[str, Any]], path: str | Path, fmt: str) -> Path:
     """Write the window rows to ``path`` and the merged segments (one line each, per input)
     to ``<path stem>.segments.txt``, atomically; returns the segments path."""
+    from videozoo.timeline import segment_line, segments  # here: timeline decodes (av)
+
     atomic_write_text(path, format_timeline(rows, fmt))
     lines = []
     for vid in dict.fromkeys(row["id"] for row in rows):
