@@ -30,6 +30,7 @@ import torch
 
 import videozoo.engine.evaluate
 import videozoo.engine.train
+import videozoo.zoo
 from videozoo import registry
 from videozoo.config import build_config, override_item
 from videozoo.data import accepts_decode_pool, build_source
@@ -42,7 +43,6 @@ from videozoo.engine.tasks import make_task, to_device
 from videozoo.errors import ConfigError
 from videozoo.serialization.loading import load_checkpoint_model, read_fine_tune_weights
 from videozoo.serialization.runs import resolve_resume
-from videozoo.zoo import list_pretrained as published_tags
 from videozoo.zoo import model_of, resolve_weights
 
 __all__ = ["list_models", "list_pretrained", "create_model", "load_model", "Predictor", "train", "evaluate"]
@@ -89,7 +89,7 @@ def list_models() -> list[str]:
 
 def list_pretrained(model: str | None = None) -> list[str]:
     """Tags of the published weights videozoo loads (``videozoo models --pretrained``)."""
-    return published_tags(model)
+    return videozoo.zoo.list_pretrained(model)
 
 
 def create_model(name: str, pretrained: str | None = None, **overrides: Any) -> torch.nn.Module:
