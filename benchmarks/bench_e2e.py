@@ -152,8 +152,9 @@ def our_checkpoint(
         return ckpt
     from videozoo.config import build_config
     from videozoo.data.layouts import kinetics400_classes
-    from videozoo.engine.checkpoint import model_checkpoint, save_checkpoint
     from videozoo.registry import build_model
+    from videozoo.serialization.checkpoint import save_checkpoint
+    from videozoo.serialization.format import model_checkpoint
 
     cfg = build_config(model, overrides=["model.num_classes=400", *overrides])
     torch.manual_seed(0)

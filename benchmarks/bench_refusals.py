@@ -24,7 +24,7 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 MODEL = "attention_cluster"
 CHILD = r"""
 import contextlib, io, resource, sys, time
-import videozoo.convert, videozoo.engine.bundle
+import videozoo.convert, videozoo.serialization.bundle_writer
 from videozoo.cli import main
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 cpu, wall = time.process_time(), time.perf_counter()

@@ -81,13 +81,14 @@ def tsn_checkpoint(path: Path) -> Path:
     import torch
 
     from videozoo.config import build_config
-    from videozoo.engine import checkpoint as ck
     from videozoo.registry import build_model
+    from videozoo.serialization.checkpoint import save_checkpoint
+    from videozoo.serialization.format import model_checkpoint
 
     cfg = build_config("tsn", overrides=["model.num_classes=400"])
     torch.manual_seed(0)
     names = [f"class {i}" for i in range(400)]
-    return ck.save_checkpoint(ck.model_checkpoint("tsn", build_model(cfg).state_dict(), cfg, names), path)
+    return save_checkpoint(model_checkpoint("tsn", build_model(cfg).state_dict(), cfg, names), path)
 
 
 def run_timeline(ckpt: Path, video: Path, out: Path, window: float | None, stride: float | None) -> dict:

@@ -16,13 +16,14 @@ SENDER = Path(__file__).with_name("stream_sender.py")
 def tiny_tsn_checkpoint(path, classes=("a", "b", "c", "d")) -> Path:
     """An untrained tiny TSN (depth 18, 32 px crops, 3 segments) saved as a checkpoint."""
     from videozoo.config import build_config
-    from videozoo.engine import checkpoint as ck
     from videozoo.registry import build_model
+    from videozoo.serialization.checkpoint import save_checkpoint
+    from videozoo.serialization.format import model_checkpoint
 
     cfg = build_config("tsn", overrides=kinetics_overrides("tsn"))
     torch.manual_seed(0)
     model = build_model(cfg)
-    return ck.save_checkpoint(ck.model_checkpoint("tsn", model.state_dict(), cfg, list(classes)), path)
+    return save_checkpoint(model_checkpoint("tsn", model.state_dict(), cfg, list(classes)), path)
 
 
 def level_frames(seconds: float, fps: int = 10, size=(48, 64), period: float = 5.0) -> np.ndarray:

@@ -13,9 +13,10 @@ import videozoo
 from videozoo.cli import main
 from videozoo.config import build_config
 from videozoo.data.video import VideoReader
-from videozoo.engine import checkpoint as ck
 from videozoo.errors import ConfigError
 from videozoo.registry import build_model
+from videozoo.serialization.checkpoint import read_checkpoint, save_checkpoint
+from videozoo.serialization.format import model_checkpoint
 
 pytestmark = pytest.mark.slow  # the Python API end to end: trains small models
 
@@ -30,7 +31,7 @@ def tsn_checkpoint(kinetics_dir, tmp_path_factory):
     model = build_model(cfg)
     names = (kinetics_dir / "classes.txt").read_text().split()
     path = tmp_path_factory.mktemp("tsn") / "tsn.pt"
-    return ck.save_checkpoint(ck.model_checkpoint("tsn", model.state_dict(), cfg, names), path)
+    return save_checkpoint(model_checkpoint("tsn", model.state_dict(), cfg, names), path)
 
 
 @pytest.fixture(scope="module")
@@ -206,8 +207,8 @@ def test_fine_tuning_keeps_the_weights_architecture_and_input(kinetics_dir, tmp_
         + ["model.shift_direction=next_first", "data.mean=[0.5,0.5,0.5]", "data.std=[0.25,0.25,0.25]"],
     )
     torch.manual_seed(0)
-    start = ck.save_checkpoint(
-        ck.model_checkpoint("tsm", build_model(cfg).state_dict(), cfg, [f"c{i}" for i in range(KIN_CLASSES)]),
+    start = save_checkpoint(
+        model_checkpoint("tsm", build_model(cfg).state_dict(), cfg, [f"c{i}" for i in range(KIN_CLASSES)]),
         tmp_path / "start.pt",
     )
     tiny = [o for o in kinetics_overrides("tsm") if not o.startswith("model.")]
@@ -219,7 +220,7 @@ def test_fine_tuning_keeps_the_weights_architecture_and_input(kinetics_dir, tmp_
         epochs=1,
         set=tiny + ["model.depth=18", "train.valid_interval=0"],
     )
-    saved = ck.read_checkpoint(run["last"])["config"]
+    saved = read_checkpoint(run["last"])["config"]
     assert saved["model"]["shift_direction"] == "next_first"
     assert saved["data"]["mean"] == [0.5, 0.5, 0.5] and saved["data"]["std"] == [0.25] * 3
     mine = videozoo.train(
@@ -231,5 +232,5 @@ def test_fine_tuning_keeps_the_weights_architecture_and_input(kinetics_dir, tmp_
         set=tiny + ["model.depth=18", "train.valid_interval=0", "model.shift_direction=previous_first"],
     )
     assert (
-        ck.read_checkpoint(mine["last"])["config"]["model"]["shift_direction"] == "previous_first"
+        read_checkpoint(mine["last"])["config"]["model"]["shift_direction"] == "previous_first"
     )  # the user's --set still wins

@@ -9,7 +9,7 @@ from layout_support import SSV2_TEMPLATES, UCF_CLASSES, make_folders, make_ssv2,
 from support import kinetics_overrides, sets
 
 from videozoo.cli import main
-from videozoo.engine.checkpoint import read_checkpoint
+from videozoo.serialization.checkpoint import read_checkpoint
 
 pytestmark = pytest.mark.slow  # train / eval / predict on every dataset layout
 

@@ -23,9 +23,11 @@ from videozoo.config import build_config
 from videozoo.data.synth_kinetics import encode_video
 from videozoo.data.tfrecord import TFRecordWriter, iter_records
 from videozoo.data.youtube8m_records import encode_frame_example
-from videozoo.engine import checkpoint as ck
 from videozoo.errors import EXIT_NOTHING_USABLE, EXIT_USAGE, DiskFullError, TrainingStopped
 from videozoo.fileio import atomic_write_text, remove_stale_temporaries
+from videozoo.serialization.checkpoint import read_checkpoint, save_checkpoint
+from videozoo.serialization.format import FORMAT
+from videozoo.serialization.runs import checkpoint_path, list_checkpoints, resolve_resume
 
 pytestmark = pytest.mark.slow  # each fault is a short training or CLI run
 
@@ -39,7 +41,7 @@ def run_dir(yt8m_dir, tmp_path_factory):
 
 
 def _last(run):
-    return ck.list_checkpoints(run)[-1]
+    return list_checkpoints(run)[-1]
 
 
 # ---------------------------------------------------------------- 1. loading never runs code
@@ -54,7 +56,7 @@ class _Payload:
 
 
 def _crafted(path, marker, ckpt=None):
-    state = dict(ckpt or {"format": ck.FORMAT, "model_name": MODEL})
+    state = dict(ckpt or {"format": FORMAT, "model_name": MODEL})
     state["config"] = _Payload(marker)
     torch.save(state, path)
     return path
@@ -62,7 +64,7 @@ def _crafted(path, marker, ckpt=None):
 
 def test_crafted_checkpoint_runs_nothing_through_any_command(run_dir, yt8m_dir, tmp_path, capsys):
     marker = tmp_path / "pwned"
-    bad = _crafted(tmp_path / "evil.pt", marker, ck.read_checkpoint(_last(run_dir)))
+    bad = _crafted(tmp_path / "evil.pt", marker, read_checkpoint(_last(run_dir)))
     shard = str(yt8m_dir / "test0000.tfrecord")
     attempts = [
         ["eval", MODEL, "--weights", str(bad)],
@@ -88,7 +90,7 @@ def test_checkpoints_are_plain_data_and_old_ones_still_load(run_dir, yt8m_dir, t
     path = _last(run_dir)
     torch.load(path, weights_only=True)  # no allow-list needed: tensors and plain types only
     # A videozoo 0.1 checkpoint: numpy arrays in the RNG state, model keys that moved since.
-    old = ck.read_checkpoint(path)
+    old = read_checkpoint(path)
     old["format"] = "videozoo-checkpoint-v1"
     old["rng"]["numpy"] = np.random.get_state()
     old["rng"]["python"] = tuple(old["rng"]["python"][:1]) + (tuple(old["rng"]["python"][1]), None)
@@ -101,14 +103,14 @@ def test_checkpoints_are_plain_data_and_old_ones_still_load(run_dir, yt8m_dir, t
     )  # ...we read them safely (numpy allowed)
     assert main(["upgrade", str(legacy), "--output", str(tmp_path / "new.pt")]) == 0
     new = torch.load(tmp_path / "new.pt", weights_only=True)
-    assert new["format"] == ck.FORMAT and isinstance(new["rng"]["numpy"]["key"], torch.Tensor)
+    assert new["format"] == FORMAT and isinstance(new["rng"]["numpy"]["key"], torch.Tensor)
     resumed = tiny_train_argv(yt8m_dir, tmp_path / "r", "--resume", str(tmp_path / "new.pt"), "--epochs", "2")
     assert main(resumed) == 0
 
 
 def test_bare_state_dict_is_for_fine_tuning_only(run_dir, yt8m_dir, tmp_path, capsys):
     bare = tmp_path / "bare.pt"
-    torch.save(ck.read_checkpoint(_last(run_dir))["model"], bare)
+    torch.save(read_checkpoint(_last(run_dir))["model"], bare)
     for argv in (
         ["eval", MODEL, "--weights", str(bare)],
         tiny_train_argv(yt8m_dir, tmp_path / "x", "--resume", str(bare)),
@@ -140,10 +142,10 @@ def test_resume_auto_skips_a_damaged_newest_checkpoint(run_dir, yt8m_dir, tmp_pa
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     good = _last(run)
-    damaged = ck.checkpoint_path(run, 10_000)
+    damaged = checkpoint_path(run, 10_000)
     damaged.write_bytes(good.read_bytes()[:1000])  # a save cut short
     with caplog.at_level(logging.WARNING, logger="videozoo"):
-        point = ck.resolve_resume("auto", run, MODEL)
+        point = resolve_resume("auto", run, MODEL)
     assert point.path == good and damaged.name in caplog.text
 
 
@@ -175,15 +177,15 @@ def test_weights_that_turn_nan_are_never_saved(yt8m_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(train_mod, "train_step", step_then_poison)
     with pytest.raises(TrainingStopped, match="became NaN/Inf.*nothing was saved"):
         train_mod.train(cfg, output_dir=tmp_path / "run", device="cpu")
-    assert ck.list_checkpoints(tmp_path / "run") == []
+    assert list_checkpoints(tmp_path / "run") == []
 
 
 def test_nan_never_reaches_an_output_file(run_dir, yt8m_dir, tmp_path):
-    state = ck.read_checkpoint(_last(run_dir))
+    state = read_checkpoint(_last(run_dir))
     for tensor in state["model"].values():
         if tensor.is_floating_point():
             tensor.fill_(float("nan"))
-    nan_ckpt = ck.save_checkpoint(state, tmp_path / "nan.pt")
+    nan_ckpt = save_checkpoint(state, tmp_path / "nan.pt")
     out = tmp_path / "pred.jsonl"
     code = main(tiny_predict_argv(yt8m_dir, nan_ckpt, "--output", str(out)))
     assert code == EXIT_NOTHING_USABLE
@@ -226,7 +228,7 @@ def test_full_disk_keeps_the_previous_file_and_says_so(run_dir, tmp_path, monkey
 
     predictions = tmp_path / "pred.jsonl"
     atomic_write_text(predictions, "previous predictions\n")
-    ckpt_path = ck.save_checkpoint(ck.read_checkpoint(_last(run_dir)), tmp_path / "ckpt.pt")
+    ckpt_path = save_checkpoint(read_checkpoint(_last(run_dir)), tmp_path / "ckpt.pt")
     ckpt_bytes = ckpt_path.read_bytes()
     real_fdopen = os.fdopen
     monkeypatch.setattr(
@@ -235,7 +237,7 @@ def test_full_disk_keeps_the_previous_file_and_says_so(run_dir, tmp_path, monkey
     with pytest.raises(DiskFullError, match=f"no space left on {tmp_path}"):
         atomic_write_text(predictions, "new predictions\n" * 1000)
     with pytest.raises(DiskFullError, match=f"no space left on {tmp_path} while writing ckpt.pt"):
-        ck.save_checkpoint(ck.read_checkpoint(_last(run_dir)), ckpt_path)
+        save_checkpoint(read_checkpoint(_last(run_dir)), ckpt_path)
     monkeypatch.undo()
     assert predictions.read_text() == "previous predictions\n"
     assert ckpt_path.read_bytes() == ckpt_bytes
@@ -368,7 +370,7 @@ def test_sigterm_during_validation_checkpoints_at_once(yt8m_dir, tmp_path, monke
     monkeypatch.setattr(train_mod, "validate_and_checkpoint", validate_with_signal)
     result = train_mod.train(cfg, output_dir=tmp_path / "run", device="cpu")
     assert result["interrupted"] == "SIGTERM"
-    state = ck.read_checkpoint(result["last"])
+    state = read_checkpoint(result["last"])
     assert state["reason"] == "signal" and state["progress"]["epoch"] == 1  # epoch 1 kept
     assert state["progress"]["best"] is None  # its validation did not finish
 

@@ -200,12 +200,13 @@ def test_feature_model_timeline_over_per_second_features(tmp_path):
     from support import yt8m_overrides
 
     import videozoo
-    from videozoo.engine import checkpoint as ck
     from videozoo.registry import build_model
+    from videozoo.serialization.checkpoint import save_checkpoint
+    from videozoo.serialization.format import model_checkpoint
 
     cfg = build_config("attention_cluster", overrides=yt8m_overrides("attention_cluster"))
-    ckpt = ck.save_checkpoint(
-        ck.model_checkpoint(
+    ckpt = save_checkpoint(
+        model_checkpoint(
             "attention_cluster", build_model(cfg).state_dict(), cfg, [f"c{i}" for i in range(8)]
         ),
         tmp_path / "f.pt",

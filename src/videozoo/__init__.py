@@ -5,23 +5,16 @@ The Python API (see ``videozoo.api``): ``list_models``, ``list_pretrained``, ``c
 over the same functions.
 """
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
-
-try:
-    __version__ = _version("videozoo")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.2.0"
-
 from videozoo.api import (
     Predictor,
     create_model,
     evaluate,
-    list_models,  # noqa: E402
+    list_models,
     list_pretrained,
     load_model,
     train,
 )
+from videozoo.version import __version__
 
 __all__ = [
     "__version__",

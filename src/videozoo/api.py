@@ -28,9 +28,22 @@ from typing import Any
 import numpy as np
 import torch
 
+import videozoo.engine.evaluate
+import videozoo.engine.train
+import videozoo.zoo
 from videozoo import registry
 from videozoo.config import build_config, override_item
+from videozoo.data import accepts_decode_pool, build_source
+from videozoo.data.youtube8m import warn_if_not_youtube8m_features
+from videozoo.engine.distributed import DistContext, init_distributed, resolve_device
+from videozoo.engine.inference import prepare_inference
+from videozoo.engine.precision import autocast_context
+from videozoo.engine.predict import predict_rows, top_classes
+from videozoo.engine.tasks import make_task, to_device
 from videozoo.errors import ConfigError
+from videozoo.serialization.loading import load_checkpoint_model, read_fine_tune_weights
+from videozoo.serialization.runs import resolve_resume
+from videozoo.zoo import model_of, resolve_weights
 
 __all__ = ["list_models", "list_pretrained", "create_model", "load_model", "Predictor", "train", "evaluate"]
 
@@ -76,9 +89,7 @@ def list_models() -> list[str]:
 
 def list_pretrained(model: str | None = None) -> list[str]:
     """Tags of the published weights videozoo loads (``videozoo models --pretrained``)."""
-    from videozoo.zoo import list_pretrained as tags
-
-    return tags(model)
+    return videozoo.zoo.list_pretrained(model)
 
 
 def create_model(name: str, pretrained: str | None = None, **overrides: Any) -> torch.nn.Module:
@@ -86,8 +97,6 @@ def create_model(name: str, pretrained: str | None = None, **overrides: Any) -> 
     (e.g. ``create_model("tsm", num_classes=101, depth=18)``). ``pretrained``: a published
     model tag (the model comes with those weights, in eval mode, as ``load_model``), or an
     ImageNet trunk tag / file (``model.pretrained``: the trunk only)."""
-    from videozoo.zoo import model_of
-
     implied = model_of(pretrained)
     if implied is None:
         return (
@@ -107,11 +116,7 @@ def load_model(
     """A checkpoint file, a bundle folder or a published tag -> the model in eval mode, with
     attributes ``class_names`` (list), ``preprocessing`` (dict: input layout, sampling,
     mean/std ...) and ``videozoo_config`` (the full config) attached."""
-    from videozoo.engine.checkpoint import load_model as load
-    from videozoo.engine.distributed import resolve_device
-    from videozoo.zoo import resolve_weights
-
-    loaded = load(
+    loaded = load_checkpoint_model(
         resolve_weights(path),
         device=resolve_device(str(device)) if isinstance(device, str) else device,
         overrides=config_overrides(set),
@@ -166,14 +171,8 @@ class Predictor:
         workers: int | None = None,
         **overrides: Any,
     ):
-        from videozoo.engine.checkpoint import load_model as load
-        from videozoo.engine.distributed import DistContext, resolve_device
-        from videozoo.engine.inference import prepare_inference
-        from videozoo.engine.tasks import make_task
-        from videozoo.zoo import resolve_weights
-
         self.ctx = DistContext(device=resolve_device(device))
-        loaded = load(
+        loaded = load_checkpoint_model(
             resolve_weights(path),
             model,
             overrides=config_overrides(set, **overrides),
@@ -198,8 +197,6 @@ class Predictor:
     def decode_pool(self) -> ThreadPoolExecutor | None:
         """The decoding threads (started on first use, kept across calls); None for data
         formats that do not decode videos."""
-        from videozoo.data import accepts_decode_pool
-
         if self._pool is None and accepts_decode_pool(self.config):
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="videozoo-decode")
         return self._pool
@@ -221,8 +218,6 @@ class Predictor:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def predict(self, inputs: Any, topk: int | None = None) -> list[dict[str, Any]]:
-        from videozoo.engine.predict import predict_rows
-
         if topk is not None and topk < 1:
             raise ConfigError(f"--topk must be at least 1, got {topk}")
         if isinstance(inputs, (str, Path)):
@@ -264,7 +259,7 @@ class Predictor:
         per record. ``options``: ``batch_size``, ``reconnect``, ``on_window``,
         ``show_progress`` (``video_timeline``).
         """
-        from videozoo import timeline as tl
+        from videozoo import timeline as tl  # here: timeline decodes videos (av)
 
         k = topk or self.task.default_top_k
 
@@ -305,8 +300,7 @@ class Predictor:
     def _feature_timelines(self, path: Any, window: float | None, stride: float | None) -> Iterator[Any]:
         """One feature timeline per record of the shard(s) ``path``, whole records (no
         max_frames cut)."""
-        from videozoo import timeline as tl
-        from videozoo.data import build_source
+        from videozoo import timeline as tl  # here: timeline decodes videos (av)
 
         cfg = {**self.config, "data": {**self.config["data"], "max_frames": 1 << 30}}
         source = build_source(
@@ -334,17 +328,11 @@ class Predictor:
     def score_batch(self, inputs: Any) -> torch.Tensor:
         """Scores ``[N, C]`` of model inputs: videos float ``[N, V, T, 3, S, S]`` (video
         models) or ``{"rgb", "audio", "mask"}`` batches (feature models)."""
-        from videozoo.engine.tasks import to_device
-
         batch = inputs if isinstance(inputs, dict) else {"video": inputs}
         return self.task.scores(self.model, to_device(batch, self.ctx.device)).float().cpu()
 
     @torch.inference_mode()
     def _predict_decoded(self, item: Any, topk: int | None, name: str) -> dict[str, Any]:
-        from videozoo.engine.precision import autocast_context
-        from videozoo.engine.predict import top_classes
-        from videozoo.engine.tasks import to_device
-
         data_module = registry.dataset_module(self.config["data"]["format"])
         batch = to_device(data_module.batch_from_decoded(self.config["data"], item), self.ctx.device)
         with autocast_context(self.ctx.device, self.plan.amp, self.plan.amp_dtype or "bfloat16"):
@@ -375,10 +363,6 @@ def train(
     (checkpoint paths, best metrics, steps). ``resume``: a checkpoint or ``"auto"``;
     ``weights``: a checkpoint, bundle or published tag to fine-tune from (``model`` may then be
     None: the tag's model)."""
-    from videozoo.engine.checkpoint import read_fine_tune_weights, resolve_resume
-    from videozoo.engine.train import train as run
-    from videozoo.zoo import model_of, resolve_weights
-
     model = model or model_of(weights)
     if model is None:
         raise ConfigError(
@@ -403,7 +387,7 @@ def train(
         base=point.state["config"] if point else None,
         inherited=start.inherited if start else None,
     )
-    return run(
+    return videozoo.engine.train.train(
         cfg,
         output_dir=output,
         resume=point or (str(resume) if resume else None),
@@ -459,17 +443,9 @@ def evaluate_with_details(
     **overrides: Any,
 ) -> tuple[dict[str, Any], Any, Any]:
     """(metrics, metric accumulator, task): what ``videozoo eval --report`` needs too."""
-    from videozoo.data import build_source
-    from videozoo.engine.checkpoint import load_model as load
-    from videozoo.engine.distributed import init_distributed
-    from videozoo.engine.evaluate import evaluate as run
-    from videozoo.engine.inference import prepare_inference
-    from videozoo.engine.tasks import make_task
-    from videozoo.zoo import resolve_weights
-
     ctx = init_distributed(device)
     items = config_overrides(set, **overrides) + ([f"data.root={data}"] if data else [])
-    loaded = load(
+    loaded = load_checkpoint_model(
         resolve_weights(weights),
         model,
         overrides=items,
@@ -485,15 +461,13 @@ def evaluate_with_details(
         cfg, split, training=False, batch_size=per_rank, rank=ctx.rank, world_size=ctx.world_size
     )
     if cfg["data"]["format"] == "youtube8m":  # features not made as YouTube-8M's: warn once
-        from videozoo.data.youtube8m import warn_if_not_youtube8m_features
-
         # only the youtube8m source has .files (the shard paths)
         warn_if_not_youtube8m_features(source.files)  # type: ignore[attr-defined]
     task = make_task(cfg, loaded.class_names or source.class_names)
     plan = prepare_inference(
         loaded.model, ctx.device, compile=compile, precision=precision or default_precision(cfg)
     )
-    metrics, accumulator = run(
+    metrics, accumulator = videozoo.engine.evaluate.evaluate(
         plan.model,
         source,
         task,

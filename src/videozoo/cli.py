@@ -834,7 +834,7 @@ def cmd_embed(args) -> int:
 
 
 def cmd_upgrade(args) -> int:
-    from videozoo.engine.checkpoint import upgrade_checkpoint
+    from videozoo.serialization.checkpoint import upgrade_checkpoint
 
     path = upgrade_checkpoint(args.checkpoint, args.output)
     print(f"{args.checkpoint} -> {path} (plain-data checkpoint, loads without unpickling code)")
@@ -895,17 +895,19 @@ def cmd_export(args) -> int:
     else:
         weights_name = weights
     if args.format == "bundle":
-        from videozoo.engine.bundle import write_bundle
+        from videozoo.serialization.bundle_writer import write_bundle
 
         out = args.output or weights_name.with_name(f"{weights_name.stem}_bundle")
         print(f"bundle written to {write_bundle(weights, out, args.model, args.overwrite)}")
         return 0
-    from videozoo.engine.export import cli_export, default_output_path
+    from videozoo.engine.export import export_checkpoint
     from videozoo.runlock import hold_output
+    from videozoo.serialization.graph_export import default_output_path
 
     out = args.output or default_output_path(weights_name, args.format)
     with hold_output(out, "export", folder=False):
-        cli_export(args.model, weights, args.format, out, args.device, args.frames)
+        result = export_checkpoint(args.model, weights, args.format, out, args.device, args.frames)
+    print(json.dumps(result, indent=2))
     return 0
 
 

@@ -64,13 +64,13 @@ DEMO = {
 
 def run_demo(track: str, output: str | Path, seed: int = 0) -> int:
     from videozoo.data import build_source
-    from videozoo.engine.checkpoint import load_model
     from videozoo.engine.distributed import DistContext, resolve_device
     from videozoo.engine.evaluate import evaluate
     from videozoo.engine.predict import predict_rows, write_predictions
     from videozoo.engine.runlog import format_metrics
     from videozoo.engine.tasks import make_task
     from videozoo.engine.train import train
+    from videozoo.serialization.loading import load_checkpoint_model
 
     spec = DEMO[track]
     output = Path(output)
@@ -95,7 +95,7 @@ def run_demo(track: str, output: str | Path, seed: int = 0) -> int:
     weights = result["best"] or result["last"]
 
     log.info("[3/4] evaluating %s on the validate split", weights)
-    loaded = load_model(weights, spec["model"])
+    loaded = load_checkpoint_model(weights, spec["model"])
     model = loaded.model
     ctx = DistContext(device=resolve_device("cpu"))
     source = build_source(cfg, "validate", training=False, batch_size=cfg["eval"]["batch_size"])

@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 
@@ -225,7 +225,7 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def csv_text_cell(value):
+def csv_text_cell(value: Any) -> Any:
     """A CSV cell that spreadsheets will not run as a formula: text starting with = + - @
     (or a tab / carriage return) gets a leading apostrophe. Numbers pass unchanged. Only for
     files a spreadsheet reads: it changes the text (a YouTube-8M id "-abc" becomes "'-abc")."""
@@ -479,7 +479,7 @@ class _NumpyOnlyUnpickler(pickle._Unpickler):
     def load_bytearray8(self):
         raise pickle.UnpicklingError("a protocol-5 bytearray (weights files have none)")
 
-    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch: ClassVar[dict[int, Callable[..., Any]]] = dict(pickle._Unpickler.dispatch)
     dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
 
 

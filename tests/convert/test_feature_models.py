@@ -22,8 +22,8 @@ import torch
 from videozoo.cli import main
 from videozoo.convert import convert_weights
 from videozoo.convert.feature_models import fluid_gates_to_torch
-from videozoo.engine.checkpoint import load_model
 from videozoo.errors import ConvertError
+from videozoo.serialization.loading import load_checkpoint_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "parity"))
 import paddle_features as ref  # noqa: E402  (the numpy reference graphs)
@@ -91,7 +91,7 @@ def test_converted_model_reproduces_reference_graph(pair, tmp_path):
         assert summary["format"] == "paddle-v1.5"
         assert summary["ignored"] > summary["mapped"]  # accumulators of every parameter
     if "lstm" in pair:
-        config = load_model(result["checkpoint"], "attention_lstm").config["model"]
+        config = load_checkpoint_model(result["checkpoint"], "attention_lstm").config["model"]
         assert config["peepholes"] is (pair == "attention_lstm")
 
 
@@ -152,7 +152,7 @@ def test_2x_lstm_parameters_are_read_under_either_name(tmp_path):
             overrides=sets(sizes),
             verbose=False,
         )
-        states.append(load_model(tmp_path / f"{name}.pt", "attention_lstm").model.state_dict())
+        states.append(load_checkpoint_model(tmp_path / f"{name}.pt", "attention_lstm").model.state_dict())
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
@@ -190,7 +190,7 @@ def test_3862_class_file_needs_no_class_setting(tmp_path):
         classes=vocabulary,
         verbose=False,
     )
-    loaded = load_model(summary["output"], "attention_cluster")
+    loaded = load_checkpoint_model(summary["output"], "attention_cluster")
     assert loaded.config["model"]["num_classes"] == 3862 and len(loaded.class_names) == 3862
     assert loaded.class_names[3861] == "Entity 3861"
     with pytest.raises(ConvertError, match=r"names 12 classes, the weights have 3862"):
@@ -352,14 +352,14 @@ def test_cli_converts_and_predicts(model, shards, tmp_path):
 
 
 def test_exported_peephole_model_keeps_a_dynamic_frame_count(tmp_path):
-    from videozoo.engine.export import cli_export
+    from videozoo.engine.export import export_checkpoint
 
     sizes = SMALL["attention_lstm"]
     folder = v15_folder(tmp_path, "attention_lstm", sizes)
     checkpoint = tmp_path / "al.pt"
     convert_weights(folder, "attention_lstm", checkpoint, overrides=sets(sizes), verbose=False)
     # Exported on 300 frames, checked by onnxruntime on 151 (parity_batch).
-    result = cli_export("attention_lstm", checkpoint, "onnx")
+    result = export_checkpoint("attention_lstm", checkpoint, "onnx")
     assert result["dynamic_axes"]["rgb"] == {0: "batch", 1: "frames"}
     assert result["max_abs_diff"] < 1e-4
 

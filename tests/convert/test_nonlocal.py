@@ -16,9 +16,9 @@ from videozoo.cli import main
 from videozoo.convert import convert_weights
 from videozoo.convert.sources import fluid_tensor_bytes, tar_directory, write_fluid_dir
 from videozoo.data.synth_kinetics import encode_video, motion_video
-from videozoo.engine.checkpoint import load_model
 from videozoo.errors import ConvertError
 from videozoo.registry import create_model
+from videozoo.serialization.loading import load_checkpoint_model
 
 pytestmark = pytest.mark.slow  # builds ResNet-50 reference graphs and converts full-size files
 
@@ -79,7 +79,7 @@ def test_paddle_tarball_reproduces_the_v15_graph(reference, paddle_weights, padd
 
 
 def test_paddle_checkpoint_records_the_reference_recipe(paddle_checkpoint, paddle_weights):
-    loaded = load_model(paddle_checkpoint[0], "nonlocal")
+    loaded = load_checkpoint_model(paddle_checkpoint[0], "nonlocal")
     model_cfg, data_cfg = loaded.config["model"], loaded.config["data"]
     assert model_cfg["head"] == "window_softmax" and model_cfg["stem_pool_padding"] == 0
     assert data_cfg["test_clip_positions"] == "wrap" and data_cfg["mean"] == [0.45] * 3
@@ -103,8 +103,8 @@ def test_paddle_folder_and_tarball_convert_alike(paddle_tarball, paddle_checkpoi
     assert re.search(r"transformed +pred_w -> classifier.weight .*dropout-folded x0.5", report)
     assert re.search(r"ignored +res3a_branch2a_weights_velocity_0 .*optimizer state", report)
     assert "learning_rate_0" in report
-    a = load_model(tmp_path / "f.pt", "nonlocal").model.state_dict()
-    b = load_model(paddle_checkpoint[0], "nonlocal").model.state_dict()
+    a = load_checkpoint_model(tmp_path / "f.pt", "nonlocal").model.state_dict()
+    b = load_checkpoint_model(paddle_checkpoint[0], "nonlocal").model.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -226,7 +226,7 @@ def test_mmaction2_pth_converts_to_the_same_network(mmaction2_file, tmp_path, ca
         "backbone.layer2.1.non_local_block.phi.0.conv.weight -> "
         "backbone.layer2.after1.phi.weight" in capsys.readouterr().out
     )
-    loaded = load_model(out, "nonlocal")
+    loaded = load_checkpoint_model(out, "nonlocal")
     expected = model.state_dict()
     converted = loaded.model.state_dict()
     assert converted.keys() == expected.keys()
@@ -279,7 +279,7 @@ def test_mmaction2_plain_i3d_converts_with_nonlocal_blocks_off(tmp_path):
     convert_weights(
         path, "nonlocal", tmp_path / "i3d.pt", overrides=TINY + ["model.nonlocal_blocks=false"], verbose=False
     )
-    loaded = load_model(tmp_path / "i3d.pt", "nonlocal")
+    loaded = load_checkpoint_model(tmp_path / "i3d.pt", "nonlocal")
     video = torch.randn(2, 8, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(loaded.model({"video": video}), model({"video": video}))

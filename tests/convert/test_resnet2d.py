@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from videozoo.convert import convert_weights
-from videozoo.engine.checkpoint import load_model
 from videozoo.errors import ConvertError
 from videozoo.registry import create_model
+from videozoo.serialization.loading import load_checkpoint_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "parity"))
 import resnet2d as ref  # noqa: E402  (the numpy reference graphs)
@@ -63,7 +63,7 @@ def test_v15_tsm_tarball_matches_reference_graph(v15_tsm_dir, tmp_path):
     assert summary["format"] == "paddle-v1.5"
     # every trainable parameter has a velocity; + learning_rate_0 and the decay counter
     assert summary["ignored"] == len(ref.momentum_state(weights))
-    loaded = load_model(tmp_path / "tsm.pt", "tsm")
+    loaded = load_checkpoint_model(tmp_path / "tsm.pt", "tsm")
     video = _video(8)
     _assert_close(_logits(loaded, video), ref.v15_tsm(weights, video))
 
@@ -90,7 +90,9 @@ def test_v15_tsn_folder_matches_reference_graph(v15_tsm_dir, tmp_path, caplog):
     )
     assert "the file name says 'tsm'" in caplog.text
     video = _video(3)
-    _assert_close(_logits(load_model(tmp_path / "tsn.pt", "tsn"), video), ref.v15_tsn(weights, video))
+    _assert_close(
+        _logits(load_checkpoint_model(tmp_path / "tsn.pt", "tsn"), video), ref.v15_tsn(weights, video)
+    )
 
 
 def test_v15_stnet_folder_matches_reference_graph(tmp_path, capsys):
@@ -107,7 +109,9 @@ def test_v15_stnet_folder_matches_reference_graph(tmp_path, capsys):
     assert "xception_att_conv.w_0 -> head.depthwise1.weight" in report
     segments = 3
     video = _video(segments, channels=15)  # the reference's [N, seg, 5 frames x RGB, H, W]
-    ours = _logits(load_model(tmp_path / "stnet.pt", "stnet"), video.reshape(2, segments * 5, 3, SIZE, SIZE))
+    ours = _logits(
+        load_checkpoint_model(tmp_path / "stnet.pt", "stnet"), video.reshape(2, segments * 5, 3, SIZE, SIZE)
+    )
     _assert_close(ours, ref.v15_stnet(weights, video))
 
 
@@ -125,7 +129,7 @@ def test_paddle2_pdparams_match_reference_graph(model, graph, frames, paddle2_fi
     convert_weights(
         source, model, tmp_path / "out.pt", overrides=[f"model.num_classes={CLASSES}"], verbose=False
     )
-    loaded = load_model(tmp_path / "out.pt", model)
+    loaded = load_checkpoint_model(tmp_path / "out.pt", model)
     video = _video(frames)
     _assert_close(_logits(loaded, video), graph(weights, video))
     cfg = loaded.config
@@ -235,7 +239,7 @@ def test_pytorch_zoos_land_on_our_names_and_give_our_logits(zoo, fmt, model_name
         verbose=False,
     )
     assert summary["format"] == fmt
-    loaded = load_model(tmp_path / "out.pt", model_name)
+    loaded = load_checkpoint_model(tmp_path / "out.pt", model_name)
     converted = loaded.model.state_dict()
     for name, tensor in ours.state_dict().items():
         if not name.endswith("num_batches_tracked"):
@@ -265,7 +269,7 @@ def test_mmaction2_shift_order_is_next_first(tmp_path):
         overrides=["model.depth=18", f"model.num_classes={CLASSES}"],
         verbose=False,
     )
-    shift = load_model(tmp_path / "out.pt", "tsm").model.backbone.layer1[0].block_input
+    shift = load_checkpoint_model(tmp_path / "out.pt", "tsm").model.backbone.layer1[0].block_input
     shift.num_segments = 4
     x = torch.arange(4 * 64, dtype=torch.float32).view(4, 64, 1, 1)  # [T, C=64, 1, 1]
     frames = x.view(1, 4, 64, 1)

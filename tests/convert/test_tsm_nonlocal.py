@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from videozoo.convert import convert_weights
-from videozoo.engine.checkpoint import load_model
 from videozoo.errors import ConvertError
 from videozoo.registry import create_model
+from videozoo.serialization.loading import load_checkpoint_model
 
 CLASSES = 5
 TINY = ["model.depth=18", f"model.num_classes={CLASSES}"]
@@ -102,7 +102,7 @@ def test_non_local_tsm_converts_to_the_same_network(zoo, mode, out_bias, tmp_pat
     assert any(".non_local_block." in k or ".nl." in k for k in state)
     overrides = TINY + [f"model.nonlocal_mode={mode}", f"model.nonlocal_out_bias={out_bias}"]
     convert_weights(path, "tsm", tmp_path / "nl.pt", fmt=zoo, overrides=overrides, verbose=False)
-    loaded = load_model(tmp_path / "nl.pt", "tsm").model
+    loaded = load_checkpoint_model(tmp_path / "nl.pt", "tsm").model
     video = torch.randn(2, 4, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(loaded({"video": video}), model({"video": video}), atol=1e-5)

@@ -9,15 +9,11 @@ import torch
 from support import FEATURE_MODELS, TINY_MODELS, tiny_kwargs
 
 from videozoo import registry
-from videozoo.engine import checkpoint as ck
-from videozoo.engine.export import (
-    ExportError,
-    cli_export,
-    export_model,
-    parity_batch,
-    parity_check,
-    sidecar_path,
-)
+from videozoo.engine.export import export_checkpoint
+from videozoo.errors import CheckpointError, ExportError
+from videozoo.serialization.checkpoint import save_checkpoint
+from videozoo.serialization.format import FORMAT
+from videozoo.serialization.graph_export import export_model, parity_batch, parity_check, sidecar_path
 
 pytestmark = pytest.mark.slow  # exports every model to ONNX and TorchScript
 
@@ -128,41 +124,45 @@ def _write_checkpoint(tmp_path, name, overrides):
     model = build_model(cfg)
     class_names = [f"class_{i}" for i in range(cfg["model"]["num_classes"])]
     state = {
-        "format": ck.FORMAT,
+        "format": FORMAT,
         "model_name": name,
         "model": model.state_dict(),
         "config": cfg,
         "class_names": class_names,
         "reason": "test",
     }
-    return ck.save_checkpoint(state, tmp_path / "run" / "best.pt"), class_names
+    return save_checkpoint(state, tmp_path / "run" / "best.pt"), class_names
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
-def test_cli_export_from_checkpoint(tmp_path, fmt, capsys):
+def test_export_checkpoint(tmp_path, fmt):
     weights, class_names = _write_checkpoint(tmp_path, "attention_cluster", TINY["attention_cluster"])
-    result = cli_export("attention_cluster", weights, fmt=fmt)
+    result = export_checkpoint("attention_cluster", weights, fmt=fmt)
 
     path = tmp_path / "run" / ("best.onnx" if fmt == "onnx" else "best.torchscript.pt")
     assert result["path"] == str(path) and path.is_file()
     assert result["max_abs_diff"] < TOLERANCE
-    assert [spec["name"] for spec in result["inputs"]] == ["rgb", "audio", "mask"]
+    # in the order the data format declares
+    assert [spec["name"] for spec in result["inputs"]] == list(
+        registry.dataset_module("youtube8m").MODEL_INPUTS
+    )
     assert result["inputs"][0]["shape"] == ["batch", "frames", 1024]
     assert result["dynamic_axes"]["mask"] == {0: "batch", 1: "frames"}
-    assert json.loads(capsys.readouterr().out)["max_abs_diff"] == result["max_abs_diff"]
     sidecar = json.loads(sidecar_path(path).read_text())
     assert sidecar["class_names"] == class_names
     assert sidecar["scores"] == "sigmoid"
     assert sidecar["outputs"][0]["shape"] == ["batch", 10]
 
 
-def test_cli_export_runs_without_videozoo_from_sidecar(tmp_path):
+def test_exported_file_runs_without_videozoo_from_sidecar(tmp_path):
     """What a user does with the files alone: feed inputs named and shaped as the sidecar says."""
     import numpy as np
     import onnxruntime
 
     weights, _ = _write_checkpoint(tmp_path, "attention_cluster", TINY["attention_cluster"])
-    result = cli_export("attention_cluster", weights, fmt="onnx", output=tmp_path / "out" / "model.onnx")
+    result = export_checkpoint(
+        "attention_cluster", weights, fmt="onnx", output=tmp_path / "out" / "model.onnx"
+    )
     sidecar = json.loads(sidecar_path(result["path"]).read_text())
     sizes = {"batch": 1, "frames": 40}
     feeds = {
@@ -174,7 +174,26 @@ def test_cli_export_runs_without_videozoo_from_sidecar(tmp_path):
     assert logits.shape == (1, len(sidecar["class_names"]))
 
 
-def test_cli_export_rejects_checkpoint_of_another_model(tmp_path):
+def test_export_checkpoint_rejects_checkpoint_of_another_model(tmp_path):
     weights, _ = _write_checkpoint(tmp_path, "attention_cluster", TINY["attention_cluster"])
-    with pytest.raises(ck.CheckpointError, match="attention_cluster"):
-        cli_export("nextvlad", weights, fmt="onnx")
+    with pytest.raises(CheckpointError, match="attention_cluster"):
+        export_checkpoint("nextvlad", weights, fmt="onnx")
+
+
+def test_cli_export_prints_the_result(tmp_path, capsys):
+    from videozoo.cli import main
+
+    weights, _ = _write_checkpoint(tmp_path, "attention_cluster", TINY["attention_cluster"])
+    assert main(["export", "attention_cluster", "--weights", str(weights), "--format", "torchscript"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["path"] == str(tmp_path / "run" / "best.torchscript.pt")
+    assert printed["max_abs_diff"] < TOLERANCE and printed["format"] == "torchscript"
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_data_format_declares_the_inputs_its_models_read(name):
+    """Export takes the inputs in the order the data format declares: every model reads those."""
+    from videozoo.config import build_config
+
+    declared = registry.dataset_module(build_config(name)["data"]["format"]).MODEL_INPUTS
+    assert list(tiny_model(name).default_input(1)) == list(declared)

@@ -7,11 +7,13 @@ from support import KIN_CLASSES, kinetics_overrides
 import videozoo
 from videozoo.config import build_config
 from videozoo.data import kinetics
-from videozoo.engine import checkpoint as ck
 from videozoo.engine import inference
 from videozoo.engine.distributed import DistContext
 from videozoo.engine.predict import predict_rows
 from videozoo.registry import build_model
+from videozoo.serialization.checkpoint import save_checkpoint
+from videozoo.serialization.format import model_checkpoint
+from videozoo.serialization.loading import load_checkpoint_model
 
 NAMES = [f"class{i}" for i in range(KIN_CLASSES)]
 
@@ -41,12 +43,12 @@ def tsm_checkpoint(tmp_path_factory):
             m.weight.data.uniform_(0.5, 1.0, generator=gen)
             m.bias.data.normal_(0, 0.2, generator=gen)
     path = tmp_path_factory.mktemp("tsm") / "tsm.pt"
-    return ck.save_checkpoint(ck.model_checkpoint("tsm", model.state_dict(), cfg, NAMES), path)
+    return save_checkpoint(model_checkpoint("tsm", model.state_dict(), cfg, NAMES), path)
 
 
 def plain_fp32_rows(checkpoint, videos):
     """The reference: the model as loaded (no folding, no channels_last), DataLoader decoding."""
-    loaded = ck.load_model(checkpoint)
+    loaded = load_checkpoint_model(checkpoint)
     loaded.config["train"]["num_workers"] = 0
     return predict_rows(
         loaded.model,

@@ -11,9 +11,10 @@ import torch
 from support import run_videozoo, sets, yt8m_overrides
 
 from videozoo.config import build_config
-from videozoo.engine import checkpoint as ck
 from videozoo.engine import train as train_mod
 from videozoo.errors import EXIT_INTERRUPTED, TrainingStopped
+from videozoo.serialization.checkpoint import read_checkpoint
+from videozoo.serialization.runs import checkpoint_path, list_checkpoints
 
 pytestmark = pytest.mark.slow  # trains, kills and resumes runs
 
@@ -57,8 +58,8 @@ def _train_cmd(data, out, extra=()):
 
 
 def _final_params(run_dir):
-    last = ck.list_checkpoints(run_dir)[-1]
-    return ck.read_checkpoint(last)["model"], last
+    last = list_checkpoints(run_dir)[-1]
+    return read_checkpoint(last)["model"], last
 
 
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(yt8m_dir, tmp_path):
@@ -69,15 +70,15 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(yt8m_dir, tmp_p
     proc = subprocess.Popen(
         _train_cmd(yt8m_dir, cut_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    target = ck.checkpoint_path(cut_dir, 4)  # mid first epoch (about 24 steps per epoch)
+    target = checkpoint_path(cut_dir, 4)  # mid first epoch (about 24 steps per epoch)
     deadline = time.time() + 300
     while not target.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    killed_at = ck.list_checkpoints(cut_dir)[-1]
-    assert ck.read_checkpoint(killed_at)["progress"]["step_in_epoch"] > 0  # really mid-epoch
+    killed_at = list_checkpoints(cut_dir)[-1]
+    assert read_checkpoint(killed_at)["progress"]["step_in_epoch"] > 0  # really mid-epoch
 
     subprocess.run(
         _train_cmd(yt8m_dir, cut_dir) + ["--resume", "auto"], check=True, capture_output=True, timeout=600
@@ -93,7 +94,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_with_the_interrupted_code(yt8m_dir
     proc = subprocess.Popen(
         _train_cmd(yt8m_dir, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    first = ck.checkpoint_path(out, 2)
+    first = checkpoint_path(out, 2)
     deadline = time.time() + 300
     while not first.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
@@ -101,8 +102,8 @@ def test_sigterm_saves_a_checkpoint_and_exits_with_the_interrupted_code(yt8m_dir
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_INTERRUPTED, stderr[-2000:]  # "preempted", not "finished"
     assert "stopped by SIGTERM" in stderr and "--resume auto" in stderr
-    last = ck.list_checkpoints(out)[-1]
-    state = ck.read_checkpoint(last)
+    last = list_checkpoints(out)[-1]
+    state = read_checkpoint(last)
     assert state["reason"] == "signal" and state["progress"]["global_step"] >= 2
     assert "Traceback" not in stderr
 
@@ -133,7 +134,7 @@ def test_nan_losses_skip_steps_then_stop_naming_last_checkpoint(yt8m_dir, tmp_pa
         + [f"data.root={yt8m_dir}", "train.epochs=1"],
     )
     train_mod.train(cfg, output_dir=tmp_path / "ok", device="cpu")
-    good = ck.list_checkpoints(tmp_path / "ok")[-1]
+    good = list_checkpoints(tmp_path / "ok")[-1]
     before = {k: v.clone() for k, v in holder["model"].state_dict().items()}
 
     cfg["train"]["epochs"] = 2
@@ -154,7 +155,7 @@ def test_nan_losses_skip_steps_then_stop_naming_last_checkpoint(yt8m_dir, tmp_pa
 def test_finetune_with_other_class_count_and_clear_errors(yt8m_dir, tmp_path):
     src = tmp_path / "src"
     run_videozoo("train", MODEL, "--data", yt8m_dir, "--output", src, "--epochs", 1, *sets(_overrides()))
-    weights = ck.list_checkpoints(src)[-1]
+    weights = list_checkpoints(src)[-1]
     proc = run_videozoo(
         "train",
         MODEL,

@@ -232,15 +232,16 @@ def nextvlad_checkpoint(tmp_path_factory):
     from support import TINY
 
     from videozoo.config import build_config
-    from videozoo.engine import checkpoint as ck
     from videozoo.registry import build_model
+    from videozoo.serialization.checkpoint import save_checkpoint
+    from videozoo.serialization.format import model_checkpoint
 
     cfg = build_config("nextvlad", overrides=TINY["nextvlad"] + ["model.num_classes=3"])
     torch.manual_seed(0)
     model = build_model(cfg)
     path = tmp_path_factory.mktemp("nextvlad") / "nextvlad.pt"
-    return ck.save_checkpoint(
-        ck.model_checkpoint("nextvlad", model.state_dict(), cfg, ["Game", "Vehicle", "Concert"]), path
+    return save_checkpoint(
+        model_checkpoint("nextvlad", model.state_dict(), cfg, ["Game", "Vehicle", "Concert"]), path
     )
 
 

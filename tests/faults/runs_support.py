@@ -6,10 +6,11 @@ from pathlib import Path
 from support import YT8M_CLASSES, train_argv, yt8m_overrides
 
 from videozoo.config import build_config
-from videozoo.engine import checkpoint as ck
 from videozoo.engine.optim import build_optimizer
 from videozoo.engine.train import TrainState
 from videozoo.registry import build_model
+from videozoo.serialization.checkpoint import save_checkpoint
+from videozoo.serialization.format import model_checkpoint, training_checkpoint
 
 MODEL = "attention_cluster"
 CLASS_NAMES = [f"class {i}" for i in range(YT8M_CLASSES)]
@@ -37,9 +38,9 @@ def tiny_checkpoint(path, data_dir, *, extra=(), training=False, epoch=0) -> Pat
     model = build_model(cfg)
     if training:
         optimizer = build_optimizer(model, cfg["train"]["optimizer"])
-        state = ck.training_checkpoint(
+        state = training_checkpoint(
             cfg, model.state_dict(), optimizer, None, asdict(TrainState(epoch=epoch)), CLASS_NAMES, "epoch"
         )
     else:
-        state = ck.model_checkpoint(MODEL, model.state_dict(), cfg, CLASS_NAMES)
-    return ck.save_checkpoint(state, path)
+        state = model_checkpoint(MODEL, model.state_dict(), cfg, CLASS_NAMES)
+    return save_checkpoint(state, path)

@@ -18,9 +18,9 @@ from support import kinetics_overrides, train_argv
 
 from videozoo.cli import main
 from videozoo.data import tfrecord
-from videozoo.engine import checkpoint as ck
 from videozoo.engine import train as train_mod
 from videozoo.errors import EXIT_NOTHING_USABLE, EXIT_USAGE
+from videozoo.serialization.runs import checkpoint_path, list_checkpoints
 
 
 def error_line(capsys, command: str) -> str:
@@ -41,7 +41,7 @@ def checkpoint(yt8m_dir, tmp_path):
 def resumable(yt8m_dir, tmp_path):
     """A run folder holding one training checkpoint (epoch 1 of 1 done: resuming trains no step)."""
     run = tmp_path / "run"
-    tiny_checkpoint(ck.checkpoint_path(run, 5), yt8m_dir, training=True, epoch=1)
+    tiny_checkpoint(checkpoint_path(run, 5), yt8m_dir, training=True, epoch=1)
     return run
 
 
@@ -67,7 +67,7 @@ def test_sparse_tensor_in_a_pth(tmp_path, capsys):
 
 
 def test_checkpoint_whose_rng_is_an_object_array(resumable, yt8m_dir, capsys):
-    path = ck.list_checkpoints(resumable)[-1]
+    path = list_checkpoints(resumable)[-1]
     state = torch.load(path, weights_only=False)
     state["rng"]["numpy"] = np.array([1, "a", None], dtype=object)
     torch.save(state, path)
@@ -128,7 +128,7 @@ def test_training_settings_refused_before_any_step(extra, expected, yt8m_dir, tm
     out = tmp_path / "run"
     assert main(tiny_train_argv(yt8m_dir, out, extra=extra)) == EXIT_USAGE
     assert expected in error_line(capsys, "train")
-    assert not ck.list_checkpoints(out)  # no step-less checkpoint
+    assert not list_checkpoints(out)  # no step-less checkpoint
 
 
 def test_alias_list_in_decay_only(yt8m_dir, tmp_path, capsys):
@@ -278,7 +278,7 @@ def test_resume_with_changed_settings_says_what_changed_and_which_wins(
 
 def test_resume_class_count_mismatch_names_the_checkpoint(yt8m_dir, tmp_path, capsys):
     run = tmp_path / "run"
-    path = tiny_checkpoint(ck.checkpoint_path(run, 5), yt8m_dir, training=True, extra=["model.num_classes=5"])
+    path = tiny_checkpoint(checkpoint_path(run, 5), yt8m_dir, training=True, extra=["model.num_classes=5"])
     assert main(train_argv(MODEL, yt8m_dir, run, "--device", "cpu", "--resume", "auto")) == EXIT_USAGE
     line = error_line(capsys, "train")
     assert f"the checkpoint {path} was trained for 5 classes but the training data has 8" in line
@@ -288,7 +288,7 @@ def test_resume_class_count_mismatch_names_the_checkpoint(yt8m_dir, tmp_path, ca
 def test_resume_auto_over_only_damaged_checkpoints_says_so(yt8m_dir, tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
-    ck.checkpoint_path(run, 4).write_bytes(b"PK\x03\x04 cut short")
+    checkpoint_path(run, 4).write_bytes(b"PK\x03\x04 cut short")
     assert main(tiny_train_argv(yt8m_dir, run, "--resume", "auto")) == EXIT_USAGE
     line = error_line(capsys, "train")
     assert "none of the 1 checkpoint(s)" in line and "damaged" in line

@@ -18,10 +18,11 @@ from videozoo.cli import main
 from videozoo.config import build_config
 from videozoo.data.tfrecord import TFRecordWriter
 from videozoo.data.youtube8m_records import encode_frame_example
-from videozoo.engine.checkpoint import model_checkpoint, save_checkpoint
 from videozoo.engine.predict import format_predictions
 from videozoo.errors import EXIT_NOTHING_USABLE, EXIT_USAGE, DataError
 from videozoo.registry import build_model
+from videozoo.serialization.checkpoint import save_checkpoint
+from videozoo.serialization.format import model_checkpoint
 
 MODEL = "attention_cluster"
 CLASSES = 4

@@ -19,10 +19,10 @@ from faults.runs_support import MODEL, tiny_checkpoint, tiny_train_argv
 
 from videozoo.cli import main
 from videozoo.data.tfrecord import TFRecordWriter
-from videozoo.engine import checkpoint as ck
 from videozoo.errors import EXIT_INTERRUPTED, EXIT_USAGE, OutputBusyError
 from videozoo.fileio import atomic_write_text
 from videozoo.runlock import LOCK_NAME, hold_output
+from videozoo.serialization.runs import checkpoint_path, resolve_resume
 
 SIGNAL_RUN = ["train.batch_size=4", "train.num_workers=2", "train.save_every_steps=2"]
 
@@ -116,7 +116,7 @@ def test_group_sigterm_checkpoints_and_exits_75_while_a_second_train_is_refused(
     out = tmp_path / "run"
     proc = _start_group([sys.executable, "-m", "videozoo", *_train_argv(yt8m_dir, out)])
     try:
-        _wait_for(ck.checkpoint_path(out, 2), proc)
+        _wait_for(checkpoint_path(out, 2), proc)
         # two trains, or two --resume auto, into one folder: the second refuses in one line
         for extra in ([], ["--resume", "auto"]):
             assert main(_train_argv(yt8m_dir, out) + extra) == EXIT_USAGE
@@ -129,7 +129,7 @@ def test_group_sigterm_checkpoints_and_exits_75_while_a_second_train_is_refused(
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == EXIT_INTERRUPTED, stderr[-2000:]
     assert "stopped by SIGTERM" in stderr and "internal error" not in stderr
-    point = ck.resolve_resume("auto", out, MODEL)
+    point = resolve_resume("auto", out, MODEL)
     assert point.state["reason"] == "signal" and point.state["progress"]["global_step"] >= 2
     assert not (out / LOCK_NAME).exists()
 
@@ -165,7 +165,7 @@ def test_torchrun_group_sigterm_every_rank_checkpoints_and_exits_75(yt8m_dir, tm
         ]
     )
     try:
-        _wait_for(ck.checkpoint_path(out, 2), proc)
+        _wait_for(checkpoint_path(out, 2), proc)
         os.killpg(proc.pid, signal.SIGTERM)  # what torchrun's agent and Slurm preemption send
         _, stderr = proc.communicate(timeout=180)
     finally:
@@ -174,7 +174,7 @@ def test_torchrun_group_sigterm_every_rank_checkpoints_and_exits_75(yt8m_dir, tm
     codes = [(tmp_path / f"rc.{rank}").read_text().strip() for rank in (0, 1)]
     assert codes == [str(EXIT_INTERRUPTED)] * 2, stderr[-3000:]
     assert "killed by signal" not in stderr and "internal error" not in stderr
-    assert ck.resolve_resume("auto", out, MODEL).state["reason"] == "signal"
+    assert resolve_resume("auto", out, MODEL).state["reason"] == "signal"
 
 
 # ---------------------------------------------------------------- occupied outputs

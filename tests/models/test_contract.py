@@ -9,9 +9,9 @@ import pytest
 import torch
 from support import TINY_MODELS, tiny_kwargs
 
-from videozoo.engine.export import export_model, input_names, parity_check
 from videozoo.engine.precision import channels_last_format, resolve_channels_last
 from videozoo.registry import create_model, list_models, model_builder
+from videozoo.serialization.graph_export import export_model, frames_vary, input_names, parity_check
 
 CLASSES = 6
 
@@ -88,7 +88,7 @@ def test_bf16_autocast_forward_and_backward(name):
 def test_torchscript_export_agrees_with_eager(name, tmp_path):
     model = _tiny(name)
     example = _input(model)
-    dynamic = "video" not in input_names(example)
+    dynamic = frames_vary(input_names(example))
     path = export_model(model, example, "torchscript", tmp_path / "m.pt", dynamic_frames=dynamic)
     # another batch size (and, for feature models, another frame count and padding)
     other = _input(model, batch_size=3)

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from support import tiny_kwargs
 
-from videozoo.engine.export import PositionalInputs
 from videozoo.models.layers import MaskedBatchNorm1d, RealFrames, zero_padding
 from videozoo.models.temporal import TemporalShift
 from videozoo.registry import create_model
+from videozoo.serialization.graph_export import PositionalInputs
 
 SMALL_NEXTVLAD = tiny_kwargs("nextvlad", num_classes=10, drop_rate=0.0)
 

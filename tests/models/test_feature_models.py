@@ -182,7 +182,7 @@ def test_peephole_attention_lstm_ignores_padding_and_trains_under_autocast():
 
 
 def test_traced_peephole_lstm_keeps_a_dynamic_frame_count():
-    from videozoo.engine.export import PositionalInputs
+    from videozoo.serialization.graph_export import PositionalInputs
 
     model = small_model("attention_lstm", peepholes=True).eval()
     names = ("rgb", "audio", "mask")

@@ -13,8 +13,8 @@ from zoo_support import ZooServer, serve_entry
 
 import videozoo
 from videozoo.cli import main
-from videozoo.engine.bundle import is_bundle
 from videozoo.errors import CheckpointError
+from videozoo.serialization.bundle import is_bundle
 from videozoo.zoo import bundles_dir, resolve_weights, table
 
 pytestmark = pytest.mark.slow  # converts and runs small models
@@ -159,7 +159,7 @@ def test_tags_that_cannot_load_say_why():
 
 
 def test_convert_recognises_a_published_file_and_applies_its_options(mmaction_file, tmp_path):
-    from videozoo.engine.checkpoint import load_model as load
+    from videozoo.serialization.loading import load_checkpoint_model
 
     entry = table.get("tsn_r50_1x1x8_k400.mmaction2")
     path = tmp_path / entry.file  # the published name
@@ -182,7 +182,7 @@ def test_convert_recognises_a_published_file_and_applies_its_options(mmaction_fi
         )
         == 0
     )
-    loaded = load(out, "tsn")
+    loaded = load_checkpoint_model(out, "tsn")
     assert loaded.config["data"]["seg_num"] == 8  # from the table entry
     assert loaded.source["tag"] == entry.tag and loaded.source["reference_metrics"]["top1"] == 74.12
 

@@ -229,9 +229,9 @@ def run_ours(
     """Our converted model on the clip (``[N, 3, T, H, W]`` -> ``[N, T, 3, H, W]``)."""
     import torch
 
-    from videozoo.engine.checkpoint import load_model
+    from videozoo.serialization.loading import load_checkpoint_model
 
-    model = load_model(checkpoint, "nonlocal").model
+    model = load_checkpoint_model(checkpoint, "nonlocal").model
     if head is not None:
         model.head = head
     dtype = torch.float64 if float64 else torch.float32

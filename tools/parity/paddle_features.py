@@ -501,9 +501,9 @@ def our_batch(rgb: list, audio: list) -> dict:
 def run_converted(checkpoint: Path, model: str, rgb: list, audio: list) -> np.ndarray:
     import torch
 
-    from videozoo.engine.checkpoint import load_model
+    from videozoo.serialization.loading import load_checkpoint_model
 
-    loaded = load_model(checkpoint, model)
+    loaded = load_checkpoint_model(checkpoint, model)
     with torch.no_grad():
         return loaded.model(our_batch(rgb, audio)).double().numpy()
 

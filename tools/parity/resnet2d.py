@@ -342,9 +342,9 @@ def our_logits(checkpoint: Path, model: str, video: np.ndarray) -> np.ndarray:
     """Logits of the converted checkpoint on ``video`` ``[N, T, 3, H, W]`` (float32)."""
     import torch
 
-    from videozoo.engine.checkpoint import load_model
+    from videozoo.serialization.loading import load_checkpoint_model
 
-    loaded = load_model(checkpoint, model)
+    loaded = load_checkpoint_model(checkpoint, model)
     with torch.no_grad():
         return loaded.model({"video": torch.from_numpy(video.astype(np.float32))}).double().numpy()
 

@@ -4,7 +4,7 @@
 ``Mapping`` for (format, model) (``mapping.py``; one module per source format registers
 them), builds the model with the options that reproduce the source, fills its state_dict
 through a ``TensorMapper`` that records what happened to every tensor, and writes a
-checkpoint (``engine/checkpoint.py``) that eval, predict, export, ``train --weights`` and
+checkpoint (``serialization/format.py``) that eval, predict, export, ``train --weights`` and
 ``videozoo.load_model`` take unchanged. Its config holds the architecture options and the
 preprocessing the source was trained with; its class names are the Kinetics-400 list for
 Kinetics sources, or ``classes`` (one name per line, or a YouTube-8M vocabulary.csv).
@@ -94,11 +94,12 @@ def convert_weights(
     """Convert ``source`` for ``model`` and write the checkpoint ``output``; returns a summary
     (output path, format, counts, config) and prints the per-tensor report when verbose.
     ``provenance``: more facts for the checkpoint's ``source`` (a weights-table entry's)."""
-    from videozoo import __version__
     from videozoo.config import build_config, model_schema, nested_to_overrides
     from videozoo.data.layouts import kinetics400_classes
-    from videozoo.engine.checkpoint import model_checkpoint, save_checkpoint
     from videozoo.registry import build_model
+    from videozoo.serialization.checkpoint import save_checkpoint
+    from videozoo.serialization.format import model_checkpoint
+    from videozoo.version import __version__
 
     weights = read_weights(source, fmt)
     mapping = _pick_mapping(weights, model)

@@ -2,8 +2,9 @@
 
 A data format is a module that registers ``build(data_cfg, split, ...) -> DataSource`` with
 ``@register_dataset(name)`` and declares ``DEFAULTS`` (the schema of the ``data:`` section),
-``TASK`` (``multilabel`` or ``singlelabel``) and ``model_input_spec(data_cfg, training)``
-(the ``model.default_input`` arguments of its batches).
+``TASK`` (``multilabel`` or ``singlelabel``), ``MODEL_INPUTS`` (the batch keys a model reads,
+in the order an exported graph takes them) and ``model_input_spec(data_cfg, training)`` (the
+``model.default_input`` arguments of its batches); ``registry.dataset_module(fmt)`` finds them.
 """
 
 from __future__ import annotations

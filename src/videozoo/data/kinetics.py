@@ -61,6 +61,7 @@ from videozoo.registry import register_dataset
 logger = logging.getLogger("videozoo.data")
 
 TASK = "singlelabel"
+MODEL_INPUTS = ("video",)  # the batch keys a model reads, in export order
 
 DEFAULTS = {
     "format": "kinetics",

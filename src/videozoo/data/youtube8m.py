@@ -69,6 +69,7 @@ from videozoo.registry import models_of_track, register_dataset
 log = logging.getLogger("videozoo.data")
 
 TASK = "multilabel"
+MODEL_INPUTS = ("rgb", "audio", "mask")  # the batch keys a model reads, in export order
 
 # Schema and defaults of the config's `data:` section for this format.
 DEFAULTS = {

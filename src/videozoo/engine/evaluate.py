@@ -10,31 +10,34 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import Any, Literal, overload
 
 import torch
 
+from videozoo.data import DataSource
 from videozoo.engine.distributed import DistContext, all_gather_objects, all_reduce_sum
 from videozoo.engine.precision import autocast_context
 from videozoo.engine.progress import progress_bar
-from videozoo.engine.tasks import to_device
+from videozoo.engine.tasks import Batch, Task, to_device
 from videozoo.fileio import atomic_write_text
 
 log = logging.getLogger("videozoo")
 
 
 def iterate_scores(
-    model,
-    source,
-    task,
+    model: torch.nn.Module,
+    source: DataSource,
+    task: Task,
     ctx: DistContext,
     *,
     amp: bool = False,
     amp_dtype: str = "bfloat16",
     desc: str = "eval",
-    skipped: list | None = None,
-    should_stop=None,
-):
+    skipped: list[tuple[str, str, str]] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Generator[tuple[Batch, torch.Tensor], None, bool]:
     """Yield (batch, scores [B, C] float32 on CPU) for every non-empty batch of `source`.
 
     ``should_stop()``: polled between batches (all ranks agree); when it says so the
@@ -59,22 +62,53 @@ def iterate_scores(
     return False
 
 
+@overload
 def evaluate(
-    model,
-    source,
-    task,
+    model: torch.nn.Module,
+    source: DataSource,
+    task: Task,
+    ctx: DistContext,
+    *,
+    amp: bool = ...,
+    amp_dtype: str = ...,
+    desc: str = ...,
+    return_metrics_object: Literal[False] = ...,
+    should_stop: Callable[[], bool] | None = ...,
+) -> dict[str, Any] | None: ...
+
+
+@overload
+def evaluate(
+    model: torch.nn.Module,
+    source: DataSource,
+    task: Task,
+    ctx: DistContext,
+    *,
+    amp: bool = ...,
+    amp_dtype: str = ...,
+    desc: str = ...,
+    return_metrics_object: Literal[True],
+    should_stop: None = ...,
+) -> tuple[dict[str, Any], Any]: ...  # not interruptible: always metrics
+
+
+def evaluate(
+    model: torch.nn.Module,
+    source: DataSource,
+    task: Task,
     ctx: DistContext,
     *,
     amp: bool = False,
     amp_dtype: str = "bfloat16",
     desc: str = "eval",
     return_metrics_object: bool = False,
-    should_stop=None,
-):
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any] | None | tuple[dict[str, Any] | None, Any]:
     """Metrics dict over the whole split (identical on every rank); None when
-    ``should_stop()`` interrupted it."""
+    ``should_stop()`` interrupted it. ``return_metrics_object``: (metrics, the merged metric
+    accumulator) instead (without ``should_stop``)."""
     metrics = task.make_metrics()
-    skipped: list = []
+    skipped: list[tuple[str, str, str]] = []
     scored = iterate_scores(
         model,
         source,
@@ -97,7 +131,7 @@ def evaluate(
     if ctx.enabled:
         states = all_gather_objects(metrics.state(), ctx)
         metrics = type(metrics).merge(states)
-    result = metrics.compute()
+    result: dict[str, Any] = metrics.compute()
     (n_skipped,) = all_reduce_sum([float(len(skipped))], ctx)
     if n_skipped:
         result["skipped_records"] = int(n_skipped)
@@ -106,7 +140,7 @@ def evaluate(
     return (result, metrics) if return_metrics_object else result
 
 
-def _finite_json(value):
+def _finite_json(value: Any) -> Any:
     """Metrics as JSON can hold them: NaN / Inf become null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -117,7 +151,7 @@ def _finite_json(value):
     return value
 
 
-def write_metrics(path: str | Path, metrics: dict) -> Path:
+def write_metrics(path: str | Path, metrics: dict[str, Any]) -> Path:
     """The metrics dict as valid JSON (no NaN), written atomically."""
     return atomic_write_text(
         path, json.dumps(_finite_json(metrics), indent=2, default=str, allow_nan=False) + "\n"

@@ -13,26 +13,30 @@ YouTube-8M ids, many of which start with ``-``). ``csv_escape`` (``--csv-escape`
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import logging
+from concurrent.futures import Executor
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from videozoo.data import build_source
 from videozoo.engine.distributed import DistContext
 from videozoo.engine.evaluate import iterate_scores
-from videozoo.engine.tasks import make_task
+from videozoo.engine.tasks import Batch, make_task
 from videozoo.errors import ConfigError, DataError
 from videozoo.fileio import atomic_write_text, csv_text_cell
 
 log = logging.getLogger("videozoo")
 
 FORMATS = ("jsonl", "csv", "kaggle")
+NON_FINITE_SCORES = "the model gave non-finite (NaN/Inf) scores: its weights or this input hold NaN/Inf"
 
 
-def top_classes(scores: torch.Tensor, class_names: list[str], k: int) -> dict:
+def top_classes(scores: torch.Tensor, class_names: list[str], k: int) -> dict[str, Any]:
     """``{"class_ids", "class_names", "scores"}`` of the ``k`` best classes of ``scores [C]``."""
     top_scores, top_ids = torch.topk(scores, min(k, scores.shape[-1]))
     ids = top_ids.tolist()
@@ -44,8 +48,8 @@ def top_classes(scores: torch.Tensor, class_names: list[str], k: int) -> dict:
 
 
 def predict_rows(
-    model,
-    cfg: dict,
+    model: torch.nn.Module,
+    cfg: dict[str, Any],
     inputs: list[str],
     class_names: list[str],
     ctx: DistContext,
@@ -54,14 +58,15 @@ def predict_rows(
     batch_size: int = 16,
     amp: bool = False,
     amp_dtype: str = "bfloat16",
-    decode_pool=None,
-) -> list[dict]:
+    decode_pool: Executor | None = None,
+) -> list[dict[str, Any]]:
     """One row per input (see the module docstring); ``topk`` None: the task's default;
     ``decode_pool``: an executor that decodes videos (see ``data.build_source``).
     Video files given to a feature model are turned into features first
     (``videozoo.extract.on_the_fly``)."""
     video_failures: list[tuple[str, str, str]] = []  # (path, id, reason)
     if cfg["data"]["format"] == "youtube8m":
+        # imported here: it decodes videos (av), which feature inputs alone never need
         from videozoo.extract.on_the_fly import shards_for_videos
 
         inputs, video_failures = shards_for_videos(inputs)
@@ -83,29 +88,30 @@ def predict_rows(
     k_wanted = task.default_top_k if topk is None else topk
     if k_wanted < 1:
         raise ConfigError(f"--topk must be at least 1, got {k_wanted}")
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     skipped: list[tuple[str, str, str]] = []  # (file, id, reason)
     for batch, scores in iterate_scores(
         model, source, task, ctx, amp=amp, amp_dtype=amp_dtype, desc="predict", skipped=skipped
     ):
-        finite = torch.isfinite(scores).all(dim=1)
-        valid = batch.get("valid", torch.ones(len(batch["ids"]), dtype=torch.bool))
-        reasons = batch.get("reasons") or [""] * len(batch["ids"])
-        for i, vid in enumerate(batch["ids"]):
-            if not bool(valid[i]):
-                rows.append({"id": vid, "error": reasons[i] or "could not be decoded"})
-            elif not bool(finite[i]):
-                rows.append(
-                    {
-                        "id": vid,
-                        "error": "the model gave non-finite (NaN/Inf) scores: "
-                        "its weights or this input hold NaN/Inf",
-                    }
-                )
-            else:
-                rows.append({"id": vid, **top_classes(scores[i], class_names, k_wanted)})
+        rows += _batch_rows(batch, scores, class_names, k_wanted)
     for file, vid, reason in video_failures + skipped:
         rows.append({"id": vid or file, "error": reason})
+    return rows
+
+
+def _batch_rows(batch: Batch, scores: torch.Tensor, class_names: list[str], k: int) -> list[dict[str, Any]]:
+    """One row per video of ``batch``: its top ``k`` classes, or why it has none."""
+    rows: list[dict[str, Any]] = []
+    finite = torch.isfinite(scores).all(dim=1)
+    valid = batch.get("valid", torch.ones(len(batch["ids"]), dtype=torch.bool))
+    reasons = batch.get("reasons") or [""] * len(batch["ids"])
+    for i, vid in enumerate(batch["ids"]):
+        if not bool(valid[i]):
+            rows.append({"id": vid, "error": reasons[i] or "could not be decoded"})
+        elif not bool(finite[i]):
+            rows.append({"id": vid, "error": NON_FINITE_SCORES})
+        else:
+            rows.append({"id": vid, **top_classes(scores[i], class_names, k)})
     return rows
 
 
@@ -127,12 +133,10 @@ def check_csv_escape(fmt: str, csv_escape: bool) -> None:
         )
 
 
-def format_predictions(rows: list[dict], fmt: str, csv_escape: bool = False) -> str:
+def format_predictions(rows: list[dict[str, Any]], fmt: str, csv_escape: bool = False) -> str:
     """The text of a predictions file (see ``write_predictions``)."""
-    import csv
-
     check_csv_escape(fmt, csv_escape)
-    cell = csv_text_cell if csv_escape else (lambda value: value)
+    cell = csv_text_cell if csv_escape else _verbatim
     text = io.StringIO()
     if fmt == "jsonl":
         for row in rows:
@@ -161,17 +165,21 @@ def format_predictions(rows: list[dict], fmt: str, csv_escape: bool = False) -> 
     return text.getvalue()
 
 
-def write_predictions(rows: list[dict], path: str | Path, fmt: str, csv_escape: bool = False) -> Path:
+def _verbatim(value: Any) -> Any:
+    return value
+
+
+def write_predictions(
+    rows: list[dict[str, Any]], path: str | Path, fmt: str, csv_escape: bool = False
+) -> Path:
     """Write ``rows`` as ``fmt`` to ``path`` atomically (``csv_escape``: see the module doc)."""
     return atomic_write_text(path, format_predictions(rows, fmt, csv_escape))
 
 
-def format_timeline(rows: list[dict], fmt: str) -> str:
+def format_timeline(rows: list[dict[str, Any]], fmt: str) -> str:
     """Timeline rows (``videozoo.timeline.timeline_rows``) as JSON lines or CSV (one line per
     window and rank; damaged stretches and failed inputs with their error). Cells are kept
     verbatim: these files are for programs."""
-    import csv
-
     if fmt == "jsonl":
         return "".join(json.dumps(row, allow_nan=False) + "\n" for row in rows)
     if fmt != "csv":
@@ -189,10 +197,10 @@ def format_timeline(rows: list[dict], fmt: str) -> str:
     return text.getvalue()
 
 
-def write_timeline(rows: list[dict], path: str | Path, fmt: str) -> Path:
+def write_timeline(rows: list[dict[str, Any]], path: str | Path, fmt: str) -> Path:
     """Write the window rows to ``path`` and the merged segments (one line each, per input)
     to ``<path stem>.segments.txt``, atomically; returns the segments path."""
-    from videozoo.timeline import segment_line, segments
+    from videozoo.timeline import segment_line, segments  # here: timeline decodes (av)
 
     atomic_write_text(path, format_timeline(rows, fmt))
     lines = []

@@ -21,14 +21,16 @@ import logging
 import math
 import signal
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import torch
 
 from videozoo.config import classes_from_data, dump_config
-from videozoo.data import build_source, freeze_split
-from videozoo.engine import checkpoint as ckpt_io
+from videozoo.data import DataSource, build_source, freeze_split
 from videozoo.engine.distributed import DistContext, all_reduce_sum, barrier, init_distributed
 from videozoo.engine.evaluate import evaluate
 from videozoo.engine.optim import build_optimizer, lr_factor, set_learning_rate
@@ -41,7 +43,7 @@ from videozoo.engine.precision import (
 )
 from videozoo.engine.progress import progress_bar
 from videozoo.engine.runlog import RunLog, truncate_logs
-from videozoo.engine.tasks import make_task, to_device
+from videozoo.engine.tasks import Batch, Task, make_task, to_device
 from videozoo.errors import (
     CheckpointError,
     ClassCountError,
@@ -53,6 +55,18 @@ from videozoo.errors import (
 from videozoo.fileio import atomic_write_text, remove_stale_temporaries
 from videozoo.registry import build_model
 from videozoo.runlock import hold_output
+from videozoo.serialization.checkpoint import copy_checkpoint, save_checkpoint
+from videozoo.serialization.format import training_checkpoint
+from videozoo.serialization.loading import load_weights
+from videozoo.serialization.plain import non_finite_tensors
+from videozoo.serialization.rng import restore_rng_state
+from videozoo.serialization.runs import (
+    ResumePoint,
+    checkpoint_path,
+    list_checkpoints,
+    prune_checkpoints,
+    resolve_resume,
+)
 
 log = logging.getLogger("videozoo")
 
@@ -70,18 +84,18 @@ def _step_seed(seed: int, rank: int, step: int) -> int:
 
 # ----------------------------------------------------------------------------- one step
 def train_step(
-    model,
-    optimizer,
-    task,
-    micro_batches: list[dict],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    task: Task,
+    micro_batches: list[Batch],
     ctx: DistContext,
     *,
     amp: bool = False,
     amp_dtype: str = "bfloat16",
-    scaler=None,
+    scaler: torch.amp.GradScaler | None = None,
     clip_grad_norm: float = 0.0,
     stop_requested: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """Forward/backward over this rank's micro-batches and one optimizer step.
 
     Returns {"loss", "samples" (global), "finite", "stop", "grad_norm" (None unless
@@ -90,18 +104,8 @@ def train_step(
     """
     model.train()
     n_local = sum(task.batch_size(b) for b in micro_batches)
-    loss_sum = 0.0
     optimizer.zero_grad(set_to_none=True)
-    for k, batch in enumerate(micro_batches):
-        batch = to_device(batch, ctx.device, non_blocking=True)
-        sync = k == len(micro_batches) - 1 or not hasattr(model, "no_sync")
-        with contextlib.nullcontext() if sync else model.no_sync():
-            with autocast_context(ctx.device, amp, amp_dtype):
-                logits = model(task.model_inputs(batch))
-            loss = task.loss(logits, batch)
-            weighted = loss * (task.batch_size(batch) / n_local)
-            (scaler.scale(weighted) if scaler else weighted).backward()
-        loss_sum += float(loss.detach()) * task.batch_size(batch)
+    loss_sum = _accumulate_gradients(model, task, micro_batches, ctx, n_local, amp, amp_dtype, scaler)
     finite_local = math.isfinite(loss_sum)
     samples, bad, stop = all_reduce_sum(
         [n_local, 0.0 if finite_local else 1.0, 1.0 if stop_requested else 0.0], ctx
@@ -109,15 +113,7 @@ def train_step(
     finite = bad == 0
     grad_norm = None
     if finite:
-        if scaler:
-            scaler.unscale_(optimizer)
-        if clip_grad_norm > 0:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm))
-        if scaler:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
+        grad_norm = _optimizer_step(model, optimizer, scaler, clip_grad_norm)
     else:
         optimizer.zero_grad(set_to_none=True)
     return {
@@ -129,9 +125,58 @@ def train_step(
     }
 
 
-def _grouped(batches, size: int, skipped: list):
+def _accumulate_gradients(
+    model: torch.nn.Module,
+    task: Task,
+    micro_batches: list[Batch],
+    ctx: DistContext,
+    n_local: int,
+    amp: bool,
+    amp_dtype: str,
+    scaler: torch.amp.GradScaler | None,
+) -> float:
+    """Forward and backward over the micro-batches (gradients of the mean loss over this
+    rank's ``n_local`` samples; DDP synchronises on the last only); the summed loss."""
+    loss_sum = 0.0
+    for k, batch in enumerate(micro_batches):
+        batch = to_device(batch, ctx.device, non_blocking=True)
+        sync = k == len(micro_batches) - 1 or not hasattr(model, "no_sync")
+        # DDP's no_sync: gradients are all-reduced on the last micro-batch only
+        with contextlib.nullcontext() if sync else model.no_sync():  # type: ignore[operator]
+            with autocast_context(ctx.device, amp, amp_dtype):
+                logits = model(task.model_inputs(batch))
+            loss = task.loss(logits, batch)
+            weighted = loss * (task.batch_size(batch) / n_local)
+            (scaler.scale(weighted) if scaler else weighted).backward()  # type: ignore[no-untyped-call]
+        loss_sum += float(loss.detach()) * task.batch_size(batch)
+    return loss_sum
+
+
+def _optimizer_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    clip_grad_norm: float,
+) -> float | None:
+    """Unscale, clip (returns the norm when clipping), step."""
+    grad_norm = None
+    if scaler:
+        scaler.unscale_(optimizer)
+    if clip_grad_norm > 0:
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm))
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return grad_norm
+
+
+def _grouped(
+    batches: Iterable[Batch], size: int, skipped: list[tuple[str, str, str]]
+) -> Iterator[list[Batch]]:
     """Group non-empty batches into lists of `size` micro-batches; collect skip records."""
-    group = []
+    group: list[Batch] = []
     for batch in batches:
         skipped.extend(batch.get("skipped", ()))
         if len(batch["ids"]) == 0:
@@ -166,17 +211,17 @@ class TrainState:
     global_step: int = 0
     samples: int = 0  # global samples seen
     best: float | None = None  # best value of the monitored metric
-    best_metrics: dict | None = None
+    best_metrics: dict[str, Any] | None = None
 
 
 class _StopFlag:
     """SIGTERM / SIGINT ask the loop to checkpoint and stop at the next step boundary."""
 
-    def __init__(self):
-        self.signal_name = None
-        self._previous = {}
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._previous: dict[signal.Signals, Any] = {}
 
-    def __enter__(self):
+    def __enter__(self) -> _StopFlag:
         for sig in (signal.SIGTERM, signal.SIGINT):
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -184,7 +229,7 @@ class _StopFlag:
                 pass
         return self
 
-    def _handle(self, signum, _frame):
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.signal_name is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C really stops
         self.signal_name = signal.Signals(signum).name
@@ -193,7 +238,7 @@ class _StopFlag:
     def requested(self) -> bool:
         return self.signal_name is not None
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
@@ -202,26 +247,27 @@ class _StopFlag:
 class _Run:
     """Everything one training run holds (built by ``_start_run``)."""
 
-    cfg: dict
+    cfg: dict[str, Any]
     ctx: DistContext
     output_dir: Path
     seed: int
     model: torch.nn.Module  # unwrapped: what checkpoints save
     train_model: torch.nn.Module  # maybe DDP / compiled
     optimizer: torch.optim.Optimizer
-    scaler: object
+    scaler: torch.amp.GradScaler | None
     amp: bool  # train.amp resolved for this device (true/false/auto)
-    task: object
-    train_src: object
-    valid_src: object
+    task: Task
+    train_src: DataSource
+    valid_src: DataSource | None
     runlog: RunLog
     state: TrainState = field(default_factory=TrainState)
     last_checkpoint: Path | None = None
     bad_steps: int = 0
 
     @property
-    def tcfg(self) -> dict:
-        return self.cfg["train"]
+    def tcfg(self) -> dict[str, Any]:
+        tcfg: dict[str, Any] = self.cfg["train"]
+        return tcfg
 
     @property
     def best_path(self) -> Path:
@@ -247,7 +293,7 @@ def _prepare_output_dir(
                 freed / 1e6,
                 output_dir,
             )
-        others = sorted(p.name for p in ckpt_io.list_checkpoints(output_dir))
+        others = sorted(p.name for p in list_checkpoints(output_dir))
         if (output_dir / "best.pt").exists():
             others.append("best.pt")
         if others and not resuming:
@@ -270,7 +316,7 @@ def _prepare_output_dir(
         raise problem or OutputExistsError(f"{output_dir} cannot be used for this run (see rank 0's message)")
 
 
-def _validation_source(cfg, ctx, seed):
+def _validation_source(cfg: dict[str, Any], ctx: DistContext, seed: int) -> DataSource | None:
     per_rank = max(1, cfg["eval"]["batch_size"] // ctx.world_size)
     try:
         return build_source(
@@ -289,59 +335,22 @@ def _validation_source(cfg, ctx, seed):
 
 
 def _start_run(
-    cfg: dict,
+    cfg: dict[str, Any],
     output_dir: Path,
     ctx: DistContext,
-    resume: ckpt_io.ResumePoint | None,
-    weights: str | dict | None,
+    resume: ResumePoint | None,
+    weights: str | dict[str, Any] | None,
     seed: int,
 ) -> _Run:
+    """Sources, task, model, optimizer and (when resuming) the saved state: a run to train."""
     tcfg = cfg["train"]
-    accum = tcfg["grad_accum"]
-    per_rank = tcfg["batch_size"] // (ctx.world_size * accum)
-    if per_rank < 1:
-        raise ConfigError(
-            f"train.batch_size={tcfg['batch_size']} is smaller than processes x "
-            f"train.grad_accum = {ctx.world_size * accum}; raise the batch size"
-        )
+    per_rank = _per_rank_batch_size(tcfg, ctx)
     torch.manual_seed(seed)
-    if freeze_split(cfg, output_dir, reuse=resume is not None, write=ctx.is_main):
-        barrier(ctx)  # the other ranks read the split file the main process wrote
-    try:
-        train_src = build_source(
-            cfg,
-            "train",
-            training=True,
-            batch_size=per_rank,
-            seed=seed,
-            rank=ctx.rank,
-            world_size=ctx.world_size,
-        )
-    except ClassCountError as err:  # the count may be the resumed checkpoint's, not the user's
-        if resume is not None:
-            _same_classes_as_checkpoint(cfg, resume, err.found)
-        raise
-    (no_step,) = all_reduce_sum([1.0 if train_src.num_batches(0) == 0 else 0.0], ctx)
-    if no_step:  # every rank stops (one rank's data may be what is too small)
-        raise ConfigError(
-            f"train.batch_size={tcfg['batch_size']} ({per_rank} per process x "
-            f"grad_accum {accum}) is larger than the "
-            f"{train_src.num_samples(0)} training record(s) of this process, and "
-            "partial batches are dropped: no step could be taken; lower "
-            "train.batch_size"
-        )
-    if resume is not None:
-        _same_classes_as_checkpoint(cfg, resume, len(train_src.class_names))
+    train_src = _training_source(cfg, output_dir, ctx, resume, seed, per_rank)
     classes_from_data(cfg, train_src.class_names, "the training data")
     valid_src = _validation_source(cfg, ctx, seed) if tcfg["valid_interval"] > 0 else None
     task = make_task(cfg, train_src.class_names)
-
-    model = build_model(cfg)
-    if weights and resume is None:
-        ckpt_io.load_weights(model, weights, cfg["model"]["name"])
-    model.to(ctx.device)
-    if resolve_channels_last(tcfg["channels_last"], model):
-        model.to(memory_format=channels_last_format(model))
+    model = _build_model(cfg, ctx, weights if resume is None else None)
     optimizer = build_optimizer(model, tcfg["optimizer"])
     amp, amp_reason = resolve_amp(tcfg["amp"], ctx.device, tcfg["amp_dtype"])
     if ctx.is_main:
@@ -349,45 +358,10 @@ def _start_run(
     scaler = None
     if amp and tcfg["amp_dtype"] == "float16" and ctx.device.type == "cuda":
         scaler = torch.amp.GradScaler("cuda")
-
     state = TrainState()
     if resume is not None:
-        saved = resume.state
-        _load_resumed_weights(model, saved["model"], resume.path)
-        settings = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
-        optimizer.load_state_dict(saved["optimizer"])
-        for group, setting in zip(optimizer.param_groups, settings):
-            group.update(setting)  # the config given now wins (reported below)
-        if ctx.is_main:
-            _report_changed_settings(saved.get("config") or {}, cfg, resume.path)
-        if scaler and saved.get("scaler"):
-            scaler.load_state_dict(saved["scaler"])
-        state = TrainState(**saved["progress"])
-        try:
-            ckpt_io.restore_rng_state(saved["rng"])
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as err:
-            raise CheckpointError(
-                f"{resume.path}: its random-number state ('rng') is damaged "
-                f"({type(err).__name__}); resume from another checkpoint, or "
-                "start a new run with --weights"
-            ) from None
-        if ctx.is_main:
-            log.info(
-                "resumed from %s at epoch %d, step %d", resume.path, state.epoch + 1, state.step_in_epoch
-            )
-            dropped = truncate_logs(output_dir, state.global_step)
-            if dropped:
-                log.info("dropped %d log row(s) written after that checkpoint", dropped)
-
-    if ctx.enabled and tcfg["sync_bn"]:
-        model = convert_sync_batchnorm(model)
-    train_model = model
-    if ctx.enabled:
-        ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if tcfg["compile"]:
-        train_model = torch.compile(train_model)
-
+        state = _restore_training_state(cfg, model, optimizer, scaler, resume, output_dir, ctx)
+    model, train_model = _wrap_for_training(model, ctx, tcfg)
     if ctx.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output_dir / "config.yaml", dump_config(cfg))
@@ -411,7 +385,127 @@ def _start_run(
     )
 
 
-def _same_classes_as_checkpoint(cfg: dict, resume: ckpt_io.ResumePoint, found: int) -> None:
+def _per_rank_batch_size(tcfg: dict[str, Any], ctx: DistContext) -> int:
+    """Samples per micro-batch on each rank: train.batch_size / (ranks x grad_accum)."""
+    per_rank: int = tcfg["batch_size"] // (ctx.world_size * tcfg["grad_accum"])
+    if per_rank < 1:
+        raise ConfigError(
+            f"train.batch_size={tcfg['batch_size']} is smaller than processes x "
+            f"train.grad_accum = {ctx.world_size * tcfg['grad_accum']}; raise the batch size"
+        )
+    return per_rank
+
+
+def _training_source(
+    cfg: dict[str, Any],
+    output_dir: Path,
+    ctx: DistContext,
+    resume: ResumePoint | None,
+    seed: int,
+    per_rank: int,
+) -> DataSource:
+    """The training split (its validation split frozen in the run folder first, where the data
+    has none); refused when it cannot fill one step or disagrees with a resumed checkpoint."""
+    tcfg = cfg["train"]
+    if freeze_split(cfg, output_dir, reuse=resume is not None, write=ctx.is_main):
+        barrier(ctx)  # the other ranks read the split file the main process wrote
+    try:
+        train_src = build_source(
+            cfg,
+            "train",
+            training=True,
+            batch_size=per_rank,
+            seed=seed,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+        )
+    except ClassCountError as err:  # the count may be the resumed checkpoint's, not the user's
+        if resume is not None:
+            _same_classes_as_checkpoint(cfg, resume, err.found)
+        raise
+    (no_step,) = all_reduce_sum([1.0 if train_src.num_batches(0) == 0 else 0.0], ctx)
+    if no_step:  # every rank stops (one rank's data may be what is too small)
+        raise ConfigError(
+            f"train.batch_size={tcfg['batch_size']} ({per_rank} per process x "
+            f"grad_accum {tcfg['grad_accum']}) is larger than the "
+            f"{train_src.num_samples(0)} training record(s) of this process, and "
+            "partial batches are dropped: no step could be taken; lower "
+            "train.batch_size"
+        )
+    if resume is not None:
+        _same_classes_as_checkpoint(cfg, resume, len(train_src.class_names))
+    return train_src
+
+
+def _build_model(
+    cfg: dict[str, Any], ctx: DistContext, weights: str | dict[str, Any] | None
+) -> torch.nn.Module:
+    """The model on the run's device (fine-tuning ``weights`` loaded; channels_last when set)."""
+    model = build_model(cfg)
+    if weights:
+        load_weights(model, weights, cfg["model"]["name"])
+    model.to(ctx.device)
+    if resolve_channels_last(cfg["train"]["channels_last"], model):
+        # Module.to takes memory_format (documented), its stubs do not say so
+        model.to(memory_format=channels_last_format(model))  # type: ignore[call-overload]
+    return model
+
+
+def _restore_training_state(
+    cfg: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    resume: ResumePoint,
+    output_dir: Path,
+    ctx: DistContext,
+) -> TrainState:
+    """Weights, optimizer, scaler, progress and RNG states of ``resume``; the settings given
+    now win over the saved optimizer's (reported)."""
+    saved = resume.state
+    _load_resumed_weights(model, saved["model"], resume.path)
+    settings = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+    optimizer.load_state_dict(saved["optimizer"])
+    for group, setting in zip(optimizer.param_groups, settings):
+        group.update(setting)  # the config given now wins (reported below)
+    if ctx.is_main:
+        _report_changed_settings(saved.get("config") or {}, cfg, resume.path)
+    if scaler and saved.get("scaler"):
+        scaler.load_state_dict(saved["scaler"])
+    state = TrainState(**saved["progress"])
+    try:
+        restore_rng_state(saved["rng"])
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as err:
+        raise CheckpointError(
+            f"{resume.path}: its random-number state ('rng') is damaged "
+            f"({type(err).__name__}); resume from another checkpoint, or "
+            "start a new run with --weights"
+        ) from None
+    if ctx.is_main:
+        log.info("resumed from %s at epoch %d, step %d", resume.path, state.epoch + 1, state.step_in_epoch)
+        dropped = truncate_logs(output_dir, state.global_step)
+        if dropped:
+            log.info("dropped %d log row(s) written after that checkpoint", dropped)
+    return state
+
+
+def _wrap_for_training(
+    model: torch.nn.Module, ctx: DistContext, tcfg: dict[str, Any]
+) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(the model checkpoints save: SyncBatchNorm across ranks when set, what the steps run:
+    DDP across ranks, torch.compile when set)."""
+    if ctx.enabled and tcfg["sync_bn"]:
+        model = convert_sync_batchnorm(model)
+    train_model = model
+    if ctx.enabled:
+        ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if tcfg["compile"]:
+        train_model = torch.compile(train_model)  # type: ignore[assignment]
+    return model, train_model
+
+
+def _same_classes_as_checkpoint(cfg: dict[str, Any], resume: ResumePoint, found: int) -> None:
     """A resumed run keeps its checkpoint's class count: say so when the data disagrees."""
     saved = (resume.state.get("config") or {}).get("model", {}).get("num_classes")
     if saved is not None and saved == cfg["model"].get("num_classes") and saved != found:
@@ -423,7 +517,7 @@ def _same_classes_as_checkpoint(cfg: dict, resume: ckpt_io.ResumePoint, found: i
         )
 
 
-def _load_resumed_weights(model: torch.nn.Module, state_dict: dict, path: Path) -> None:
+def _load_resumed_weights(model: torch.nn.Module, state_dict: dict[str, Any], path: Path) -> None:
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as err:
@@ -438,8 +532,9 @@ def _load_resumed_weights(model: torch.nn.Module, state_dict: dict, path: Path) 
 _RESUME_FREE = {"train.epochs", "data.root"}  # changed on resume as a matter of course
 
 
-def _flat(section: dict, prefix: str = "") -> dict:
-    out = {}
+def _flat(section: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
     for key, value in section.items():
         if isinstance(value, dict):
             out.update(_flat(value, f"{prefix}{key}."))
@@ -448,7 +543,7 @@ def _flat(section: dict, prefix: str = "") -> dict:
     return out
 
 
-def _report_changed_settings(saved_cfg: dict, cfg: dict, path: Path) -> None:
+def _report_changed_settings(saved_cfg: dict[str, Any], cfg: dict[str, Any], path: Path) -> None:
     """Log the settings that differ from the checkpoint's config: the values given now win."""
     old, new = _flat(saved_cfg), _flat(cfg)
     changed = [
@@ -469,10 +564,10 @@ def _report_changed_settings(saved_cfg: dict, cfg: dict, path: Path) -> None:
 
 def _save(run: _Run, reason: str) -> Path:
     """Write a checkpoint of the run (rank 0); never one holding NaN/Inf weights."""
-    path = ckpt_io.checkpoint_path(run.output_dir, run.state.global_step)
+    path = checkpoint_path(run.output_dir, run.state.global_step)
     if run.ctx.is_main:
         state_dict = unwrap(run.model).state_dict()
-        bad = ckpt_io.non_finite_tensors(state_dict)
+        bad = non_finite_tensors(state_dict)
         if bad:
             raise TrainingStopped(
                 f"the weights became NaN/Inf by step {run.state.global_step} ({bad[0]}"
@@ -480,8 +575,8 @@ def _save(run: _Run, reason: str) -> Path:
                 f"Last good checkpoint: {run.last_checkpoint or 'none yet'}. Try a lower "
                 "learning rate or train.clip_grad_norm"
             )
-        ckpt_io.save_checkpoint(
-            ckpt_io.training_checkpoint(
+        save_checkpoint(
+            training_checkpoint(
                 run.cfg,
                 state_dict,
                 run.optimizer,
@@ -492,10 +587,34 @@ def _save(run: _Run, reason: str) -> Path:
             ),
             path,
         )
-        ckpt_io.prune_checkpoints(run.output_dir, run.tcfg["keep_checkpoints"], protect=path)
+        prune_checkpoints(run.output_dir, run.tcfg["keep_checkpoints"], protect=path)
         run.last_checkpoint = path
     barrier(run.ctx)
     return path
+
+
+@dataclass
+class _LogWindow:
+    """The finite steps since the last train-log row (their samples, summed loss, start time)."""
+
+    started: float = field(default_factory=time.time)
+    samples: int = 0
+    loss: float = 0.0
+    steps: int = 0
+
+    def add(self, out: dict[str, Any]) -> None:
+        self.samples += out["samples"]
+        self.loss += out["loss"]
+        self.steps += 1
+
+
+@dataclass
+class _EpochCount:
+    """Where one epoch's records went on this rank: used by steps, skipped as damaged."""
+
+    first_step: int  # the step in the epoch it started from (after a resume: not 0)
+    used: int  # records of the steps taken (those before a resume included)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
@@ -503,7 +622,6 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
     that stopped it early, else None (the epoch ran out of data)."""
     tcfg, ctx, state = run.tcfg, run.ctx, run.state
     accum = tcfg["grad_accum"]
-    skipped: list = []
     total = run.train_src.num_batches(epoch)
     steps_per_epoch = max(1, (total or 1) // accum)
     bar = progress_bar(
@@ -512,91 +630,115 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
         desc=f"epoch {epoch + 1}/{tcfg['epochs']}",
         main_process=ctx.is_main,
     )
-    groups = _grouped(run.train_src.batches(epoch, start_batch=state.step_in_epoch * accum), accum, skipped)
-    window = {"t": time.time(), "samples": 0, "loss": 0.0, "steps": 0}
-    per_rank = tcfg["batch_size"] // (ctx.world_size * accum)
-    used = state.step_in_epoch * accum * per_rank  # records of the steps done before a resume
-    first_step = state.step_in_epoch
+    count = _EpochCount(state.step_in_epoch, state.step_in_epoch * accum * _per_rank_batch_size(tcfg, ctx))
+    start = state.step_in_epoch * accum
+    groups = _grouped(run.train_src.batches(epoch, start_batch=start), accum, count.skipped)
+    window = _LogWindow()
     stopped_by = None
     while True:
         group = next(groups, None)
         (have,) = all_reduce_sum([1.0 if group else 0.0], ctx)
-        if have < ctx.world_size:
+        if group is None or have < ctx.world_size:
             break  # one rank ran out: the epoch ends for all (the source reports what is left)
-        torch.manual_seed(_step_seed(run.seed, ctx.rank, state.global_step))
-        lr = set_learning_rate(
-            run.optimizer,
-            lr_factor(
-                tcfg["schedule"], epoch, state.step_in_epoch / steps_per_epoch, state.samples, tcfg["epochs"]
-            ),
-        )
-        used += sum(run.task.batch_size(b) for b in group)
-        statistics = _float_buffers(run.model)
-        out = train_step(
-            run.train_model,
-            run.optimizer,
-            run.task,
-            group,
-            ctx,
-            amp=run.amp,
-            amp_dtype=tcfg["amp_dtype"],
-            scaler=run.scaler,
-            clip_grad_norm=tcfg["clip_grad_norm"],
-            stop_requested=stop.requested,
-        )
-        state.global_step += 1
-        state.step_in_epoch += 1
-        state.samples += out["samples"]
+        count.used += sum(run.task.batch_size(b) for b in group)
+        out, lr = _take_step(run, epoch, group, steps_per_epoch, stop)
         bar.update(1)
-        if not out["finite"]:
-            _restore_buffers(run.model, statistics)  # the bad forward pass updated them
-            run.bad_steps += 1
-            if ctx.is_main:
-                log.warning(
-                    "step %d: non-finite loss, step skipped (%d in a row)", state.global_step, run.bad_steps
-                )
-            if run.bad_steps >= tcfg["max_bad_steps"]:
-                raise TrainingStopped(
-                    f"{run.bad_steps} consecutive non-finite losses; stopping. Last good "
-                    f"checkpoint: {run.last_checkpoint or 'none written yet'}. Try a lower "
-                    "learning rate, train.clip_grad_norm, or check the data."
-                )
-        else:
-            run.bad_steps = 0
-            window["samples"] += out["samples"]
-            window["loss"] += out["loss"]
-            window["steps"] += 1
+        if out["finite"]:
+            window.add(out)
             bar.set_postfix(loss=f"{out['loss']:.4f}", lr=f"{lr:.2e}", refresh=False)
-        if state.global_step % tcfg["log_interval"] == 0 and window["steps"]:
-            rate = window["samples"] / max(time.time() - window["t"], 1e-9)
-            run.runlog.train_row(
-                {
-                    "epoch": epoch + 1,
-                    "step": state.global_step,
-                    "samples": state.samples,
-                    "loss": window["loss"] / window["steps"],
-                    "lr": lr,
-                    "samples_per_s": rate,
-                }
-            )
-            window = {"t": time.time(), "samples": 0, "loss": 0.0, "steps": 0}
+        if state.global_step % tcfg["log_interval"] == 0 and window.steps:
+            _log_window(run, epoch, lr, window)
+            window = _LogWindow()
         if out["stop"]:
             stopped_by = stop.signal_name or "a signal on another rank"
             break
         if tcfg["save_every_steps"] and state.global_step % tcfg["save_every_steps"] == 0:
             _save(run, "interval")
     bar.close()
+    _account_for_epoch(run, epoch, count, stopped_by)
+    return stopped_by
+
+
+def _take_step(
+    run: _Run, epoch: int, group: list[Batch], steps_per_epoch: int, stop: _StopFlag
+) -> tuple[dict[str, Any], float]:
+    """One optimizer step on ``group`` (re-seeded, at the scheduled learning rate); a
+    non-finite loss restores the BatchNorm statistics it polluted and counts towards
+    ``train.max_bad_steps``. Returns (``train_step``'s result, the learning rate)."""
+    tcfg, ctx, state = run.tcfg, run.ctx, run.state
+    torch.manual_seed(_step_seed(run.seed, ctx.rank, state.global_step))
+    factor = lr_factor(
+        tcfg["schedule"], epoch, state.step_in_epoch / steps_per_epoch, state.samples, tcfg["epochs"]
+    )
+    lr = set_learning_rate(run.optimizer, factor)
+    statistics = _float_buffers(run.model)
+    out = train_step(
+        run.train_model,
+        run.optimizer,
+        run.task,
+        group,
+        ctx,
+        amp=run.amp,
+        amp_dtype=tcfg["amp_dtype"],
+        scaler=run.scaler,
+        clip_grad_norm=tcfg["clip_grad_norm"],
+        stop_requested=stop.requested,
+    )
+    state.global_step += 1
+    state.step_in_epoch += 1
+    state.samples += out["samples"]
+    if out["finite"]:
+        run.bad_steps = 0
+    else:
+        _restore_buffers(run.model, statistics)  # the bad forward pass updated them
+        _count_bad_step(run)
+    return out, lr
+
+
+def _count_bad_step(run: _Run) -> None:
+    """Warn about a skipped step; stop after ``train.max_bad_steps`` in a row."""
+    run.bad_steps += 1
+    if run.ctx.is_main:
+        log.warning(
+            "step %d: non-finite loss, step skipped (%d in a row)", run.state.global_step, run.bad_steps
+        )
+    if run.bad_steps >= run.tcfg["max_bad_steps"]:
+        raise TrainingStopped(
+            f"{run.bad_steps} consecutive non-finite losses; stopping. Last good "
+            f"checkpoint: {run.last_checkpoint or 'none written yet'}. Try a lower "
+            "learning rate, train.clip_grad_norm, or check the data."
+        )
+
+
+def _log_window(run: _Run, epoch: int, lr: float, window: _LogWindow) -> None:
+    """One train-log row: mean loss and throughput of the steps in ``window``."""
+    state = run.state
+    run.runlog.train_row(
+        {
+            "epoch": epoch + 1,
+            "step": state.global_step,
+            "samples": state.samples,
+            "loss": window.loss / window.steps,
+            "lr": lr,
+            "samples_per_s": window.samples / max(time.time() - window.started, 1e-9),
+        }
+    )
+
+
+def _account_for_epoch(run: _Run, epoch: int, count: _EpochCount, stopped_by: str | None) -> None:
+    """End of an epoch: refuse one that took no step; report skipped and unread records."""
+    tcfg, ctx, state = run.tcfg, run.ctx, run.state
+    accum, per_rank = tcfg["grad_accum"], _per_rank_batch_size(tcfg, ctx)
     planned = run.train_src.num_samples(epoch)
-    if first_step == 0 and state.step_in_epoch == 0 and stopped_by is None:
-        records = f"the {planned} training record(s) of this process"
+    if count.first_step == 0 and state.step_in_epoch == 0 and stopped_by is None:
         raise ConfigError(
             f"epoch {epoch + 1} took no step: train.batch_size="
             f"{tcfg['batch_size']} ({per_rank} per process x grad_accum {accum}) "
-            f"is larger than {records}, and partial batches are dropped; lower "
-            "train.batch_size (nothing was saved)"
+            f"is larger than the {planned} training record(s) of this process, and "
+            "partial batches are dropped; lower train.batch_size (nothing was saved)"
         )
     n_skipped, n_used, n_planned = all_reduce_sum(
-        [float(len(skipped)), float(used), float(planned or 0)], ctx
+        [float(len(count.skipped)), float(count.used), float(planned or 0)], ctx
     )
     if ctx.is_main and n_skipped:
         log.warning(
@@ -613,7 +755,6 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
             unread,
             int(n_planned),
         )
-    return stopped_by
 
 
 def validate_and_checkpoint(run: _Run, epoch: int, stop: _StopFlag) -> str | None:
@@ -623,7 +764,7 @@ def validate_and_checkpoint(run: _Run, epoch: int, stop: _StopFlag) -> str | Non
     state.epoch, state.step_in_epoch = epoch + 1, 0
     metrics = None
     due = run.valid_src is not None and (epoch + 1) % run.tcfg["valid_interval"] == 0
-    if due:
+    if run.valid_src is not None and due:
         metrics = evaluate(
             unwrap(run.train_model),
             run.valid_src,
@@ -649,20 +790,20 @@ def validate_and_checkpoint(run: _Run, epoch: int, stop: _StopFlag) -> str | Non
             state.best, state.best_metrics, improved = value, metrics, True
     path = _save(run, "epoch")
     if improved and run.ctx.is_main:
-        ckpt_io.copy_checkpoint(path, run.best_path)
+        copy_checkpoint(path, run.best_path)
     return None
 
 
 def train(
-    cfg: dict,
+    cfg: dict[str, Any],
     *,
     output_dir: str | Path,
-    resume: str | ckpt_io.ResumePoint | None = None,
-    weights: str | dict | None = None,
+    resume: str | ResumePoint | None = None,
+    weights: str | dict[str, Any] | None = None,
     device: str = "auto",
     seed: int = 0,
     overwrite: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """Train ``cfg["model"]`` on ``cfg["data"]``; returns a summary with checkpoint paths.
 
     ``resume``: a checkpoint path, "auto" (the newest good one in ``output_dir``) or a
@@ -672,15 +813,16 @@ def train(
     ctx = init_distributed(device)
     output_dir = Path(output_dir)
     if isinstance(resume, (str, Path)):
-        resume = ckpt_io.resolve_resume(resume, output_dir, cfg["model"]["name"]) or _fresh_start(
-            str(resume), output_dir, ctx
-        )
+        asked = str(resume)
+        resume = resolve_resume(resume, output_dir, cfg["model"]["name"])
+        if resume is None and asked == "auto" and ctx.is_main:
+            log.info("--resume auto: no checkpoint in %s yet, starting fresh", output_dir)
     with contextlib.ExitStack() as held:
         _prepare_output_dir(output_dir, ctx, held, resuming=resume is not None, overwrite=overwrite)
         return _run_epochs(_start_run(cfg, output_dir, ctx, resume, weights, seed))
 
 
-def _run_epochs(run: _Run) -> dict:
+def _run_epochs(run: _Run) -> dict[str, Any]:
     """Train the remaining epochs of ``run``; the summary ``train`` returns."""
     ctx, output_dir = run.ctx, run.output_dir
     try:
@@ -718,9 +860,3 @@ def _run_epochs(run: _Run) -> dict:
         "steps": state.global_step,
         "samples": state.samples,
     }
-
-
-def _fresh_start(resume: str, output_dir: Path, ctx: DistContext) -> None:
-    if resume == "auto" and ctx.is_main:
-        log.info("--resume auto: no checkpoint in %s yet, starting fresh", output_dir)
-    return None

@@ -8,7 +8,7 @@ one door every ``--weights`` / ``load_model`` / ``Predictor`` argument goes thro
 
 First use of a model tag downloads the published file (``hub.fetch_file``), converts it once
 with ``videozoo.convert`` (the entry's options on top of the converter's, its class names),
-and stores the result as a bundle (``engine/bundle.py``: safetensors + config.json + model
+and stores the result as a bundle (``serialization/bundle.py``: safetensors + config.json + model
 card) under ``$VIDEOZOO_HOME/bundles/<tag>``; later uses load that bundle. The conversion runs
 under a file lock and lands by renaming a finished folder, so concurrent processes convert
 once and never see half a bundle.
@@ -127,7 +127,7 @@ def bundle_for(entry: Weight, overrides: list[str] | None = None) -> Path:
     """The cached bundle of a model entry, converting it first when needed."""
     from filelock import FileLock
 
-    from videozoo.engine.bundle import is_bundle
+    from videozoo.serialization.bundle import is_bundle
 
     overrides = list(overrides or [])
     folder = _bundle_folder(entry, overrides)
@@ -154,8 +154,8 @@ def _convert_into(
     import logging
 
     from videozoo.convert import convert_weights
-    from videozoo.engine.bundle import write_bundle
     from videozoo.fileio import sha256_of
+    from videozoo.serialization.bundle_writer import write_bundle
 
     assert entry.model is not None  # resolve_weights refuses auxiliary files before converting
     logging.getLogger("videozoo").info("%s: converting %s once into the cache", entry.tag, source.name)
