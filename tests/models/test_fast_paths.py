@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from support import tiny_kwargs
 
 from videozoo.engine.export import PositionalInputs
-from videozoo.models.layers import MaskedBatchNorm1d, RealFrames, zero_padding
+from videozoo.models.feature_layers import MaskedBatchNorm1d, RealFrames, zero_padding
 from videozoo.models.temporal import TemporalShift
 from videozoo.registry import create_model
 
