@@ -3,6 +3,7 @@ classifier trained for other classes is replaced through the model's reset_class
 
 import pytest
 import torch
+from support import tiny_kwargs
 
 from videozoo.engine import checkpoint as ck
 from videozoo.registry import create_model
@@ -14,16 +15,7 @@ def _weights(tmp_path, model):
 
 
 def _tiny(num_classes):
-    return create_model(
-        "attention_cluster",
-        num_classes=num_classes,
-        rgb_size=8,
-        audio_size=4,
-        rgb_clusters=2,
-        audio_clusters=2,
-        fc_size=8,
-        fc2_size=8,
-    )
+    return create_model("attention_cluster", num_classes=num_classes, **tiny_kwargs("attention_cluster"))
 
 
 @pytest.mark.parametrize("classes", [5, 3])
@@ -41,5 +33,5 @@ def test_load_weights_resets_the_classifier_only_when_the_class_count_differs(tm
         assert resets == [] and torch.equal(target.classifier.weight, source.classifier.weight)
         assert report["mismatched"] == []
     else:
-        assert resets == [3] and target.classifier.weight.shape == (3, 8)
+        assert resets == [3] and target.classifier.weight.shape == (3, target.num_features)
         assert sorted(m.split()[0] for m in report["mismatched"]) == ["classifier.bias", "classifier.weight"]
