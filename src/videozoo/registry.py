@@ -51,8 +51,9 @@ def register_dataset(name: str) -> Callable[[Builder], Builder]:
     return wrap
 
 
-def _scan(package: str) -> None:
-    """Import every module of `package` once, so their decorators run."""
+def import_submodules(package: str) -> None:
+    """Import every module of `package` once, so the decorators in them run (the model and
+    data format registries here; other registries, such as convert's mappings, call it too)."""
     if package in _SCANNED:
         return
     module = importlib.import_module(package)
@@ -76,7 +77,7 @@ MODEL_TRACKS = {
 
 def list_models() -> list[str]:
     """Registered model names: the shipped ones in ``MODEL_TRACKS`` order, then any others."""
-    _scan("videozoo.models")
+    import_submodules("videozoo.models")
     order = list(MODEL_TRACKS)
     return sorted(_MODELS, key=lambda n: (order.index(n) if n in order else len(order), n))
 
@@ -87,12 +88,12 @@ def models_of_track(track: str) -> list[str]:
 
 
 def list_datasets() -> list[str]:
-    _scan("videozoo.data")
+    import_submodules("videozoo.data")
     return sorted(_DATASETS)
 
 
 def model_builder(name: str) -> Callable[..., Any]:
-    _scan("videozoo.models")
+    import_submodules("videozoo.models")
     if name not in _MODELS:
         raise ConfigError(f"unknown model '{name}'; available: {', '.join(list_models())}")
     return _MODELS[name]
@@ -119,7 +120,7 @@ def build_model(cfg: dict[str, Any]) -> nn.Module:
 
 
 def dataset_builder(fmt: str) -> Callable[..., Any]:
-    _scan("videozoo.data")
+    import_submodules("videozoo.data")
     if fmt not in _DATASETS:
         raise ConfigError(f"unknown data format '{fmt}'; available: {', '.join(list_datasets())}")
     return _DATASETS[fmt]

@@ -1,5 +1,6 @@
 """The model contract (docs/ARCHITECTURE.md, section 1), checked on every registered model:
-plain-typed builder defaults, a `classifier`, `default_input`, logits of the right shape,
+plain-typed builder defaults, a `classifier`, `default_input`, logits of the right shape, the
+head contract (forward_features / forward_head / reset_classifier, every way a head pools),
 padding that changes nothing, bf16 autocast (channels_last for conv models), and a TorchScript
 export that agrees."""
 
@@ -10,6 +11,8 @@ import torch
 from support import TINY_MODELS, tiny_kwargs
 
 from videozoo.engine.precision import channels_last_format, resolve_channels_last
+from videozoo.errors import ConfigError
+from videozoo.models.base import VideozooModel
 from videozoo.registry import create_model, list_models, model_builder
 from videozoo.serialization.graph_export import export_model, frames_vary, input_names, parity_check
 
@@ -25,9 +28,9 @@ def _tiny(name, **extra):
     return create_model(name, num_classes=CLASSES, **tiny_kwargs(name, **extra)).eval()
 
 
-def _input(model, batch_size=2):
+def _input(model, batch_size=2, image_size=32):
     if _is_video(model):
-        return model.default_input(batch_size, num_frames=4, image_size=32)
+        return model.default_input(batch_size, num_frames=4, image_size=image_size)
     return model.default_input(batch_size, num_frames=10)
 
 
@@ -50,6 +53,68 @@ def test_logits_shape_default_input_and_classifier(name):
     assert logits.shape == (3, CLASSES) and torch.isfinite(logits).all()
     assert isinstance(model.classifier, torch.nn.Linear)
     assert model.classifier.out_features == CLASSES
+
+
+#: Every registered model, and the head options that change where pooling sits: per-frame
+#: dropout before the consensus, and the Non-local window head (4 windows on a 48x48 input).
+HEAD_VARIANTS = [(name, {}) for name in sorted(TINY_MODELS)] + [
+    ("tsn", {"dropout_per_frame": True, "dropout": 0.5}),
+    ("nonlocal", {"head": "window_softmax", "head_window": 1}),
+]
+
+
+def _classifier_input(model, batch):
+    """What the classifier was given, averaged over the positions it classified (windows)."""
+    captured = []
+    hook = model.classifier.register_forward_hook(lambda m, args, out: captured.append(args[0]))
+    try:
+        logits = model(batch)
+    finally:
+        hook.remove()
+    (given,) = captured
+    return logits, given.reshape(given.shape[0], -1, given.shape[-1]).mean(1)
+
+
+@pytest.mark.parametrize("name, extra", HEAD_VARIANTS, ids=lambda v: v if isinstance(v, str) else "-".join(v))
+def test_head_contract_and_reset_classifier(name, extra):
+    model = _tiny(name, **extra).train()
+    batch = _input(model, image_size=48 if extra.get("head") == "window_softmax" else 32)
+    assert isinstance(model, VideozooModel)
+    torch.manual_seed(2)  # dropout draws alike on both paths
+    whole = model(batch)
+    torch.manual_seed(2)
+    assert torch.equal(whole, model.forward_head(model.forward_features(batch)))
+
+    model.eval()
+    logits, classifier_input = _classifier_input(model, batch)
+    features = model.forward_features(batch)
+    assert torch.equal(model.forward_head(features), logits)
+    pre_logits = model.forward_head(features, pre_logits=True)
+    assert pre_logits.shape == (2, model.num_features)
+    assert torch.equal(pre_logits, classifier_input)  # what embed wrote before the head contract
+    if extra.get("head") != "window_softmax":
+        assert torch.equal(model.classifier(pre_logits), logits)
+
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.reset_classifier(3)
+    assert model.num_classes == 3 and model.forward_head(features).shape == (2, 3)
+    assert torch.equal(model.forward_head(features, pre_logits=True), pre_logits)
+    keys = model.classifier_keys()
+    assert sorted(keys) == ["classifier.bias", "classifier.weight"]
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    assert all(torch.equal(after[k], before[k]) for k in before if k not in keys)
+    assert after["classifier.weight"].shape == (3, model.num_features)
+    with pytest.raises(ConfigError, match="num_classes must be >= 1"):
+        model.reset_classifier(0)
+
+
+def test_reset_classifier_initialises_by_the_models_rule():
+    # Non-local's classifier is N(0, 0.01) with zero bias; PyTorch's default would be
+    # uniform(+-1/sqrt(512)) with std ~0.026 and a non-zero bias.
+    model = _tiny("nonlocal")
+    model.reset_classifier(50)
+    assert model.classifier.weight.std() < 0.012 and not model.classifier.bias.any()
 
 
 @pytest.mark.parametrize(

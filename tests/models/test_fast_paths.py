@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from support import tiny_kwargs
 
-from videozoo.models.layers import MaskedBatchNorm1d, RealFrames, zero_padding
+from videozoo.models.feature_layers import MaskedBatchNorm1d, RealFrames, zero_padding
 from videozoo.models.temporal import TemporalShift
 from videozoo.registry import create_model
 from videozoo.serialization.graph_export import PositionalInputs

@@ -9,7 +9,7 @@ from torch import nn
 
 from videozoo.models.attention_cluster import segment_indices
 from videozoo.models.attention_lstm import PeepholeLSTM, reverse_within_length
-from videozoo.models.layers import MaskedBatchNorm1d, masked_softmax
+from videozoo.models.feature_layers import MaskedBatchNorm1d, masked_softmax
 from videozoo.registry import create_model
 
 # Small configurations so that every forward runs in milliseconds.

@@ -5,8 +5,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from videozoo.models.nonlocal_block import NonLocalBlock
 from videozoo.models.resnet import Bottleneck
-from videozoo.models.temporal import NonLocalBlock, TemporalModelingBlock, TemporalShift, set_num_segments
+from videozoo.models.temporal import TemporalModelingBlock, TemporalShift, set_num_segments
 
 
 def _clip(n=2, t=5, c=16, h=3, w=2):

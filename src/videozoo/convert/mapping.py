@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from videozoo.errors import ConvertError
+from videozoo.registry import import_submodules
 
 
 @dataclass
@@ -106,6 +107,11 @@ class TensorMapper:
         """Source names matching the regular expression ``pattern``, sorted."""
         regex = re.compile(pattern)
         return sorted(n for n in self.source if regex.search(n))
+
+    def matches(self, pattern: str) -> list[re.Match[str]]:
+        """The ``re.search`` matches of ``pattern`` in the source names, in name order."""
+        regex = re.compile(pattern)
+        return [match for name in sorted(self.source) if (match := regex.search(name))]
 
     # -- filling the target
     def put(
@@ -230,7 +236,5 @@ def register_mapping(mapping: Mapping) -> Mapping:
 
 
 def mappings() -> dict[tuple[str, str], Mapping]:
-    from videozoo.registry import _scan
-
-    _scan("videozoo.convert")
+    import_submodules("videozoo.convert")
     return dict(_MAPPINGS)

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +116,9 @@ def paddle2_names(depth: int) -> SourceName:
     return name
 
 
-def mmaction_names(shifted: set[tuple[int, int]], wrapped: set[tuple[int, int]] = frozenset()) -> SourceName:
+def mmaction_names(
+    shifted: set[tuple[int, int]], wrapped: Collection[tuple[int, int]] = frozenset()
+) -> SourceName:
     """MMAction2 (mmcv ConvModules: ``.conv`` / ``.bn``; shifted ones ``.conv.net``; blocks
     followed by a non-local block (``wrapped``) sit under ``.block``)."""
 
@@ -137,7 +139,7 @@ def mmaction_names(shifted: set[tuple[int, int]], wrapped: set[tuple[int, int]] 
 
 
 def mit_names(
-    prefix: str, shifted: set[tuple[int, int]], wrapped: set[tuple[int, int]] = frozenset()
+    prefix: str, shifted: set[tuple[int, int]], wrapped: Collection[tuple[int, int]] = frozenset()
 ) -> SourceName:
     """MIT temporal-shift-module (torchvision names under ``[module.]base_model.``; blocks
     followed by a non-local block (``wrapped``) sit under ``.block``)."""
@@ -157,8 +159,8 @@ def _file_depth(m: TensorMapper, block_pattern: str, bottleneck_pattern: str) ->
     """The ResNet depth of the file, from its block names; ``block_pattern`` captures (stage
     number, block id) of each block's first conv."""
     blocks: dict[int, set[str]] = {}
-    for name in m.names(block_pattern):
-        stage, block = re.fullmatch(block_pattern, name).groups()
+    for match in m.matches(block_pattern):
+        stage, block = match.groups()
         blocks.setdefault(int(stage), set()).add(block)
     counts = tuple(len(blocks[stage]) for stage in sorted(blocks))
     bottleneck = bool(m.names(bottleneck_pattern))
@@ -355,7 +357,7 @@ def _paddle2(model: str, other: str) -> Callable[[TensorMapper, dict], None]:
 
 
 def _shifted_blocks(m: TensorMapper, pattern: str) -> set[tuple[int, int]]:
-    return {tuple(map(int, re.fullmatch(pattern, n).groups())) for n in m.names(pattern)}
+    return {(int(match[1]), int(match[2])) for match in m.matches(pattern)}
 
 
 #: a non-local block's tensors: ours (under ``after<b>.block``) -> MMAction2's / MIT's

@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -78,7 +78,7 @@ class _Limited:
     """A member's file object that knows how many bytes it really holds (``left``), so a
     header's claimed length is checked before anything is read."""
 
-    def __init__(self, fh: BinaryIO, size: int):
+    def __init__(self, fh: IO[bytes], size: int):
         self.fh, self.left = fh, size
 
     def read(self, n: int) -> bytes:
@@ -218,9 +218,9 @@ def _fluid_members(path: Path) -> Iterator[tuple[str, _Limited]]:
         for count, member in enumerate(_streamed(archive, path), 1):
             _check_member(path, member, count, archive.offset)
             if member.isfile():
-                fh = archive.extractfile(member)
-                if fh is not None:
-                    yield os.path.basename(member.name), _Limited(fh, member.size)
+                data = archive.extractfile(member)
+                if data is not None:
+                    yield os.path.basename(member.name), _Limited(data, member.size)
 
 
 def _streamed(archive: tarfile.TarFile, path: Path) -> Iterator[tarfile.TarInfo]:
@@ -232,7 +232,8 @@ def _streamed(archive: tarfile.TarFile, path: Path) -> Iterator[tarfile.TarInfo]
             raise ConvertError(f"{path}: not a readable .tar.gz ({err})") from None
         if member is None:
             return
-        archive.members.clear()  # next() appends every member; the pass needs none of them
+        # next() appends every member to this list (not in typeshed's TarFile); the pass needs none
+        archive.members.clear()  # type: ignore[attr-defined]
         yield member
 
 

@@ -1,10 +1,9 @@
 """Clip embeddings: per-video features from the layer just before a model's classifier.
 
-Every videozoo model ends in a linear ``classifier`` (the model contract), so the embedding
-of a video is what goes into it: a forward hook captures that input, so no model needs an
-extra method. Models that apply the classifier to several positions (per frame, per window)
-are averaged over those positions, and evaluation views (clips x crops) are averaged too:
-one vector of ``classifier.in_features`` numbers per video (2048 for ResNet-50 models).
+The embedding of a clip is ``model.forward_head(model.forward_features(inputs),
+pre_logits=True)`` (the head contract, ``models/base.py``): the pooled vector the classifier
+sees (a window head: the mean over its windows). Evaluation views (clips x crops) are
+averaged: one vector of ``model.num_features`` numbers per video (2048 for ResNet-50 models).
 
 Outputs (written atomically):
 
@@ -32,9 +31,10 @@ import torch
 from videozoo.data import build_source
 from videozoo.engine.distributed import DistContext
 from videozoo.engine.evaluate import iterate_scores
-from videozoo.engine.tasks import make_task
+from videozoo.engine.tasks import Task, make_task
 from videozoo.errors import ConfigError
 from videozoo.fileio import atomic_write_bytes, refuse_to_overwrite, write_csv
+from videozoo.models.base import VideozooModel
 from videozoo.runlock import is_lock_file
 
 log = logging.getLogger("videozoo")
@@ -44,31 +44,15 @@ INDEX = "index.csv"
 _WRITTEN = re.compile(r"^(\d+\.npy|embeddings\.npz)$")  # the names a run writes, no paths
 
 
-class ClassifierInput:
-    """Captures the input of ``model.classifier`` on every forward pass (a context manager)."""
+class PreLogitsTask:
+    """A task whose ``scores`` are the clip embeddings ``[B*V, D]`` (views not yet averaged), so
+    that ``iterate_scores`` runs the embedding pass as it runs evaluation."""
 
-    def __init__(self, model: torch.nn.Module):
-        classifier = getattr(model, "classifier", None)
-        if not isinstance(classifier, torch.nn.Module):
-            raise ConfigError(f"{type(model).__name__} has no `classifier` layer to embed from")
-        self.captured: list[torch.Tensor] = []
-        self._hook = classifier.register_forward_hook(self._capture)
+    def __init__(self, task: Task):
+        self.task = task
 
-    def _capture(self, module, args, output):
-        features = args[0].detach().float()
-        # [N, ..., D]: average the positions the classifier was applied to
-        self.captured.append(features.reshape(features.shape[0], -1, features.shape[-1]).mean(1))
-
-    def take(self) -> torch.Tensor:
-        out = torch.cat(self.captured) if self.captured else torch.empty(0)
-        self.captured = []
-        return out
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._hook.remove()
+    def scores(self, model: VideozooModel, batch: dict) -> torch.Tensor:
+        return model.forward_head(model.forward_features(self.task.model_inputs(batch)), pre_logits=True)
 
 
 def embed_rows(
@@ -86,26 +70,26 @@ def embed_rows(
     source = build_source(
         cfg, "predict", training=False, batch_size=batch_size, inputs=inputs, decode_pool=decode_pool
     )
-    task = make_task(cfg, source.class_names)
+    if not isinstance(model, VideozooModel):
+        raise ConfigError(f"{type(model).__name__} has no forward_head(pre_logits=True) to embed from")
+    task = PreLogitsTask(make_task(cfg, source.class_names))
     done: list[tuple[str, np.ndarray]] = []
     failed: list[tuple[str, str]] = []  # (id, reason)
     skipped: list[tuple[str, str, str]] = []  # (file, id, reason)
-    with ClassifierInput(model) as hook:
-        for batch, _ in iterate_scores(
-            model, source, task, ctx, amp=amp, amp_dtype=amp_dtype, desc="embed", skipped=skipped
-        ):
-            features = hook.take()
-            views = features.shape[0] // len(batch["ids"])
-            features = features.view(len(batch["ids"]), views, -1).mean(1)
-            valid = batch.get("valid", torch.ones(len(batch["ids"]), dtype=torch.bool))
-            reasons = batch.get("reasons") or [""] * len(batch["ids"])
-            for i, vid in enumerate(batch["ids"]):
-                if not bool(valid[i]):
-                    failed.append((vid, reasons[i] or "could not be decoded"))
-                elif not bool(torch.isfinite(features[i]).all()):
-                    failed.append((vid, "non-finite features (NaN/Inf weights or input)"))
-                else:
-                    done.append((vid, features[i].numpy().astype(np.float32)))
+    for batch, features in iterate_scores(
+        model, source, task, ctx, amp=amp, amp_dtype=amp_dtype, desc="embed", skipped=skipped
+    ):
+        views = features.shape[0] // len(batch["ids"])
+        features = features.view(len(batch["ids"]), views, -1).mean(1)
+        valid = batch.get("valid", torch.ones(len(batch["ids"]), dtype=torch.bool))
+        reasons = batch.get("reasons") or [""] * len(batch["ids"])
+        for i, vid in enumerate(batch["ids"]):
+            if not bool(valid[i]):
+                failed.append((vid, reasons[i] or "could not be decoded"))
+            elif not bool(torch.isfinite(features[i]).all()):
+                failed.append((vid, "non-finite features (NaN/Inf weights or input)"))
+            else:
+                done.append((vid, features[i].numpy().astype(np.float32)))
     failed += [(vid or file, reason) for file, vid, reason in skipped]
     return done, failed
 

@@ -20,7 +20,7 @@ from videozoo.data import DataSource
 from videozoo.engine.distributed import DistContext, all_gather_objects, all_reduce_sum
 from videozoo.engine.precision import autocast_context
 from videozoo.engine.progress import progress_bar
-from videozoo.engine.tasks import Batch, Task, to_device
+from videozoo.engine.tasks import Batch, Scorer, Task, to_device
 from videozoo.fileio import atomic_write_text
 
 log = logging.getLogger("videozoo")
@@ -29,7 +29,7 @@ log = logging.getLogger("videozoo")
 def iterate_scores(
     model: torch.nn.Module,
     source: DataSource,
-    task: Task,
+    task: Scorer,
     ctx: DistContext,
     *,
     amp: bool = False,

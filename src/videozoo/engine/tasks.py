@@ -31,6 +31,12 @@ from videozoo.reports import write_multilabel_report, write_singlelabel_report
 Batch = dict[str, Any]
 
 
+class Scorer(Protocol):
+    """What a scoring pass needs of a task: scores ``[B, ...]`` for one batch."""
+
+    def scores(self, model: Any, batch: Batch) -> torch.Tensor: ...
+
+
 class Task(Protocol):
     name: str
     score_function: str  # applied to logits: "sigmoid" or "softmax"

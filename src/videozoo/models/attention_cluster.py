@@ -7,8 +7,10 @@ The model samples ``seg_num`` frames per video itself: segment i takes frame
 ``min(L - 1, floor((i + u) * L / seg_num))`` of the video's L real frames, with u ~ U[0, 1)
 drawn per video and segment in training and u = 0.5 in eval (deterministic; the reference
 samples randomly at test time too). Short videos repeat frames; padding is never sampled.
-Per modality, C attention units pool the sampled frames and apply the shifting operation; the
-concatenated units go through dropout, linear+tanh, linear+tanh and the ``classifier``.
+``forward_features``: per modality, C attention units pool the sampled frames and apply the
+shifting operation; the units concatenated: ``[B, C_rgb * 1024 + C_audio * 128]``.
+``forward_head``: dropout, linear+tanh, linear+tanh (the ``pre_logits`` vector,
+``[B, fc2_size]``) and the ``classifier``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from videozoo.models.layers import feature_sequence_input, init_msra_
+from videozoo.models.base import VideozooModel
+from videozoo.models.feature_layers import feature_sequence_input, init_msra_
 from videozoo.registry import register_model
 
 
@@ -57,7 +60,7 @@ class ShiftingAttention(nn.Module):
 
 
 @register_model("attention_cluster")
-class AttentionCluster(nn.Module):
+class AttentionCluster(VideozooModel):
     """Multimodal attention clusters with shifting operation (see module docstring).
 
     The defaults are the PaddleVideo v1.5 configuration (about 57.8M parameters).
@@ -95,13 +98,20 @@ class AttentionCluster(nn.Module):
             nn.init.normal_(attention.scale, std=std)
             nn.init.normal_(attention.shift, std=std)
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def init_classifier(self, layer: nn.Linear) -> None:
+        init_msra_(layer)
+
+    def forward_features(self, batch: dict) -> torch.Tensor:
+        """The attention units of both modalities, concatenated: ``[B, C_rgb*F_rgb + C_audio*F_audio]``."""
         rgb, audio = batch["rgb"], batch["audio"]
         index = segment_indices(batch["mask"].sum(dim=1), self.seg_num, self.training)
         rgb = rgb.gather(1, index.unsqueeze(-1).expand(-1, -1, rgb.shape[-1]))
         audio = audio.gather(1, index.unsqueeze(-1).expand(-1, -1, audio.shape[-1]))
-        units = torch.cat([self.rgb_attention(rgb), self.audio_attention(audio)], dim=1)
-        return self.classifier(self.fc(self.dropout(units)))
+        return torch.cat([self.rgb_attention(rgb), self.audio_attention(audio)], dim=1)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        hidden = self.fc(self.dropout(features))
+        return hidden if pre_logits else self.classifier(hidden)
 
     def default_input(self, batch_size: int = 1, num_frames: int = 300) -> dict:
         return feature_sequence_input(batch_size, num_frames, self.rgb_size, self.audio_size)

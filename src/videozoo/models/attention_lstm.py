@@ -3,9 +3,10 @@
 Input batch: ``rgb [B, T, 1024]``, ``audio [B, T, 128]``, ``mask [B, T]`` bool (real frames
 first, padding at the end). Output: logits ``[B, num_classes]``.
 
-Per modality: linear + tanh embedding -> bidirectional LSTM -> dropout -> attention pooling
-over the video's real frames (``[B, 2 * lstm_size]``). The two pooled vectors are concatenated
-and go through linear+ReLU, linear+tanh and the ``classifier``.
+``forward_features``, per modality: linear + tanh embedding -> bidirectional LSTM -> dropout
+-> attention pooling over the video's real frames (``[B, 2 * lstm_size]``); the two pooled
+vectors concatenated: ``[B, 4 * lstm_size]``. ``forward_head``: linear+ReLU, linear+tanh (the
+``pre_logits`` vector, ``[B, fusion_tanh_size]``) and the ``classifier``.
 
 The backward direction must start at each video's last REAL frame. Rather than packing
 sequences (lengths on the host, awkward to export), each video is reversed within its own
@@ -25,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from videozoo.models.layers import feature_sequence_input, masked_softmax, zero_padding
+from videozoo.models.base import VideozooModel
+from videozoo.models.feature_layers import feature_sequence_input, masked_softmax, zero_padding
 from videozoo.registry import register_model
 
 
@@ -102,6 +104,8 @@ class AttentionLSTMEncoder(nn.Module):
     ):
         super().__init__()
         self.embed = nn.Linear(feature_size, embedding_size)
+        self.lstm_forward: nn.Module
+        self.lstm_backward: nn.Module
         if peepholes:
             self.lstm_forward = PeepholeLSTM(embedding_size, lstm_size)
             self.lstm_backward = PeepholeLSTM(embedding_size, lstm_size)
@@ -122,8 +126,14 @@ class AttentionLSTMEncoder(nn.Module):
         return (weights * states).sum(dim=1)
 
 
+def init_fc_(layer: nn.Linear) -> None:
+    """Xavier weights and zero biases, as the reference's (Paddle Fluid) fc layers."""
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+
+
 @register_model("attention_lstm")
-class AttentionLSTM(nn.Module):
+class AttentionLSTM(VideozooModel):
     """Bidirectional-LSTM + attention pooling classifier (see module docstring).
 
     The defaults are the PaddleVideo v1.5 configuration (about 108.7M parameters), except
@@ -154,18 +164,23 @@ class AttentionLSTM(nn.Module):
             nn.Tanh(),
         )
         self.classifier = nn.Linear(fusion_tanh_size, num_classes)
-        # The reference (Paddle Fluid) fc layers use Xavier weights and zero biases.
         for layer in self.modules():
             if isinstance(layer, nn.Linear):
-                nn.init.xavier_uniform_(layer.weight)
-                nn.init.zeros_(layer.bias)
+                init_fc_(layer)
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def init_classifier(self, layer: nn.Linear) -> None:
+        init_fc_(layer)
+
+    def forward_features(self, batch: dict) -> torch.Tensor:
+        """Both modalities attention-pooled, concatenated: ``[B, 4 * lstm_size]``."""
         mask = batch["mask"]
-        pooled = torch.cat(
+        return torch.cat(
             [self.rgb_encoder(batch["rgb"], mask), self.audio_encoder(batch["audio"], mask)], dim=1
         )
-        return self.classifier(self.fusion(pooled))
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        fused = self.fusion(features)
+        return fused if pre_logits else self.classifier(fused)
 
     def default_input(self, batch_size: int = 1, num_frames: int = 300) -> dict:
         return feature_sequence_input(batch_size, num_frames, self.rgb_size, self.audio_size)

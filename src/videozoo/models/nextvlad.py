@@ -3,11 +3,12 @@
 Input batch: ``rgb [B, T, 1024]``, ``audio [B, T, 128]`` (dequantized), ``mask [B, T]`` bool.
 Output: logits ``[B, num_classes]``.
 
-One NeXtVLAD branch per modality turns the frame sequence into ``[B, K * d]`` (d = lambda * N /
-G); the concatenated descriptors go through dropout, a bias-free hidden linear, BatchNorm, SE
-context gating and the logistic ``classifier``. Padded frames enter neither the assignment
-BatchNorm statistics nor the aggregation: the frame-wise layers run on the real frames only
-(``layers.RealFrames``), which also makes padding cost nothing.
+``forward_features``: one NeXtVLAD branch per modality turns the frame sequence into
+``[B, K * d]`` (d = lambda * N / G), concatenated: ``[B, K * (d_rgb + d_audio)]``.
+``forward_head``: dropout, a bias-free hidden linear, BatchNorm, SE context gating (the
+``pre_logits`` vector, ``[B, hidden_size]``) and the logistic ``classifier``. Padded frames
+enter neither the assignment BatchNorm statistics nor the aggregation: the frame-wise layers run
+on the real frames only (``feature_layers.RealFrames``), which also makes padding cost nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from videozoo.errors import ConfigError
-from videozoo.models.layers import (
+from videozoo.models.base import VideozooModel
+from videozoo.models.feature_layers import (
     ContextGating,
     MaskedBatchNorm1d,
     RealFrames,
@@ -96,7 +98,7 @@ class NeXtVLADPooling(nn.Module):
 
 
 @register_model("nextvlad")
-class NeXtVLAD(nn.Module):
+class NeXtVLAD(VideozooModel):
     """NeXtVLAD video classifier over rgb + audio frame features (see module docstring).
 
     The defaults are the PaddleVideo v1.5 / paper configuration (89.09M trainable parameters).
@@ -134,12 +136,19 @@ class NeXtVLAD(nn.Module):
             # PaddleVideo draws MSRA for its [K, d] centres, and fluid takes fan_in = K.
             nn.init.normal_(pool.cluster_centers, std=(2.0 / pool.cluster_size) ** 0.5)
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def init_classifier(self, layer: nn.Linear) -> None:
+        init_msra_(layer)
+
+    def forward_features(self, batch: dict) -> torch.Tensor:
+        """The two VLAD descriptors, concatenated: ``[B, K * (d_rgb + d_audio)]``."""
         frames = RealFrames(batch["mask"])
         rgb = self.rgb_pool(batch["rgb"] * self.rgb_scale, frames)
         audio = self.audio_pool(batch["audio"], frames)
-        hidden = self.hidden_norm(self.hidden(self.dropout(torch.cat([rgb, audio], dim=1))))
-        return self.classifier(self.gating(hidden))
+        return torch.cat([rgb, audio], dim=1)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        gated = self.gating(self.hidden_norm(self.hidden(self.dropout(features))))
+        return gated if pre_logits else self.classifier(gated)
 
     def default_input(self, batch_size: int = 1, num_frames: int = 300) -> dict:
         return feature_sequence_input(batch_size, num_frames, self.rgb_size, self.audio_size)

@@ -12,7 +12,7 @@ Options that reproduce published weights (defaults: PaddleVideo v1.5, the refere
 
 * stem: ``stem_temporal_stride``, ``stem_pool_temporal_stride`` (MMAction2's 32x2 I3D: 2, 2),
   ``stem_pool_padding`` (0; torchvision / MMAction2: 1);
-* non-local blocks (``temporal.NonLocalBlock``): ``nonlocal_mode`` (``embedded_gaussian`` /
+* non-local blocks (``nonlocal_block.NonLocalBlock``): ``nonlocal_mode`` (``embedded_gaussian`` /
   ``dot_product``), ``nonlocal_pool`` (``before_conv``: phi/g see the max-pooled input, v1.5;
   ``after_conv``: their outputs are pooled, MMAction2), ``nonlocal_scale`` (theta^T phi times
   1/sqrt(C')), ``nonlocal_out_bias``;
@@ -35,9 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from videozoo.errors import ConfigError
+from videozoo.models.nonlocal_block import NONLOCAL_MODES, NonLocalBlock
 from videozoo.models.pretrained import load_imagenet_resnet
-from videozoo.models.resnet import ResNet, ResNetVideoClassifier, read_video
-from videozoo.models.temporal import NONLOCAL_MODES, NonLocalBlock
+from videozoo.models.resnet import ResNet, ResNetVideoClassifier
 from videozoo.registry import register_model
 
 ARCHS = ("c2d", "i3d")
@@ -73,16 +73,19 @@ class NonLocalClassifier(ResNetVideoClassifier):
         self.head = head
         self.head_window = head_window
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """``features [N, C, T', h, w]``; the window head's ``pre_logits``: the mean of the
+        window vectors its classifier sees."""
         if self.head == "average":
-            return super().forward(batch)
-        feature_map = self.backbone.forward_features(read_video(batch).transpose(1, 2))
+            return super().forward_head(features, pre_logits)
         # Sizes as plain ints: a traced export has a fixed input size anyway, and ONNX needs
         # a constant pooling kernel.
-        t, h, w = (int(size) for size in feature_map.shape[2:])  # [N, C, T', h, w]
-        windows = F.avg_pool3d(feature_map, (t, min(self.head_window, h), min(self.head_window, w)), stride=1)
-        windows = windows.flatten(2).transpose(1, 2)  # [N, P, C]
-        log_probs = F.log_softmax(self.classifier(self.dropout(windows)), dim=-1)
+        t, h, w = (int(size) for size in features.shape[2:])
+        windows = F.avg_pool3d(features, (t, min(self.head_window, h), min(self.head_window, w)), stride=1)
+        windows = self.dropout(windows.flatten(2).transpose(1, 2))  # [N, P, C]
+        if pre_logits:
+            return windows.mean(1)
+        log_probs = F.log_softmax(self.classifier(windows), dim=-1)
         # log of the mean over the windows of their softmax, shifted by the largest term so
         # that it cannot underflow to log(0)
         peak = log_probs.amax(dim=1, keepdim=True)

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from videozoo.errors import ConfigError, DataError
+from videozoo.models.base import VideozooModel
 from videozoo.models.temporal import set_num_segments
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "BlockHook",
     "StageHook",
     "read_video",
+    "global_average",
 ]
 
 #: blocks per stage for each supported depth
@@ -85,7 +87,7 @@ def conv_nd(
     )
 
 
-def batch_norm(conv_dims: int, channels: int) -> nn.Module:
+def batch_norm(conv_dims: int, channels: int) -> nn.BatchNorm2d | nn.BatchNorm3d:
     return nn.BatchNorm2d(channels) if conv_dims == 2 else nn.BatchNorm3d(channels)
 
 
@@ -105,7 +107,7 @@ class ResidualBlock(nn.Module):
         raise NotImplementedError
 
     @property
-    def last_bn(self) -> nn.Module:
+    def last_bn(self) -> nn.BatchNorm2d | nn.BatchNorm3d:
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -136,7 +138,7 @@ class BasicBlock(ResidualBlock):
         self.bn2 = batch_norm(conv_dims, width)
 
     @property
-    def last_bn(self) -> nn.Module:
+    def last_bn(self) -> nn.BatchNorm2d | nn.BatchNorm3d:
         return self.bn2
 
     def residual(self, x):
@@ -169,7 +171,7 @@ class Bottleneck(ResidualBlock):
         self.bn3 = batch_norm(conv_dims, width * self.expansion)
 
     @property
-    def last_bn(self) -> nn.Module:
+    def last_bn(self) -> nn.BatchNorm2d | nn.BatchNorm3d:
         return self.bn3
 
     def residual(self, x):
@@ -182,6 +184,10 @@ class ResNet(nn.Module):
     """ResNet-18/34/50/101 trunk with plug-in points (see the module docstring)."""
 
     conv_bn_pairs = (("conv1", "bn1"),)  # the stem (models/fuse.py)
+    layer1: nn.Sequential  # the four stages, added by name in __init__
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
 
     def __init__(
         self,
@@ -222,6 +228,7 @@ class ResNet(nn.Module):
         )
         self.bn1 = batch_norm(conv_dims, base_width)
         self.relu = nn.ReLU(inplace=True)
+        self.maxpool: nn.Module
         if conv_dims == 2:
             self.maxpool = nn.MaxPool2d(3, 2, stem_pool_padding)
         else:
@@ -288,9 +295,13 @@ class ResNet(nn.Module):
         return self.layer4(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feature_map = self.forward_features(x)
-        features = feature_map.mean(dim=tuple(range(2, feature_map.dim())))
+        features = global_average(self.forward_features(x))
         return features if self.fc is None else self.fc(features)
+
+
+def global_average(feature_map: torch.Tensor) -> torch.Tensor:
+    """``[N, C, ...]`` -> ``[N, C]``: the mean over every position (space, and time in 3D)."""
+    return feature_map.mean(dim=tuple(range(2, feature_map.dim())))
 
 
 def read_video(batch: dict, channels: int = 3) -> torch.Tensor:
@@ -306,18 +317,21 @@ def read_video(batch: dict, channels: int = 3) -> torch.Tensor:
     return video
 
 
-class ResNetVideoClassifier(nn.Module):
+class ResNetVideoClassifier(VideozooModel):
     """ResNet trunk -> average over time -> dropout -> linear ``classifier`` (TSN, TSM, Non-local).
 
-    ``batch["video"]`` ``[N, T, 3, H, W]`` -> logits ``[N, num_classes]``. A 2D trunk sees the
-    frames as one batch ``[N*T, 3, H, W]`` and the T pooled features are averaged before the
-    classifier (TSN's consensus); a 3D trunk sees the clip ``[N, 3, T, H, W]`` and pools time
-    itself. ``dropout_per_frame`` (2D only) drops each frame's features with its own mask
-    before the average, as TSM's reference does; the two agree at inference, where dropout is
-    the identity. A consensus after the classifier (MMAction2's and MIT's TSM) equals this one
-    because the classifier is linear. ``classifier_std`` = None keeps PyTorch's default
-    Linear init. ``default_frames`` is the T of ``default_input()`` when none is asked for
-    (the reference training clip); the model itself takes any T.
+    ``batch["video"]`` ``[N, T, 3, H, W]`` -> logits ``[N, num_classes]``.
+    ``forward_features``: a 2D trunk sees the frames as one batch ``[N*T, 3, H, W]`` and returns
+    their maps as ``[N, T, C, h, w]``; a 3D trunk sees the clip ``[N, 3, T, H, W]`` and returns
+    ``[N, C, T', h, w]``. ``forward_head``: 2D: each frame's map averaged to ``[N, T, C]``, then
+    the T frames averaged (TSN's consensus); 3D: the mean over ``T', h, w``; then dropout (the
+    ``pre_logits`` vector, ``[N, C]``) and the classifier. ``dropout_per_frame`` (2D only) drops
+    each frame's features with its own mask before the average, as TSM's reference does; the
+    two agree at inference, where dropout is the identity. A consensus after the classifier
+    (MMAction2's and MIT's TSM) equals this one because the classifier is linear.
+    ``classifier_std`` = None keeps PyTorch's default Linear init. ``default_frames`` is the T
+    of ``default_input()`` when none is asked for (the reference training clip); the model
+    itself takes any T.
     """
 
     def __init__(
@@ -335,24 +349,35 @@ class ResNetVideoClassifier(nn.Module):
         self.backbone = backbone
         self.default_frames = default_frames
         self.dropout_per_frame = dropout_per_frame
+        self.classifier_std = classifier_std
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(backbone.num_features, num_classes)
-        if classifier_std is not None:
-            nn.init.normal_(self.classifier.weight, std=classifier_std)
-            nn.init.zeros_(self.classifier.bias)
+        self.init_classifier(self.classifier)
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def init_classifier(self, layer: nn.Linear) -> None:
+        if self.classifier_std is not None:
+            nn.init.normal_(layer.weight, std=self.classifier_std)
+            nn.init.zeros_(layer.bias)
+
+    def forward_features(self, batch: dict) -> torch.Tensor:
+        """``[N, T, C, h, w]`` per-frame maps (2D trunk) or ``[N, C, T', h, w]`` (3D trunk)."""
         video = read_video(batch)
         if self.backbone.conv_dims == 3:
-            features = self.backbone(video.transpose(1, 2))  # [N, 3, T, H, W] -> [N, C]
+            return self.backbone.forward_features(video.transpose(1, 2))
+        set_num_segments(self.backbone, video.shape[1])
+        maps = self.backbone.forward_features(video.flatten(0, 1))  # [N*T, C, h, w]
+        return maps.view(video.shape[0], -1, *maps.shape[1:])
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if self.backbone.conv_dims == 3:
+            pooled = self.dropout(global_average(features))
         else:
-            set_num_segments(self.backbone, video.shape[1])
-            features = self.backbone(video.flatten(0, 1))  # [N*T, C]
-            frames = features.view(video.shape[0], -1, features.shape[1])  # [N, T, C]
+            frames = global_average(features.flatten(0, 1)).view(features.shape[0], -1, features.shape[2])
             if self.dropout_per_frame:
-                return self.classifier(self.dropout(frames).mean(1))
-            features = frames.mean(1)
-        return self.classifier(self.dropout(features))
+                pooled = self.dropout(frames).mean(1)
+            else:
+                pooled = self.dropout(frames.mean(1))
+        return pooled if pre_logits else self.classifier(pooled)
 
     def default_input(
         self, batch_size: int = 1, num_frames: int | None = None, image_size: int = 224

@@ -2,10 +2,11 @@
 
 ``batch["video"]`` ``[N, T, 3, H, W]`` with ``T = segments * seglen`` frames in time order is
 grouped into ``segments`` super-images of ``3 * seglen`` channels (5 consecutive RGB frames
--> 15 channels) -> 2D ResNet with ``TemporalModelingBlock`` s after res3 and res4 -> pooled
-``[N, 2048, segments]`` -> ``TemporalXceptionHead`` -> max over segments -> linear
-``classifier`` -> logits ``[N, num_classes]``. The segment count is read from the input
-(7 in training, 25 at test).
+-> 15 channels) -> 2D ResNet with ``TemporalModelingBlock`` s after res3 and res4
+(``forward_features``: maps ``[N, segments, 2048, h, w]``) -> pooled ``[N, 2048, segments]`` ->
+``TemporalXceptionHead`` -> max over segments (the consensus) -> dropout (``pre_logits``:
+``[N, 1024]``) -> linear ``classifier`` -> logits ``[N, num_classes]``. The segment count is
+read from the input (7 in training, 25 at test).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import torch
 from torch import nn
 
 from videozoo.errors import ConfigError
+from videozoo.models.base import VideozooModel
 from videozoo.models.pretrained import load_imagenet_resnet
-from videozoo.models.resnet import ResNet, read_video
+from videozoo.models.resnet import ResNet, global_average, read_video
 from videozoo.models.temporal import TemporalModelingBlock, set_num_segments
 from videozoo.registry import register_model
 
@@ -45,7 +47,8 @@ class TemporalXceptionHead(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv1d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.bn_in(x)
@@ -60,7 +63,7 @@ DEFAULT_SEGMENTS = 7
 
 
 @register_model("stnet")
-class StNet(nn.Module):
+class StNet(VideozooModel):
     """StNet (see the module docstring). Defaults: the PaddleVideo v1.5 configuration.
 
     ``seglen`` (frames per super-image) is architectural: conv1 takes ``3 * seglen`` channels,
@@ -91,7 +94,8 @@ class StNet(nn.Module):
         if pretrained:
             load_imagenet_resnet(self, pretrained)
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def forward_features(self, batch: dict) -> torch.Tensor:
+        """The maps of the super-images: ``[N, segments, C, h, w]``."""
         video = read_video(batch)
         n, t, _, h, w = video.shape
         if not torch.jit.is_tracing() and t % self.seglen:
@@ -100,9 +104,14 @@ class StNet(nn.Module):
             )
         set_num_segments(self.backbone, t // self.seglen)
         super_images = video.reshape(-1, self.seglen * 3, h, w)  # [N*segments, 15, H, W]
-        features = self.backbone(super_images)
-        features = features.view(n, -1, features.shape[1]).transpose(1, 2)  # [N, C, segments]
-        return self.classifier(self.dropout(self.head(features)))
+        maps = self.backbone.forward_features(super_images)  # [N*segments, C, h, w]
+        return maps.view(n, -1, *maps.shape[1:])
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        pooled = global_average(features.flatten(0, 1))  # [N*segments, C]
+        segments = pooled.view(features.shape[0], -1, pooled.shape[1]).transpose(1, 2)  # [N, C, segments]
+        vector = self.dropout(self.head(segments))
+        return vector if pre_logits else self.classifier(vector)
 
     def default_input(
         self, batch_size: int = 1, num_frames: int | None = None, image_size: int = 224

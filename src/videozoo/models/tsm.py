@@ -19,9 +19,10 @@ without the 1/sqrt(C') scale, as in both.
 from __future__ import annotations
 
 from videozoo.errors import ConfigError
+from videozoo.models.nonlocal_block import NONLOCAL_MODES, FramesNonLocal
 from videozoo.models.pretrained import load_imagenet_resnet
 from videozoo.models.resnet import ResNet, ResNetVideoClassifier
-from videozoo.models.temporal import NONLOCAL_MODES, FramesNonLocal, TemporalShift
+from videozoo.models.temporal import TemporalShift
 from videozoo.registry import register_model
 
 #: Segments (one frame each) of the reference training clip: the T of ``default_input()``

@@ -17,6 +17,7 @@ import torch
 
 from videozoo.config import build_config, inherited_from_weights
 from videozoo.errors import CheckpointError
+from videozoo.models.base import VideozooModel
 from videozoo.registry import build_model
 from videozoo.serialization.checkpoint import read_checkpoint
 from videozoo.serialization.format import require_config
@@ -61,7 +62,7 @@ def load_checkpoint_model(
             f"and your --set overrides ({first[1].strip() if len(first) > 1 else first[0]})"
         ) from None
     names = list(ckpt.get("class_names") or [])
-    outputs = getattr(getattr(model, "classifier", None), "out_features", None)
+    outputs = model.num_classes if isinstance(model, VideozooModel) else None
     if names and outputs is not None and len(names) != outputs:
         raise CheckpointError(
             f"{path}: {len(names)} class names for a model with {outputs} "
@@ -96,7 +97,7 @@ def load_weights(
     """Fine-tuning load: copy every tensor whose name and shape match; report the rest.
 
     ``path``: a checkpoint file, a bundle folder, or a checkpoint dict already read. A
-    classifier whose class count differs keeps its fresh initialisation. Returns the report
+    classifier whose class count differs is replaced by a fresh one (``reset_classifier``). Returns the report
     {"loaded", "missing", "unexpected", "mismatched"} (lists of names).
     """
     ckpt = path if isinstance(path, dict) else read_checkpoint(path, expect_model=model_name)
@@ -114,6 +115,8 @@ def load_weights(
             f"{where}: {len(bad)} tensor(s) hold NaN/Inf (e.g. {bad[0]}); refusing to fine-tune from them"
         )
     model.load_state_dict(target)
+    if isinstance(model, VideozooModel) and set(model.classifier_keys()) & (source.keys() - set(loaded)):
+        model.reset_classifier(model.num_classes)  # trained for other classes
     report = {
         "loaded": loaded,
         "missing": [n for n in target if n not in source],

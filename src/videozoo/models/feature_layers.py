@@ -85,7 +85,7 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
 
     def forward(
         self,
-        x: torch.Tensor,  # type: ignore[override]
+        x: torch.Tensor,
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``x [..., C]``, ``mask [...]`` or None -> normalised ``[..., C]``."""
@@ -97,7 +97,7 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         count = weights.sum().clamp_min(1.0)
         mean = (values * weights).sum(dim=0) / count
         var = (((values - mean) ** 2) * weights).sum(dim=0) / count
-        if self.training and self.track_running_stats:
+        if self.training:
             self._update_running_stats(mean, var, count)
         out = (values - mean) * torch.rsqrt(var + self.eps)
         if self.affine:
@@ -105,15 +105,18 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         return out.to(x.dtype).reshape(x.shape)
 
     @torch.no_grad()
-    def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor):
-        self.num_batches_tracked.add_(1)
+    def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor) -> None:
+        tracked, running_mean, running_var = self.num_batches_tracked, self.running_mean, self.running_var
+        if tracked is None or running_mean is None or running_var is None:
+            return  # track_running_stats=False: no running statistics are kept
+        tracked.add_(1)
         if self.momentum is None:  # cumulative moving average, as nn.BatchNorm
-            momentum = 1.0 / float(self.num_batches_tracked)
+            momentum = 1.0 / float(tracked)
         else:
             momentum = self.momentum
         unbiased_var = var * count / (count - 1).clamp_min(1.0)
-        self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
-        self.running_var.lerp_(unbiased_var.to(self.running_var.dtype), momentum)
+        running_mean.lerp_(mean.to(running_mean.dtype), momentum)
+        running_var.lerp_(unbiased_var.to(running_var.dtype), momentum)
 
 
 class ContextGating(nn.Module):
