@@ -650,7 +650,7 @@ def without_shift(model: nn.Module) -> nn.Module:
 
 def bench_case(name: str, cfg: dict, args, device, precision: str, padding: str) -> dict:
     data_format = cfg["data"]["format"]
-    video = data_format == "kinetics"
+    video = data_format == "video"
     batch_size = args.batch_size or DEFAULT_BATCH.get(name, 1)
     frames = args.frames or (DEFAULT_VIDEO_FRAMES.get(name) if video else 300)
     torch.manual_seed(0)
@@ -848,7 +848,7 @@ def main(argv=None) -> dict:
     results = {"environment": env, "settings": vars(args), "models": {}}
     for name in args.models.split(","):
         cfg = model_config(name, args)
-        video = cfg["data"]["format"] == "kinetics"
+        video = cfg["data"]["format"] == "video"
         paddings = ["none"] if video else args.padding.split(",")
         results["models"][name] = {
             f"{precision}/{padding}": bench_case(name, cfg, args, device, precision, padding)

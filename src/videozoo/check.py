@@ -173,7 +173,7 @@ def _duplicates(path: str, ids: list[tuple[str, int]], first_seen: dict) -> list
 
 
 def _vocabulary_size(inputs: list[str]) -> int | None:
-    from videozoo.data.youtube8m_records import read_vocabulary
+    from videozoo.data.youtube8m_vocabulary import read_vocabulary
 
     for item in inputs:
         vocab = Path(item) / "vocabulary.csv"

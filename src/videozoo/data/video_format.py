@@ -1,10 +1,13 @@
-"""The `kinetics` data format: video files with one class each -> batches for the video models.
+"""The `video` data format: video files with one class each -> batches for the video models
+(Kinetics, UCF101, HMDB51, Something-Something V2, your own class folders). Configs and
+checkpoints written before it was renamed say ``format: kinetics``; the registry reads that as
+``video`` (``registry.DATA_FORMAT_ALIASES``).
 
 Batches (see docs/ARCHITECTURE.md): `video` float `[B, V, T, 3, S, S]` (V = 1 in training,
 clips x crops in evaluation), `label` long `[B]` (-1 unknown), `valid` bool `[B]`,
 `ids` (video paths), `skipped` [(file, video id, reason)].
 
-Which videos and classes (`--data DIR` sets `data.root`): data/layouts.py reads the data set
+Which videos and classes (`--data DIR` sets `data.root`): data/layouts/ reads the data set
 as published — Kinetics CSVs or MMAction2 list files, one folder per class, UCF101, HMDB51,
 Something-Something V2 — chosen by `data.layout` (default `auto`: detected from the files) and
 `data.split_id` (UCF101 / HMDB51: 1..3). `class_names(data_cfg)` gives the class list without
@@ -21,8 +24,10 @@ from __future__ import annotations
 
 import glob
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,19 +35,18 @@ from torch.utils.data import DataLoader, Dataset
 
 from videozoo.data import ignore_stop_signals
 from videozoo.data.holdout import write_split_file
-from videozoo.data.layouts import (
-    VideoRecord,
-    clip_stem,
-    default_flip,
-    detect_layout,
-    flat_split,
-    index_videos,
-    load_records,
-    read_csv_rows,
-    read_list_lines,
-    resolve_classes,
+from videozoo.data.layouts import default_flip, detect_layout, load_records, resolve_classes
+from videozoo.data.layouts.common import VideoRecord, index_videos
+from videozoo.data.layouts.flat import flat_split
+from videozoo.data.layouts.kinetics import clip_stem, read_csv_rows, read_list_lines
+from videozoo.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    TSM_SCALES,
+    VideoTransform,
+    build_transform,
+    resize_frames,
 )
-from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TSM_SCALES, VideoTransform, build_transform
 from videozoo.data.video import (
     CLIP_POSITIONS,
     SEGMENT_POSITIONS,
@@ -54,6 +58,7 @@ from videozoo.data.video import (
     is_video_file,
     reference_segment_indices,
     segment_indices,
+    short_side_size,
 )
 from videozoo.errors import ConfigError, DataError, DataNotFoundError
 from videozoo.registry import register_dataset
@@ -63,9 +68,9 @@ logger = logging.getLogger("videozoo.data")
 TASK = "singlelabel"
 
 DEFAULTS = {
-    "format": "kinetics",
+    "format": "video",
     "root": None,  # dataset folder (--data DIR)
-    "layout": "auto",  # auto | kinetics | folders | flat | ucf101 | hmdb51 | ssv2 (data/layouts.py)
+    "layout": "auto",  # auto | kinetics | folders | flat | ucf101 | hmdb51 | ssv2 (data/layouts/)
     "val_fraction": 0.1,  # flat class folders: share of each class held out to validate
     "split_seed": 0,  # flat class folders: seed of that hold-out
     "split_file": None,  # flat class folders: the run's split.json (set by training)
@@ -118,7 +123,11 @@ def class_names(data_cfg: dict) -> list[str]:
     return resolve_classes({**DEFAULTS, **(data_cfg or {})})
 
 
-def predict_records(inputs) -> tuple[list[VideoRecord], list[tuple[str, str, str]]]:
+#: one input that cannot be predicted on: (path, "", reason)
+Failure = tuple[str, str, str]
+
+
+def predict_records(inputs: Any) -> tuple[list[VideoRecord], list[Failure]]:
     """Records for `predict`: video files, folders (all videos inside), list files, globs.
 
     Every video gets its own record; its id is its path as given (``folder/cat/0001.mp4``),
@@ -129,49 +138,47 @@ def predict_records(inputs) -> tuple[list[VideoRecord], list[tuple[str, str, str
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     records: list[VideoRecord] = []
-    failures: list[tuple[str, str, str]] = []
+    failures: list[Failure] = []
     for item in inputs or []:
         item = str(item)
         paths = sorted(glob.glob(item, recursive=True)) if glob.has_magic(item) else [item]
         if not paths:
             failures.append((item, "", "the pattern matches no file"))
         for path in map(Path, paths):
-            if path.is_dir():
-                videos = find_video_files(path)
-                records += [VideoRecord(str(p), -1, str(p)) for p in videos]
-                if not videos:
-                    failures.append(
-                        (str(path), "", f"a folder with no video files ({', '.join(VIDEO_EXTENSIONS)})")
-                    )
-            elif not path.exists():
-                failures.append((str(path), "", "no such file"))
-            elif path.suffix.lower() in (".txt", ".lst"):
-                records += [
-                    VideoRecord(str(path.parent / rel), label, str(path.parent / rel))
-                    for rel, label in read_list_lines(path)
-                ]
-            elif path.suffix.lower() == ".csv":
-                videos = index_videos(path.parent)
-                for row in read_csv_rows(path):
-                    video = videos.get(clip_stem(row), str(path.parent / clip_stem(row)))
-                    records.append(VideoRecord(video, -1, video))
-            elif is_video_file(path):
-                records.append(VideoRecord(str(path), -1, str(path)))
-            else:
-                failures.append(
-                    (
-                        str(path),
-                        "",
-                        f"not a video file ({path.suffix or 'no extension'}"
-                        f"; expected {', '.join(VIDEO_EXTENSIONS)}), a folder or a list file",
-                    )
-                )
+            found, failure = _input_records(path)
+            records += found
+            failures += [failure] if failure else []
     unique = list({r.path: r for r in records}.values())  # the same file given twice: one row
     return unique, failures
 
 
+def _input_records(path: Path) -> tuple[list[VideoRecord], Failure | None]:
+    """The records of one predict input (see ``predict_records``), or why it has none."""
+    if path.is_dir():
+        videos = find_video_files(path)
+        if not videos:
+            return [], (str(path), "", f"a folder with no video files ({', '.join(VIDEO_EXTENSIONS)})")
+        return [VideoRecord(str(p), -1, str(p)) for p in videos], None
+    if not path.exists():
+        return [], (str(path), "", "no such file")
+    if path.suffix.lower() in (".txt", ".lst"):
+        listed = [(str(path.parent / rel), label) for rel, label in read_list_lines(path)]
+        return [VideoRecord(video, label, video) for video, label in listed], None
+    if path.suffix.lower() == ".csv":
+        index = index_videos(path.parent)
+        clips = [index.get(clip_stem(row), str(path.parent / clip_stem(row))) for row in read_csv_rows(path)]
+        return [VideoRecord(video, -1, video) for video in clips], None
+    if is_video_file(path):
+        return [VideoRecord(str(path), -1, str(path))], None
+    reason = (
+        f"not a video file ({path.suffix or 'no extension'}; expected "
+        f"{', '.join(VIDEO_EXTENSIONS)}), a folder or a list file"
+    )
+    return [], (str(path), "", reason)
+
+
 # -- dataset ------------------------------------------------------------------------------------
-class KineticsClips(Dataset):
+class VideoClips(Dataset):
     """Map-style dataset; an item key is `(epoch, index)` so randomness depends on both.
 
     Item: dict(video float [V, T, 3, S, S] or None, label, id, video_id, error reason or None).
@@ -274,14 +281,14 @@ def collate_videos(items: list[dict], training: bool, video_shape: tuple[int, ..
     }
 
 
-class KineticsSource:
-    """DataSource (docs/ARCHITECTURE.md) over a `KineticsClips` data set for one rank."""
+class VideoSource:
+    """DataSource (docs/ARCHITECTURE.md) over a `VideoClips` data set for one rank."""
 
     task = TASK
 
     def __init__(
         self,
-        dataset: KineticsClips,
+        dataset: VideoClips,
         class_names: list[str],
         *,
         batch_size: int,
@@ -340,6 +347,7 @@ class KineticsSource:
         if not keys:
             return
         collate = _Collate(self.dataset.training, self.dataset.video_shape)
+        loader: Iterable[dict[str, Any]]
         if sum(map(len, keys)) == 1 and not self.pin_memory:
             # one video: decode it here rather than wait for a worker process to start
             loader = iter([collate([self.dataset[keys[0][0]]])])
@@ -364,7 +372,7 @@ class KineticsSource:
             yield batch
 
 
-def _pooled_batches(dataset: KineticsClips, keys: list[list], collate, pool):
+def _pooled_batches(dataset: VideoClips, keys: list[list], collate, pool):
     """Batches decoded by ``pool``'s threads (PyAV and the numpy transforms release the GIL),
     in order, the next batches' videos decoding while the caller runs the model on this one."""
     flat = [key for batch_keys in keys for key in batch_keys]
@@ -396,7 +404,7 @@ class _Collate:  # a picklable collate_fn for worker processes
         return collate_videos(items, self.training, self.video_shape)
 
 
-@register_dataset("kinetics")
+@register_dataset("video")
 def build(
     data_cfg: dict,
     split: str,
@@ -409,8 +417,8 @@ def build(
     num_workers: int = 0,
     pin_memory: bool = False,
     decode_pool=None,
-) -> KineticsSource:
-    """The Kinetics DataSource of `split` (train/validate/test/predict) for one rank;
+) -> VideoSource:
+    """The video DataSource of `split` (train/validate/test/predict) for one rank;
     ``decode_pool``: an executor whose threads decode instead of DataLoader workers (the
     Predictor keeps one alive across calls)."""
     cfg = {**DEFAULTS, **(data_cfg or {})}
@@ -453,8 +461,8 @@ def build(
             len(names),
             f"; horizontal flip {'on' if cfg['flip'] else 'off'}" if training else "",
         )
-    dataset = KineticsClips(records, cfg, training=training, seed=seed)
-    return KineticsSource(
+    dataset = VideoClips(records, cfg, training=training, seed=seed)
+    return VideoSource(
         dataset,
         names,
         batch_size=batch_size,
@@ -539,22 +547,17 @@ def preprocessing(data_cfg: dict) -> dict:
 def batch_from_decoded(data_cfg: dict, frames) -> dict:
     """A whole decoded video in memory, uint8 RGB ``[F, H, W, 3]`` (numpy or torch), -> a
     batch of one, sampled and transformed exactly as evaluation reads a file."""
-    from videozoo.data.transforms import resize_frames
-    from videozoo.data.video import short_side_size
-
     frames = frames.numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
         raise DataError(
             f"a decoded video must be uint8 RGB frames [F, H, W, 3] (F, H, W >= 1), "
             f"got {frames.dtype} {list(frames.shape)}"
         )
-    clips = KineticsClips([], {**DEFAULTS, **data_cfg}, training=False, seed=0)
+    clips = VideoClips([], {**DEFAULTS, **data_cfg}, training=False, seed=0)
     indices = clips.frame_indices(len(frames), np.random.default_rng(0))
-    source_hw = frames.shape[1:3]
-    picked = resize_frames(
-        frames[indices.reshape(-1)],
-        *short_side_size(*source_hw, clips.transform.sample_short_side(np.random.default_rng(0))),
-    )
+    source_hw = (frames.shape[1], frames.shape[2])
+    short_side = clips.transform.sample_short_side(np.random.default_rng(0))
+    picked = resize_frames(frames[indices.reshape(-1)], *short_side_size(*source_hw, short_side))
     picked = clips.transform.fit_frames(picked, source_hw)
     video = clips.transform(picked.reshape(*indices.shape, *picked.shape[1:]))
     return {
