@@ -435,32 +435,11 @@ def build(
             "data.test_crops=10 adds mirrored views, but data.flip is off for this data "
             "set (left/right matters to its labels); 1 or 3 crops keep them out"
         )
-    failures: list = []
+    failures: list[Failure] = []
     if split == "predict":
-        records, failures = predict_records(cfg.get("inputs"))
-        if not records:
-            reasons = "; ".join(f"{path}: {why}" for path, _, why in failures[:5])
-            raise DataNotFoundError(f"no video to predict in {cfg.get('inputs')!r} ({reasons})")
+        records, failures = _predict_split(cfg)
     else:
-        records = load_records(cfg, split, names)
-        unlabelled = sum(record.label < 0 for record in records)
-        if training and unlabelled:
-            raise DataError(
-                f"{unlabelled} of the {len(records)} training videos of split "
-                f"'{split}' have no label (a CSV without a 'label' column, or list "
-                "lines without a class index); training needs one per video"
-            )
-        layout = detect_layout(cfg)
-        logger.info(
-            "%s split of %s (%s layout%s): %d videos, %d classes%s",
-            split,
-            cfg.get("root") or cfg.get(f"{split}_annotation"),
-            layout,
-            f", split {cfg['split_id']}" if layout in ("ucf101", "hmdb51") else "",
-            len(records),
-            len(names),
-            f"; horizontal flip {'on' if cfg['flip'] else 'off'}" if training else "",
-        )
+        records = _split_records(cfg, split, names, training)
     dataset = VideoClips(records, cfg, training=training, seed=seed)
     return VideoSource(
         dataset,
@@ -474,6 +453,39 @@ def build(
         failures=failures,
         decode_pool=decode_pool,
     )
+
+
+def _predict_split(cfg: dict[str, Any]) -> tuple[list[VideoRecord], list[Failure]]:
+    """The records of ``data.inputs`` and the inputs that are not videos; none at all is an error."""
+    records, failures = predict_records(cfg.get("inputs"))
+    if not records:
+        reasons = "; ".join(f"{path}: {why}" for path, _, why in failures[:5])
+        raise DataNotFoundError(f"no video to predict in {cfg.get('inputs')!r} ({reasons})")
+    return records, failures
+
+
+def _split_records(cfg: dict[str, Any], split: str, names: list[str], training: bool) -> list[VideoRecord]:
+    """The videos of a data set split, logged with the layout and (training) the flip."""
+    records = load_records(cfg, split, names)
+    unlabelled = sum(record.label < 0 for record in records)
+    if training and unlabelled:
+        raise DataError(
+            f"{unlabelled} of the {len(records)} training videos of split "
+            f"'{split}' have no label (a CSV without a 'label' column, or list "
+            "lines without a class index); training needs one per video"
+        )
+    layout = detect_layout(cfg)
+    logger.info(
+        "%s split of %s (%s layout%s): %d videos, %d classes%s",
+        split,
+        cfg.get("root") or cfg.get(f"{split}_annotation"),
+        layout,
+        f", split {cfg['split_id']}" if layout in ("ucf101", "hmdb51") else "",
+        len(records),
+        len(names),
+        f"; horizontal flip {'on' if cfg['flip'] else 'off'}" if training else "",
+    )
+    return records
 
 
 def freeze_split(data_cfg: dict, output_dir: Path, *, reuse: bool, write: bool) -> bool:
@@ -490,33 +502,37 @@ def freeze_split(data_cfg: dict, output_dir: Path, *, reuse: bool, write: bool) 
             logger.info("train / validate split of %s: the run's %s", cfg["root"], path)
         return True
     if write:  # the other processes read what the main one writes
-        class_names, split = flat_split(cfg)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_split_file(path, class_names, split, float(cfg["val_fraction"]), int(cfg["split_seed"]))
-        total = len(split["train"]) + len(split["validate"])
-        logger.info(
-            "%s has no split folders: %d of its %d videos validate (data.val_fraction=%s "
-            "of each class, data.split_seed=%s); split written to %s, which eval and "
-            "--resume use",
-            cfg["root"],
-            len(split["validate"]),
-            total,
-            cfg["val_fraction"],
-            cfg["split_seed"],
-            path,
-        )
-        lone = sorted(
-            {video_id.split("/", 1)[0] for video_id in split["train"]}
-            - {video_id.split("/", 1)[0] for video_id in split["validate"]}
-        )
-        if lone and cfg["val_fraction"] > 0:
-            logger.warning(
-                "%d class(es) have a single video, which trains and is never validated: %s",
-                len(lone),
-                ", ".join(lone[:5]),
-            )
+        _write_flat_split(cfg, path)
     data_cfg["split_file"] = str(path)
     return True
+
+
+def _write_flat_split(cfg: dict[str, Any], path: Path) -> None:
+    """Draw the split of a ``flat`` data set, write it to `path` and say so in the log."""
+    class_names, split = flat_split(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_split_file(path, class_names, split, float(cfg["val_fraction"]), int(cfg["split_seed"]))
+    logger.info(
+        "%s has no split folders: %d of its %d videos validate (data.val_fraction=%s "
+        "of each class, data.split_seed=%s); split written to %s, which eval and "
+        "--resume use",
+        cfg["root"],
+        len(split["validate"]),
+        len(split["train"]) + len(split["validate"]),
+        cfg["val_fraction"],
+        cfg["split_seed"],
+        path,
+    )
+    lone = sorted(
+        {video_id.split("/", 1)[0] for video_id in split["train"]}
+        - {video_id.split("/", 1)[0] for video_id in split["validate"]}
+    )
+    if lone and cfg["val_fraction"] > 0:
+        logger.warning(
+            "%d class(es) have a single video, which trains and is never validated: %s",
+            len(lone),
+            ", ".join(lone[:5]),
+        )
 
 
 # -- inputs that are already in memory ------------------------------------------------------------
