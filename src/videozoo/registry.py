@@ -126,7 +126,7 @@ DATA_FORMAT_ALIASES = {"kinetics": "video"}
 _ALIASES_SEEN: set[str] = set()
 
 
-def current_format_name(fmt: str) -> str:
+def _current_format_name(fmt: str) -> str:
     """The data format `fmt` names today: an old name (``kinetics``) gives its new one,
     logged once per process."""
     new = DATA_FORMAT_ALIASES.get(fmt)
@@ -141,7 +141,7 @@ def current_format_name(fmt: str) -> str:
 def dataset_builder(fmt: str) -> Callable[..., Any]:
     """The builder of data format `fmt` (old names accepted: ``DATA_FORMAT_ALIASES``)."""
     _scan("videozoo.data")
-    fmt = current_format_name(fmt)
+    fmt = _current_format_name(fmt)
     if fmt not in _DATASETS:
         raise ConfigError(f"unknown data format '{fmt}'; available: {', '.join(list_datasets())}")
     return _DATASETS[fmt]
