@@ -151,7 +151,7 @@ def our_checkpoint(
         convert_weights(mmaction_weights, model, ckpt, fmt="mmaction2", verbose=False)
         return ckpt
     from videozoo.config import build_config
-    from videozoo.data.layouts import kinetics400_classes
+    from videozoo.data.layouts.kinetics import kinetics400_classes
     from videozoo.registry import build_model
     from videozoo.serialization.checkpoint import save_checkpoint
     from videozoo.serialization.format import model_checkpoint

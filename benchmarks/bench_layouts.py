@@ -1,4 +1,4 @@
-"""Time reading the annotations of published data sets at full size (data/layouts.py), no decoding.
+"""Time reading the annotations of published data sets at full size (data/layouts/), no decoding.
 
     python benchmarks/bench_layouts.py [--dir /tmp/videozoo_layouts] [--scale 1.0]
 
@@ -20,8 +20,9 @@ import json
 import time
 from pathlib import Path
 
-from videozoo.data.kinetics import class_names
-from videozoo.data.layouts import kinetics400_classes, load_records
+from videozoo.data.layouts import load_records
+from videozoo.data.layouts.kinetics import kinetics400_classes
+from videozoo.data.video_format import class_names
 
 
 def _touch(path: Path) -> None:

@@ -3,11 +3,11 @@
 For TSN / TSM (8 segments x 1 frame, 224 crops, the training transform: multi-scale crop for
 TSM, flip) on H.264 files (340x256, 25 fps, ``bench_e2e.make_videos``):
 
-* clips/s decoded per worker: the training ``KineticsClips`` items (open + decode + sample +
+* clips/s decoded per worker: the training ``VideoClips`` items (open + decode + sample +
   crop/flip + normalise) in one process;
 * the model step on pre-decoded tensors: forward + backward + SGD step on one batch already
   in memory (channels_last, as ``train`` runs it);
-* the whole step: the same steps fed by the ``KineticsSource`` with ``--workers`` DataLoader
+* the whole step: the same steps fed by the ``VideoSource`` with ``--workers`` DataLoader
   workers decoding real clips (worker start-up excluded: the first step is not timed).
 
 Printed: the ratio whole step / model step (>= 0.9 means the loader keeps up) and how many
@@ -32,13 +32,13 @@ HERE = Path(__file__).resolve().parent
 
 
 def training_source(videos, model: str, batch_size: int, workers: int):
-    from videozoo.data.kinetics import DEFAULTS, KineticsClips, KineticsSource
-    from videozoo.data.layouts import VideoRecord
+    from videozoo.data.layouts.common import VideoRecord
+    from videozoo.data.video_format import DEFAULTS, VideoClips, VideoSource
 
     cfg = {**DEFAULTS, "seg_num": 8, "multi_scale_crop": model == "tsm", "flip": True}
     records = [VideoRecord(str(v), i % 4, str(v)) for i, v in enumerate(videos)]
-    clips = KineticsClips(records, cfg, training=True, seed=0)
-    return clips, KineticsSource(
+    clips = VideoClips(records, cfg, training=True, seed=0)
+    return clips, VideoSource(
         clips, [str(i) for i in range(4)], batch_size=batch_size, seed=0, num_workers=workers
     )
 

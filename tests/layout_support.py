@@ -1,4 +1,4 @@
-"""Miniature copies of the published data set layouts (data/layouts.py), for the tests.
+"""Miniature copies of the published data set layouts (data/layouts/), for the tests.
 
 Every video is a few frames of a textured square moving in its class's direction
 (`motion_video`), 48 x 48 pixels, so a tiny model can train on it in seconds.

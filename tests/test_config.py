@@ -74,3 +74,22 @@ def test_yaml_aliases_within_the_bound_still_work(tmp_path):
     )
     cfg = build_config("attention_cluster", str(path))
     assert cfg["train"]["schedule"]["milestones"] == [0.8, 0.9]
+
+
+def test_old_data_format_name_kinetics_reads_as_video(tmp_path, monkeypatch, caplog):
+    """Configs written before the rename say ``format: kinetics``: same format, logged once."""
+    from videozoo import registry
+    from videozoo.data import video_format
+
+    monkeypatch.setattr(registry, "_ALIASES_SEEN", set())
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump({"data": {"format": "kinetics", "seg_num": 5}}))
+    with caplog.at_level("INFO", logger="videozoo"):
+        cfg = build_config("tsn", str(path))
+        again = build_config("tsn", overrides=["data.format=kinetics"])
+    assert cfg["data"]["format"] == again["data"]["format"] == "video" and cfg["data"]["seg_num"] == 5
+    assert registry.dataset_module("kinetics") is video_format
+    notes = [r.getMessage() for r in caplog.records if "old name" in r.getMessage()]
+    assert notes == ["data format 'kinetics' is the old name of 'video'; reading it as 'video'"]
+    with pytest.raises(ConfigError, match="unknown data format 'kinetic'; available: video, youtube8m"):
+        build_config("tsn", overrides=["data.format=kinetic"])

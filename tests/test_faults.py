@@ -312,7 +312,7 @@ def test_feature_model_given_videos_and_junk(run_dir, tmp_path, capsys):
 
 
 def test_vocabulary_missing_warns_and_malformed_names_the_line(yt8m_dir, tmp_path, caplog):
-    from videozoo.data.youtube8m_records import read_vocabulary
+    from videozoo.data.youtube8m_vocabulary import read_vocabulary
     from videozoo.errors import DataError
 
     with caplog.at_level(logging.WARNING, logger="videozoo.data"):

@@ -8,10 +8,10 @@ from support import TINY_MODELS
 from videozoo import registry
 from videozoo.config import build_config, packaged_config_path, read_yaml
 from videozoo.convert.resnet2d import IMAGENET
-from videozoo.data import kinetics
+from videozoo.data import video_format
 from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
-TRACK_FORMAT = {"youtube8m": "youtube8m", "video": "kinetics"}
+TRACK_FORMAT = {"youtube8m": "youtube8m", "video": "video"}
 
 
 def test_every_model_has_a_track_and_reads_its_format():
@@ -39,9 +39,9 @@ def test_nonlocal_clip_length_lives_in_the_model_module():
     assert build_config("nonlocal")["data"]["clip_len"] == clip_len
     model = registry.create_model("nonlocal", num_classes=3, **TINY_MODELS["nonlocal"])
     assert model.default_input(1, image_size=32)["video"].shape[1] == clip_len
-    assert build_config("nonlocal")["data"]["seg_num"] == kinetics.DEFAULTS["seg_num"]
+    assert build_config("nonlocal")["data"]["seg_num"] == video_format.DEFAULTS["seg_num"]
 
 
 def test_imagenet_normalisation_is_one_constant():
     assert IMAGENET == {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
-    assert kinetics.DEFAULTS["mean"] == list(IMAGENET_MEAN)
+    assert video_format.DEFAULTS["mean"] == list(IMAGENET_MEAN)

@@ -273,7 +273,7 @@ class Predictor:
                 "interrupted": result.interrupted,
             }
 
-        if self.config["data"]["format"] != "kinetics":
+        if self.config["data"]["format"] != "video":
             if isinstance(input, dict):
                 batch = registry.dataset_module("youtube8m").batch_from_decoded(
                     {"max_frames": 1 << 30}, input

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from videozoo.data.tfrecord import Damage, scan_records
 from videozoo.data.video import VIDEO_EXTENSIONS, VideoReader, VideoReadError
-from videozoo.data.youtube8m_records import RecordError, parse_frame_example, read_vocabulary, record_notes
+from videozoo.data.youtube8m_records import RecordError, parse_frame_example, record_notes
+from videozoo.data.youtube8m_vocabulary import read_vocabulary
 from videozoo.engine.progress import progress_bar
 from videozoo.errors import DataNotFoundError
 from videozoo.fileio import write_csv

@@ -741,7 +741,7 @@ def _write_timelines(args, predictor, fmt: str) -> int:
     from videozoo.errors import DataError, NothingUsableError
 
     out = args.output or str(Path(args.weights).with_name(f"timeline.{fmt}"))
-    video_model = predictor.config["data"]["format"] == "kinetics"
+    video_model = predictor.config["data"]["format"] == "video"
 
     def follow(start, end, scores):
         top = tl.top_k(scores, predictor.class_names, 3)

@@ -178,6 +178,8 @@ def model_schema(name: str) -> dict[str, Any]:
 
 
 def data_schema(fmt: str) -> dict[str, Any]:
+    """The `data:` section schema: the format's DEFAULTS, whose ``format`` is the format's
+    current name (an old name such as ``kinetics`` comes out as ``video``)."""
     return {"format": fmt, **copy.deepcopy(registry.dataset_module(fmt).DEFAULTS)}
 
 
@@ -351,7 +353,9 @@ def build_config(
         (layer["data"]["format"] for layer in reversed(layers) if "format" in layer.get("data", {})), None
     )
     if fmt is None:
-        raise ConfigError(f"config for '{name}' names no data.format (youtube8m or kinetics)")
+        raise ConfigError(
+            f"config for '{name}' names no data.format ({' or '.join(registry.list_datasets())})"
+        )
     defaults = {"model": model_schema(name), "data": data_schema(fmt)}
     defaults["data"].update(_model_clip_defaults(name, defaults["data"]))
     cfg = {**copy.deepcopy(defaults), **copy.deepcopy(ENGINE_DEFAULTS)}

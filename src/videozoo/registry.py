@@ -13,6 +13,7 @@ Registration happens when a module is imported, so the registries import every m
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 from collections.abc import Callable
 from types import ModuleType
@@ -25,6 +26,8 @@ if TYPE_CHECKING:  # torch is imported by the registered modules, not by the reg
 
 #: a builder: a function or an ``nn.Module`` class; the decorators return it unchanged
 Builder = TypeVar("Builder", bound=Callable[..., Any])
+
+logger = logging.getLogger("videozoo")
 
 _MODELS: dict[str, Callable[..., Any]] = {}
 _DATASETS: dict[str, Callable[..., Any]] = {}
@@ -119,8 +122,27 @@ def build_model(cfg: dict[str, Any]) -> nn.Module:
     return create_model(cfg["model"]["name"], **kwargs)
 
 
+#: old data format names that configs and checkpoints may still hold -> the name now
+DATA_FORMAT_ALIASES = {"kinetics": "video"}
+_ALIASES_SEEN: set[str] = set()
+
+
+def _current_format_name(fmt: str) -> str:
+    """The data format `fmt` names today: an old name (``kinetics``) gives its new one,
+    logged once per process."""
+    new = DATA_FORMAT_ALIASES.get(fmt)
+    if new is None:
+        return fmt
+    if fmt not in _ALIASES_SEEN:
+        _ALIASES_SEEN.add(fmt)
+        logger.info("data format '%s' is the old name of '%s'; reading it as '%s'", fmt, new, new)
+    return new
+
+
 def dataset_builder(fmt: str) -> Callable[..., Any]:
+    """The builder of data format `fmt` (old names accepted: ``DATA_FORMAT_ALIASES``)."""
     import_submodules("videozoo.data")
+    fmt = _current_format_name(fmt)
     if fmt not in _DATASETS:
         raise ConfigError(f"unknown data format '{fmt}'; available: {', '.join(list_datasets())}")
     return _DATASETS[fmt]

@@ -177,7 +177,7 @@ class VideoService:
         allow_urls: bool = False,
         batch_wait_ms: float = 10,
     ):
-        if predictor.config["data"]["format"] != "kinetics":
+        if predictor.config["data"]["format"] != "video":
             raise ConfigError(
                 f"serve takes video models; {model_name} reads {predictor.config['data']['format']} features"
             )
@@ -210,7 +210,7 @@ class VideoService:
             "weights": Path(self.weights).name,
             "num_classes": len(self.predictor.class_names),
             "class_names": self.predictor.class_names,
-            "preprocessing": dataset_module("kinetics").preprocessing(data_cfg),
+            "preprocessing": dataset_module("video").preprocessing(data_cfg),
         }
 
     # -- the work, on a decode thread ------------------------------------------------------------
@@ -224,11 +224,11 @@ class VideoService:
             path.unlink(missing_ok=True)
 
     def _clip(self, path: Path) -> dict:
-        from videozoo.data.kinetics import KineticsClips
-        from videozoo.data.layouts import VideoRecord
+        from videozoo.data.layouts.common import VideoRecord
+        from videozoo.data.video_format import VideoClips
         from videozoo.engine.predict import top_classes
 
-        clips = KineticsClips(
+        clips = VideoClips(
             [VideoRecord(str(path), -1, "upload")], self.predictor.config["data"], training=False, seed=0
         )
         item = clips[(0, 0)]

@@ -1,6 +1,6 @@
 """Timelines: a model's clip slid over a long video or a live stream, and what to make of it.
 
-Video models (data format ``kinetics``): window k covers ``[k * stride, k * stride + window)``
+Video models (data format ``video``): window k covers ``[k * stride, k * stride + window)``
 seconds and is sampled exactly as evaluation samples a whole clip (segment sampling: the
 model's ``test_seg_num`` x ``seglen`` frames spread over the window; dense sampling: one
 centred clip of ``clip_len`` frames ``frame_interval`` apart), then transformed (crops, mean/std)

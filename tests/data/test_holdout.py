@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from videozoo.data.holdout import read_split_file, stratified_split, write_split_file
-from videozoo.data.kinetics import DEFAULTS, freeze_split
 from videozoo.data.layouts import detect_layout, load_records, resolve_classes
+from videozoo.data.video_format import DEFAULTS, freeze_split
 from videozoo.errors import ConfigError, DataError, DataNotFoundError
 
 

@@ -1,4 +1,4 @@
-"""Published data set layouts (data/layouts.py): detection, class lists, splits, missing videos,
+"""Published data set layouts (data/layouts/): detection, class lists, splits, missing videos,
 malformed annotations and the flip default, on miniature copies written by the tests."""
 
 import json
@@ -18,7 +18,7 @@ from layout_support import (
     write_clip,
 )
 
-from videozoo.data import kinetics
+from videozoo.data import video_format
 from videozoo.data.layouts import LAYOUTS, default_flip, detect_layout, load_records, resolve_classes
 from videozoo.errors import ConfigError, DataError, DataNotFoundError
 
@@ -26,12 +26,12 @@ SMALL = {"short_side": 40, "crop_size": 32, "seg_num": 4, "test_seg_num": 4}
 
 
 def _cfg(root, **extra):
-    return {**kinetics.DEFAULTS, **SMALL, "root": str(root), **extra}
+    return {**video_format.DEFAULTS, **SMALL, "root": str(root), **extra}
 
 
 def _records(root, split, **extra):
     cfg = _cfg(root, **extra)
-    names = kinetics.class_names(cfg)
+    names = video_format.class_names(cfg)
     return names, load_records(cfg, split, names)
 
 
@@ -182,7 +182,7 @@ def test_hmdb51_unpacked_in_place_split_id_and_bad_tag(hmdb_dir, tmp_path):
 
 
 def test_hmdb51_batches_from_the_data_source(hmdb_dir):
-    source = kinetics.build(_cfg(hmdb_dir), "validate", training=False, batch_size=2, seed=0)
+    source = video_format.build(_cfg(hmdb_dir), "validate", training=False, batch_size=2, seed=0)
     batches = list(source.batches(0))
     assert source.class_names == sorted(HMDB_CLASSES)
     assert [b["video"].shape for b in batches] == [(2, 1, 4, 3, 32, 32), (1, 1, 4, 3, 32, 32)]
@@ -227,7 +227,7 @@ def test_ssv2_older_file_names_and_bad_entries(ssv2_dir, tmp_path):
 def test_nothing_found_lists_every_layout_looked_for(tmp_path):
     (tmp_path / "notes.txt").write_text("no videos here")
     with pytest.raises(DataNotFoundError) as info:
-        kinetics.class_names({"root": str(tmp_path)})
+        video_format.class_names({"root": str(tmp_path)})
     message = str(info.value)
     assert str(tmp_path) in message and "\n" not in message
     assert all(f"{name}:" in message for name in LAYOUTS)
@@ -243,7 +243,7 @@ def test_detection_order_and_forced_layout(folders_dir, ucf_dir, tmp_path):
     with pytest.raises(ConfigError, match="data.layout='ucf' is not a layout; use auto or one of"):
         detect_layout(_cfg(root, layout="ucf"))
     with pytest.raises(DataNotFoundError, match="no UCF101 classInd.txt"):
-        kinetics.class_names(_cfg(root, layout="ucf101"))
+        video_format.class_names(_cfg(root, layout="ucf101"))
     assert detect_layout(_cfg(ucf_dir, train_annotation=str(root / "train.csv"))) == "kinetics"
 
 
@@ -253,7 +253,7 @@ def test_class_list_override_remaps_labels_by_name(ucf_dir, tmp_path):
     assert all(names[r.label] == r.video_id.split("/")[0] for r in train)
     root = _copy(ucf_dir, tmp_path)
     (root / "classes.txt").write_text("\n".join(names) + "\n")
-    assert kinetics.class_names(_cfg(root)) == names
+    assert video_format.class_names(_cfg(root)) == names
     with pytest.raises(DataError, match="class 'YoYo' is not one of the 3 classes in use"):
         _records(ucf_dir, "train", classes=names[1:])
     assert resolve_classes({"classes": "kinetics400"})[:2] == ["abseiling", "air drumming"]
@@ -268,13 +268,13 @@ def test_flip_defaults_per_layout_and_option(folders_dir, ssv2_dir):
     with pytest.raises(ConfigError, match="data.flip must be true, false or auto"):
         default_flip(_cfg(folders_dir, flip="sometimes"))
     for root, expected in ((folders_dir, True), (ssv2_dir, False)):
-        source = kinetics.build(_cfg(root), "train", training=True, batch_size=2, seed=0)
+        source = video_format.build(_cfg(root), "train", training=True, batch_size=2, seed=0)
         assert source.dataset.transform.flip is expected
 
 
 def test_predict_needs_no_data_folder(folders_dir, tmp_path):
     cfg = _cfg(tmp_path / "gone", inputs=[str(folders_dir / "test")])
-    source = kinetics.build(cfg, "predict", training=False, batch_size=4, seed=0)
+    source = video_format.build(cfg, "predict", training=False, batch_size=4, seed=0)
     assert source.num_samples() == 3 and source.class_names == []
 
 

@@ -10,6 +10,7 @@ from videozoo.data import youtube8m as y8m
 from videozoo.data import youtube8m_records as records
 from videozoo.data.synth import synth_youtube8m
 from videozoo.data.tfrecord import iter_records
+from videozoo.data.youtube8m_vocabulary import VOCABULARY_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def test_official_layout(dataset):
     ]
     with open(root / "vocabulary.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == records.VOCABULARY_COLUMNS
+    assert list(rows[0]) == VOCABULARY_COLUMNS
     assert [int(r["Index"]) for r in rows] == list(range(12)) and rows[0]["Name"] == "Game"
     train = _examples(summary["splits"]["train"]["files"])
     counts = np.bincount(np.concatenate([e.labels for e in train]), minlength=12)

@@ -106,17 +106,17 @@ def test_clip_indices_spread_follows_mmaction2_test_clips():
 
 
 def test_clip_positions_reach_the_dataset_and_are_checked():
-    from videozoo.data.kinetics import DEFAULTS, KineticsClips
+    from videozoo.data.video_format import DEFAULTS, VideoClips
     from videozoo.errors import ConfigError
 
     cfg = {**DEFAULTS, "sampling": "dense", "test_clip_positions": "wrap"}
-    clips = KineticsClips([], cfg, training=False, seed=0)
+    clips = VideoClips([], cfg, training=False, seed=0)
     assert (
         clips.frame_indices(95, np.random.default_rng(0))
         == clip_indices(95, 8, 8, 10, False, positions="wrap")
     ).all()
     with pytest.raises(ConfigError, match="test_clip_positions"):
-        KineticsClips([], {**cfg, "test_clip_positions": "random"}, training=False, seed=0)
+        VideoClips([], {**cfg, "test_clip_positions": "random"}, training=False, seed=0)
     with pytest.raises(ValueError, match="clip positions"):
         clip_indices(95, 8, 8, 10, False, positions="middle")
 

@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from videozoo.data import tf_example
 from videozoo.data import youtube8m as y8m
 from videozoo.data import youtube8m_records as records
+from videozoo.data.protobuf_wire import length_delimited
 from videozoo.data.tfrecord import TFRecordWriter, iter_records
+from videozoo.data.youtube8m_vocabulary import VOCABULARY_COLUMNS
 
 NUM_CLASSES = 10
 
@@ -61,14 +64,14 @@ def test_frame_example_round_trip_matches_protobuf():
     assert example.video_id == "abc" and list(example.labels) == [3, 1]
     assert np.array_equal(example.rgb, rgb) and np.array_equal(example.audio, audio)
     # The bytes are a valid SequenceExample for the protobuf parser too.
-    message = records.SequenceExample.FromString(record)
+    message = tf_example.SequenceExample.FromString(record)
     assert message.context.feature["id"].bytes_list.value[0] == b"abc"
     frames = message.feature_lists.feature_list["rgb"].feature
     assert [f.bytes_list.value[0] for f in frames] == [row.tobytes() for row in rgb]
 
 
 def test_2017_video_id_and_protobuf_encoded_records_are_read():
-    message = records.SequenceExample()
+    message = tf_example.SequenceExample()
     message.context.feature["video_id"].bytes_list.value.append(b"old")
     message.context.feature["labels"].int64_list.value.extend([4])
     rgb, audio = _frames(1, 3)
@@ -88,12 +91,12 @@ def test_irregular_wire_encoding_falls_back_to_protobuf():
     padded = b"\x0a\x86\x88\x00" + prefix[records.RGB_SIZE][3:]  # 0x86 0x08 == 0x86 0x88 0x00 == 1030
     rgb_list = padded + rgb[0].tobytes() + prefix[records.RGB_SIZE] + rgb[1].tobytes()
     audio_list = b"".join(prefix[records.AUDIO_SIZE] + row.tobytes() for row in audio)
-    context = records.Features()
+    context = tf_example.Features()
     context.feature["id"].bytes_list.value.append(b"pad")
-    lists = records._wire_field(
-        1, records._wire_field(1, b"rgb") + records._wire_field(2, rgb_list)
-    ) + records._wire_field(1, records._wire_field(1, b"audio") + records._wire_field(2, audio_list))
-    record = records._wire_field(1, context.SerializeToString()) + records._wire_field(2, lists)
+    lists = length_delimited(
+        1, length_delimited(1, b"rgb") + length_delimited(2, rgb_list)
+    ) + length_delimited(1, length_delimited(1, b"audio") + length_delimited(2, audio_list))
+    record = length_delimited(1, context.SerializeToString()) + length_delimited(2, lists)
     example = records.parse_frame_example(record)
     assert np.array_equal(example.rgb, rgb) and np.array_equal(example.audio, audio)
     assert example.labels is None  # no labels in the context
@@ -124,7 +127,7 @@ def test_record_level_and_bad_records():
     assert records.record_level(records.encode_frame_example("f", [1], rgb, audio)) == "frame"
     with pytest.raises(records.RecordError, match="video-level"):
         records.parse_frame_example(video)
-    message = records.SequenceExample()
+    message = tf_example.SequenceExample()
     message.context.feature["id"].bytes_list.value.append(b"noaudio")
     message.feature_lists.feature_list["rgb"].feature.add().bytes_list.value.append(bytes(1024))
     with pytest.raises(records.RecordError, match="'audio'") as info:
@@ -159,7 +162,7 @@ def test_vocabulary_names_and_fallback(tmp_path):
     assert _source(tmp_path).class_names[3] == "class_3"
     with open(tmp_path / "vocabulary.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(records.VOCABULARY_COLUMNS)
+        writer.writerow(VOCABULARY_COLUMNS)
         writer.writerow([0, 5, "/m/0", "Game", "", "", "", "", ""])
         writer.writerow([11, 5, "/m/1", "Car", "", "", "", "", ""])
     names = _source(tmp_path, data={"num_classes": None}).class_names
@@ -252,7 +255,7 @@ def test_bad_records_are_skipped_and_reported(tmp_path, caplog):
     # A third shard: a good record, a record without audio, a label out of range, a good one...
     path = tmp_path / "train0002.tfrecord"
     rgb, audio = _frames(0, 2)
-    no_audio = records.SequenceExample()
+    no_audio = tf_example.SequenceExample()
     no_audio.context.feature["id"].bytes_list.value.append(b"noaudio")
     no_audio.feature_lists.feature_list["rgb"].feature.add().bytes_list.value.append(bytes(1024))
     with TFRecordWriter(path) as writer:
@@ -307,7 +310,7 @@ def test_test_and_predict_splits_read_unlabeled_records(tmp_path):
 
 def test_frame_counts_header_constant():
     # The fast path relies on the exact wire prefix of one frame; check it against protobuf.
-    feature_list = records.FeatureList()
+    feature_list = tf_example.FeatureList()
     feature_list.feature.add().bytes_list.value.append(bytes(records.RGB_SIZE))
     encoded = feature_list.SerializeToString()
     assert encoded == bytes(records._FRAME_PREFIX[records.RGB_SIZE]) + bytes(records.RGB_SIZE)

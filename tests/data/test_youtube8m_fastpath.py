@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from videozoo.data import tfrecord
+from videozoo.data import tf_example, tfrecord
 from videozoo.data import youtube8m as y8m
 from videozoo.data import youtube8m_records as records
+from videozoo.data.protobuf_wire import length_delimited
 from videozoo.data.tfrecord import Damage, TFRecordWriter, scan_located_records, scan_records
 
 NUM_CLASSES = 12
@@ -18,7 +19,7 @@ NUM_CLASSES = 12
 
 def _protobuf_record(video_id, labels, rgb, audio, *, id_key="id", extra_context=False):
     """The same example serialised by the protobuf library (field order and sizes its own)."""
-    message = records.SequenceExample()
+    message = tf_example.SequenceExample()
     message.context.feature[id_key].bytes_list.value.append(video_id.encode())
     if labels is not None:
         message.context.feature["labels"].int64_list.value.extend(labels)
@@ -40,16 +41,16 @@ def _irregular_record(video_id, labels, rgb, audio):
         for t, row in enumerate(rgb)
     )
     audio_list = b"".join(prefix[records.AUDIO_SIZE] + row.tobytes() for row in audio)
-    context = records.Features()
+    context = tf_example.Features()
     context.feature["id"].bytes_list.value.append(video_id.encode())
     if labels is not None:
         context.feature["labels"].int64_list.value.extend(labels)
     lists = (
-        records._wire_field(1, records._wire_field(1, b"rgb") + records._wire_field(2, rgb_list))
+        length_delimited(1, length_delimited(1, b"rgb") + length_delimited(2, rgb_list))
         + b"\x10\x07"  # field 2, varint 7: unknown to a FeatureLists, skipped by parsers
-        + records._wire_field(1, records._wire_field(1, b"audio") + records._wire_field(2, audio_list))
+        + length_delimited(1, length_delimited(1, b"audio") + length_delimited(2, audio_list))
     )
-    return records._wire_field(2, lists) + records._wire_field(1, context.SerializeToString())
+    return length_delimited(2, lists) + length_delimited(1, context.SerializeToString())
 
 
 ENCODERS = {
@@ -62,7 +63,7 @@ ENCODERS = {
 
 def _plain_parse(record, max_frames):
     """The reference: the protobuf library, one feature at a time."""
-    message = records.SequenceExample.FromString(bytes(record))
+    message = tf_example.SequenceExample.FromString(bytes(record))
     context = message.context.feature
     video_id = (context["id"] if "id" in context else context["video_id"]).bytes_list.value[0].decode()
     labels = list(context["labels"].int64_list.value) if "labels" in context else None

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from videozoo.data.tf_example import SequenceExample
 from videozoo.data.youtube8m_records import (
     AUDIO_SIZE,
     RGB_SIZE,
-    SequenceExample,
     encode_frame_example,
     encode_video_example,
     parse_frame_example,

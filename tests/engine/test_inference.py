@@ -6,7 +6,7 @@ from support import KIN_CLASSES, kinetics_overrides
 
 import videozoo
 from videozoo.config import build_config
-from videozoo.data import kinetics
+from videozoo.data import video_format
 from videozoo.engine import inference
 from videozoo.engine.distributed import DistContext
 from videozoo.engine.predict import predict_rows
@@ -77,7 +77,7 @@ def test_predictor_matches_plain_fp32_and_keeps_its_decoding_threads(
     def no_dataloader(*args, **kwargs):
         raise AssertionError("the Predictor must not start DataLoader workers")
 
-    monkeypatch.setattr(kinetics, "DataLoader", no_dataloader)
+    monkeypatch.setattr(video_format, "DataLoader", no_dataloader)
     with videozoo.Predictor(tsm_checkpoint, device="cpu", batch_size=2, workers=2) as predictor:
         assert predictor.plan.folded_bn > 0 and predictor.plan.channels_last
         assert_same_scores(predictor.predict(tiny_videos, topk=KIN_CLASSES), plain)

@@ -12,9 +12,9 @@ from support import TINY
 
 from videozoo.cli import main
 from videozoo.data import youtube8m
+from videozoo.data.tf_example import SequenceExample
 from videozoo.data.tfrecord import iter_records
 from videozoo.data.youtube8m_records import (
-    SequenceExample,
     dequantize,
     encode_frame_example,
     parse_frame_example,

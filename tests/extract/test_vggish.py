@@ -65,8 +65,9 @@ def test_quantisation_truncates_as_audioset():
 
 
 def test_extract_with_vggish(files, tmp_path):
+    from videozoo.data.tf_example import SequenceExample
     from videozoo.data.tfrecord import iter_records
-    from videozoo.data.youtube8m_records import SequenceExample, parse_frame_example
+    from videozoo.data.youtube8m_records import parse_frame_example
 
     summary = run_extract(
         [str(files / "tone.mp4"), str(files / "silent.mp4")],

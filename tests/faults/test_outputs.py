@@ -178,7 +178,7 @@ def test_api_never_returns_nan_scores(weights, tmp_path):
 
 
 def test_api_refuses_a_video_without_frames():
-    from videozoo.data.kinetics import batch_from_decoded
+    from videozoo.data.video_format import batch_from_decoded
 
     with pytest.raises(DataError, match=r"\[F, H, W, 3\]"):
         batch_from_decoded({}, np.zeros((0, 32, 32, 3), np.uint8))

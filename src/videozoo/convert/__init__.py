@@ -39,7 +39,7 @@ def read_class_names(path: str | Path, num_classes: int) -> list[str]:
     if not path.is_file():
         raise ConvertError(f"--classes {path}: no such file")
     if path.suffix.lower() == ".csv":
-        from videozoo.data.youtube8m_records import read_vocabulary
+        from videozoo.data.youtube8m_vocabulary import read_vocabulary
 
         names = read_vocabulary(str(path), None)  # all of it: its size must match too
     else:
@@ -95,7 +95,7 @@ def convert_weights(
     (output path, format, counts, config) and prints the per-tensor report when verbose.
     ``provenance``: more facts for the checkpoint's ``source`` (a weights-table entry's)."""
     from videozoo.config import build_config, model_schema, nested_to_overrides
-    from videozoo.data.layouts import kinetics400_classes
+    from videozoo.data.layouts.kinetics import kinetics400_classes
     from videozoo.registry import build_model
     from videozoo.serialization.checkpoint import save_checkpoint
     from videozoo.serialization.format import model_checkpoint

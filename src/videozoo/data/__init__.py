@@ -81,7 +81,7 @@ def build_source(
 
 def freeze_split(cfg: dict[str, Any], output_dir: str | Path, *, reuse: bool, write: bool) -> bool:
     """Before a run reads its data: a data set published without a validation split gets one,
-    fixed in the run folder (the format's optional ``freeze_split``; see data/kinetics.py).
+    fixed in the run folder (the format's optional ``freeze_split``; see data/video_format.py).
     True when ``cfg["data"]`` now names such a split file."""
     freeze = getattr(registry.dataset_module(cfg["data"]["format"]), "freeze_split", None)
     return bool(freeze and freeze(cfg["data"], Path(output_dir), reuse=reuse, write=write))

@@ -115,7 +115,9 @@ def frame_rgb(frame: av.VideoFrame, short_side: int | None) -> np.ndarray:
     height, width = (
         short_side_size(frame.height, frame.width, short_side) if short_side else (frame.height, frame.width)
     )
-    rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="BILINEAR").to_ndarray()
+    rgb: np.ndarray = frame.reformat(
+        width=width, height=height, format="rgb24", interpolation="BILINEAR"
+    ).to_ndarray()
     rotation = getattr(frame, "rotation", 0)
     if rotation % 360:
         rgb = np.ascontiguousarray(np.rot90(rgb, k=(rotation // 90) % 4))
@@ -279,7 +281,8 @@ class FrameStream:
             wanted = self.next_needed()
             if packet_t is not None and wanted is not None and packet.size:
                 if self._should_seek(packet_t, wanted, keys):
-                    self._seek(wanted - offset + clock.base, wanted)
+                    # clock.base is set: packet_t is known (see _Clock.of)
+                    self._seek(wanted - offset + (clock.base or 0.0), wanted)
                     packets = self._container.demux(self._stream)
                     continue
                 codec.skip_frame = "NONREF" if packet_t < wanted - 1 / self.fps else "DEFAULT"
@@ -333,7 +336,8 @@ class _Clock:
     """Seconds of one connection: stream times minus its first frame's, plus `offset`."""
 
     def __init__(self, offset: float, jump: float):
-        self.offset, self.jump, self.base = offset, jump, None
+        self.offset, self.jump = offset, jump
+        self.base: float | None = None  # the first frame's time: stream times count from it
 
     def of(self, pts, time_base) -> float | None:
         if pts is None or self.base is None:
@@ -353,7 +357,8 @@ class _Damage:
     (or the end), then appended to `found` as (start, end, reason)."""
 
     def __init__(self, found: list):
-        self.found, self.since, self.reason = found, None, ""
+        self.found, self.reason = found, ""
+        self.since: float | None = None
 
     def start(self, t: float, reason: str) -> None:
         if self.since is None:

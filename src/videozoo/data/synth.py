@@ -19,11 +19,15 @@ from __future__ import annotations
 import csv
 import os
 import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from videozoo.data.tfrecord import TFRecordWriter
-from videozoo.data.youtube8m_records import AUDIO_SIZE, RGB_SIZE, VOCABULARY_COLUMNS, encode_frame_example
+from videozoo.data.youtube8m_records import AUDIO_SIZE, RGB_SIZE, encode_frame_example
+from videozoo.data.youtube8m_vocabulary import VOCABULARY_COLUMNS
 from videozoo.errors import ConfigError
 from videozoo.fileio import refuse_to_overwrite
 from videozoo.runlock import hold_output
@@ -62,8 +66,8 @@ _CLASS_NAMES = [
 ]
 
 
-def _video_ids(rng: np.random.Generator, count: int, length: int, taken: set) -> list[str]:
-    ids = []
+def _video_ids(rng: np.random.Generator, count: int, length: int, taken: set[str]) -> list[str]:
+    ids: list[str] = []
     while len(ids) < count:
         video_id = "".join(rng.choice(list(_ID_ALPHABET), length))
         if video_id not in taken:
@@ -162,69 +166,96 @@ def synth_youtube8m(
         )
 
 
+@dataclass(frozen=True)
+class _Recipe:
+    """What every synthetic video is drawn from."""
+
+    classes: int
+    max_frames: int
+    mean_labels: float
+    popularity: np.ndarray  # float [classes]: how often each class is a label
+    prototype_levels: np.ndarray  # float [classes, 1152]: each class's mean frame, in levels
+
+
+def _recipe(
+    rng: np.random.Generator, classes: int, max_frames: int, mean_labels: float, frame_snr: float
+) -> _Recipe:
+    prototypes = rng.standard_normal((classes, _FEATURE_SIZE), dtype=np.float32)
+    for part in (slice(0, RGB_SIZE), slice(RGB_SIZE, None)):  # rgb and audio each carry the label
+        prototypes[:, part] *= (
+            frame_snr * _NOISE_STD / np.linalg.norm(prototypes[:, part], axis=1, keepdims=True)
+        )
+    popularity = 1.0 / np.sqrt(np.arange(1, classes + 1))  # a mild long tail, like the real data
+    return _Recipe(classes, max_frames, mean_labels, popularity / popularity.sum(), prototypes / _LEVEL)
+
+
+def _write_shard(
+    path: str,
+    ids: np.ndarray,
+    split: str,
+    rng: np.random.Generator,
+    recipe: _Recipe,
+    train_counts: np.ndarray,
+) -> tuple[int, int, int]:
+    """Write one shard of `ids`; (frames, labels, videos without labels) written."""
+    frames_total = labels_total = unlabeled = 0
+    with TFRecordWriter(path) as writer:
+        for video_id in ids:
+            labels = _labels(rng, recipe.classes, recipe.mean_labels, recipe.popularity)
+            short = rng.random() < _SHORT_VIDEO_RATE
+            max_frames = recipe.max_frames
+            low, high = (1, min(10, max_frames)) if short else (min(20, max_frames), max_frames)
+            num_frames = int(rng.integers(low, high + 1))
+            features = _frames(rng, labels, recipe.prototype_levels, num_frames)
+            writer.write(
+                encode_frame_example(
+                    video_id,
+                    None if split == "test" else labels,
+                    features[:, :RGB_SIZE],
+                    features[:, RGB_SIZE:],
+                )
+            )
+            frames_total += num_frames
+            labels_total += labels.size
+            unlabeled += labels.size == 0
+            if split == "train":
+                train_counts[labels] += 1
+    return frames_total, labels_total, int(unlabeled)
+
+
 def _write_dataset(
     out_dir: str,
     videos: int,
     classes: int,
     seed: int,
     shards: int,
-    split_fractions,
+    split_fractions: Sequence[float],
     max_frames: int,
     mean_labels: float,
     frame_snr: float,
-) -> dict:
+) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-
-    prototypes = rng.standard_normal((classes, _FEATURE_SIZE), dtype=np.float32)
-    for part in (slice(0, RGB_SIZE), slice(RGB_SIZE, None)):  # rgb and audio each carry the label
-        prototypes[:, part] *= (
-            frame_snr * _NOISE_STD / np.linalg.norm(prototypes[:, part], axis=1, keepdims=True)
-        )
-    prototype_levels = prototypes / _LEVEL
-    popularity = 1.0 / np.sqrt(np.arange(1, classes + 1))  # a mild long tail, like the real data
-    popularity /= popularity.sum()
-
+    recipe = _recipe(rng, classes, max_frames, mean_labels, frame_snr)
     fractions = np.asarray(split_fractions, dtype=np.float64)
     split_sizes = np.floor(fractions / fractions.sum() * videos).astype(int)
     split_sizes[0] += videos - split_sizes.sum()
-    taken_ids: set = set()
+    taken_ids: set[str] = set()
     train_counts = np.zeros(classes, np.int64)
-    summary = {"root": os.fspath(out_dir), "classes": classes, "splits": {}}
+    splits: dict[str, dict[str, Any]] = {}
     for split, size in zip(SPLITS, split_sizes):
         # Real train ids are 11-character YouTube ids; validate/test ids are 4-character aliases.
         ids = _video_ids(rng, size, 11 if split == "train" else 4, taken_ids)
-        files, frames_total, labels_total, unlabeled = [], 0, 0, 0
+        files, totals = [], np.zeros(3, np.int64)  # frames, labels, videos without labels
         for shard, shard_ids in enumerate(np.array_split(np.array(ids, dtype=object), shards)):
-            path = os.path.join(out_dir, f"{split}{shard:04d}.tfrecord")
-            files.append(path)
-            with TFRecordWriter(path) as writer:
-                for video_id in shard_ids:
-                    labels = _labels(rng, classes, mean_labels, popularity)
-                    short = rng.random() < _SHORT_VIDEO_RATE
-                    low, high = (1, min(10, max_frames)) if short else (min(20, max_frames), max_frames)
-                    num_frames = int(rng.integers(low, high + 1))
-                    features = _frames(rng, labels, prototype_levels, num_frames)
-                    writer.write(
-                        encode_frame_example(
-                            video_id,
-                            None if split == "test" else labels,
-                            features[:, :RGB_SIZE],
-                            features[:, RGB_SIZE:],
-                        )
-                    )
-                    frames_total += num_frames
-                    labels_total += labels.size
-                    unlabeled += labels.size == 0
-                    if split == "train":
-                        train_counts[labels] += 1
-        summary["splits"][split] = {
+            files.append(os.path.join(out_dir, f"{split}{shard:04d}.tfrecord"))
+            totals += _write_shard(files[-1], shard_ids, split, rng, recipe, train_counts)
+        splits[split] = {
             "videos": int(size),
             "files": files,
-            "frames": frames_total,
-            "mean_labels": labels_total / max(1, size),
-            "videos_without_labels": int(unlabeled),
+            "frames": int(totals[0]),
+            "mean_labels": int(totals[1]) / max(1, size),
+            "videos_without_labels": int(totals[2]),
         }
     vocabulary = os.path.join(out_dir, "vocabulary.csv")
     _write_vocabulary(vocabulary, classes, train_counts)
-    summary["vocabulary"] = vocabulary
-    return summary
+    return {"root": os.fspath(out_dir), "classes": classes, "splits": splits, "vocabulary": vocabulary}

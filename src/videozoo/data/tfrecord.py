@@ -26,6 +26,7 @@ import mmap
 import os
 import struct
 import tempfile
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -171,8 +172,9 @@ def scan_located_records(
     """``scan_records`` with each record's place: ``(byte offset of its data in the file,
     record)``, so that a record can be found again in ``map_file(path)`` (another process)."""
     data = map_file(path)
-    size = len(data) if data is not None else 0
-    offset = 0
+    if data is None:  # an empty file
+        return
+    size, offset = len(data), 0
     while offset < size:
         end, reason = _check_record(data, offset, size, verify)
         if end > 0:
@@ -208,8 +210,14 @@ def count_records(path: str | os.PathLike) -> int:
     return sum(1 for item in scan_records(path, verify=False) if not isinstance(item, Damage))
 
 
-class _CloseOrAbort:
+class _CloseOrAbort(ABC):
     """As a context manager: ``close()`` on a clean exit, ``abort()`` on an exception."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def abort(self) -> None: ...
 
     def __enter__(self):
         return self

@@ -19,6 +19,7 @@ the multi-scale crop to 256 before a random 224 crop (`multi_scale_resize`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,7 +73,12 @@ def five_crop_boxes(height: int, width: int, size: int) -> list[Box]:
 
 
 def multi_scale_crop_box(
-    height: int, width: int, scales=TSM_SCALES, rng: np.random.Generator = None, max_distort: int = 1
+    height: int,
+    width: int,
+    scales: Sequence[float] = TSM_SCALES,
+    *,
+    rng: np.random.Generator,
+    max_distort: int = 1,
 ) -> Box:
     """TSM multi-scale crop: side lengths `scale * min(H, W)` for height and width drawn from
     `scales` at most `max_distort` steps apart (mild aspect jitter), placed at one of 13
@@ -219,35 +225,47 @@ class VideoTransform:
         return resize_frames(frames, self.long_side, self.short_side)
 
     def __call__(self, clips: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
+        """uint8 clips ``[C, T, H, W, 3]`` (or one ``[T, H, W, 3]``) -> normalised float views
+        ``[V, T, 3, S, S]``; training draws its crop and flip from ``rng``."""
         if clips.ndim == 4:
             clips = clips[None]
-        height, width = clips.shape[-3:-1]
         if self.training:
-            if self.multi_scale:
-                box = multi_scale_crop_box(height, width, self.scales, rng)
-            else:
-                box = random_crop_box(height, width, self.crop_size, rng)
-            views = crop(clips, box)
-            if self.multi_scale and self.multi_scale_resize:
-                side = self.multi_scale_resize
-                views = resize_frames(views, side, side)
-                views = crop(views, random_crop_box(side, side, self.crop_size, rng))
-            if self.flip and rng.random() < 0.5:
-                views = hflip(views)
+            if rng is None:
+                raise ValueError("a training transform crops at random: pass a numpy Generator as rng")
+            views = self._training_views(clips, rng)
         else:
-            if self.num_crops == 3:
-                boxes = three_crop_boxes(height, width, self.crop_size)
-            elif self.num_crops == 10:
-                boxes = five_crop_boxes(height, width, self.crop_size)
-            else:
-                boxes = [center_crop_box(height, width, self.crop_size)]
-            crops = [crop(clips, box) for box in boxes]
-            if self.num_crops == 10:
-                crops += [hflip(view) for view in crops]
-            views = np.stack(crops, axis=1)  # [C, crops, T, h, w, 3]
-            views = views.reshape(-1, *views.shape[2:])
-        video = resize(normalize(views, self.mean, self.std), self.crop_size, self.crop_size)
-        return video
+            views = self._test_views(clips)
+        return resize(normalize(views, self.mean, self.std), self.crop_size, self.crop_size)
+
+    def _training_views(self, clips: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        height, width = clips.shape[-3:-1]
+        if self.multi_scale:
+            box = multi_scale_crop_box(height, width, self.scales, rng=rng)
+        else:
+            box = random_crop_box(height, width, self.crop_size, rng)
+        views = crop(clips, box)
+        if self.multi_scale and self.multi_scale_resize:
+            side = self.multi_scale_resize
+            views = resize_frames(views, side, side)
+            views = crop(views, random_crop_box(side, side, self.crop_size, rng))
+        if self.flip and rng.random() < 0.5:
+            views = hflip(views)
+        return views
+
+    def _test_views(self, clips: np.ndarray) -> np.ndarray:
+        """Every clip's crops (1, 3, or 10: five and their mirror images) as views."""
+        height, width = clips.shape[-3:-1]
+        if self.num_crops == 3:
+            boxes = three_crop_boxes(height, width, self.crop_size)
+        elif self.num_crops == 10:
+            boxes = five_crop_boxes(height, width, self.crop_size)
+        else:
+            boxes = [center_crop_box(height, width, self.crop_size)]
+        crops = [crop(clips, box) for box in boxes]
+        if self.num_crops == 10:
+            crops += [hflip(view) for view in crops]
+        views = np.stack(crops, axis=1)  # [C, crops, T, h, w, 3]
+        return views.reshape(-1, *views.shape[2:])
 
 
 def build_transform(data_cfg: dict, training: bool) -> VideoTransform:

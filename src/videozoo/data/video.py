@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 
 import av
@@ -202,95 +203,13 @@ class VideoReader:
                     yield pos, packet
             return
 
-    def _decoded_frames(self, targets: list[int]):
+    def _decoded_frames(self, targets: list[int]) -> Iterator[tuple[list[int], av.VideoFrame]]:
         """Yield (targets, av.VideoFrame): each frame that satisfies some of the sorted targets.
 
         A target whose own frame does not come out takes the next decoded frame; targets past
         the last decodable frame take that frame.
         """
-        codec = self._stream.codec_context
-        errors, t, last = [], 0, None
-        wanted = set(targets) if self._timestamps else None
-        # Once the packets of every target before the next seek are in the decoder, the
-        # frames it holds back (B-frame reordering) are drained instead of being pushed out
-        # by decoding the packets that follow. Off (for the rest of the call) if a drain
-        # leaves a target without its frame: then decoding goes on forward, as it used to.
-        drain = self._timestamps
-        fed: set[int] = set()
-        unfed = 0  # targets[unfed] is the first target whose packet has not been fed yet
-
-        def hits(frame, index):
-            nonlocal t
-            first = t
-            while t < len(targets) and targets[t] <= index:
-                t += 1
-            return targets[first:t]
-
-        def seek_needed(target: int, slot: int, pos: int) -> bool:
-            # The target's keyframe is ahead of the next packet (and past the one we seeked
-            # to, so an imprecise seek cannot loop).
-            next_slot = self._keyframe_slot(target)
-            return next_slot > slot and self._key_pos[next_slot] > pos + 1
-
-        while t < len(targets):
-            slot = self._keyframe_slot(targets[t]) if self._timestamps else 0
-            counter, at_end = 0, True
-            for pos, packet in self._packets_from(slot):
-                if wanted is not None:
-                    # Frames decoded only to reach a target: let the decoder drop the
-                    # non-reference ones (nothing else depends on them).
-                    index = self._frame_index_of_pts(packet.pts)
-                    codec.skip_frame = "DEFAULT" if index in wanted else "NONREF"
-                    if index in wanted:
-                        fed.add(index)
-                        while unfed < len(targets) and targets[unfed] in fed:
-                            unfed += 1
-                try:
-                    frames = codec.decode(packet)
-                except av.FFmpegError as err:
-                    errors.append(err)
-                    continue
-                for frame in frames:
-                    last = frame
-                    if done := hits(frame, self._frame_index(frame, counter)):
-                        yield done, frame
-                    counter += 1
-                if t == len(targets):
-                    at_end = False
-                    break
-                if drain and (unfed == len(targets) or seek_needed(targets[unfed], slot, pos)):
-                    satisfied = unfed
-                    try:
-                        for frame in codec.decode(None):
-                            last = frame
-                            if done := hits(frame, self._frame_index(frame, counter)):
-                                yield done, frame
-                    except av.FFmpegError as err:
-                        errors.append(err)
-                    drain = t >= satisfied
-                    at_end = False
-                    break
-                if self._timestamps and seek_needed(targets[t], slot, pos):
-                    at_end = False
-                    break
-            if at_end:  # end of stream: drain the decoder's delayed frames
-                codec.skip_frame = "DEFAULT"
-                try:
-                    for frame in codec.decode(None):
-                        last = frame
-                        if done := hits(frame, self._frame_index(frame, counter)):
-                            yield done, frame
-                        counter += 1
-                except av.FFmpegError as err:
-                    errors.append(err)
-            codec.flush_buffers()
-            if at_end:
-                break
-        if last is None:
-            detail = f": {_short_reason(errors[0])}" if errors else ""
-            raise VideoReadError(self.path, f"no decodable frame ({self.codec}){detail}")
-        if t < len(targets):
-            yield targets[t:], last
+        return _TargetDecoding(self, targets).frames()
 
     def _wanted(self, indices) -> np.ndarray:
         """`indices` as int64 [N], checked; those past the end point at the last frame."""
@@ -343,6 +262,110 @@ class VideoReader:
         return np.stack([kept[i] for i in wanted.tolist()])
 
 
+class _TargetDecoding:
+    """One ``VideoReader._decoded_frames`` call: seek to the keyframe before the first target
+    still without a frame, decode forward, and again, until every target has one.
+
+    Once the packets of every target before the next seek are in the decoder, the frames it
+    holds back (B-frame reordering) are drained instead of being pushed out by decoding the
+    packets that follow. Draining is off for the rest of the call if a drain leaves a target
+    without its frame: then decoding goes on forward.
+    """
+
+    def __init__(self, reader: VideoReader, targets: list[int]):
+        self.reader = reader
+        self.codec = reader._stream.codec_context
+        self.targets = targets
+        self.next = 0  # targets[next] is the first target without a frame yet
+        self.last: av.VideoFrame | None = None  # the last frame decoded
+        self.errors: list[av.FFmpegError] = []
+        self.counter = 0  # frames decoded since the last seek (the index without timestamps)
+        # Frames decoded only to reach a target: the decoder may drop the non-reference ones.
+        self.wanted = set(targets) if reader._timestamps else None
+        self.drain = reader._timestamps
+        self.fed: set[int] = set()
+        self.unfed = 0  # targets[unfed] is the first target whose packet is not fed yet
+
+    def frames(self) -> Iterator[tuple[list[int], av.VideoFrame]]:
+        """Yield (targets, frame) as ``VideoReader._decoded_frames`` describes."""
+        at_end = False
+        while self.next < len(self.targets) and not at_end:
+            at_end = yield from self._decode_from_keyframe()
+            self.codec.flush_buffers()
+        if self.last is None:
+            detail = f": {_short_reason(self.errors[0])}" if self.errors else ""
+            raise VideoReadError(self.reader.path, f"no decodable frame ({self.reader.codec}){detail}")
+        if self.next < len(self.targets):
+            yield self.targets[self.next :], self.last
+
+    def _decode_from_keyframe(self) -> Generator[tuple[list[int], av.VideoFrame], None, bool]:
+        """One seek and forward decoding until every target is satisfied, a later target
+        needs a seek, or the stream ends (then the decoder is drained and True returned)."""
+        reader, targets = self.reader, self.targets
+        slot = reader._keyframe_slot(targets[self.next]) if reader._timestamps else 0
+        self.counter = 0
+        for pos, packet in reader._packets_from(slot):
+            self._feed(packet)
+            try:
+                frames = self.codec.decode(packet)
+            except av.FFmpegError as err:
+                self.errors.append(err)
+                continue
+            yield from self._take(frames)
+            if self.next == len(targets):
+                return False
+            if self.drain and (
+                self.unfed == len(targets) or self._seek_needed(targets[self.unfed], slot, pos)
+            ):
+                satisfied = self.unfed
+                yield from self._take(self._drained())
+                self.drain = self.next >= satisfied
+                return False
+            if reader._timestamps and self._seek_needed(targets[self.next], slot, pos):
+                return False
+        self.codec.skip_frame = "DEFAULT"
+        yield from self._take(self._drained())
+        return True
+
+    def _feed(self, packet: av.Packet) -> None:
+        """Before decoding `packet`: let the decoder skip non-reference frames no target
+        wants, and note which targets' packets are in."""
+        if self.wanted is None:
+            return
+        index = self.reader._frame_index_of_pts(packet.pts)
+        self.codec.skip_frame = "DEFAULT" if index in self.wanted else "NONREF"
+        if index in self.wanted:
+            self.fed.add(index)
+            while self.unfed < len(self.targets) and self.targets[self.unfed] in self.fed:
+                self.unfed += 1
+
+    def _drained(self) -> list[av.VideoFrame]:
+        """The frames the decoder still holds back (end of input)."""
+        try:
+            return list(self.codec.decode(None))
+        except av.FFmpegError as err:
+            self.errors.append(err)
+            return []
+
+    def _take(self, frames: Iterable[av.VideoFrame]) -> Iterator[tuple[list[int], av.VideoFrame]]:
+        """(targets satisfied, frame) for each decoded frame that satisfies any."""
+        for frame in frames:
+            self.last = frame
+            first = self.next
+            index = self.reader._frame_index(frame, self.counter)
+            while self.next < len(self.targets) and self.targets[self.next] <= index:
+                self.next += 1
+            if self.next > first:
+                yield self.targets[first : self.next], frame
+            self.counter += 1
+
+    def _seek_needed(self, target: int, slot: int, pos: int) -> bool:
+        """The target's keyframe is ahead of the next packet (and past the one seeked to, so
+        an imprecise seek cannot loop)."""
+        next_slot = self.reader._keyframe_slot(target)
+        return next_slot > slot and self.reader._key_pos[next_slot] > pos + 1
+
+
 def is_video_file(path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
@@ -358,6 +381,12 @@ def find_video_files(folder) -> list[Path]:
 
 
 # -- sampling -----------------------------------------------------------------------------------
+def _training_rng(rng: np.random.Generator | None) -> np.random.Generator:
+    if rng is None:
+        raise ValueError("training samples at random: pass a numpy Generator as rng")
+    return rng
+
+
 def segment_indices(
     num_frames: int, seg_num: int, seglen: int, training: bool, rng: np.random.Generator | None = None
 ) -> np.ndarray:
@@ -376,14 +405,13 @@ def segment_indices(
     seg_size = num_frames / seg_num
     room = seg_size - seglen
     base = np.arange(seg_num) * seg_size
-    if room >= 0:
-        if training:
-            starts = base + rng.random(seg_num) * room
-        else:
-            starts = base + room / 2
+    if room < 0:
+        offsets: np.ndarray | float = 0.0
+    elif training:
+        offsets = _training_rng(rng).random(seg_num) * room
     else:
-        starts = base
-    starts = np.floor(starts).astype(np.int64)
+        offsets = room / 2
+    starts = np.floor(base + offsets).astype(np.int64)
     return ((starts[:, None] + np.arange(seglen)[None, :]) % num_frames).reshape(-1)
 
 
@@ -424,7 +452,7 @@ def clip_indices(
     max_start = max(0, num_frames - span)
     clip_numbers = np.arange(num_clips)
     if training:
-        starts = rng.integers(0, max_start + 1, size=1)
+        starts = _training_rng(rng).integers(0, max_start + 1, size=1)
     elif positions == "centred":
         starts = np.floor((max_start + 1) / num_clips * (clip_numbers + 0.5))
     elif positions == "spread":

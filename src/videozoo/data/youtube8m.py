@@ -36,7 +36,7 @@ import heapq
 import logging
 import os
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -59,10 +59,10 @@ from videozoo.data.youtube8m_records import (
     RecordError,
     frames_in,
     locate_frame_example,
-    read_vocabulary,
     record_feature_extractor,
     record_level,
 )
+from videozoo.data.youtube8m_vocabulary import read_vocabulary
 from videozoo.errors import DataError, DataNotFoundError
 from videozoo.registry import models_of_track, register_dataset
 
@@ -72,7 +72,7 @@ TASK = "multilabel"
 MODEL_INPUTS = ("rgb", "audio", "mask")  # the batch keys a model reads, in export order
 
 # Schema and defaults of the config's `data:` section for this format.
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "format": "youtube8m",
     "root": None,  # folder of shards + vocabulary.csv (None: --data DIR)
     "train_files": "train*.tfrecord",  # globs relative to root
@@ -356,7 +356,7 @@ class YouTube8MSource:
             yield from stream
             return
         rng = _rng(self.seed, epoch, self.rank, self.world_size)
-        buffer = []
+        buffer: list[Any] = []
         for item in stream:
             if item[1] is None:  # damage notices pass straight through
                 yield item
@@ -471,8 +471,9 @@ class YouTube8MSource:
         return map(self.assemble, loader)
 
 
-def _as_sent(located: _LocatedBatch) -> _LocatedBatch:
-    # The DataLoader's default would turn numpy arrays into tensors (moved through shared memory).
+def _as_sent(located: Any) -> Any:
+    """A worker's ``_LocatedBatch`` as it is (``batch_size=None``: items come one by one). The
+    DataLoader's default would turn numpy arrays into tensors (moved through shared memory)."""
     return located
 
 
@@ -562,7 +563,7 @@ def build(
     """The DataSource of one split (train / validate / test / predict) for this rank."""
     cfg = {**DEFAULTS, **data_cfg}
     root = cfg["root"]
-    failures = []
+    failures: list[tuple[str, str, str]] = []
     if split == "predict":
         if not cfg["inputs"]:
             raise DataError("nothing to predict: give feature files, folders or globs")

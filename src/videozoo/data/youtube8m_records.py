@@ -10,106 +10,25 @@ reads one into a ``FrameExample`` (uint8 views of the record, no copy) and
 ``locate_frame_example`` into a ``LocatedExample`` (where the frames lie: ``FrameRows``, which a
 DataLoader worker can send instead of the frames); ``record_level`` tells
 frame- from video-level records; ``dequantize`` / ``quantize`` are the official 8-bit
-conversion; ``read_vocabulary`` reads ``vocabulary.csv``. Nothing here reads shards: that is
-``tfrecord.py`` (framing) and ``youtube8m.py`` (the data source).
+conversion; ``record_notes`` says what is odd about a record that still parses. Elsewhere:
+the message classes (``tf_example.py``), varints and fields (``protobuf_wire.py``),
+``vocabulary.csv`` (``youtube8m_vocabulary.py``), shard framing (``tfrecord.py``) and the data
+source (``youtube8m.py``).
 """
 
 from __future__ import annotations
 
-import csv
-import logging
-import os
 from typing import NamedTuple
 
 import numpy as np
 import torch
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from videozoo.data.protobuf_wire import encode_varint, read_varint
-from videozoo.errors import ClassCountError, DataError, DataNotFoundError
-
-log = logging.getLogger("videozoo.data")
+from videozoo.data.protobuf_wire import WireError, encode_varint, length_delimited, length_delimited_fields
+from videozoo.data.tf_example import Example, FeatureList, Features
+from videozoo.errors import DataError
 
 RGB_SIZE = 1024
 AUDIO_SIZE = 128
-VOCABULARY_COLUMNS = [
-    "Index",
-    "TrainVideoCount",
-    "KnowledgeGraphId",
-    "Name",
-    "WikiUrl",
-    "Vertical1",
-    "Vertical2",
-    "Vertical3",
-    "WikiDescription",
-]
-
-
-# --------------------------------------------------------------------------------------------
-# tf.train.Example / SequenceExample message classes, built from descriptors (no TensorFlow).
-# Field numbers follow tensorflow/core/example/{feature,example}.proto so real files parse.
-
-
-def _build_message_classes() -> dict:
-    F = descriptor_pb2.FieldDescriptorProto
-    proto = descriptor_pb2.FileDescriptorProto(
-        name="videozoo/tensorflow_example.proto", package="tensorflow", syntax="proto3"
-    )
-
-    def field(name, number, type_, repeated=False, message=None, oneof=None):
-        f = F(name=name, number=number, type=type_, label=F.LABEL_REPEATED if repeated else F.LABEL_OPTIONAL)
-        if message:
-            f.type_name = f".tensorflow.{message}"
-        if oneof is not None:
-            f.oneof_index = oneof
-        return f
-
-    def message(name, *fields):
-        m = proto.message_type.add(name=name)
-        m.field.extend(fields)
-        return m
-
-    def string_map(name, field_name, entry_name, value):
-        m = proto.message_type.add(name=name)
-        entry = m.nested_type.add(name=entry_name)
-        entry.options.map_entry = True
-        entry.field.extend([field("key", 1, F.TYPE_STRING), field("value", 2, F.TYPE_MESSAGE, message=value)])
-        m.field.append(field(field_name, 1, F.TYPE_MESSAGE, True, f"{name}.{entry_name}"))
-
-    message("BytesList", field("value", 1, F.TYPE_BYTES, True))
-    message("FloatList", field("value", 1, F.TYPE_FLOAT, True))
-    message("Int64List", field("value", 1, F.TYPE_INT64, True))
-    feature = message(
-        "Feature",
-        field("bytes_list", 1, F.TYPE_MESSAGE, message="BytesList", oneof=0),
-        field("float_list", 2, F.TYPE_MESSAGE, message="FloatList", oneof=0),
-        field("int64_list", 3, F.TYPE_MESSAGE, message="Int64List", oneof=0),
-    )
-    feature.oneof_decl.add(name="kind")
-    string_map("Features", "feature", "FeatureEntry", "Feature")
-    message("FeatureList", field("feature", 1, F.TYPE_MESSAGE, True, "Feature"))
-    string_map("FeatureLists", "feature_list", "FeatureListEntry", "FeatureList")
-    message("Example", field("features", 1, F.TYPE_MESSAGE, message="Features"))
-    message(
-        "SequenceExample",
-        field("context", 1, F.TYPE_MESSAGE, message="Features"),
-        field("feature_lists", 2, F.TYPE_MESSAGE, message="FeatureLists"),
-    )
-
-    # A private pool: no clash with TensorFlow's own classes if it is imported too.
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(proto)
-    return {
-        m.name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.{m.name}"))
-        for m in proto.message_type
-    }
-
-
-_MESSAGES = _build_message_classes()
-BytesList, FloatList, Int64List = _MESSAGES["BytesList"], _MESSAGES["FloatList"], _MESSAGES["Int64List"]
-Feature, Features = _MESSAGES["Feature"], _MESSAGES["Features"]
-FeatureList, FeatureLists = _MESSAGES["FeatureList"], _MESSAGES["FeatureLists"]
-Example, SequenceExample = _MESSAGES["Example"], _MESSAGES["SequenceExample"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,46 +67,7 @@ def quantize(x) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Protobuf wire format: just enough to find the feature lists without a message per frame
-
-
-def _wire_field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    return encode_varint(number << 3 | 2) + encode_varint(len(payload)) + payload
-
-
-def _length_delimited_fields(buf, start: int, end: int) -> list[tuple[int, int, int]]:
-    """(field number, start, end) of each length-delimited field of the message in buf[start:end].
-
-    Keys and lengths under 128 (nearly all of them in these records) are read inline: this
-    runs a dozen times per record, so a call per varint would be most of the parsing time.
-    """
-    fields = []
-    pos = start
-    while pos < end:
-        key = buf[pos]
-        if key < 0x80:
-            pos += 1
-        else:
-            key, pos = read_varint(buf, pos)
-        wire_type = key & 7
-        if wire_type == 2:
-            length = buf[pos]
-            if length < 0x80:
-                pos += 1
-            else:
-                length, pos = read_varint(buf, pos)
-            if pos + length > end:
-                raise RecordError("malformed protobuf (field runs past its message)")
-            fields.append((key >> 3, pos, pos + length))
-            pos += length
-        elif wire_type == 0:
-            _, pos = read_varint(buf, pos)
-        elif wire_type in (1, 5):
-            pos += 8 if wire_type == 1 else 4
-        else:
-            raise RecordError(f"malformed protobuf (wire type {wire_type})")
-    return fields
+# The wire bytes of one frame in a feature list
 
 
 def _frame_prefix(size: int) -> bytes:
@@ -245,8 +125,10 @@ def encode_frame_example(
         # one message per frame): each frame is its wire prefix followed by its bytes.
         prefix = np.broadcast_to(_FRAME_PREFIX[size], (len(frames), len(_FRAME_PREFIX[size])))
         feature_list = np.concatenate([prefix, frames], axis=1).tobytes()
-        lists.append(_wire_field(1, _wire_field(1, name.encode()) + _wire_field(2, feature_list)))
-    return _wire_field(1, context.SerializeToString(deterministic=True)) + _wire_field(2, b"".join(lists))
+        entry = length_delimited(1, name.encode()) + length_delimited(2, feature_list)
+        lists.append(length_delimited(1, entry))
+    context_bytes = context.SerializeToString(deterministic=True)
+    return length_delimited(1, context_bytes) + length_delimited(2, b"".join(lists))
 
 
 def encode_video_example(video_id: str, labels, mean_rgb, mean_audio) -> bytes:
@@ -281,19 +163,19 @@ class FrameExample(NamedTuple):
 
 class FrameRows(NamedTuple):
     """Where a feature list's frames lie in a buffer (a record, or the shard file holding it):
-    ``count`` rows of ``stride`` bytes from ``start``, each a wire prefix of ``skip`` bytes
+    ``rows`` rows of ``stride`` bytes from ``start``, each a wire prefix of ``skip`` bytes
     and then the frame. Small and picklable, so a worker can say where a batch's frames are
     without sending them."""
 
     start: int
     stride: int
     skip: int
-    count: int
+    rows: int  # the frame count
 
     def view(self, buffer) -> np.ndarray:
-        """uint8 [count, stride - skip] view of the frames in ``buffer`` (no copy)."""
-        matrix = np.frombuffer(buffer, np.uint8, self.count * self.stride, self.start)
-        return matrix.reshape(self.count, self.stride)[:, self.skip :]
+        """uint8 [rows, stride - skip] view of the frames in ``buffer`` (no copy)."""
+        matrix = np.frombuffer(buffer, np.uint8, self.rows * self.stride, self.start)
+        return matrix.reshape(self.rows, self.stride)[:, self.skip :]
 
 
 class LocatedExample(NamedTuple):
@@ -313,14 +195,14 @@ def _split_sequence_example(record) -> tuple[bytes, dict[str, tuple[int, int]]]:
     context = b""
     lists = {}
     try:
-        for number, start, end in _length_delimited_fields(record, 0, len(record)):
+        for number, start, end in length_delimited_fields(record, 0, len(record)):
             if number == 1:
                 context = record[start:end]
             elif number == 2:
-                for _, entry_start, entry_end in _length_delimited_fields(record, start, end):
+                for _, entry_start, entry_end in length_delimited_fields(record, start, end):
                     # A map entry: key (field 1, the list's name), value (field 2, the FeatureList).
                     name, span = "", (0, 0)
-                    for part, a, b in _length_delimited_fields(record, entry_start, entry_end):
+                    for part, a, b in length_delimited_fields(record, entry_start, entry_end):
                         if part == 1:
                             name = str(record[a:b], "utf-8", "replace")
                         elif part == 2:
@@ -328,6 +210,8 @@ def _split_sequence_example(record) -> tuple[bytes, dict[str, tuple[int, int]]]:
                     lists[name] = span
     except IndexError:
         raise RecordError("malformed protobuf (record ends inside a field)") from None
+    except WireError as err:
+        raise RecordError(f"malformed protobuf ({err})") from None
     return context, lists
 
 
@@ -407,14 +291,14 @@ def locate_frame_example(record, max_frames: int = 300, offset: int = 0) -> Loca
 
 
 def _count(frames: FrameRows | np.ndarray) -> int:
-    return frames.count if isinstance(frames, FrameRows) else len(frames)
+    return frames.rows if isinstance(frames, FrameRows) else len(frames)
 
 
 def _placed(frames: FrameRows | np.ndarray, count: int, offset: int) -> FrameRows | np.ndarray:
     """The first ``count`` frames, rows moved by ``offset``."""
     if not isinstance(frames, FrameRows):
         return frames[:count]
-    if count == frames.count and not offset:
+    if count == frames.rows and not offset:
         return frames
     return FrameRows(frames.start + offset, frames.stride, frames.skip, count)
 
@@ -455,14 +339,13 @@ def record_notes(record) -> list[str]:
             notes.append(
                 f"video id {ids[0][:60]!r} is not UTF-8 (read as {ids[0][:60].decode('utf-8', 'replace')!r})"
             )
-    counts = {}
+    counts = []
     for name, size in (("rgb", RGB_SIZE), ("audio", AUDIO_SIZE)):
         found = _frame_rows(record, lists[name], size, 1 << 62) if name in lists else None
-        counts[name] = None if found is None else _count(found)
-    if None not in counts.values() and counts["rgb"] != counts["audio"]:
+        counts += [] if found is None else [_count(found)]
+    if len(counts) == 2 and counts[0] != counts[1]:
         notes.append(
-            f"rgb has {counts['rgb']} frames but audio {counts['audio']}: only the "
-            f"first {min(counts.values())} of each are used"
+            f"rgb has {counts[0]} frames but audio {counts[1]}: only the first {min(counts)} of each are used"
         )
     return notes
 
@@ -490,68 +373,3 @@ def record_feature_extractor(record: bytes) -> str | None:
     except Exception:
         return None
     return values[0].decode("utf-8", "replace") if values else None
-
-
-# --------------------------------------------------------------------------------------------
-# Vocabulary
-
-
-def _vocabulary_rows(path: str) -> dict[int, str]:
-    names: dict[int, str] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if not {"Index", "Name"} <= set(reader.fieldnames or []):
-            raise DataError(
-                f"{path}: a vocabulary needs the columns Index and Name "
-                f"(official: {','.join(VOCABULARY_COLUMNS)})"
-            )
-        for row in reader:
-            try:
-                index = int(row["Index"])
-            except (TypeError, ValueError):
-                raise DataError(
-                    f"{path}, line {reader.line_num}: Index {row['Index']!r} is not a class number"
-                ) from None
-            if index < 0:
-                raise DataError(f"{path}, line {reader.line_num}: negative Index {index}")
-            names[index] = row["Name"] or ""
-    return names
-
-
-def read_vocabulary(path: str | None, num_classes: int | None) -> list[str]:
-    """Class names by index from ``vocabulary.csv`` (columns Index and Name).
-
-    ``num_classes`` None: as many classes as the vocabulary has (max Index + 1). A missing
-    file gives names ``class_<i>`` with a warning naming it; a malformed row is an error
-    naming the file and line.
-    """
-    names: dict[int, str] = {}
-    if path and os.path.isfile(path):
-        try:
-            names = _vocabulary_rows(path)
-        except (UnicodeDecodeError, csv.Error) as err:
-            raise DataError(
-                f"{path}: not a readable UTF-8 CSV ({type(err).__name__}); a "
-                f"vocabulary has the columns {','.join(VOCABULARY_COLUMNS)}"
-            ) from None
-        if num_classes is not None and names and max(names) >= num_classes:
-            raise ClassCountError(
-                f"model.num_classes={num_classes} but {path} lists "
-                f"{max(names) + 1} classes (indices up to {max(names)}); set "
-                f"model.num_classes={max(names) + 1} or leave it unset (it "
-                "follows the vocabulary)",
-                found=max(names) + 1,
-            )
-    elif path:
-        log.warning(
-            "no vocabulary at %s: classes will be named class_<i>; put the dataset's "
-            "vocabulary.csv there (or set data.vocabulary) for class names",
-            path,
-        )
-    if num_classes is None:
-        if not names:
-            raise DataNotFoundError(
-                f"the number of classes is unknown: no vocabulary at {path}; set model.num_classes"
-            )
-        num_classes = max(names) + 1
-    return [names.get(i) or f"class_{i}" for i in range(num_classes)]

@@ -1,10 +1,13 @@
-"""The `kinetics` data format: video files with one class each -> batches for the video models.
+"""The `video` data format: video files with one class each -> batches for the video models
+(Kinetics, UCF101, HMDB51, Something-Something V2, your own class folders). Configs and
+checkpoints written before it was renamed say ``format: kinetics``; the registry reads that as
+``video`` (``registry.DATA_FORMAT_ALIASES``).
 
 Batches (see docs/ARCHITECTURE.md): `video` float `[B, V, T, 3, S, S]` (V = 1 in training,
 clips x crops in evaluation), `label` long `[B]` (-1 unknown), `valid` bool `[B]`,
 `ids` (video paths), `skipped` [(file, video id, reason)].
 
-Which videos and classes (`--data DIR` sets `data.root`): data/layouts.py reads the data set
+Which videos and classes (`--data DIR` sets `data.root`): data/layouts/ reads the data set
 as published — Kinetics CSVs or MMAction2 list files, one folder per class, UCF101, HMDB51,
 Something-Something V2 — chosen by `data.layout` (default `auto`: detected from the files) and
 `data.split_id` (UCF101 / HMDB51: 1..3). `class_names(data_cfg)` gives the class list without
@@ -21,8 +24,10 @@ from __future__ import annotations
 
 import glob
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,19 +35,18 @@ from torch.utils.data import DataLoader, Dataset
 
 from videozoo.data import ignore_stop_signals
 from videozoo.data.holdout import write_split_file
-from videozoo.data.layouts import (
-    VideoRecord,
-    clip_stem,
-    default_flip,
-    detect_layout,
-    flat_split,
-    index_videos,
-    load_records,
-    read_csv_rows,
-    read_list_lines,
-    resolve_classes,
+from videozoo.data.layouts import default_flip, detect_layout, load_records, resolve_classes
+from videozoo.data.layouts.common import VideoRecord, index_videos
+from videozoo.data.layouts.flat import flat_split
+from videozoo.data.layouts.kinetics import clip_stem, read_csv_rows, read_list_lines
+from videozoo.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    TSM_SCALES,
+    VideoTransform,
+    build_transform,
+    resize_frames,
 )
-from videozoo.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TSM_SCALES, VideoTransform, build_transform
 from videozoo.data.video import (
     CLIP_POSITIONS,
     SEGMENT_POSITIONS,
@@ -54,6 +58,7 @@ from videozoo.data.video import (
     is_video_file,
     reference_segment_indices,
     segment_indices,
+    short_side_size,
 )
 from videozoo.errors import ConfigError, DataError, DataNotFoundError
 from videozoo.registry import register_dataset
@@ -64,9 +69,9 @@ TASK = "singlelabel"
 MODEL_INPUTS = ("video",)  # the batch keys a model reads, in export order
 
 DEFAULTS = {
-    "format": "kinetics",
+    "format": "video",
     "root": None,  # dataset folder (--data DIR)
-    "layout": "auto",  # auto | kinetics | folders | flat | ucf101 | hmdb51 | ssv2 (data/layouts.py)
+    "layout": "auto",  # auto | kinetics | folders | flat | ucf101 | hmdb51 | ssv2 (data/layouts/)
     "val_fraction": 0.1,  # flat class folders: share of each class held out to validate
     "split_seed": 0,  # flat class folders: seed of that hold-out
     "split_file": None,  # flat class folders: the run's split.json (set by training)
@@ -119,7 +124,11 @@ def class_names(data_cfg: dict) -> list[str]:
     return resolve_classes({**DEFAULTS, **(data_cfg or {})})
 
 
-def predict_records(inputs) -> tuple[list[VideoRecord], list[tuple[str, str, str]]]:
+#: one input that cannot be predicted on: (path, "", reason)
+Failure = tuple[str, str, str]
+
+
+def predict_records(inputs: Any) -> tuple[list[VideoRecord], list[Failure]]:
     """Records for `predict`: video files, folders (all videos inside), list files, globs.
 
     Every video gets its own record; its id is its path as given (``folder/cat/0001.mp4``),
@@ -130,49 +139,47 @@ def predict_records(inputs) -> tuple[list[VideoRecord], list[tuple[str, str, str
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     records: list[VideoRecord] = []
-    failures: list[tuple[str, str, str]] = []
+    failures: list[Failure] = []
     for item in inputs or []:
         item = str(item)
         paths = sorted(glob.glob(item, recursive=True)) if glob.has_magic(item) else [item]
         if not paths:
             failures.append((item, "", "the pattern matches no file"))
         for path in map(Path, paths):
-            if path.is_dir():
-                videos = find_video_files(path)
-                records += [VideoRecord(str(p), -1, str(p)) for p in videos]
-                if not videos:
-                    failures.append(
-                        (str(path), "", f"a folder with no video files ({', '.join(VIDEO_EXTENSIONS)})")
-                    )
-            elif not path.exists():
-                failures.append((str(path), "", "no such file"))
-            elif path.suffix.lower() in (".txt", ".lst"):
-                records += [
-                    VideoRecord(str(path.parent / rel), label, str(path.parent / rel))
-                    for rel, label in read_list_lines(path)
-                ]
-            elif path.suffix.lower() == ".csv":
-                videos = index_videos(path.parent)
-                for row in read_csv_rows(path):
-                    video = videos.get(clip_stem(row), str(path.parent / clip_stem(row)))
-                    records.append(VideoRecord(video, -1, video))
-            elif is_video_file(path):
-                records.append(VideoRecord(str(path), -1, str(path)))
-            else:
-                failures.append(
-                    (
-                        str(path),
-                        "",
-                        f"not a video file ({path.suffix or 'no extension'}"
-                        f"; expected {', '.join(VIDEO_EXTENSIONS)}), a folder or a list file",
-                    )
-                )
+            found, failure = _input_records(path)
+            records += found
+            failures += [failure] if failure else []
     unique = list({r.path: r for r in records}.values())  # the same file given twice: one row
     return unique, failures
 
 
+def _input_records(path: Path) -> tuple[list[VideoRecord], Failure | None]:
+    """The records of one predict input (see ``predict_records``), or why it has none."""
+    if path.is_dir():
+        videos = find_video_files(path)
+        if not videos:
+            return [], (str(path), "", f"a folder with no video files ({', '.join(VIDEO_EXTENSIONS)})")
+        return [VideoRecord(str(p), -1, str(p)) for p in videos], None
+    if not path.exists():
+        return [], (str(path), "", "no such file")
+    if path.suffix.lower() in (".txt", ".lst"):
+        listed = [(str(path.parent / rel), label) for rel, label in read_list_lines(path)]
+        return [VideoRecord(video, label, video) for video, label in listed], None
+    if path.suffix.lower() == ".csv":
+        index = index_videos(path.parent)
+        clips = [index.get(clip_stem(row), str(path.parent / clip_stem(row))) for row in read_csv_rows(path)]
+        return [VideoRecord(video, -1, video) for video in clips], None
+    if is_video_file(path):
+        return [VideoRecord(str(path), -1, str(path))], None
+    reason = (
+        f"not a video file ({path.suffix or 'no extension'}; expected "
+        f"{', '.join(VIDEO_EXTENSIONS)}), a folder or a list file"
+    )
+    return [], (str(path), "", reason)
+
+
 # -- dataset ------------------------------------------------------------------------------------
-class KineticsClips(Dataset):
+class VideoClips(Dataset):
     """Map-style dataset; an item key is `(epoch, index)` so randomness depends on both.
 
     Item: dict(video float [V, T, 3, S, S] or None, label, id, video_id, error reason or None).
@@ -275,14 +282,14 @@ def collate_videos(items: list[dict], training: bool, video_shape: tuple[int, ..
     }
 
 
-class KineticsSource:
-    """DataSource (docs/ARCHITECTURE.md) over a `KineticsClips` data set for one rank."""
+class VideoSource:
+    """DataSource (docs/ARCHITECTURE.md) over a `VideoClips` data set for one rank."""
 
     task = TASK
 
     def __init__(
         self,
-        dataset: KineticsClips,
+        dataset: VideoClips,
         class_names: list[str],
         *,
         batch_size: int,
@@ -341,6 +348,7 @@ class KineticsSource:
         if not keys:
             return
         collate = _Collate(self.dataset.training, self.dataset.video_shape)
+        loader: Iterable[dict[str, Any]]
         if sum(map(len, keys)) == 1 and not self.pin_memory:
             # one video: decode it here rather than wait for a worker process to start
             loader = iter([collate([self.dataset[keys[0][0]]])])
@@ -365,7 +373,7 @@ class KineticsSource:
             yield batch
 
 
-def _pooled_batches(dataset: KineticsClips, keys: list[list], collate, pool):
+def _pooled_batches(dataset: VideoClips, keys: list[list], collate, pool):
     """Batches decoded by ``pool``'s threads (PyAV and the numpy transforms release the GIL),
     in order, the next batches' videos decoding while the caller runs the model on this one."""
     flat = [key for batch_keys in keys for key in batch_keys]
@@ -397,7 +405,7 @@ class _Collate:  # a picklable collate_fn for worker processes
         return collate_videos(items, self.training, self.video_shape)
 
 
-@register_dataset("kinetics")
+@register_dataset("video")
 def build(
     data_cfg: dict,
     split: str,
@@ -410,8 +418,8 @@ def build(
     num_workers: int = 0,
     pin_memory: bool = False,
     decode_pool=None,
-) -> KineticsSource:
-    """The Kinetics DataSource of `split` (train/validate/test/predict) for one rank;
+) -> VideoSource:
+    """The video DataSource of `split` (train/validate/test/predict) for one rank;
     ``decode_pool``: an executor whose threads decode instead of DataLoader workers (the
     Predictor keeps one alive across calls)."""
     cfg = {**DEFAULTS, **(data_cfg or {})}
@@ -428,34 +436,13 @@ def build(
             "data.test_crops=10 adds mirrored views, but data.flip is off for this data "
             "set (left/right matters to its labels); 1 or 3 crops keep them out"
         )
-    failures: list = []
+    failures: list[Failure] = []
     if split == "predict":
-        records, failures = predict_records(cfg.get("inputs"))
-        if not records:
-            reasons = "; ".join(f"{path}: {why}" for path, _, why in failures[:5])
-            raise DataNotFoundError(f"no video to predict in {cfg.get('inputs')!r} ({reasons})")
+        records, failures = _predict_split(cfg)
     else:
-        records = load_records(cfg, split, names)
-        unlabelled = sum(record.label < 0 for record in records)
-        if training and unlabelled:
-            raise DataError(
-                f"{unlabelled} of the {len(records)} training videos of split "
-                f"'{split}' have no label (a CSV without a 'label' column, or list "
-                "lines without a class index); training needs one per video"
-            )
-        layout = detect_layout(cfg)
-        logger.info(
-            "%s split of %s (%s layout%s): %d videos, %d classes%s",
-            split,
-            cfg.get("root") or cfg.get(f"{split}_annotation"),
-            layout,
-            f", split {cfg['split_id']}" if layout in ("ucf101", "hmdb51") else "",
-            len(records),
-            len(names),
-            f"; horizontal flip {'on' if cfg['flip'] else 'off'}" if training else "",
-        )
-    dataset = KineticsClips(records, cfg, training=training, seed=seed)
-    return KineticsSource(
+        records = _split_records(cfg, split, names, training)
+    dataset = VideoClips(records, cfg, training=training, seed=seed)
+    return VideoSource(
         dataset,
         names,
         batch_size=batch_size,
@@ -467,6 +454,39 @@ def build(
         failures=failures,
         decode_pool=decode_pool,
     )
+
+
+def _predict_split(cfg: dict[str, Any]) -> tuple[list[VideoRecord], list[Failure]]:
+    """The records of ``data.inputs`` and the inputs that are not videos; none at all is an error."""
+    records, failures = predict_records(cfg.get("inputs"))
+    if not records:
+        reasons = "; ".join(f"{path}: {why}" for path, _, why in failures[:5])
+        raise DataNotFoundError(f"no video to predict in {cfg.get('inputs')!r} ({reasons})")
+    return records, failures
+
+
+def _split_records(cfg: dict[str, Any], split: str, names: list[str], training: bool) -> list[VideoRecord]:
+    """The videos of a data set split, logged with the layout and (training) the flip."""
+    records = load_records(cfg, split, names)
+    unlabelled = sum(record.label < 0 for record in records)
+    if training and unlabelled:
+        raise DataError(
+            f"{unlabelled} of the {len(records)} training videos of split "
+            f"'{split}' have no label (a CSV without a 'label' column, or list "
+            "lines without a class index); training needs one per video"
+        )
+    layout = detect_layout(cfg)
+    logger.info(
+        "%s split of %s (%s layout%s): %d videos, %d classes%s",
+        split,
+        cfg.get("root") or cfg.get(f"{split}_annotation"),
+        layout,
+        f", split {cfg['split_id']}" if layout in ("ucf101", "hmdb51") else "",
+        len(records),
+        len(names),
+        f"; horizontal flip {'on' if cfg['flip'] else 'off'}" if training else "",
+    )
+    return records
 
 
 def freeze_split(data_cfg: dict, output_dir: Path, *, reuse: bool, write: bool) -> bool:
@@ -483,33 +503,37 @@ def freeze_split(data_cfg: dict, output_dir: Path, *, reuse: bool, write: bool) 
             logger.info("train / validate split of %s: the run's %s", cfg["root"], path)
         return True
     if write:  # the other processes read what the main one writes
-        class_names, split = flat_split(cfg)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_split_file(path, class_names, split, float(cfg["val_fraction"]), int(cfg["split_seed"]))
-        total = len(split["train"]) + len(split["validate"])
-        logger.info(
-            "%s has no split folders: %d of its %d videos validate (data.val_fraction=%s "
-            "of each class, data.split_seed=%s); split written to %s, which eval and "
-            "--resume use",
-            cfg["root"],
-            len(split["validate"]),
-            total,
-            cfg["val_fraction"],
-            cfg["split_seed"],
-            path,
-        )
-        lone = sorted(
-            {video_id.split("/", 1)[0] for video_id in split["train"]}
-            - {video_id.split("/", 1)[0] for video_id in split["validate"]}
-        )
-        if lone and cfg["val_fraction"] > 0:
-            logger.warning(
-                "%d class(es) have a single video, which trains and is never validated: %s",
-                len(lone),
-                ", ".join(lone[:5]),
-            )
+        _write_flat_split(cfg, path)
     data_cfg["split_file"] = str(path)
     return True
+
+
+def _write_flat_split(cfg: dict[str, Any], path: Path) -> None:
+    """Draw the split of a ``flat`` data set, write it to `path` and say so in the log."""
+    class_names, split = flat_split(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_split_file(path, class_names, split, float(cfg["val_fraction"]), int(cfg["split_seed"]))
+    logger.info(
+        "%s has no split folders: %d of its %d videos validate (data.val_fraction=%s "
+        "of each class, data.split_seed=%s); split written to %s, which eval and "
+        "--resume use",
+        cfg["root"],
+        len(split["validate"]),
+        len(split["train"]) + len(split["validate"]),
+        cfg["val_fraction"],
+        cfg["split_seed"],
+        path,
+    )
+    lone = sorted(
+        {video_id.split("/", 1)[0] for video_id in split["train"]}
+        - {video_id.split("/", 1)[0] for video_id in split["validate"]}
+    )
+    if lone and cfg["val_fraction"] > 0:
+        logger.warning(
+            "%d class(es) have a single video, which trains and is never validated: %s",
+            len(lone),
+            ", ".join(lone[:5]),
+        )
 
 
 # -- inputs that are already in memory ------------------------------------------------------------
@@ -540,22 +564,17 @@ def preprocessing(data_cfg: dict) -> dict:
 def batch_from_decoded(data_cfg: dict, frames) -> dict:
     """A whole decoded video in memory, uint8 RGB ``[F, H, W, 3]`` (numpy or torch), -> a
     batch of one, sampled and transformed exactly as evaluation reads a file."""
-    from videozoo.data.transforms import resize_frames
-    from videozoo.data.video import short_side_size
-
     frames = frames.numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
         raise DataError(
             f"a decoded video must be uint8 RGB frames [F, H, W, 3] (F, H, W >= 1), "
             f"got {frames.dtype} {list(frames.shape)}"
         )
-    clips = KineticsClips([], {**DEFAULTS, **data_cfg}, training=False, seed=0)
+    clips = VideoClips([], {**DEFAULTS, **data_cfg}, training=False, seed=0)
     indices = clips.frame_indices(len(frames), np.random.default_rng(0))
-    source_hw = frames.shape[1:3]
-    picked = resize_frames(
-        frames[indices.reshape(-1)],
-        *short_side_size(*source_hw, clips.transform.sample_short_side(np.random.default_rng(0))),
-    )
+    source_hw = (frames.shape[1], frames.shape[2])
+    short_side = clips.transform.sample_short_side(np.random.default_rng(0))
+    picked = resize_frames(frames[indices.reshape(-1)], *short_side_size(*source_hw, short_side))
     picked = clips.transform.fit_frames(picked, source_hw)
     video = clips.transform(picked.reshape(*indices.shape, *picked.shape[1:]))
     return {

@@ -1,4 +1,4 @@
-"""Kinetics annotations, class ids, the `kinetics` DataSource and the synthetic data set."""
+"""The `video` data format: Kinetics annotations, class ids, its DataSource; synthetic Kinetics."""
 
 import csv
 import logging
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from videozoo.data.kinetics import DEFAULTS, build, predict_records
-from videozoo.data.layouts import find_annotation, kinetics400_classes, load_records, resolve_classes
+from videozoo.data.layouts import load_records, resolve_classes
+from videozoo.data.layouts.kinetics import find_annotation, kinetics400_classes
 from videozoo.data.synth_kinetics import class_names, motion_video, synth_kinetics
+from videozoo.data.video_format import DEFAULTS, build, predict_records
 from videozoo.registry import dataset_builder
 
 SMALL = {"short_side": 32, "crop_size": 28, "seg_num": 4, "test_seg_num": 4}
@@ -63,7 +64,7 @@ def test_synth_motion_is_along_the_class_direction(direction, moving_axis):
 
 def test_csv_split_folder_records(synth_dir):
     cfg = _cfg(synth_dir)
-    names = resolve_classes(cfg, "train")
+    names = resolve_classes(cfg)
     assert names == class_names(4)
     records = load_records(cfg, "validate", names)
     with open(synth_dir / "validate.csv") as f:
@@ -121,7 +122,7 @@ def test_missing_annotation_names_folder_and_candidates(tmp_path):
 
 
 def test_training_batches_shapes_determinism_and_resume(synth_dir):
-    source = dataset_builder("kinetics")(_cfg(synth_dir), "train", training=True, batch_size=3, seed=5)
+    source = dataset_builder("video")(_cfg(synth_dir), "train", training=True, batch_size=3, seed=5)
     assert source.task == "singlelabel" and source.num_batches(0) == 3
     batches = _all_batches(source)
     first = batches[0]
@@ -267,7 +268,7 @@ def test_predict_keeps_same_named_files_apart_and_reports_non_videos(synth_dir, 
 def test_multi_view_evaluation_decodes_each_video_once(synth_dir, monkeypatch):
     """10 clips x 3 crops per video (Non-local testing): one open, one read, and no packet
     decoded twice, however much the clips overlap."""
-    import videozoo.data.kinetics as kinetics
+    import videozoo.data.video_format as video_format
     from videozoo.data.video import VideoReader
 
     opened, reads, fed = [], [], []
@@ -286,7 +287,7 @@ def test_multi_view_evaluation_decodes_each_video_once(synth_dir, monkeypatch):
                 fed.append((self.path, pos))
                 yield pos, packet
 
-    monkeypatch.setattr(kinetics, "VideoReader", CountingReader)
+    monkeypatch.setattr(video_format, "VideoReader", CountingReader)
     cfg = _cfg(synth_dir, sampling="dense", clip_len=4, frame_interval=2, test_num_clips=10, test_crops=3)
     source = build(cfg, "test", training=False, batch_size=5, seed=0)
     (batch,) = _all_batches(source)
