@@ -1,18 +1,29 @@
 """videozoo: video classification on YouTube-8M features and Kinetics-style videos.
 
 The Python API (see ``videozoo.api``): ``list_models``, ``list_pretrained``, ``create_model``,
-``load_model``, ``Predictor``, ``train``, ``evaluate``. The command line (``videozoo --help``) is a thin layer
-over the same functions.
+``load_model``, ``Predictor``, ``train``, ``evaluate``, and one function per other command
+(``model_info``, ``export_weights``, ``convert_weights``, ``embed_videos``, ``upgrade_checkpoint``,
+``synth_dataset``, ``check_data``, ``extract_features``, ``plot_run``). The command line
+(``videozoo --help``) is a thin layer over the same functions.
 """
 
 from videozoo.api import (
     Predictor,
+    check_data,
+    convert_weights,
     create_model,
+    embed_videos,
     evaluate,
+    export_weights,
+    extract_features,
     list_models,
     list_pretrained,
     load_model,
+    model_info,
+    plot_run,
+    synth_dataset,
     train,
+    upgrade_checkpoint,
 )
 from videozoo.version import __version__
 
@@ -25,4 +36,13 @@ __all__ = [
     "Predictor",
     "train",
     "evaluate",
+    "model_info",
+    "export_weights",
+    "convert_weights",
+    "embed_videos",
+    "upgrade_checkpoint",
+    "synth_dataset",
+    "check_data",
+    "extract_features",
+    "plot_run",
 ]

@@ -15,6 +15,10 @@
 Config overrides are keyword arguments: ``section__key=value`` (double underscores for dots,
 e.g. ``train__optimizer__lr=0.01``), the shortcuts ``epochs``, ``batch_size``, ``lr`` and
 ``num_classes``, or ``set=["train.epochs=3", ...]`` as on the command line.
+
+The tools behind the other commands return what the command prints: ``model_info``,
+``export_weights``, ``convert_weights``, ``embed_videos``, ``upgrade_checkpoint``, ``synth_dataset``,
+``check_data``, ``extract_features``, ``plot_run``.
 """
 
 from __future__ import annotations
@@ -28,24 +32,53 @@ from typing import Any
 import numpy as np
 import torch
 
+import videozoo.convert
 import videozoo.engine.evaluate
 import videozoo.engine.train
+import videozoo.reports
 import videozoo.zoo
-from videozoo import registry
+from videozoo import check, registry, zoo
 from videozoo.config import build_config, override_item
 from videozoo.data import accepts_decode_pool, build_source
+from videozoo.data.synth import synth_youtube8m
+from videozoo.data.synth_kinetics import synth_kinetics
 from videozoo.data.youtube8m import warn_if_not_youtube8m_features
 from videozoo.engine.distributed import DistContext, init_distributed, resolve_device
+from videozoo.engine.embed import claim_output, embed_rows, write_embeddings
+from videozoo.engine.export import export_checkpoint
 from videozoo.engine.inference import prepare_inference
 from videozoo.engine.precision import autocast_context
 from videozoo.engine.predict import predict_rows, top_classes
 from videozoo.engine.tasks import make_task, to_device
 from videozoo.errors import ConfigError
+from videozoo.extract import read_labels_csv, run_extract
+from videozoo.models.complexity import count_macs, count_parameters
+from videozoo.runlock import hold_output
+from videozoo.serialization.bundle_writer import write_bundle
+from videozoo.serialization.checkpoint import upgrade_checkpoint as upgrade_checkpoint_file
+from videozoo.serialization.graph_export import default_output_path
 from videozoo.serialization.loading import load_checkpoint_model, read_fine_tune_weights
 from videozoo.serialization.runs import resolve_resume
 from videozoo.zoo import model_of, resolve_weights
 
-__all__ = ["list_models", "list_pretrained", "create_model", "load_model", "Predictor", "train", "evaluate"]
+__all__ = [
+    "list_models",
+    "list_pretrained",
+    "create_model",
+    "load_model",
+    "Predictor",
+    "train",
+    "evaluate",
+    "model_info",
+    "export_weights",
+    "convert_weights",
+    "embed_videos",
+    "upgrade_checkpoint",
+    "synth_dataset",
+    "check_data",
+    "extract_features",
+    "plot_run",
+]
 
 log = logging.getLogger("videozoo")
 
@@ -478,3 +511,205 @@ def evaluate_with_details(
         return_metrics_object=True,
     )
     return metrics, accumulator, task
+
+
+# ----------------------------------------------------------------------------- tools
+# What the other commands do; each returns the data the command prints.
+
+
+def model_info(
+    model: str,
+    config: str | Path | None = None,
+    set: Iterable[str] | dict[str, Any] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Size and cost of ``model`` on one training view of its config's input (frames, crop):
+    ``{"model", "parameters" (trainable), "parameters_total", "buffers", "input" ({name:
+    shape}), "macs", "gmacs"}`` (``videozoo info``)."""
+    cfg = build_config(model, str(config) if config else None, config_overrides(set, **overrides))
+    net = registry.build_model(cfg).eval()
+    batch = make_task(cfg, []).example_input(net, 1, training=True)
+    params = count_parameters(net)
+    macs = count_macs(net, batch)
+    return {
+        "model": model,
+        "parameters": params["trainable"],
+        "parameters_total": params["total"],
+        "buffers": params["buffers"],
+        "input": {k: list(v.shape) for k, v in batch.items() if hasattr(v, "shape")},
+        "macs": macs,
+        "gmacs": round(macs / 1e9, 3),
+    }
+
+
+def export_weights(
+    weights: str | Path,
+    format: str = "onnx",
+    output: str | Path | None = None,
+    *,
+    model: str | None = None,
+    device: str = "cpu",
+    frames: int | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """A checkpoint, bundle or published tag -> ONNX / TorchScript (checked against PyTorch,
+    with a JSON sidecar) or a bundle folder (``format="bundle"``). ``output`` defaults to a
+    path next to ``weights`` (a tag's: in the working folder); ``frames``: the exported T.
+    Returns ``{"path", "format"}`` plus, for ONNX / TorchScript, ``"max_abs_diff", "inputs",
+    "dynamic_axes", "sidecar"``."""
+    model = model or zoo.model_of(weights)
+    resolved = zoo.resolve_weights(weights)
+    # a tag resolves into the cache: name the outputs after the tag, in the working folder
+    named = resolved if resolved == Path(weights) else Path.cwd() / str(weights)
+    if format == "bundle":
+        folder = output or named.with_name(f"{named.stem}_bundle")
+        return {"path": str(write_bundle(resolved, folder, model, overwrite)), "format": format}
+    out = output or default_output_path(named, format)
+    with hold_output(out, "export", folder=False):
+        # model None: the checkpoint's own model
+        result: dict[str, Any] = export_checkpoint(model, resolved, format, out, device, frames)  # type: ignore[arg-type]
+    return result
+
+
+def convert_weights(
+    source: str | Path,
+    model: str,
+    output: str | Path,
+    *,
+    source_format: str = "auto",
+    set: Iterable[str] | dict[str, Any] | None = None,
+    classes: str | Path | None = None,
+) -> dict[str, Any]:
+    """Published weights (PaddleVideo, MMAction2, MIT TSM) -> a videozoo checkpoint at
+    ``output``; returns the converter's summary and logs what happened to every tensor. A
+    file of the weights table gets its entry's ``--set`` items (``set`` still wins) and its
+    provenance."""
+    items = config_overrides(set)
+    entry = zoo.entry_for_file(source, model)
+    facts = None
+    if entry is not None and source_format in ("auto", entry.source):
+        items = list(entry.overrides) + items
+        facts = zoo.provenance(entry, None)
+        log.info(
+            "%s is the published file of %s%s",
+            Path(source).name,
+            entry.tag,
+            f"; applying --set {' '.join(entry.overrides)}" if entry.overrides else "",
+        )
+    summary: dict[str, Any] = videozoo.convert.convert_weights(
+        source, model, output, fmt=source_format, overrides=items, classes=classes, provenance=facts
+    )
+    return summary
+
+
+def embed_videos(
+    weights: str | Path,
+    inputs: str | Path | Iterable[str | Path],
+    output: str | Path,
+    *,
+    format: str = "npy",
+    overwrite: bool = False,
+    model: str | None = None,
+    device: str = "auto",
+    config: str | Path | None = None,
+    set: Iterable[str] | dict[str, Any] | None = None,
+    precision: str | None = None,
+) -> dict[str, Any]:
+    """One feature vector per input (the classifier's input, averaged over evaluation views)
+    written to the folder ``output``: one .npy per video + ``index.csv`` (``format="npy"``) or
+    one ``embeddings.npz``. Returns ``{"index": index.csv path, "dims": D or None, "rows":
+    [{"id", "embedding": D} or {"id", "error"}]}``."""
+    paths = [str(inputs)] if isinstance(inputs, (str, Path)) else [str(p) for p in inputs]
+    with hold_output(output, "embed"):
+        claim_output(output, overwrite)
+        # the classifier's input is captured by a hook: run the uncompiled (but prepared) module
+        with Predictor(
+            weights, device=device, model=model, config=config, set=set, precision=precision
+        ) as predictor:
+            done, failed = embed_rows(
+                predictor.model,
+                predictor.config,
+                paths,
+                predictor.ctx,
+                batch_size=predictor.batch_size,
+                amp=predictor.plan.amp,
+                amp_dtype=predictor.plan.amp_dtype or "bfloat16",
+                decode_pool=predictor.decode_pool(),
+            )
+        index = write_embeddings(done, failed, output, format)
+    rows: list[dict[str, Any]] = [{"id": vid, "embedding": len(vector)} for vid, vector in done]
+    rows += [{"id": vid, "error": reason} for vid, reason in failed]
+    return {"index": str(index), "dims": len(done[0][1]) if done else None, "rows": rows}
+
+
+def upgrade_checkpoint(path: str | Path, output: str | Path) -> Path:
+    """Rewrite a videozoo 0.1 checkpoint as tensors and plain data (readable by a bare
+    ``torch.load(weights_only=True)``) at ``output``; returns that path."""
+    return upgrade_checkpoint_file(path, output)
+
+
+def synth_dataset(
+    dataset: str,
+    folder: str | Path,
+    *,
+    videos: int | None = None,
+    classes: int | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    **options: Any,
+) -> dict[str, Any] | Path:
+    """A small synthetic data set in the official layout of ``dataset`` (``youtube8m``:
+    TFRecord shards, returns their summary; ``kinetics``: H.264 clips, returns the folder).
+    ``videos`` / ``classes``: the generator's defaults when None; ``options``: its other
+    settings (``data.synth.synth_youtube8m``, ``data.synth_kinetics.synth_kinetics``)."""
+    sizes: dict[str, Any] = {k: v for k, v in (("videos", videos), ("classes", classes)) if v is not None}
+    if dataset == "youtube8m":
+        summary: dict[str, Any] = synth_youtube8m(folder, seed=seed, overwrite=overwrite, **sizes, **options)
+        return summary
+    if dataset == "kinetics":
+        return synth_kinetics(folder, seed=seed, overwrite=overwrite, **sizes, **options)
+    raise ConfigError(f"unknown synthetic data set '{dataset}': youtube8m or kinetics")
+
+
+def check_data(
+    inputs: str | Path | Iterable[str | Path],
+    output: str | Path = "check_report.csv",
+    *,
+    workers: int | None = None,
+    frames: int = 3,
+) -> dict[str, Any]:
+    """Decode ``frames`` frames of every video and check every TFRecord record under
+    ``inputs`` (``workers`` processes); one CSV row per problem in ``output``. Returns the
+    counts (``"problems"``, ``"bad_files"``, ...) and ``"report"``, the CSV's path."""
+    paths = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    summary: dict[str, Any] = check.run_check([str(p) for p in paths], output, workers=workers, frames=frames)
+    return summary
+
+
+def extract_features(
+    inputs: str | Path | Iterable[str | Path],
+    output: str | Path,
+    *,
+    labels: str | Path | dict[str, list[int]] | None = None,
+    device: str = "auto",
+    **options: Any,
+) -> dict[str, Any]:
+    """Your videos -> YouTube-8M-format frame-level TFRecord shards in ``output`` (plus
+    ``manifest.csv``). ``labels``: a CSV of ``video,3;17`` lines or ``{stem: class ids}``;
+    ``options``: ``features``, ``fit_pca``, ``pca``, ``weights``, ... as the ``videozoo
+    extract`` options (``videozoo.extract.run_extract``). Returns the run's summary."""
+    paths = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    summary: dict[str, Any] = run_extract(
+        [str(p) for p in paths],
+        str(output),
+        labels=read_labels_csv(str(labels)) if isinstance(labels, (str, Path)) else labels,
+        device=device,
+        **options,
+    )
+    return summary
+
+
+def plot_run(run_dir: str | Path, output: str | Path | None = None) -> Path:
+    """The loss / learning-rate / metric curves of a training run folder as a PNG (default
+    ``RUN_DIR/curves.png``); returns its path."""
+    return videozoo.reports.plot_run(run_dir, output)

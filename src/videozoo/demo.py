@@ -9,17 +9,20 @@ and predict the raw video files.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
-from videozoo.config import build_config
+from videozoo import api
+from videozoo.engine.evaluate import write_metrics
+from videozoo.engine.predict import write_predictions
+from videozoo.engine.runlog import format_metrics
 
 log = logging.getLogger("videozoo")
 
 # Demo-sized settings: the same code paths as the reference configs, smaller widths.
-DEMO = {
+DEMO: dict[str, dict[str, Any]] = {
     "youtube8m": {
         "model": "nextvlad",
         "synth": {"videos": 1000, "classes": 20, "max_frames": 150},
@@ -63,50 +66,30 @@ DEMO = {
 
 
 def run_demo(track: str, output: str | Path, seed: int = 0) -> int:
-    from videozoo.data import build_source
-    from videozoo.engine.distributed import DistContext, resolve_device
-    from videozoo.engine.evaluate import evaluate
-    from videozoo.engine.predict import predict_rows, write_predictions
-    from videozoo.engine.runlog import format_metrics
-    from videozoo.engine.tasks import make_task
-    from videozoo.engine.train import train
-    from videozoo.serialization.loading import load_checkpoint_model
-
+    """Synthesise (or reuse) the track's data set in ``output/data``, then train, evaluate
+    and predict in ``output/run`` through ``videozoo.api``, on the CPU; prints a summary."""
     spec = DEMO[track]
     output = Path(output)
     data_dir, run_dir = output / "data", output / "run"
     start = time.time()
     if not data_dir.exists():
         log.info("[1/4] synthesising a %s-format dataset in %s", track, data_dir)
-        if track == "youtube8m":
-            from videozoo.data.synth import synth_youtube8m as make
-        else:
-            from videozoo.data.synth_kinetics import synth_kinetics as make
-        make(str(data_dir), seed=seed, **spec["synth"])
+        api.synth_dataset(track, data_dir, seed=seed, **spec["synth"])
     else:
         log.info("[1/4] reusing the dataset in %s", data_dir)
-    classes = spec["synth"]["classes"]
-    cfg = build_config(
-        spec["model"], overrides=spec["overrides"] + [f"data.root={data_dir}", f"model.num_classes={classes}"]
-    )
+    settings = spec["overrides"] + [f"model.num_classes={spec['synth']['classes']}"]
 
-    log.info("[2/4] training %s (%d epochs) -> %s", spec["model"], cfg["train"]["epochs"], run_dir)
-    result = train(cfg, output_dir=run_dir, device="cpu", seed=seed)
+    log.info("[2/4] training %s -> %s", spec["model"], run_dir)
+    result = api.train(spec["model"], data_dir, run_dir, device="cpu", seed=seed, set=settings)
     weights = result["best"] or result["last"]
 
     log.info("[3/4] evaluating %s on the validate split", weights)
-    loaded = load_checkpoint_model(weights, spec["model"])
-    model = loaded.model
-    ctx = DistContext(device=resolve_device("cpu"))
-    source = build_source(cfg, "validate", training=False, batch_size=cfg["eval"]["batch_size"])
-    task = make_task(cfg, loaded.class_names)
-    metrics = evaluate(model, source, task, ctx, desc="validate")
-    metrics_path = run_dir / "demo_metrics.json"
-    metrics_path.write_text(json.dumps(metrics, indent=2, default=str))
+    metrics = api.evaluate(weights, split="validate", model=spec["model"], device="cpu")
+    metrics_path = write_metrics(run_dir / "demo_metrics.json", metrics)
 
     log.info("[4/4] predicting the test split")
-    inputs = [str(data_dir / spec["predict_glob"])]
-    rows = predict_rows(model, cfg, inputs, loaded.class_names, ctx, topk=5)
+    with api.Predictor(weights, device="cpu", model=spec["model"]) as predictor:
+        rows = predictor.predict([str(data_dir / spec["predict_glob"])], topk=5)
     ext = "csv" if spec["predict_format"] == "kaggle" else "jsonl"
     pred_path = write_predictions(rows, run_dir / f"predictions.{ext}", spec["predict_format"])
 

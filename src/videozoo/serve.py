@@ -44,7 +44,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from fastapi import FastAPI, Request  # the `serve` extra; cli.py says so when it is missing
+from fastapi import FastAPI, Request  # the `serve` extra; `videozoo serve` says so when it is missing
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from videozoo.data.stream import sniff_container
