@@ -26,9 +26,10 @@ from videozoo.api import (
 )
 from videozoo.config import build_config
 from videozoo.data.tfrecord import iter_records
-from videozoo.engine import checkpoint as ck
 from videozoo.errors import CheckpointError, ConfigError, DataNotFoundError
 from videozoo.registry import build_model
+from videozoo.serialization.checkpoint import read_checkpoint, save_checkpoint
+from videozoo.serialization.format import model_checkpoint
 
 MODEL = "attention_cluster"
 
@@ -41,7 +42,7 @@ def checkpoint(tmp_path_factory):
     model = build_model(cfg)
     path = tmp_path_factory.mktemp("ckpt") / "ac.pt"
     names = [f"c{i}" for i in range(5)]
-    return ck.save_checkpoint(ck.model_checkpoint(MODEL, model.state_dict(), cfg, names), path)
+    return save_checkpoint(model_checkpoint(MODEL, model.state_dict(), cfg, names), path)
 
 
 def test_model_info_counts_the_built_model():
@@ -97,10 +98,10 @@ def test_convert_weights_writes_a_checkpoint_that_loads(tmp_path):
 
 def test_upgrade_checkpoint_refuses_bare_weights_and_rewrites_old_ones(checkpoint, tmp_path):
     bare = tmp_path / "bare.pt"
-    torch.save(ck.read_checkpoint(checkpoint)["model"], bare)
+    torch.save(read_checkpoint(checkpoint)["model"], bare)
     with pytest.raises(CheckpointError, match="nothing to upgrade"):
         upgrade_checkpoint(bare, tmp_path / "x.pt")
-    old = ck.read_checkpoint(checkpoint)
+    old = read_checkpoint(checkpoint)
     # videozoo 0.1 stored the generators' states as they come: numpy arrays, python tuples
     old["rng"] = {"numpy": np.random.get_state(), "python": random.getstate(), "torch": torch.get_rng_state()}
     torch.save(old, tmp_path / "old.pt")
