@@ -30,6 +30,8 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
+from videozoo.models.resnet import BasicBlock, Bottleneck, ResidualBlock, ResNet
+
 __all__ = ["FusedResidualBlock", "fold_batchnorm", "fold_conv_bn", "fuse_relu_add"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -112,7 +114,7 @@ class FusedResidualBlock(nn.Module):
     """A folded ``BasicBlock`` / ``Bottleneck``: ``relu(convN(... relu(conv1(block_input(x))))
     + shortcut(x))`` with every ReLU and the add fused into the convs."""
 
-    def __init__(self, block: nn.Module, convs: list[_ConvNd]):
+    def __init__(self, block: ResidualBlock, convs: list[_ConvNd]):
         super().__init__()
         self.block_input = block.block_input
         self.downsample = block.downsample
@@ -138,9 +140,8 @@ def fusable(model: nn.Module) -> bool:
 
 def _chain(block: nn.Module) -> list[_ConvNd] | None:
     """The residual convs of a folded ``BasicBlock`` / ``Bottleneck`` in order, else None."""
-    from videozoo.models.resnet import BasicBlock, Bottleneck
-
-    if type(block) not in (BasicBlock, Bottleneck):
+    # exactly these classes: a subclass may have another forward
+    if not isinstance(block, (BasicBlock, Bottleneck)) or type(block) not in (BasicBlock, Bottleneck):
         return None
     convs = [getattr(block, conv) for conv, _ in block.conv_bn_pairs]
     folded = all(isinstance(getattr(block, bn), nn.Identity) for _, bn in block.conv_bn_pairs)
@@ -152,19 +153,17 @@ def fuse_relu_add(model: nn.Module) -> int:
     """Swap every folded ResNet block of ``model`` (and stem) for its fused form (module
     docstring); returns how many were fused. Call after ``fold_batchnorm``, for inference in
     float32 on a CPU (``fusable``)."""
-    from videozoo.models.resnet import ResNet
-
     fused = 0
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             convs = _chain(child)
-            if convs is not None:
+            if convs is not None and isinstance(child, ResidualBlock):
                 setattr(module, name, FusedResidualBlock(child, convs))
                 fused += 1
         stem_folded = isinstance(getattr(module, "bn1", None), nn.Identity)
         if type(module) is ResNet and stem_folded and isinstance(module.conv1, _CONVS):
             # forward_features: maxpool(relu(bn1(conv1(x)))); relu is the stem's alone
             module.conv1 = ConvReLU(module.conv1)
-            module.relu = nn.Identity()
+            module.relu = nn.Identity()  # type: ignore[assignment]  # an nn.ReLU slot, now a no-op
             fused += 1
     return fused
