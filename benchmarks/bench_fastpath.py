@@ -6,17 +6,22 @@ in turns (so load on a shared machine hits each alike):
 
 * ``plain``: the model as loaded (unfolded, contiguous) -- the reference scores;
 * ``folded``: BatchNorm folded into the convs, contiguous;
-* ``folded+cl``: folded and channels_last (the eager fast path before the frozen graph);
-* ``frozen``: ``torch.jit.trace`` + ``torch.jit.freeze`` of folded+cl (oneDNN conv with
-  fused bias/ReLU/add, weights prepacked);
+* ``folded+cl``: folded and channels_last;
+* ``fused``: folded, channels_last, ReLU and residual add fused into the convs: what
+  ``prepare_inference`` runs on a CPU in float32 (the default);
+* ``frozen``: ``torch.jit.trace`` + ``torch.jit.freeze`` of folded+cl;
 * ``frozen+ofi``: the same plus ``torch.jit.optimize_for_inference`` (MKL-DNN layout);
-* ``compiled`` (``--compile``): ``torch.compile`` of folded+cl, static shapes.
+* ``frozen+llga``: frozen with TorchScript's oneDNN Graph fuser on;
+* ``--compile``: ``compiled`` (``torch.compile`` of folded+cl, static shapes) and
+  ``compiled+freezing`` (inductor's ``freezing``: weights prepacked, constants folded).
 
-``--threads`` lists intra-op thread counts to time ``plain`` and the chosen path with.
-Printed per candidate: median seconds over turns, speed-up over ``plain``, and the largest
-relative difference of its softmax scores from ``plain``'s (must stay below 1e-4).
+Printed per candidate: median wall and CPU seconds of this process over turns (on a shared
+machine the CPU time is the steadier measure: ``--threads 1`` makes it the work done), each
+as a speed-up over ``plain``, and the largest relative difference of its softmax scores from
+``plain``'s (the fast path must stay below 1e-4).
 
-    python benchmarks/bench_fastpath.py --model tsm [--turns 3] [--batch 1] [--compile]
+    python benchmarks/bench_fastpath.py --model tsm [--threads 1] [--turns 3] [--compile]
+        [--only fused,frozen+llga]
 """
 
 from __future__ import annotations

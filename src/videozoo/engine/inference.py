@@ -6,14 +6,18 @@ loaded eval-mode model into the one that scores inputs:
 * BatchNorm folded into the convolution before it (``models/fuse.py``; scores move by float
   rounding only, ~1e-6 relative);
 * channels_last (channels_last_3d for 3D convs) for models with conv weights;
+* on a CPU in float32 (``fuse``, default on): the ResNet blocks' ReLUs and residual adds fused
+  into their convs as single oneDNN calls (``models/fuse.fuse_relu_add``), eager, no warm-up;
 * ``precision`` (fp32 / bf16 / fp16 / auto, ``engine/precision.resolve_precision``): the
   autocast dtype the engine runs the forward in;
 * ``compile``: ``torch.compile`` with static shapes (one graph per input shape: a model's
   evaluation input has one shape) and a persistent inductor cache under
   ``$VIDEOZOO_HOME/inductor`` (default ``~/.cache/videozoo/inductor``), so a machine pays the
-  compile of a model once and later processes load the compiled kernels. Off by default: on
-  the CPUs measured so far the first compile of TSM-R50 (~70 s) costs more than the 1.6x it
-  saves on a few videos (see docs/benchmarks.md).
+  compile of a model once and later processes load the compiled kernels. Off by default,
+  by measurement: on the AVX2 EPYC the compiled TSM-R50 forward took as much CPU time as the
+  fused eager one (``benchmarks/bench_fastpath.py``) after minutes of compiling, so it pays
+  nowhere there, not even in a long-lived server; it is the option for GPUs and for CPUs
+  where a measurement says otherwise (docs/fast_inference.md).
 """
 
 from __future__ import annotations
