@@ -111,11 +111,16 @@ def test_fused_relu_add_matches_plain_fp32(name):
     assert relative_error(scores, reference) < 1e-4
 
 
-def test_fusion_is_left_out_where_it_does_not_apply():
+def test_fusion_is_left_out_where_it_does_not_apply(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: model)
+    monkeypatch.setenv("VIDEOZOO_HOME", str(tmp_path))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     torch.manual_seed(0)
     model = create_model("tsm", num_classes=5, depth=18).eval()
     plan = prepare_inference(copy.deepcopy(model), torch.device("cpu"), fold_bn=False)
     assert plan.fused_blocks == 0  # nothing folded: the BNs sit between conv and ReLU
     plan = prepare_inference(copy.deepcopy(model), torch.device("cpu"), precision="bf16")
     assert plan.fused_blocks == 0  # oneDNN's fused ops here are float32 kernels
+    plan = prepare_inference(copy.deepcopy(model), torch.device("cpu"), compile=True)
+    assert plan.fused_blocks == 0 and plan.folded_bn > 0  # inductor fuses on its own
     assert fuse_relu_add(nn.Sequential(nn.Conv2d(1, 1, 1), nn.ReLU())) == 0
