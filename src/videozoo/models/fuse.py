@@ -133,6 +133,7 @@ def fusable(model: nn.Module) -> bool:
     params = list(model.parameters())
     return (
         torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_convolution_pointwise")  # builds without it exist
         and bool(params)
         and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params)
     )
