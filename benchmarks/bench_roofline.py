@@ -5,14 +5,17 @@ inputs) the run measures, in turns so load on a shared machine hits every case a
 
 * the matmul peak of this run: a 2048^3 float32 matmul, GFLOP/s (the best of each turn);
 * inference: the forward pass of the model as ``eval``/``predict`` run it (the fast path:
-  BatchNorm folded, channels_last), eager and ``torch.compile``d;
-* training: forward + backward + SGD step of the training model, eager and compiled.
+  BatchNorm folded, channels_last, on CPU ReLU/add fused into the convs), eager, and
+  compiled as ``--compile`` builds it;
+* training: forward + backward + SGD step of the training model, eager and compiled
+  (``--no-compile-training``: eager only; compiling the training graphs takes the most time).
 
 FLOPs come from PyTorch's ``FlopCounterMode`` on the forward (2 x multiply-adds); a training
 step is counted as 3x the forward (backward = 2x forward), the usual convention. Printed per
 case: seconds (median over turns), achieved GFLOP/s, and that over the matmul peak.
 
     python benchmarks/bench_roofline.py [--models tsm,nextvlad] [--turns 3] [--no-compile]
+        [--no-compile-training]
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def forward_flops(model, batch) -> int:
     return counter.get_total_flops()
 
 
-def make_cases(name: str, compile: bool) -> tuple[dict, int, dict]:
+def make_cases(name: str, compile: bool, compile_training: bool = True) -> tuple[dict, int, dict]:
     """{case: callable} for one model, its forward FLOPs and input."""
     from videozoo.engine.inference import prepare_inference
     from videozoo.registry import create_model
@@ -57,7 +60,8 @@ def make_cases(name: str, compile: bool) -> tuple[dict, int, dict]:
     model = create_model(name, num_classes=400 if name == "tsm" else 3862)
     batch = model.default_input(**INPUTS[name])
     flops = forward_flops(model.eval(), batch)
-    infer = prepare_inference(copy.deepcopy(model).eval(), torch.device("cpu")).model
+    cpu = torch.device("cpu")
+    infer = prepare_inference(copy.deepcopy(model).eval(), cpu).model
     train = copy.deepcopy(model).train()
     if any(p.dim() == 4 for p in train.parameters()):
         train = train.to(memory_format=torch.channels_last)
@@ -73,9 +77,11 @@ def make_cases(name: str, compile: bool) -> tuple[dict, int, dict]:
         optimizer.step()
 
     cases = {"inference eager": lambda: infer_step(infer), "training eager": lambda: train_step(train)}
-    if compile:
-        infer_c, train_c = torch.compile(infer, dynamic=False), torch.compile(train, dynamic=False)
+    if compile:  # the compiled fast path as eval/predict --compile build it (no eager fusion)
+        infer_c = prepare_inference(copy.deepcopy(model).eval(), cpu, compile=True).model
         cases["inference compiled"] = lambda: infer_step(infer_c)
+    if compile and compile_training:
+        train_c = torch.compile(train, dynamic=False)
         cases["training compiled"] = lambda: train_step(train_c)
     return cases, flops, batch
 
@@ -85,11 +91,14 @@ def main(argv=None) -> None:
     parser.add_argument("--models", default="tsm,nextvlad")
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument(
+        "--no-compile-training", action="store_true", help="compile inference only (minutes less)"
+    )
     parser.add_argument("--json", type=Path, default=HERE / "results" / "roofline.json")
     args = parser.parse_args(argv)
     result = {"threads": torch.get_num_threads(), "models": {}}
     for name in args.models.split(","):
-        cases, flops, _ = make_cases(name, not args.no_compile)
+        cases, flops, _ = make_cases(name, not args.no_compile, not args.no_compile_training)
         for label, step in cases.items():  # warm-up; compiles here
             t0 = time.perf_counter()
             step()

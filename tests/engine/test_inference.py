@@ -79,7 +79,9 @@ def test_predictor_matches_plain_fp32_and_keeps_its_decoding_threads(
 
     monkeypatch.setattr(video_format, "DataLoader", no_dataloader)
     with videozoo.Predictor(tsm_checkpoint, device="cpu", batch_size=2, workers=2) as predictor:
-        assert predictor.plan.folded_bn > 0 and predictor.plan.channels_last
+        assert (
+            predictor.plan.folded_bn > 0 and predictor.plan.fused_blocks > 0 and predictor.plan.channels_last
+        )
         assert_same_scores(predictor.predict(tiny_videos, topk=KIN_CLASSES), plain)
         pool = predictor._pool
         single = predictor.predict(str(tiny_videos[1]), topk=KIN_CLASSES)  # decoded in-process

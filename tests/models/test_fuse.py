@@ -1,11 +1,14 @@
 """BatchNorm folded into convs (models/fuse.py): same outputs as the unfused fp32 model."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
 
 from videozoo.engine.inference import prepare_inference
-from videozoo.models.fuse import fold_batchnorm
+from videozoo.models.fuse import FusedResidualBlock, fold_batchnorm, fuse_relu_add
+from videozoo.models.resnet import ResidualBlock
 from videozoo.registry import create_model
 
 VIDEO_MODELS = {  # small but complete: every kind of (conv, BN) pair each model has
@@ -88,3 +91,36 @@ def test_inference_plan_scores_match_plain_fp32(name):
         scores = torch.softmax(plan.model(batch), -1)
     assert plan.folded_bn > 0 and plan.channels_last and plan.amp_dtype is None
     assert relative_error(scores, reference) < 1e-4
+
+
+@pytest.mark.parametrize("name", sorted(VIDEO_MODELS))
+def test_fused_relu_add_matches_plain_fp32(name):
+    """Folding + ReLU/add fused into oneDNN convs (the default CPU fp32 path) keeps the scores."""
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=5, **VIDEO_MODELS[name]).eval()
+    randomise_batchnorms(model)
+    batch = model.default_input(2, image_size=IMAGE_SIZE.get(name, 32))
+    blocks = sum(isinstance(m, ResidualBlock) for m in model.modules())
+    with torch.no_grad():
+        reference = torch.softmax(model(batch), -1)
+        plan = prepare_inference(model, torch.device("cpu"))
+        scores = torch.softmax(plan.model(batch), -1)
+    assert sum(isinstance(m, FusedResidualBlock) for m in model.modules()) == blocks > 0
+    assert plan.fused_blocks == blocks + 1  # and the stem
+    assert not any(isinstance(m, nn.ReLU) for m in model.backbone.layer1.modules())
+    assert relative_error(scores, reference) < 1e-4
+
+
+def test_fusion_is_left_out_where_it_does_not_apply(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: model)
+    monkeypatch.setenv("VIDEOZOO_HOME", str(tmp_path))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    torch.manual_seed(0)
+    model = create_model("tsm", num_classes=5, depth=18).eval()
+    plan = prepare_inference(copy.deepcopy(model), torch.device("cpu"), fold_bn=False)
+    assert plan.fused_blocks == 0  # nothing folded: the BNs sit between conv and ReLU
+    plan = prepare_inference(copy.deepcopy(model), torch.device("cpu"), precision="bf16")
+    assert plan.fused_blocks == 0  # oneDNN's fused ops here are float32 kernels
+    plan = prepare_inference(copy.deepcopy(model), torch.device("cpu"), compile=True)
+    assert plan.fused_blocks == 0 and plan.folded_bn > 0  # inductor fuses on its own
+    assert fuse_relu_add(nn.Sequential(nn.Conv2d(1, 1, 1), nn.ReLU())) == 0

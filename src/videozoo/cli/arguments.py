@@ -52,8 +52,9 @@ def add_inference_args(p: argparse.ArgumentParser, compile: bool = True) -> None
         "--compile",
         action="store_true",
         help="torch.compile the model (static shapes; kernels cached under "
-        "$VIDEOZOO_HOME/inductor, so a machine compiles a model once). Pays "
-        "off for many videos: the first compile takes a minute or more on CPU",
+        "$VIDEOZOO_HOME/inductor, so a machine compiles a model once). Off by "
+        "default: on the CPUs measured it was no faster than the fused eager path and "
+        "the first compile takes minutes; try it on a GPU (docs/fast_inference.md)",
     )
 
 

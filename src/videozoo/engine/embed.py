@@ -23,7 +23,9 @@ import csv
 import io
 import logging
 import re
+from concurrent.futures import Executor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,20 +53,20 @@ class PreLogitsTask:
     def __init__(self, task: Task):
         self.task = task
 
-    def scores(self, model: VideozooModel, batch: dict) -> torch.Tensor:
+    def scores(self, model: VideozooModel, batch: dict[str, Any]) -> torch.Tensor:
         return model.forward_head(model.forward_features(self.task.model_inputs(batch)), pre_logits=True)
 
 
 def embed_rows(
-    model,
-    cfg: dict,
+    model: torch.nn.Module,
+    cfg: dict[str, Any],
     inputs: list[str],
     ctx: DistContext,
     *,
     batch_size: int = 8,
     amp: bool = False,
     amp_dtype: str = "bfloat16",
-    decode_pool=None,
+    decode_pool: Executor | None = None,
 ) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
     """([(id, embedding float32 [D])], [(id, reason)]) for every input."""
     source = build_source(

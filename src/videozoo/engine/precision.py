@@ -21,6 +21,7 @@ import contextlib
 import functools
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -67,7 +68,7 @@ def cpu_bf16_decision(flags: set[str]) -> tuple[bool, str]:
     return False, f"this CPU ({capability}) has no AMX: bfloat16 would be emulated"
 
 
-def resolve_amp(setting, device: torch.device, dtype_name: str = "bfloat16") -> tuple[bool, str]:
+def resolve_amp(setting: bool | str, device: torch.device, dtype_name: str = "bfloat16") -> tuple[bool, str]:
     """``train.amp`` (true / false / "auto") on ``device`` -> (autocast on?, one-line reason)."""
     if setting is not True and setting is not False and setting != "auto":
         raise ConfigError(f"train.amp must be true, false or auto, got {setting!r}")
@@ -102,7 +103,7 @@ def resolve_precision(setting: str, device: torch.device) -> tuple[str | None, s
     return PRECISIONS[setting], f"inference in {setting} (--precision {setting})"
 
 
-def resolve_channels_last(setting, model: torch.nn.Module) -> bool:
+def resolve_channels_last(setting: bool | str, model: torch.nn.Module) -> bool:
     """``train.channels_last`` (true / false / "auto": models with conv weights) for ``model``."""
     if setting == "auto":
         return any(p.dim() in (4, 5) for p in model.parameters())
@@ -120,7 +121,7 @@ def convert_sync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
     BatchNorm of the feature models) are left alone."""
     plain = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
     for name, child in module.named_children():
-        if type(child) in plain:
+        if type(child) in plain and isinstance(child, torch.nn.modules.batchnorm._BatchNorm):
             sync = torch.nn.SyncBatchNorm(
                 child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
             )
@@ -134,7 +135,9 @@ def convert_sync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
 _warned_bf16 = False
 
 
-def autocast_context(device: torch.device, enabled, dtype_name: str):
+def autocast_context(
+    device: torch.device, enabled: bool | str, dtype_name: str
+) -> contextlib.AbstractContextManager[Any]:
     """Autocast to ``dtype_name`` when ``enabled`` (true / false / "auto", see ``resolve_amp``)."""
     global _warned_bf16
     if enabled == "auto":
