@@ -3,15 +3,19 @@
 The Python API (see ``videozoo.api``): ``list_models``, ``list_pretrained``, ``create_model``,
 ``load_model``, ``Predictor``, ``train``, ``evaluate``, and one function per other command
 (``model_info``, ``export_weights``, ``convert_weights``, ``embed_videos``, ``upgrade_checkpoint``,
-``synth_dataset``, ``check_data``, ``extract_features``, ``plot_run``). The command line
+``synth_dataset``, ``check_data``, ``extract_features``, ``plot_run``, ``published_weights``,
+``download_weights``, ``cache_contents``, ``clear_cache``). The command line
 (``videozoo --help``) is a thin layer over the same functions.
 """
 
 from videozoo.api import (
     Predictor,
+    cache_contents,
     check_data,
+    clear_cache,
     convert_weights,
     create_model,
+    download_weights,
     embed_videos,
     evaluate,
     export_weights,
@@ -21,6 +25,7 @@ from videozoo.api import (
     load_model,
     model_info,
     plot_run,
+    published_weights,
     synth_dataset,
     train,
     upgrade_checkpoint,
@@ -45,4 +50,8 @@ __all__ = [
     "check_data",
     "extract_features",
     "plot_run",
+    "published_weights",
+    "download_weights",
+    "cache_contents",
+    "clear_cache",
 ]

@@ -59,7 +59,9 @@ from videozoo.serialization.checkpoint import upgrade_checkpoint as upgrade_chec
 from videozoo.serialization.graph_export import default_output_path
 from videozoo.serialization.loading import load_checkpoint_model, read_fine_tune_weights
 from videozoo.serialization.runs import resolve_resume
-from videozoo.zoo import model_of, resolve_weights
+from videozoo.zoo import cache, model_of, render, resolve_weights
+from videozoo.zoo.hub import fetch_file, pin_sha256
+from videozoo.zoo.table import Weight
 
 __all__ = [
     "list_models",
@@ -78,6 +80,10 @@ __all__ = [
     "check_data",
     "extract_features",
     "plot_run",
+    "published_weights",
+    "download_weights",
+    "cache_contents",
+    "clear_cache",
 ]
 
 log = logging.getLogger("videozoo")
@@ -713,3 +719,31 @@ def plot_run(run_dir: str | Path, output: str | Path | None = None) -> Path:
     """The loss / learning-rate / metric curves of a training run folder as a PNG (default
     ``RUN_DIR/curves.png``); returns its path."""
     return videozoo.reports.plot_run(run_dir, output)
+
+
+def published_weights(model: str | None = None, pretrained: bool = False) -> list[Weight]:
+    """The weights table's entries (every published file, auxiliary files included), or only
+    ``model``'s, or (``pretrained``) only the model weights ``--weights`` takes by tag."""
+    return render.entries_for(model, pretrained=pretrained)
+
+
+def download_weights(
+    tags: list[str], to: str | Path | None = None, *, sha256: str | None = None
+) -> list[Path]:
+    """Fetch and verify the published files of ``tags`` into the cache (or the folder ``to``);
+    ``sha256`` pins the checksum of ONE file whose zoo publishes none. Returns the paths."""
+    if sha256:
+        if len(tags) != 1:
+            raise ConfigError("--sha256 pins the checksum of one file: give one TAG")
+        pin_sha256(tags[0], sha256, to)
+    return [fetch_file(tag, to) for tag in tags]
+
+
+def cache_contents() -> list[dict[str, Any]]:
+    """What the cache holds: ``[{"path", "kind", "size"}]`` (downloads and converted bundles)."""
+    return cache.list_cache()
+
+
+def clear_cache() -> int:
+    """Empty the cache; returns how many items were removed."""
+    return cache.clear_cache()

@@ -17,9 +17,7 @@ from videozoo.cli.arguments import (
     add_set_arg,
     print_json,
 )
-from videozoo.errors import ConfigError
 from videozoo.zoo import cache, render
-from videozoo.zoo.hub import fetch_file, pin_sha256
 
 
 def add_upgrade(sub: Subparsers) -> None:
@@ -172,7 +170,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.format == "markdown":
         print(render.markdown(), end="")
         return 0
-    rows = render.entries_for(args.model, pretrained=args.pretrained)
+    rows = api.published_weights(args.model, pretrained=args.pretrained)
     if args.format == "json":
         print_json(render.json_rows(rows))
     else:
@@ -197,12 +195,10 @@ def add_download(sub: Subparsers) -> None:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    if args.sha256:
-        if len(args.tags) != 1:
-            raise ConfigError("--sha256 pins the checksum of one file: give one TAG")
-        pin_sha256(args.tags[0], args.sha256, args.to)
-    for tag in args.tags:
-        print(f"{tag}: {fetch_file(tag, args.to)}")
+    for tag, path in zip(
+        args.tags, api.download_weights(args.tags, args.to, sha256=args.sha256), strict=True
+    ):
+        print(f"{tag}: {path}")
     return 0
 
 
@@ -214,11 +210,11 @@ def add_cache(sub: Subparsers) -> None:
 
 def cmd_cache(args: argparse.Namespace) -> int:
     if args.action == "list":
-        rows = cache.list_cache()
+        rows = api.cache_contents()
         for row in rows:
             print(f"{row['size']:>14,d}  {row['kind']:<7}  {row['path']}")
         print(f"{len(rows)} item(s), {sum(r['size'] for r in rows):,d} bytes in {cache.home()}")
     else:
-        removed = cache.clear_cache()
+        removed = api.clear_cache()
         print(f"removed {removed} item(s) from {cache.home()}")
     return 0
