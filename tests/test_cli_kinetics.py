@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from support import KIN_CLASSES, kinetics_overrides, sets
+from support import KIN_CLASSES, kinetics_overrides, train_argv
 
 from videozoo.cli import main
 from videozoo.data.synth_kinetics import encode_video
@@ -17,20 +17,7 @@ pytestmark = pytest.mark.slow  # the CLI end to end: trains small models on enco
 def test_model_trains_evaluates_and_predicts_from_cli(model, kinetics_dir, tmp_path, capsys):
     run = tmp_path / "run"
     assert (
-        main(
-            [
-                "train",
-                model,
-                "--data",
-                str(kinetics_dir),
-                "--output",
-                str(run),
-                "--epochs",
-                "1",
-                *sets(kinetics_overrides(model)),
-            ]
-        )
-        == 0
+        main(train_argv(model, kinetics_dir, run, "--epochs", "1", overrides=kinetics_overrides(model))) == 0
     )
     weights = run / "best.pt"
     assert weights.exists()
@@ -71,22 +58,7 @@ def test_tsm_learns_motion_that_tsn_cannot(kinetics_dir, tmp_path):
         over = kinetics_overrides(
             model, ["train.optimizer.lr=0.005", "data.flip=false", "data.seg_num=8", "data.test_seg_num=8"]
         )
-        assert (
-            main(
-                [
-                    "train",
-                    model,
-                    "--data",
-                    str(kinetics_dir),
-                    "--output",
-                    str(run),
-                    "--epochs",
-                    "6",
-                    *sets(over),
-                ]
-            )
-            == 0
-        )
+        assert main(train_argv(model, kinetics_dir, run, "--epochs", "6", overrides=over)) == 0
         best = json.loads(
             json.dumps(
                 __import__("torch").load(run / "best.pt", weights_only=False)["progress"]["best_metrics"]
@@ -101,20 +73,7 @@ def test_tsm_learns_motion_that_tsn_cannot(kinetics_dir, tmp_path):
 def tsm_weights(kinetics_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("tsm")
     assert (
-        main(
-            [
-                "train",
-                "tsm",
-                "--data",
-                str(kinetics_dir),
-                "--output",
-                str(run),
-                "--epochs",
-                "1",
-                *sets(kinetics_overrides("tsm")),
-            ]
-        )
-        == 0
+        main(train_argv("tsm", kinetics_dir, run, "--epochs", "1", overrides=kinetics_overrides("tsm"))) == 0
     )
     return run / "best.pt"
 

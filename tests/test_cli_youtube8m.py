@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from support import YT8M_CLASSES, run_videozoo, sets, yt8m_overrides
+from support import YT8M_CLASSES, run_videozoo, sets, train_argv, yt8m_overrides
 
 from videozoo.cli import main
 from videozoo.config import build_config
@@ -43,20 +43,7 @@ def test_feature_model_trains_from_cli_and_beats_label_frequency(model, yt8m_dir
         "train.schedule.name=constant",
     ]
     assert (
-        main(
-            [
-                "train",
-                model,
-                "--data",
-                str(yt8m_dir),
-                "--output",
-                str(run),
-                "--epochs",
-                "4",
-                *sets(yt8m_overrides(model, extra)),
-            ]
-        )
-        == 0
+        main(train_argv(model, yt8m_dir, run, "--epochs", "4", overrides=yt8m_overrides(model, extra))) == 0
     )
     assert (run / "best.pt").exists() and (run / "train_log.csv").exists()
     out = tmp_path / "metrics.json"
@@ -72,19 +59,7 @@ def test_feature_model_trains_from_cli_and_beats_label_frequency(model, yt8m_dir
 def trained(yt8m_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     assert (
-        main(
-            [
-                "train",
-                "nextvlad",
-                "--data",
-                str(yt8m_dir),
-                "--output",
-                str(run),
-                "--epochs",
-                "1",
-                *sets(yt8m_overrides("nextvlad")),
-            ]
-        )
+        main(train_argv("nextvlad", yt8m_dir, run, "--epochs", "1", overrides=yt8m_overrides("nextvlad")))
         == 0
     )
     return run / "best.pt"
