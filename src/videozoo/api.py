@@ -301,39 +301,39 @@ class Predictor:
         from videozoo import timeline as tl  # here: timeline decodes videos (av)
 
         k = topk or self.task.default_top_k
-
-        def summary(result: tl.Timeline) -> dict[str, Any]:
-            rows = tl.timeline_rows(result, self.class_names, k, smooth)
-            return {
-                "id": result.id,
-                "windows": rows,
-                "segments": tl.segments(rows),
-                "duration": result.duration,
-                "interrupted": result.interrupted,
-            }
-
         if self.config["data"]["format"] != "video":
             if isinstance(input, dict):
-                batch = registry.dataset_module("youtube8m").batch_from_decoded(
-                    {"max_frames": 1 << 30}, input
-                )
-                return summary(
-                    tl.feature_timeline(
-                        "decoded",
-                        batch["rgb"][0],
-                        batch["audio"][0],
-                        self.score_batch,
-                        window=window,
-                        stride=stride,
-                    )
-                )
-            return [summary(result) for result in self._feature_timelines(input, window, stride)]
+                return self._timeline_summary(self._decoded_timeline(input, window, stride), k, smooth)
+            return [
+                self._timeline_summary(r, k, smooth) for r in self._feature_timelines(input, window, stride)
+            ]
         per_call = TIMELINE_BATCH["cpu" if self.ctx.device.type == "cpu" else "accelerator"]
         options.setdefault("batch_size", min(self.batch_size, per_call))
-        return summary(
-            tl.video_timeline(
-                str(input), self.config["data"], self.score_batch, window=window, stride=stride, **options
-            )
+        result = tl.video_timeline(
+            str(input), self.config["data"], self.score_batch, window=window, stride=stride, **options
+        )
+        return self._timeline_summary(result, k, smooth)
+
+    def _timeline_summary(self, result: Any, topk: int, smooth: int) -> dict[str, Any]:
+        """A `timeline.Timeline` as predict_timeline's answer: rows, segments, duration."""
+        from videozoo import timeline as tl  # here: timeline decodes videos (av)
+
+        rows = tl.timeline_rows(result, self.class_names, topk, smooth)
+        return {
+            "id": result.id,
+            "windows": rows,
+            "segments": tl.segments(rows),
+            "duration": result.duration,
+            "interrupted": result.interrupted,
+        }
+
+    def _decoded_timeline(self, features: dict[str, Any], window: float | None, stride: float | None) -> Any:
+        """The feature timeline of one video's decoded ``{"rgb", "audio"}`` features (all rows)."""
+        from videozoo import timeline as tl  # here: timeline decodes videos (av)
+
+        batch = registry.dataset_module("youtube8m").batch_from_decoded({"max_frames": 1 << 30}, features)
+        return tl.feature_timeline(
+            "decoded", batch["rgb"][0], batch["audio"][0], self.score_batch, window=window, stride=stride
         )
 
     def _feature_timelines(self, path: Any, window: float | None, stride: float | None) -> Iterator[Any]:

@@ -365,11 +365,90 @@ def _copy_file(source, path: Path) -> None:
         shutil.copyfileobj(source, out, 1 << 20)
 
 
+class _Routes:
+    """The HTTP handlers over one `VideoService`; each answer is counted in its metrics."""
+
+    def __init__(self, service: VideoService):
+        self.service = service
+        self.metrics = service.metrics
+        self.page = resources.files("videozoo").joinpath("static/index.html").read_text(encoding="utf-8")
+
+    def failure(self, err: HTTPFailure, endpoint: str) -> JSONResponse:
+        self.metrics.errors.labels(err.reason).inc()
+        self.metrics.requests.labels(endpoint, str(err.status)).inc()
+        return JSONResponse({"error": err.message}, status_code=err.status, headers=err.headers)
+
+    async def predict(self, request: Request) -> JSONResponse:
+        service, metrics = self.service, self.metrics
+        started = time.monotonic()
+        if service.admitted >= service.capacity:
+            busy = HTTPFailure(
+                503, "busy: the queue is full, retry shortly", "queue_full", {"Retry-After": "2"}
+            )
+            return self.failure(busy, "predict")
+        service.admitted += 1
+        metrics.in_flight.inc()
+        path = service.new_upload_path()
+        try:
+            result = await self._analyse(request, path)
+            metrics.requests.labels("predict", "200").inc()
+            return JSONResponse(result)
+        except HTTPFailure as err:
+            return self.failure(err, "predict")
+        except Exception:
+            log.exception("predict failed")
+            return self.failure(
+                HTTPFailure(500, "internal error (logged by the server)", "internal"), "predict"
+            )
+        finally:
+            path.unlink(missing_ok=True)  # also when the worker never ran (refused, timed out)
+            service.admitted -= 1
+            metrics.in_flight.dec()
+            metrics.latency.labels("predict").observe(time.monotonic() - started)
+
+    async def _analyse(self, request: Request, path: Path) -> dict:
+        """Receives the video into `path` and runs it through a worker; HTTPFailure on any refusal."""
+        service = self.service
+        timeline = request.query_params.get("timeline", "0") not in ("", "0", "false")
+        window, stride = _window_param(request, "window"), _window_param(request, "stride")
+        try:
+            await asyncio.wait_for(_receive_video(service, request, path), service.timeout)
+        except asyncio.TimeoutError:
+            raise HTTPFailure(408, f"the upload took over {service.timeout:g} s", "timeout") from None
+        service.check_video(path)
+        self.metrics.queue_depth.inc()
+        future = service.pool.submit(service.analyse, path, timeline, window, stride)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), service.timeout)
+        except asyncio.TimeoutError:
+            if future.cancel():
+                self.metrics.queue_depth.dec()
+            raise HTTPFailure(504, f"no answer within {service.timeout:g} s", "timeout") from None
+        except (VideoReadError, DataError) as err:
+            reason = getattr(err, "reason", None) or err
+            raise HTTPFailure(422, f"the video cannot be decoded: {reason}", "undecodable") from None
+
+    async def models(self) -> JSONResponse:
+        self.metrics.requests.labels("models", "200").inc()
+        return JSONResponse({"models": [self.service.describe()]})
+
+    async def healthz(self) -> JSONResponse:
+        self.metrics.requests.labels("healthz", "200").inc()
+        service = self.service
+        return JSONResponse({"status": "ok", "model": service.model_name, "in_flight": service.admitted})
+
+    async def prometheus(self) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def index(self) -> HTMLResponse:
+        return HTMLResponse(self.page)
+
+
 def create_app(service: VideoService):
     """The FastAPI app over `service` (closed on shutdown)."""
     from contextlib import asynccontextmanager
-
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     @asynccontextmanager
     async def lifespan(app):
@@ -377,78 +456,12 @@ def create_app(service: VideoService):
         await asyncio.get_running_loop().run_in_executor(None, service.close)
 
     app = FastAPI(title="videozoo", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    metrics = service.metrics
-    page = resources.files("videozoo").joinpath("static/index.html").read_text(encoding="utf-8")
-
-    def failure(err: HTTPFailure, endpoint: str):
-        metrics.errors.labels(err.reason).inc()
-        metrics.requests.labels(endpoint, str(err.status)).inc()
-        return JSONResponse({"error": err.message}, status_code=err.status, headers=err.headers)
-
-    @app.post("/v1/predict")
-    async def predict(request: Request):
-        started = time.monotonic()
-        if service.admitted >= service.capacity:
-            return failure(
-                HTTPFailure(
-                    503, "busy: the queue is full, retry shortly", "queue_full", {"Retry-After": "2"}
-                ),
-                "predict",
-            )
-        service.admitted += 1
-        metrics.in_flight.inc()
-        path = service.new_upload_path()
-        try:
-            timeline = request.query_params.get("timeline", "0") not in ("", "0", "false")
-            window, stride = _window_param(request, "window"), _window_param(request, "stride")
-            try:
-                await asyncio.wait_for(_receive_video(service, request, path), service.timeout)
-            except asyncio.TimeoutError:
-                raise HTTPFailure(408, f"the upload took over {service.timeout:g} s", "timeout") from None
-            service.check_video(path)
-            metrics.queue_depth.inc()
-            future = service.pool.submit(service.analyse, path, timeline, window, stride)
-            try:
-                result = await asyncio.wait_for(asyncio.wrap_future(future), service.timeout)
-            except asyncio.TimeoutError:
-                if future.cancel():
-                    metrics.queue_depth.dec()
-                raise HTTPFailure(504, f"no answer within {service.timeout:g} s", "timeout") from None
-            except (VideoReadError, DataError) as err:
-                raise HTTPFailure(
-                    422, f"the video cannot be decoded: {getattr(err, 'reason', None) or err}", "undecodable"
-                ) from None
-            metrics.requests.labels("predict", "200").inc()
-            return JSONResponse(result)
-        except HTTPFailure as err:
-            return failure(err, "predict")
-        except Exception:
-            log.exception("predict failed")
-            return failure(HTTPFailure(500, "internal error (logged by the server)", "internal"), "predict")
-        finally:
-            path.unlink(missing_ok=True)  # also when the worker never ran (refused, timed out)
-            service.admitted -= 1
-            metrics.in_flight.dec()
-            metrics.latency.labels("predict").observe(time.monotonic() - started)
-
-    @app.get("/v1/models")
-    async def models():
-        metrics.requests.labels("models", "200").inc()
-        return JSONResponse({"models": [service.describe()]})
-
-    @app.get("/healthz")
-    async def healthz():
-        metrics.requests.labels("healthz", "200").inc()
-        return JSONResponse({"status": "ok", "model": service.model_name, "in_flight": service.admitted})
-
-    @app.get("/metrics")
-    async def prometheus():
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/")
-    async def index():
-        return HTMLResponse(page)
-
+    routes = _Routes(service)
+    app.post("/v1/predict")(routes.predict)
+    app.get("/v1/models")(routes.models)
+    app.get("/healthz")(routes.healthz)
+    app.get("/metrics")(routes.prometheus)
+    app.get("/")(routes.index)
     return app
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -230,22 +231,34 @@ def video_timeline(
         desc=f"timeline {spec}",
         main_process=show_progress,
     )
+    try:
+        last_t = _slide(stream, schedule, scorer, result, bar, spec, show_progress)
+    finally:
+        bar.close()
+    result.damaged = list(stream.damaged)
+    if result.duration is None or result.interrupted:
+        result.duration = last_t
+    return result
+
+
+def _slide(
+    stream: FrameStream,
+    schedule: _Schedule,
+    scorer: _Scorer,
+    result: Timeline,
+    bar: Any,
+    spec: str,
+    show_progress: bool,
+) -> float:
+    """Reads `stream` to its end (or Ctrl-C), scoring each window as it completes; returns the
+    time of the last frame read."""
     last_t, last_frame, next_log = 0.0, None, LOG_EVERY_S
     try:
         with stream:
             for t, frame in stream:
                 lost = stream.damaged[len(result.damaged) :]
                 result.damaged = list(stream.damaged)
-                converted: list[np.ndarray] = []
-
-                # defaults bind this iteration's frame (feed() calls it before the next one)
-                def rgb_of(frame=frame, converted=converted):
-                    if not converted:
-                        converted.append(frame_rgb(frame, scorer.short_side))
-                    return converted[0]
-
-                for win in schedule.feed(t, rgb_of, lost):
-                    scorer.add(win, (frame.height, frame.width))
+                _feed_frame(schedule, scorer, t, frame, lost)
                 last_t, last_frame = t, frame
                 bar.update(max(0, int(t) - bar.n))
                 if show_progress and t >= next_log:  # for logs, where no bar is drawn
@@ -264,12 +277,20 @@ def video_timeline(
             last_t,
             len(result.windows),
         )
-    finally:
-        bar.close()
-    result.damaged = list(stream.damaged)
-    if result.duration is None or result.interrupted:
-        result.duration = last_t
-    return result
+    return last_t
+
+
+def _feed_frame(schedule: _Schedule, scorer: _Scorer, t: float, frame: Any, lost: list) -> None:
+    """Hands one decoded frame to the schedule; converted to RGB only if a window wants it."""
+    converted: list[np.ndarray] = []
+
+    def rgb_of() -> np.ndarray:
+        if not converted:
+            converted.append(frame_rgb(frame, scorer.short_side))
+        return converted[0]
+
+    for win in schedule.feed(t, rgb_of, lost):
+        scorer.add(win, (frame.height, frame.width))
 
 
 # -- feature models ------------------------------------------------------------------------------
@@ -426,43 +447,48 @@ def plot_timeline(rows_by_input: dict[str, list[dict]], path, classes_shown: int
     )
     palette = plt.get_cmap("tab10").colors
     for n, name in enumerate(inputs):
-        rows = [r for r in rows_by_input[name] if "error" not in r]
-        bands, lines = axes[2 * n][0], axes[2 * n + 1][0]
-        counts: dict[str, float] = {}
-        for seg in segments(rows_by_input[name]):
-            if "error" not in seg:
-                counts[seg["class_name"]] = counts.get(seg["class_name"], 0) + seg["end"] - seg["start"]
-        shown = sorted(counts, key=lambda c: counts[c], reverse=True)[:classes_shown]
-        colour = {c: palette[i % len(palette)] for i, c in enumerate(shown)}
-        for seg in segments(rows_by_input[name]):
-            c = "black" if "error" in seg else colour.get(seg["class_name"], "lightgrey")
-            bands.axvspan(seg["start"], seg["end"], color=c, alpha=0.85)
-            label = "damaged" if "error" in seg else seg["class_name"]
-            bands.text(
-                (seg["start"] + seg["end"]) / 2,
-                0.5,
-                label,
-                ha="center",
-                va="center",
-                fontsize=8,
-                clip_on=True,
-                color="white" if c != "lightgrey" else "black",
-            )
-        bands.set_yticks([])
-        bands.set_title(name, fontsize=9, loc="left")
-        centres = [(r["start"] + r["end"]) / 2 for r in rows]
-        for cls in shown:
-            values = [dict(zip(r["class_names"], r["scores"])).get(cls, 0.0) for r in rows]
-            lines.plot(centres, values, color=colour[cls], label=cls)
-        lines.set_ylabel("score")
-        lines.set_xlabel("seconds")
-        if shown:
-            lines.legend(fontsize=8, loc="upper right")
-        end = max([r["end"] for r in rows_by_input[name]] or [1.0])
-        for ax in (bands, lines):
-            ax.set_xlim(0, end)
+        _plot_input(axes[2 * n][0], axes[2 * n + 1][0], name, rows_by_input[name], palette, classes_shown)
     fig.tight_layout()
     try:
         return save_figure(fig, path)
     finally:
         plt.close(fig)
+
+
+def _plot_input(bands, lines, name: str, all_rows: list[dict], palette, classes_shown: int) -> None:
+    """One input's two panels: segment bands (names written in) above the shown classes' scores."""
+    rows = [r for r in all_rows if "error" not in r]
+    segs = segments(all_rows)
+    counts: dict[str, float] = {}
+    for seg in segs:
+        if "error" not in seg:
+            counts[seg["class_name"]] = counts.get(seg["class_name"], 0) + seg["end"] - seg["start"]
+    shown = sorted(counts, key=lambda c: counts[c], reverse=True)[:classes_shown]
+    colour = {c: palette[i % len(palette)] for i, c in enumerate(shown)}
+    for seg in segs:
+        c = "black" if "error" in seg else colour.get(seg["class_name"], "lightgrey")
+        bands.axvspan(seg["start"], seg["end"], color=c, alpha=0.85)
+        label = "damaged" if "error" in seg else seg["class_name"]
+        bands.text(
+            (seg["start"] + seg["end"]) / 2,
+            0.5,
+            label,
+            ha="center",
+            va="center",
+            fontsize=8,
+            clip_on=True,
+            color="white" if c != "lightgrey" else "black",
+        )
+    bands.set_yticks([])
+    bands.set_title(name, fontsize=9, loc="left")
+    centres = [(r["start"] + r["end"]) / 2 for r in rows]
+    for cls in shown:
+        values = [dict(zip(r["class_names"], r["scores"])).get(cls, 0.0) for r in rows]
+        lines.plot(centres, values, color=colour[cls], label=cls)
+    lines.set_ylabel("score")
+    lines.set_xlabel("seconds")
+    if shown:
+        lines.legend(fontsize=8, loc="upper right")
+    end = max([r["end"] for r in all_rows] or [1.0])
+    for ax in (bands, lines):
+        ax.set_xlim(0, end)

@@ -80,6 +80,41 @@ def _pick_mapping(weights: WeightFile, model: str) -> Mapping:
     return mapping
 
 
+def _mapped_state(
+    weights: WeightFile, mapping: Mapping, model: str, overrides: list[str] | None
+) -> tuple[dict, ConversionReport, dict]:
+    """The `model` state dict mapped from `weights`, its per-tensor report and the config it
+    was built with (the mapping's settings, then `overrides`)."""
+    from videozoo.config import build_config, model_schema, nested_to_overrides
+    from videozoo.registry import build_model
+
+    cfg = build_config(model, overrides=nested_to_overrides(mapping.config) + list(overrides or []))
+    if cfg["model"]["num_classes"] is None:  # the published models' own class count
+        cfg["model"]["num_classes"] = model_schema(model)["num_classes"]
+    target = build_model(cfg).state_dict()
+    mapper = TensorMapper(weights.tensors, target, f"{weights.path} ({weights.format})", weights.ignored)
+    mapping.convert(mapper, cfg)
+    state, report = mapper.finish()
+    return state, report, cfg
+
+
+def _class_names(classes: str | Path | None, mapping: Mapping, num_classes: int) -> list[str]:
+    """From the --classes file, else Kinetics-400's for a Kinetics-400 mapping, else class_<i>."""
+    from videozoo.data.layouts.kinetics import kinetics400_classes
+
+    if classes is not None:
+        return read_class_names(classes, num_classes)
+    if mapping.classes == "kinetics400" and num_classes == 400:
+        return list(kinetics400_classes())
+    log.warning(
+        "no --classes FILE given: class names will be class_0 .. class_%d; pass "
+        "the class list (one name per line, or vocabulary.csv) for named "
+        "predictions",
+        num_classes - 1,
+    )
+    return [f"class_{i}" for i in range(num_classes)]
+
+
 def convert_weights(
     source: str | Path,
     model: str,
@@ -94,36 +129,14 @@ def convert_weights(
     """Convert ``source`` for ``model`` and write the checkpoint ``output``; returns a summary
     (output path, format, counts, config) and prints the per-tensor report when verbose.
     ``provenance``: more facts for the checkpoint's ``source`` (a weights-table entry's)."""
-    from videozoo.config import build_config, model_schema, nested_to_overrides
-    from videozoo.data.layouts.kinetics import kinetics400_classes
-    from videozoo.registry import build_model
     from videozoo.serialization.checkpoint import save_checkpoint
     from videozoo.serialization.format import model_checkpoint
     from videozoo.version import __version__
 
     weights = read_weights(source, fmt)
     mapping = _pick_mapping(weights, model)
-    cfg = build_config(model, overrides=nested_to_overrides(mapping.config) + list(overrides or []))
-    if cfg["model"]["num_classes"] is None:  # the published models' own class count
-        cfg["model"]["num_classes"] = model_schema(model)["num_classes"]
-    target = build_model(cfg).state_dict()
-    mapper = TensorMapper(weights.tensors, target, f"{weights.path} ({weights.format})", weights.ignored)
-    mapping.convert(mapper, cfg)
-    state, report = mapper.finish()
-
-    num_classes = cfg["model"]["num_classes"]
-    if classes is not None:
-        class_names = read_class_names(classes, num_classes)
-    elif mapping.classes == "kinetics400" and num_classes == 400:
-        class_names = list(kinetics400_classes())
-    else:
-        log.warning(
-            "no --classes FILE given: class names will be class_0 .. class_%d; pass "
-            "the class list (one name per line, or vocabulary.csv) for named "
-            "predictions",
-            num_classes - 1,
-        )
-        class_names = [f"class_{i}" for i in range(num_classes)]
+    state, report, cfg = _mapped_state(weights, mapping, model, overrides)
+    class_names = _class_names(classes, mapping, cfg["model"]["num_classes"])
     source_meta = {
         "file": Path(weights.path).name,
         "format": weights.format,

@@ -223,40 +223,67 @@ class ResNet(nn.Module):
         self.conv_dims = conv_dims
         self.num_features = 8 * base_width * block_cls.expansion
 
-        self.conv1 = conv_nd(
-            conv_dims, in_channels, base_width, 7, 2, stem_temporal_kernel, stem_temporal_stride
+        self._build_stem(
+            in_channels,
+            base_width,
+            stem_temporal_kernel,
+            stem_temporal_stride,
+            stem_pool_temporal_stride,
+            stem_pool_padding,
         )
+        blocks = self._build_stages(
+            block_cls, base_width, temporal_kernel, block_input, after_block, after_stage
+        )
+        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else None
+        self._init_weights([self.conv1, self.bn1, *blocks], zero_init_residual)
+
+    def _build_stem(
+        self,
+        in_channels: int,
+        base_width: int,
+        temporal_kernel: int,
+        temporal_stride: int,
+        pool_temporal_stride: int,
+        pool_padding: int,
+    ) -> None:
+        """conv1 (7x7 stride 2) + bn1 + relu + maxpool (3x3 stride 2): /4 in space."""
+        conv_dims = self.conv_dims
+        self.conv1 = conv_nd(conv_dims, in_channels, base_width, 7, 2, temporal_kernel, temporal_stride)
         self.bn1 = batch_norm(conv_dims, base_width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool: nn.Module
         if conv_dims == 2:
-            self.maxpool = nn.MaxPool2d(3, 2, stem_pool_padding)
+            self.maxpool = nn.MaxPool2d(3, 2, pool_padding)
         else:
             self.maxpool = nn.MaxPool3d(
-                (1, 3, 3), (stem_pool_temporal_stride, 2, 2), (0, stem_pool_padding, stem_pool_padding)
+                (1, 3, 3), (pool_temporal_stride, 2, 2), (0, pool_padding, pool_padding)
             )
 
+    def _build_stages(
+        self,
+        block_cls: type[BasicBlock] | type[Bottleneck],
+        base_width: int,
+        temporal_kernel: Callable[[int, int], int] | None,
+        block_input: BlockHook | None,
+        after_block: BlockHook | None,
+        after_stage: StageHook | None,
+    ) -> list[nn.Module]:
+        """Adds layer1..layer4 with their plug-ins; returns the residual blocks (to initialise)."""
         blocks: list[nn.Module] = []
         channels = base_width
-        for stage, num_blocks in enumerate(STAGE_BLOCKS[depth], start=1):
+        for stage, num_blocks in enumerate(STAGE_BLOCKS[self.depth], start=1):
             width = base_width * 2 ** (stage - 1)
             out_channels = width * block_cls.expansion
             layers: OrderedDict[str, nn.Module] = OrderedDict()
             for index in range(num_blocks):
                 stride = 2 if index == 0 and stage > 1 else 1
-                downsample = None
-                if stride != 1 or channels != out_channels:
-                    downsample = nn.Sequential(
-                        conv_nd(conv_dims, channels, out_channels, 1, stride),
-                        batch_norm(conv_dims, out_channels),
-                    )
                 block = block_cls(
                     channels,
                     width,
                     stride,
-                    downsample,
+                    self._downsample(channels, out_channels, stride),
                     block_input=block_input(stage, index, channels) if block_input else None,
-                    conv_dims=conv_dims,
+                    conv_dims=self.conv_dims,
                     temporal_kernel=temporal_kernel(stage, index) if temporal_kernel else 1,
                 )
                 layers[str(index)] = block
@@ -269,9 +296,16 @@ class ResNet(nn.Module):
             if extra is not None:
                 layers["after"] = extra
             self.add_module(f"layer{stage}", nn.Sequential(layers))
+        return blocks
 
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else None
-        self._init_weights([self.conv1, self.bn1, *blocks], zero_init_residual)
+    def _downsample(self, in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
+        """1x1 conv + BN on the shortcut where the block changes shape, else None (identity)."""
+        if stride == 1 and in_channels == out_channels:
+            return None
+        return nn.Sequential(
+            conv_nd(self.conv_dims, in_channels, out_channels, 1, stride),
+            batch_norm(self.conv_dims, out_channels),
+        )
 
     @staticmethod
     def _init_weights(modules: list[nn.Module], zero_init_residual: bool) -> None:
