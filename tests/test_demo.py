@@ -17,3 +17,14 @@ def test_youtube8m_demo_reaches_gap_08(tmp_path, capsys):
     assert lines[0] == "VideoId,LabelConfidencePairs" and len(lines) > 100
     out = capsys.readouterr().out
     assert "validation metrics" in out and "gap" in out
+
+
+def test_demo_interrupted_while_training_exits_75_without_evaluating(tmp_path, monkeypatch, caplog):
+    from videozoo import api, demo
+    from videozoo.errors import EXIT_INTERRUPTED
+
+    (tmp_path / "data").mkdir()  # reuse: no synthesis
+    monkeypatch.setattr(api, "train", lambda *a, **k: {"interrupted": "SIGTERM", "last": "run/step_1.pt"})
+    monkeypatch.setattr(api, "evaluate", lambda *a, **k: pytest.fail("evaluated after an interrupted run"))
+    assert demo.run_demo("youtube8m", tmp_path) == EXIT_INTERRUPTED
+    assert "stopped by SIGTERM" in caplog.text

@@ -18,6 +18,7 @@ from videozoo import api
 from videozoo.engine.evaluate import write_metrics
 from videozoo.engine.predict import write_predictions
 from videozoo.engine.runlog import format_metrics
+from videozoo.errors import EXIT_INTERRUPTED
 
 log = logging.getLogger("videozoo")
 
@@ -81,6 +82,13 @@ def run_demo(track: str, output: str | Path, seed: int = 0) -> int:
 
     log.info("[2/4] training %s -> %s", spec["model"], run_dir)
     result = api.train(spec["model"], data_dir, run_dir, device="cpu", seed=seed, set=settings)
+    if result.get("interrupted"):
+        log.warning(
+            "demo stopped by %s while training (%s kept); run it again to redo it",
+            result["interrupted"],
+            result["last"],
+        )
+        return EXIT_INTERRUPTED
     weights = result["best"] or result["last"]
 
     log.info("[3/4] evaluating %s on the validate split", weights)
