@@ -4,6 +4,7 @@ non-UTF-8 ids, rgb/audio length mismatches, FIFOs named like videos), and the Py
 refusing inputs it cannot score instead of returning NaN or a raw traceback."""
 
 import csv
+import json
 import os
 import signal
 from pathlib import Path
@@ -17,6 +18,7 @@ from videozoo.api import Predictor
 from videozoo.cli import main
 from videozoo.config import build_config
 from videozoo.data.tfrecord import TFRecordWriter
+from videozoo.data.video import VideoReader, VideoReadError
 from videozoo.data.youtube8m_records import encode_frame_example
 from videozoo.engine.predict import format_predictions
 from videozoo.errors import EXIT_NOTHING_USABLE, EXIT_USAGE, DataError
@@ -143,6 +145,22 @@ def test_check_reports_a_fifo_or_device_named_like_a_video_without_opening_it(tm
     reasons = {Path(r["path"]).name: r["reason"] for r in rows}
     assert set(reasons) == {"stuck.mp4", "null.mp4", "direct.tfrecord"}
     assert all("not a regular file" in reason for reason in reasons.values())
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_predict_names_a_fifo_named_like_an_input_without_opening_it(weights, tmp_path, capsys):
+    """Opening a FIFO blocks until a writer comes; the reader and predict stat it first."""
+    os.mkfifo(tmp_path / "stuck.mp4")
+    with pytest.raises(VideoReadError, match="not a regular file"):
+        VideoReader(tmp_path / "stuck.mp4")
+    os.mkfifo(tmp_path / "stuck.tfrecord")
+    good = _shard(tmp_path / "test0000.tfrecord", [encode_frame_example("ok", None, *_frames(5))])
+    out = tmp_path / "p.jsonl"
+    argv = ["predict", MODEL, str(tmp_path / "stuck.tfrecord"), str(good), "--weights", str(weights)]
+    assert main([*argv, "--output", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["id"] for row in rows if "error" not in row] == ["ok"]
+    assert any("not a regular file" in row.get("error", "") for row in rows)
 
 
 # ----------------------------------------------------------------------------- Python API

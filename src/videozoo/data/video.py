@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import stat
 from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 
@@ -84,10 +85,13 @@ class VideoReader:
         self.path = str(path)
         self._threads = threads
         try:
-            if os.path.getsize(self.path) == 0:
-                raise VideoReadError(self.path, "empty file (0 bytes)")
+            status = os.stat(self.path)
         except OSError as err:
             raise VideoReadError(self.path, f"cannot open: {_short_reason(err)}") from None
+        if not stat.S_ISREG(status.st_mode):  # opening a FIFO would block until a writer comes
+            raise VideoReadError(self.path, "not a regular file (a FIFO, device or socket): not opened")
+        if status.st_size == 0:
+            raise VideoReadError(self.path, "empty file (0 bytes)")
         try:
             self._container = av.open(self.path, metadata_errors="ignore")
         except (av.FFmpegError, OSError, UnicodeDecodeError) as err:

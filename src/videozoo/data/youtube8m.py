@@ -608,7 +608,9 @@ def _predict_files(inputs) -> tuple[list[str], list[tuple[str, str, str]]]:
         try:
             matched = resolve_files(item, None)
         except DataNotFoundError:
-            failures.append((str(item), "", "no such file (or the pattern matches none)"))
+            special = os.path.exists(item) and not os.path.isdir(item) and not os.path.isfile(item)
+            why = "not a regular file (a FIFO, device or socket): not opened" if special else None
+            failures.append((str(item), "", why or "no such file (or the pattern matches none)"))
             continue
         for path in matched:
             try:
