@@ -45,3 +45,14 @@ def test_nonlocal_clip_length_lives_in_the_model_module():
 def test_imagenet_normalisation_is_one_constant():
     assert IMAGENET == {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
     assert video_format.DEFAULTS["mean"] == list(IMAGENET_MEAN)
+
+
+def test_the_package_exports_exactly_the_public_api():
+    """api.__all__ is the list; the package's own list (written out for static tools) and its
+    docstring must name the same functions."""
+    import videozoo
+    from videozoo import api
+
+    assert sorted(videozoo.__all__) == sorted(["__version__", *api.__all__])
+    assert all(getattr(videozoo, name) is getattr(api, name) for name in api.__all__)
+    assert all(f"``{name}``" in (videozoo.__doc__ or "") for name in api.__all__)

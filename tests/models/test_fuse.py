@@ -36,12 +36,17 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())
 
 
-@pytest.mark.parametrize("name", sorted(VIDEO_MODELS))
-def test_folded_model_matches_unfused_fp32(name):
+def eval_model_and_input(name: str, batch_size: int) -> tuple[nn.Module, dict]:
+    """`name` at test size in eval mode with spread BatchNorm statistics, and an input batch."""
     torch.manual_seed(0)
     model = create_model(name, num_classes=5, **VIDEO_MODELS[name]).eval()
     randomise_batchnorms(model)
-    batch = model.default_input(1, image_size=IMAGE_SIZE.get(name, 32))
+    return model, model.default_input(batch_size, image_size=IMAGE_SIZE.get(name, 32))
+
+
+@pytest.mark.parametrize("name", sorted(VIDEO_MODELS))
+def test_folded_model_matches_unfused_fp32(name):
+    model, batch = eval_model_and_input(name, batch_size=1)
     with torch.no_grad():
         reference = model(batch)
         bns_before = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
@@ -81,10 +86,7 @@ def test_fold_refuses_training_mode_and_leaves_non_adjacent_pairs():
 @pytest.mark.parametrize("name", ["tsm", "nonlocal"])
 def test_inference_plan_scores_match_plain_fp32(name):
     """The fast path (folded BN + channels_last) gives the plain fp32 model's softmax scores."""
-    torch.manual_seed(0)
-    model = create_model(name, num_classes=5, **VIDEO_MODELS[name]).eval()
-    randomise_batchnorms(model)
-    batch = model.default_input(2, image_size=IMAGE_SIZE.get(name, 32))
+    model, batch = eval_model_and_input(name, batch_size=2)
     with torch.no_grad():
         reference = torch.softmax(model(batch), -1)
         plan = prepare_inference(model, torch.device("cpu"), precision="fp32")
@@ -96,10 +98,7 @@ def test_inference_plan_scores_match_plain_fp32(name):
 @pytest.mark.parametrize("name", sorted(VIDEO_MODELS))
 def test_fused_relu_add_matches_plain_fp32(name):
     """Folding + ReLU/add fused into oneDNN convs (the default CPU fp32 path) keeps the scores."""
-    torch.manual_seed(0)
-    model = create_model(name, num_classes=5, **VIDEO_MODELS[name]).eval()
-    randomise_batchnorms(model)
-    batch = model.default_input(2, image_size=IMAGE_SIZE.get(name, 32))
+    model, batch = eval_model_and_input(name, batch_size=2)
     blocks = sum(isinstance(m, ResidualBlock) for m in model.modules())
     with torch.no_grad():
         reference = torch.softmax(model(batch), -1)
