@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -34,7 +33,7 @@ from videozoo.data.youtube8m_records import RecordError, parse_frame_example, re
 from videozoo.data.youtube8m_vocabulary import read_vocabulary
 from videozoo.engine.progress import progress_bar
 from videozoo.errors import DataNotFoundError
-from videozoo.fileio import write_csv
+from videozoo.fileio import is_special_file, write_csv
 
 log = logging.getLogger("videozoo")
 
@@ -42,15 +41,6 @@ SHARD_EXTENSIONS = (".tfrecord", ".tfrecords")
 COLUMNS = ["path", "kind", "record", "video_id", "reason"]
 # one row of the report, as COLUMNS: record is the record index in a shard, "" elsewhere
 Problem = tuple[str, str, "int | str", str, str]
-
-
-def _is_special(path: Path) -> bool:
-    """A FIFO, device or socket (stat does not open it, so a FIFO cannot block)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return False
-    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def find_files(inputs: list[str]) -> list[tuple[str, str]]:
@@ -61,13 +51,13 @@ def find_files(inputs: list[str]) -> list[tuple[str, str]]:
         path = Path(item)
         if not path.exists():
             raise DataNotFoundError(f"{item}: no such file or folder")
-        candidates = (
-            sorted(p for p in path.rglob("*") if p.is_file() or _is_special(p)) if path.is_dir() else [path]
-        )
+        candidates = [path]
+        if path.is_dir():
+            candidates = sorted(p for p in path.rglob("*") if p.is_file() or is_special_file(p))
         for file in candidates:
             suffix = file.suffix.lower()
             checkable = suffix in VIDEO_EXTENSIONS or suffix in SHARD_EXTENSIONS
-            if _is_special(file) and (checkable or not path.is_dir()):
+            if is_special_file(file) and (checkable or not path.is_dir()):
                 found.append((str(file), "special"))
             elif suffix in VIDEO_EXTENSIONS:
                 found.append((str(file), "video"))

@@ -115,6 +115,15 @@ def describe_os_error(err: OSError) -> str:
     return f"{text}: {name}" if name else text
 
 
+def is_special_file(path: str | os.PathLike) -> bool:
+    """A FIFO, device or socket (stat does not open it, so a FIFO cannot block)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
 def ensure_folder(folder: str | os.PathLike) -> Path:
     """``mkdir -p folder``; ``OutputError`` (one line) when the OS refuses."""
     folder = Path(folder)

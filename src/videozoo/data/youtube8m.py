@@ -64,6 +64,7 @@ from videozoo.data.youtube8m_records import (
 )
 from videozoo.data.youtube8m_vocabulary import read_vocabulary
 from videozoo.errors import DataError, DataNotFoundError
+from videozoo.fileio import is_special_file
 from videozoo.registry import models_of_track, register_dataset
 
 log = logging.getLogger("videozoo.data")
@@ -608,9 +609,12 @@ def _predict_files(inputs) -> tuple[list[str], list[tuple[str, str, str]]]:
         try:
             matched = resolve_files(item, None)
         except DataNotFoundError:
-            special = os.path.exists(item) and not os.path.isdir(item) and not os.path.isfile(item)
-            why = "not a regular file (a FIFO, device or socket): not opened" if special else None
-            failures.append((str(item), "", why or "no such file (or the pattern matches none)"))
+            why = (
+                "not a regular file (a FIFO, device or socket): not opened"
+                if is_special_file(item)
+                else "no such file (or the pattern matches none)"
+            )
+            failures.append((str(item), "", why))
             continue
         for path in matched:
             try:
