@@ -19,13 +19,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from harness import timed_rounds
 
 HERE = Path(__file__).resolve().parent
 
@@ -95,14 +95,10 @@ def winograd_shapes(model: torch.nn.Module, batch: dict) -> Counter:
     return shapes
 
 
-def _median_time(step, turns: int) -> float:
-    step()  # warm-up
-    times = []
-    for _ in range(turns):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+def _median_seconds(contenders: dict, turns: int) -> dict[str, float]:
+    """Median seconds per call of each contender, timed in alternating turns after a warm-up."""
+    seconds = timed_rounds(contenders, warmup=1, rounds=turns, alternate=True)
+    return {label: float(np.median(values)) for label, values in seconds.items()}
 
 
 def compare_shape(shape: tuple, turns: int) -> dict:
@@ -116,9 +112,14 @@ def compare_shape(shape: tuple, turns: int) -> dict:
     with torch.inference_mode():
         direct = F.conv2d(x, weight, padding=1)
         error = (winograd_conv3x3(x_nhwc, weight16).permute(0, 3, 1, 2) - direct).abs().max()
-        direct_s = _median_time(lambda: F.conv2d(x, weight, padding=1), turns)
-        winograd_s = _median_time(lambda: winograd_conv3x3(x_nhwc, weight16), turns)
-    return {"direct_s": direct_s, "winograd_s": winograd_s, "rel_error": float(error / direct.abs().max())}
+        seconds = _median_seconds(
+            {
+                "direct_s": lambda: F.conv2d(x, weight, padding=1),
+                "winograd_s": lambda: winograd_conv3x3(x_nhwc, weight16),
+            },
+            turns,
+        )
+    return {**seconds, "rel_error": float(error / direct.abs().max())}
 
 
 def main(argv=None) -> None:
@@ -138,7 +139,7 @@ def main(argv=None) -> None:
     shapes = winograd_shapes(model, batch)
     fast = prepare_inference(copy.deepcopy(model), torch.device("cpu")).model
     with torch.inference_mode():
-        forward_s = _median_time(lambda: fast(batch), args.turns)
+        forward_s = _median_seconds({"forward": lambda: fast(batch)}, args.turns)["forward"]
     rows, saved = [], 0.0
     for shape, count in shapes.items():
         row = {"shape_nchw_k": list(shape), "count": count, **compare_shape(shape, args.turns)}
