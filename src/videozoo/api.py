@@ -36,7 +36,6 @@ import videozoo.convert
 import videozoo.engine.evaluate
 import videozoo.engine.train
 import videozoo.reports
-import videozoo.zoo
 from videozoo import check, registry, zoo
 from videozoo.config import build_config, override_item
 from videozoo.data import accepts_decode_pool, build_source
@@ -128,7 +127,7 @@ def list_models() -> list[str]:
 
 def list_pretrained(model: str | None = None) -> list[str]:
     """Tags of the published weights videozoo loads (``videozoo models --pretrained``)."""
-    return videozoo.zoo.list_pretrained(model)
+    return zoo.list_pretrained(model)
 
 
 def create_model(name: str, pretrained: str | None = None, **overrides: Any) -> torch.nn.Module:
@@ -226,7 +225,7 @@ class Predictor:
             compile=compile,
             precision=precision or default_precision(self.config),
         )
-        self.model = loaded.model  # the prepared module (hooks work on it: embed)
+        self.model = loaded.model  # prepared, never compiled: embed calls its forward_features / forward_head
         self.runner = self.plan.model  # what scores inputs (compiled when asked)
         self.task = make_task(self.config, self.class_names)
         self.batch_size = batch_size or self.config["eval"]["batch_size"]
@@ -563,8 +562,8 @@ def export_weights(
     path next to ``weights`` (a tag's: in the working folder); ``frames``: the exported T.
     Returns ``{"path", "format"}`` plus, for ONNX / TorchScript, ``"max_abs_diff", "inputs",
     "dynamic_axes", "sidecar"``."""
-    model = model or zoo.model_of(weights)
-    resolved = zoo.resolve_weights(weights)
+    model = model or model_of(weights)
+    resolved = resolve_weights(weights)
     # a tag resolves into the cache: name the outputs after the tag, in the working folder
     named = resolved if resolved == Path(weights) else Path.cwd() / str(weights)
     if format == "bundle":
@@ -628,7 +627,6 @@ def embed_videos(
     paths = [str(inputs)] if isinstance(inputs, (str, Path)) else [str(p) for p in inputs]
     with hold_output(output, "embed"):
         claim_output(output, overwrite)
-        # the classifier's input is captured by a hook: run the uncompiled (but prepared) module
         with Predictor(
             weights, device=device, model=model, config=config, set=set, precision=precision
         ) as predictor:
